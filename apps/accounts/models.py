@@ -1,0 +1,151 @@
+"""Principals: every account, group, list, domain, tenant, role and API key is one row."""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, SERVER_WIDE
+
+
+class PrincipalType(models.TextChoices):
+    INDIVIDUAL = "individual", "Account"
+    GROUP = "group", "Group"
+    LIST = "list", "Mailing list"
+    DOMAIN = "domain", "Domain"
+    TENANT = "tenant", "Tenant"
+    ROLE = "role", "Role"
+    API_KEY = "apiKey", "API key"
+
+
+LOGIN_TYPES = (PrincipalType.INDIVIDUAL,)
+
+
+class PrincipalManager(BaseUserManager["Principal"]):
+    def get_by_natural_key(self, username: str) -> Principal:
+        return self.get(name=username)
+
+    def create_user(self, name: str, password: str | None = None, **fields) -> Principal:
+        principal = self.model(name=name, **fields)
+        principal.set_password(password) if password else principal.set_unusable_password()
+        principal.save(using=self._db)
+        return principal
+
+    def create_superuser(self, name: str, password: str | None = None, **fields) -> Principal:
+        fields.update(is_superuser=True, tenant=None, type=PrincipalType.INDIVIDUAL)
+        return self.create_user(name, password, **fields)
+
+
+class Principal(AbstractBaseUser):
+    type = models.CharField(max_length=16, choices=PrincipalType.choices)
+    name = models.CharField(max_length=255, unique=True)
+    description = models.CharField(max_length=1024, blank=True, default="")
+    tenant = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="tenant_principals",
+        limit_choices_to={"type": PrincipalType.TENANT},
+        help_text="Empty only for superadmins and the built-in roles.",
+    )
+    quota = models.BigIntegerField(default=0, help_text="Bytes; 0 means no limit.")
+    is_superuser = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    roles = models.ManyToManyField(
+        "self", symmetrical=False, blank=True, related_name="role_holders"
+    )
+    member_of = models.ManyToManyField(
+        "self", symmetrical=False, blank=True, related_name="members"
+    )
+    enabled_permissions = models.JSONField(default=list, blank=True)
+    disabled_permissions = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PrincipalManager()
+
+    USERNAME_FIELD = "name"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["tenant", "type", "name"]),
+            models.Index(fields=["type", "name"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(type="tenant") | Q(tenant__isnull=True),
+                name="tenant_has_no_tenant",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # Django admin: only superadmins operate the admin site.
+    @property
+    def is_staff(self) -> bool:
+        return self.is_superuser
+
+    def has_perm(self, perm: str, obj=None) -> bool:
+        return self.is_active and self.is_superuser
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return self.is_active and self.is_superuser
+
+    # mailadmin permissions
+    def role_permissions(self) -> frozenset[str]:
+        """What holding this role grants (built-in roles are defined in code)."""
+        if self.tenant_id is None and self.name in BUILTIN_ROLES:
+            return BUILTIN_ROLES[self.name]
+        return frozenset(self.enabled_permissions) - frozenset(self.disabled_permissions)
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        """Effective permissions: roles ∪ enabled − disabled, never server-wide in a tenant."""
+        cached = getattr(self, "_permissions_cache", None)
+        if cached is not None:
+            return cached
+        if self.is_superuser:
+            perms = set(ALL_PERMISSIONS)
+        else:
+            perms = set()
+            for role in self.roles.all():
+                perms |= role.role_permissions()
+            perms |= set(self.enabled_permissions)
+            perms -= set(self.disabled_permissions)
+            if self.tenant_id is not None:
+                perms -= SERVER_WIDE
+            perms &= ALL_PERMISSIONS
+        self._permissions_cache = frozenset(perms)
+        return self._permissions_cache
+
+    def has_permission(self, permission: str) -> bool:
+        return self.is_active and permission in self.permissions
+
+
+class AccessToken(models.Model):
+    """A bearer token: an OAuth-issued token or the secret of an API key (stored hashed)."""
+
+    class Kind(models.TextChoices):
+        OAUTH = "oauth", "OAuth token"
+        API_KEY = "apiKey", "API key"
+
+    principal = models.ForeignKey(Principal, on_delete=models.CASCADE, related_name="tokens")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["principal", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.principal_id}"

@@ -1,0 +1,124 @@
+"""The permission vocabulary (names as in the management API) and the built-in roles."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Perm(StrEnum):
+    # principals (accounts, groups, lists, domains, tenants, roles, API keys)
+    PRINCIPAL_LIST = "principal-list"
+    PRINCIPAL_GET = "principal-get"
+    PRINCIPAL_CREATE = "principal-create"
+    PRINCIPAL_UPDATE = "principal-update"
+    PRINCIPAL_DELETE = "principal-delete"
+    TENANT_LIST = "tenant-list"
+    TENANT_GET = "tenant-get"
+    TENANT_CREATE = "tenant-create"
+    TENANT_UPDATE = "tenant-update"
+    TENANT_DELETE = "tenant-delete"
+    API_KEY_LIST = "api-key-list"
+    API_KEY_CREATE = "api-key-create"
+    API_KEY_DELETE = "api-key-delete"
+    AUDIT_LOG_VIEW = "audit-log-view"
+    # own account
+    MANAGE_PASSWORDS = "manage-passwords"
+    MANAGE_ENCRYPTION = "manage-encryption"
+    # domains, DKIM, DNS
+    DOMAIN_LIST = "domain-list"
+    DOMAIN_GET = "domain-get"
+    DOMAIN_CREATE = "domain-create"
+    DOMAIN_UPDATE = "domain-update"
+    DOMAIN_DELETE = "domain-delete"
+    DKIM_SIGNATURE_GET = "dkim-signature-get"
+    DKIM_SIGNATURE_CREATE = "dkim-signature-create"
+    DNS_RECORD_GET = "dns-record-get"
+    DNS_CHECK = "dns-check"
+    # outbound queue and queued reports
+    MESSAGE_QUEUE_LIST = "message-queue-list"
+    MESSAGE_QUEUE_GET = "message-queue-get"
+    MESSAGE_QUEUE_UPDATE = "message-queue-update"
+    MESSAGE_QUEUE_DELETE = "message-queue-delete"
+    QUEUE_CONTROL = "queue-control"
+    OUTGOING_REPORT_LIST = "outgoing-report-list"
+    OUTGOING_REPORT_GET = "outgoing-report-get"
+    OUTGOING_REPORT_DELETE = "outgoing-report-delete"
+    # incoming reports
+    INCOMING_REPORT_LIST = "incoming-report-list"
+    INCOMING_REPORT_GET = "incoming-report-get"
+    INCOMING_REPORT_DELETE = "incoming-report-delete"
+    # telemetry and logs
+    METRICS_LIST = "metrics-list"
+    METRICS_LIVE = "metrics-live"
+    TRACING_LIST = "tracing-list"
+    TRACING_GET = "tracing-get"
+    TRACING_LIVE = "tracing-live"
+    LOGS_VIEW = "logs-view"
+    TROUBLESHOOT = "troubleshoot"
+    # spam filter
+    SPAM_FILTER_TRAIN = "spam-filter-train"
+    SPAM_FILTER_CLASSIFY = "spam-filter-classify"
+    SPAM_FILTER_UPDATE = "spam-filter-update"
+    # store maintenance
+    UNDELETE = "undelete"
+    FTS_REINDEX = "fts-reindex"
+    PURGE_ACCOUNT = "purge-account"
+    PURGE_IN_MEMORY_STORE = "purge-in-memory-store"
+    PURGE_DATA_STORE = "purge-data-store"
+    PURGE_BLOB_STORE = "purge-blob-store"
+    BLOB_FETCH = "blob-fetch"
+    IMAP_UID_RESET = "imap-uid-reset"
+    # settings and server
+    SETTINGS_LIST = "settings-list"
+    SETTINGS_UPDATE = "settings-update"
+    SETTINGS_DELETE = "settings-delete"
+    SETTINGS_RELOAD = "settings-reload"
+    WEBADMIN_UPDATE = "webadmin-update"
+    # console
+    DASHBOARD = "dashboard"
+    TASK_START = "task-start"
+
+
+ALL_PERMISSIONS: frozenset[str] = frozenset(p.value for p in Perm)
+
+# What only a superadmin's "admin" role may do: server-wide state shared by every tenant.
+SERVER_WIDE: frozenset[str] = frozenset(
+    {
+        Perm.TENANT_LIST,
+        Perm.TENANT_GET,
+        Perm.TENANT_CREATE,
+        Perm.TENANT_UPDATE,
+        Perm.TENANT_DELETE,
+        Perm.QUEUE_CONTROL,
+        Perm.PURGE_IN_MEMORY_STORE,
+        Perm.PURGE_DATA_STORE,
+        Perm.PURGE_BLOB_STORE,
+        Perm.BLOB_FETCH,
+        Perm.SETTINGS_LIST,
+        Perm.SETTINGS_UPDATE,
+        Perm.SETTINGS_DELETE,
+        Perm.SETTINGS_RELOAD,
+        Perm.WEBADMIN_UPDATE,
+        Perm.SPAM_FILTER_UPDATE,
+        Perm.LOGS_VIEW,
+        Perm.TRACING_LIVE,
+        Perm.METRICS_LIVE,
+    }
+)
+
+USER_PERMISSIONS: frozenset[str] = frozenset(
+    {
+        Perm.DASHBOARD,
+        Perm.MANAGE_PASSWORDS,
+        Perm.MANAGE_ENCRYPTION,
+        Perm.SPAM_FILTER_TRAIN,
+        Perm.SPAM_FILTER_CLASSIFY,
+        Perm.UNDELETE,
+    }
+)
+
+BUILTIN_ROLES: dict[str, frozenset[str]] = {
+    "admin": ALL_PERMISSIONS,
+    "tenant-admin": ALL_PERMISSIONS - SERVER_WIDE,
+    "user": USER_PERMISSIONS,
+}

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SpamfilterConfig(AppConfig):
+    name = "apps.spamfilter"
+    label = "spamfilter"

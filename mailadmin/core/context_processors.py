@@ -1,0 +1,32 @@
+"""The navigation of the base layout: one entry per app, shown by permission."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+NAVIGATION = [
+    ("Dashboard", "dashboard", "dashboard"),
+    ("Accounts", "accounts:index", "principal-list"),
+    ("Domains", "domains:index", "domain-list"),
+    ("Queue", "queue:index", "message-queue-list"),
+    ("Reports", "reports:index", "incoming-report-list"),
+    ("Spam filter", "spamfilter:index", "spam-filter-classify"),
+    ("Telemetry", "telemetry:index", "metrics-list"),
+    ("Store", "store:index", "undelete"),
+    ("Settings", "config:index", "settings-list"),
+]
+
+
+def navigation(request) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"navigation": []}
+    path = request.path
+    items = []
+    for label, url_name, permission in NAVIGATION:
+        if not user.has_permission(permission):
+            continue
+        url = reverse(url_name)
+        active = path == url if url == "/" else path.startswith(url)
+        items.append({"label": label, "url": url, "active": active})
+    return {"navigation": items}

@@ -1,0 +1,21 @@
+"""Tenant scoping: the one rule every selector applies to what an actor may see."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+from django.db.models import Model, QuerySet
+
+if TYPE_CHECKING:
+    from apps.accounts.models import Principal
+
+M = TypeVar("M", bound=Model)
+
+
+def scope(queryset: QuerySet[M], actor: Principal, *, tenant_field: str = "tenant") -> QuerySet[M]:
+    """Rows of the actor's tenant; everything for a superadmin; nothing for anyone else."""
+    if actor.is_superuser:
+        return queryset
+    if actor.tenant_id is None:
+        return queryset.none()
+    return queryset.filter(**{f"{tenant_field}_id": actor.tenant_id})

@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from mailadmin.core import views as core_views
+
+urlpatterns = [
+    path("", core_views.dashboard, name="dashboard"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("tasks/<uuid:run_id>/", core_views.task_status, name="task-status"),
+    path("accounts/", include("apps.accounts.urls")),
+    path("domains/", include("apps.domains.urls")),
+    path("queue/", include("apps.queue.urls")),
+    path("reports/", include("apps.reports.urls")),
+    path("spam-filter/", include("apps.spamfilter.urls")),
+    path("telemetry/", include("apps.telemetry.urls")),
+    path("store/", include("apps.store.urls")),
+    path("settings/", include("apps.config.urls")),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("mailadmin.api.urls")),
+]
