@@ -15,6 +15,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tasks/<uuid:run_id>/", core_views.task_status, name="task-status"),
     path("accounts/", include("apps.accounts.urls")),
+    path("account/", include("apps.accounts.auth_urls")),
     path("domains/", include("apps.domains.urls")),
     path("queue/", include("apps.queue.urls")),
     path("reports/", include("apps.reports.urls")),

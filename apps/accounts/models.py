@@ -62,6 +62,20 @@ class Principal(AbstractBaseUser):
     )
     enabled_permissions = models.JSONField(default=list, blank=True)
     disabled_permissions = models.JSONField(default=list, blank=True)
+    urls = models.JSONField(default=list, blank=True)
+    external_members = models.JSONField(
+        default=list, blank=True, help_text="Addresses outside this server (mailing lists)."
+    )
+    # Tenant limits (type=tenant only); null means no limit. The disk limit is `quota`.
+    max_domains = models.PositiveIntegerField(null=True, blank=True)
+    max_accounts = models.PositiveIntegerField(null=True, blank=True)
+    max_mailboxes_per_user = models.PositiveIntegerField(null=True, blank=True)
+    # Two-factor authentication (individuals)
+    totp_secret = models.CharField(max_length=64, blank=True, default="")
+    otp_enabled = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -149,3 +163,101 @@ class AccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of {self.principal_id}"
+
+
+class PrincipalEmail(models.Model):
+    """An address of a principal: position 0 is the primary one, the rest are aliases.
+
+    `address` is normalized: lower-case, the domain in punycode (IDNA). One address belongs
+    to one principal on the whole server, since mail for it must go somewhere unambiguous.
+    """
+
+    principal = models.ForeignKey(Principal, on_delete=models.CASCADE, related_name="emails")
+    address = models.CharField(max_length=320, unique=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["principal_id", "position"]
+        indexes = [models.Index(fields=["principal", "position"])]
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class AppPassword(models.Model):
+    """A password for one mail client (HTTP Basic, SMTP/IMAP AUTH); never for the console."""
+
+    principal = models.ForeignKey(Principal, on_delete=models.CASCADE, related_name="app_passwords")
+    name = models.CharField(max_length=255)
+    password = models.CharField(max_length=255)  # a Django password hash
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["principal", "name"], name="app_password_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RecoveryCode(models.Model):
+    """A single-use code that stands in for a TOTP code; stored hashed."""
+
+    principal = models.ForeignKey(
+        Principal, on_delete=models.CASCADE, related_name="recovery_codes"
+    )
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["principal", "code_hash"])]
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.principal_id}"
+
+
+class OAuthCode(models.Model):
+    """A short-lived authorization code from POST /api/oauth, exchanged for a bearer token."""
+
+    principal = models.ForeignKey(Principal, on_delete=models.CASCADE, related_name="+")
+    code_hash = models.CharField(max_length=64, unique=True)
+    client_id = models.CharField(max_length=255, blank=True, default="")
+    redirect_uri = models.CharField(max_length=1024, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"OAuth code of {self.principal_id}"
+
+
+class LoginThrottle(models.Model):
+    """Failed logins per key ('account:<name>' or 'ip:<address>') for lockout."""
+
+    key = models.CharField(max_length=320, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    first_failure_at = models.DateTimeField(default=timezone.now)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class EncryptionSettings(models.Model):
+    """Encryption at rest for an account's stored mail (applied by the store)."""
+
+    class Type(models.TextChoices):
+        DISABLED = "disabled", "Disabled"
+        PGP = "pgp", "OpenPGP"
+        SMIME = "smime", "S/MIME"
+
+    principal = models.OneToOneField(Principal, on_delete=models.CASCADE, related_name="encryption")
+    type = models.CharField(max_length=16, choices=Type.choices, default=Type.DISABLED)
+    algorithm = models.CharField(max_length=16, blank=True, default="")
+    certificates = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.type} for {self.principal_id}"

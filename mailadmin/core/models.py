@@ -50,3 +50,43 @@ class TaskRun(models.Model):
         if self.state == self.State.SUCCESS:
             return 100
         return int(self.done * 100 / self.total) if self.total else 0
+
+
+class AuditEvent(models.Model):
+    """Who changed what, when, from where, through which interface (never secrets)."""
+
+    class Interface(models.TextChoices):
+        HTML = "html", "Console"
+        API = "api", "REST API"
+        ADMIN = "admin", "Django admin"
+        TASK = "task", "Task"
+        COMMAND = "command", "Command"
+        SMTP = "smtp", "SMTP"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=255, blank=True, default="")
+    tenant = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    interface = models.CharField(max_length=16, choices=Interface.choices)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64, blank=True, default="")
+    object_repr = models.CharField(max_length=255, blank=True, default="")
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"]),
+            models.Index(fields=["action", "-created_at"]),
+            models.Index(fields=["object_type", "object_id"]),
+            models.Index(fields=["actor", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name} {self.action} {self.object_type} {self.object_repr}"

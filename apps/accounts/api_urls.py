@@ -1,0 +1,3 @@
+"""Principal API routes (management API: /api/principal...)."""
+
+urlpatterns: list = []
