@@ -46,6 +46,9 @@ def make_principal(db) -> Callable:
     from apps.accounts.services import builtin_role
 
     counter = iter(range(1, 10**6))
+    # Transactional tests flush the database, and with it the roles a migration seeded.
+    for role in ("admin", "tenant-admin", "user"):
+        Principal.objects.get_or_create(name=role, defaults={"type": PrincipalType.ROLE})
 
     def make(
         *,
