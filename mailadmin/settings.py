@@ -166,6 +166,10 @@ AUTHENTICATION_BACKENDS = ["apps.accounts.backends.PrincipalBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    # Hashes imported from other mail servers: accepted once, then re-hashed with Argon2.
+    "apps.accounts.hashers.SHA512CryptPasswordHasher",
+    "apps.accounts.hashers.SHA256CryptPasswordHasher",
+    "apps.accounts.hashers.BcryptCryptPasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
