@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -61,13 +62,21 @@ class SinkHandler:
         return self.data_reply
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class SmtpSink:
     def __init__(self) -> None:
         self.handler = SinkHandler()
+        # aiosmtpd's Controller probes its own port when starting, so it needs a real one.
+        self._port = _free_port()
         self.controller = Controller(
             self.handler,
             hostname="127.0.0.1",
-            port=0,
+            port=self._port,
             server_hostname="sink.test",
             ready_timeout=10,
         )
@@ -85,7 +94,7 @@ class SmtpSink:
 
     @property
     def port(self) -> int:
-        return self.controller.server.sockets[0].getsockname()[1]
+        return self._port
 
     @property
     def messages(self) -> list[ReceivedMessage]:

@@ -35,6 +35,12 @@ def database_url() -> str:
     raise RuntimeError(f"no worker support for {s['ENGINE']}")
 
 
+def _reset_router() -> None:
+    """Celery builds its router once; make it read the routes we just set."""
+    celery_app.amqp.flush_routes()
+    celery_app.amqp.__dict__.pop("router", None)
+
+
 class Worker:
     def __init__(self, extra_env: dict[str, str] | None = None) -> None:
         self.queue = f"test-{uuid.uuid4().hex[:12]}"
@@ -81,6 +87,7 @@ class Worker:
         }
         celery_app.conf.task_default_queue = self.queue
         celery_app.conf.task_routes = {"*": {"queue": self.queue}}
+        _reset_router()
         self._wait_ready()
         return self
 
@@ -100,6 +107,7 @@ class Worker:
     def stop(self) -> None:
         for key, value in self._saved.items():
             setattr(celery_app.conf, key, value)
+        _reset_router()
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
