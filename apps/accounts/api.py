@@ -1,0 +1,170 @@
+"""Principal and audit-log API: parse, call a selector or service, render."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+
+from apps.accounts import selectors, services
+from apps.accounts.permissions import Perm
+from apps.accounts.serializers import (
+    AuditEventOutput,
+    AuditListParams,
+    PatchOperationInput,
+    PrincipalCreateInput,
+    PrincipalListParams,
+    PrincipalOutput,
+    parse_patch,
+    principal_data,
+)
+from mailadmin.api.pagination import paginate_request
+from mailadmin.api.permissions import require
+from mailadmin.api.schema import PROBLEM, envelope
+from mailadmin.api.views import ApiView, ok
+
+
+class MethodPermissionApi(ApiView):
+    """One URL, several operations: each HTTP method declares the permission it needs."""
+
+    method_permissions: dict[str, str] = {}
+
+    def get_permissions(self):
+        method = "GET" if self.request.method == "HEAD" else self.request.method
+        permission = self.method_permissions.get(method)
+        if permission is None:
+            return super().get_permissions()
+        return [require(permission)()]
+
+
+def _page_of(name: str, item: serializers.Field) -> serializers.Serializer:
+    return envelope(
+        name,
+        inline_serializer(
+            name=f"{name}Data",
+            fields={
+                "items": serializers.ListField(child=item),
+                "total": serializers.IntegerField(),
+            },
+        ),
+    )
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", OpenApiTypes.INT, description="1-based page number"),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Items per page (max 1000)"),
+    OpenApiParameter("max-total", OpenApiTypes.INT, description="Stop counting at this total"),
+]
+NULL_DATA = envelope("NullData", serializers.JSONField(allow_null=True))
+ID_PARAMETER = OpenApiParameter(
+    "id_or_name", OpenApiTypes.STR, OpenApiParameter.PATH, description="Numeric id or name"
+)
+
+
+class PrincipalCollectionApi(MethodPermissionApi):
+    method_permissions = {"GET": Perm.PRINCIPAL_LIST, "POST": Perm.PRINCIPAL_CREATE}
+
+    @extend_schema(
+        operation_id="principal_list",
+        parameters=[
+            *PAGE_PARAMETERS,
+            OpenApiParameter("types", OpenApiTypes.STR, description="Comma-separated types"),
+            OpenApiParameter("filter", OpenApiTypes.STR, description="Name/description/email"),
+            OpenApiParameter(
+                "order", OpenApiTypes.STR, enum=["name", "-name", "created", "-created", "type"]
+            ),
+        ],
+        responses={200: _page_of("PrincipalPage", PrincipalOutput()), 400: PROBLEM, 403: PROBLEM},
+    )
+    def get(self, request):
+        params = PrincipalListParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        queryset = selectors.principal_list(
+            actor=request.user,
+            types=params.validated_data["types"],
+            search=params.validated_data.get("filter", ""),
+            order_by=params.validated_data.get("order", "name"),
+        )
+        return ok(paginate_request(request, queryset, principal_data))
+
+    @extend_schema(
+        operation_id="principal_create",
+        request=PrincipalCreateInput,
+        responses={
+            200: envelope("PrincipalId", serializers.IntegerField()),
+            400: PROBLEM,
+            403: PROBLEM,
+        },
+    )
+    def post(self, request):
+        data = PrincipalCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        principal = services.principal_create(actor=request.user, data=dict(data.validated_data))
+        return ok(principal.pk)
+
+
+class PrincipalDetailApi(MethodPermissionApi):
+    method_permissions = {
+        "GET": Perm.PRINCIPAL_GET,
+        "PATCH": Perm.PRINCIPAL_UPDATE,
+        "DELETE": Perm.PRINCIPAL_DELETE,
+    }
+
+    @extend_schema(
+        operation_id="principal_get",
+        parameters=[ID_PARAMETER],
+        responses={
+            200: envelope("PrincipalEnvelope", PrincipalOutput()),
+            403: PROBLEM,
+            404: PROBLEM,
+        },
+    )
+    def get(self, request, id_or_name: str):
+        principal = selectors.principal_get(actor=request.user, id_or_name=id_or_name)
+        return ok(principal_data(principal))
+
+    @extend_schema(
+        operation_id="principal_update",
+        parameters=[ID_PARAMETER],
+        request=PatchOperationInput(many=True),
+        responses={200: NULL_DATA, 400: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+    )
+    def patch(self, request, id_or_name: str):
+        principal = selectors.principal_get(actor=request.user, id_or_name=id_or_name)
+        operations = parse_patch(request.data)
+        services.principal_update(actor=request.user, principal=principal, operations=operations)
+        return ok(None)
+
+    @extend_schema(
+        operation_id="principal_delete",
+        parameters=[ID_PARAMETER],
+        responses={200: NULL_DATA, 400: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+    )
+    def delete(self, request, id_or_name: str):
+        principal = selectors.principal_get(actor=request.user, id_or_name=id_or_name)
+        services.principal_delete(actor=request.user, principal=principal)
+        return ok(None)
+
+
+class AuditListApi(ApiView):
+    permission_classes = [require(Perm.AUDIT_LOG_VIEW)]
+
+    @extend_schema(
+        operation_id="audit_list",
+        parameters=[
+            *PAGE_PARAMETERS,
+            OpenApiParameter("action", OpenApiTypes.STR),
+            OpenApiParameter("actor", OpenApiTypes.STR, description="Name of the actor"),
+            OpenApiParameter("object_type", OpenApiTypes.STR),
+            OpenApiParameter("object_id", OpenApiTypes.STR),
+            OpenApiParameter("interface", OpenApiTypes.STR),
+            OpenApiParameter("since", OpenApiTypes.DATETIME),
+            OpenApiParameter("until", OpenApiTypes.DATETIME),
+        ],
+        responses={200: _page_of("AuditPage", AuditEventOutput()), 400: PROBLEM, 403: PROBLEM},
+    )
+    def get(self, request):
+        params = AuditListParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        queryset = selectors.audit_list(actor=request.user, filters=params.validated_data)
+        return ok(paginate_request(request, queryset, lambda e: AuditEventOutput(e).data))

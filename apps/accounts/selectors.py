@@ -1,0 +1,138 @@
+"""Reads of principals and the audit log, scoped to what the acting principal may see.
+
+Tenant isolation lives in `_visible_principals` and `audit_list`, each built on
+mailadmin.tenancy.scope; nothing else here filters by tenant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from apps.accounts.emails import search_variants
+from apps.accounts.models import Principal, PrincipalEmail
+from mailadmin.core.models import AuditEvent
+from mailadmin.errors import NotFound
+from mailadmin.tenancy import scope
+
+ORDERINGS = {
+    "name": ("name",),
+    "-name": ("-name",),
+    "created": ("created_at", "pk"),
+    "-created": ("-created_at", "-pk"),
+    "type": ("type", "name"),
+}
+MAX_SEARCH = 255
+
+
+def _visible_principals(actor: Principal) -> QuerySet[Principal]:
+    """The one scoping rule: the actor's tenant; everything (tenants too) for superadmins.
+
+    Tenant rows have no tenant, so scope() hides them (and the built-in roles and the
+    superadmins) from tenant admins.
+    """
+    return scope(Principal.objects.all(), actor)
+
+
+def _names_only() -> QuerySet[Principal]:
+    return Principal.objects.only("id", "name", "type", "tenant_id").order_by("name")
+
+
+def with_relations(queryset: QuerySet[Principal]) -> QuerySet[Principal]:
+    """What rendering a principal needs, in a constant number of queries per page."""
+    return queryset.select_related("tenant").prefetch_related(
+        Prefetch("emails", queryset=PrincipalEmail.objects.order_by("position")),
+        Prefetch("roles", queryset=_names_only()),
+        Prefetch("member_of", queryset=_names_only()),
+        Prefetch("members", queryset=_names_only()),
+        Prefetch("role_holders", queryset=_names_only()),
+    )
+
+
+def principal_list(
+    *,
+    actor: Principal,
+    types: Iterable[str] | None = None,
+    search: str = "",
+    order_by: str = "name",
+    tenant_id: int | None = None,
+) -> QuerySet[Principal]:
+    queryset = _visible_principals(actor)
+    types = [t for t in (types or []) if t]
+    if types:
+        queryset = queryset.filter(type__in=types)
+    if tenant_id is not None:
+        queryset = queryset.filter(tenant_id=tenant_id)
+    search = (search or "").strip()[:MAX_SEARCH]
+    if search:
+        match = Q(name__icontains=search) | Q(description__icontains=search)
+        addresses = Q()
+        for variant in search_variants(search):
+            addresses |= Q(address__contains=variant)
+        # A subquery, not a join: no duplicate rows and no DISTINCT over the page.
+        match |= Q(pk__in=PrincipalEmail.objects.filter(addresses).values("principal_id"))
+        queryset = queryset.filter(match)
+    ordering = ORDERINGS.get(order_by, ORDERINGS["name"])
+    return with_relations(queryset.order_by(*ordering))
+
+
+def principal_get(*, actor: Principal, id_or_name: str | int) -> Principal:
+    """By numeric id or by name; foreign and missing principals are the same NotFound."""
+    queryset = with_relations(_visible_principals(actor))
+    key = str(id_or_name)
+    lookup = Q(pk=int(key)) if key.isdigit() and len(key) < 19 else Q(name=key)
+    principal = queryset.filter(lookup).first()
+    if principal is None:
+        raise NotFound()
+    return principal
+
+
+def principal_choices(
+    *, actor: Principal, tenant_id: int | None, types: Iterable[str]
+) -> QuerySet[Principal]:
+    """Names an editor may offer: the visible principals of one tenant, of some types."""
+    return (
+        _visible_principals(actor)
+        .filter(tenant_id=tenant_id, type__in=list(types))
+        .only("id", "name", "type")
+        .order_by("name")
+    )
+
+
+AUDIT_FILTERS = ("action", "actor", "object_type", "object_id", "interface", "since", "until")
+
+
+def audit_list(*, actor: Principal, filters: dict[str, Any] | None = None) -> QuerySet[AuditEvent]:
+    """Audit events of the actor's tenant (all of them for superadmins), newest first."""
+    queryset = scope(AuditEvent.objects.all(), actor)
+    filters = filters or {}
+    if filters.get("action"):
+        queryset = queryset.filter(action=filters["action"])
+    if filters.get("actor"):
+        queryset = queryset.filter(actor_name=filters["actor"])
+    if filters.get("object_type"):
+        queryset = queryset.filter(object_type=filters["object_type"])
+    if filters.get("object_id"):
+        queryset = queryset.filter(object_id=str(filters["object_id"]))
+    if filters.get("interface"):
+        queryset = queryset.filter(interface=filters["interface"])
+    since: datetime | None = filters.get("since")
+    until: datetime | None = filters.get("until")
+    if since:
+        queryset = queryset.filter(created_at__gte=since)
+    if until:
+        queryset = queryset.filter(created_at__lt=until)
+    return queryset.order_by("-created_at", "-id")
+
+
+def audit_actions(*, actor: Principal) -> list[str]:
+    """The distinct actions in the actor's audit log, for a filter menu."""
+    return list(
+        scope(AuditEvent.objects.all(), actor)
+        .order_by("action")
+        .values_list("action", flat=True)
+        .distinct()
+    )

@@ -1,0 +1,56 @@
+"""Input serializers every app's API uses: unknown fields and loose types are errors.
+
+The problem handler (mailadmin.api.exceptions) turns the errors raised here into
+`Unrecognized field: <name>` and `Invalid value for field <name>: ...`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail, ValidationError
+
+
+def unrecognized(name: str) -> ValidationError:
+    return ValidationError(
+        {name: [ErrorDetail(f"Unrecognized field: {name}", code="unrecognized")]}
+    )
+
+
+def custom_error(name: str, message: str) -> ValidationError:
+    """An error whose message is shown as written (the handler adds no prefix)."""
+    return ValidationError({name: [ErrorDetail(message, code="custom")]})
+
+
+class StrictSerializer(serializers.Serializer):
+    """Rejects fields it does not declare instead of silently dropping them."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            for name in data:
+                field = self.fields.get(name)
+                if field is None or field.read_only:
+                    raise unrecognized(str(name))
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string: numbers and booleans are not silently turned into text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON number without a fraction: "5", true and 5.5 are refused."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        if isinstance(data, float) and not data.is_integer():
+            self.fail("invalid")
+        return super().to_internal_value(data)
