@@ -45,7 +45,13 @@ def with_relations(queryset: QuerySet[Principal]) -> QuerySet[Principal]:
     """What rendering a principal needs, in a constant number of queries per page."""
     return queryset.select_related("tenant").prefetch_related(
         Prefetch("emails", queryset=PrincipalEmail.objects.order_by("position")),
-        Prefetch("roles", queryset=_names_only()),
+        # role_permissions() reads these: no deferred-field query per role.
+        Prefetch(
+            "roles",
+            queryset=_names_only().only(
+                "id", "name", "type", "tenant_id", "enabled_permissions", "disabled_permissions"
+            ),
+        ),
         Prefetch("member_of", queryset=_names_only()),
         Prefetch("members", queryset=_names_only()),
         Prefetch("role_holders", queryset=_names_only()),

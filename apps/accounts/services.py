@@ -608,6 +608,7 @@ def _write(
                 )
         except IntegrityError:
             raise ServiceError("One of the addresses is already in use.", field="emails") from None
+        getattr(principal, "_prefetched_objects_cache", {}).pop("emails", None)
     if touched("memberOf") or touched("lists"):
         principal.member_of.set(plan.member_of)
     if touched("roles"):

@@ -1,18 +1,16 @@
 from django.urls import path
 
-from apps.accounts.permissions import Perm
-from mailadmin.core.views import not_built
+from apps.accounts import views
 
 app_name = "accounts"
 
 urlpatterns = [
-    path(
-        "",
-        not_built(
-            "Accounts",
-            "Accounts, groups, mailing lists, roles, tenants and API keys.",
-            Perm.PRINCIPAL_LIST,
-        ),
-        name="index",
-    ),
+    path("", views.principal_list, name="index"),
+    path("new/", views.principal_create, name="create"),
+    path("audit/", views.audit_log, name="audit"),
+    path("<int:pk>/", views.principal_detail, name="detail"),
+    path("<int:pk>/edit/", views.principal_edit, name="edit"),
+    path("<int:pk>/memberships/", views.principal_memberships, name="memberships"),
+    path("<int:pk>/permissions/", views.principal_permissions, name="permissions"),
+    path("<int:pk>/delete/", views.principal_delete, name="delete"),
 ]

@@ -1,0 +1,306 @@
+"""The principal console and the audit log page: validate a form, call a service, render.
+
+HTMX requests get the named partial (`#principal-table`, `#principal-form`, `#audit-table`);
+full requests the page. Foreign and missing principals are both 404.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template import engines
+from django.template.backends.django import Template as BackendTemplate
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from apps.accounts import selectors, services
+from apps.accounts.emails import display_address
+from apps.accounts.forms import (
+    PERMISSION_CHOICES,
+    AuditFilterForm,
+    ListParams,
+    MembershipForm,
+    PermissionForm,
+    PrincipalForm,
+    principal_initial,
+)
+from apps.accounts.models import Principal, PrincipalType
+from apps.accounts.permissions import Perm
+from mailadmin.api.pagination import paginate
+from mailadmin.core.decorators import permission_required
+from mailadmin.errors import NotFound, ServiceError
+
+PAGE_SIZE = 50
+MAX_TOTAL = 10_000
+T = PrincipalType
+TABS = [
+    ("Accounts", T.INDIVIDUAL, Perm.PRINCIPAL_LIST),
+    ("Groups", T.GROUP, Perm.PRINCIPAL_LIST),
+    ("Lists", T.LIST, Perm.PRINCIPAL_LIST),
+    ("Domains", T.DOMAIN, Perm.PRINCIPAL_LIST),
+    ("Tenants", T.TENANT, Perm.TENANT_LIST),
+    ("Roles", T.ROLE, Perm.PRINCIPAL_LIST),
+    ("API keys", T.API_KEY, Perm.API_KEY_LIST),
+]
+NOUNS = {
+    T.INDIVIDUAL: "account",
+    T.GROUP: "group",
+    T.LIST: "mailing list",
+    T.DOMAIN: "domain",
+    T.TENANT: "tenant",
+    T.ROLE: "role",
+    T.API_KEY: "API key",
+}
+
+
+def _get(request: HttpRequest, pk: int) -> Principal:
+    try:
+        return selectors.principal_get(actor=request.user, id_or_name=pk)
+    except NotFound:
+        raise Http404 from None
+
+
+def _tabs(actor: Principal) -> list[tuple[str, str]]:
+    return [(label, type_) for label, type_, perm in TABS if actor.has_permission(perm)]
+
+
+def _render(
+    request, template: str, context: dict, *, partial: str | None = None, status: int = 200
+) -> HttpResponse:
+    """The page, or only its named partial for HTMX requests.
+
+    The partial is taken from the parsed template directly: settings use template_partials'
+    SimpleAppConfig (no wrapping loader), so "page.html#name" names don't resolve.
+    """
+    if not (partial and request.htmx):
+        return render(request, template, context, status=status)
+    backend = engines["django"]
+    proxy = backend.get_template(template).template.extra_data["partials"][partial]
+    proxy.engine = backend.engine
+    return HttpResponse(BackendTemplate(proxy, backend).render(context, request), status=status)
+
+
+def _render_form(request, template: str, context: dict, partial: str) -> HttpResponse:
+    status = 400 if context["form"].errors else 200
+    return _render(request, template, context, partial=partial, status=status)
+
+
+def _done(request, url: str) -> HttpResponse:
+    """After a successful POST: a normal redirect, or HX-Redirect for HTMX."""
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+@permission_required(Perm.PRINCIPAL_LIST)
+def principal_list(request: HttpRequest) -> HttpResponse:
+    actor = request.user
+    params = ListParams(request.GET)
+    params.is_valid()
+    tabs = _tabs(actor)
+    allowed = [t for _, t in tabs]
+    type_ = params.cleaned_data.get("type") or T.INDIVIDUAL
+    if type_ not in allowed:
+        type_ = allowed[0] if allowed else T.INDIVIDUAL
+    search = params.cleaned_data.get("q") or ""
+    sort = params.cleaned_data.get("sort") or "name"
+    queryset = selectors.principal_list(actor=actor, types=[type_], search=search, order_by=sort)
+    page_number = params.cleaned_data.get("page") or 1
+    page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
+    pages = max(1, -(-page.total // PAGE_SIZE))
+    for principal in page.items:
+        principal.addresses = [display_address(e.address) for e in principal.emails.all()]
+
+    def link(**changes) -> str:
+        query = {"type": type_, "q": search, "sort": sort, "page": page_number, **changes}
+        return "?" + urlencode({k: v for k, v in query.items() if v not in ("", None)})
+
+    context = {
+        "tabs": tabs,
+        "type": type_,
+        "noun": NOUNS[type_],
+        "search": search,
+        "sort": sort,
+        "page": page,
+        "page_number": page_number,
+        "pages": pages,
+        "prev_url": link(page=page_number - 1) if page_number > 1 else None,
+        "next_url": link(page=page_number + 1) if page_number < pages else None,
+        "sort_name_url": link(sort="-name" if sort == "name" else "name", page=1),
+        "sort_created_url": link(sort="-created" if sort == "created" else "created", page=1),
+        "show_tenant": actor.is_superuser,
+        "can_create": actor.has_permission(Perm.PRINCIPAL_CREATE),
+        "can_audit": actor.has_permission(Perm.AUDIT_LOG_VIEW),
+    }
+    return _render(request, "accounts/principal_list.html", context, partial="principal-table")
+
+
+@permission_required(Perm.PRINCIPAL_CREATE)
+@require_http_methods(["GET", "POST"])
+def principal_create(request: HttpRequest) -> HttpResponse:
+    actor = request.user
+    allowed = [t for _, t in _tabs(actor)]
+    type_ = request.GET.get("type") or T.INDIVIDUAL
+    if type_ not in allowed:
+        raise Http404
+    tenants = []
+    if actor.is_superuser:
+        tenants = list(
+            selectors.principal_list(actor=actor, types=[T.TENANT]).values_list("name", flat=True)
+        )
+    form = PrincipalForm(request.POST or None, type_=type_, actor=actor, tenants=tenants)
+    if request.method == "POST" and form.is_valid():
+        try:
+            principal = services.principal_create(actor=actor, data=form.create_data())
+        except ServiceError as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, f"Created {NOUNS[type_]} {principal.name}.")
+            return _done(request, reverse("accounts:detail", args=[principal.pk]))
+    context = {"form": form, "type": type_, "noun": NOUNS[type_], "principal": None}
+    return _render_form(request, "accounts/principal_form.html", context, "principal-form")
+
+
+@permission_required(Perm.PRINCIPAL_GET)
+def principal_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    principal = _get(request, pk)
+    context = {
+        "principal": principal,
+        "noun": NOUNS.get(principal.type, principal.type),
+        "state": principal_initial(services.principal_state(principal)),
+        "effective": sorted(principal.permissions),
+        "can_log_in": principal.type in (T.INDIVIDUAL, T.API_KEY),
+        "builtin": services.is_builtin_role(principal),
+    }
+    return render(request, "accounts/principal_detail.html", context)
+
+
+@permission_required(Perm.PRINCIPAL_UPDATE)
+@require_http_methods(["GET", "POST"])
+def principal_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    principal = _get(request, pk)
+    initial = principal_initial(services.principal_state(principal))
+    form = PrincipalForm(
+        request.POST or None,
+        type_=principal.type,
+        actor=request.user,
+        principal=principal,
+        initial=initial,
+    )
+    return _update(request, principal, form, "principal-form", "accounts/principal_form.html")
+
+
+@permission_required(Perm.PRINCIPAL_UPDATE)
+@require_http_methods(["GET", "POST"])
+def principal_memberships(request: HttpRequest, pk: int) -> HttpResponse:
+    principal = _get(request, pk)
+    role_names = list(
+        selectors.principal_choices(
+            actor=request.user, tenant_id=principal.tenant_id, types=[T.ROLE]
+        ).values_list("name", flat=True)
+    )
+    form = MembershipForm(
+        request.POST or None,
+        type_=principal.type,
+        actor=request.user,
+        role_names=role_names,
+        initial=services.principal_state(principal),
+    )
+    return _update(
+        request, principal, form, "principal-form", "accounts/principal_memberships.html"
+    )
+
+
+@permission_required(Perm.PRINCIPAL_UPDATE)
+@require_http_methods(["GET", "POST"])
+def principal_permissions(request: HttpRequest, pk: int) -> HttpResponse:
+    principal = _get(request, pk)
+    form = PermissionForm(request.POST or None, initial=services.principal_state(principal))
+    enabled = set(form["enabledPermissions"].value() or [])
+    disabled = set(form["disabledPermissions"].value() or [])
+    effective = principal.permissions
+    rows = [
+        {"name": p, "enabled": p in enabled, "disabled": p in disabled, "effective": p in effective}
+        for p, _ in PERMISSION_CHOICES
+    ]
+    return _update(
+        request,
+        principal,
+        form,
+        "principal-form",
+        "accounts/principal_permissions.html",
+        extra={"rows": rows},
+    )
+
+
+def _update(
+    request, principal: Principal, form, partial: str, template: str, extra: dict | None = None
+) -> HttpResponse:
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.principal_update(
+                actor=request.user, principal=principal, operations=form.operations()
+            )
+        except ServiceError as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, f"Saved {NOUNS[principal.type]} {principal.name}.")
+            return _done(request, reverse("accounts:detail", args=[principal.pk]))
+    context = {
+        "form": form,
+        "principal": principal,
+        "type": principal.type,
+        "noun": NOUNS[principal.type],
+        "effective": sorted(principal.permissions),
+        **(extra or {}),
+    }
+    return _render_form(request, template, context, partial)
+
+
+@permission_required(Perm.PRINCIPAL_DELETE)
+@require_http_methods(["GET", "POST"])
+def principal_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    principal = _get(request, pk)
+    error = None
+    if request.method == "POST":
+        name, type_ = principal.name, principal.type
+        try:
+            services.principal_delete(actor=request.user, principal=principal)
+        except ServiceError as exc:
+            error = exc.message
+        else:
+            messages.success(request, f"Deleted {NOUNS[type_]} {name}.")
+            return _done(request, reverse("accounts:index") + f"?type={type_}")
+    context = {"principal": principal, "noun": NOUNS[principal.type], "error": error}
+    return render(request, "accounts/principal_delete.html", context, status=400 if error else 200)
+
+
+@permission_required(Perm.AUDIT_LOG_VIEW)
+def audit_log(request: HttpRequest) -> HttpResponse:
+    actor = request.user
+    form = AuditFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    queryset = selectors.audit_list(actor=actor, filters=filters)
+    page_number = filters.get("page") or 1
+    page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
+    pages = max(1, -(-page.total // PAGE_SIZE))
+    query = {k: v for k, v in request.GET.items() if k != "page" and v}
+
+    def link(number: int) -> str:
+        return "?" + urlencode({**query, "page": number})
+
+    context = {
+        "form": form,
+        "page": page,
+        "page_number": page_number,
+        "pages": pages,
+        "prev_url": link(page_number - 1) if page_number > 1 else None,
+        "next_url": link(page_number + 1) if page_number < pages else None,
+        "actions": selectors.audit_actions(actor=actor),
+    }
+    return _render(request, "accounts/audit_list.html", context, partial="audit-table")
