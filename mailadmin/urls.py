@@ -1,18 +1,14 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.accounts import auth_views as account_views
 from mailadmin.core import views as core_views
 
 urlpatterns = [
     path("", core_views.dashboard, name="dashboard"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", account_views.login_view, name="login"),
+    path("logout/", account_views.logout_view, name="logout"),
     path("tasks/<uuid:run_id>/", core_views.task_status, name="task-status"),
     path("accounts/", include("apps.accounts.urls")),
     path("account/", include("apps.accounts.auth_urls")),

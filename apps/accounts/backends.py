@@ -1,26 +1,55 @@
-"""Password login for principals that may log in (accounts), by name or e-mail address."""
+"""Password login for principals that may log in (accounts), by name or e-mail address.
+
+All checks (lockout, imported hashes, app passwords) live in
+`auth_services.authenticate_password`; this backend adapts it to Django's `authenticate()`:
+
+- `api=True` (HTTP Basic, from mailadmin.api.auth): the account password or an app
+  password; a lockout is raised as DRF's Throttled (429 with Retry-After and the message).
+- otherwise (e.g. the Django admin's login form): the account password only, and never
+  for an account with two-factor authentication, which must log in through /login/.
+"""
 
 from __future__ import annotations
 
 from django.contrib.auth.backends import BaseBackend
+from django.core.exceptions import PermissionDenied
 
-from apps.accounts.models import LOGIN_TYPES, Principal
+from apps.accounts import auth_services
+from apps.accounts.models import Principal
+from mailadmin.audit import client_ip
 
 
 class PrincipalBackend(BaseBackend):
     def authenticate(
-        self, request, username: str | None = None, password: str | None = None, **kwargs
+        self,
+        request,
+        username: str | None = None,
+        password: str | None = None,
+        api: bool = False,
+        **kwargs,
     ) -> Principal | None:
-        if not username or password is None or len(username) > 255:
+        if not username or password is None:
             return None
-        principal = Principal.objects.filter(name=username, type__in=LOGIN_TYPES).first()
-        if principal is None:
-            Principal().set_password(password)  # same work as a real check: no timing oracle
+        ip = client_ip(request) if request is not None else None
+        try:
+            principal = auth_services.authenticate_password(
+                identifier=username, password=password, ip=ip, app_passwords=api
+            )
+        except auth_services.InvalidCredentials:
             return None
-        if principal.is_active and principal.check_password(password):
-            return principal
-        return None
+        except auth_services.LoginLocked as exc:
+            if api:
+                from rest_framework.exceptions import Throttled
+
+                throttled = Throttled(detail=exc.message)
+                throttled.wait = exc.retry_after
+                raise throttled from None
+            raise PermissionDenied(exc.message) from None
+        if not api and principal.otp_enabled:
+            return None  # a password alone does not log a 2FA account in
+        if api:
+            auth_services.throttle_clear(f"account:{principal.name}")
+        return principal
 
     def get_user(self, user_id: int) -> Principal | None:
-        principal = Principal.objects.filter(pk=user_id, is_active=True).first()
-        return principal
+        return Principal.objects.filter(pk=user_id, is_active=True).first()

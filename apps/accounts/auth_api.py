@@ -1,0 +1,410 @@
+"""API of authentication: /api/oauth, /api/oauth/token, /api/account/{auth,crypto,api-keys}.
+
+Views parse and render; the services in auth_services do the work (and the permission and
+tenant checks). Secrets appear in a response only where they are created and shown once:
+the OAuth code, the access token and a new API key's secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from rest_framework import parsers, serializers
+from rest_framework.exceptions import ParseError
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+
+from apps.accounts import auth_services
+from apps.accounts.permissions import Perm
+from mailadmin.api.permissions import require
+from mailadmin.api.renderers import JSONRenderer
+from mailadmin.api.schema import PROBLEM, envelope
+from mailadmin.api.views import ApiView, ok
+from mailadmin.errors import ServiceError
+
+
+def _object(data: Any, allowed: set[str]) -> dict:
+    """The JSON body as a dict with no field outside `allowed`."""
+    if not isinstance(data, dict):
+        raise ServiceError("The request body must be a JSON object.")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ServiceError(f"Unrecognized field: {unknown[0]}", field=unknown[0])
+    return data
+
+
+def _string(data: dict, field: str, *, required: bool = False, max_length: int = 1024) -> str:
+    value = data.get(field)
+    if value is None or value == "":
+        if required:
+            raise ServiceError(f"Missing required field: {field}", field=field)
+        return ""
+    if not isinstance(value, str):
+        raise ServiceError(f"Invalid value for field {field}: expected a string.", field=field)
+    if len(value) > max_length:
+        raise ServiceError(
+            f"Invalid value for field {field}: longer than {max_length} characters.", field=field
+        )
+    return value
+
+
+# --- /api/account/auth -----------------------------------------------------------------
+
+AUTH_ACTIONS = inline_serializer(
+    name="AccountAuthAction",
+    many=True,
+    fields={
+        "type": serializers.ChoiceField(
+            choices=["addAppPassword", "removeAppPassword", "enableOtpAuth", "disableOtpAuth"]
+        ),
+        "name": serializers.CharField(required=False),
+        "password": serializers.CharField(required=False),
+        "url": serializers.CharField(required=False),
+    },
+)
+
+
+class AccountAuthApi(ApiView):
+    permission_classes = [require(Perm.MANAGE_PASSWORDS)]
+
+    @extend_schema(
+        responses={
+            200: envelope(
+                "AccountAuth",
+                inline_serializer(
+                    name="AccountAuthData",
+                    fields={
+                        "otpEnabled": serializers.BooleanField(),
+                        "appPasswords": serializers.ListField(child=serializers.CharField()),
+                    },
+                ),
+            ),
+            401: PROBLEM,
+        }
+    )
+    def get(self, request):
+        actor = request.user
+        names = list(auth_services.app_password_list(actor=actor).values_list("name", flat=True))
+        return ok({"otpEnabled": actor.otp_enabled, "appPasswords": names})
+
+    @extend_schema(
+        request=AUTH_ACTIONS,
+        responses={200: envelope("AccountAuthUpdated", serializers.JSONField()), 400: PROBLEM},
+        description="Apply every action or none. `password` may be a plain password or a "
+        "SHA-512-crypt / SHA-256-crypt / bcrypt hash; `url` is an otpauth://totp/ URI.",
+    )
+    def post(self, request):
+        actions = request.data
+        if not isinstance(actions, list):
+            raise ServiceError("The request body must be a list of actions.")
+        auth_services.account_auth_update(actor=request.user, actions=actions)
+        return ok(None)
+
+
+# --- /api/account/crypto ---------------------------------------------------------------
+
+
+class AccountCryptoApi(ApiView):
+    permission_classes = [require(Perm.MANAGE_ENCRYPTION)]
+
+    @extend_schema(
+        responses={
+            200: envelope(
+                "EncryptionSettings",
+                inline_serializer(
+                    name="EncryptionSettingsData",
+                    fields={
+                        "type": serializers.CharField(),
+                        "algo": serializers.CharField(required=False),
+                    },
+                ),
+            ),
+            401: PROBLEM,
+        }
+    )
+    def get(self, request):
+        return ok(auth_services.encryption_settings_get(actor=request.user))
+
+    @extend_schema(
+        request=inline_serializer(
+            name="EncryptionSettingsUpdate",
+            fields={
+                "type": serializers.CharField(help_text="disabled, pgp or smime"),
+                "algo": serializers.CharField(required=False, help_text="Aes128 or Aes256"),
+                "certs": serializers.CharField(
+                    required=False, help_text="Armoured OpenPGP public keys or PEM certificates"
+                ),
+            },
+        ),
+        responses={200: envelope("EncryptionKeyCount", serializers.IntegerField()), 400: PROBLEM},
+    )
+    def post(self, request):
+        data = _object(request.data, {"type", "algo", "certs"})
+        count = auth_services.encryption_settings_update(
+            actor=request.user,
+            type=_string(data, "type", required=True, max_length=16),
+            algo=_string(data, "algo", max_length=16) or None,
+            certs=_string(data, "certs", max_length=auth_services.crypto.MAX_INPUT_BYTES * 2)
+            or None,
+        )
+        return ok(count)
+
+
+# --- /api/account/api-keys -------------------------------------------------------------
+
+
+def _api_key_out(key) -> dict:
+    def iso(value):
+        return value.isoformat() if value else None
+
+    return {
+        "id": key.pk,
+        "name": key.name,
+        "permissions": sorted(key.enabled_permissions),
+        "tenant": key.tenant.name if key.tenant_id else None,
+        "createdBy": key.created_by.name if key.created_by_id else None,
+        "createdAt": iso(key.created_at),
+        "lastUsedAt": iso(key.last_used_at),
+        "expiresAt": iso(key.expires_at),
+        "revoked": not key.is_active,
+    }
+
+
+class ApiKeyListCreateApi(ApiView):
+    def get_permissions(self):
+        perm = Perm.API_KEY_CREATE if self.request.method == "POST" else Perm.API_KEY_LIST
+        return [require(perm)()]
+
+    @extend_schema(responses={200: envelope("ApiKeyList", serializers.JSONField())})
+    def get(self, request):
+        keys = auth_services.api_key_list(actor=request.user)
+        return ok({"items": [_api_key_out(key) for key in keys], "total": len(keys)})
+
+    @extend_schema(
+        request=inline_serializer(
+            name="ApiKeyCreate",
+            fields={
+                "name": serializers.CharField(),
+                "permissions": serializers.ListField(child=serializers.CharField(), required=False),
+                "expiresAt": serializers.DateTimeField(required=False),
+            },
+        ),
+        responses={
+            200: envelope(
+                "ApiKeyCreated",
+                inline_serializer(
+                    name="ApiKeyCreatedData",
+                    fields={
+                        "id": serializers.IntegerField(),
+                        "name": serializers.CharField(),
+                        "secret": serializers.CharField(help_text="Shown once"),
+                    },
+                ),
+            ),
+            400: PROBLEM,
+        },
+    )
+    def post(self, request):
+        data = _object(request.data, {"name", "permissions", "expiresAt"})
+        name = _string(data, "name", required=True, max_length=255)
+        permissions = data.get("permissions")
+        if permissions is not None and (
+            not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions)
+        ):
+            raise ServiceError(
+                "Invalid value for field permissions: expected a list of permission names.",
+                field="permissions",
+            )
+        expires_at = None
+        raw_expiry = _string(data, "expiresAt", max_length=64)
+        if raw_expiry:
+            try:
+                expires_at = parse_datetime(raw_expiry)
+            except ValueError:
+                expires_at = None
+            if expires_at is None:
+                raise ServiceError(
+                    "Invalid value for field expiresAt: use an ISO 8601 date and time.",
+                    field="expiresAt",
+                )
+        key, secret = auth_services.api_key_create(
+            actor=request.user, name=name, permissions=permissions, expires_at=expires_at
+        )
+        return ok({"id": key.pk, "name": key.name, "secret": secret})
+
+
+class ApiKeyDetailApi(ApiView):
+    permission_classes = [require(Perm.API_KEY_DELETE)]
+
+    @extend_schema(
+        responses={200: envelope("ApiKeyRevoked", serializers.JSONField()), 404: PROBLEM}
+    )
+    def delete(self, request, key_id: str):
+        auth_services.api_key_revoke(actor=request.user, key=key_id)
+        return ok(None)
+
+
+# --- OAuth -----------------------------------------------------------------------------
+
+
+class OAuthCodeApi(ApiView):
+    """POST /api/oauth: an authorization code for the authenticated caller."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=inline_serializer(
+            name="OAuthCodeRequest",
+            fields={
+                "type": serializers.CharField(),
+                "client_id": serializers.CharField(required=False),
+                "redirect_uri": serializers.CharField(required=False),
+                "nonce": serializers.CharField(required=False),
+            },
+        ),
+        responses={
+            200: envelope(
+                "OAuthCode",
+                inline_serializer(
+                    name="OAuthCodeData",
+                    fields={
+                        "code": serializers.CharField(),
+                        "permissions": serializers.ListField(child=serializers.CharField()),
+                        "version": serializers.CharField(),
+                        "isEnterprise": serializers.BooleanField(),
+                    },
+                ),
+            ),
+            401: PROBLEM,
+        },
+        examples=[
+            OpenApiExample(
+                "webadmin",
+                value={
+                    "type": "code",
+                    "client_id": "webadmin",
+                    "redirect_uri": "stalwart://auth",
+                    "nonce": "ttsaXca3qx",
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request):
+        data = _object(request.data, {"type", "client_id", "redirect_uri", "nonce"})
+        kind = _string(data, "type", required=True, max_length=32)
+        if kind != "code":
+            raise ServiceError(f"Invalid value for field type: {kind} (use code)", field="type")
+        _string(data, "nonce", max_length=255)
+        code = auth_services.oauth_code_issue(
+            actor=request.user,
+            client_id=_string(data, "client_id", max_length=255),
+            redirect_uri=_string(data, "redirect_uri", max_length=1024),
+        )
+        return ok(
+            {
+                "code": code,
+                "permissions": sorted(request.user.permissions),
+                "version": auth_services.server_version(),
+                "isEnterprise": False,
+            }
+        )
+
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _oauth_error(error: str, description: str = "", status: int = 400) -> Response:
+    body = {"error": error}
+    if description:
+        body["error_description"] = description
+    return Response(body, status=status, headers=NO_STORE)
+
+
+class OAuthTokenApi(ApiView):
+    """POST: the token endpoint (RFC 6749 §4.1.3, public client, no authentication).
+    DELETE: revoke the OAuth bearer token this request carries."""
+
+    renderer_classes = [JSONRenderer]
+    parser_classes = [parsers.FormParser, parsers.JSONParser]
+
+    def get_authenticators(self):
+        if self.request is not None and self.request.method == "POST":
+            return []
+        return super().get_authenticators()
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [AllowAny()]
+        return [IsAuthenticated()]
+
+    @extend_schema(
+        request=inline_serializer(
+            name="OAuthTokenRequest",
+            fields={
+                "grant_type": serializers.CharField(),
+                "code": serializers.CharField(),
+                "client_id": serializers.CharField(required=False),
+                "redirect_uri": serializers.CharField(required=False),
+            },
+        ),
+        responses={
+            200: inline_serializer(
+                name="OAuthToken",
+                fields={
+                    "access_token": serializers.CharField(),
+                    "token_type": serializers.CharField(),
+                    "expires_in": serializers.IntegerField(),
+                },
+            ),
+            400: inline_serializer(
+                name="OAuthError",
+                fields={
+                    "error": serializers.CharField(),
+                    "error_description": serializers.CharField(required=False),
+                },
+            ),
+        },
+        auth=[],
+    )
+    def post(self, request):
+        try:
+            data = request.data
+        except ParseError:
+            return _oauth_error("invalid_request", "The body is not valid JSON or form data.")
+        if not hasattr(data, "get"):
+            return _oauth_error("invalid_request", "The body must be an object.")
+
+        def param(name: str) -> str:
+            value = data.get(name)
+            return value if isinstance(value, str) else ""
+
+        grant_type = param("grant_type")
+        if not grant_type:
+            return _oauth_error("invalid_request", "Missing parameter: grant_type")
+        if grant_type != "authorization_code":
+            return _oauth_error("unsupported_grant_type")
+        if not param("code"):
+            return _oauth_error("invalid_request", "Missing parameter: code")
+        try:
+            token, expires_in = auth_services.oauth_token_exchange(
+                code=param("code"),
+                client_id=param("client_id"),
+                redirect_uri=param("redirect_uri"),
+            )
+        except auth_services.OAuthError as exc:
+            return _oauth_error(exc.error, exc.description)
+        return Response(
+            {"access_token": token, "token_type": "Bearer", "expires_in": expires_in},
+            headers=NO_STORE,
+        )
+
+    @extend_schema(responses={200: envelope("OAuthTokenRevoked", serializers.JSONField())})
+    def delete(self, request):
+        secret = request.auth if isinstance(request.auth, str) else ""
+        if not secret:
+            raise ServiceError("Only an OAuth bearer token can be revoked here.")
+        auth_services.oauth_token_revoke(actor=request.user, secret=secret)
+        return ok(None)

@@ -1,0 +1,67 @@
+"""HTML input of login and the own-account security pages (checking, not doing)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils import timezone
+
+from apps.accounts.permissions import Perm
+
+
+class LoginForm(forms.Form):
+    username = forms.CharField(max_length=320, label="Name or e-mail address")
+    password = forms.CharField(max_length=1024, strip=False, widget=forms.PasswordInput)
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        max_length=32,
+        label="Authentication code",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+class TotpDisableForm(forms.Form):
+    password = forms.CharField(
+        max_length=1024, strip=False, required=False, widget=forms.PasswordInput
+    )
+    code = forms.CharField(max_length=32, required=False, label="or a current code")
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("password") and not data.get("code"):
+            raise forms.ValidationError("Enter your current password or a valid code.")
+        return data
+
+
+class AppPasswordForm(forms.Form):
+    name = forms.CharField(max_length=255, label="Name (e.g. the device or mail client)")
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.RegexField(
+        regex=r"^[A-Za-z0-9._@-]{1,255}$",
+        max_length=255,
+        error_messages={"invalid": "Use letters, digits and . _ @ - only."},
+    )
+    permissions = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Only permissions you hold yourself can be given to a key.",
+    )
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires at (optional, UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+    )
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        held = [p.value for p in Perm if p.value in actor.permissions]
+        self.fields["permissions"].choices = [(p, p) for p in held]
+
+    def clean_expires_at(self):
+        value = self.cleaned_data.get("expires_at")
+        if value is not None and value <= timezone.now():
+            raise forms.ValidationError("The expiry must be in the future.")
+        return value

@@ -1,0 +1,334 @@
+"""Console login (password, then TOTP when enabled) and the own-account security pages.
+
+Login is two steps when 2FA is on: the password step stores only "principal N passed the
+password at time T" in the session; the session is logged in (and its key rotated) only
+after the code step. Secrets shown once (TOTP recovery codes, app passwords, API key
+secrets) are rendered straight into the POST response, never put in the session or a
+message, so a reload or the back button does not show them again.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.accounts import auth_services, twofactor
+from apps.accounts.auth_forms import (
+    ApiKeyForm,
+    AppPasswordForm,
+    CodeForm,
+    LoginForm,
+    TotpDisableForm,
+)
+from apps.accounts.models import Principal
+from apps.accounts.permissions import Perm
+from mailadmin.audit import audit, client_ip
+from mailadmin.core.decorators import permission_required
+from mailadmin.errors import NotFound, ServiceError
+
+BACKEND = "apps.accounts.backends.PrincipalBackend"
+PENDING = "_mailadmin_2fa_pending"
+PENDING_TTL = 300  # seconds between the password step and the code step
+ENROL_SESSION_KEY = "_mailadmin_totp_enrol"
+BAD_LOGIN = "Please enter a correct name or e-mail address and password."
+
+
+def _next_url(request: HttpRequest, candidate: str | None) -> str:
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse("dashboard")
+
+
+def _complete_login(request: HttpRequest, principal: Principal, method: str) -> None:
+    login(request, principal, backend=BACKEND)  # rotates the session key
+    auth_services.login_succeeded(principal=principal, method=method)
+
+
+# --- login / logout --------------------------------------------------------------------
+
+
+@sensitive_post_parameters("password")
+@csrf_protect
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if request.user.is_authenticated:
+        return redirect(_next_url(request, next_url))
+    form = LoginForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            principal = auth_services.authenticate_password(
+                identifier=form.cleaned_data["username"],
+                password=form.cleaned_data["password"],
+                ip=client_ip(request),
+                app_passwords=False,
+            )
+        except auth_services.LoginLocked as exc:
+            form.add_error(None, exc.message)
+            status = 429
+        except auth_services.InvalidCredentials:
+            form.add_error(None, BAD_LOGIN)
+        else:
+            if principal.otp_enabled:
+                request.session.cycle_key()
+                request.session[PENDING] = {
+                    "id": principal.pk,
+                    "at": time.time(),
+                    "next": next_url,
+                }
+                return redirect("account:login-verify")
+            _complete_login(request, principal, "password")
+            return redirect(_next_url(request, next_url))
+    return render(
+        request, "registration/login.html", {"form": form, "next": next_url}, status=status
+    )
+
+
+def _pending_principal(request: HttpRequest) -> tuple[Principal | None, dict]:
+    pending = request.session.get(PENDING) or {}
+    if not pending or time.time() - pending.get("at", 0) > PENDING_TTL:
+        return None, {}
+    principal = Principal.objects.filter(
+        pk=pending.get("id"), is_active=True, otp_enabled=True
+    ).first()
+    return principal, pending
+
+
+@sensitive_post_parameters("code")
+@csrf_protect
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_verify(request: HttpRequest) -> HttpResponse:
+    """The second step: a TOTP code or a recovery code. Public: the session says who."""
+    principal, pending = _pending_principal(request)
+    if principal is None:
+        request.session.pop(PENDING, None)
+        messages.info(request, "Your login has expired. Please log in again.")
+        return redirect("login")
+    form = CodeForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            method = auth_services.verify_second_factor(
+                principal=principal, code=form.cleaned_data["code"], ip=client_ip(request)
+            )
+        except auth_services.LoginLocked as exc:
+            form.add_error(None, exc.message)
+            status = 429
+        except ServiceError as exc:
+            form.add_error("code", exc.message)
+        else:
+            request.session.pop(PENDING, None)
+            _complete_login(request, principal, method)
+            if method == "recovery-code":
+                left = twofactor.recovery_codes_left(principal)
+                messages.warning(
+                    request,
+                    f"You logged in with a recovery code; {left} left. "
+                    "Generate new ones on the Security page if you are running low.",
+                )
+            return redirect(_next_url(request, pending.get("next")))
+    return render(request, "registration/login_verify.html", {"form": form}, status=status)
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        audit(actor=request.user, action="logout", obj=request.user)
+    logout(request)
+    return redirect("login")
+
+
+# --- two-factor authentication ---------------------------------------------------------
+
+
+@permission_required(Perm.MANAGE_PASSWORDS)
+def security(request: HttpRequest) -> HttpResponse:
+    actor = request.user
+    context = {
+        "otp_enabled": actor.otp_enabled,
+        "codes_left": twofactor.recovery_codes_left(actor) if actor.otp_enabled else 0,
+        "disable_form": TotpDisableForm(),
+        "app_password_count": actor.app_passwords.count(),
+    }
+    return render(request, "account/security.html", context)
+
+
+@sensitive_variables("secret", "codes")
+@sensitive_post_parameters("code")
+@permission_required(Perm.MANAGE_PASSWORDS)
+@require_http_methods(["GET", "POST"])
+def totp_enrol(request: HttpRequest) -> HttpResponse:
+    actor = request.user
+    if actor.otp_enabled:
+        messages.info(request, "Two-factor authentication is already on.")
+        return redirect("account:security")
+    secret = request.session.get(ENROL_SESSION_KEY)
+    if not secret:
+        secret = request.session[ENROL_SESSION_KEY] = twofactor.new_secret()
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            codes = auth_services.totp_enable(
+                actor=actor, secret=secret, code=form.cleaned_data["code"]
+            )
+        except ServiceError as exc:
+            form.add_error("code", exc.message)
+        else:
+            request.session.pop(ENROL_SESSION_KEY, None)
+            messages.success(request, "Two-factor authentication is on.")
+            return render(request, "account/recovery_codes.html", {"codes": codes})
+    uri = twofactor.provisioning_uri(actor, secret)
+    context = {"form": form, "secret": secret, "qr_svg": twofactor.qr_svg(uri), "uri": uri}
+    return render(request, "account/totp_enrol.html", context)
+
+
+@sensitive_post_parameters("password", "code")
+@permission_required(Perm.MANAGE_PASSWORDS)
+@require_POST
+def totp_disable(request: HttpRequest) -> HttpResponse:
+    form = TotpDisableForm(request.POST)
+    if form.is_valid():
+        try:
+            auth_services.totp_disable(
+                actor=request.user,
+                password=form.cleaned_data["password"],
+                code=form.cleaned_data["code"],
+            )
+        except ServiceError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Two-factor authentication is off.")
+            return redirect("account:security")
+    actor = request.user
+    context = {
+        "otp_enabled": actor.otp_enabled,
+        "codes_left": twofactor.recovery_codes_left(actor) if actor.otp_enabled else 0,
+        "disable_form": form,
+        "app_password_count": actor.app_passwords.count(),
+    }
+    return render(request, "account/security.html", context, status=400)
+
+
+@sensitive_variables("codes")
+@permission_required(Perm.MANAGE_PASSWORDS)
+@require_POST
+def recovery_codes(request: HttpRequest) -> HttpResponse:
+    try:
+        codes = auth_services.recovery_codes_regenerate(actor=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("account:security")
+    return render(request, "account/recovery_codes.html", {"codes": codes})
+
+
+# --- app passwords ---------------------------------------------------------------------
+
+
+def _app_passwords_page(request, form, created=None, status=200) -> HttpResponse:
+    rows = auth_services.app_password_list(actor=request.user)
+    context = {"form": form, "app_passwords": rows, "created": created}
+    return render(request, "account/app_passwords.html", context, status=status)
+
+
+@sensitive_variables("plain")
+@permission_required(Perm.MANAGE_PASSWORDS)
+@require_http_methods(["GET", "POST"])
+def app_passwords(request: HttpRequest) -> HttpResponse:
+    form = AppPasswordForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                row, plain = auth_services.app_password_add(
+                    actor=request.user, name=form.cleaned_data["name"]
+                )
+            except ServiceError as exc:
+                form.add_error("name", exc.message)
+            else:
+                created = {"name": row.name, "password": plain}
+                return _app_passwords_page(request, AppPasswordForm(), created)
+        return _app_passwords_page(request, form, status=400)
+    return _app_passwords_page(request, form)
+
+
+@permission_required(Perm.MANAGE_PASSWORDS)
+@require_POST
+def app_password_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        auth_services.app_password_remove(actor=request.user, pk=pk)
+    except NotFound:
+        raise Http404 from None
+    messages.success(request, "The app password was revoked.")
+    return redirect("account:app-passwords")
+
+
+# --- API keys --------------------------------------------------------------------------
+
+
+def _api_keys_page(request, form, created=None, status=200) -> HttpResponse:
+    actor = request.user
+    context = {
+        "keys": auth_services.api_key_list(actor=actor),
+        "form": form if actor.has_permission(Perm.API_KEY_CREATE) else None,
+        "can_revoke": actor.has_permission(Perm.API_KEY_DELETE),
+        "created": created,
+    }
+    return render(request, "account/api_keys.html", context, status=status)
+
+
+@permission_required(Perm.API_KEY_LIST)
+def api_keys(request: HttpRequest) -> HttpResponse:
+    return _api_keys_page(request, ApiKeyForm(actor=request.user))
+
+
+@sensitive_variables("secret")
+@permission_required(Perm.API_KEY_CREATE)
+@require_POST
+def api_key_create(request: HttpRequest) -> HttpResponse:
+    actor = request.user
+    form = ApiKeyForm(request.POST, actor=actor)
+    if form.is_valid():
+        try:
+            key, secret = auth_services.api_key_create(
+                actor=actor,
+                name=form.cleaned_data["name"],
+                permissions=form.cleaned_data["permissions"],
+                expires_at=form.cleaned_data["expires_at"],
+            )
+        except ServiceError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            created = {"name": key.name, "secret": secret}
+            if actor.has_permission(Perm.API_KEY_LIST):
+                return _api_keys_page(request, ApiKeyForm(actor=actor), created)
+            return render(request, "account/api_key_created.html", {"created": created})
+    if not actor.has_permission(Perm.API_KEY_LIST):
+        return render(request, "account/api_key_created.html", {"form": form}, status=400)
+    return _api_keys_page(request, form, status=400)
+
+
+@permission_required(Perm.API_KEY_DELETE)
+@require_POST
+def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        key = auth_services.api_key_revoke(actor=request.user, key=pk)
+    except NotFound:
+        raise Http404 from None
+    messages.success(request, f"The API key {key.name} was revoked.")
+    if request.user.has_permission(Perm.API_KEY_LIST):
+        return redirect("account:api-keys")
+    return redirect("account:security")
