@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 import secrets
@@ -23,7 +25,8 @@ VALID_WINDOW = 1
 RECOVERY_CODE_COUNT = 10
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i to misread
 _CODE = re.compile(r"^[0-9]{6}$")
-_BASE32 = re.compile(r"^[A-Z2-7]{16,64}$")
+_BASE32 = re.compile(r"^[A-Z2-7]{1,128}$")
+MIN_SECRET_BYTES = 14  # 112 bits (NIST SP 800-63B); pyotp refuses less too
 
 
 class InvalidOtpUri(ValueError):
@@ -56,7 +59,10 @@ def matching_step(secret: str, code: str, *, at: float | None = None) -> int | N
     code = _normalize_code(code)
     if not secret or not _CODE.match(code):
         return None
-    totp = pyotp.TOTP(secret, digits=DIGITS, interval=INTERVAL)
+    try:
+        totp = pyotp.TOTP(secret, digits=DIGITS, interval=INTERVAL)
+    except (ValueError, binascii.Error):
+        return None
     now = time.time() if at is None else at
     current = int(now // INTERVAL)
     found = None
@@ -106,7 +112,15 @@ def parse_otp_uri(uri: str) -> str:
     params = {k.lower(): v[-1] for k, v in parse_qs(parts.query).items()}
     secret = unquote(params.get("secret", "")).replace(" ", "").upper().rstrip("=")
     if not _BASE32.match(secret):
-        raise InvalidOtpUri("The otpauth URI has no valid base32 secret (16 to 64 characters).")
+        raise InvalidOtpUri("The otpauth URI has no valid base32 secret.")
+    try:
+        size = len(base64.b32decode(secret + "=" * (-len(secret) % 8)))
+    except binascii.Error:
+        raise InvalidOtpUri("The otpauth URI has no valid base32 secret.") from None
+    if size < MIN_SECRET_BYTES:
+        raise InvalidOtpUri(
+            "The otpauth URI's secret is too short: at least 112 bits (23 base32 characters)."
+        )
     if params.get("algorithm", "SHA1").upper() != "SHA1":
         raise InvalidOtpUri("Only SHA1 TOTP codes are supported.")
     if params.get("digits", str(DIGITS)) != str(DIGITS):
