@@ -182,7 +182,7 @@ def principal_create(*, actor: Principal, data: dict[str, Any]) -> Principal:
         state[name] = _typed(name, value)
     if not state["name"]:
         raise ServiceError("Missing required field: name", field="name")
-    if password is not None and SECRET_FIELD not in APPLIES[type_]:
+    if password and SECRET_FIELD not in APPLIES[type_]:
         _not_applicable(SECRET_FIELD, type_)
 
     plan = _resolve(actor=actor, state=state, before=None, tenant=tenant, principal=None)
@@ -232,10 +232,8 @@ def principal_update(
         if name == SECRET_FIELD:
             if SECRET_FIELD not in APPLIES[principal.type]:
                 _not_applicable(name, principal.type)
-            if action == "removeItem":
-                password, remove_password = None, True
-            else:
-                password, remove_password = _password_from(value), False
+            password = None if action == "removeItem" else _password_from(value)
+            remove_password = password is None
             continue
         if action == "set":
             state[name] = _typed(name, value)
@@ -706,9 +704,12 @@ def _address(value: str, name: str) -> str:
         raise ServiceError(exc.message, field=name) from None
 
 
-def _password_from(value: Any) -> str:
+def _password_from(value: Any) -> str | None:
+    """The password in a `secrets` value; None for an empty list (no password)."""
     if isinstance(value, list | tuple):
-        value = value[-1] if value else ""
+        if not value:
+            return None
+        value = value[-1]
     if not isinstance(value, str) or not value:
         raise ServiceError(
             "Invalid value for field secrets: expected a non-empty string.", field=SECRET_FIELD

@@ -23,19 +23,27 @@ class TenantWorld:
 def _build(make_principal, tenant, admin, prefix: str) -> TenantWorld:
     from apps.accounts.models import PrincipalEmail, PrincipalType
 
+    # No passwords: hashing with Argon2 would make every test slow.
     domain = make_principal(
-        tenant=tenant, roles=(), name=f"{prefix}.example", type=PrincipalType.DOMAIN
+        tenant=tenant, roles=(), name=f"{prefix}.example", type=PrincipalType.DOMAIN, password=""
     )
-    account = make_principal(tenant=tenant, name=f"jane-{prefix}", description=f"Jane {prefix}")
+    account = make_principal(
+        tenant=tenant, name=f"jane-{prefix}", description=f"Jane {prefix}", password=""
+    )
     PrincipalEmail.objects.create(principal=account, address=f"jane@{prefix}.example")
-    group = make_principal(tenant=tenant, roles=(), name=f"staff-{prefix}", type="group")
-    mailing_list = make_principal(tenant=tenant, roles=(), name=f"all-{prefix}", type="list")
+    group = make_principal(
+        tenant=tenant, roles=(), name=f"staff-{prefix}", type="group", password=""
+    )
+    mailing_list = make_principal(
+        tenant=tenant, roles=(), name=f"all-{prefix}", type="list", password=""
+    )
     PrincipalEmail.objects.create(principal=mailing_list, address=f"all@{prefix}.example")
     role = make_principal(
         tenant=tenant,
         roles=(),
         name=f"helpdesk-{prefix}",
         type="role",
+        password="",
         enabled_permissions=["principal-list"],
     )
     account.member_of.add(group, mailing_list)
