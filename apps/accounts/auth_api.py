@@ -12,7 +12,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import parsers, serializers
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
@@ -372,8 +372,11 @@ class OAuthTokenApi(ApiView):
     def post(self, request):
         try:
             data = request.data
-        except ParseError:
-            return _oauth_error("invalid_request", "The body is not valid JSON or form data.")
+        except (ParseError, UnsupportedMediaType):
+            return _oauth_error(
+                "invalid_request",
+                "Send application/x-www-form-urlencoded (or JSON) parameters.",
+            )
         if not hasattr(data, "get"):
             return _oauth_error("invalid_request", "The body must be an object.")
 
