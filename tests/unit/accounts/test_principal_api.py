@@ -5,7 +5,7 @@ import pytest
 from apps.accounts.models import Principal, PrincipalEmail
 from mailadmin.core.models import AuditEvent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 
 NOT_FOUND = {
     "type": "about:blank",
