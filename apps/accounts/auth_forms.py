@@ -45,8 +45,9 @@ class ApiKeyForm(forms.Form):
         error_messages={"invalid": "Use letters, digits and . _ @ - only."},
     )
     permissions = forms.MultipleChoiceField(
+        required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Only permissions you hold yourself can be given to a key.",
+        help_text="only permissions you hold; none ticked gives the key all of yours",
     )
     expires_at = forms.DateTimeField(
         required=False,

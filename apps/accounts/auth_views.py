@@ -306,7 +306,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
             key, secret = auth_services.api_key_create(
                 actor=actor,
                 name=form.cleaned_data["name"],
-                permissions=form.cleaned_data["permissions"],
+                permissions=form.cleaned_data["permissions"] or None,
                 expires_at=form.cleaned_data["expires_at"],
             )
         except ServiceError as exc:

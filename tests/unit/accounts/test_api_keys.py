@@ -247,6 +247,13 @@ def test_the_page_creates_a_key_and_shows_the_secret_once(client, admin_a):
     assert "deploy" in page and secret not in page
 
 
+def test_the_page_gives_all_own_permissions_when_none_are_ticked(client, admin_a):
+    client.force_login(admin_a)
+    assert client.post("/account/api-keys/new/", {"name": "deploy"}).status_code == 200
+    key = Principal.objects.get(name="deploy")
+    assert set(key.enabled_permissions) == set(admin_a.permissions)
+
+
 def test_the_page_offers_only_the_creators_permissions(client, admin_a):
     client.force_login(admin_a)
     html = client.get("/account/api-keys/").content.decode()
