@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -26,6 +27,12 @@ def _names(max_length: int = 255) -> serializers.ListField:
     )
 
 
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        "writeOnly": True,
+    }
+)
 class SecretsField(serializers.Field):
     """A password, alone or as a one-item list (the spec's `secrets`). Write-only."""
 

@@ -659,3 +659,25 @@ def test_it_lets_only_a_superadmin_delete_a_tenant_with_everything_in_it(
         "list": 1,
         "role": 1,
     }
+
+
+def test_it_describes_the_principal_api_in_the_openapi_schema(anon_api):
+    schema = anon_api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operations = {
+        (path, method): spec["operationId"]
+        for path, methods in schema["paths"].items()
+        for method, spec in methods.items()
+        if path.startswith(("/api/principal", "/api/audit"))
+    }
+    assert operations == {
+        ("/api/principal", "get"): "principal_list",
+        ("/api/principal", "post"): "principal_create",
+        ("/api/principal/{id_or_name}", "get"): "principal_get",
+        ("/api/principal/{id_or_name}", "patch"): "principal_update",
+        ("/api/principal/{id_or_name}", "delete"): "principal_delete",
+        ("/api/audit", "get"): "audit_list",
+    }
+    create = schema["components"]["schemas"]["PrincipalCreateInput"]["properties"]
+    assert create["secrets"]["writeOnly"] is True
+    output = schema["components"]["schemas"]["PrincipalOutput"]["properties"]
+    assert "secrets" not in output
