@@ -56,6 +56,17 @@ NOUNS = {
 }
 
 
+MEMBERSHIP_FIELDS = {"roles", "memberOf", "lists", "members"}
+
+
+def has_memberships(type_: str) -> bool:
+    return bool(services.APPLIES[type_] & MEMBERSHIP_FIELDS)
+
+
+def has_permissions(type_: str) -> bool:
+    return "enabledPermissions" in services.APPLIES[type_]
+
+
 def _get(request: HttpRequest, pk: int) -> Principal:
     try:
         return selectors.principal_get(actor=request.user, id_or_name=pk)
@@ -176,6 +187,8 @@ def principal_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "effective": sorted(principal.permissions),
         "can_log_in": principal.type in (T.INDIVIDUAL, T.API_KEY),
         "builtin": services.is_builtin_role(principal),
+        "has_memberships": has_memberships(principal.type),
+        "has_permissions": has_permissions(principal.type),
     }
     return render(request, "accounts/principal_detail.html", context)
 
@@ -199,6 +212,8 @@ def principal_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def principal_memberships(request: HttpRequest, pk: int) -> HttpResponse:
     principal = _get(request, pk)
+    if not has_memberships(principal.type):
+        raise Http404
     role_names = list(
         selectors.principal_choices(
             actor=request.user, tenant_id=principal.tenant_id, types=[T.ROLE]
@@ -220,6 +235,8 @@ def principal_memberships(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def principal_permissions(request: HttpRequest, pk: int) -> HttpResponse:
     principal = _get(request, pk)
+    if not has_permissions(principal.type):
+        raise Http404  # domains, groups, lists and tenants hold no permissions
     form = PermissionForm(request.POST or None, initial=services.principal_state(principal))
     enabled = set(form["enabledPermissions"].value() or [])
     disabled = set(form["disabledPermissions"].value() or [])

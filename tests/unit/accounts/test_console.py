@@ -212,3 +212,13 @@ def test_it_renders_every_admin_page_of_accounts_models(client, superadmin, worl
             assert client.get(f"{url}{row.pk}/change/").status_code == 200, url
     page = html(client.get(f"/admin/accounts/principal/{world_a.account.pk}/change/"))
     assert 'name="password"' not in page and 'name="totp_secret"' not in page
+
+
+def test_it_offers_only_the_editors_that_apply_to_the_type(console_a, world_a):
+    domain = console_a.get(f"/accounts/{world_a.domain.pk}/").content.decode()
+    assert f"/accounts/{world_a.domain.pk}/permissions/" not in domain
+    assert f"/accounts/{world_a.domain.pk}/memberships/" not in domain
+    assert console_a.get(f"/accounts/{world_a.domain.pk}/permissions/").status_code == 404
+    assert console_a.get(f"/accounts/{world_a.group.pk}/permissions/").status_code == 404
+    role = console_a.get(f"/accounts/{world_a.role.pk}/").content.decode()
+    assert f"/accounts/{world_a.role.pk}/permissions/" in role
