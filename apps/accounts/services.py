@@ -281,12 +281,7 @@ def principal_delete(*, actor: Principal, principal: Principal) -> None:
         raise ServiceError(f"The built-in role {principal.name} can't be deleted.")
     changes: dict[str, Any] = {"type": principal.type, "name": principal.name}
     if principal.type == T.DOMAIN:
-        in_use = PrincipalEmail.objects.filter(address__endswith=f"@{principal.name}").count()
-        if in_use:
-            raise ServiceError(
-                f"The domain {display_domain(principal.name)} still has {in_use} "
-                "address(es); remove them first."
-            )
+        _check_domain_unused(principal)
     if principal.type == T.TENANT:
         if not actor.is_superuser:
             raise PermissionDenied(Perm.TENANT_DELETE)
@@ -343,6 +338,8 @@ def _resolve(
     # name
     if changed("name"):
         state["name"] = _check_name(state["name"], type_, principal)
+        if type_ == T.DOMAIN and principal is not None:
+            _check_domain_unused(principal)
     if len(state["description"]) > 1024:
         raise ServiceError(
             "Invalid value for field description: at most 1024 characters.", field="description"
@@ -457,6 +454,16 @@ def _check_name(name: str, type_: str, principal: Principal | None) -> str:
     if taken.exists():
         raise ServiceError(f"The name '{name}' is already taken.", field="name")
     return name
+
+
+def _check_domain_unused(domain: Principal) -> None:
+    """Renaming or deleting a domain would strand the addresses on it."""
+    in_use = PrincipalEmail.objects.filter(address__endswith=f"@{domain.name}").count()
+    if in_use:
+        raise ServiceError(
+            f"The domain {display_domain(domain.name)} still has {in_use} "
+            "address(es); remove them first."
+        )
 
 
 def _check_tenant_capacity(tenant: Principal, type_: str) -> None:

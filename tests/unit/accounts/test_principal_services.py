@@ -144,3 +144,16 @@ def test_it_refuses_to_rename_into_a_taken_name_case_insensitively(admin_a, worl
         operations=set_op("name", "ALL-A"),
     )
     assert message == "The name 'ALL-A' is already taken."
+
+
+def test_it_refuses_to_rename_a_domain_in_use(admin_a, world_a):
+    message = refused(
+        principal_update,
+        actor=admin_a,
+        principal=world_a.domain,
+        operations=set_op("name", "c.example"),
+    )
+    assert message == "The domain a.example still has 2 address(es); remove them first."
+    unused = principal_create(actor=admin_a, data={"type": "domain", "name": "d.example"})
+    principal_update(actor=admin_a, principal=unused, operations=set_op("name", "E.example"))
+    assert Principal.objects.get(pk=unused.pk).name == "e.example"
