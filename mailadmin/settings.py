@@ -130,6 +130,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_DEFAULT_QUEUE = "default"
 MAILADMIN_CELERY_QUEUES = ["default", "delivery", "dns", "maintenance", "reports"]
+CELERY_TASK_ROUTES = {"accounts.housekeeping": {"queue": "maintenance"}}
+CELERY_BEAT_SCHEDULE = {
+    "accounts-housekeeping": {"task": "accounts.housekeeping", "schedule": 15 * 60},
+}
 
 CACHES = (
     {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

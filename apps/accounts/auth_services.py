@@ -700,3 +700,21 @@ def encryption_settings_update(
         changes={"type": kind, "algo": algorithm, "keys": identities},
     )
     return count
+
+
+# --- housekeeping ----------------------------------------------------------------------
+
+EXPIRED_KEPT_FOR = timedelta(days=1)
+
+
+def auth_housekeeping() -> dict[str, int]:
+    """Delete lockout rows that no longer count, and OAuth codes and tokens long expired.
+
+    API keys are kept when revoked or expired: their rows carry the audit trail's names.
+    """
+    cutoff = timezone.now() - EXPIRED_KEPT_FOR
+    codes = OAuthCode.objects.filter(expires_at__lt=cutoff).delete()[0]
+    tokens = AccessToken.objects.filter(
+        kind=AccessToken.Kind.OAUTH, expires_at__lt=cutoff
+    ).delete()[0]
+    return {"throttles": throttle_purge(), "oauth_codes": codes, "oauth_tokens": tokens}

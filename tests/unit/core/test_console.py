@@ -126,3 +126,13 @@ def test_it_forwards_messages_to_htmx_as_an_event(rf: RequestFactory, admin_a, c
         "principalsChanged": None,
         "messages": [{"level": "success", "message": "Saved."}],
     }
+
+
+def test_it_links_the_own_account_pages_from_the_user_menu(client, user_a, admin_a):
+    client.force_login(user_a)
+    html = client.get("/").content.decode()
+    assert 'href="/account/security/"' in html
+    assert 'href="/account/app-passwords/"' in html
+    assert 'href="/account/api-keys/"' not in html  # a plain user may not hold keys
+    client.force_login(admin_a)
+    assert 'href="/account/api-keys/"' in client.get("/").content.decode()
