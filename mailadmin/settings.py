@@ -49,7 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
-    "template_partials.apps.SimpleAppConfig",
+    "template_partials.apps.SimpleAppConfig",  # loaders are set below
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -82,19 +82,27 @@ ROOT_URLCONF = "mailadmin.urls"
 WSGI_APPLICATION = "mailadmin.wsgi.application"
 ASGI_APPLICATION = "mailadmin.asgi.application"
 
+_TEMPLATE_LOADERS = [
+    "django.template.loaders.filesystem.Loader",
+    "django.template.loaders.app_directories.Loader",
+]
+if not DEBUG:
+    _TEMPLATE_LOADERS = [("django.template.loaders.cached.Loader", _TEMPLATE_LOADERS)]
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
         "OPTIONS": {
+            # template_partials' loader resolves "page.html#partial" names (see style.md).
+            "loaders": [("template_partials.loader.Loader", _TEMPLATE_LOADERS)],
+            "builtins": ["template_partials.templatetags.partials"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "mailadmin.core.context_processors.navigation",
             ],
-            "builtins": ["template_partials.templatetags.partials"],
         },
     }
 ]

@@ -25,6 +25,15 @@ def skip_or_fail(reason: str) -> None:
 # --- principals ------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    """Argon2 at its lowest cost first; the rest of the real list (imported hashes) stays."""
+    settings.PASSWORD_HASHERS = [
+        "tests.support.hashers.FastArgon2PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
+
+
 @pytest.fixture
 def make_tenant(db) -> Callable:
     from apps.accounts.models import Principal, PrincipalType

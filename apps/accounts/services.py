@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 
 from apps.accounts.emails import display_address, display_domain, domain_of, normalize_address
 from apps.accounts.emails import normalize_domain as _normalize_domain
+from apps.accounts.hashers import import_password_hash, looks_like_crypt_hash
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from apps.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, Perm
 from mailadmin.audit import audit
@@ -190,8 +191,7 @@ def principal_create(*, actor: Principal, data: dict[str, Any]) -> Principal:
         type=type_, tenant=tenant, name=plan.state["name"], created_by=actor if actor.pk else None
     )
     if password:
-        _validate_password(password, principal)
-        principal.set_password(password)
+        _set_secret(principal, password)
     else:
         principal.set_unusable_password()
     _write(principal, plan, created=True)
@@ -252,8 +252,7 @@ def principal_update(
     plan = _resolve(actor=actor, state=state, before=before, tenant=tenant, principal=principal)
     changes = _diff(before, plan.state)
     if password:
-        _validate_password(password, principal)
-        principal.set_password(password)
+        _set_secret(principal, password)
         changes[SECRET_FIELD] = True
     elif remove_password:
         principal.set_unusable_password()
@@ -722,6 +721,22 @@ def _password_from(value: Any) -> str | None:
             "Invalid value for field secrets: expected a non-empty string.", field=SECRET_FIELD
         )
     return value
+
+
+def _set_secret(principal: Principal, secret: str) -> None:
+    """A plain password is checked and hashed with Argon2; a crypt(3) hash migrated from
+    another mail server ($6$, $5$, bcrypt) is stored as it is and re-hashed at first login."""
+    imported = import_password_hash(secret)
+    if imported is not None:
+        principal.password = imported
+        return
+    if looks_like_crypt_hash(secret):
+        raise ServiceError(
+            "Invalid value for field secrets: the password hash is malformed.",
+            field=SECRET_FIELD,
+        )
+    _validate_password(secret, principal)
+    principal.set_password(secret)
 
 
 def _validate_password(password: str, principal: Principal) -> None:

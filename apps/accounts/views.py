@@ -11,8 +11,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template import engines
-from django.template.backends.django import Template as BackendTemplate
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
@@ -31,6 +29,7 @@ from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
 from mailadmin.api.pagination import paginate
 from mailadmin.core.decorators import permission_required
+from mailadmin.core.rendering import render_page
 from mailadmin.errors import NotFound, ServiceError
 
 PAGE_SIZE = 50
@@ -78,25 +77,9 @@ def _tabs(actor: Principal) -> list[tuple[str, str]]:
     return [(label, type_) for label, type_, perm in TABS if actor.has_permission(perm)]
 
 
-def _render(
-    request, template: str, context: dict, *, partial: str | None = None, status: int = 200
-) -> HttpResponse:
-    """The page, or only its named partial for HTMX requests.
-
-    The partial is taken from the parsed template directly: settings use template_partials'
-    SimpleAppConfig (no wrapping loader), so "page.html#name" names don't resolve.
-    """
-    if not (partial and request.htmx):
-        return render(request, template, context, status=status)
-    backend = engines["django"]
-    proxy = backend.get_template(template).template.extra_data["partials"][partial]
-    proxy.engine = backend.engine
-    return HttpResponse(BackendTemplate(proxy, backend).render(context, request), status=status)
-
-
 def _render_form(request, template: str, context: dict, partial: str) -> HttpResponse:
     status = 400 if context["form"].errors else 200
-    return _render(request, template, context, partial=partial, status=status)
+    return render_page(request, template, context, partial=partial, status=status)
 
 
 def _done(request, url: str) -> HttpResponse:
@@ -148,7 +131,7 @@ def principal_list(request: HttpRequest) -> HttpResponse:
         "can_create": actor.has_permission(Perm.PRINCIPAL_CREATE),
         "can_audit": actor.has_permission(Perm.AUDIT_LOG_VIEW),
     }
-    return _render(request, "accounts/principal_list.html", context, partial="principal-table")
+    return render_page(request, "accounts/principal_list.html", context, partial="principal-table")
 
 
 @permission_required(Perm.PRINCIPAL_CREATE)
@@ -320,4 +303,4 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "next_url": link(page_number + 1) if page_number < pages else None,
         "actions": selectors.audit_actions(actor=actor),
     }
-    return _render(request, "accounts/audit_list.html", context, partial="audit-table")
+    return render_page(request, "accounts/audit_list.html", context, partial="audit-table")

@@ -68,8 +68,9 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_name = models.CharField(max_length=255, blank=True, default="")
+    # SET_NULL: deleting a tenant keeps its history (then visible to superadmins only).
     tenant = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     interface = models.CharField(max_length=16, choices=Interface.choices)
     ip = models.GenericIPAddressField(null=True, blank=True)

@@ -86,13 +86,3 @@ def console_a(client, admin_a):
 @pytest.fixture
 def password() -> str:
     return TEST_PASSWORD
-
-
-@pytest.fixture
-def fast_hashing(settings):
-    """MD5 instead of Argon2 (0.2 s a hash) for tests that don't test hashing.
-
-    Use it with `pytest.mark.usefixtures("fast_hashing")`, which runs before the principal
-    fixtures hash their passwords.
-    """
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

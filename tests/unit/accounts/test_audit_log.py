@@ -11,7 +11,7 @@ from apps.accounts.services import principal_update
 from mailadmin.audit import audit_context
 from mailadmin.core.models import AuditEvent
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
+pytestmark = pytest.mark.django_db
 STRONG = "Tr0ub4dor&3-horse-staple"
 
 

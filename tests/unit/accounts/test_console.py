@@ -4,7 +4,7 @@ import pytest
 
 from apps.accounts.models import Principal
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
+pytestmark = pytest.mark.django_db
 STRONG = "Tr0ub4dor&3-horse-staple"
 
 

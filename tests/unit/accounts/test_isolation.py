@@ -12,7 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from apps.accounts import api_urls, urls
 from apps.accounts.models import Principal, PrincipalEmail
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
+pytestmark = pytest.mark.django_db
 
 PATCH_BODY = [{"action": "set", "field": "description", "value": "pwned"}]
 NOT_FOUND_DETAIL = "The requested resource does not exist on this server."

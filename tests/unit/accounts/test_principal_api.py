@@ -5,7 +5,7 @@ import pytest
 from apps.accounts.models import Principal, PrincipalEmail
 from mailadmin.core.models import AuditEvent
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
+pytestmark = pytest.mark.django_db
 
 NOT_FOUND = {
     "type": "about:blank",
@@ -14,6 +14,10 @@ NOT_FOUND = {
     "detail": "The requested resource does not exist on this server.",
 }
 STRONG = "Tr0ub4dor&3-horse-staple"
+
+
+def names_in(response) -> set[str]:
+    return {item["objectRepr"] for item in response.json()["data"]["items"]}
 
 
 def names(response) -> set[str]:
@@ -645,6 +649,9 @@ def test_it_lets_only_a_superadmin_delete_a_tenant_with_everything_in_it(
     api_a, api_root, world_a, world_b
 ):
     assert api_a.delete("/api/principal/tenant-a").status_code == 404
+    assert patch(api_a, "jane-a", op("set", "description", "Jane")).status_code == 200
+    history = AuditEvent.objects.filter(tenant__name="tenant-a").count()
+    assert history == 1
     response = api_root.delete("/api/principal/tenant-a")
     assert response.status_code == 200
     assert not Principal.objects.filter(name__in=["tenant-a", "jane-a", "admin-a"]).exists()
@@ -652,6 +659,9 @@ def test_it_lets_only_a_superadmin_delete_a_tenant_with_everything_in_it(
     assert Principal.objects.filter(name="jane-b").exists()
     event = AuditEvent.objects.get(action="principal.delete", object_repr="tenant-a")
     assert event.tenant_id is None
+    # The tenant's history outlives it, for superadmins only.
+    assert AuditEvent.objects.filter(tenant=None).count() >= history + 1
+    assert names_in(api_root.get("/api/audit?limit=1000")) >= {"tenant-a"}
     assert event.changes["deletedPrincipals"] == {
         "domain": 1,
         "group": 1,
@@ -681,3 +691,35 @@ def test_it_describes_the_principal_api_in_the_openapi_schema(anon_api):
     assert create["secrets"]["writeOnly"] is True
     output = schema["components"]["schemas"]["PrincipalOutput"]["properties"]
     assert "secrets" not in output
+
+
+# --- migrated password hashes ---------------------------------------------------------------
+
+# `openssl passwd -6 -salt saltsalt 'Imported p4ss!'`: a hash as exported by another server.
+IMPORTED_SHA512 = (
+    "$6$saltsalt$zgvBYNyMxVSHI4.BnwaGU5Rm53NK7cqA3qgRN.tggf8EZBbzCWBfeU0rHgwfwBEmIg."
+    "gqGG3nKWDUdACDhdXU/"
+)
+
+
+def test_it_imports_a_sha512_crypt_hash_given_as_the_secret(api_a, world_a, anon_api):
+    import base64
+
+    response = create(api_a, type="individual", name="migrated", secrets=[IMPORTED_SHA512])
+    assert response.status_code == 200, response.json()
+    principal = Principal.objects.get(name="migrated")
+    assert principal.password == f"sha512_crypt${IMPORTED_SHA512}"
+    assert IMPORTED_SHA512 not in api_a.get("/api/principal/migrated").content.decode()
+
+    credentials = base64.b64encode(b"migrated:Imported p4ss!").decode()
+    login = anon_api.get("/api/", HTTP_AUTHORIZATION=f"Basic {credentials}")
+    assert login.status_code == 200
+    principal.refresh_from_db()
+    assert not principal.password.startswith("sha512_crypt$")  # re-hashed at first login
+
+
+def test_it_refuses_a_malformed_crypt_hash(api_a, world_a):
+    response = create(api_a, type="individual", name="broken", secrets=["$6$nosalt"])
+    assert response.status_code == 400
+    assert detail(response) == "Invalid value for field secrets: the password hash is malformed."
+    assert not Principal.objects.filter(name="broken").exists()

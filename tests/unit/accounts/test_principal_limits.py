@@ -5,7 +5,7 @@ import pytest
 from apps.accounts.models import Principal
 from apps.accounts.services import principal_create, principal_update
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
+pytestmark = pytest.mark.django_db
 
 
 def detail(response) -> str:

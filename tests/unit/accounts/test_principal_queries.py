@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.accounts.models import Principal, PrincipalEmail
 from apps.accounts.services import builtin_role
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
+pytestmark = pytest.mark.django_db
 COUNT = 20_000
 # token + actor, roles of the actor, page, count, 5 prefetches (emails, roles, member_of,
 # members, role_holders).

@@ -6,7 +6,7 @@ from apps.accounts.models import Principal
 from apps.accounts.services import principal_create, principal_delete, principal_update
 from mailadmin.errors import NotFound, PermissionDenied, ServiceError
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
+pytestmark = pytest.mark.django_db
 
 
 def refused(call, **kwargs) -> str:
