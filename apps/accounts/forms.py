@@ -89,6 +89,8 @@ class PrincipalForm(ServiceErrorsMixin, forms.Form):
         for name in ("maxDomains", "maxAccounts", "maxMailboxesPerUser"):
             if name not in applies:
                 del self.fields[name]
+        if principal is None and "secrets" in self.fields:
+            self.fields["secrets"].help_text = "Leave empty for an account that cannot log in."
         creating_in_tenant = (
             principal is None and actor.is_superuser and type_ != PrincipalType.TENANT
         )

@@ -102,9 +102,11 @@ BASE_PERMISSIONS = {
 
 @transaction.atomic
 def tenant_ensure(*, name: str, description: str = "") -> Principal:
-    tenant, _ = Principal.objects.get_or_create(
+    tenant, created = Principal.objects.get_or_create(
         name=name, defaults={"type": PrincipalType.TENANT, "description": description}
     )
+    if created:
+        audit(actor=None, action="principal.create", obj=tenant, changes={"type": "tenant"})
     return tenant
 
 

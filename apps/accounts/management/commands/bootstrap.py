@@ -10,6 +10,7 @@ from django.db import transaction
 
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.services import builtin_role, tenant_ensure
+from mailadmin.audit import audit
 
 
 def _password_for(name: str) -> tuple[str, bool]:
@@ -50,6 +51,13 @@ class Command(BaseCommand):
                     description="Superadmin" if tenant is None else "Demo tenant admin",
                 )
                 principal.roles.add(builtin_role(role))
+                audit(
+                    actor=None,
+                    action="principal.create",
+                    obj=principal,
+                    tenant_id=principal.tenant_id,
+                    changes={"name": name, "roles": [role], "tenant": tenant_name},
+                )
             elif new:
                 continue  # someone else made this login: we don't know its password
             if principal.check_password(password):

@@ -41,6 +41,7 @@ class Command(BaseCommand):
                 "gthread",
                 "--access-logfile",
                 "-",
+                "--no-control-socket",  # two instances on one machine would share its path
             ],
             "worker": [
                 python,
