@@ -7,13 +7,12 @@ from django.views.decorators.http import require_POST
 from apps.accounts.permissions import Perm
 from apps.telemetry.services import self_check_start
 from mailadmin.core.decorators import permission_required
-from mailadmin.core.models import TaskRun
-from mailadmin.tenancy import scope
+from mailadmin.core.progress import task_run_list
 
 
 @permission_required(Perm.METRICS_LIST)
 def index(request) -> HttpResponse:
-    last = scope(TaskRun.objects.filter(kind="self-check"), request.user).first()
+    last = task_run_list(actor=request.user).filter(kind="self-check").first()
     return render(request, "telemetry/index.html", {"run": last})
 
 

@@ -6,8 +6,10 @@ from typing import Any
 
 from celery import Task
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.accounts.permissions import Perm
 from mailadmin.core.models import TaskRun
 from mailadmin.errors import NotFound
 from mailadmin.tenancy import scope
@@ -20,9 +22,17 @@ def task_run_start(*, actor, kind: str, title: str, task: Task, **kwargs: Any) -
     return run
 
 
+def task_run_list(*, actor) -> QuerySet[TaskRun]:
+    """Runs of the actor's tenant; someone who may not start tasks sees only their own."""
+    runs = scope(TaskRun.objects.select_related("actor"), actor)
+    if not actor.has_permission(Perm.TASK_START):
+        runs = runs.filter(actor=actor)
+    return runs
+
+
 def task_run_get(*, actor, run_id) -> TaskRun:
-    run = scope(TaskRun.objects.all(), actor).filter(pk=run_id).first()
-    if run is None or (not actor.is_superuser and run.tenant_id is None):
+    run = task_run_list(actor=actor).filter(pk=run_id).first()
+    if run is None:
         raise NotFound()
     return run
 

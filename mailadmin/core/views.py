@@ -9,8 +9,7 @@ from django.shortcuts import render
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
 from mailadmin.core.decorators import permission_required
-from mailadmin.core.models import TaskRun
-from mailadmin.core.progress import task_run_get
+from mailadmin.core.progress import task_run_get, task_run_list
 from mailadmin.errors import NotFound
 from mailadmin.tenancy import scope
 
@@ -41,7 +40,7 @@ def dashboard(request) -> HttpResponse:
     ]
     if actor.is_superuser:
         cards.insert(0, ("Tenants", counts["tenants"]))
-    runs = scope(TaskRun.objects.all(), actor)[:5]
+    runs = task_run_list(actor=actor)[:5]
     return render(request, "core/dashboard.html", {"cards": cards, "runs": runs})
 
 

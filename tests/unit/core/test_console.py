@@ -136,3 +136,12 @@ def test_it_links_the_own_account_pages_from_the_user_menu(client, user_a, admin
     assert 'href="/account/api-keys/"' not in html  # a plain user may not hold keys
     client.force_login(admin_a)
     assert 'href="/account/api-keys/"' in client.get("/").content.decode()
+
+
+def test_it_shows_a_plain_user_only_their_own_runs(client, admin_a, user_a):
+    admins = _run(admin_a)
+    own = _run(user_a)
+    client.force_login(user_a)
+    assert client.get(f"/tasks/{admins.id}/").status_code == 404
+    assert client.get(f"/tasks/{own.id}/").status_code == 200
+    assert [run.id for run in client.get("/").context["runs"]] == [own.id]
