@@ -251,3 +251,51 @@ def test_it_registers_every_accounts_model_in_the_admin():
     for model in apps.get_app_config("accounts").get_models():
         assert admin.site.is_registered(model), model
     assert admin.site.is_registered(AuditEvent)
+
+
+@pytest.fixture
+def busy_log(admin_a, admin_b):
+    now = timezone.now()
+    events = [
+        AuditEvent(
+            actor=admin,
+            actor_name=admin.name,
+            tenant_id=admin.tenant_id,
+            interface="api",
+            action=f"principal.{('create', 'update', 'delete')[i % 3]}",
+            object_type="principal",
+            object_id=str(i),
+            object_repr=f"thing-{i}",
+            created_at=now - timedelta(seconds=i),
+        )
+        for i in range(3000)
+        for admin in (admin_a, admin_b)
+    ]
+    AuditEvent.objects.bulk_create(events, batch_size=1000)
+
+
+def test_it_pages_a_busy_audit_log_through_the_api_in_constant_queries(
+    busy_log, api_client_for, admin_a, django_assert_max_num_queries
+):
+    client = api_client_for(admin_a)
+    with django_assert_max_num_queries(6):
+        response = client.get("/api/audit?page=3&limit=100&action=principal.update")
+    body = response.json()["data"]
+    assert len(body["items"]) == 100
+    assert body["total"] == 1000
+    assert {item["actor"] for item in body["items"]} == {"admin-a"}
+
+
+def test_it_shows_a_busy_audit_log_page_in_constant_queries(
+    busy_log, client, admin_a, django_assert_max_num_queries
+):
+    client.force_login(admin_a)
+    with django_assert_max_num_queries(10):
+        response = client.get("/accounts/audit/?page=2")
+    assert response.status_code == 200
+    assert response.context["actions"] == [
+        "principal.create",
+        "principal.delete",
+        "principal.update",
+    ]
+    assert "admin-b" not in response.content.decode()
