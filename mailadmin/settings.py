@@ -187,6 +187,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Failed logins before a lockout, per account and per client address (NAT shares one):
+# (failures, within seconds, locked for seconds).
+MAILADMIN_LOGIN_LOCKOUT = {
+    "account": (env_int("MAILADMIN_LOCKOUT_ACCOUNT_FAILURES", 5), 900, 900),
+    "ip": (env_int("MAILADMIN_LOCKOUT_IP_FAILURES", 20), 900, 900),
+}
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
