@@ -234,7 +234,7 @@ def login_failed(
     throttle_fail(keys)
     audit(
         actor=None,
-        action="login-failed",
+        action="login.failed",
         object_type="principal",
         object_id=str(principal.pk) if principal else "",
         object_repr=(principal.name if principal else identifier.strip())[:255],
@@ -281,7 +281,7 @@ def totp_enable(*, actor: Principal, secret: str, code: str | None) -> list[str]
     actor.totp_secret, actor.otp_enabled = secret, True
     LoginThrottle.objects.filter(key=f"totp-step:{actor.pk}").delete()
     codes = twofactor.replace_recovery_codes(actor) if code is not None else []
-    audit(actor=actor, action="otp-enable", obj=actor)
+    audit(actor=actor, action="otp.enable", obj=actor)
     return codes
 
 
@@ -299,7 +299,7 @@ def totp_disable(*, actor: Principal, password: str | None = None, code: str | N
     actor.totp_secret, actor.otp_enabled = "", False
     actor.recovery_codes.all().delete()
     LoginThrottle.objects.filter(key=f"totp-step:{actor.pk}").delete()
-    audit(actor=actor, action="otp-disable", obj=actor)
+    audit(actor=actor, action="otp.disable", obj=actor)
 
 
 @transaction.atomic
@@ -309,7 +309,7 @@ def recovery_codes_regenerate(*, actor: Principal) -> list[str]:
     if not actor.otp_enabled:
         raise ServiceError("Turn on two-factor authentication first.")
     codes = twofactor.replace_recovery_codes(actor)
-    audit(actor=actor, action="recovery-codes-regenerate", obj=actor)
+    audit(actor=actor, action="recovery-codes.regenerate", obj=actor)
     return codes
 
 
@@ -366,7 +366,7 @@ def app_password_add(*, actor: Principal, name: str, password: str | None = None
     try:
         with transaction.atomic():
             row = AppPassword.objects.create(principal=actor, name=name, password=encoded)
-            audit(actor=actor, action="app-password-create", obj=row, changes={"name": name})
+            audit(actor=actor, action="app-password.create", obj=row, changes={"name": name})
     except IntegrityError:
         raise ServiceError(
             f"An app password named '{name}' already exists.", field="name"
@@ -388,7 +388,7 @@ def app_password_remove(*, actor: Principal, name: str | None = None, pk: int | 
         row = rows.filter(name=name).first()
         if row is None:
             raise ServiceError(f"There is no app password named '{name}'.", field="name")
-    audit(actor=actor, action="app-password-delete", obj=row, changes={"name": row.name})
+    audit(actor=actor, action="app-password.delete", obj=row, changes={"name": row.name})
     row.delete()
 
 
@@ -500,7 +500,7 @@ def api_key_create(
                 row.save(update_fields=["expires_at"])
             audit(
                 actor=actor,
-                action="api-key-create",
+                action="api-key.create",
                 obj=key,
                 tenant_id=key.tenant_id,
                 changes={
@@ -544,7 +544,7 @@ def api_key_revoke(*, actor: Principal, key) -> Principal:
     if key.is_active:
         Principal.objects.filter(pk=key.pk).update(is_active=False)
         key.is_active = False
-        audit(actor=actor, action="api-key-revoke", obj=key, tenant_id=key.tenant_id)
+        audit(actor=actor, action="api-key.revoke", obj=key, tenant_id=key.tenant_id)
     return key
 
 
@@ -620,7 +620,7 @@ def oauth_token_exchange(*, code: str, client_id: str, redirect_uri: str) -> tup
         )
         audit(
             actor=principal,
-            action="oauth-token-issue",
+            action="oauth-token.issue",
             obj=principal,
             changes={"client_id": row.client_id},
         )
@@ -640,7 +640,7 @@ def oauth_token_revoke(*, actor: Principal, secret: str) -> None:
             "Only an OAuth bearer token can be revoked here; API keys are revoked with "
             "DELETE /api/account/api-keys/{id}."
         )
-    audit(actor=actor, action="oauth-token-revoke", obj=actor)
+    audit(actor=actor, action="oauth-token.revoke", obj=actor)
 
 
 # --- encryption at rest ----------------------------------------------------------------
@@ -695,7 +695,7 @@ def encryption_settings_update(
     )
     audit(
         actor=actor,
-        action="encryption-update",
+        action="encryption.update",
         obj=actor,
         changes={"type": kind, "algo": algorithm, "keys": identities},
     )

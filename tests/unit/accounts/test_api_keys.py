@@ -124,7 +124,7 @@ def test_a_revoked_key_stops_working(anon_api, admin_a):
     key.refresh_from_db()
     assert not key.is_active
     assert AccessToken.objects.get(principal=key).revoked_at is not None
-    assert AuditEvent.objects.filter(action="api-key-revoke", object_id=str(key.pk)).exists()
+    assert AuditEvent.objects.filter(action="api-key.revoke", object_id=str(key.pk)).exists()
 
 
 def test_an_expired_key_stops_working(anon_api, admin_a):
@@ -159,7 +159,7 @@ def test_the_api_creates_a_key_and_returns_the_secret_once(api_client_for, anon_
     assert _bearer(anon_api, data["secret"]).get("/api/").json()["data"]["name"] == "ci"
     listing = client.get("/api/account/api-keys").content.decode()
     assert data["secret"] not in listing and hash_token(data["secret"]) not in listing
-    event = AuditEvent.objects.get(action="api-key-create")
+    event = AuditEvent.objects.get(action="api-key.create")
     assert data["secret"] not in str(event.changes)
 
 

@@ -80,7 +80,7 @@ def test_basic_auth_is_locked_out_with_429_and_retry_after(anon_api, user_a):
     assert response.status_code == 429
     assert response.json()["detail"] == "Too many failed logins. Try again in 15 minutes."
     assert 890 <= int(response["Retry-After"]) <= 900
-    assert AuditEvent.objects.filter(action="login-failed").count() == 5
+    assert AuditEvent.objects.filter(action="login.failed").count() == 5
 
 
 def test_basic_auth_lock_expires(anon_api, user_a):
@@ -163,7 +163,7 @@ def test_it_removes_an_app_password(api_client_for, user_a):
     )
     assert response.status_code == 200
     assert not AppPassword.objects.exists()
-    assert AuditEvent.objects.filter(action="app-password-delete").exists()
+    assert AuditEvent.objects.filter(action="app-password.delete").exists()
 
 
 def test_it_applies_all_actions_or_none(api_client_for, user_a):
@@ -178,7 +178,7 @@ def test_it_applies_all_actions_or_none(api_client_for, user_a):
     assert response.status_code == 400
     assert response.json()["detail"] == "There is no app password named 'missing'."
     assert not AppPassword.objects.exists()
-    assert not AuditEvent.objects.filter(action="app-password-create").exists()
+    assert not AuditEvent.objects.filter(action="app-password.create").exists()
 
 
 def test_it_names_an_unknown_action_type(api_client_for, user_a):
@@ -249,7 +249,7 @@ def test_app_password_audit_rows_hold_no_secret(api_client_for, user_a):
         [{"type": "addAppPassword", "name": "mua", "password": "plain-secret-1"}],
         format="json",
     )
-    event = AuditEvent.objects.get(action="app-password-create")
+    event = AuditEvent.objects.get(action="app-password.create")
     assert event.changes == {"name": "mua"}
     assert event.interface == "api"
 

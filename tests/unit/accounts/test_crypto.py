@@ -173,7 +173,7 @@ def test_it_counts_several_keys(api_client_for, user_a):
 
 def test_it_audits_the_change_without_the_key(api_client_for, user_a):
     _post(api_client_for(user_a), {"type": "pgp", "algo": "Aes256", "certs": SPEC_KEY})
-    event = AuditEvent.objects.get(action="encryption-update")
+    event = AuditEvent.objects.get(action="encryption.update")
     assert event.changes == {"type": "pgp", "algo": "Aes256", "keys": [SPEC_FINGERPRINT]}
     assert "BEGIN PGP" not in str(event.changes)
 

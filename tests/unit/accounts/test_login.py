@@ -59,7 +59,7 @@ def test_it_rejects_a_wrong_password_with_a_message_and_audits_it(client, user_a
     assert response.status_code == 200
     assert BAD_LOGIN in response.content.decode()
     assert "_auth_user_id" not in client.session
-    event = AuditEvent.objects.get(action="login-failed")
+    event = AuditEvent.objects.get(action="login.failed")
     assert event.object_repr == "user-a"
     assert event.ip == "192.0.2.7"
     assert event.changes == {"reason": "password"}

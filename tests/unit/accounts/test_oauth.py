@@ -204,4 +204,4 @@ def test_codes_and_tokens_never_reach_the_audit_log(api_client_for, anon_api, us
     token = _exchange(anon_api, code).json()["access_token"]
     dump = str(list(AuditEvent.objects.values()))
     assert code not in dump and token not in dump
-    assert AuditEvent.objects.filter(action="oauth-token-issue").exists()
+    assert AuditEvent.objects.filter(action="oauth-token.issue").exists()

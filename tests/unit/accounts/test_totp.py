@@ -67,7 +67,7 @@ def test_a_correct_code_turns_2fa_on_and_shows_recovery_codes_once(client, user_
     stored = set(RecoveryCode.objects.filter(principal=user_a).values_list("code_hash", flat=True))
     assert stored == {hash_recovery_code(code) for code in codes}
     assert not any(code in str(stored) for code in codes)
-    event = AuditEvent.objects.get(action="otp-enable")
+    event = AuditEvent.objects.get(action="otp.enable")
     assert secret not in str(event.changes)
     assert client.get("/account/security/").content.decode().count("<strong>On.</strong>") == 1
 
@@ -116,7 +116,7 @@ def test_regenerating_recovery_codes_replaces_them(client, enrolled):
     assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
     hashes = set(RecoveryCode.objects.filter(principal=user).values_list("code_hash", flat=True))
     assert hash_recovery_code(old_codes[0]) not in hashes
-    assert AuditEvent.objects.filter(action="recovery-codes-regenerate").exists()
+    assert AuditEvent.objects.filter(action="recovery-codes.regenerate").exists()
 
 
 def test_regenerating_needs_2fa_on(client, user_a):
