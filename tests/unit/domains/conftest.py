@@ -1,0 +1,29 @@
+"""Fixtures shared by the domains tests: one domain in each of two tenants."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def domain_a(make_principal, tenant_a):
+    """Tenant A's domain a.example (a Principal of type domain)."""
+    return make_principal(tenant=tenant_a, roles=(), name="a.example", type="domain", password="")
+
+
+@pytest.fixture
+def domain_b(make_principal, tenant_b):
+    """Tenant B's domain b.example."""
+    return make_principal(tenant=tenant_b, roles=(), name="b.example", type="domain", password="")
+
+
+@pytest.fixture
+def api_a(api_client_for, admin_a):
+    """Tenant A's owner over the API."""
+    return api_client_for(admin_a)
+
+
+@pytest.fixture
+def api_b(api_client_for, admin_b):
+    """Tenant B's admin (the outsider) over the API."""
+    return api_client_for(admin_b)
