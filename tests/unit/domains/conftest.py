@@ -27,3 +27,16 @@ def api_a(api_client_for, admin_a):
 def api_b(api_client_for, admin_b):
     """Tenant B's admin (the outsider) over the API."""
     return api_client_for(admin_b)
+
+
+# --- DNS checks and pages (test_checks, test_dns_task, test_domain_pages) ---------------
+
+
+@pytest.fixture
+def make_domain(make_principal):
+    """make_domain("c.example", tenant=t): more domain principals (no password, no roles)."""
+
+    def make(name: str, *, tenant):
+        return make_principal(tenant=tenant, roles=(), name=name, type="domain", password="")
+
+    return make
