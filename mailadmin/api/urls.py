@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("apps.accounts.api_urls")),
     path("", include("apps.accounts.auth_api_urls")),
     path("", include("apps.telemetry.api_urls")),
+    path("", include("apps.domains.api_urls")),
 ]
