@@ -138,9 +138,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_DEFAULT_QUEUE = "default"
 MAILADMIN_CELERY_QUEUES = ["default", "delivery", "dns", "maintenance", "reports"]
-CELERY_TASK_ROUTES = {"accounts.housekeeping": {"queue": "maintenance"}}
+CELERY_TASK_ROUTES = {
+    "accounts.housekeeping": {"queue": "maintenance"},
+    "domains.dns_check": {"queue": "dns"},
+    "domains.dns_check_due": {"queue": "dns"},
+}
 CELERY_BEAT_SCHEDULE = {
     "accounts-housekeeping": {"task": "accounts.housekeeping", "schedule": 15 * 60},
+    # Every minute; the task picks the domains with id % 60 == minute (hourly per domain).
+    "domains-dns-check-due": {"task": "domains.dns_check_due", "schedule": 60},
 }
 
 CACHES = (
