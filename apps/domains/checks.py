@@ -200,6 +200,11 @@ def dns_domain_get(*, actor: Principal, domain_id: int) -> Principal:
 
 
 def profile_for(domain: Principal) -> DomainProfile:
+    """The domain's profile (made on first use: it holds the ownership token)."""
+    try:
+        return domain.domain_profile  # loaded by select_related: no query
+    except DomainProfile.DoesNotExist:
+        pass
     profile, _ = DomainProfile.objects.get_or_create(
         domain=domain, defaults={"tenant_id": domain.tenant_id}
     )

@@ -1,14 +1,11 @@
 from django.urls import path
 
-from apps.accounts.permissions import Perm
-from mailadmin.core.views import not_built
+from apps.domains import views
 
 app_name = "domains"
 
 urlpatterns = [
-    path(
-        "",
-        not_built("Domains", "Domains, DKIM keys and DNS verification.", Perm.DOMAIN_LIST),
-        name="index",
-    ),
+    path("", views.domain_list, name="index"),
+    path("<int:pk>/", views.domain_detail, name="detail"),
+    path("<int:pk>/dns-check/", views.domain_dns_check, name="dns-check"),
 ]

@@ -1,0 +1,111 @@
+"""Domain pages: the DNS status of every domain, and one domain's records with a live check.
+
+HTMX requests get the named partial (`#domain-table`, `#dns-check-run`); full requests the
+page. Foreign and missing domains are both 404.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.accounts.emails import display_domain
+from apps.accounts.permissions import Perm
+from apps.domains.checks import (
+    dns_domain_get,
+    dns_domain_list,
+    domain_dns_check_start,
+    expected_records,
+    profile_for,
+    run_kind,
+)
+from apps.domains.models import DnsCheckResult
+from mailadmin.api.pagination import paginate
+from mailadmin.core.decorators import permission_required
+from mailadmin.core.progress import task_run_list
+from mailadmin.core.rendering import render_page
+from mailadmin.errors import NotFound
+
+PAGE_SIZE = 50
+MAX_TOTAL = 10_000
+
+
+def _page_number(value: str | None) -> int:
+    return int(value) if value and value.isdigit() and 0 < int(value) < 10**6 else 1
+
+
+@permission_required(Perm.DOMAIN_LIST)
+def domain_list(request: HttpRequest) -> HttpResponse:
+    actor = request.user
+    search = (request.GET.get("q") or "").strip()[:255]
+    page_number = _page_number(request.GET.get("page"))
+    queryset = dns_domain_list(actor=actor, search=search)
+    page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
+    pages = max(1, -(-page.total // PAGE_SIZE))
+    for domain in page.items:
+        domain.display_name = display_domain(domain.name)
+        domain.profile = getattr(domain, "domain_profile", None)
+
+    def link(**changes) -> str:
+        query = {"q": search, "page": page_number, **changes}
+        return "?" + urlencode({k: v for k, v in query.items() if v not in ("", None)})
+
+    context = {
+        "page": page,
+        "search": search,
+        "page_number": page_number,
+        "pages": pages,
+        "prev_url": link(page=page_number - 1) if page_number > 1 else None,
+        "next_url": link(page=page_number + 1) if page_number < pages else None,
+        "show_tenant": actor.is_superuser,
+    }
+    return render_page(request, "domains/domain_list.html", context, partial="domain-table")
+
+
+def _get(request: HttpRequest, pk: int):
+    try:
+        return dns_domain_get(actor=request.user, domain_id=pk)
+    except NotFound:
+        raise Http404 from None
+
+
+@permission_required(Perm.DOMAIN_GET)
+def domain_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    domain = _get(request, pk)
+    profile = profile_for(domain)
+    latest = {
+        (r.record_type, r.name.lower(), r.expected): r
+        for r in DnsCheckResult.objects.filter(domain=domain)
+    }
+    rows = [
+        {
+            **record,
+            "result": latest.get((record["type"], record["name"].lower(), record["content"])),
+        }
+        for record in expected_records(domain, profile)
+    ]
+    run = task_run_list(actor=request.user).filter(kind=run_kind(domain.pk)).first()
+    context = {
+        "domain": domain,
+        "display_name": display_domain(domain.name),
+        "profile": profile,
+        "rows": rows,
+        "run": run,
+        "can_check": request.user.has_permission(Perm.DNS_CHECK),
+    }
+    return render(request, "domains/domain_detail.html", context)
+
+
+@require_POST
+@permission_required(Perm.DNS_CHECK)
+def domain_dns_check(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        run = domain_dns_check_start(actor=request.user, domain=pk)
+    except NotFound:
+        raise Http404 from None
+    if request.htmx:
+        return render(request, "core/task_progress.html", {"run": run})
+    return redirect("domains:detail", pk=pk)
