@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from mailadmin.env import env_bind, env_bool, env_int, env_nameservers, env_str
@@ -146,7 +147,7 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE = {
     "accounts-housekeeping": {"task": "accounts.housekeeping", "schedule": 15 * 60},
     # Every minute; the task picks the domains with id % 60 == minute (hourly per domain).
-    "domains-dns-check-due": {"task": "domains.dns_check_due", "schedule": 60},
+    "domains-dns-check-due": {"task": "domains.dns_check_due", "schedule": crontab(minute="*")},
 }
 
 CACHES = (

@@ -12,15 +12,16 @@ from typing import Any
 
 import dns.exception
 import dns.resolver
-from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
-from apps.domains.models import DkimKey, DnsCheckResult, DomainProfile
-from apps.domains.records import domain_records, verification_name
+from apps.domains.models import DnsCheckResult, DomainProfile
+from apps.domains.records import verification_name
+from apps.domains.selectors import domain_get
+from apps.domains.services import domain_profile_ensure, expected_records
 from mailadmin.core.models import TaskRun
 from mailadmin.core.progress import (
     task_run_claim,
@@ -29,8 +30,7 @@ from mailadmin.core.progress import (
     task_run_start,
 )
 from mailadmin.dns import make_resolver
-from mailadmin.errors import NotFound, PermissionDenied
-from mailadmin.tenancy import scope
+from mailadmin.errors import PermissionDenied
 
 logger = logging.getLogger(__name__)
 
@@ -164,53 +164,6 @@ def check_record(resolver: dns.resolver.Resolver, record: dict) -> Result:
 # --- a whole domain ------------------------------------------------------------------------
 
 
-def expected_records(domain: Principal, profile: DomainProfile) -> list[dict]:
-    keys = DkimKey.objects.filter(domain=domain, is_active=True).order_by("created_at")
-    return domain_records(
-        domain=domain.name,
-        hostname=settings.MAILADMIN_HOSTNAME,
-        verification_token=profile.verification_token,
-        dkim_keys=list(keys),
-    )
-
-
-def _visible_domains(actor: Principal) -> QuerySet[Principal]:
-    return scope(Principal.objects.filter(type=PrincipalType.DOMAIN), actor)
-
-
-def dns_domain_list(*, actor: Principal, search: str = "") -> QuerySet[Principal]:
-    """The actor's domains with their DNS profile, by name (one query per page)."""
-    domains = _visible_domains(actor).select_related("domain_profile", "tenant")
-    search = (search or "").strip()[:255]
-    if search:
-        try:
-            ascii_search = search.lower().encode("idna").decode("ascii")
-        except UnicodeError:
-            ascii_search = search
-        domains = domains.filter(name__icontains=ascii_search)
-    return domains.order_by("name")
-
-
-def dns_domain_get(*, actor: Principal, domain_id: int) -> Principal:
-    """Foreign and missing domains are the same NotFound."""
-    domain = _visible_domains(actor).select_related("domain_profile").filter(pk=domain_id).first()
-    if domain is None:
-        raise NotFound()
-    return domain
-
-
-def profile_for(domain: Principal) -> DomainProfile:
-    """The domain's profile (made on first use: it holds the ownership token)."""
-    try:
-        return domain.domain_profile  # loaded by select_related: no query
-    except DomainProfile.DoesNotExist:
-        pass
-    profile, _ = DomainProfile.objects.get_or_create(
-        domain=domain, defaults={"tenant_id": domain.tenant_id}
-    )
-    return profile
-
-
 def run_kind(domain_id: int) -> str:
     """The TaskRun kind of one domain's checks, so its page finds its latest run."""
     return f"dns-check:{domain_id}"
@@ -223,7 +176,7 @@ def domain_dns_check_start(*, actor: Principal, domain: Principal | int) -> Task
     if not actor.has_permission(Perm.DNS_CHECK):
         raise PermissionDenied(Perm.DNS_CHECK)
     domain_id = domain if isinstance(domain, int) else domain.pk
-    domain = dns_domain_get(actor=actor, domain_id=domain_id)
+    domain = domain_get(actor=actor, name_or_id=domain_id)
     return task_run_start(
         actor=actor,
         kind=run_kind(domain.pk),
@@ -252,8 +205,8 @@ def domain_dns_check_run(*, domain_id: int, run_id: str | None = None) -> str | 
         if run_id and task_run_claim(run_id, total=0):
             task_run_finish(run_id, ok=False, message="The domain no longer exists.")
         return None
-    profile = profile_for(domain)
-    records = expected_records(domain, profile)
+    profile = domain_profile_ensure(domain=domain)
+    records = expected_records(domain=domain)
     if run_id is not None:
         if not task_run_claim(run_id, total=len(records)):
             return None

@@ -19,14 +19,23 @@ def _visible_domains(actor: Principal) -> QuerySet[Principal]:
     return scope(Principal.objects.filter(type=PrincipalType.DOMAIN), actor)
 
 
-def domain_list(*, actor: Principal) -> QuerySet[Principal]:
-    return _visible_domains(actor).order_by("name")
+def domain_list(*, actor: Principal, search: str = "") -> QuerySet[Principal]:
+    """The actor's domains with their DNS profile, by name (one query per page)."""
+    domains = _visible_domains(actor).select_related("domain_profile", "tenant")
+    search = (search or "").strip()[:255]
+    if search:
+        try:
+            ascii_search = search.lower().encode("idna").decode("ascii")
+        except UnicodeError:
+            ascii_search = search
+        domains = domains.filter(name__icontains=ascii_search)
+    return domains.order_by("name")
 
 
 def domain_get(*, actor: Principal, name_or_id: str | int) -> Principal:
     """By id, or by name in Unicode or punycode, any case; foreign and missing are NotFound."""
     key = str(name_or_id).strip()
-    queryset = _visible_domains(actor)
+    queryset = _visible_domains(actor).select_related("domain_profile")
     if key.isdigit() and len(key) < 19:
         domain = queryset.filter(pk=int(key)).first()
     else:

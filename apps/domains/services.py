@@ -27,8 +27,16 @@ def _require_visible(actor: Principal, domain: Principal) -> None:
         raise NotFound()
 
 
-@transaction.atomic
 def domain_profile_ensure(*, domain: Principal) -> DomainProfile:
+    """The domain's profile, made on first use (it holds the ownership token)."""
+    try:
+        return domain.domain_profile  # cached by select_related or an earlier call
+    except DomainProfile.DoesNotExist:
+        return _domain_profile_create(domain=domain)
+
+
+@transaction.atomic
+def _domain_profile_create(*, domain: Principal) -> DomainProfile:
     profile, created = DomainProfile.objects.get_or_create(
         domain=domain, defaults={"tenant_id": domain.tenant_id}
     )
@@ -40,6 +48,7 @@ def domain_profile_ensure(*, domain: Principal) -> DomainProfile:
             object_repr=domain.name,
             tenant_id=domain.tenant_id,
         )
+    domain.domain_profile = profile  # cache it: later calls need no query
     return profile
 
 
@@ -118,6 +127,11 @@ def domain_dns_records(*, actor: Principal, domain: Principal) -> list[records.R
     """The records `domain` needs; creates its profile (and token) on first use."""
     _require(actor, Perm.DNS_RECORD_GET)
     _require_visible(actor, domain)
+    return expected_records(domain=domain)
+
+
+def expected_records(*, domain: Principal) -> list[records.Record]:
+    """What `domain` must publish: the API, the page and the DNS check all read this."""
     profile = domain_profile_ensure(domain=domain)
     keys = DkimKey.objects.filter(domain=domain, is_active=True).order_by("created_at", "id")
     return records.domain_records(

@@ -14,15 +14,10 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.emails import display_domain
 from apps.accounts.permissions import Perm
-from apps.domains.checks import (
-    dns_domain_get,
-    dns_domain_list,
-    domain_dns_check_start,
-    expected_records,
-    profile_for,
-    run_kind,
-)
+from apps.domains import selectors
+from apps.domains.checks import domain_dns_check_start, run_kind
 from apps.domains.models import DnsCheckResult
+from apps.domains.services import domain_profile_ensure, expected_records
 from mailadmin.api.pagination import paginate
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.progress import task_run_list
@@ -42,7 +37,7 @@ def domain_list(request: HttpRequest) -> HttpResponse:
     actor = request.user
     search = (request.GET.get("q") or "").strip()[:255]
     page_number = _page_number(request.GET.get("page"))
-    queryset = dns_domain_list(actor=actor, search=search)
+    queryset = selectors.domain_list(actor=actor, search=search)
     page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
     pages = max(1, -(-page.total // PAGE_SIZE))
     for domain in page.items:
@@ -67,7 +62,7 @@ def domain_list(request: HttpRequest) -> HttpResponse:
 
 def _get(request: HttpRequest, pk: int):
     try:
-        return dns_domain_get(actor=request.user, domain_id=pk)
+        return selectors.domain_get(actor=request.user, name_or_id=pk)
     except NotFound:
         raise Http404 from None
 
@@ -75,7 +70,7 @@ def _get(request: HttpRequest, pk: int):
 @permission_required(Perm.DOMAIN_GET)
 def domain_detail(request: HttpRequest, pk: int) -> HttpResponse:
     domain = _get(request, pk)
-    profile = profile_for(domain)
+    profile = domain_profile_ensure(domain=domain)
     latest = {
         (r.record_type, r.name.lower(), r.expected): r
         for r in DnsCheckResult.objects.filter(domain=domain)
@@ -85,7 +80,7 @@ def domain_detail(request: HttpRequest, pk: int) -> HttpResponse:
             **record,
             "result": latest.get((record["type"], record["name"].lower(), record["content"])),
         }
-        for record in expected_records(domain, profile)
+        for record in expected_records(domain=domain)
     ]
     run = task_run_list(actor=request.user).filter(kind=run_kind(domain.pk)).first()
     context = {

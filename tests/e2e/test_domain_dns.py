@@ -3,8 +3,8 @@
 import pytest
 from playwright.sync_api import expect
 
-from apps.domains.checks import expected_records, profile_for
 from apps.domains.models import DomainProfile
+from apps.domains.services import expected_records
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.conftest import login
 from tests.support.worker import Worker
@@ -17,7 +17,7 @@ def test_it_checks_a_domains_dns_with_a_real_worker(
 ):
     settings.MAILADMIN_HOSTNAME = "mx.example.test"
     domain = make_principal(tenant=tenant_a, roles=(), name="a.example", type="domain", password="")
-    records = expected_records(domain, profile_for(domain))
+    records = expected_records(domain=domain)
     for name in {r["name"] for r in records}:
         zone: dict = {}
         for r in (r for r in records if r["name"] == name):

@@ -9,11 +9,10 @@ from apps.domains.checks import (
     domain_dns_check_run,
     domain_dns_check_start,
     domains_due,
-    expected_records,
-    profile_for,
     run_kind,
 )
 from apps.domains.models import DnsCheckResult, DomainProfile
+from apps.domains.services import expected_records
 from apps.domains.tasks import domains_dns_check_due_task
 from mailadmin.core.models import TaskRun
 from mailadmin.errors import NotFound, PermissionDenied
@@ -62,7 +61,7 @@ def _run(actor, domain):
 
 
 def test_it_finds_every_record_of_a_well_published_domain(admin_a, domain_a, dns_server):
-    records = expected_records(domain_a, profile_for(domain_a))
+    records = expected_records(domain=domain_a)
     publish(dns_server, records)
     run = _run(admin_a, domain_a)
     assert run.state == TaskRun.State.SUCCESS
@@ -82,7 +81,7 @@ def test_it_finds_every_record_of_a_well_published_domain(admin_a, domain_a, dns
 
 
 def test_it_fails_a_domain_whose_mx_points_elsewhere(admin_a, domain_a, dns_server):
-    records = expected_records(domain_a, profile_for(domain_a))
+    records = expected_records(domain=domain_a)
     publish(dns_server, records, replace={("MX", "a.example."): [(10, "elsewhere.test.")]})
     run = _run(admin_a, domain_a)
     assert run.state == TaskRun.State.FAILURE
@@ -96,7 +95,7 @@ def test_it_fails_a_domain_whose_mx_points_elsewhere(admin_a, domain_a, dns_serv
 
 
 def test_it_calls_a_domain_missing_only_optional_records_partial(admin_a, domain_a, dns_server):
-    records = expected_records(domain_a, profile_for(domain_a))
+    records = expected_records(domain=domain_a)
     publish(dns_server, records, skip={"autoconfig.a.example."})
     run = _run(admin_a, domain_a)
     assert run.state == TaskRun.State.SUCCESS
@@ -108,7 +107,7 @@ def test_it_calls_a_domain_missing_only_optional_records_partial(admin_a, domain
 def test_it_replaces_the_previous_results_and_leaves_unverified_alone(
     admin_a, domain_a, dns_server
 ):
-    records = expected_records(domain_a, profile_for(domain_a))
+    records = expected_records(domain=domain_a)
     publish(dns_server, records)
     _run(admin_a, domain_a)
     dns_server.zones.clear()  # everything gone: NXDOMAIN
@@ -122,7 +121,7 @@ def test_it_replaces_the_previous_results_and_leaves_unverified_alone(
 
 
 def test_it_does_not_verify_without_the_token(admin_a, domain_a, dns_server):
-    publish(dns_server, expected_records(domain_a, profile_for(domain_a)))
+    publish(dns_server, expected_records(domain=domain_a))
     dns_server.set_zone("_mailadmin-verification.a.example", {"TXT": ["wrong"]})
     _run(admin_a, domain_a)
     assert DomainProfile.objects.get(domain=domain_a).verified_at is None
@@ -195,7 +194,7 @@ def test_it_enqueues_one_check_per_due_domain(make_domain, tenant_a, monkeypatch
 
 
 def test_it_runs_a_scheduled_check_once_an_hour(domain_a, dns_server):
-    publish(dns_server, expected_records(domain_a, profile_for(domain_a)))
+    publish(dns_server, expected_records(domain=domain_a))
     assert domain_dns_check_run(domain_id=domain_a.pk) == "ok"
     assert domain_dns_check_run(domain_id=domain_a.pk) is None  # a duplicate tick
     DomainProfile.objects.filter(domain=domain_a).update(
