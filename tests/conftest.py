@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from rest_framework.test import APIClient
@@ -12,6 +13,9 @@ from tests.support.dns_server import DnsServer
 from tests.support.smtp_sink import SmtpSink
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+ROOT = Path(__file__).resolve().parents[1]
+# Real third-party samples (reports, messages, DKIM material) live beside the repository.
+CORPUS_DIR = Path(os.environ.get("MAILADMIN_CORPUS_DIR") or ROOT.parent / "shared" / "corpus")
 TEST_PASSWORD = "correct horse battery staple"
 
 
@@ -20,6 +24,14 @@ def skip_or_fail(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI must run this test)")
     pytest.skip(reason)
+
+
+def corpus_file(*parts: str) -> Path:
+    """A file of the shared corpus; skips locally (fails in CI) when the corpus is absent."""
+    path = CORPUS_DIR.joinpath(*parts)
+    if not path.is_file():
+        skip_or_fail(f"corpus file {path} missing (set MAILADMIN_CORPUS_DIR)")
+    return path
 
 
 # --- principals ------------------------------------------------------------------------

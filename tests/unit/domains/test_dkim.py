@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 from datetime import date
-from pathlib import Path
 
 import dns.exception
 import dns.resolver
@@ -15,17 +14,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from apps.domains import dkim, records
 from mailadmin.dns import make_resolver
-from tests.conftest import skip_or_fail
-
-CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "messages" / "ham"
-MESSAGE_NAME = "spamassassin-t/nice-016"
+from tests.conftest import corpus_file, skip_or_fail
 
 
 def _corpus_message() -> bytes:
-    path = CORPUS / MESSAGE_NAME
-    if not path.exists():
-        skip_or_fail(f"corpus message {path} missing")
-    return path.read_bytes()
+    return corpus_file("messages", "ham", "spamassassin-t", "nice-016").read_bytes()
 
 
 def _needs_nacl() -> None:
