@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
 from apps.accounts import selectors, services
@@ -20,42 +20,9 @@ from apps.accounts.serializers import (
 )
 from mailadmin.api.pagination import paginate_request
 from mailadmin.api.permissions import require
-from mailadmin.api.schema import PROBLEM, envelope
-from mailadmin.api.views import ApiView, ok
+from mailadmin.api.schema import NULL_DATA, PAGE_PARAMETERS, PROBLEM, envelope, page_of
+from mailadmin.api.views import ApiView, MethodPermissionApi, ok
 
-
-class MethodPermissionApi(ApiView):
-    """One URL, several operations: each HTTP method declares the permission it needs."""
-
-    method_permissions: dict[str, str] = {}
-
-    def get_permissions(self):
-        method = "GET" if self.request.method == "HEAD" else self.request.method
-        permission = self.method_permissions.get(method)
-        if permission is None:
-            return super().get_permissions()
-        return [require(permission)()]
-
-
-def _page_of(name: str, item: serializers.Field) -> serializers.Serializer:
-    return envelope(
-        name,
-        inline_serializer(
-            name=f"{name}Data",
-            fields={
-                "items": serializers.ListField(child=item),
-                "total": serializers.IntegerField(),
-            },
-        ),
-    )
-
-
-PAGE_PARAMETERS = [
-    OpenApiParameter("page", OpenApiTypes.INT, description="1-based page number"),
-    OpenApiParameter("limit", OpenApiTypes.INT, description="Items per page (max 1000)"),
-    OpenApiParameter("max-total", OpenApiTypes.INT, description="Stop counting at this total"),
-]
-NULL_DATA = envelope("NullData", serializers.JSONField(allow_null=True))
 ID_PARAMETER = OpenApiParameter(
     "id_or_name", OpenApiTypes.STR, OpenApiParameter.PATH, description="Numeric id or name"
 )
@@ -74,7 +41,7 @@ class PrincipalCollectionApi(MethodPermissionApi):
                 "order", OpenApiTypes.STR, enum=["name", "-name", "created", "-created", "type"]
             ),
         ],
-        responses={200: _page_of("PrincipalPage", PrincipalOutput()), 400: PROBLEM, 403: PROBLEM},
+        responses={200: page_of("PrincipalPage", PrincipalOutput()), 400: PROBLEM, 403: PROBLEM},
     )
     def get(self, request):
         params = PrincipalListParams(data=request.query_params)
@@ -161,7 +128,7 @@ class AuditListApi(ApiView):
             OpenApiParameter("since", OpenApiTypes.DATETIME),
             OpenApiParameter("until", OpenApiTypes.DATETIME),
         ],
-        responses={200: _page_of("AuditPage", AuditEventOutput()), 400: PROBLEM, 403: PROBLEM},
+        responses={200: page_of("AuditPage", AuditEventOutput()), 400: PROBLEM, 403: PROBLEM},
     )
     def get(self, request):
         params = AuditListParams(data=request.query_params)

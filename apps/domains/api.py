@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
-from apps.accounts.api import NULL_DATA, PAGE_PARAMETERS, MethodPermissionApi
 from apps.accounts.permissions import Perm
 from apps.domains import selectors, services
 from apps.domains.serializers import (
@@ -18,19 +17,10 @@ from apps.domains.serializers import (
 )
 from mailadmin.api.pagination import paginate_request
 from mailadmin.api.permissions import require
-from mailadmin.api.schema import PROBLEM, envelope
-from mailadmin.api.views import ApiView, ok
+from mailadmin.api.schema import NULL_DATA, PAGE_PARAMETERS, PROBLEM, envelope, page_of
+from mailadmin.api.views import ApiView, MethodPermissionApi, ok
 
-DKIM_PAGE = envelope(
-    "DkimKeyPage",
-    inline_serializer(
-        name="DkimKeyPageData",
-        fields={
-            "items": serializers.ListField(child=DkimKeyOutput()),
-            "total": serializers.IntegerField(),
-        },
-    ),
-)
+DKIM_PAGE = page_of("DkimKeyPage", DkimKeyOutput())
 
 
 class DkimCollectionApi(MethodPermissionApi):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 
 
@@ -45,3 +46,25 @@ PROBLEM = inline_serializer(
         "detail": serializers.CharField(),
     },
 )
+
+
+def page_of(name: str, item: serializers.Field) -> serializers.Serializer:
+    """The schema of a list response: {"data": {"items": [<item>...], "total": N}}."""
+    return envelope(
+        name,
+        inline_serializer(
+            name=f"{name}Data",
+            fields={
+                "items": serializers.ListField(child=item),
+                "total": serializers.IntegerField(),
+            },
+        ),
+    )
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", OpenApiTypes.INT, description="1-based page number"),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Items per page (max 1000)"),
+    OpenApiParameter("max-total", OpenApiTypes.INT, description="Stop counting at this total"),
+]
+NULL_DATA = envelope("NullData", serializers.JSONField(allow_null=True))

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mailadmin.api.permissions import require
 from mailadmin.api.schema import PROBLEM, envelope
 from mailadmin.errors import ServiceError
 
@@ -34,6 +35,19 @@ class ApiView(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         response["x-api-version"] = API_VERSION
         return response
+
+
+class MethodPermissionApi(ApiView):
+    """One URL, several operations: each HTTP method declares the permission it needs."""
+
+    method_permissions: dict[str, str] = {}
+
+    def get_permissions(self):
+        method = "GET" if self.request.method == "HEAD" else self.request.method
+        permission = self.method_permissions.get(method)
+        if permission is None:
+            return super().get_permissions()
+        return [require(permission)()]
 
 
 class ApiRootView(ApiView):
