@@ -139,6 +139,23 @@ def api_client_for(db) -> Callable[..., APIClient]:
 
 
 @pytest.fixture
+def api_a(api_client_for, admin_a) -> APIClient:
+    """Tenant A's owner over the API."""
+    return api_client_for(admin_a)
+
+
+@pytest.fixture
+def api_b(api_client_for, admin_b) -> APIClient:
+    """Tenant B's admin (the outsider) over the API."""
+    return api_client_for(admin_b)
+
+
+@pytest.fixture
+def api_root(api_client_for, superadmin) -> APIClient:
+    return api_client_for(superadmin)
+
+
+@pytest.fixture
 def anon_api() -> APIClient:
     return APIClient()
 

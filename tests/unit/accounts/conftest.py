@@ -63,21 +63,6 @@ def world_b(make_principal, tenant_b, admin_b) -> TenantWorld:
 
 
 @pytest.fixture
-def api_a(api_client_for, admin_a):
-    return api_client_for(admin_a)
-
-
-@pytest.fixture
-def api_b(api_client_for, admin_b):
-    return api_client_for(admin_b)
-
-
-@pytest.fixture
-def api_root(api_client_for, superadmin):
-    return api_client_for(superadmin)
-
-
-@pytest.fixture
 def console_a(client, admin_a):
     client.force_login(admin_a)
     return client

@@ -17,18 +17,6 @@ def domain_b(make_principal, tenant_b):
     return make_principal(tenant=tenant_b, roles=(), name="b.example", type="domain", password="")
 
 
-@pytest.fixture
-def api_a(api_client_for, admin_a):
-    """Tenant A's owner over the API."""
-    return api_client_for(admin_a)
-
-
-@pytest.fixture
-def api_b(api_client_for, admin_b):
-    """Tenant B's admin (the outsider) over the API."""
-    return api_client_for(admin_b)
-
-
 # --- DNS checks and pages (test_checks, test_dns_task, test_domain_pages) ---------------
 
 
