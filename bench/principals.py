@@ -37,7 +37,7 @@ def configure() -> Path | None:
 
 def seed(count: int, label: str):
     from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
-    from apps.accounts.services import builtin_role, tenant_ensure
+    from apps.accounts.principals.services import builtin_role, tenant_ensure
 
     tenant = tenant_ensure(name=label, description="Benchmark tenant")
     admin = Principal.objects.create_user(
@@ -129,8 +129,8 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
+    from apps.accounts.auth.tokens import token_issue
     from apps.accounts.models import AccessToken
-    from apps.accounts.tokens import token_issue
 
     label = f"bench-{int(time.time())}"
     tenant = None

@@ -181,14 +181,14 @@ MAILADMIN_MAX_MESSAGE_SIZE = env_int("MAILADMIN_MAX_MESSAGE_SIZE", 50 * 1024 * 1
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.Principal"
-AUTHENTICATION_BACKENDS = ["apps.accounts.backends.PrincipalBackend"]
+AUTHENTICATION_BACKENDS = ["apps.accounts.auth.backends.PrincipalBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     # Hashes imported from other mail servers: accepted once, then re-hashed with Argon2.
-    "apps.accounts.hashers.SHA512CryptPasswordHasher",
-    "apps.accounts.hashers.SHA256CryptPasswordHasher",
-    "apps.accounts.hashers.BcryptCryptPasswordHasher",
+    "apps.accounts.auth.hashers.SHA512CryptPasswordHasher",
+    "apps.accounts.auth.hashers.SHA256CryptPasswordHasher",
+    "apps.accounts.auth.hashers.BcryptCryptPasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

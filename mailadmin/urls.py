@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.accounts import auth_views as account_views
+from apps.accounts.auth import views as account_views
 from mailadmin.core import views as core_views
 
 urlpatterns = [
@@ -10,8 +10,8 @@ urlpatterns = [
     path("login/", account_views.login_view, name="login"),
     path("logout/", account_views.logout_view, name="logout"),
     path("tasks/<uuid:run_id>/", core_views.task_status, name="task-status"),
-    path("accounts/", include("apps.accounts.urls")),
-    path("account/", include("apps.accounts.auth_urls")),
+    path("accounts/", include("apps.accounts.principals.urls")),
+    path("account/", include("apps.accounts.auth.urls")),
     path("domains/", include("apps.domains.urls")),
     path("queue/", include("apps.queue.urls")),
     path("reports/", include("apps.reports.urls")),

@@ -64,7 +64,7 @@ def make_tenant(db) -> Callable:
 def make_principal(db) -> Callable:
     """make_principal(tenant=t, roles=["tenant-admin"], type="individual", name=..., ...)"""
     from apps.accounts.models import Principal, PrincipalType
-    from apps.accounts.services import builtin_role
+    from apps.accounts.principals.services import builtin_role
 
     counter = iter(range(1, 10**6))
     # Transactional tests flush the database, and with it the roles a migration seeded.
@@ -126,8 +126,8 @@ def admin_b(make_principal, tenant_b):
 @pytest.fixture
 def api_client_for(db) -> Callable[..., APIClient]:
     """api_client_for(principal) -> APIClient sending a real bearer token for it."""
+    from apps.accounts.auth.tokens import token_issue
     from apps.accounts.models import AccessToken
-    from apps.accounts.tokens import token_issue
 
     def make(principal) -> APIClient:
         client = APIClient()

@@ -22,7 +22,7 @@ from apps.accounts.models import (
     PrincipalType,
     RecoveryCode,
 )
-from apps.accounts.services import is_builtin_role
+from apps.accounts.principals.services import is_builtin_role
 from mailadmin.audit import SECRET_FIELDS, audit
 from mailadmin.errors import ServiceError
 

@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from apps.accounts.auth_services import auth_housekeeping
+from apps.accounts.auth.housekeeping import auth_housekeeping
 from mailadmin.audit import audit_context
 
 log = logging.getLogger(__name__)

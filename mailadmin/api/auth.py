@@ -8,7 +8,7 @@ import binascii
 from django.contrib.auth import authenticate
 from rest_framework import authentication, exceptions
 
-from apps.accounts import tokens
+from apps.accounts.auth import tokens
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):

@@ -8,8 +8,8 @@ from mailadmin.core.api import TaskRunDetailApi
 urlpatterns = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("task/<uuid:run_id>", TaskRunDetailApi.as_view(), name="api-task"),
-    path("", include("apps.accounts.api_urls")),
-    path("", include("apps.accounts.auth_api_urls")),
+    path("", include("apps.accounts.principals.api_urls")),
+    path("", include("apps.accounts.auth.api_urls")),
     path("", include("apps.telemetry.api_urls")),
     path("", include("apps.domains.api_urls")),
 ]

@@ -43,8 +43,8 @@ def test_it_enrols_totp_and_logs_in_with_a_code(browser_page, live_server, user_
 
 
 def test_a_wrong_code_does_not_log_in(browser_page, live_server, user_a):
-    from apps.accounts.auth_services import totp_enable
-    from apps.accounts.twofactor import new_secret
+    from apps.accounts.auth.totp import totp_enable
+    from apps.accounts.auth.twofactor import new_secret
 
     secret = new_secret()
     totp_enable(actor=user_a, secret=secret, code=pyotp.TOTP(secret).now())

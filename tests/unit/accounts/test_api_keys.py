@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.accounts.auth_services import api_key_create, api_key_revoke
+from apps.accounts.auth.api_keys import api_key_create, api_key_revoke
+from apps.accounts.auth.tokens import hash_token
 from apps.accounts.models import AccessToken, Principal
-from apps.accounts.tokens import hash_token
 from mailadmin.core.models import AuditEvent
 from mailadmin.errors import NotFound, PermissionDenied, ServiceError
 
@@ -190,7 +190,8 @@ def test_the_api_lists_keys_of_the_tenant_only(api_client_for, admin_a, admin_b)
         ),
         (
             {"name": "bad name!"},
-            "Invalid value for field name: use 1 to 255 letters, digits and . _ @ -",
+            "The name 'bad name!' is not valid: use letters, digits, '.', '_', '-' and '@' "
+            "(at most 255 characters).",
         ),
     ],
 )
@@ -289,7 +290,7 @@ def test_the_page_answers_404_for_another_tenants_key(client, admin_a, admin_b):
 
 
 def test_the_pages_declare_their_permissions(client, user_a):
-    from apps.accounts import auth_views
+    from apps.accounts.auth import views as auth_views
 
     assert auth_views.api_keys.required_permission == "api-key-list"
     assert auth_views.api_key_create.required_permission == "api-key-create"

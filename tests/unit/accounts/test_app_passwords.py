@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.accounts.auth_services import app_password_add
+from apps.accounts.auth.app_passwords import app_password_add
 from apps.accounts.models import AppPassword, LoginThrottle, Principal
 from mailadmin.core.models import AuditEvent
 from tests.conftest import TEST_PASSWORD

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from apps.accounts.models import Principal
-from apps.accounts.services import principal_update
+from apps.accounts.principals.services import principal_update
 from mailadmin.audit import audit_context
 from mailadmin.core.models import AuditEvent
 

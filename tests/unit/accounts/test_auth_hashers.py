@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth.hashers import check_password, identify_hasher, make_password
 
-from apps.accounts.hashers import (
+from apps.accounts.auth.hashers import (
     import_password_hash,
     looks_like_crypt_hash,
     sha_crypt,

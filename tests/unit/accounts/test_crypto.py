@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from apps.accounts.crypto import MAX_INPUT_BYTES, InvalidKey, parse_openpgp_public_keys
+from apps.accounts.auth.crypto import MAX_INPUT_BYTES, InvalidKey, parse_openpgp_public_keys
 from apps.accounts.models import EncryptionSettings
 from mailadmin.core.models import AuditEvent
 

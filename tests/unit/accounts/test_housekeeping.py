@@ -3,10 +3,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.accounts.auth_services import auth_housekeeping
+from apps.accounts.auth.housekeeping import auth_housekeeping
+from apps.accounts.auth.tokens import token_issue
 from apps.accounts.models import AccessToken, LoginThrottle, OAuthCode
 from apps.accounts.tasks import auth_housekeeping_task
-from apps.accounts.tokens import token_issue
 
 pytestmark = pytest.mark.django_db
 

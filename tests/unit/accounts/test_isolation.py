@@ -9,8 +9,8 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
-from apps.accounts import api_urls, urls
 from apps.accounts.models import Principal, PrincipalEmail
+from apps.accounts.principals import api_urls, urls
 
 pytestmark = pytest.mark.django_db
 

@@ -74,7 +74,7 @@ def test_it_audits_a_successful_login(client, user_a):
 
 
 def test_it_does_not_log_in_with_an_app_password(client, user_a):
-    from apps.accounts.auth_services import app_password_add
+    from apps.accounts.auth.app_passwords import app_password_add
 
     _, plain = app_password_add(actor=user_a, name="phone")
     response = _login(client, "user-a", plain)
@@ -211,8 +211,8 @@ def test_a_success_clears_the_account_counter(client, user_a):
 
 @pytest.fixture
 def otp_user(user_a):
-    from apps.accounts.auth_services import totp_enable
-    from apps.accounts.twofactor import new_secret
+    from apps.accounts.auth.totp import totp_enable
+    from apps.accounts.auth.twofactor import new_secret
 
     secret = new_secret()
     codes = totp_enable(actor=user_a, secret=secret, code=pyotp.TOTP(secret).now())

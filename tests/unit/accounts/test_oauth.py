@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 import pytest
 from django.utils import timezone
 
+from apps.accounts.auth.tokens import hash_token
 from apps.accounts.models import AccessToken, OAuthCode
-from apps.accounts.tokens import hash_token
 from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -184,7 +184,7 @@ def test_delete_revokes_the_callers_token(api_client_for, anon_api, user_a):
 
 
 def test_delete_does_not_revoke_an_api_key(anon_api, admin_a):
-    from apps.accounts.auth_services import api_key_create
+    from apps.accounts.auth.api_keys import api_key_create
 
     _, secret = api_key_create(actor=admin_a, name="k", permissions=["principal-list"])
     anon_api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")

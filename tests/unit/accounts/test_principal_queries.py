@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import Principal, PrincipalEmail
-from apps.accounts.services import builtin_role
+from apps.accounts.principals.services import builtin_role
 
 pytestmark = pytest.mark.django_db
 COUNT = 20_000

@@ -3,7 +3,7 @@
 import pytest
 
 from apps.accounts.models import Principal
-from apps.accounts.services import principal_create, principal_delete, principal_update
+from apps.accounts.principals.services import principal_create, principal_delete, principal_update
 from mailadmin.errors import NotFound, PermissionDenied, ServiceError
 
 pytestmark = pytest.mark.django_db

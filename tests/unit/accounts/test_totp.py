@@ -5,9 +5,9 @@ import re
 import pyotp
 import pytest
 
-from apps.accounts.auth_services import totp_enable
+from apps.accounts.auth.totp import totp_enable
+from apps.accounts.auth.twofactor import hash_recovery_code, new_secret, parse_otp_uri
 from apps.accounts.models import Principal, RecoveryCode
-from apps.accounts.twofactor import hash_recovery_code, new_secret, parse_otp_uri
 from mailadmin.core.models import AuditEvent
 from tests.conftest import TEST_PASSWORD
 
@@ -46,7 +46,7 @@ def test_enrolment_shows_the_secret_and_a_qr_code(client, user_a):
 
 
 def test_the_qr_code_encodes_the_otpauth_uri(client, user_a):
-    from apps.accounts.twofactor import provisioning_uri
+    from apps.accounts.auth.twofactor import provisioning_uri
 
     uri = provisioning_uri(user_a, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
     assert uri.startswith("otpauth://totp/")
@@ -126,7 +126,7 @@ def test_regenerating_needs_2fa_on(client, user_a):
 
 
 def test_the_pages_declare_manage_passwords(client, make_principal, tenant_a):
-    from apps.accounts import auth_views
+    from apps.accounts.auth import views as auth_views
 
     for view in (
         auth_views.security,
@@ -207,7 +207,7 @@ def test_the_api_rejects_bad_otpauth_urls(api_client_for, user_a, url, detail):
 
 
 def test_an_api_key_has_no_two_factor_settings(api_client_for, admin_a):
-    from apps.accounts.auth_services import api_key_create
+    from apps.accounts.auth.api_keys import api_key_create
 
     key, _ = api_key_create(actor=admin_a, name="ci", permissions=["manage-passwords"])
     response = api_client_for(key).post(

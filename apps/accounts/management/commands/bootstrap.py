@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from apps.accounts.models import Principal, PrincipalType
-from apps.accounts.services import builtin_role, tenant_ensure
+from apps.accounts.principals.services import builtin_role, tenant_ensure
 from mailadmin.audit import audit
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.accounts import auth_views
+from apps.accounts.auth import views as auth_views
 
 app_name = "account"
 

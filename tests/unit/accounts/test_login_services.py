@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.accounts.auth_services import (
+from apps.accounts.auth.app_passwords import app_password_add
+from apps.accounts.auth.login import (
     InvalidCredentials,
     LoginLocked,
-    app_password_add,
     authenticate_password,
     throttle_purge,
 )

@@ -6,9 +6,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
-from apps.accounts import selectors, services
 from apps.accounts.permissions import Perm
-from apps.accounts.serializers import (
+from apps.accounts.principals import selectors, services
+from apps.accounts.principals.serializers import (
     AuditEventOutput,
     AuditListParams,
     PatchOperationInput,

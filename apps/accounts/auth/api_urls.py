@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.accounts import auth_api
+from apps.accounts.auth import api as auth_api
 
 urlpatterns = [
     path("oauth", auth_api.OAuthCodeApi.as_view(), name="api-oauth"),

@@ -10,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 
 from apps.accounts.emails import display_address
 from apps.accounts.models import Principal, PrincipalType
-from apps.accounts.services import FIXED_FIELDS, PATCH_ACTIONS, SECRET_FIELD
+from apps.accounts.principals.services import FIXED_FIELDS, PATCH_ACTIONS, SECRET_FIELD
 from mailadmin.api.serializers import (
     StrictCharField,
     StrictIntegerField,

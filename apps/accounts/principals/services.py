@@ -9,7 +9,6 @@ nothing.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,17 +18,17 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 
+from apps.accounts.auth.hashers import import_password_hash, looks_like_crypt_hash
 from apps.accounts.emails import display_address, display_domain, domain_of, normalize_address
 from apps.accounts.emails import normalize_domain as _normalize_domain
-from apps.accounts.hashers import import_password_hash, looks_like_crypt_hash
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
+from apps.accounts.names import name_problem
 from apps.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, Perm
 from mailadmin.audit import audit
 from mailadmin.errors import NotFound, PermissionDenied, ServiceError
 from mailadmin.tenancy import scope
 
 T = PrincipalType
-NAME_RE = re.compile(r"^[A-Za-z0-9._@-]{1,255}$")
 SUPERADMIN_ROLE = "admin"
 
 SCALAR_FIELDS = (
@@ -439,16 +438,8 @@ def _resolve(
 def _check_name(name: str, type_: str, principal: Principal | None) -> str:
     if type_ == T.DOMAIN:
         name = _normalize_domain(name)
-    elif not NAME_RE.match(name or ""):
-        raise ServiceError(
-            f"The name '{name}' is not valid: use letters, digits, '.', '_', '-' and '@' "
-            "(at most 255 characters).",
-            field="name",
-        )
-    elif name.isdigit():
-        raise ServiceError(
-            f"The name '{name}' is not valid: it can't be only digits.", field="name"
-        )
+    elif (problem := name_problem(name)) is not None:
+        raise ServiceError(problem, field="name")
     taken = Principal.objects.filter(name__iexact=name)
     if principal is not None:
         taken = taken.exclude(pk=principal.pk)

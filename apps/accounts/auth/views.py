@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 
 from django.contrib import messages
-from django.contrib.auth import login, logout
+from django.contrib.auth import login as django_login
+from django.contrib.auth import logout
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,13 +23,27 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.accounts import auth_services, twofactor
-from apps.accounts.auth_forms import (
+from apps.accounts.auth import api_keys as key_services
+from apps.accounts.auth import totp as totp_services
+from apps.accounts.auth import twofactor
+from apps.accounts.auth.app_passwords import (
+    app_password_add,
+    app_password_list,
+    app_password_remove,
+)
+from apps.accounts.auth.forms import (
     ApiKeyForm,
     AppPasswordForm,
     CodeForm,
     LoginForm,
     TotpDisableForm,
+)
+from apps.accounts.auth.login import (
+    InvalidCredentials,
+    LoginLocked,
+    authenticate_password,
+    login_succeeded,
+    verify_second_factor,
 )
 from apps.accounts.models import Principal
 from apps.accounts.permissions import Perm
@@ -36,7 +51,7 @@ from mailadmin.audit import audit, client_ip
 from mailadmin.core.decorators import permission_required
 from mailadmin.errors import NotFound, ServiceError
 
-BACKEND = "apps.accounts.backends.PrincipalBackend"
+BACKEND = "apps.accounts.auth.backends.PrincipalBackend"
 PENDING = "_mailadmin_2fa_pending"
 PENDING_TTL = 300  # seconds between the password step and the code step
 ENROL_SESSION_KEY = "_mailadmin_totp_enrol"
@@ -52,8 +67,8 @@ def _next_url(request: HttpRequest, candidate: str | None) -> str:
 
 
 def _complete_login(request: HttpRequest, principal: Principal, method: str) -> None:
-    login(request, principal, backend=BACKEND)  # rotates the session key
-    auth_services.login_succeeded(principal=principal, method=method)
+    django_login(request, principal, backend=BACKEND)  # rotates the session key
+    login_succeeded(principal=principal, method=method)
 
 
 # --- login / logout --------------------------------------------------------------------
@@ -71,16 +86,16 @@ def login_view(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            principal = auth_services.authenticate_password(
+            principal = authenticate_password(
                 identifier=form.cleaned_data["username"],
                 password=form.cleaned_data["password"],
                 ip=client_ip(request),
                 app_passwords=False,
             )
-        except auth_services.LoginLocked as exc:
+        except LoginLocked as exc:
             form.add_error(None, exc.message)
             status = 429
-        except auth_services.InvalidCredentials:
+        except InvalidCredentials:
             form.add_error(None, BAD_LOGIN)
         else:
             if principal.otp_enabled:
@@ -123,10 +138,10 @@ def login_verify(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            method = auth_services.verify_second_factor(
+            method = verify_second_factor(
                 principal=principal, code=form.cleaned_data["code"], ip=client_ip(request)
             )
-        except auth_services.LoginLocked as exc:
+        except LoginLocked as exc:
             form.add_error(None, exc.message)
             status = 429
         except ServiceError as exc:
@@ -183,7 +198,7 @@ def totp_enrol(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            codes = auth_services.totp_enable(
+            codes = totp_services.totp_enable(
                 actor=actor, secret=secret, code=form.cleaned_data["code"]
             )
         except ServiceError as exc:
@@ -204,7 +219,7 @@ def totp_disable(request: HttpRequest) -> HttpResponse:
     form = TotpDisableForm(request.POST)
     if form.is_valid():
         try:
-            auth_services.totp_disable(
+            totp_services.totp_disable(
                 actor=request.user,
                 password=form.cleaned_data["password"],
                 code=form.cleaned_data["code"],
@@ -229,7 +244,7 @@ def totp_disable(request: HttpRequest) -> HttpResponse:
 @require_POST
 def recovery_codes(request: HttpRequest) -> HttpResponse:
     try:
-        codes = auth_services.recovery_codes_regenerate(actor=request.user)
+        codes = totp_services.recovery_codes_regenerate(actor=request.user)
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("account:security")
@@ -240,7 +255,7 @@ def recovery_codes(request: HttpRequest) -> HttpResponse:
 
 
 def _app_passwords_page(request, form, created=None, status=200) -> HttpResponse:
-    rows = auth_services.app_password_list(actor=request.user)
+    rows = app_password_list(actor=request.user)
     context = {"form": form, "app_passwords": rows, "created": created}
     return render(request, "account/app_passwords.html", context, status=status)
 
@@ -253,9 +268,7 @@ def app_passwords(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
-                row, plain = auth_services.app_password_add(
-                    actor=request.user, name=form.cleaned_data["name"]
-                )
+                row, plain = app_password_add(actor=request.user, name=form.cleaned_data["name"])
             except ServiceError as exc:
                 form.add_error("name", exc.message)
             else:
@@ -269,7 +282,7 @@ def app_passwords(request: HttpRequest) -> HttpResponse:
 @require_POST
 def app_password_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        auth_services.app_password_remove(actor=request.user, pk=pk)
+        app_password_remove(actor=request.user, pk=pk)
     except NotFound:
         raise Http404 from None
     messages.success(request, "The app password was revoked.")
@@ -282,7 +295,7 @@ def app_password_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 def _api_keys_page(request, form, created=None, status=200) -> HttpResponse:
     actor = request.user
     context = {
-        "keys": auth_services.api_key_list(actor=actor),
+        "keys": key_services.api_key_list(actor=actor),
         "form": form if actor.has_permission(Perm.API_KEY_CREATE) else None,
         "can_revoke": actor.has_permission(Perm.API_KEY_DELETE),
         "created": created,
@@ -303,7 +316,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST, actor=actor)
     if form.is_valid():
         try:
-            key, secret = auth_services.api_key_create(
+            key, secret = key_services.api_key_create(
                 actor=actor,
                 name=form.cleaned_data["name"],
                 permissions=form.cleaned_data["permissions"] or None,
@@ -325,7 +338,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        key = auth_services.api_key_revoke(actor=request.user, key=pk)
+        key = key_services.api_key_revoke(actor=request.user, key=pk)
     except NotFound:
         raise Http404 from None
     messages.success(request, f"The API key {key.name} was revoked.")

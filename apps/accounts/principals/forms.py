@@ -1,5 +1,5 @@
 """HTML forms of the principal console. They only turn text into the API-shaped values
-the services take; every rule lives in apps.accounts.services."""
+the services take; every rule lives in apps.accounts.principals.services."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django import forms
 from apps.accounts.emails import display_address
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES
-from apps.accounts.services import APPLIES, SUPERADMIN_ROLE
+from apps.accounts.principals.services import APPLIES, SUPERADMIN_ROLE
 from mailadmin.errors import ServiceError
 
 

@@ -1,6 +1,6 @@
 """API of authentication: /api/oauth, /api/oauth/token, /api/account/{auth,crypto,api-keys}.
 
-Views parse and render; the services in auth_services do the work (and the permission and
+Views parse and render; the auth services do the work (and the permission and
 tenant checks). Secrets appear in a response only where they are created and shown once:
 the OAuth code, the access token and a new API key's secret.
 """
@@ -16,7 +16,7 @@ from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
-from apps.accounts import auth_services
+from apps.accounts.auth import account, api_keys, app_passwords, encryption, oauth
 from apps.accounts.permissions import Perm
 from mailadmin.api.permissions import require
 from mailadmin.api.renderers import JSONRenderer
@@ -86,7 +86,7 @@ class AccountAuthApi(ApiView):
     )
     def get(self, request):
         actor = request.user
-        names = list(auth_services.app_password_list(actor=actor).values_list("name", flat=True))
+        names = list(app_passwords.app_password_list(actor=actor).values_list("name", flat=True))
         return ok({"otpEnabled": actor.otp_enabled, "appPasswords": names})
 
     @extend_schema(
@@ -99,7 +99,7 @@ class AccountAuthApi(ApiView):
         actions = request.data
         if not isinstance(actions, list):
             raise ServiceError("The request body must be a list of actions.")
-        auth_services.account_auth_update(actor=request.user, actions=actions)
+        account.account_auth_update(actor=request.user, actions=actions)
         return ok(None)
 
 
@@ -125,7 +125,7 @@ class AccountCryptoApi(ApiView):
         }
     )
     def get(self, request):
-        return ok(auth_services.encryption_settings_get(actor=request.user))
+        return ok(encryption.encryption_settings_get(actor=request.user))
 
     @extend_schema(
         request=inline_serializer(
@@ -142,12 +142,11 @@ class AccountCryptoApi(ApiView):
     )
     def post(self, request):
         data = _object(request.data, {"type", "algo", "certs"})
-        count = auth_services.encryption_settings_update(
+        count = encryption.encryption_settings_update(
             actor=request.user,
             type=_string(data, "type", required=True, max_length=16),
             algo=_string(data, "algo", max_length=16) or None,
-            certs=_string(data, "certs", max_length=auth_services.crypto.MAX_INPUT_BYTES * 2)
-            or None,
+            certs=_string(data, "certs", max_length=encryption.crypto.MAX_INPUT_BYTES * 2) or None,
         )
         return ok(count)
 
@@ -179,7 +178,7 @@ class ApiKeyListCreateApi(ApiView):
 
     @extend_schema(responses={200: envelope("ApiKeyList", serializers.JSONField())})
     def get(self, request):
-        keys = auth_services.api_key_list(actor=request.user)
+        keys = api_keys.api_key_list(actor=request.user)
         return ok({"items": [_api_key_out(key) for key in keys], "total": len(keys)})
 
     @extend_schema(
@@ -229,7 +228,7 @@ class ApiKeyListCreateApi(ApiView):
                     "Invalid value for field expiresAt: use an ISO 8601 date and time.",
                     field="expiresAt",
                 )
-        key, secret = auth_services.api_key_create(
+        key, secret = api_keys.api_key_create(
             actor=request.user, name=name, permissions=permissions, expires_at=expires_at
         )
         return ok({"id": key.pk, "name": key.name, "secret": secret})
@@ -242,7 +241,7 @@ class ApiKeyDetailApi(ApiView):
         responses={200: envelope("ApiKeyRevoked", serializers.JSONField()), 404: PROBLEM}
     )
     def delete(self, request, key_id: str):
-        auth_services.api_key_revoke(actor=request.user, key=key_id)
+        api_keys.api_key_revoke(actor=request.user, key=key_id)
         return ok(None)
 
 
@@ -298,7 +297,7 @@ class OAuthCodeApi(ApiView):
         if kind != "code":
             raise ServiceError(f"Invalid value for field type: {kind} (use code)", field="type")
         _string(data, "nonce", max_length=255)
-        code = auth_services.oauth_code_issue(
+        code = oauth.oauth_code_issue(
             actor=request.user,
             client_id=_string(data, "client_id", max_length=255),
             redirect_uri=_string(data, "redirect_uri", max_length=1024),
@@ -307,7 +306,7 @@ class OAuthCodeApi(ApiView):
             {
                 "code": code,
                 "permissions": sorted(request.user.permissions),
-                "version": auth_services.server_version(),
+                "version": oauth.server_version(),
                 "isEnterprise": False,
             }
         )
@@ -392,12 +391,12 @@ class OAuthTokenApi(ApiView):
         if not param("code"):
             return _oauth_error("invalid_request", "Missing parameter: code")
         try:
-            token, expires_in = auth_services.oauth_token_exchange(
+            token, expires_in = oauth.oauth_token_exchange(
                 code=param("code"),
                 client_id=param("client_id"),
                 redirect_uri=param("redirect_uri"),
             )
-        except auth_services.OAuthError as exc:
+        except oauth.OAuthError as exc:
             return _oauth_error(exc.error, exc.description)
         return Response(
             {"access_token": token, "token_type": "Bearer", "expires_in": expires_in},
@@ -409,5 +408,5 @@ class OAuthTokenApi(ApiView):
         secret = request.auth if isinstance(request.auth, str) else ""
         if not secret:
             raise ServiceError("Only an OAuth bearer token can be revoked here.")
-        auth_services.oauth_token_revoke(actor=request.user, secret=secret)
+        oauth.oauth_token_revoke(actor=request.user, secret=secret)
         return ok(None)

@@ -1,7 +1,7 @@
 """Password login for principals that may log in (accounts), by name or e-mail address.
 
 All checks (lockout, imported hashes, app passwords) live in
-`auth_services.authenticate_password`; this backend adapts it to Django's `authenticate()`:
+`login.authenticate_password`; this backend adapts it to Django's `authenticate()`:
 
 - `api=True` (HTTP Basic, from mailadmin.api.auth): the account password or an app
   password; a lockout is raised as DRF's Throttled (429 with Retry-After and the message).
@@ -14,7 +14,7 @@ from __future__ import annotations
 from django.contrib.auth.backends import BaseBackend
 from django.core.exceptions import PermissionDenied
 
-from apps.accounts import auth_services
+from apps.accounts.auth import login
 from apps.accounts.models import Principal
 from mailadmin.audit import client_ip
 
@@ -32,12 +32,12 @@ class PrincipalBackend(BaseBackend):
             return None
         ip = client_ip(request) if request is not None else None
         try:
-            principal = auth_services.authenticate_password(
+            principal = login.authenticate_password(
                 identifier=username, password=password, ip=ip, app_passwords=api
             )
-        except auth_services.InvalidCredentials:
+        except login.InvalidCredentials:
             return None
-        except auth_services.LoginLocked as exc:
+        except login.LoginLocked as exc:
             if api:
                 from rest_framework.exceptions import Throttled
 
@@ -48,7 +48,7 @@ class PrincipalBackend(BaseBackend):
         if not api and principal.otp_enabled:
             return None  # a password alone does not log a 2FA account in
         if api:
-            auth_services.throttle_clear(f"account:{principal.name}")
+            login.throttle_clear(f"account:{principal.name}")
         return principal
 
     def get_user(self, user_id: int) -> Principal | None:

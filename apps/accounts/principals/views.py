@@ -14,9 +14,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from apps.accounts import selectors, services
 from apps.accounts.emails import display_address
-from apps.accounts.forms import (
+from apps.accounts.models import Principal, PrincipalType
+from apps.accounts.permissions import Perm
+from apps.accounts.principals import selectors, services
+from apps.accounts.principals.forms import (
     PERMISSION_CHOICES,
     AuditFilterForm,
     ListParams,
@@ -25,8 +27,6 @@ from apps.accounts.forms import (
     PrincipalForm,
     principal_initial,
 )
-from apps.accounts.models import Principal, PrincipalType
-from apps.accounts.permissions import Perm
 from mailadmin.api.pagination import paginate
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.rendering import render_page

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.accounts.api import AuditListApi, PrincipalCollectionApi, PrincipalDetailApi
+from apps.accounts.principals.api import AuditListApi, PrincipalCollectionApi, PrincipalDetailApi
 
 urlpatterns = [
     path("principal", PrincipalCollectionApi.as_view(), name="api-principal-list"),

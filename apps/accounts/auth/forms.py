@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
+from apps.accounts.names import name_problem
 from apps.accounts.permissions import Perm
 
 
@@ -39,11 +40,14 @@ class AppPasswordForm(forms.Form):
 
 
 class ApiKeyForm(forms.Form):
-    name = forms.RegexField(
-        regex=r"^[A-Za-z0-9._@-]{1,255}$",
-        max_length=255,
-        error_messages={"invalid": "Use letters, digits and . _ @ - only."},
-    )
+    name = forms.CharField(max_length=255)
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if (problem := name_problem(name)) is not None:
+            raise forms.ValidationError(problem)
+        return name
+
     permissions = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,

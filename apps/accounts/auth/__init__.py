@@ -1,0 +1,1 @@
+"""Authentication: login, lockout, two-factor, app passwords, API keys, OAuth, encryption."""

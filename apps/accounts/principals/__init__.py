@@ -1,0 +1,1 @@
+"""Principals: tenants, accounts, groups, lists, roles and domains, and the audit log."""
