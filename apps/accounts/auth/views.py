@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import login as django_login
 from django.contrib.auth import logout
@@ -49,6 +50,8 @@ from apps.accounts.models import Principal
 from apps.accounts.permissions import Perm
 from mailadmin.audit import audit, client_ip
 from mailadmin.core.decorators import permission_required
+from mailadmin.core.forms import refusal_form
+from mailadmin.core.rendering import render_form
 from mailadmin.errors import NotFound, ServiceError
 
 BACKEND = "apps.accounts.auth.backends.PrincipalBackend"
@@ -83,7 +86,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect(_next_url(request, next_url))
     form = LoginForm(request.POST or None)
-    status = 200
+    status = None
     if request.method == "POST" and form.is_valid():
         try:
             principal = authenticate_password(
@@ -108,9 +111,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 return redirect("account:login-verify")
             _complete_login(request, principal, "password")
             return redirect(_next_url(request, next_url))
-    return render(
-        request, "registration/login.html", {"form": form, "next": next_url}, status=status
-    )
+    context = {"form": form, "next": next_url}
+    return render_form(request, "registration/login.html", context, status=status)
 
 
 def _pending_principal(request: HttpRequest) -> tuple[Principal | None, dict]:
@@ -135,7 +137,7 @@ def login_verify(request: HttpRequest) -> HttpResponse:
         messages.info(request, "Your login has expired. Please log in again.")
         return redirect("login")
     form = CodeForm(request.POST or None)
-    status = 200
+    status = None
     if request.method == "POST" and form.is_valid():
         try:
             method = verify_second_factor(
@@ -157,7 +159,7 @@ def login_verify(request: HttpRequest) -> HttpResponse:
                     "Generate new ones on the Security page if you are running low.",
                 )
             return redirect(_next_url(request, pending.get("next")))
-    return render(request, "registration/login_verify.html", {"form": form}, status=status)
+    return render_form(request, "registration/login_verify.html", {"form": form}, status=status)
 
 
 @require_POST
@@ -171,16 +173,30 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 # --- two-factor authentication ---------------------------------------------------------
 
 
-@permission_required(Perm.MANAGE_PASSWORDS)
-def security(request: HttpRequest) -> HttpResponse:
+def _security_page(
+    request: HttpRequest,
+    *,
+    disable_form: TotpDisableForm | None = None,
+    recovery_form: forms.Form | None = None,
+) -> HttpResponse:
+    """The Security page with the form that was posted, if any (422 when it has errors)."""
     actor = request.user
+    if disable_form is None:
+        disable_form = TotpDisableForm()
     context = {
         "otp_enabled": actor.otp_enabled,
         "codes_left": twofactor.recovery_codes_left(actor) if actor.otp_enabled else 0,
-        "disable_form": TotpDisableForm(),
+        "disable_form": disable_form,
+        "recovery_form": recovery_form,
         "app_password_count": actor.app_passwords.count(),
     }
-    return render(request, "account/security.html", context)
+    posted = recovery_form if recovery_form is not None else disable_form
+    return render_form(request, "account/security.html", context, form=posted)
+
+
+@permission_required(Perm.MANAGE_PASSWORDS)
+def security(request: HttpRequest) -> HttpResponse:
+    return _security_page(request)
 
 
 @sensitive_variables("secret", "codes")
@@ -209,7 +225,7 @@ def totp_enrol(request: HttpRequest) -> HttpResponse:
             return render(request, "account/recovery_codes.html", {"codes": codes})
     uri = twofactor.provisioning_uri(actor, secret)
     context = {"form": form, "secret": secret, "qr_svg": twofactor.qr_svg(uri), "uri": uri}
-    return render(request, "account/totp_enrol.html", context)
+    return render_form(request, "account/totp_enrol.html", context)
 
 
 @sensitive_post_parameters("password", "code")
@@ -229,14 +245,7 @@ def totp_disable(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Two-factor authentication is off.")
             return redirect("account:security")
-    actor = request.user
-    context = {
-        "otp_enabled": actor.otp_enabled,
-        "codes_left": twofactor.recovery_codes_left(actor) if actor.otp_enabled else 0,
-        "disable_form": form,
-        "app_password_count": actor.app_passwords.count(),
-    }
-    return render(request, "account/security.html", context, status=400)
+    return _security_page(request, disable_form=form)
 
 
 @sensitive_variables("codes")
@@ -246,18 +255,17 @@ def recovery_codes(request: HttpRequest) -> HttpResponse:
     try:
         codes = totp_services.recovery_codes_regenerate(actor=request.user)
     except ServiceError as exc:
-        messages.error(request, exc.message)
-        return redirect("account:security")
+        return _security_page(request, recovery_form=refusal_form(exc))
     return render(request, "account/recovery_codes.html", {"codes": codes})
 
 
 # --- app passwords ---------------------------------------------------------------------
 
 
-def _app_passwords_page(request, form, created=None, status=200) -> HttpResponse:
+def _app_passwords_page(request, form, created=None) -> HttpResponse:
     rows = app_password_list(actor=request.user)
     context = {"form": form, "app_passwords": rows, "created": created}
-    return render(request, "account/app_passwords.html", context, status=status)
+    return render_form(request, "account/app_passwords.html", context)
 
 
 @sensitive_variables("plain")
@@ -265,16 +273,14 @@ def _app_passwords_page(request, form, created=None, status=200) -> HttpResponse
 @require_http_methods(["GET", "POST"])
 def app_passwords(request: HttpRequest) -> HttpResponse:
     form = AppPasswordForm(request.POST or None)
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                row, plain = app_password_add(actor=request.user, name=form.cleaned_data["name"])
-            except ServiceError as exc:
-                form.add_error("name", exc.message)
-            else:
-                created = {"name": row.name, "password": plain}
-                return _app_passwords_page(request, AppPasswordForm(), created)
-        return _app_passwords_page(request, form, status=400)
+    if request.method == "POST" and form.is_valid():
+        try:
+            row, plain = app_password_add(actor=request.user, name=form.cleaned_data["name"])
+        except ServiceError as exc:
+            form.add_error("name", exc.message)
+        else:
+            created = {"name": row.name, "password": plain}
+            return _app_passwords_page(request, AppPasswordForm(), created)
     return _app_passwords_page(request, form)
 
 
@@ -292,7 +298,7 @@ def app_password_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 # --- API keys --------------------------------------------------------------------------
 
 
-def _api_keys_page(request, form, created=None, status=200) -> HttpResponse:
+def _api_keys_page(request, form, created=None) -> HttpResponse:
     actor = request.user
     context = {
         "keys": key_services.api_key_list(actor=actor),
@@ -300,7 +306,7 @@ def _api_keys_page(request, form, created=None, status=200) -> HttpResponse:
         "can_revoke": actor.has_permission(Perm.API_KEY_DELETE),
         "created": created,
     }
-    return render(request, "account/api_keys.html", context, status=status)
+    return render_form(request, "account/api_keys.html", context, form=form)
 
 
 @permission_required(Perm.API_KEY_LIST)
@@ -330,8 +336,8 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
                 return _api_keys_page(request, ApiKeyForm(actor=actor), created)
             return render(request, "account/api_key_created.html", {"created": created})
     if not actor.has_permission(Perm.API_KEY_LIST):
-        return render(request, "account/api_key_created.html", {"form": form}, status=400)
-    return _api_keys_page(request, form, status=400)
+        return render_form(request, "account/api_key_created.html", {"form": form})
+    return _api_keys_page(request, form)
 
 
 @permission_required(Perm.API_KEY_DELETE)

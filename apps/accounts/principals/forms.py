@@ -11,7 +11,7 @@ from apps.accounts.emails import display_address
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES
 from apps.accounts.principals.services import APPLIES, SUPERADMIN_ROLE
-from mailadmin.errors import ServiceError
+from mailadmin.core.forms import ServiceErrorsMixin
 
 
 class LinesField(forms.CharField):
@@ -37,14 +37,6 @@ def _limit(label: str) -> forms.IntegerField:
     return forms.IntegerField(
         label=label, required=False, min_value=0, help_text="Empty means no limit."
     )
-
-
-class ServiceErrorsMixin:
-    """Show a ServiceError beside the field it names, or above the form."""
-
-    def add_service_error(self, exc: ServiceError) -> None:
-        name = exc.field if exc.field in self.fields else None
-        self.add_error(name, exc.message)
 
 
 class PrincipalForm(ServiceErrorsMixin, forms.Form):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
@@ -29,7 +30,8 @@ from apps.accounts.principals.forms import (
 )
 from mailadmin.api.pagination import paginate
 from mailadmin.core.decorators import permission_required
-from mailadmin.core.rendering import render_page
+from mailadmin.core.forms import refusal_form
+from mailadmin.core.rendering import redirect_after_form, render_form, render_page
 from mailadmin.errors import NotFound, ServiceError
 
 PAGE_SIZE = 50
@@ -75,20 +77,6 @@ def _get(request: HttpRequest, pk: int) -> Principal:
 
 def _tabs(actor: Principal) -> list[tuple[str, str]]:
     return [(label, type_) for label, type_, perm in TABS if actor.has_permission(perm)]
-
-
-def _render_form(request, template: str, context: dict, partial: str) -> HttpResponse:
-    status = 400 if context["form"].errors else 200
-    return render_page(request, template, context, partial=partial, status=status)
-
-
-def _done(request, url: str) -> HttpResponse:
-    """After a successful POST: a normal redirect, or HX-Redirect for HTMX."""
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
 
 
 @permission_required(Perm.PRINCIPAL_LIST)
@@ -155,9 +143,9 @@ def principal_create(request: HttpRequest) -> HttpResponse:
             form.add_service_error(exc)
         else:
             messages.success(request, f"Created {NOUNS[type_]} {principal.name}.")
-            return _done(request, reverse("accounts:detail", args=[principal.pk]))
+            return redirect_after_form(request, reverse("accounts:detail", args=[principal.pk]))
     context = {"form": form, "type": type_, "noun": NOUNS[type_], "principal": None}
-    return _render_form(request, "accounts/principal_form.html", context, "principal-form")
+    return render_form(request, "accounts/principal_form.html", context, partial="principal-form")
 
 
 @permission_required(Perm.PRINCIPAL_GET)
@@ -250,7 +238,7 @@ def _update(
             form.add_service_error(exc)
         else:
             messages.success(request, f"Saved {NOUNS[principal.type]} {principal.name}.")
-            return _done(request, reverse("accounts:detail", args=[principal.pk]))
+            return redirect_after_form(request, reverse("accounts:detail", args=[principal.pk]))
     context = {
         "form": form,
         "principal": principal,
@@ -259,25 +247,25 @@ def _update(
         "effective": sorted(principal.permissions),
         **(extra or {}),
     }
-    return _render_form(request, template, context, partial)
+    return render_form(request, template, context, partial=partial)
 
 
 @permission_required(Perm.PRINCIPAL_DELETE)
 @require_http_methods(["GET", "POST"])
 def principal_delete(request: HttpRequest, pk: int) -> HttpResponse:
     principal = _get(request, pk)
-    error = None
+    form = forms.Form()
     if request.method == "POST":
         name, type_ = principal.name, principal.type
         try:
             services.principal_delete(actor=request.user, principal=principal)
         except ServiceError as exc:
-            error = exc.message
+            form = refusal_form(exc)
         else:
             messages.success(request, f"Deleted {NOUNS[type_]} {name}.")
-            return _done(request, reverse("accounts:index") + f"?type={type_}")
-    context = {"principal": principal, "noun": NOUNS[principal.type], "error": error}
-    return render(request, "accounts/principal_delete.html", context, status=400 if error else 200)
+            return redirect_after_form(request, reverse("accounts:index") + f"?type={type_}")
+    context = {"principal": principal, "noun": NOUNS[principal.type], "form": form}
+    return render_form(request, "accounts/principal_delete.html", context)
 
 
 @permission_required(Perm.AUDIT_LOG_VIEW)

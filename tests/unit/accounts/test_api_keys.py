@@ -263,7 +263,11 @@ def test_the_page_offers_only_the_creators_permissions(client, admin_a):
     response = client.post(
         "/account/api-keys/new/", {"name": "deploy", "permissions": ["settings-update"]}
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
+    assert (
+        "Select a valid choice. settings-update is not one of the available choices."
+        in response.content.decode()
+    )
     assert not Principal.objects.filter(name="deploy").exists()
 
 

@@ -293,7 +293,7 @@ def test_the_page_shows_a_duplicate_name_error(client, user_a):
     app_password_add(actor=user_a, name="phone")
     client.force_login(user_a)
     response = client.post("/account/app-passwords/", {"name": "phone"})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "An app password named &#x27;phone&#x27; already exists." in response.content.decode()
 
 

@@ -88,7 +88,7 @@ def test_it_shows_service_errors_beside_the_field(console_a, world_a):
     response = console_a.post(
         "/accounts/new/?type=individual", {"name": "john", "emails": "jane@a.example"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     page = html(response)
     assert 'id="id_emails_error"' in page
     assert "The address jane@a.example is already in use." in page
@@ -97,7 +97,7 @@ def test_it_shows_service_errors_beside_the_field(console_a, world_a):
 
 def test_it_answers_htmx_form_posts_with_the_form_or_a_redirect(console_a, world_a):
     bad = console_a.post("/accounts/new/?type=group", {"name": "staff-a"}, HTTP_HX_REQUEST="true")
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     assert html(bad).strip().startswith('<form method="post" id="principal-form"')
     assert "The name &#x27;staff-a&#x27; is already taken." in html(bad)
     good = console_a.post("/accounts/new/?type=group", {"name": "team"}, HTTP_HX_REQUEST="true")
@@ -138,7 +138,7 @@ def test_it_shows_membership_errors_inline(console_a, world_a, world_b):
         f"/accounts/{world_a.account.pk}/memberships/",
         {"roles": ["user"], "memberOf": "staff-b", "lists": ""},
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "No such principal: staff-b" in html(response)
 
 
@@ -168,7 +168,7 @@ def test_it_refuses_to_grant_what_the_actor_lacks_inline(console_a, world_a):
     response = console_a.post(
         f"/accounts/{world_a.account.pk}/permissions/", {"enabledPermissions": ["logs-view"]}
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "You can&#x27;t grant the permission &#x27;logs-view&#x27;" in html(response)
 
 
@@ -185,7 +185,7 @@ def test_it_confirms_before_deleting(console_a, world_a):
 
 def test_it_shows_delete_refusals(console_a, world_a):
     response = console_a.post(f"/accounts/{world_a.domain.pk}/delete/")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "still has 2 address(es)" in html(response)
 
 
@@ -222,3 +222,50 @@ def test_it_offers_only_the_editors_that_apply_to_the_type(console_a, world_a):
     assert console_a.get(f"/accounts/{world_a.group.pk}/permissions/").status_code == 404
     role = console_a.get(f"/accounts/{world_a.role.pk}/").content.decode()
     assert f"/accounts/{world_a.role.pk}/permissions/" in role
+
+
+FORMS_WITH_BAD_INPUT = [
+    # (url, posted data, the message the page shows) -- every console form of a tenant admin
+    ("/accounts/new/?type=individual", {"name": "jane doe"}, "The name &#x27;jane doe&#x27;"),
+    ("/accounts/new/?type=domain", {"name": "a b"}, "&#x27;a b&#x27; is not a valid domain name."),
+    ("/accounts/{account}/edit/", {"name": ""}, "This field is required."),
+    ("/accounts/{account}/memberships/", {"memberOf": "nobody"}, "No such principal: nobody"),
+    (
+        "/accounts/{account}/permissions/",
+        {"enabledPermissions": ["logs-view"]},
+        "You can&#x27;t grant the permission &#x27;logs-view&#x27;",
+    ),
+    ("/accounts/{domain}/delete/", {}, "still has 2 address(es)"),
+    (
+        "/account/api-keys/new/",
+        {"name": "deploy", "expires_at": "2001-01-01T00:00"},
+        "The expiry must be in the future.",
+    ),
+    ("/account/app-passwords/", {"name": ""}, "This field is required."),
+    (
+        "/account/security/totp/",
+        {"code": "000000"},
+        "The code is not valid. Check the time on your device.",
+    ),
+    ("/account/security/totp/disable/", {}, "Enter your current password or a valid code."),
+    ("/account/security/recovery-codes/", {}, "Turn on two-factor authentication first."),
+    ("/domains/{domain}/dkim/", {"algorithm": "ed25519", "selector": "-"}, "is not a DNS label"),
+]
+
+
+@pytest.mark.parametrize(("url", "data", "message"), FORMS_WITH_BAD_INPUT)
+def test_every_console_form_answers_bad_input_with_422_and_its_message(
+    console_a, world_a, url, data, message
+):
+    url = url.format(account=world_a.account.pk, domain=world_a.domain.pk)
+    response = console_a.post(url, data)
+    assert response.status_code == 422
+    assert message in html(response)
+    assert 'class="errorlist' in html(response)
+
+
+def test_the_login_forms_answer_bad_input_with_422(client, admin_a):
+    response = client.post("/login/", {"username": "admin-a", "password": ""})
+    assert response.status_code == 422
+    assert 'id="password-errors"' in html(response)
+    assert "This field is required." in html(response)

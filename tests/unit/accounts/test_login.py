@@ -56,7 +56,7 @@ def test_it_follows_a_safe_next_url_only(client, admin_a):
 
 def test_it_rejects_a_wrong_password_with_a_message_and_audits_it(client, user_a):
     response = _login(client, "user-a", "wrong", REMOTE_ADDR="192.0.2.7")
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert BAD_LOGIN in response.content.decode()
     assert "_auth_user_id" not in client.session
     event = AuditEvent.objects.get(action="login.failed")
@@ -252,7 +252,7 @@ def test_it_rejects_a_wrong_or_old_code(client, otp_user):
     _login(client, "user-a", TEST_PASSWORD)
     old = pyotp.TOTP(otp_user.totp_secret).at(time.time() - 120)
     response = client.post("/account/login/verify/", {"code": old})
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert "Invalid authentication code." in response.content.decode()
     assert "_auth_user_id" not in client.session
 

@@ -90,7 +90,7 @@ def test_disable_needs_the_password_or_a_code(client, enrolled):
     user, secret, _ = enrolled
     client.force_login(user)
     response = client.post("/account/security/totp/disable/", {"password": "wrong"})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "Enter your current password or a valid code." in response.content.decode()
     assert Principal.objects.get(pk=user.pk).otp_enabled
     response = client.post("/account/security/totp/disable/", {"password": TEST_PASSWORD})
@@ -121,7 +121,8 @@ def test_regenerating_recovery_codes_replaces_them(client, enrolled):
 
 def test_regenerating_needs_2fa_on(client, user_a):
     client.force_login(user_a)
-    response = client.post("/account/security/recovery-codes/", follow=True)
+    response = client.post("/account/security/recovery-codes/")
+    assert response.status_code == 422
     assert "Turn on two-factor authentication first." in response.content.decode()
 
 
