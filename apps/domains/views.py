@@ -1,28 +1,31 @@
 """Domain pages: the DNS status of every domain, and one domain's records with a live check.
 
-HTMX requests get the named partial (`#domain-table`, `#dns-check-run`); full requests the
-page. Foreign and missing domains are both 404.
+HTMX requests get the named partial (`#domain-table`, `#dns-check-run`, `#dkim-form`); full
+requests the page. Foreign and missing domains are both 404.
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.emails import display_domain
 from apps.accounts.permissions import Perm
 from apps.domains import selectors
 from apps.domains.checks import domain_dns_check_start, run_kind
+from apps.domains.forms import DkimKeyForm
 from apps.domains.models import DnsCheckResult
-from apps.domains.services import domain_profile_ensure, expected_records
+from apps.domains.services import dkim_key_create, domain_profile_ensure, expected_records
 from mailadmin.api.pagination import paginate
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.progress import task_run_list
-from mailadmin.core.rendering import render_page
-from mailadmin.errors import NotFound
+from mailadmin.core.rendering import redirect_after_form, render_form, render_page
+from mailadmin.errors import NotFound, ServiceError
 
 PAGE_SIZE = 50
 MAX_TOTAL = 10_000
@@ -70,6 +73,10 @@ def _get(request: HttpRequest, pk: int):
 @permission_required(Perm.DOMAIN_GET)
 def domain_detail(request: HttpRequest, pk: int) -> HttpResponse:
     domain = _get(request, pk)
+    return render(request, "domains/domain_detail.html", _detail_context(request, domain))
+
+
+def _detail_context(request: HttpRequest, domain, dkim_form: DkimKeyForm | None = None) -> dict:
     profile = domain_profile_ensure(domain=domain)
     latest = {
         (r.record_type, r.name.lower(), r.expected): r
@@ -90,8 +97,37 @@ def domain_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "rows": rows,
         "run": run,
         "can_check": request.user.has_permission(Perm.DNS_CHECK),
+        "can_create_dkim": request.user.has_permission(Perm.DKIM_SIGNATURE_CREATE),
+        "dkim_form": dkim_form or DkimKeyForm(),
     }
-    return render(request, "domains/domain_detail.html", context)
+    return context
+
+
+@require_POST
+@permission_required(Perm.DKIM_SIGNATURE_CREATE)
+def domain_dkim_create(request: HttpRequest, pk: int) -> HttpResponse:
+    domain = _get(request, pk)
+    form = DkimKeyForm(request.POST)
+    if form.is_valid():
+        try:
+            key = dkim_key_create(
+                actor=request.user,
+                domain=domain,
+                algorithm=form.cleaned_data["algorithm"],
+                selector=form.cleaned_data["selector"] or None,
+            )
+        except ServiceError as exc:
+            form.add_service_error(exc)
+        else:
+            messages.success(request, f"Created DKIM key {key.selector}. Publish its record.")
+            return redirect_after_form(request, reverse("domains:detail", args=[domain.pk]))
+    if request.htmx:
+        context = {"domain": domain, "dkim_form": form}
+    else:
+        context = _detail_context(request, domain, dkim_form=form)
+    return render_form(
+        request, "domains/domain_detail.html", context, form=form, partial="dkim-form"
+    )
 
 
 @require_POST

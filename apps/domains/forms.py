@@ -1,0 +1,22 @@
+"""HTML input of the domain pages (checking only; the rules live in apps.domains.services)."""
+
+from __future__ import annotations
+
+from django import forms
+
+from apps.domains import dkim
+from mailadmin.core.forms import ServiceErrorsMixin
+
+
+class DkimKeyForm(ServiceErrorsMixin, forms.Form):
+    """A new DKIM key: the service validates the selector, so the API and page say the same."""
+
+    algorithm = forms.ChoiceField(
+        choices=[(dkim.ED25519, "Ed25519"), (dkim.RSA, f"RSA-{dkim.RSA_BITS}")],
+        initial=dkim.ED25519,
+    )
+    selector = forms.CharField(
+        required=False,
+        max_length=255,
+        help_text="Empty picks a dated one such as 202611e.",
+    )
