@@ -59,3 +59,50 @@ def login(page, live_server, name: str, password: str) -> None:
     page.fill("#id_username", name)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
+
+
+def mark_document(page) -> None:
+    """Tag the loaded document; `same_document(page)` is then true until a full page load.
+
+    Proves that htmx swapped an answer into the page instead of the browser navigating.
+    """
+    page.evaluate("window.__sameDocument = true")
+
+
+def same_document(page) -> bool:
+    return page.evaluate("window.__sameDocument === true")
+
+
+@pytest.fixture
+def page_problems(browser_page) -> list[str]:
+    """Everything the browser complains about while the test runs: Content-Security-Policy
+    violations (the DOM event), console errors and uncaught script errors."""
+    problems: list[str] = []
+    page = browser_page
+
+    def violation(_source, detail: dict) -> None:
+        problems.append(
+            "CSP {directive} blocked {blocked} at {file}:{line}".format(
+                directive=detail["directive"],
+                blocked=detail["blocked"],
+                file=detail["file"],
+                line=detail["line"],
+            )
+        )
+
+    page.expose_binding("__cspViolation", violation)
+    page.add_init_script(
+        """document.addEventListener("securitypolicyviolation", (e) => {
+          window.__cspViolation({directive: e.violatedDirective, blocked: e.blockedURI,
+                                 file: e.sourceFile, line: e.lineNumber});
+        });"""
+    )
+
+    def console(message) -> None:
+        # Chromium asks for /favicon.ico on its own when a page names no icon.
+        if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
+            problems.append(f"console error: {message.text} ({message.location['url']})")
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    return problems
