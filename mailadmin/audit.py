@@ -36,6 +36,11 @@ def audit_context(interface: str, ip: str | None = None) -> Iterator[None]:
         _origin.reset(token)
 
 
+def current_origin() -> Origin:
+    """Where the change being made comes from; a task started now keeps the starter's ip."""
+    return _origin.get()
+
+
 def redact(changes: dict[str, Any]) -> dict[str, Any]:
     return {k: ("<redacted>" if k in SECRET_FIELDS else v) for k, v in changes.items()}
 

@@ -143,14 +143,21 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 MAILADMIN_CELERY_QUEUES = ["default", "delivery", "dns", "maintenance", "reports"]
 CELERY_TASK_ROUTES = {
     "accounts.housekeeping": {"queue": "maintenance"},
+    "core.reap_runs": {"queue": "maintenance"},
     "domains.dns_check": {"queue": "dns"},
     "domains.dns_check_due": {"queue": "dns"},
 }
 CELERY_BEAT_SCHEDULE = {
+    # Runs whose worker died (lease expired) go back to a worker, or fail saying so.
+    "core-reap-runs": {"task": "core.reap_runs", "schedule": 60},
     "accounts-housekeeping": {"task": "accounts.housekeeping", "schedule": 15 * 60},
     # Every minute; the task picks the domains with id % 60 == minute (hourly per domain).
     "domains-dns-check-due": {"task": "domains.dns_check_due", "schedule": crontab(minute="*")},
 }
+
+# A worker holds a run this long past its last heartbeat (every quarter of it); then the
+# reaper takes the run back.
+MAILADMIN_TASK_LEASE_SECONDS = env_int("MAILADMIN_TASK_LEASE_SECONDS", 60)
 
 CACHES = (
     {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

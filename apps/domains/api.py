@@ -98,6 +98,5 @@ class DnsRecordsApi(ApiView):
         },
     )
     def get(self, request, domain: str):
-        principal = selectors.domain_get(actor=request.user, name_or_id=domain)
-        records = services.domain_dns_records(actor=request.user, domain=principal)
+        records = selectors.domain_dns_records(actor=request.user, name_or_id=domain)
         return ok([{k: r[k] for k in ("type", "name", "content")} for r in records])

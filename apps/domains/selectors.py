@@ -1,27 +1,48 @@
-"""Reads of domains and their DKIM keys, scoped to what the acting principal may see.
+"""Reads of domains, their DKIM keys and DNS check results, scoped to the acting principal.
 
-Tenant isolation lives in `_visible_domains` and `dkim_key_list`, both built on
-mailadmin.tenancy.scope.
+Each model has one scoping entry point built on mailadmin.tenancy.scope (`domains_visible`,
+`dkim_keys_visible`, `dns_results_visible`); every other read here starts from one of them.
+Nothing here writes: a page or an API GET only reads.
 """
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import F, Q, QuerySet
+from django.utils.crypto import salted_hmac
 
 from apps.accounts.emails import InvalidAddress, normalize_domain
 from apps.accounts.models import Principal, PrincipalType
-from apps.domains.models import DkimKey
-from mailadmin.errors import NotFound
+from apps.accounts.permissions import Perm
+from apps.domains import records
+from apps.domains.models import DkimKey, DnsCheckResult, DomainProfile
+from mailadmin.errors import NotFound, PermissionDenied
 from mailadmin.tenancy import scope
 
+# --- the scoping entry points -------------------------------------------------------------
 
-def _visible_domains(actor: Principal) -> QuerySet[Principal]:
+
+def domains_visible(actor: Principal) -> QuerySet[Principal]:
+    """The domains the actor may see: their tenant's, or all of them for a superadmin."""
     return scope(Principal.objects.filter(type=PrincipalType.DOMAIN), actor)
+
+
+def dkim_keys_visible(actor: Principal) -> QuerySet[DkimKey]:
+    return scope(DkimKey.objects.all(), actor)
+
+
+def dns_results_visible(actor: Principal) -> QuerySet[DnsCheckResult]:
+    return scope(DnsCheckResult.objects.all(), actor)
+
+
+# --- domains ------------------------------------------------------------------------------
 
 
 def domain_list(*, actor: Principal, search: str = "") -> QuerySet[Principal]:
     """The actor's domains with their DNS profile, by name (one query per page)."""
-    domains = _visible_domains(actor).select_related("domain_profile", "tenant")
+    domains = domains_visible(actor).select_related("domain_profile", "tenant")
     search = (search or "").strip()[:255]
     if search:
         try:
@@ -35,7 +56,7 @@ def domain_list(*, actor: Principal, search: str = "") -> QuerySet[Principal]:
 def domain_get(*, actor: Principal, name_or_id: str | int) -> Principal:
     """By id, or by name in Unicode or punycode, any case; foreign and missing are NotFound."""
     key = str(name_or_id).strip()
-    queryset = _visible_domains(actor).select_related("domain_profile")
+    queryset = domains_visible(actor).select_related("domain_profile")
     if key.isdigit() and len(key) < 19:
         domain = queryset.filter(pk=int(key)).first()
     else:
@@ -49,11 +70,93 @@ def domain_get(*, actor: Principal, name_or_id: str | int) -> Principal:
     return domain
 
 
+def domain_profile(domain: Principal) -> DomainProfile | None:
+    """The domain's profile, or None before its first DNS check (reading never makes one)."""
+    try:
+        return domain.domain_profile  # select_related by domain_get and domain_list
+    except DomainProfile.DoesNotExist:
+        return None
+
+
+def domains_due(*, minute: int, checked_before: datetime) -> QuerySet[Principal]:
+    """The schedule's read, across tenants: domains whose id % 60 is this minute of the hour
+    (so each is checked hourly and the checks spread over the hour), not checked since
+    `checked_before`."""
+    stale = (
+        Q(domain_profile__isnull=True)
+        | Q(domain_profile__dns_checked_at__isnull=True)
+        | Q(domain_profile__dns_checked_at__lt=checked_before)
+    )
+    return (
+        Principal.objects.filter(type=PrincipalType.DOMAIN)
+        .alias(slot=F("id") % 60)
+        .filter(stale, slot=minute % 60)
+        .only("id", "name", "tenant_id")
+        .order_by("id")
+    )
+
+
+def domain_for_schedule(*, domain_id: int) -> Principal | None:
+    """A domain by id for a scheduled check, which acts for every tenant (no actor)."""
+    return (
+        Principal.objects.filter(pk=domain_id, type=PrincipalType.DOMAIN)
+        .select_related("domain_profile")
+        .first()
+    )
+
+
+# --- DNS records and results --------------------------------------------------------------
+
+
+def verification_token(domain: Principal) -> str:
+    """The ownership token: the stored one, else the one the first check will store.
+
+    Derived from the domain id and SECRET_KEY, so the page can show it before any profile
+    exists and the profile made later stores the same value.
+    """
+    profile = domain_profile(domain)
+    if profile is not None:
+        return profile.verification_token
+    return salted_hmac("mailadmin.domains.verification", str(domain.pk)).hexdigest()[:32]
+
+
+def expected_records(*, domain: Principal) -> list[records.Record]:
+    """What `domain` must publish: the API, the page and the DNS check all read this."""
+    keys = DkimKey.objects.filter(domain=domain, is_active=True).order_by("created_at", "id")
+    return records.domain_records(
+        domain=domain.name,
+        hostname=settings.MAILADMIN_HOSTNAME,
+        verification_token=verification_token(domain),
+        dkim_keys=keys.only("selector", "algorithm", "public_key"),
+    )
+
+
+def domain_dns_records(*, actor: Principal, name_or_id: str | int) -> list[records.Record]:
+    """The records one of the actor's domains needs (GET /api/dns/records/{domain})."""
+    if not actor.has_permission(Perm.DNS_RECORD_GET):
+        raise PermissionDenied(Perm.DNS_RECORD_GET)
+    return expected_records(domain=domain_get(actor=actor, name_or_id=name_or_id))
+
+
+def dns_results(*, actor: Principal, domain: Principal) -> QuerySet[DnsCheckResult]:
+    """What the latest check of one domain found, record by record."""
+    return dns_results_visible(actor).filter(domain=domain)
+
+
+def dns_check_kind(domain_id: int) -> str:
+    """The TaskRun kind of one domain's checks: the page finds its latest run by it, and
+    only one runs at a time."""
+    return f"dns-check:{domain_id}"
+
+
+# --- DKIM keys ----------------------------------------------------------------------------
+
+
 def dkim_key_list(
     *, actor: Principal, domain: Principal | None = None, active_only: bool = False
 ) -> QuerySet[DkimKey]:
     """Keys the actor may see (of one domain if given), newest first."""
-    queryset = scope(DkimKey.objects.all(), actor).select_related("domain")
+    queryset = dkim_keys_visible(actor).select_related("domain")
     if domain is not None:
         queryset = queryset.filter(domain=domain)
     if active_only:
@@ -62,7 +165,7 @@ def dkim_key_list(
 
 
 def dkim_key_get(*, actor: Principal, key_id: int) -> DkimKey:
-    key = scope(DkimKey.objects.all(), actor).select_related("domain").filter(pk=key_id).first()
+    key = dkim_keys_visible(actor).select_related("domain").filter(pk=key_id).first()
     if key is None:
         raise NotFound()
     return key

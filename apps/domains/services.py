@@ -1,17 +1,31 @@
-"""Writes to a domain's DKIM keys and profile. Private keys are never logged or returned."""
+"""Writes to a domain's DKIM keys, profile and DNS check results, and the start of its
+checks. Private keys are never logged or returned.
+
+Scoping comes from apps.domains.selectors (one entry point per model); runs are started by
+task name (mailadmin.core.progress), never by importing apps.domains.tasks.
+"""
 
 from __future__ import annotations
 
-from django.conf import settings
+from datetime import datetime, timedelta
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.accounts.models import Principal, PrincipalType
+from apps.accounts.models import Principal
 from apps.accounts.permissions import Perm
-from apps.domains import dkim, records
-from apps.domains.models import DkimKey, DomainProfile
+from apps.domains import checks, dkim, selectors
+from apps.domains.models import DkimKey, DnsCheckResult, DomainProfile
+from apps.domains.records import verification_name
 from mailadmin.audit import audit
+from mailadmin.core.models import TaskRun
+from mailadmin.core.progress import Outcome, Progress, task_run_start
+from mailadmin.dns import make_resolver
 from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
+
+DNS_CHECK_TASK = "domains.dns_check"
+# The schedule skips a domain checked this recently (by hand, or by a duplicate beat tick).
+RECHECK_AFTER = timedelta(minutes=50)
 
 
 def _require(actor: Principal, permission: str) -> None:
@@ -19,37 +33,36 @@ def _require(actor: Principal, permission: str) -> None:
         raise PermissionDenied(permission)
 
 
-def _require_visible(actor: Principal, domain: Principal) -> None:
-    """The same rule as mailadmin.tenancy.scope, for an object already loaded."""
-    if domain.type != PrincipalType.DOMAIN:
-        raise NotFound()
-    if not actor.is_superuser and (actor.tenant_id is None or domain.tenant_id != actor.tenant_id):
-        raise NotFound()
+# --- the domain profile -------------------------------------------------------------------
 
 
-def domain_profile_ensure(*, domain: Principal) -> DomainProfile:
-    """The domain's profile, made on first use (it holds the ownership token)."""
-    try:
-        return domain.domain_profile  # cached by select_related or an earlier call
-    except DomainProfile.DoesNotExist:
-        return _domain_profile_create(domain=domain)
-
-
-@transaction.atomic
-def _domain_profile_create(*, domain: Principal) -> DomainProfile:
-    profile, created = DomainProfile.objects.get_or_create(
-        domain=domain, defaults={"tenant_id": domain.tenant_id}
-    )
-    if created:
-        audit(
-            actor=None,
-            action="domainprofile.create",
-            obj=profile,
-            object_repr=domain.name,
-            tenant_id=domain.tenant_id,
+def domain_profile_ensure(*, actor: Principal | None, domain: Principal) -> DomainProfile:
+    """The domain's profile, made (and audited, as `actor`) by the first service that needs
+    it; it stores the ownership token the records show and the latest DNS status."""
+    profile = selectors.domain_profile(domain)
+    if profile is not None:
+        return profile
+    with transaction.atomic():
+        profile, created = DomainProfile.objects.get_or_create(
+            domain=domain,
+            defaults={
+                "tenant_id": domain.tenant_id,
+                "verification_token": selectors.verification_token(domain),
+            },
         )
+        if created:
+            audit(
+                actor=actor,
+                action="domainprofile.create",
+                obj=profile,
+                object_repr=domain.name,
+                tenant_id=domain.tenant_id,
+            )
     domain.domain_profile = profile  # cache it: later calls need no query
     return profile
+
+
+# --- DKIM keys ----------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -57,14 +70,14 @@ def dkim_key_create(
     *, actor: Principal, domain: Principal, algorithm: str, selector: str | None = None
 ) -> DkimKey:
     _require(actor, Perm.DKIM_SIGNATURE_CREATE)
-    _require_visible(actor, domain)
+    # Lock the domain row: two concurrent creates pick different default selectors.
+    if selectors.domains_visible(actor).select_for_update().filter(pk=domain.pk).first() is None:
+        raise NotFound()
     if algorithm not in dkim.ALGORITHMS:
         raise ValidationFailed(
             f"Invalid value for field algorithm: {algorithm} is not one of Ed25519, Rsa.",
             field="algorithm",
         )
-    # Lock the domain row: two concurrent creates pick different default selectors.
-    Principal.objects.select_for_update().filter(pk=domain.pk).first()
     taken = set(DkimKey.objects.filter(domain=domain).values_list("selector", flat=True))
     if selector is None or selector == "":
         selector = dkim.default_selector(algorithm, today=timezone.now().date(), taken=taken)
@@ -107,7 +120,8 @@ def dkim_key_create(
 @transaction.atomic
 def dkim_key_delete(*, actor: Principal, key: DkimKey) -> None:
     _require(actor, Perm.DKIM_SIGNATURE_CREATE)
-    _require_visible(actor, key.domain)
+    if not selectors.dkim_keys_visible(actor).filter(pk=key.pk).exists():
+        raise NotFound()
     object_id = str(key.pk)
     domain_name = key.domain.name
     changes = {"domain": domain_name, "selector": key.selector, "algorithm": key.algorithm}
@@ -123,20 +137,131 @@ def dkim_key_delete(*, actor: Principal, key: DkimKey) -> None:
     )
 
 
-def domain_dns_records(*, actor: Principal, domain: Principal) -> list[records.Record]:
-    """The records `domain` needs; creates its profile (and token) on first use."""
-    _require(actor, Perm.DNS_RECORD_GET)
-    _require_visible(actor, domain)
-    return expected_records(domain=domain)
+# --- DNS checks ---------------------------------------------------------------------------
 
 
-def expected_records(*, domain: Principal) -> list[records.Record]:
-    """What `domain` must publish: the API, the page and the DNS check all read this."""
-    profile = domain_profile_ensure(domain=domain)
-    keys = DkimKey.objects.filter(domain=domain, is_active=True).order_by("created_at", "id")
-    return records.domain_records(
-        domain=domain.name,
-        hostname=settings.MAILADMIN_HOSTNAME,
-        verification_token=profile.verification_token,
-        dkim_keys=keys.only("selector", "algorithm", "public_key"),
+def domain_dns_check_start(*, actor: Principal, domain: Principal) -> TaskRun:
+    """Start a check of one of the actor's domains; a worker carries it out as them. While
+    a check of the domain is under way, that run is returned instead of a second one."""
+    _require(actor, Perm.DNS_CHECK)
+    domain = selectors.domain_get(actor=actor, name_or_id=domain.pk)
+    return task_run_start(
+        actor=actor,
+        kind=selectors.dns_check_kind(domain.pk),
+        title=f"DNS check of {domain.name}",
+        task_name=DNS_CHECK_TASK,
+        arguments={"domain_id": domain.pk},
+        tenant_id=domain.tenant_id,
     )
+
+
+def domain_dns_checks_schedule(*, minute: int) -> int:
+    """Start this minute's hourly checks (domains with id % 60 == minute) as runs of the
+    schedule, skipping domains checked in the last RECHECK_AFTER. Returns how many."""
+    due = list(selectors.domains_due(minute=minute, checked_before=timezone.now() - RECHECK_AFTER))
+    for domain in due:
+        task_run_start(
+            actor=None,
+            kind=selectors.dns_check_kind(domain.pk),
+            title=f"Scheduled DNS check of {domain.name}",
+            task_name=DNS_CHECK_TASK,
+            arguments={"domain_id": domain.pk},
+            tenant_id=domain.tenant_id,
+        )
+    return len(due)
+
+
+def domain_dns_check_run(*, actor: Principal | None, domain_id: int, progress: Progress) -> Outcome:
+    """Look up every record the domain must publish, store what was found, and say how it
+    went. `actor` is who started the check, checked again now (they may have lost the
+    permission or the domain since); None is the hourly schedule, which may check any.
+    """
+    if actor is None:
+        domain = selectors.domain_for_schedule(domain_id=domain_id)
+    else:
+        _require(actor, Perm.DNS_CHECK)
+        domain = selectors.domains_visible(actor).filter(pk=domain_id).first()
+    if domain is None:
+        return Outcome(False, "The domain no longer exists.")
+    profile = domain_profile_ensure(actor=actor, domain=domain)
+    records = selectors.expected_records(domain=domain)
+    progress.begin(len(records))
+
+    resolver = make_resolver()
+    now = timezone.now()
+    results: list[DnsCheckResult] = []
+    rows = []
+    for done, record in enumerate(records, start=1):
+        status, found, detail = checks.check_record_safely(resolver, record)
+        results.append(
+            DnsCheckResult(
+                domain=domain,
+                tenant_id=domain.tenant_id,
+                record_type=record["type"],
+                name=record["name"],
+                expected=record["content"],
+                found="\n".join(found),
+                status=status,
+                required=record.get("required", True),
+                detail=detail[:512],
+                checked_at=now,
+            )
+        )
+        label = f"{record['type']} {record['name']}"
+        shown = detail or ("found" if status == checks.OK else status)
+        rows.append({"name": label, "ok": status == checks.OK, "detail": shown})
+        progress.step(done, f"{label}: {shown}")
+
+    dns_status = checks.overall_status((r.status, r.required) for r in results)
+    proof = verification_name(domain.name)
+    verified = any(r.status == checks.OK and r.name == proof for r in results)
+    _dns_results_store(
+        actor=actor,
+        domain=domain,
+        profile=profile,
+        results=results,
+        dns_status=dns_status,
+        verified=verified,
+        now=now,
+    )
+    found_count = sum(r.status == checks.OK for r in results)
+    return Outcome(
+        ok=dns_status != DomainProfile.Status.FAILING,
+        message=f"{found_count} of {len(results)} records found",
+        result={"rows": rows, "status": dns_status},
+    )
+
+
+@transaction.atomic
+def _dns_results_store(
+    *,
+    actor: Principal | None,
+    domain: Principal,
+    profile: DomainProfile,
+    results: list[DnsCheckResult],
+    dns_status: str,
+    verified: bool,
+    now: datetime,
+) -> None:
+    """Replace the domain's results and update its profile; audit what changed for people
+    (the status, the first verification), not every unchanged hourly check."""
+    previous = DomainProfile.objects.select_for_update().get(pk=profile.pk)
+    DnsCheckResult.objects.filter(domain=domain).delete()
+    DnsCheckResult.objects.bulk_create(results)
+    fields = {"dns_status": dns_status, "dns_checked_at": now}
+    changes: dict = {}
+    if previous.dns_status != dns_status:
+        changes["dns_status"] = dns_status
+    if verified and previous.verified_at is None:
+        fields["verified_at"] = now
+        changes["verified"] = True
+    DomainProfile.objects.filter(pk=profile.pk).update(**fields)
+    if changes:
+        audit(
+            actor=actor,
+            action="domain.dns_check",
+            obj=domain,
+            object_type="domain",
+            tenant_id=domain.tenant_id,
+            changes=changes,
+        )

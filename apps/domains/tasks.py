@@ -1,23 +1,24 @@
-"""Celery tasks of the domains app: thin wrappers over apps.domains.checks."""
+"""Celery tasks of the domains app: thin wrappers over apps.domains.services, built on the
+task base (mailadmin.core.taskbase)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 from django.utils import timezone
 
-from apps.domains.checks import domain_dns_check_run, domains_due
+from apps.domains import services
+from mailadmin.core.progress import Outcome
+from mailadmin.core.taskbase import RunContext, run_task
 
 
-@shared_task(name="domains.dns_check", ignore_result=True)
-def domain_dns_check_task(run_id: str | None, domain_id: int) -> None:
-    """Check one domain's DNS: for a TaskRun started from a page, or scheduled (run_id None)."""
-    domain_dns_check_run(domain_id=domain_id, run_id=run_id)
+@run_task(name=services.DNS_CHECK_TASK, max_attempts=3, max_runtime=600)
+def domain_dns_check_task(run: RunContext, *, domain_id: int) -> Outcome:
+    """Check one domain's DNS, as whoever started the run (or the schedule). Safe to repeat
+    from the start, so a run whose worker died is tried again."""
+    return services.domain_dns_check_run(actor=run.actor, domain_id=domain_id, progress=run)
 
 
 @shared_task(name="domains.dns_check_due", ignore_result=True)
 def domains_dns_check_due_task() -> int:
-    """Every minute: one check task per domain whose id % 60 is this minute of the hour."""
-    due = domains_due(minute=timezone.now().minute)
-    for domain_id in due:
-        domain_dns_check_task.delay(None, domain_id)
-    return len(due)
+    """Every minute: start the checks of the domains whose id % 60 is this minute."""
+    return services.domain_dns_checks_schedule(minute=timezone.now().minute)

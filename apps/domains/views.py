@@ -16,11 +16,8 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.emails import display_domain
 from apps.accounts.permissions import Perm
-from apps.domains import selectors
-from apps.domains.checks import domain_dns_check_start, run_kind
+from apps.domains import selectors, services
 from apps.domains.forms import DkimKeyForm
-from apps.domains.models import DnsCheckResult
-from apps.domains.services import dkim_key_create, domain_profile_ensure, expected_records
 from mailadmin.api.pagination import paginate
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.progress import task_run_list
@@ -72,32 +69,33 @@ def _get(request: HttpRequest, pk: int):
 
 @permission_required(Perm.DOMAIN_GET)
 def domain_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Reads only: a domain never checked has no profile yet, and the page says so."""
     domain = _get(request, pk)
     return render(request, "domains/domain_detail.html", _detail_context(request, domain))
 
 
 def _detail_context(request: HttpRequest, domain, dkim_form: DkimKeyForm | None = None) -> dict:
-    profile = domain_profile_ensure(domain=domain)
+    actor = request.user
     latest = {
         (r.record_type, r.name.lower(), r.expected): r
-        for r in DnsCheckResult.objects.filter(domain=domain)
+        for r in selectors.dns_results(actor=actor, domain=domain)
     }
     rows = [
         {
             **record,
             "result": latest.get((record["type"], record["name"].lower(), record["content"])),
         }
-        for record in expected_records(domain=domain)
+        for record in selectors.expected_records(domain=domain)
     ]
-    run = task_run_list(actor=request.user).filter(kind=run_kind(domain.pk)).first()
+    run = task_run_list(actor=actor).filter(kind=selectors.dns_check_kind(domain.pk)).first()
     context = {
         "domain": domain,
         "display_name": display_domain(domain.name),
-        "profile": profile,
+        "profile": selectors.domain_profile(domain),
         "rows": rows,
         "run": run,
-        "can_check": request.user.has_permission(Perm.DNS_CHECK),
-        "can_create_dkim": request.user.has_permission(Perm.DKIM_SIGNATURE_CREATE),
+        "can_check": actor.has_permission(Perm.DNS_CHECK),
+        "can_create_dkim": actor.has_permission(Perm.DKIM_SIGNATURE_CREATE),
         "dkim_form": dkim_form or DkimKeyForm(),
     }
     return context
@@ -110,7 +108,7 @@ def domain_dkim_create(request: HttpRequest, pk: int) -> HttpResponse:
     form = DkimKeyForm(request.POST)
     if form.is_valid():
         try:
-            key = dkim_key_create(
+            key = services.dkim_key_create(
                 actor=request.user,
                 domain=domain,
                 algorithm=form.cleaned_data["algorithm"],
@@ -133,10 +131,8 @@ def domain_dkim_create(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(Perm.DNS_CHECK)
 def domain_dns_check(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        run = domain_dns_check_start(actor=request.user, domain=pk)
-    except NotFound:
-        raise Http404 from None
+    domain = _get(request, pk)
+    run = services.domain_dns_check_start(actor=request.user, domain=domain)
     if request.htmx:
         return render(request, "core/task_progress.html", {"run": run})
     return redirect("domains:detail", pk=pk)

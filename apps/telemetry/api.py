@@ -11,12 +11,17 @@ from mailadmin.api.views import ApiView, ok
 
 
 class SelfCheckStartApi(ApiView):
-    permission_classes = [require(Perm.TASK_START)]
+    """Superadmins only (the service says so): the result shows the server's internals."""
+
+    permission_classes = [require(Perm.TROUBLESHOOT)]
 
     @extend_schema(
         request=None,
         responses={200: envelope("TaskRunId", serializers.UUIDField()), 403: PROBLEM},
-        description="Start a self-check; poll GET /api/task/{id} for its progress.",
+        description=(
+            "Start a self-check (superadmins only), or get the one under way; poll "
+            "GET /api/task/{id} for its progress."
+        ),
     )
     def post(self, request):
         run = self_check_start(actor=request.user)

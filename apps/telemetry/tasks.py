@@ -1,10 +1,13 @@
+"""Celery tasks of the telemetry app: thin wrappers over apps.telemetry.services."""
+
 from __future__ import annotations
 
-from celery import shared_task
+from apps.telemetry import services
+from mailadmin.core.progress import Outcome
+from mailadmin.core.taskbase import RunContext, run_task
 
-from apps.telemetry.services import self_check_run
 
-
-@shared_task(name="telemetry.self_check", ignore_result=True)
-def self_check_task(run_id: str) -> None:
-    self_check_run(run_id=run_id)
+@run_task(name=services.SELF_CHECK_TASK, max_attempts=2, max_runtime=300)
+def self_check_task(run: RunContext) -> Outcome:
+    """Only reads and connects, so a run whose worker died is simply tried again."""
+    return services.self_check_run(actor=run.actor, progress=run)

@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.domains.models import DomainProfile
-from apps.domains.services import expected_records
+from apps.domains.selectors import expected_records
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.conftest import login
 from tests.support.worker import Worker

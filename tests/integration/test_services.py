@@ -25,13 +25,13 @@ def test_it_runs_on_postgresql_with_redis_as_broker_and_cache():
 
 
 def test_it_has_a_worker_carry_out_a_task_started_through_the_api(
-    api_client_for, admin_a, dns_server
+    api_client_for, superadmin, dns_server
 ):
     dns_server.set_zone("mail.localhost", {"A": ["127.0.0.1"]})
     worker = Worker(
         {"MAILADMIN_DNS_NAMESERVERS": dns_server.address, "MAILADMIN_HOSTNAME": "mail.localhost"}
     ).start()
-    client = api_client_for(admin_a)
+    client = api_client_for(superadmin)
     try:
         response = client.post("/api/telemetry/self-check")
         assert response.status_code == 200

@@ -16,6 +16,8 @@ empty answer (NoAnswer). Zones can be changed while the server runs (`server.zon
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import socket
 import threading
 from typing import Any
@@ -23,6 +25,9 @@ from typing import Any
 from dnslib import AAAA, CNAME, MX, QTYPE, RCODE, RR, SRV, TXT, A, DNSRecord
 
 TTL = 60
+# How many fresh ports to try before giving up: each try fails only if another process took
+# the UDP port between our TCP bind and UDP bind, which is rare.
+BIND_ATTEMPTS = 20
 
 
 def _rdata(rtype: str, value: Any):
@@ -45,17 +50,38 @@ def _rdata(rtype: str, value: Any):
     raise ValueError(f"unsupported record type {rtype}")
 
 
+def _bind_pair(host: str, *, first_port: int = 0) -> tuple[socket.socket, socket.socket]:
+    """A listening TCP socket and a UDP socket on the same free port.
+
+    The kernel picks a port free for TCP (port 0); the UDP port of that number may still be
+    taken by another process, so on EADDRINUSE both are closed and a new port is tried, a
+    bounded number of times. `first_port` is tried first (tests use it to force a clash).
+    """
+    port = first_port
+    for _ in range(BIND_ATTEMPTS):
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            tcp.bind((host, port))
+            udp.bind((host, tcp.getsockname()[1]))
+        except OSError as exc:
+            tcp.close()
+            udp.close()
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            port = 0
+            continue
+        tcp.listen(16)
+        return tcp, udp
+    raise OSError(errno.EADDRINUSE, f"no port free for both TCP and UDP in {BIND_ATTEMPTS} tries")
+
+
 class DnsServer:
     def __init__(self, zones: dict[str, Any] | None = None) -> None:
         self.zones: dict[str, Any] = {k.rstrip(".").lower(): v for k, v in (zones or {}).items()}
         self.queries: list[tuple[str, str]] = []
-        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._udp.bind(("127.0.0.1", 0))
-        self.port = self._udp.getsockname()[1]
-        self._tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._tcp.bind(("127.0.0.1", self.port))
-        self._tcp.listen(16)
+        self._tcp, self._udp = _bind_pair("127.0.0.1")
+        self.port = self._tcp.getsockname()[1]
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._serve_udp, daemon=True),
@@ -75,9 +101,17 @@ class DnsServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving and free the port. shutdown() wakes the threads blocked in accept()
+        and recvfrom(); a bare close() would leave them holding the port open."""
         self._stop.set()
-        self._udp.close()
-        self._tcp.close()
+        for sock in (self._udp, self._tcp):
+            # An unconnected socket may answer ENOTCONN, yet the blocked thread still wakes.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=5)
 
     def answer(self, data: bytes) -> bytes | None:
         request = DNSRecord.parse(data)

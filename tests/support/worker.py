@@ -1,8 +1,14 @@
-"""A real Celery worker process for tests, on a queue of its own, sharing the test database."""
+"""A real Celery worker process for tests, on a queue of its own, sharing the test database.
+
+Everything the test process sends while a worker runs goes to that worker's queue, and so
+does everything the worker sends itself (see worker_app). A second Worker started with
+`queue=first.queue` takes over the queue of one that was killed.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,17 +48,21 @@ def _reset_router() -> None:
 
 
 class Worker:
-    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
-        self.queue = f"test-{uuid.uuid4().hex[:12]}"
+    def __init__(
+        self, extra_env: dict[str, str] | None = None, *, queue: str | None = None
+    ) -> None:
+        self.queue = queue or f"test-{uuid.uuid4().hex[:12]}"
+        self.name = f"{self.queue}-{uuid.uuid4().hex[:6]}"
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen | None = None
-        self.log_path = Path(settings.VAR_DIR) / f"{self.queue}.log"
+        self.log_path = Path(settings.VAR_DIR) / f"{self.name}.log"
         self._saved: dict = {}
 
     def start(self) -> Worker:
         env = {**os.environ, **self.extra_env}
         env["DATABASE_URL"] = database_url()
         env["CELERY_BROKER_URL"] = celery_app.conf.broker_url
+        env["MAILADMIN_TEST_WORKER_QUEUE"] = self.queue
         env.pop("CI", None)
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
@@ -61,7 +71,7 @@ class Worker:
                 "-m",
                 "celery",
                 "-A",
-                "mailadmin",
+                "tests.support.worker_app",
                 "worker",
                 "-Q",
                 self.queue,
@@ -70,7 +80,7 @@ class Worker:
                 "--loglevel",
                 "INFO",
                 "-n",
-                f"{self.queue}@%h",
+                f"{self.name}@%h",
                 "--without-heartbeat",
                 "--without-gossip",
                 "--without-mingle",
@@ -103,6 +113,12 @@ class Worker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
+
+    def kill(self) -> None:
+        """SIGKILL, as when a machine dies: no shutdown, no acknowledgement, no `finally`."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=15)
 
     def stop(self) -> None:
         for key, value in self._saved.items():

@@ -113,7 +113,7 @@ def test_a_key_is_limited_to_its_permissions(anon_api, admin_a):
     _, secret = api_key_create(actor=admin_a, name="k", permissions=["principal-list"])
     response = _bearer(anon_api, secret).post("/api/telemetry/self-check")
     assert response.status_code == 403
-    assert response.json()["permission"] == "task-start"
+    assert response.json()["permission"] == "troubleshoot"
 
 
 def test_a_revoked_key_stops_working(anon_api, admin_a):

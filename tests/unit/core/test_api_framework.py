@@ -106,8 +106,8 @@ def test_it_names_the_missing_permission(api_client_for, user_a):
     response = api_client_for(user_a).post("/api/telemetry/self-check")
     assert response.status_code == 403
     body = response.json()
-    assert body["permission"] == "task-start"
-    assert body["detail"] == "You do not have the permission 'task-start' needed for this."
+    assert body["permission"] == "troubleshoot"
+    assert body["detail"] == "You do not have the permission 'troubleshoot' needed for this."
 
 
 def test_it_serves_an_openapi_3_schema(anon_api):

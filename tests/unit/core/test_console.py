@@ -1,6 +1,7 @@
 """The base console: login gate, dashboard counts, navigation, task progress fragments."""
 
 import json
+import uuid
 
 import pytest
 from django.contrib import messages
@@ -61,8 +62,13 @@ def test_it_says_plainly_what_is_not_built(client, superadmin):
 
 
 def _run(actor, **fields):
+    """A run of the actor's tenant (its kind unique: one unfinished run per kind)."""
     return TaskRun.objects.create(
-        kind="self-check", title="Self-check", actor=actor, tenant_id=actor.tenant_id, **fields
+        kind=f"probe:{uuid.uuid4()}",
+        title="Probe",
+        actor=actor,
+        tenant_id=actor.tenant_id,
+        **fields,
     )
 
 
@@ -92,8 +98,10 @@ def test_it_hides_another_tenants_task(client, admin_a, admin_b):
     assert client.get(f"/tasks/{run.id}/").status_code == 404
 
 
-def test_it_starts_a_self_check_from_the_page(client, admin_a, django_capture_on_commit_callbacks):
-    client.force_login(admin_a)
+def test_it_starts_a_self_check_from_the_page(
+    client, superadmin, django_capture_on_commit_callbacks
+):
+    client.force_login(superadmin)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post("/telemetry/self-check/", headers={"HX-Request": "true"})
     assert response.status_code == 200
@@ -104,7 +112,9 @@ def test_it_starts_a_self_check_from_the_page(client, admin_a, django_capture_on
 
 def test_it_refuses_to_start_a_task_without_permission(client, user_a):
     client.force_login(user_a)
-    assert client.post("/telemetry/self-check/").status_code == 403
+    response = client.post("/telemetry/self-check/")
+    assert response.status_code == 403
+    assert b"troubleshoot" in response.content
     assert not TaskRun.objects.exists()
 
 
@@ -139,9 +149,16 @@ def test_it_links_the_own_account_pages_from_the_user_menu(client, user_a, admin
 
 
 def test_it_shows_a_plain_user_only_their_own_runs(client, admin_a, user_a):
-    admins = _run(admin_a)
-    own = _run(user_a)
+    admins = _run(admin_a, actor_name="admin-a")
+    own = _run(user_a, actor_name="user-a")
     client.force_login(user_a)
     assert client.get(f"/tasks/{admins.id}/").status_code == 404
     assert client.get(f"/tasks/{own.id}/").status_code == 200
+    assert [run.id for run in client.get("/").context["runs"]] == [own.id]
+
+
+def test_it_lists_runs_people_started_not_the_schedules(client, admin_a):
+    own = _run(admin_a, actor_name="admin-a")
+    TaskRun.objects.create(kind="dns-check:1", title="Scheduled DNS check", tenant=admin_a.tenant)
+    client.force_login(admin_a)
     assert [run.id for run in client.get("/").context["runs"]] == [own.id]

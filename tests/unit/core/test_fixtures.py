@@ -1,11 +1,13 @@
 """The shared network fixtures behave like the real peers they stand for."""
 
 import smtplib
+import socket
 
 import dns.resolver
 import pytest
 
 from mailadmin.dns import make_resolver
+from tests.support.dns_server import DnsServer, _bind_pair
 
 
 def test_it_records_messages_in_the_smtp_sink(smtp_sink):
@@ -50,3 +52,43 @@ def test_it_answers_nxdomain_servfail_and_silence(dns_server, settings):
         resolver.resolve("broken.test", "A")
     with pytest.raises(dns.resolver.LifetimeTimeout):
         resolver.resolve("slow.test", "A")
+
+
+def test_it_binds_the_dns_server_on_one_port_for_udp_and_tcp(dns_server):
+    dns_server.set_zone("example.test", {"A": ["127.0.0.2"]})
+    resolver = make_resolver()
+    udp = resolver.resolve("example.test", "A", tcp=False)
+    tcp = resolver.resolve("example.test", "A", tcp=True)
+    assert [r.to_text() for r in udp] == [r.to_text() for r in tcp] == ["127.0.0.2"]
+
+
+def test_it_moves_to_another_port_when_the_udp_port_is_taken():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        taken = squatter.getsockname()[1]
+        tcp, udp = _bind_pair("127.0.0.1", first_port=taken)
+        try:
+            port = tcp.getsockname()[1]
+            assert port != taken
+            assert udp.getsockname() == ("127.0.0.1", port)
+        finally:
+            tcp.close()
+            udp.close()
+
+
+def test_it_frees_the_port_when_the_dns_server_stops():
+    server = DnsServer().start()
+    server.stop()
+    assert not any(thread.is_alive() for thread in server._threads)
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            sock.bind(("127.0.0.1", server.port))  # nothing holds it any more
+
+
+def test_it_starts_many_dns_servers_side_by_side():
+    servers = [DnsServer().start() for _ in range(50)]
+    try:
+        assert len({server.port for server in servers}) == 50
+    finally:
+        for server in servers:
+            server.stop()

@@ -1,20 +1,17 @@
-"""A domain's DNS check end to end: the run function against the loopback DNS server."""
+"""A domain's DNS check end to end: started by the service, carried out by the task (on the
+task base) against the loopback DNS server; and the hourly schedule."""
 
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from apps.domains.checks import (
-    domain_dns_check_run,
-    domain_dns_check_start,
-    domains_due,
-    run_kind,
-)
 from apps.domains.models import DnsCheckResult, DomainProfile
-from apps.domains.services import expected_records
-from apps.domains.tasks import domains_dns_check_due_task
-from mailadmin.core.models import TaskRun
+from apps.domains.selectors import domains_due, expected_records
+from apps.domains.services import domain_dns_check_start, domain_dns_checks_schedule
+from apps.domains.tasks import domain_dns_check_task, domains_dns_check_due_task
+from mailadmin.audit import audit_context
+from mailadmin.core.models import AuditEvent, TaskRun
 from mailadmin.errors import NotFound, PermissionDenied
 
 pytestmark = pytest.mark.django_db
@@ -51,21 +48,27 @@ def publish(dns_server, records, *, skip=(), replace=None):
         dns_server.set_zone(name, zone)
 
 
-def _run(actor, domain):
-    run = TaskRun.objects.create(
-        kind=run_kind(domain.pk), title="DNS check", actor=actor, tenant_id=actor.tenant_id
-    )
-    domain_dns_check_run(domain_id=domain.pk, run_id=str(run.id))
-    run.refresh_from_db()
+@pytest.fixture
+def check_now(django_capture_on_commit_callbacks):
+    """check_now(actor, domain) -> the finished run: started as the page starts it, carried
+    out by the real task (its base included) in this process."""
+
+    def run(actor, domain):
+        with django_capture_on_commit_callbacks(execute=False):
+            started = domain_dns_check_start(actor=actor, domain=domain)
+        domain_dns_check_task(str(started.id))
+        started.refresh_from_db()
+        return started
+
     return run
 
 
-def test_it_finds_every_record_of_a_well_published_domain(admin_a, domain_a, dns_server):
+def test_it_finds_every_record_of_a_well_published_domain(admin_a, domain_a, dns_server, check_now):
     records = expected_records(domain=domain_a)
     publish(dns_server, records)
-    run = _run(admin_a, domain_a)
+    run = check_now(admin_a, domain_a)
     assert run.state == TaskRun.State.SUCCESS
-    assert (run.done, run.total) == (len(records), len(records))
+    assert (run.done, run.total, run.attempts) == (len(records), len(records), 1)
     assert run.message == f"{len(records)} of {len(records)} records found"
     rows = run.result["rows"]
     assert rows[0] == {"name": "MX a.example.", "ok": True, "detail": "found"}
@@ -80,10 +83,43 @@ def test_it_finds_every_record_of_a_well_published_domain(admin_a, domain_a, dns
     assert all(r.tenant_id == domain_a.tenant_id for r in results)
 
 
-def test_it_fails_a_domain_whose_mx_points_elsewhere(admin_a, domain_a, dns_server):
+def test_it_stores_the_token_the_page_showed_before_the_first_check(
+    admin_a, domain_a, dns_server, check_now
+):
+    shown = expected_records(domain=domain_a)  # no profile yet: nothing was written
+    assert not DomainProfile.objects.exists()
+    publish(dns_server, shown)
+    check_now(admin_a, domain_a)
+    profile = DomainProfile.objects.get(domain=domain_a)
+    assert f"mailadmin-verification={profile.verification_token}" in {r["content"] for r in shown}
+    assert profile.verified_at is not None
+
+
+def test_it_audits_the_check_as_its_starter_from_a_task(admin_a, domain_a, dns_server, check_now):
+    publish(dns_server, expected_records(domain=domain_a))
+    with audit_context("html", "192.0.2.7"):
+        check_now(admin_a, domain_a)
+    events = AuditEvent.objects.order_by("id")
+    assert [(e.action, e.actor, e.interface, e.ip) for e in events] == [
+        ("domainprofile.create", admin_a, "task", "192.0.2.7"),
+        ("domain.dns_check", admin_a, "task", "192.0.2.7"),
+    ]
+    assert events[1].changes == {"dns_status": "ok", "verified": True}
+    assert events[1].object_repr == "a.example"
+    assert {e.tenant_id for e in events} == {domain_a.tenant_id}
+
+
+def test_it_audits_only_checks_that_change_something(admin_a, domain_a, dns_server, check_now):
+    publish(dns_server, expected_records(domain=domain_a))
+    check_now(admin_a, domain_a)
+    check_now(admin_a, domain_a)
+    assert AuditEvent.objects.filter(action="domain.dns_check").count() == 1
+
+
+def test_it_fails_a_domain_whose_mx_points_elsewhere(admin_a, domain_a, dns_server, check_now):
     records = expected_records(domain=domain_a)
     publish(dns_server, records, replace={("MX", "a.example."): [(10, "elsewhere.test.")]})
-    run = _run(admin_a, domain_a)
+    run = check_now(admin_a, domain_a)
     assert run.state == TaskRun.State.FAILURE
     assert run.message == f"{len(records) - 1} of {len(records)} records found"
     mx = DnsCheckResult.objects.get(domain=domain_a, record_type="MX")
@@ -94,10 +130,12 @@ def test_it_fails_a_domain_whose_mx_points_elsewhere(admin_a, domain_a, dns_serv
     )
 
 
-def test_it_calls_a_domain_missing_only_optional_records_partial(admin_a, domain_a, dns_server):
+def test_it_calls_a_domain_missing_only_optional_records_partial(
+    admin_a, domain_a, dns_server, check_now
+):
     records = expected_records(domain=domain_a)
     publish(dns_server, records, skip={"autoconfig.a.example."})
-    run = _run(admin_a, domain_a)
+    run = check_now(admin_a, domain_a)
     assert run.state == TaskRun.State.SUCCESS
     assert DomainProfile.objects.get(domain=domain_a).dns_status == "partial"
     missing = DnsCheckResult.objects.get(domain=domain_a, name="autoconfig.a.example.")
@@ -105,13 +143,13 @@ def test_it_calls_a_domain_missing_only_optional_records_partial(admin_a, domain
 
 
 def test_it_replaces_the_previous_results_and_leaves_unverified_alone(
-    admin_a, domain_a, dns_server
+    admin_a, domain_a, dns_server, check_now
 ):
     records = expected_records(domain=domain_a)
     publish(dns_server, records)
-    _run(admin_a, domain_a)
+    check_now(admin_a, domain_a)
     dns_server.zones.clear()  # everything gone: NXDOMAIN
-    _run(admin_a, domain_a)
+    check_now(admin_a, domain_a)
     results = DnsCheckResult.objects.filter(domain=domain_a)
     assert results.count() == len(records)
     assert {r.status for r in results} == {"missing"}
@@ -120,21 +158,23 @@ def test_it_replaces_the_previous_results_and_leaves_unverified_alone(
     assert profile.verified_at is not None  # once verified, the domain stays verified
 
 
-def test_it_does_not_verify_without_the_token(admin_a, domain_a, dns_server):
+def test_it_does_not_verify_without_the_token(admin_a, domain_a, dns_server, check_now):
     publish(dns_server, expected_records(domain=domain_a))
     dns_server.set_zone("_mailadmin-verification.a.example", {"TXT": ["wrong"]})
-    _run(admin_a, domain_a)
+    check_now(admin_a, domain_a)
     assert DomainProfile.objects.get(domain=domain_a).verified_at is None
 
 
-def test_it_runs_a_claimed_run_only_once(admin_a, domain_a, dns_server):
-    run = _run(admin_a, domain_a)
+def test_it_runs_a_claimed_run_only_once(admin_a, domain_a, dns_server, check_now):
+    run = check_now(admin_a, domain_a)
     queries = len(dns_server.queries)
-    assert domain_dns_check_run(domain_id=domain_a.pk, run_id=str(run.id)) is None
+    domain_dns_check_task(str(run.id))  # a redelivered message
     assert len(dns_server.queries) == queries
+    run.refresh_from_db()
+    assert run.attempts == 1
 
 
-def test_it_starts_a_run_after_commit_in_the_actors_tenant(
+def test_it_starts_a_run_after_commit_in_the_domains_tenant(
     admin_a, domain_a, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -145,7 +185,18 @@ def test_it_starts_a_run_after_commit_in_the_actors_tenant(
         f"dns-check:{domain_a.pk}",
         "DNS check of a.example",
     )
-    assert run.tenant_id == admin_a.tenant_id
+    assert (run.task_name, run.arguments) == ("domains.dns_check", {"domain_id": domain_a.pk})
+    assert run.tenant_id == domain_a.tenant_id
+
+
+def test_it_shows_the_check_under_way_instead_of_starting_a_second(
+    admin_a, domain_a, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        first = domain_dns_check_start(actor=admin_a, domain=domain_a)
+        second = domain_dns_check_start(actor=admin_a, domain=domain_a)
+    assert first.pk == second.pk
+    assert len(callbacks) == 1
 
 
 def test_it_hides_a_foreign_domain(admin_b, domain_a):
@@ -160,9 +211,37 @@ def test_it_needs_dns_check(user_a, domain_a):
     assert "dns-check" in str(exc.value)
 
 
-def test_it_lets_a_superadmin_check_any_domain(superadmin, domain_a):
-    run = domain_dns_check_start(actor=superadmin, domain=domain_a.pk)
+def test_it_lets_a_superadmin_check_any_domain_in_its_tenant(superadmin, domain_a, admin_a):
+    run = domain_dns_check_start(actor=superadmin, domain=domain_a)
     assert run.kind == f"dns-check:{domain_a.pk}"
+    assert run.tenant_id == domain_a.tenant_id  # so the tenant's admin sees it on the page
+
+
+def test_it_checks_the_starters_permission_again_when_the_run_starts(
+    admin_a, domain_a, dns_server, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        run = domain_dns_check_start(actor=admin_a, domain=domain_a)
+    admin_a.disabled_permissions = ["dns-check"]
+    admin_a.save()
+    domain_dns_check_task(str(run.id))
+    run.refresh_from_db()
+    assert (run.state, run.message) == (
+        "failure",
+        "You do not have the permission 'dns-check' needed for this.",
+    )
+    assert dns_server.queries == [] and not DnsCheckResult.objects.exists()
+
+
+def test_it_fails_a_run_whose_domain_was_deleted(
+    admin_a, domain_a, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        run = domain_dns_check_start(actor=admin_a, domain=domain_a)
+    domain_a.delete()
+    domain_dns_check_task(str(run.id))
+    run.refresh_from_db()
+    assert (run.state, run.message) == ("failure", "The domain no longer exists.")
 
 
 # --- the hourly schedule ---------------------------------------------------------------
@@ -174,31 +253,64 @@ def test_it_picks_exactly_the_domains_due_this_minute(make_domain, tenant_a, ten
     ]
     minute = domains[5].pk % 60
     expected = sorted(d.pk for d in domains if d.pk % 60 == minute)
-    assert domains_due(minute=minute) == expected
-    assert len(expected) in (2, 3)
-    assert admin_a.pk not in domains_due(minute=admin_a.pk % 60)  # only domains
-
-
-def test_it_enqueues_one_check_per_due_domain(make_domain, tenant_a, monkeypatch):
-    domains = [make_domain(f"d{i}.example", tenant=tenant_a) for i in range(61)]
-    sent = []
-    monkeypatch.setattr(
-        "apps.domains.tasks.domain_dns_check_task.delay", lambda *args: sent.append(args)
-    )
     now = timezone.now()
-    assert domains_dns_check_due_task() == len(sent)
-    assert {args[1] for args in sent} == {d.pk for d in domains if d.pk % 60 == now.minute} or (
-        timezone.now().minute != now.minute  # the minute turned while we ran
-    )
-    assert all(args[0] is None for args in sent)
+    due = [d.pk for d in domains_due(minute=minute, checked_before=now)]
+    assert due == expected
+    assert len(expected) in (2, 3)
+    assert admin_a.pk not in [d.pk for d in domains_due(minute=admin_a.pk % 60, checked_before=now)]
+    # a domain checked since is not due again
+    DomainProfile.objects.create(domain=domains[5], tenant=tenant_b, dns_checked_at=now)
+    assert domains[5].pk not in [d.pk for d in domains_due(minute=minute, checked_before=now)]
 
 
-def test_it_runs_a_scheduled_check_once_an_hour(domain_a, dns_server):
+def test_it_starts_one_scheduled_run_per_due_domain(
+    make_domain, tenant_a, django_capture_on_commit_callbacks
+):
+    domains = [make_domain(f"d{i}.example", tenant=tenant_a) for i in range(61)]
+    minute = timezone.now().minute
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        started = domains_dns_check_due_task()
+    if timezone.now().minute != minute:
+        pytest.skip("the minute turned while the task ran")
+    due = {d.pk for d in domains if d.pk % 60 == minute}
+    assert started == len(due) == len(callbacks)
+    runs = TaskRun.objects.all()
+    assert {run.arguments["domain_id"] for run in runs} == due
+    assert all(run.actor_id is None and run.actor_name == "" for run in runs)
+    assert all(run.title.startswith("Scheduled DNS check of d") for run in runs)
+    assert all(run.tenant_id == tenant_a.pk for run in runs)
+
+
+def test_it_runs_a_scheduled_check_once_an_hour_as_the_system(
+    domain_a, dns_server, django_capture_on_commit_callbacks
+):
     publish(dns_server, expected_records(domain=domain_a))
-    assert domain_dns_check_run(domain_id=domain_a.pk) == "ok"
-    assert domain_dns_check_run(domain_id=domain_a.pk) is None  # a duplicate tick
+    minute = domain_a.pk % 60
+
+    def tick() -> list[TaskRun]:
+        with django_capture_on_commit_callbacks(execute=False):
+            domain_dns_checks_schedule(minute=minute)
+        runs = list(TaskRun.objects.filter(state="pending"))
+        for run in runs:
+            domain_dns_check_task(str(run.id))
+        return runs
+
+    (run,) = tick()
+    run.refresh_from_db()
+    assert (run.state, run.actor_id) == ("success", None)
+    assert tick() == []  # a duplicate tick: checked minutes ago
     DomainProfile.objects.filter(domain=domain_a).update(
         dns_checked_at=timezone.now() - timedelta(hours=1)
     )
-    assert domain_dns_check_run(domain_id=domain_a.pk) == "ok"
-    assert not TaskRun.objects.exists()
+    assert len(tick()) == 1
+    event = AuditEvent.objects.get(action="domain.dns_check")
+    assert (event.actor_name, event.interface) == ("system", "task")
+
+
+def test_it_schedules_no_twin_of_a_check_under_way(
+    admin_a, domain_a, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        by_hand = domain_dns_check_start(actor=admin_a, domain=domain_a)
+        domain_dns_checks_schedule(minute=domain_a.pk % 60)
+    assert list(TaskRun.objects.values_list("pk", flat=True)) == [by_hand.pk]

@@ -4,8 +4,9 @@ import pytest
 from django.urls import reverse
 
 from apps.accounts.models import Principal
+from apps.domains import selectors
 from apps.domains.models import DnsCheckResult, DomainProfile
-from mailadmin.core.models import TaskRun
+from mailadmin.core.models import AuditEvent, TaskRun
 
 pytestmark = pytest.mark.django_db
 
@@ -87,6 +88,17 @@ def test_it_shows_the_records_with_the_latest_results(console, admin_a, domain_a
     assert "Different value" in body and "10 elsewhere.test." in body
     assert "_dmarc.a.example." in body
     assert 'id="check-dns"' in body
+
+
+def test_it_shows_a_domain_never_checked_without_writing(console, admin_a, domain_a):
+    response = console(admin_a).get(f"/domains/{domain_a.pk}/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Not checked yet" in body and "last checked never" in body
+    token = selectors.verification_token(domain_a)
+    assert f"mailadmin-verification={token}" in body
+    assert not DomainProfile.objects.exists()  # a GET never writes
+    assert not AuditEvent.objects.exists()
 
 
 def test_it_shows_the_detail_in_constant_queries(
