@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts.auth import views as account_views
+from mailadmin.api.views import DocsView, SchemaView
 from mailadmin.core import views as core_views
 
 urlpatterns = [
@@ -20,7 +20,7 @@ urlpatterns = [
     path("store/", include("apps.store.urls")),
     path("settings/", include("apps.config.urls")),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
+    path("api/docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("mailadmin.api.urls")),
 ]

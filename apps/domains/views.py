@@ -32,7 +32,7 @@ def _page_number(value: str | None) -> int:
     return int(value) if value and value.isdigit() and 0 < int(value) < 10**6 else 1
 
 
-@permission_required(Perm.DOMAIN_LIST)
+@permission_required(Perm.DOMAIN_LIST, Perm.DNS_RECORD_GET)
 def domain_list(request: HttpRequest) -> HttpResponse:
     actor = request.user
     search = (request.GET.get("q") or "").strip()[:255]
@@ -67,7 +67,7 @@ def _get(request: HttpRequest, pk: int):
         raise Http404 from None
 
 
-@permission_required(Perm.DOMAIN_GET)
+@permission_required(Perm.DOMAIN_GET, Perm.DNS_RECORD_GET)
 def domain_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Reads only: a domain never checked has no profile yet, and the page says so."""
     domain = _get(request, pk)

@@ -1,4 +1,13 @@
-"""A DRF permission class that names the permission an endpoint needs."""
+"""DRF permission classes that name what an endpoint needs; an endpoint naming nothing is refused.
+
+Every API view declares, for every method it answers, one of:
+- a permission of the vocabulary (`require("principal-list")`),
+- `Authenticated`: any signed-in principal (who-am-I, obtaining an OAuth code),
+- `Public`: anyone, signed in or not (the OAuth token endpoint, the schema and its docs).
+`Undeclared` is the default permission class (settings.REST_FRAMEWORK): a view or method
+that forgets to declare is refused (fail closed), and tests/unit/core/test_permission_walk.py
+walks every URL pattern to prove none does.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +15,58 @@ from rest_framework.permissions import BasePermission
 
 from mailadmin.errors import PermissionDenied
 
+PUBLIC = "public"
+AUTHENTICATED = "authenticated"
+UNDECLARED_DETAIL = "This operation declares no permission, so it is refused."
+
+
+def _signed_in(request) -> bool:
+    actor = request.user
+    return actor is not None and getattr(actor, "is_authenticated", False)
+
+
+class Undeclared(BasePermission):
+    """The default: nothing declared, nothing allowed (401 when anonymous, else 403)."""
+
+    required: str | None = None
+    message = UNDECLARED_DETAIL
+
+    def has_permission(self, request, view) -> bool:
+        return False
+
+
+class Public(BasePermission):
+    """Declared open to everyone, signed in or not."""
+
+    required = PUBLIC
+
+    def has_permission(self, request, view) -> bool:
+        return True
+
+
+class Authenticated(BasePermission):
+    """Declared open to any signed-in principal, whatever its permissions."""
+
+    required = AUTHENTICATED
+
+    def has_permission(self, request, view) -> bool:
+        return _signed_in(request)  # DRF turns False into 401 for anonymous callers
+
 
 def require(permission: str) -> type[BasePermission]:
     """`permission_classes = [require("principal-list")]`; a missing one is a 403 naming it."""
+    if permission == PUBLIC:
+        return Public
+    if permission == AUTHENTICATED:
+        return Authenticated
 
     class HasPermission(BasePermission):
         required = permission
 
         def has_permission(self, request, view) -> bool:
-            actor = request.user
-            if actor is None or not getattr(actor, "is_authenticated", False):
+            if not _signed_in(request):
                 return False  # DRF turns this into 401 for anonymous callers
-            if not actor.has_permission(permission):
+            if not request.user.has_permission(permission):
                 raise PermissionDenied(permission)
             return True
 

@@ -1,16 +1,18 @@
-"""The base class of every API view: envelope helpers and the optional x-api-version header."""
+"""The base class of every API view: envelope helpers, the optional x-api-version header,
+and permissions declared per method (an undeclared method is refused)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mailadmin.api.permissions import require
-from mailadmin.api.schema import PROBLEM, envelope
+from mailadmin.api.permissions import AUTHENTICATED, Authenticated, Public, Undeclared, require
+from mailadmin.api.schema import envelope
 from mailadmin.errors import ServiceError
 
 API_VERSION = "1"
@@ -22,6 +24,9 @@ def ok(data: Any = None, status: int = 200) -> Response:
 
 
 class ApiView(APIView):
+    # No OPTIONS: DRF's metadata answer would be one more operation to declare and secure.
+    http_method_names = ["get", "post", "put", "patch", "delete", "head"]
+
     def initial(self, request, *args, **kwargs):
         requested = request.headers.get("x-api-version")
         if requested is not None and requested.strip() not in SUPPORTED_VERSIONS:
@@ -38,20 +43,39 @@ class ApiView(APIView):
 
 
 class MethodPermissionApi(ApiView):
-    """One URL, several operations: each HTTP method declares the permission it needs."""
+    """One URL, several operations: each HTTP method declares the permission it needs.
+
+    Values are permission names, or AUTHENTICATED / PUBLIC from mailadmin.api.permissions.
+    A method the view answers but does not list here is refused (fail closed); a method it
+    does not answer at all gets the usual 405 (after authentication).
+    """
 
     method_permissions: dict[str, str] = {}
 
     def get_permissions(self):
         method = "GET" if self.request.method == "HEAD" else self.request.method
         permission = self.method_permissions.get(method)
-        if permission is None:
-            return super().get_permissions()
-        return [require(permission)()]
+        if permission is not None:
+            return [require(permission)()]
+        if method.lower() in self.http_method_names and hasattr(self, method.lower()):
+            return [Undeclared()]
+        return [Authenticated()]  # nothing to protect: the 405 follows
 
 
-class ApiRootView(ApiView):
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI schema: public, like the API's own documentation."""
+
+    permission_classes = [Public]
+
+
+class DocsView(SpectacularSwaggerView):
+    permission_classes = [Public]
+
+
+class ApiRootView(MethodPermissionApi):
     """Who the caller is and what it may do: the cheapest authenticated call."""
+
+    method_permissions = {"GET": AUTHENTICATED}
 
     @extend_schema(
         responses={
@@ -68,7 +92,6 @@ class ApiRootView(ApiView):
                     },
                 ),
             ),
-            401: PROBLEM,
         }
     )
     def get(self, request):

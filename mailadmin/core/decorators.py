@@ -1,4 +1,8 @@
-"""HTML views declare the permission they need, like API views do."""
+"""HTML views declare the permission they need, like API views do.
+
+Every page is either `@permission_required(...)` or `@public` (login, logout); the URL walk
+in tests/unit/core/test_permission_walk.py fails on a page that declares neither.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +13,38 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
+from mailadmin.api.permissions import PUBLIC
 
-def permission_required(permission: str) -> Callable:
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+View = Callable[..., HttpResponse]
+
+
+def permission_required(*permissions: str) -> Callable[[View], View]:
+    """The signed-in principal must hold every one of `permissions` (403 naming the first
+    missing one); anonymous visitors are sent to the login page."""
+    if not permissions:
+        raise TypeError("permission_required() needs at least one permission")
+
+    def decorator(view: View) -> View:
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if not request.user.has_permission(permission):
-                raise PermissionDenied(
-                    f"You do not have the permission '{permission}' needed for this page."
-                )
+            for permission in permissions:
+                if not request.user.has_permission(permission):
+                    raise PermissionDenied(
+                        f"You do not have the permission '{permission}' needed for this page."
+                    )
             return view(request, *args, **kwargs)
 
-        wrapper.required_permission = permission  # type: ignore[attr-defined]
+        wrapper.required_permissions = permissions  # type: ignore[attr-defined]
+        wrapper.required_permission = permissions[0]  # type: ignore[attr-defined]
         return wrapper
 
     return decorator
+
+
+def public(view: View) -> View:
+    """Declares a page open to everyone, signed in or not (it checks what it needs itself)."""
+    view.required_permissions = (PUBLIC,)  # type: ignore[attr-defined]
+    view.required_permission = PUBLIC  # type: ignore[attr-defined]
+    return view

@@ -49,7 +49,7 @@ from apps.accounts.auth.login import (
 from apps.accounts.models import Principal
 from apps.accounts.permissions import Perm
 from mailadmin.audit import audit, client_ip
-from mailadmin.core.decorators import permission_required
+from mailadmin.core.decorators import permission_required, public
 from mailadmin.core.forms import refusal_form
 from mailadmin.core.rendering import render_form
 from mailadmin.errors import NotFound, ServiceError
@@ -77,6 +77,7 @@ def _complete_login(request: HttpRequest, principal: Principal, method: str) -> 
 # --- login / logout --------------------------------------------------------------------
 
 
+@public
 @sensitive_post_parameters("password")
 @csrf_protect
 @never_cache
@@ -125,6 +126,7 @@ def _pending_principal(request: HttpRequest) -> tuple[Principal | None, dict]:
     return principal, pending
 
 
+@public  # the second step of a login: the session says who passed the first
 @sensitive_post_parameters("code")
 @csrf_protect
 @never_cache
@@ -162,6 +164,7 @@ def login_verify(request: HttpRequest) -> HttpResponse:
     return render_form(request, "registration/login_verify.html", {"form": form}, status=status)
 
 
+@public
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
