@@ -70,6 +70,8 @@ MIDDLEWARE = [
     # Content-Security-Policy (with a nonce per request) and Permissions-Policy.
     "mailadmin.core.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Early, so it also reshapes the error pages of the middleware below it.
+    "mailadmin.api.middleware.ApiProblemMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -220,21 +222,24 @@ REST_FRAMEWORK = {
         "mailadmin.api.auth.BasicAuthentication",
         "mailadmin.api.auth.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Fail closed: a view that declares no permission is refused (mailadmin.api.permissions).
+    "DEFAULT_PERMISSION_CLASSES": ["mailadmin.api.permissions.Undeclared"],
     "DEFAULT_RENDERER_CLASSES": [
         "mailadmin.api.renderers.JSONRenderer",
         "mailadmin.api.renderers.XMLRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["mailadmin.api.parsers.JSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "mailadmin.api.renderers.ContentNegotiation",
     "EXCEPTION_HANDLER": "mailadmin.api.exceptions.problem_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "mailadmin.api.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "mailadmin API",
     "DESCRIPTION": "Management API of a multi-tenant mail service.",
     "VERSION": "0.1.0",
+    # 3.1: JSON Schema proper, so a body that is always null can say so ({"type": "null"}).
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

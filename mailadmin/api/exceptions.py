@@ -10,6 +10,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from mailadmin.api.parsers import BodyError
 from mailadmin.errors import ServiceError
 
 UNAUTHENTICATED_DETAIL = "You have to authenticate first."
@@ -25,6 +26,17 @@ TITLES = {
     413: "Payload Too Large",
     415: "Unsupported Media Type",
     429: "Too Many Requests",
+    500: "Internal Server Error",
+}
+# What a problem says when nothing more precise is known (errors outside DRF's views).
+DEFAULT_DETAILS = {
+    400: "The request is malformed.",
+    401: UNAUTHENTICATED_DETAIL,
+    403: "You are not allowed to do this.",
+    404: NOT_FOUND_DETAIL,
+    405: "This method is not allowed here.",
+    413: "The request body is too large.",
+    500: "The server failed to carry out the request; the error has been logged.",
 }
 
 
@@ -77,6 +89,10 @@ def _one(field: str, message: Any) -> dict[str, str]:
     return {"field": field, "message": text}
 
 
+def _one_as_is(field: str, message: Any) -> dict[str, str]:
+    return {"field": field, "message": str(message)}
+
+
 def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     headers: dict[str, str] = {}
     if isinstance(exc, ServiceError):
@@ -104,8 +120,12 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         errors = field_errors(exc.detail)
         detail = errors[0]["message"] if errors else "Invalid request."
         return problem_response(400, detail, errors=errors)
+    if isinstance(exc, BodyError):
+        set_rollback()
+        return problem_response(400, str(exc.detail), errors=[_one_as_is(exc.field, exc.detail)])
     if isinstance(exc, drf.ParseError):
-        return problem_response(400, f"Malformed request body: {exc.detail}")
+        detail = f"Malformed request body: {exc.detail}"
+        return problem_response(400, detail, errors=[_one_as_is("body", detail)])
     if isinstance(exc, drf.APIException):
         set_rollback()
         if isinstance(exc, drf.Throttled) and exc.wait:

@@ -12,19 +12,28 @@ from rest_framework import serializers
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 DEFAULT_MAX_TOTAL = 10_000
+# Input bounds: a page or a counting cap past these is a 400 naming the field, never an
+# integer the database can't hold (OverflowError) or a COUNT nobody needs.
+MAX_PAGE = 1_000_000
+MAX_MAX_TOTAL = 1_000_000
 
 
 class PageParams(serializers.Serializer):
-    page = serializers.IntegerField(min_value=1, default=1)
+    page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
-    max_total = serializers.IntegerField(min_value=1, default=DEFAULT_MAX_TOTAL)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        # The query parameter is spelled max-total, and errors must name it so.
+        fields["max-total"] = serializers.IntegerField(
+            source="max_total", min_value=1, max_value=MAX_MAX_TOTAL, default=DEFAULT_MAX_TOTAL
+        )
+        return fields
 
     def to_internal_value(self, data):
         data = dict(data.items()) if hasattr(data, "items") else data
-        if "max-total" in data:
-            data["max_total"] = data.pop("max-total")
         return super().to_internal_value(
-            {k: v for k, v in data.items() if k in {"page", "limit", "max_total"}}
+            {k: v for k, v in data.items() if k in {"page", "limit", "max-total"}}
         )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from xml.sax.saxutils import XMLGenerator
 
 from rest_framework import renderers
+from rest_framework.exceptions import ErrorDetail, NotAcceptable, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 
 
@@ -64,13 +65,28 @@ def _xml_name(key: str) -> str:
 
 
 class ContentNegotiation(DefaultContentNegotiation):
-    """Like DRF's, but falls back to JSON instead of answering 406."""
+    """Like DRF's, but falls back to JSON instead of answering 406, and a `format` query
+    parameter naming no renderer is a 400 naming it (DRF would answer 404)."""
 
     def select_renderer(self, request, renderers_list, format_suffix=None):
         renderers_list = list(renderers_list)
         if any(isinstance(r, XMLRenderer) for r in renderers_list):
             renderers_list.append(TextXMLRenderer())
+        requested = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
+        if requested:
+            formats = sorted({r.format for r in renderers_list})
+            if requested not in formats:
+                raise ValidationError(
+                    {
+                        "format": [
+                            ErrorDetail(
+                                f"Invalid value for field format: use {' or '.join(formats)}.",
+                                code="custom",
+                            )
+                        ]
+                    }
+                )
         try:
             return super().select_renderer(request, renderers_list, format_suffix)
-        except Exception:  # NotAcceptable: answer in JSON rather than refuse
+        except NotAcceptable:  # answer in JSON rather than refuse
             return renderers_list[0], renderers_list[0].media_type

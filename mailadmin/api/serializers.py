@@ -36,6 +36,17 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class QueryParams(StrictSerializer):
+    """A list's query string: undeclared parameters are errors, except the ones every
+    operation shares: `format` (chosen by content negotiation) and the paging parameters
+    (checked by mailadmin.api.pagination.PageParams)."""
+
+    shared = frozenset({"format", "page", "limit", "max-total"})
+
+    def to_internal_value(self, data: Any) -> Any:
+        return super().to_internal_value({k: v for k, v in data.items() if k not in self.shared})
+
+
 class StrictCharField(serializers.CharField):
     """A JSON string: numbers and booleans are not silently turned into text."""
 

@@ -7,3 +7,4 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         import mailadmin.api.schema  # noqa: F401 - registers the OpenAPI auth extensions
+        import mailadmin.converters  # noqa: F401 - registers <id:...> before any URLconf loads

@@ -33,6 +33,10 @@ def account_auth_update(*, actor: Principal, actions: list[dict]) -> None:
         kind = action.get("type")
         if kind is None:
             raise ServiceError("Missing required field: type", field=f"[{index}].type")
+        if not isinstance(kind, str):
+            raise ServiceError(
+                "Invalid value for field type: expected a string.", field=f"[{index}].type"
+            )
         if kind not in ACCOUNT_AUTH_ACTIONS:
             raise ServiceError(f"Unknown action type: {kind}", field=f"[{index}].type")
         fields = ACCOUNT_AUTH_ACTIONS[kind]

@@ -68,6 +68,10 @@ def _app_password_name(name) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ServiceError("Missing required field: name", field="name")
     name = name.strip()
+    if "\x00" in name:  # as every other text field says it (DRF's CharField)
+        raise ServiceError(
+            "Invalid value for field name: Null characters are not allowed.", field="name"
+        )
     if len(name) > 255:
         raise ServiceError("The app password name is longer than 255 characters.", field="name")
     return name

@@ -14,11 +14,11 @@ urlpatterns = [
     path("security/recovery-codes/", auth_views.recovery_codes, name="recovery-codes"),
     path("app-passwords/", auth_views.app_passwords, name="app-passwords"),
     path(
-        "app-passwords/<int:pk>/revoke/",
+        "app-passwords/<id:pk>/revoke/",
         auth_views.app_password_revoke,
         name="app-password-revoke",
     ),
     path("api-keys/", auth_views.api_keys, name="api-keys"),
     path("api-keys/new/", auth_views.api_key_create, name="api-key-create"),
-    path("api-keys/<int:pk>/revoke/", auth_views.api_key_revoke, name="api-key-revoke"),
+    path("api-keys/<id:pk>/revoke/", auth_views.api_key_revoke, name="api-key-revoke"),
 ]

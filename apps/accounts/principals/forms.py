@@ -11,6 +11,7 @@ from apps.accounts.emails import display_address
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES
 from apps.accounts.principals.services import APPLIES, SUPERADMIN_ROLE
+from mailadmin.api.pagination import MAX_PAGE
 from mailadmin.core.forms import ServiceErrorsMixin
 
 
@@ -174,7 +175,7 @@ class ListParams(forms.Form):
     sort = forms.ChoiceField(
         choices=[(s, s) for s in ("name", "-name", "created", "-created")], required=False
     )
-    page = forms.IntegerField(min_value=1, required=False)
+    page = forms.IntegerField(min_value=1, max_value=MAX_PAGE, required=False)
 
 
 class AuditFilterForm(forms.Form):
@@ -187,4 +188,6 @@ class AuditFilterForm(forms.Form):
     until = forms.DateTimeField(
         required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
-    page = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
+    page = forms.IntegerField(
+        min_value=1, max_value=MAX_PAGE, required=False, widget=forms.HiddenInput
+    )

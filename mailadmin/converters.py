@@ -1,0 +1,23 @@
+"""The `<id:...>` path converter: a database id, at most 18 digits.
+
+Django's `<int:...>` matches any number of digits, and a 20-digit id overflows the
+database's integer (OverflowError on SQLite: a 500). An id too long to exist is simply a
+path that names nothing: 404.
+"""
+
+from __future__ import annotations
+
+from django.urls import register_converter
+
+
+class IdConverter:
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(IdConverter, "id")
