@@ -1,11 +1,20 @@
-"""OpenAPI descriptions of our authentication classes and the response envelope."""
+"""OpenAPI descriptions: our authentication classes, the envelope, and the problem body.
+
+`AutoSchema` declares the errors every operation can answer (400 for a bad parameter or
+x-api-version, 401, 403, 404, 429; 413 and 415 where a body is read) with the Problem
+schema, so no view has to list them and no operation can forget one.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.utils import OpenApiParameter, extend_schema_field, inline_serializer
 from rest_framework import serializers
+
+from mailadmin.api.pagination import MAX_LIMIT, MAX_MAX_TOTAL, MAX_PAGE
 
 
 class BearerScheme(OpenApiAuthenticationExtension):
@@ -37,6 +46,14 @@ def envelope(name: str, data: serializers.Field) -> serializers.Serializer:
     return inline_serializer(name=name, fields={"data": data})
 
 
+@extend_schema_field({"type": "null"})  # OpenAPI 3.1 (SPECTACULAR_SETTINGS["OAS_VERSION"])
+class NullField(serializers.Field):
+    """A value that is always null: `{"data": null}` says "done" and nothing more."""
+
+    def to_representation(self, value: Any) -> None:
+        return None
+
+
 PROBLEM = inline_serializer(
     name="Problem",
     fields={
@@ -44,8 +61,33 @@ PROBLEM = inline_serializer(
         "status": serializers.IntegerField(),
         "title": serializers.CharField(),
         "detail": serializers.CharField(),
+        "errors": serializers.ListField(
+            required=False,
+            help_text="Each invalid field with a message for a person",
+            child=inline_serializer(
+                name="ProblemFieldError",
+                fields={"field": serializers.CharField(), "message": serializers.CharField()},
+            ),
+        ),
+        "permission": serializers.CharField(
+            required=False, help_text="The permission the caller lacks (403)"
+        ),
     },
 )
+# Answered by any operation: a bad query parameter or x-api-version (400), no or bad
+# credentials (401), a missing permission (403), an unknown object (404), a lockout (429).
+COMMON_ERRORS = (400, 401, 403, 404, 429)
+BODY_ERRORS = (413, 415)
+
+
+class AutoSchema(SpectacularAutoSchema):
+    def _get_response_bodies(self, direction="response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        codes = COMMON_ERRORS + (BODY_ERRORS if self.method in {"POST", "PUT", "PATCH"} else ())
+        for code in codes:
+            if str(code) not in responses:
+                responses[str(code)] = self._get_response_for_code(PROBLEM, str(code))
+        return responses
 
 
 def page_of(name: str, item: serializers.Field) -> serializers.Serializer:
@@ -63,8 +105,20 @@ def page_of(name: str, item: serializers.Field) -> serializers.Serializer:
 
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("page", OpenApiTypes.INT, description="1-based page number"),
-    OpenApiParameter("limit", OpenApiTypes.INT, description="Items per page (max 1000)"),
-    OpenApiParameter("max-total", OpenApiTypes.INT, description="Stop counting at this total"),
+    OpenApiParameter(
+        "page",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+        description="1-based page number",
+    ),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+        description=f"Items per page (at most {MAX_LIMIT})",
+    ),
+    OpenApiParameter(
+        "max-total",
+        {"type": "integer", "minimum": 1, "maximum": MAX_MAX_TOTAL},
+        description="Stop counting at this total",
+    ),
 ]
-NULL_DATA = envelope("NullData", serializers.JSONField(allow_null=True))
+NULL_DATA = envelope("NullData", NullField())

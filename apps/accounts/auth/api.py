@@ -13,14 +13,14 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import parsers, serializers
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
-from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from apps.accounts.auth import account, api_keys, app_passwords, encryption, oauth
 from apps.accounts.permissions import Perm
-from mailadmin.api.permissions import require
+from mailadmin.api.parsers import JSONParser
+from mailadmin.api.permissions import Authenticated, Public, require
 from mailadmin.api.renderers import JSONRenderer
-from mailadmin.api.schema import PROBLEM, envelope
+from mailadmin.api.schema import NULL_DATA, PROBLEM, envelope, page_of
 from mailadmin.api.views import ApiView, ok
 from mailadmin.errors import ServiceError
 
@@ -43,6 +43,10 @@ def _string(data: dict, field: str, *, required: bool = False, max_length: int =
         return ""
     if not isinstance(value, str):
         raise ServiceError(f"Invalid value for field {field}: expected a string.", field=field)
+    if "\x00" in value:
+        raise ServiceError(
+            f"Invalid value for field {field}: Null characters are not allowed.", field=field
+        )
     if len(value) > max_length:
         raise ServiceError(
             f"Invalid value for field {field}: longer than {max_length} characters.", field=field
@@ -91,7 +95,7 @@ class AccountAuthApi(ApiView):
 
     @extend_schema(
         request=AUTH_ACTIONS,
-        responses={200: envelope("AccountAuthUpdated", serializers.JSONField()), 400: PROBLEM},
+        responses={200: NULL_DATA, 400: PROBLEM},
         description="Apply every action or none. `password` may be a plain password or a "
         "SHA-512-crypt / SHA-256-crypt / bcrypt hash; `url` is an otpauth://totp/ URI.",
     )
@@ -154,6 +158,22 @@ class AccountCryptoApi(ApiView):
 # --- /api/account/api-keys -------------------------------------------------------------
 
 
+API_KEY_OUTPUT = inline_serializer(
+    name="ApiKey",
+    fields={
+        "id": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        "permissions": serializers.ListField(child=serializers.CharField()),
+        "tenant": serializers.CharField(allow_null=True),
+        "createdBy": serializers.CharField(allow_null=True),
+        "createdAt": serializers.DateTimeField(allow_null=True),
+        "lastUsedAt": serializers.DateTimeField(allow_null=True),
+        "expiresAt": serializers.DateTimeField(allow_null=True),
+        "revoked": serializers.BooleanField(),
+    },
+)
+
+
 def _api_key_out(key) -> dict:
     def iso(value):
         return value.isoformat() if value else None
@@ -176,7 +196,7 @@ class ApiKeyListCreateApi(ApiView):
         perm = Perm.API_KEY_CREATE if self.request.method == "POST" else Perm.API_KEY_LIST
         return [require(perm)()]
 
-    @extend_schema(responses={200: envelope("ApiKeyList", serializers.JSONField())})
+    @extend_schema(responses={200: page_of("ApiKeyPage", API_KEY_OUTPUT)})
     def get(self, request):
         keys = api_keys.api_key_list(actor=request.user)
         return ok({"items": [_api_key_out(key) for key in keys], "total": len(keys)})
@@ -237,9 +257,7 @@ class ApiKeyListCreateApi(ApiView):
 class ApiKeyDetailApi(ApiView):
     permission_classes = [require(Perm.API_KEY_DELETE)]
 
-    @extend_schema(
-        responses={200: envelope("ApiKeyRevoked", serializers.JSONField()), 404: PROBLEM}
-    )
+    @extend_schema(responses={200: NULL_DATA, 404: PROBLEM})
     def delete(self, request, key_id: str):
         api_keys.api_key_revoke(actor=request.user, key=key_id)
         return ok(None)
@@ -251,7 +269,7 @@ class ApiKeyDetailApi(ApiView):
 class OAuthCodeApi(ApiView):
     """POST /api/oauth: an authorization code for the authenticated caller."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [Authenticated]
 
     @extend_schema(
         request=inline_serializer(
@@ -327,7 +345,7 @@ class OAuthTokenApi(ApiView):
     DELETE: revoke the OAuth bearer token this request carries."""
 
     renderer_classes = [JSONRenderer]
-    parser_classes = [parsers.FormParser, parsers.JSONParser]
+    parser_classes = [parsers.FormParser, JSONParser]
 
     def get_authenticators(self):
         if self.request is not None and self.request.method == "POST":
@@ -336,8 +354,8 @@ class OAuthTokenApi(ApiView):
 
     def get_permissions(self):
         if self.request.method == "POST":
-            return [AllowAny()]
-        return [IsAuthenticated()]
+            return [Public()]
+        return [Authenticated()]
 
     @extend_schema(
         request=inline_serializer(
@@ -403,7 +421,7 @@ class OAuthTokenApi(ApiView):
             headers=NO_STORE,
         )
 
-    @extend_schema(responses={200: envelope("OAuthTokenRevoked", serializers.JSONField())})
+    @extend_schema(responses={200: NULL_DATA})
     def delete(self, request):
         secret = request.auth if isinstance(request.auth, str) else ""
         if not secret:
