@@ -10,8 +10,15 @@ from rest_framework.exceptions import ValidationError
 
 from apps.accounts.emails import display_address
 from apps.accounts.models import Principal, PrincipalType
-from apps.accounts.principals.services import FIXED_FIELDS, PATCH_ACTIONS, SECRET_FIELD
+from apps.accounts.principals.services import (
+    FIXED_FIELDS,
+    MAX_LIMIT_VALUE,
+    MAX_QUOTA,
+    PATCH_ACTIONS,
+    SECRET_FIELD,
+)
 from mailadmin.api.serializers import (
+    QueryParams,
     StrictCharField,
     StrictIntegerField,
     StrictSerializer,
@@ -56,7 +63,7 @@ class PrincipalCreateInput(StrictSerializer):
     type = serializers.ChoiceField(choices=PrincipalType.choices)
     name = StrictCharField(max_length=255)
     description = StrictCharField(max_length=1024, required=False, allow_blank=True)
-    quota = StrictIntegerField(min_value=0, required=False)
+    quota = StrictIntegerField(min_value=0, max_value=MAX_QUOTA, required=False)
     tenant = StrictCharField(max_length=255, required=False, allow_null=True, allow_blank=True)
     secrets = SecretsField(required=False)
     emails = _names(320)
@@ -68,15 +75,37 @@ class PrincipalCreateInput(StrictSerializer):
     enabledPermissions = _names()
     disabledPermissions = _names()
     externalMembers = _names(320)
-    maxDomains = StrictIntegerField(min_value=0, required=False, allow_null=True)
-    maxAccounts = StrictIntegerField(min_value=0, required=False, allow_null=True)
-    maxMailboxesPerUser = StrictIntegerField(min_value=0, required=False, allow_null=True)
+    maxDomains = StrictIntegerField(
+        min_value=0, max_value=MAX_LIMIT_VALUE, required=False, allow_null=True
+    )
+    maxAccounts = StrictIntegerField(
+        min_value=0, max_value=MAX_LIMIT_VALUE, required=False, allow_null=True
+    )
+    maxMailboxesPerUser = StrictIntegerField(
+        min_value=0, max_value=MAX_LIMIT_VALUE, required=False, allow_null=True
+    )
+
+
+@extend_schema_field(
+    {
+        "type": ["string", "integer", "array", "null"],
+        "items": {"type": "string"},
+        "description": "A string, a number or a list of strings, as the field takes",
+    }
+)
+class PatchValueField(serializers.JSONField):
+    """Checked against the field it sets by parse_patch; typed here for the schema."""
+
+
+@extend_schema_field({"type": "string", "enum": list(PATCH_ACTIONS)})
+class PatchActionField(StrictCharField):
+    """Checked by parse_patch ("Unknown action: ..."); an enum in the schema."""
 
 
 class PatchOperationInput(StrictSerializer):
-    action = StrictCharField()
+    action = PatchActionField()
     field = StrictCharField()
-    value = serializers.JSONField(required=False, allow_null=True)
+    value = PatchValueField(required=False, allow_null=True)
 
 
 def parse_patch(data: Any) -> list[dict[str, Any]]:
@@ -122,9 +151,7 @@ def _flatten(detail: Any) -> list[str]:
     return [str(detail)]
 
 
-class PrincipalListParams(StrictSerializer):
-    page = serializers.IntegerField(min_value=1, required=False)
-    limit = serializers.IntegerField(min_value=1, required=False)
+class PrincipalListParams(QueryParams):
     types = serializers.CharField(required=False, allow_blank=True)
     filter = serializers.CharField(required=False, allow_blank=True, max_length=255)
     order = serializers.ChoiceField(
@@ -132,7 +159,6 @@ class PrincipalListParams(StrictSerializer):
     )
 
     def to_internal_value(self, data):
-        data = {k: v for k, v in data.items() if k != "max-total"}
         values = super().to_internal_value(data)
         types = [t.strip() for t in values.get("types", "").split(",") if t.strip()]
         for type_ in types:
@@ -201,9 +227,7 @@ def principal_data(p: Principal) -> dict[str, Any]:
     return data
 
 
-class AuditListParams(StrictSerializer):
-    page = serializers.IntegerField(min_value=1, required=False)
-    limit = serializers.IntegerField(min_value=1, required=False)
+class AuditListParams(QueryParams):
     action = serializers.CharField(required=False, max_length=64)
     actor = serializers.CharField(required=False, max_length=255)
     object_type = serializers.CharField(required=False, max_length=64)
@@ -211,9 +235,6 @@ class AuditListParams(StrictSerializer):
     interface = serializers.ChoiceField(choices=AuditEvent.Interface.choices, required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
-
-    def to_internal_value(self, data):
-        return super().to_internal_value({k: v for k, v in data.items() if k != "max-total"})
 
 
 class AuditEventOutput(serializers.ModelSerializer):

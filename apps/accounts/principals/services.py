@@ -55,6 +55,9 @@ FIXED_FIELDS = ("type", "tenant")
 SECRET_FIELD = "secrets"  # noqa: S105 - a field name, not a secret
 EDITABLE_FIELDS = frozenset((*SCALAR_FIELDS, *LIST_FIELDS, SECRET_FIELD))
 PATCH_ACTIONS = ("set", "addItem", "removeItem")
+# What the columns hold (BigIntegerField, PositiveIntegerField on every database we run on).
+MAX_QUOTA = 2**63 - 1
+MAX_LIMIT_VALUE = 2**31 - 1
 
 # Which fields may hold a value for each type ("description" and "name" apply to all).
 APPLIES: dict[str, frozenset[str]] = {
@@ -350,6 +353,11 @@ def _resolve(
         value = state.get(name)
         if value is not None and value < 0:
             raise ServiceError(f"Invalid value for field {name}: must not be negative.", field=name)
+        highest = MAX_QUOTA if name == "quota" else MAX_LIMIT_VALUE
+        if value is not None and value > highest:
+            raise ServiceError(
+                f"Invalid value for field {name}: must be at most {highest}.", field=name
+            )
     locked_tenant = _lock(tenant) if tenant is not None else None
     tenant_quota = locked_tenant.quota if locked_tenant else 0
     if changed("quota") and tenant_quota and state["quota"] > tenant_quota:
@@ -389,7 +397,12 @@ def _resolve(
     if tenant is None and type_ != T.TENANT and not plan.is_superuser:
         if principal is not None and principal.is_superuser:
             raise ServiceError(f"A superadmin must keep the role {SUPERADMIN_ROLE}.", field="roles")
-        raise ServiceError(f"A principal of type {type_} must belong to a tenant.", field="tenant")
+        if not actor.is_superuser:
+            # Tenant admins never get here (their objects go into their tenant); this
+            # keeps any other caller from making server-wide principals.
+            raise ServiceError(
+                f"A principal of type {type_} must belong to a tenant.", field="tenant"
+            )
 
     # memberships
     for name in ("memberOf", "lists", "members"):
@@ -482,19 +495,20 @@ def _check_emails(
     if not addresses:
         return
     domains = {domain_of(a) for a in addresses}
-    owned = (
-        set(
-            Principal.objects.filter(type=T.DOMAIN, tenant=tenant, name__in=domains).values_list(
-                "name", flat=True
-            )
+    # A tenant's addresses are on its domains; the server's own (tenant-less) principals'
+    # addresses on the server's own domains.
+    owned = set(
+        Principal.objects.filter(type=T.DOMAIN, tenant=tenant, name__in=domains).values_list(
+            "name", flat=True
         )
-        if tenant is not None
-        else set()
     )
     for address in addresses:
         if domain_of(address) not in owned:
+            shown = display_domain(domain_of(address))
             raise ServiceError(
-                f"The domain {display_domain(domain_of(address))} is not a domain of this tenant.",
+                f"The domain {shown} is not a domain of this tenant."
+                if tenant is not None
+                else f"The domain {shown} is not one of the server's own domains.",
                 field="emails",
             )
     in_use = PrincipalEmail.objects.filter(address__in=addresses)
@@ -504,7 +518,8 @@ def _check_emails(
     for address in addresses:
         if address in taken:
             raise ServiceError(
-                f"The address {display_address(address)} is already in use.", field="emails"
+                f"The email address {display_address(address)} is already in use.",
+                field="emails",
             )
 
 
@@ -551,8 +566,9 @@ def _roles(
 
 
 def _by_name(tenant: Principal | None, names: Iterable[str]) -> dict[str, Principal]:
+    """Principals of the same tenant (or, for tenant-less ones, the server's own)."""
     names = set(names)
-    if not names or tenant is None:
+    if not names:
         return {}
     rows = Principal.objects.filter(tenant=tenant, name__in=names).only("id", "name", "type")
     return {p.name: p for p in rows}
@@ -604,7 +620,9 @@ def _write(
                     for position, address in enumerate(state["emails"])
                 )
         except IntegrityError:
-            raise ServiceError("One of the addresses is already in use.", field="emails") from None
+            raise ServiceError(
+                "One of the email addresses is already in use.", field="emails"
+            ) from None
         getattr(principal, "_prefetched_objects_cache", {}).pop("emails", None)
     if touched("memberOf") or touched("lists"):
         principal.member_of.set(plan.member_of)

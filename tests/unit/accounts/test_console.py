@@ -91,7 +91,7 @@ def test_it_shows_service_errors_beside_the_field(console_a, world_a):
     assert response.status_code == 422
     page = html(response)
     assert 'id="id_emails_error"' in page
-    assert "The address jane@a.example is already in use." in page
+    assert "The email address jane@a.example is already in use." in page
     assert not Principal.objects.filter(name="john").exists()
 
 

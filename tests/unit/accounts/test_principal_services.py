@@ -124,7 +124,7 @@ def test_it_keeps_addresses_unique_whatever_their_case_or_script(admin_a, world_
         actor=admin_a,
         data={"type": "individual", "name": "other", "emails": ["LESER@Bücher.example"]},
     )
-    assert message == "The address leser@bücher.example is already in use."
+    assert message == "The email address leser@bücher.example is already in use."
 
 
 def test_it_stores_domain_names_normalized(admin_a, world_a):
