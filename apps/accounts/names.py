@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 NAME_RE = re.compile(r"^[A-Za-z0-9._@-]{1,255}$")
+# The same rule for the OpenAPI schema (with maxLength 255): one non-digit at least.
+NAME_PATTERN = r"^[A-Za-z0-9._@-]*[A-Za-z._@-][A-Za-z0-9._@-]*$"
 
 
 def name_problem(name: object) -> str | None:

@@ -30,7 +30,11 @@ class DkimCollectionApi(MethodPermissionApi):
         operation_id="dkim_list",
         parameters=[
             *PAGE_PARAMETERS,
-            OpenApiParameter("domain", OpenApiTypes.STR, description="Only this domain's keys"),
+            OpenApiParameter(
+                "domain",
+                {"type": "string", "maxLength": 255},
+                description="Only this domain's keys (empty: all)",
+            ),
         ],
         responses={200: DKIM_PAGE, 400: PROBLEM, 403: PROBLEM, 404: PROBLEM},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 from typing import Any
 from xml.sax.saxutils import XMLGenerator
@@ -52,11 +53,20 @@ class XMLRenderer(renderers.BaseRenderer):
         elif isinstance(data, bool):
             xml.characters("true" if data else "false")
         else:
-            xml.characters(str(data))
+            xml.characters(_xml_text(str(data)))
 
 
 class TextXMLRenderer(XMLRenderer):
     media_type = "text/xml"
+
+
+# What XML 1.0 can't carry (most control characters, lone surrogates, U+FFFE/U+FFFF):
+# echoed input such as "Unrecognized field: \x01" would make the document ill-formed.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
 
 
 def _xml_name(key: str) -> str:

@@ -15,6 +15,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema_field, inline_
 from rest_framework import serializers
 
 from mailadmin.api.pagination import MAX_LIMIT, MAX_MAX_TOTAL, MAX_PAGE
+from mailadmin.api.serializers import StrictSerializer
 
 
 class BearerScheme(OpenApiAuthenticationExtension):
@@ -39,6 +40,11 @@ class SessionScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "cookie", "name": "sessionid"}
+
+
+def strict_inline(name: str, fields: dict[str, serializers.Field]) -> serializers.Serializer:
+    """A request body described inline whose view refuses any field it does not list."""
+    return type(name, (StrictSerializer,), dict(fields))()
 
 
 def envelope(name: str, data: serializers.Field) -> serializers.Serializer:
@@ -81,6 +87,31 @@ BODY_ERRORS = (413, 415)
 
 
 class AutoSchema(SpectacularAutoSchema):
+    def _get_request_body(self, direction="request"):
+        body = super()._get_request_body(direction)
+        if body is not None:
+            body["required"] = True  # every operation that declares a body reads one
+        return body
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if isinstance(serializer, StrictSerializer):
+            schema["additionalProperties"] = False  # "Unrecognized field: ..."
+        return schema
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        # DRF refuses a blank CharField unless allow_blank: say so ("may not be blank").
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and not field.allow_blank
+            and "enum" not in schema
+            and "minLength" not in schema
+        ):
+            schema["minLength"] = 1
+        return schema
+
     def _get_response_bodies(self, direction="response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         codes = COMMON_ERRORS + (BODY_ERRORS if self.method in {"POST", "PUT", "PATCH"} else ())

@@ -39,12 +39,15 @@ class StrictSerializer(serializers.Serializer):
 class QueryParams(StrictSerializer):
     """A list's query string: undeclared parameters are errors, except the ones every
     operation shares: `format` (chosen by content negotiation) and the paging parameters
-    (checked by mailadmin.api.pagination.PageParams)."""
+    (checked by mailadmin.api.pagination.PageParams). An empty value (`?action=`, as a
+    form sends an empty filter) is no filter."""
 
     shared = frozenset({"format", "page", "limit", "max-total"})
 
     def to_internal_value(self, data: Any) -> Any:
-        return super().to_internal_value({k: v for k, v in data.items() if k not in self.shared})
+        return super().to_internal_value(
+            {k: v for k, v in data.items() if k not in self.shared and v != ""}
+        )
 
 
 class StrictCharField(serializers.CharField):

@@ -10,17 +10,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import parsers, serializers
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.response import Response
 
 from apps.accounts.auth import account, api_keys, app_passwords, encryption, oauth
-from apps.accounts.permissions import Perm
+from apps.accounts.auth.common import MAX_PASSWORD
+from apps.accounts.names import NAME_PATTERN
+from apps.accounts.permissions import ALL_PERMISSIONS, Perm
 from mailadmin.api.parsers import JSONParser
 from mailadmin.api.permissions import Authenticated, Public, require
 from mailadmin.api.renderers import JSONRenderer
-from mailadmin.api.schema import NULL_DATA, PROBLEM, envelope, page_of
+from mailadmin.api.schema import NULL_DATA, PROBLEM, envelope, page_of, strict_inline
 from mailadmin.api.views import ApiView, ok
 from mailadmin.errors import ServiceError
 
@@ -54,20 +61,49 @@ def _string(data: dict, field: str, *, required: bool = False, max_length: int =
     return value
 
 
+def _optional_text(max_length: int) -> serializers.CharField:
+    """How `_string` reads an optional field: absent, null, "" or a string."""
+    return serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=max_length
+    )
+
+
 # --- /api/account/auth -----------------------------------------------------------------
 
-AUTH_ACTIONS = inline_serializer(
-    name="AccountAuthAction",
-    many=True,
-    fields={
-        "type": serializers.ChoiceField(
-            choices=["addAppPassword", "removeAppPassword", "enableOtpAuth", "disableOtpAuth"]
-        ),
-        "name": serializers.CharField(required=False),
-        "password": serializers.CharField(required=False),
-        "url": serializers.CharField(required=False),
+_TEXT = r"^[^\u0000]*\S[^\u0000]*$"  # not blank, no NUL
+
+
+def _action(kind: str, **fields: dict) -> dict:
+    return {
+        "type": "object",
+        "properties": {"type": {"const": kind}, **fields},
+        "required": ["type", *fields],
+        "additionalProperties": False,
+    }
+
+
+ACCOUNT_AUTH_ACTIONS = {
+    "type": "array",
+    "items": {
+        "oneOf": [
+            _action(
+                "addAppPassword",
+                name={"type": "string", "pattern": _TEXT, "maxLength": 255},
+                password={
+                    "type": "string",
+                    "minLength": 8,
+                    "maxLength": MAX_PASSWORD,
+                    "description": "A password, or a $6$ / $5$ / bcrypt hash of one",
+                },
+            ),
+            _action(
+                "removeAppPassword", name={"type": "string", "pattern": _TEXT, "maxLength": 255}
+            ),
+            _action("enableOtpAuth", url={"type": "string", "pattern": "^otpauth://totp/"}),
+            _action("disableOtpAuth"),
+        ]
     },
-)
+}
 
 
 class AccountAuthApi(ApiView):
@@ -94,7 +130,7 @@ class AccountAuthApi(ApiView):
         return ok({"otpEnabled": actor.otp_enabled, "appPasswords": names})
 
     @extend_schema(
-        request=AUTH_ACTIONS,
+        request={"application/json": ACCOUNT_AUTH_ACTIONS},
         responses={200: NULL_DATA, 400: PROBLEM},
         description="Apply every action or none. `password` may be a plain password or a "
         "SHA-512-crypt / SHA-256-crypt / bcrypt hash; `url` is an otpauth://totp/ URI.",
@@ -132,13 +168,20 @@ class AccountCryptoApi(ApiView):
         return ok(encryption.encryption_settings_get(actor=request.user))
 
     @extend_schema(
-        request=inline_serializer(
-            name="EncryptionSettingsUpdate",
-            fields={
-                "type": serializers.CharField(help_text="disabled, pgp or smime"),
-                "algo": serializers.CharField(required=False, help_text="Aes128 or Aes256"),
+        request=strict_inline(
+            "EncryptionSettingsUpdate",
+            {
+                "type": serializers.ChoiceField(
+                    choices=["disabled", "pgp", "smime"], help_text="In any case (pGP too)"
+                ),
+                "algo": serializers.ChoiceField(
+                    choices=["Aes128", "Aes256"], required=False, allow_null=True
+                ),
                 "certs": serializers.CharField(
-                    required=False, help_text="Armoured OpenPGP public keys or PEM certificates"
+                    required=False,
+                    allow_null=True,
+                    max_length=encryption.crypto.MAX_INPUT_BYTES * 2,
+                    help_text="Armoured OpenPGP public keys or PEM certificates",
                 ),
             },
         ),
@@ -191,6 +234,20 @@ def _api_key_out(key) -> dict:
     }
 
 
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "string", "format": "date-time"},
+            {"type": "string", "maxLength": 0},
+            {"type": "null"},
+        ],
+        "description": "When the key stops working, in the future; empty or null: never",
+    }
+)
+class ExpiryField(serializers.DateTimeField):
+    """expiresAt as the view reads it (`_string`: "" and null are no expiry)."""
+
+
 class ApiKeyListCreateApi(ApiView):
     def get_permissions(self):
         perm = Perm.API_KEY_CREATE if self.request.method == "POST" else Perm.API_KEY_LIST
@@ -202,12 +259,16 @@ class ApiKeyListCreateApi(ApiView):
         return ok({"items": [_api_key_out(key) for key in keys], "total": len(keys)})
 
     @extend_schema(
-        request=inline_serializer(
-            name="ApiKeyCreate",
-            fields={
-                "name": serializers.CharField(),
-                "permissions": serializers.ListField(child=serializers.CharField(), required=False),
-                "expiresAt": serializers.DateTimeField(required=False),
+        request=strict_inline(
+            "ApiKeyCreate",
+            {
+                "name": serializers.RegexField(NAME_PATTERN, max_length=255),
+                "permissions": serializers.ListField(
+                    child=serializers.ChoiceField(choices=sorted(ALL_PERMISSIONS)),
+                    required=False,
+                    allow_null=True,
+                ),
+                "expiresAt": ExpiryField(required=False),
             },
         ),
         responses={
@@ -272,13 +333,13 @@ class OAuthCodeApi(ApiView):
     permission_classes = [Authenticated]
 
     @extend_schema(
-        request=inline_serializer(
-            name="OAuthCodeRequest",
-            fields={
-                "type": serializers.CharField(),
-                "client_id": serializers.CharField(required=False),
-                "redirect_uri": serializers.CharField(required=False),
-                "nonce": serializers.CharField(required=False),
+        request=strict_inline(
+            "OAuthCodeRequest",
+            {
+                "type": serializers.ChoiceField(choices=["code"]),
+                "client_id": _optional_text(255),
+                "redirect_uri": _optional_text(1024),
+                "nonce": _optional_text(255),
             },
         ),
         responses={
@@ -361,10 +422,10 @@ class OAuthTokenApi(ApiView):
         request=inline_serializer(
             name="OAuthTokenRequest",
             fields={
-                "grant_type": serializers.CharField(),
+                "grant_type": serializers.ChoiceField(choices=["authorization_code"]),
                 "code": serializers.CharField(),
-                "client_id": serializers.CharField(required=False),
-                "redirect_uri": serializers.CharField(required=False),
+                "client_id": serializers.CharField(required=False, allow_blank=True),
+                "redirect_uri": serializers.CharField(required=False, allow_blank=True),
             },
         ),
         responses={

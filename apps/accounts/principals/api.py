@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
+from apps.accounts.models import PrincipalType
 from apps.accounts.permissions import Perm
 from apps.accounts.principals import selectors, services
 from apps.accounts.principals.serializers import (
@@ -22,6 +23,20 @@ from mailadmin.api.pagination import paginate_request
 from mailadmin.api.permissions import require
 from mailadmin.api.schema import NULL_DATA, PAGE_PARAMETERS, PROBLEM, envelope, page_of
 from mailadmin.api.views import ApiView, MethodPermissionApi, ok
+from mailadmin.core.models import AuditEvent
+
+_TYPE = "(" + "|".join(PrincipalType.values) + ")"
+TYPES_PATTERN = rf"^ *({_TYPE})? *(, *({_TYPE})? *)*$"
+
+
+def _text(max_length: int) -> dict:
+    return {"type": "string", "maxLength": max_length, "description": "Empty: no filter"}
+
+
+DATETIME_OR_EMPTY = {
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}],
+    "description": "Empty: no filter",
+}
 
 ID_PARAMETER = OpenApiParameter(
     "id_or_name", OpenApiTypes.STR, OpenApiParameter.PATH, description="Numeric id or name"
@@ -35,8 +50,16 @@ class PrincipalCollectionApi(MethodPermissionApi):
         operation_id="principal_list",
         parameters=[
             *PAGE_PARAMETERS,
-            OpenApiParameter("types", OpenApiTypes.STR, description="Comma-separated types"),
-            OpenApiParameter("filter", OpenApiTypes.STR, description="Name/description/email"),
+            OpenApiParameter(
+                "types",
+                {"type": "string", "pattern": TYPES_PATTERN},
+                description="Comma-separated types",
+            ),
+            OpenApiParameter(
+                "filter",
+                {"type": "string", "maxLength": 255},
+                description="Name/description/email",
+            ),
             OpenApiParameter(
                 "order", OpenApiTypes.STR, enum=["name", "-name", "created", "-created", "type"]
             ),
@@ -120,13 +143,15 @@ class AuditListApi(ApiView):
         operation_id="audit_list",
         parameters=[
             *PAGE_PARAMETERS,
-            OpenApiParameter("action", OpenApiTypes.STR),
-            OpenApiParameter("actor", OpenApiTypes.STR, description="Name of the actor"),
-            OpenApiParameter("object_type", OpenApiTypes.STR),
-            OpenApiParameter("object_id", OpenApiTypes.STR),
-            OpenApiParameter("interface", OpenApiTypes.STR),
-            OpenApiParameter("since", OpenApiTypes.DATETIME),
-            OpenApiParameter("until", OpenApiTypes.DATETIME),
+            OpenApiParameter("action", _text(64)),
+            OpenApiParameter("actor", _text(255), description="Name of the actor"),
+            OpenApiParameter("object_type", _text(64)),
+            OpenApiParameter("object_id", _text(64)),
+            OpenApiParameter(
+                "interface", {"type": "string", "enum": ["", *AuditEvent.Interface.values]}
+            ),
+            OpenApiParameter("since", DATETIME_OR_EMPTY),
+            OpenApiParameter("until", DATETIME_OR_EMPTY),
         ],
         responses={200: page_of("AuditPage", AuditEventOutput()), 400: PROBLEM, 403: PROBLEM},
     )

@@ -36,7 +36,10 @@ def _names(max_length: int = 255) -> serializers.ListField:
 
 @extend_schema_field(
     {
-        "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        "oneOf": [
+            {"type": "string", "minLength": 1},
+            {"type": "array", "items": {"type": "string", "minLength": 1}},
+        ],
         "writeOnly": True,
     }
 )

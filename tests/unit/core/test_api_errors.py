@@ -257,3 +257,17 @@ def test_it_leaves_the_console_error_pages_alone(client):
     client.raise_request_exception = False
     assert client.get("/no/such/page/").status_code == 404
     assert "text/html" in client.get("/no/such/page/")["Content-Type"]
+
+
+def test_it_keeps_xml_well_formed_when_echoing_control_characters(api_root):
+    from defusedxml import ElementTree
+
+    response = api_root.get("/api/principal", {"bad\x01": "1"}, HTTP_ACCEPT="application/xml")
+    assert response.status_code == 400
+    root = ElementTree.fromstring(response.content)
+    assert root.findtext("detail") == "Unrecognized field: bad\ufffd"
+
+
+def test_it_reads_an_empty_query_filter_as_no_filter(api_root):
+    response = api_root.get("/api/audit", {"action": "", "since": "", "interface": ""})
+    assert response.status_code == 200
