@@ -177,6 +177,8 @@ class PrincipalEmail(models.Model):
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
+        verbose_name = "email address"
+        verbose_name_plural = "email addresses"
         ordering = ["principal_id", "position"]
         indexes = [models.Index(fields=["principal", "position"])]
 
@@ -229,6 +231,10 @@ class OAuthCode(models.Model):
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = "OAuth code"
+        verbose_name_plural = "OAuth codes"
+
     def __str__(self) -> str:
         return f"OAuth code of {self.principal_id}"
 
@@ -258,6 +264,10 @@ class EncryptionSettings(models.Model):
     algorithm = models.CharField(max_length=16, blank=True, default="")
     certificates = models.TextField(blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "encryption settings"
+        verbose_name_plural = "encryption settings"
 
     def __str__(self) -> str:
         return f"{self.type} for {self.principal_id}"

@@ -76,6 +76,8 @@ class DkimKey(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = "DKIM key"
+        verbose_name_plural = "DKIM keys"
         ordering = ["domain_id", "-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["domain", "selector"], name="dkim_selector_unique")
@@ -111,6 +113,7 @@ class DnsCheckResult(models.Model):
     checked_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = "DNS check result"
         ordering = ["domain_id", "id"]
         indexes = [models.Index(fields=["tenant", "domain"])]
 
