@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -122,3 +123,103 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
     "tenant-admin": ALL_PERMISSIONS - SERVER_WIDE,
     "user": USER_PERMISSIONS,
 }
+
+# How the console groups permissions (the API-key form, a role's page): one area per
+# section of the vocabulary above. A test checks every permission is in exactly one.
+PERMISSION_AREAS: dict[str, tuple[str, ...]] = {
+    "Accounts and access": (
+        Perm.PRINCIPAL_LIST,
+        Perm.PRINCIPAL_GET,
+        Perm.PRINCIPAL_CREATE,
+        Perm.PRINCIPAL_UPDATE,
+        Perm.PRINCIPAL_DELETE,
+        Perm.TENANT_LIST,
+        Perm.TENANT_GET,
+        Perm.TENANT_CREATE,
+        Perm.TENANT_UPDATE,
+        Perm.TENANT_DELETE,
+        Perm.API_KEY_LIST,
+        Perm.API_KEY_CREATE,
+        Perm.API_KEY_DELETE,
+        Perm.AUDIT_LOG_VIEW,
+    ),
+    "Own account": (Perm.MANAGE_PASSWORDS, Perm.MANAGE_ENCRYPTION),
+    "Domains, DKIM and DNS": (
+        Perm.DOMAIN_LIST,
+        Perm.DOMAIN_GET,
+        Perm.DOMAIN_CREATE,
+        Perm.DOMAIN_UPDATE,
+        Perm.DOMAIN_DELETE,
+        Perm.DKIM_SIGNATURE_GET,
+        Perm.DKIM_SIGNATURE_CREATE,
+        Perm.DNS_RECORD_GET,
+        Perm.DNS_CHECK,
+    ),
+    "Outbound queue": (
+        Perm.MESSAGE_QUEUE_LIST,
+        Perm.MESSAGE_QUEUE_GET,
+        Perm.MESSAGE_QUEUE_UPDATE,
+        Perm.MESSAGE_QUEUE_DELETE,
+        Perm.QUEUE_CONTROL,
+        Perm.OUTGOING_REPORT_LIST,
+        Perm.OUTGOING_REPORT_GET,
+        Perm.OUTGOING_REPORT_DELETE,
+    ),
+    "Incoming reports": (
+        Perm.INCOMING_REPORT_LIST,
+        Perm.INCOMING_REPORT_GET,
+        Perm.INCOMING_REPORT_DELETE,
+    ),
+    "Telemetry and logs": (
+        Perm.METRICS_LIST,
+        Perm.METRICS_LIVE,
+        Perm.TRACING_LIST,
+        Perm.TRACING_GET,
+        Perm.TRACING_LIVE,
+        Perm.LOGS_VIEW,
+        Perm.TROUBLESHOOT,
+    ),
+    "Spam filter": (
+        Perm.SPAM_FILTER_TRAIN,
+        Perm.SPAM_FILTER_CLASSIFY,
+        Perm.SPAM_FILTER_UPDATE,
+    ),
+    "Store maintenance": (
+        Perm.UNDELETE,
+        Perm.FTS_REINDEX,
+        Perm.PURGE_ACCOUNT,
+        Perm.PURGE_IN_MEMORY_STORE,
+        Perm.PURGE_DATA_STORE,
+        Perm.PURGE_BLOB_STORE,
+        Perm.BLOB_FETCH,
+        Perm.IMAP_UID_RESET,
+    ),
+    "Settings and server": (
+        Perm.SETTINGS_LIST,
+        Perm.SETTINGS_UPDATE,
+        Perm.SETTINGS_DELETE,
+        Perm.SETTINGS_RELOAD,
+        Perm.WEBADMIN_UPDATE,
+    ),
+    "Console": (Perm.DASHBOARD, Perm.TASK_START),
+}
+OTHER_AREA = "Other"
+
+
+def by_area(permissions: Iterable[str]) -> list[tuple[str, list[str]]]:
+    """`permissions` grouped by area, in vocabulary order; areas with none are left out.
+
+    A name outside the areas (a permission added without one) lands in "Other" rather
+    than disappearing from the page.
+    """
+    wanted = set(permissions)
+    groups = []
+    for area, members in PERMISSION_AREAS.items():
+        found = [str(p) for p in members if p in wanted]
+        if found:
+            groups.append((area, found))
+    known = {p for members in PERMISSION_AREAS.values() for p in members}
+    rest = sorted(wanted - known)
+    if rest:
+        groups.append((OTHER_AREA, rest))
+    return groups

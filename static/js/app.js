@@ -26,3 +26,36 @@ document.addEventListener("htmx:responseError", (event) => {
 document.addEventListener("htmx:sendError", () => {
   showMessage("error", "The server could not be reached. Check your connection and retry.");
 });
+
+// Select-all per permission group: [data-select-all] ticks every other box of its
+// [data-permission-group], and shows "some" (indeterminate) when only part is ticked.
+// Delegated, so forms swapped in by htmx work too. Without JavaScript the select-all
+// boxes stay hidden and the plain checkboxes still work.
+function syncSelectAll(group) {
+  const all = group.querySelector("input[data-select-all]");
+  if (!all) return;
+  const items = [...group.querySelectorAll("input[type=checkbox]:not([data-select-all])")];
+  const ticked = items.filter((item) => item.checked).length;
+  all.checked = items.length > 0 && ticked === items.length;
+  all.indeterminate = ticked > 0 && ticked < items.length;
+  all.closest("label")?.removeAttribute("hidden");
+}
+
+function syncAllGroups(root) {
+  root.querySelectorAll("[data-permission-group]").forEach(syncSelectAll);
+}
+
+document.addEventListener("change", (event) => {
+  const box = event.target;
+  if (!(box instanceof HTMLInputElement) || box.type !== "checkbox") return;
+  const group = box.closest("[data-permission-group]");
+  if (!group) return;
+  if (box.hasAttribute("data-select-all")) {
+    group.querySelectorAll("input[type=checkbox]:not([data-select-all])").forEach((item) => {
+      item.checked = box.checked;
+    });
+  }
+  syncSelectAll(group);
+});
+document.addEventListener("htmx:afterSettle", (event) => syncAllGroups(event.target));
+syncAllGroups(document);

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django import forms
 from django.utils import timezone
+from django.utils.text import slugify
 
 from apps.accounts.names import name_problem
-from apps.accounts.permissions import Perm
+from apps.accounts.permissions import Perm, by_area
 
 
 class LoginForm(forms.Form):
@@ -64,6 +65,14 @@ class ApiKeyForm(forms.Form):
         super().__init__(*args, **kwargs)
         held = [p.value for p in Perm if p.value in actor.permissions]
         self.fields["permissions"].choices = [(p, p) for p in held]
+
+    def permission_groups(self) -> list[dict]:
+        """The permission checkboxes by area, for a fieldset (and a select-all) per area."""
+        boxes = {str(box.data["value"]): box for box in self["permissions"]}
+        return [
+            {"area": area, "slug": slugify(area), "boxes": [boxes[p] for p in names]}
+            for area, names in by_area(boxes)
+        ]
 
     def clean_expires_at(self):
         value = self.cleaned_data.get("expires_at")

@@ -265,6 +265,14 @@ def recovery_codes(request: HttpRequest) -> HttpResponse:
 # --- app passwords ---------------------------------------------------------------------
 
 
+def _pushed(response: HttpResponse, request: HttpRequest, url: str) -> HttpResponse:
+    """After an HTMX create, the address bar shows `url`: a reload is a GET of that page
+    (never a repeated POST) and the back button works."""
+    if request.htmx:
+        response["HX-Push-Url"] = url
+    return response
+
+
 def _app_passwords_page(request, form, created=None) -> HttpResponse:
     rows = app_password_list(actor=request.user)
     context = {"form": form, "app_passwords": rows, "created": created}
@@ -283,7 +291,8 @@ def app_passwords(request: HttpRequest) -> HttpResponse:
             form.add_error("name", exc.message)
         else:
             created = {"name": row.name, "password": plain}
-            return _app_passwords_page(request, AppPasswordForm(), created)
+            page = _app_passwords_page(request, AppPasswordForm(), created)
+            return _pushed(page, request, reverse("account:app-passwords"))
     return _app_passwords_page(request, form)
 
 
@@ -319,9 +328,13 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 
 @sensitive_variables("secret")
 @permission_required(Perm.API_KEY_CREATE)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def api_key_create(request: HttpRequest) -> HttpResponse:
     actor = request.user
+    if request.method == "GET":  # a reload after a non-HTMX create: back to the list
+        return redirect(
+            "account:api-keys" if actor.has_permission(Perm.API_KEY_LIST) else "account:security"
+        )
     form = ApiKeyForm(request.POST, actor=actor)
     if form.is_valid():
         try:
@@ -336,7 +349,8 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
         else:
             created = {"name": key.name, "secret": secret}
             if actor.has_permission(Perm.API_KEY_LIST):
-                return _api_keys_page(request, ApiKeyForm(actor=actor), created)
+                page = _api_keys_page(request, ApiKeyForm(actor=actor), created)
+                return _pushed(page, request, reverse("account:api-keys"))
             return render(request, "account/api_key_created.html", {"created": created})
     if not actor.has_permission(Perm.API_KEY_LIST):
         return render_form(request, "account/api_key_created.html", {"form": form})

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from apps.accounts.emails import display_address
 from apps.accounts.models import Principal, PrincipalType
-from apps.accounts.permissions import Perm
+from apps.accounts.permissions import ALL_PERMISSIONS, SERVER_WIDE, Perm, by_area
 from apps.accounts.principals import selectors, services
 from apps.accounts.principals.forms import (
     PERMISSION_CHOICES,
@@ -148,15 +148,31 @@ def principal_create(request: HttpRequest) -> HttpResponse:
     return render_form(request, "accounts/principal_form.html", context, partial="principal-form")
 
 
+def _effective(principal: Principal) -> frozenset[str]:
+    """What a principal may do; for a role, what holding it grants.
+
+    A tenant's role never grants server-wide permissions (its holders are in the tenant);
+    a built-in role lists them all, and the page marks those only superadmins get.
+    """
+    if principal.type == T.ROLE:
+        granted = principal.role_permissions() & ALL_PERMISSIONS
+        return granted - SERVER_WIDE if principal.tenant_id else granted
+    return principal.permissions
+
+
 @permission_required(Perm.PRINCIPAL_GET)
 def principal_detail(request: HttpRequest, pk: int) -> HttpResponse:
     principal = _get(request, pk)
+    effective = _effective(principal)
     context = {
         "principal": principal,
         "noun": NOUNS.get(principal.type, principal.type),
         "state": principal_initial(services.principal_state(principal)),
-        "effective": sorted(principal.permissions),
-        "can_log_in": principal.type in (T.INDIVIDUAL, T.API_KEY),
+        "effective": sorted(effective),
+        "effective_groups": by_area(effective),
+        # A built-in role's server-wide permissions reach only the superadmins holding it.
+        "superadmin_only": effective & SERVER_WIDE if principal.type == T.ROLE else frozenset(),
+        "shows_permissions": principal.type in (T.INDIVIDUAL, T.API_KEY, T.ROLE),
         "builtin": services.is_builtin_role(principal),
         "has_memberships": has_memberships(principal.type),
         "has_permissions": has_permissions(principal.type),

@@ -161,7 +161,8 @@ def test_it_shows_and_edits_permissions_with_the_effective_ones(console_a, world
     account = Principal.objects.get(pk=world_a.account.pk)
     assert "principal-list" in account.permissions and "undelete" not in account.permissions
     detail = html(console_a.get(f"/accounts/{world_a.account.pk}/"))
-    assert "<code>principal-list</code>" in detail and "<code>undelete</code>" not in detail
+    assert 'data-permission="principal-list"' in detail
+    assert 'data-permission="undelete"' not in detail
 
 
 def test_it_refuses_to_grant_what_the_actor_lacks_inline(console_a, world_a):

@@ -15,6 +15,6 @@ def test_it_links_the_favicon_from_the_base_layout(client):
 
 def test_it_ships_a_well_formed_svg():
     path = settings.BASE_DIR / "static" / "favicon.svg"
-    root = ElementTree.parse(path).getroot()
+    root = ElementTree.parse(path).getroot()  # noqa: S314 - our own file, not input
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     assert root.get("viewBox") == "0 0 32 32"
