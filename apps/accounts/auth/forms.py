@@ -36,6 +36,46 @@ class TotpDisableForm(forms.Form):
         return data
 
 
+class PasswordChangeForm(forms.Form):
+    """Current password, the new one twice, and the code when two-factor login is on."""
+
+    current = forms.CharField(
+        label="Current password",
+        max_length=1024,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    new = forms.CharField(
+        label="New password",
+        max_length=1024,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    new2 = forms.CharField(
+        label="New password again",
+        max_length=1024,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    code = forms.CharField(
+        label="Code from your authenticator app",
+        max_length=32,
+        help_text="Or one of your recovery codes.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    def __init__(self, *args, otp_enabled: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not otp_enabled:
+            del self.fields["code"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("new") and data.get("new2") is not None and data["new"] != data["new2"]:
+            self.add_error("new2", "The two new passwords don't match.")
+        return data
+
+
 class AppPasswordForm(forms.Form):
     name = forms.CharField(max_length=255, label="Name (e.g. the device or mail client)")
 

@@ -9,6 +9,7 @@ app_name = "account"
 urlpatterns = [
     path("login/verify/", auth_views.login_verify, name="login-verify"),
     path("security/", auth_views.security, name="security"),
+    path("password/", auth_views.password_change_view, name="password-change"),
     path("security/totp/", auth_views.totp_enrol, name="totp-enrol"),
     path("security/totp/disable/", auth_views.totp_disable, name="totp-disable"),
     path("security/recovery-codes/", auth_views.recovery_codes, name="recovery-codes"),

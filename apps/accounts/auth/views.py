@@ -14,7 +14,7 @@ import time
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login as django_login
-from django.contrib.auth import logout
+from django.contrib.auth import logout, update_session_auth_hash
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -37,6 +37,7 @@ from apps.accounts.auth.forms import (
     AppPasswordForm,
     CodeForm,
     LoginForm,
+    PasswordChangeForm,
     TotpDisableForm,
 )
 from apps.accounts.auth.login import (
@@ -46,6 +47,7 @@ from apps.accounts.auth.login import (
     login_succeeded,
     verify_second_factor,
 )
+from apps.accounts.auth.passwords import password_change
 from apps.accounts.models import Principal
 from apps.accounts.permissions import Perm
 from mailadmin.audit import audit, client_ip
@@ -171,6 +173,44 @@ def logout_view(request: HttpRequest) -> HttpResponse:
         audit(actor=request.user, action="logout", obj=request.user)
     logout(request)
     return redirect("login")
+
+
+# --- password --------------------------------------------------------------------------
+
+
+@sensitive_variables("form")
+@sensitive_post_parameters("current", "new", "new2", "code")
+@permission_required(Perm.MANAGE_PASSWORDS)
+@require_http_methods(["GET", "POST"])
+def password_change_view(request: HttpRequest) -> HttpResponse:
+    """The own password; the session stays logged in, every other session of it ends."""
+    actor = request.user
+    form = PasswordChangeForm(request.POST or None, otp_enabled=actor.otp_enabled)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                password_change(
+                    actor=actor,
+                    current=form.cleaned_data["current"],
+                    new=form.cleaned_data["new"],
+                    code=form.cleaned_data.get("code"),
+                    ip=client_ip(request),
+                )
+            except LoginLocked as exc:
+                form.add_error(None, exc.message)
+                status = 429
+            except ServiceError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                update_session_auth_hash(request, actor)  # this session stays valid
+                messages.success(
+                    request, "Your password was changed. Your other sessions were logged out."
+                )
+                return redirect("account:security")
+        if status == 200:
+            status = 422
+    return render(request, "account/password_change.html", {"form": form}, status=status)
 
 
 # --- two-factor authentication ---------------------------------------------------------
