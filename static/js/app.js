@@ -57,5 +57,52 @@ document.addEventListener("change", (event) => {
   }
   syncSelectAll(group);
 });
-document.addEventListener("htmx:afterSettle", (event) => syncAllGroups(event.target));
+document.addEventListener("htmx:afterSettle", () => syncAllGroups(document));
 syncAllGroups(document);
+
+// Address rows (local part @ domain): "Add another address" clones the last row, "Remove"
+// drops a row (the last one is only emptied). The server always renders one empty row,
+// so without JavaScript a person can still add one address per save.
+function renumberAddressRows(box) {
+  box.querySelectorAll("[data-address-row]").forEach((row, index) => {
+    const n = index + 1;
+    row.querySelector("input").setAttribute("aria-label", `Address ${n}: the part before the @`);
+    row.querySelector("select").setAttribute("aria-label", `Address ${n}: domain`);
+    row.querySelector("[data-remove-address]")?.setAttribute("aria-label", `Remove address ${n}`);
+  });
+}
+
+function enableAddressRows(root) {
+  root.querySelectorAll("[data-address-rows] [hidden]").forEach((button) => {
+    if (button.matches("[data-add-address], [data-remove-address]")) button.removeAttribute("hidden");
+  });
+}
+
+document.addEventListener("click", (event) => {
+  const add = event.target.closest("[data-add-address]");
+  const remove = event.target.closest("[data-remove-address]");
+  if (!add && !remove) return;
+  const box = event.target.closest("[data-address-rows]");
+  if (!box) return;
+  event.preventDefault();
+  if (add) {
+    const rows = box.querySelectorAll("[data-address-row]");
+    const last = rows[rows.length - 1];
+    const row = last.cloneNode(true);
+    row.querySelector("input").value = "";
+    row.querySelector("select").value = last.querySelector("select").value;
+    last.after(row);
+    renumberAddressRows(box);
+    row.querySelector("input").focus();
+  } else {
+    const row = remove.closest("[data-address-row]");
+    if (box.querySelectorAll("[data-address-row]").length > 1) {
+      row.remove();
+      renumberAddressRows(box);
+    } else {
+      row.querySelector("input").value = "";
+    }
+  }
+});
+document.addEventListener("htmx:afterSettle", () => enableAddressRows(document));
+enableAddressRows(document);

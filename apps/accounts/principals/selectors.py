@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import Prefetch, Q, QuerySet
 
 from apps.accounts.emails import search_variants
-from apps.accounts.models import Principal, PrincipalEmail
+from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from mailadmin.core.models import AuditEvent
 from mailadmin.errors import NotFound
 from mailadmin.tenancy import scope
@@ -106,6 +106,25 @@ def principal_choices(
         .only("id", "name", "type")
         .order_by("name")
     )
+
+
+MAX_DOMAIN_CHOICES = 1000
+
+
+def address_domains(
+    *, actor: Principal, tenant_id: int | None, all_tenants: bool = False
+) -> list[tuple[str | None, list[str]]]:
+    """The domains addresses may be on, for the address picker: (tenant name, [domain
+    names]) groups of one tenant (None: the server's own domains) or, for a superadmin
+    creating in any tenant, of every visible one. One query, capped for huge servers."""
+    queryset = _visible_principals(actor).filter(type=PrincipalType.DOMAIN)
+    if not all_tenants:
+        queryset = queryset.filter(tenant_id=tenant_id)
+    rows = queryset.order_by("tenant__name", "name").values_list("tenant__name", "name")
+    groups: dict[str | None, list[str]] = {}
+    for tenant, name in rows[:MAX_DOMAIN_CHOICES]:
+        groups.setdefault(tenant, []).append(name)
+    return list(groups.items())
 
 
 AUDIT_FILTERS = ("action", "actor", "object_type", "object_id", "interface", "since", "until")

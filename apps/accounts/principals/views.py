@@ -135,7 +135,14 @@ def principal_create(request: HttpRequest) -> HttpResponse:
         tenants = list(
             selectors.principal_list(actor=actor, types=[T.TENANT]).values_list("name", flat=True)
         )
-    form = PrincipalForm(request.POST or None, type_=type_, actor=actor, tenants=tenants)
+    domains = []
+    if "emails" in services.APPLIES[type_]:
+        domains = selectors.address_domains(
+            actor=actor, tenant_id=actor.tenant_id, all_tenants=actor.is_superuser
+        )
+    form = PrincipalForm(
+        request.POST or None, type_=type_, actor=actor, tenants=tenants, domains=domains
+    )
     if request.method == "POST" and form.is_valid():
         try:
             principal = services.principal_create(actor=actor, data=form.create_data())
@@ -185,12 +192,16 @@ def principal_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def principal_edit(request: HttpRequest, pk: int) -> HttpResponse:
     principal = _get(request, pk)
     initial = principal_initial(services.principal_state(principal))
+    domains = []
+    if "emails" in services.APPLIES[principal.type]:
+        domains = selectors.address_domains(actor=request.user, tenant_id=principal.tenant_id)
     form = PrincipalForm(
         request.POST or None,
         type_=principal.type,
         actor=request.user,
         principal=principal,
         initial=initial,
+        domains=domains,
     )
     return _update(request, principal, form, "principal-form", "accounts/principal_form.html")
 

@@ -69,7 +69,8 @@ def test_it_creates_an_account_from_the_form(console_a, world_a):
             "name": "john",
             "description": "John",
             "secrets": STRONG,
-            "emails": "john@a.example\njd@a.example",
+            "emails_local": ["john", "jd"],
+            "emails_domain": ["a.example", "a.example"],
         },
     )
     john = Principal.objects.get(name="john")
@@ -86,7 +87,8 @@ def test_it_creates_an_account_from_the_form(console_a, world_a):
 
 def test_it_shows_service_errors_beside_the_field(console_a, world_a):
     response = console_a.post(
-        "/accounts/new/?type=individual", {"name": "john", "emails": "jane@a.example"}
+        "/accounts/new/?type=individual",
+        {"name": "john", "emails_local": "jane", "emails_domain": "a.example"},
     )
     assert response.status_code == 422
     page = html(response)
@@ -108,10 +110,17 @@ def test_it_answers_htmx_form_posts_with_the_form_or_a_redirect(console_a, world
 
 def test_it_edits_a_principal(console_a, world_a):
     form = html(console_a.get(f"/accounts/{world_a.account.pk}/edit/"))
-    assert "jane@a.example" in form and 'name="secrets"' in form
+    assert 'name="emails_local" value="jane"' in form and 'name="secrets"' in form
     response = console_a.post(
         f"/accounts/{world_a.account.pk}/edit/",
-        {"name": "jane-a", "description": "Edited", "emails": "jane@a.example", "quota": ""},
+        {
+            "name": "jane-a",
+            "description": "Edited",
+            "emails_local": "jane",
+            "emails_domain": "a.example",
+            "quota_0": "",
+            "quota_1": "GB",
+        },
     )
     assert response.status_code == 302
     world_a.account.refresh_from_db()
