@@ -107,6 +107,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "mailadmin.core.context_processors.navigation",
+                "mailadmin.core.context_processors.tenant_switcher",
             ],
         },
     }

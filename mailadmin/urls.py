@@ -10,6 +10,7 @@ urlpatterns = [
     path("login/", account_views.login_view, name="login"),
     path("logout/", account_views.logout_view, name="logout"),
     path("tasks/<uuid:run_id>/", core_views.task_status, name="task-status"),
+    path("tenant/", core_views.tenant_switch, name="tenant-switch"),
     path("accounts/", include("apps.accounts.principals.urls")),
     path("account/", include("apps.accounts.auth.urls")),
     path("domains/", include("apps.domains.urls")),

@@ -22,6 +22,7 @@ from mailadmin.api.pagination import paginate
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.progress import task_run_list
 from mailadmin.core.rendering import redirect_after_form, render_form, render_page
+from mailadmin.core.tenants import narrow
 from mailadmin.errors import NotFound, ServiceError
 
 PAGE_SIZE = 50
@@ -37,7 +38,7 @@ def domain_list(request: HttpRequest) -> HttpResponse:
     actor = request.user
     search = (request.GET.get("q") or "").strip()[:255]
     page_number = _page_number(request.GET.get("page"))
-    queryset = selectors.domain_list(actor=actor, search=search)
+    queryset = narrow(selectors.domain_list(actor=actor, search=search), request)
     page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
     pages = max(1, -(-page.total // PAGE_SIZE))
     for domain in page.items:

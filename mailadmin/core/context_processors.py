@@ -1,8 +1,10 @@
-"""The navigation of the base layout: one entry per app, shown by permission."""
+"""The base layout's navigation (one entry per app, by permission) and tenant switcher."""
 
 from __future__ import annotations
 
 from django.urls import reverse
+
+from mailadmin.core.tenants import TenantSwitcher
 
 NAVIGATION = [
     ("Dashboard", "dashboard", "dashboard"),
@@ -30,3 +32,11 @@ def navigation(request) -> dict:
         active = path == url if url == "/" else path.startswith(url)
         items.append({"label": label, "url": url, "active": active})
     return {"navigation": items}
+
+
+def tenant_switcher(request) -> dict:
+    """The tenant switcher, for superadmins only; tenant admins get none."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_superuser:
+        return {}
+    return {"tenant_switcher": TenantSwitcher(request)}

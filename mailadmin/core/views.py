@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.progress import task_run_get, task_run_list
+from mailadmin.core.tenants import narrow, select_tenant, selected_tenant
 from mailadmin.errors import NotFound
 from mailadmin.tenancy import scope
 
@@ -17,7 +25,7 @@ from mailadmin.tenancy import scope
 @permission_required(Perm.DASHBOARD)
 def dashboard(request) -> HttpResponse:
     actor = request.user
-    principals = scope(Principal.objects.all(), actor)
+    principals = narrow(scope(Principal.objects.all(), actor), request)
     counts = principals.aggregate(
         **{
             kind.value: Count("pk", filter=Q(type=kind.value))
@@ -38,10 +46,10 @@ def dashboard(request) -> HttpResponse:
         ("Domains", counts[PrincipalType.DOMAIN]),
         ("API keys", counts[PrincipalType.API_KEY]),
     ]
-    if actor.is_superuser:
+    if actor.is_superuser and selected_tenant(request) is None:
         cards.insert(0, ("Tenants", counts["tenants"]))
     # What people started: the hourly scheduled checks of every domain would crowd it out.
-    runs = task_run_list(actor=actor).exclude(actor_name="")[:5]
+    runs = narrow(task_run_list(actor=actor), request).exclude(actor_name="")[:5]
     return render(request, "core/dashboard.html", {"cards": cards, "runs": runs})
 
 
@@ -53,6 +61,39 @@ def task_status(request, run_id) -> HttpResponse:
         raise Http404 from None
     # The fragment polls itself (outerHTML) until it renders a finished run without a trigger.
     return render(request, "core/task_progress.html", {"run": run})
+
+
+def _back_to(request: HttpRequest, candidate: str) -> str:
+    """Where the switcher was used (same site only), without its page number: the
+    narrowed list may have fewer pages."""
+    if not candidate or not url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return reverse("dashboard")
+    parts = urlsplit(candidate)
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "page"])
+    return urlunsplit(("", "", parts.path, query, ""))
+
+
+@require_POST
+@permission_required(Perm.TENANT_LIST)
+def tenant_switch(request: HttpRequest) -> HttpResponse:
+    """The superadmin picks a tenant (or "" for all); the lists then show only its rows."""
+    if not request.user.is_superuser:
+        raise PermissionDenied("Only superadmins switch between tenants.")
+    back = _back_to(request, request.POST.get("next", ""))
+    value = (request.POST.get("tenant") or "").strip()
+    if not value:
+        select_tenant(request, None)
+        return redirect(back)
+    tenant = None
+    if value.isdigit() and len(value) < 19:
+        tenant = Principal.objects.filter(pk=int(value), type=PrincipalType.TENANT).first()
+    if tenant is None:
+        messages.error(request, "No such tenant.")
+        return redirect(back)
+    select_tenant(request, tenant)
+    return redirect(back)
 
 
 def not_built(section: str, summary: str, permission: str):

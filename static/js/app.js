@@ -106,3 +106,15 @@ document.addEventListener("click", (event) => {
 });
 document.addEventListener("htmx:afterSettle", () => enableAddressRows(document));
 enableAddressRows(document);
+
+// Selects marked [data-autosubmit] (the tenant switcher) submit their form on change; their
+// [data-autosubmit-button] is only for browsers without JavaScript.
+document.addEventListener("change", (event) => {
+  const select = event.target;
+  if (select instanceof HTMLSelectElement && select.hasAttribute("data-autosubmit")) {
+    select.form?.requestSubmit();
+  }
+});
+document.querySelectorAll("[data-autosubmit-button]").forEach((button) => {
+  button.hidden = true;
+});

@@ -54,6 +54,7 @@ from mailadmin.audit import audit, client_ip
 from mailadmin.core.decorators import permission_required, public
 from mailadmin.core.forms import refusal_form
 from mailadmin.core.rendering import render_form
+from mailadmin.core.tenants import narrow
 from mailadmin.errors import NotFound, ServiceError
 
 BACKEND = "apps.accounts.auth.backends.PrincipalBackend"
@@ -353,7 +354,7 @@ def app_password_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 def _api_keys_page(request, form, created=None) -> HttpResponse:
     actor = request.user
     context = {
-        "keys": key_services.api_key_list(actor=actor),
+        "keys": narrow(key_services.api_key_list(actor=actor), request),
         "form": form if actor.has_permission(Perm.API_KEY_CREATE) else None,
         "can_revoke": actor.has_permission(Perm.API_KEY_DELETE),
         "created": created,

@@ -32,6 +32,7 @@ from mailadmin.api.pagination import paginate
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.forms import refusal_form
 from mailadmin.core.rendering import redirect_after_form, render_form, render_page
+from mailadmin.core.tenants import narrow, selected_tenant
 from mailadmin.errors import NotFound, ServiceError
 
 PAGE_SIZE = 50
@@ -92,6 +93,9 @@ def principal_list(request: HttpRequest) -> HttpResponse:
     search = params.cleaned_data.get("q") or ""
     sort = params.cleaned_data.get("sort") or "name"
     queryset = selectors.principal_list(actor=actor, types=[type_], search=search, order_by=sort)
+    if (tenant := selected_tenant(request)) is not None:  # the superadmin's tenant switcher
+        field = "pk" if type_ == T.TENANT else "tenant_id"
+        queryset = queryset.filter(**{field: tenant.pk})
     page_number = params.cleaned_data.get("page") or 1
     page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
     pages = max(1, -(-page.total // PAGE_SIZE))
@@ -131,6 +135,7 @@ def principal_create(request: HttpRequest) -> HttpResponse:
     if type_ not in allowed:
         raise Http404
     tenants = []
+    switched = selected_tenant(request)
     if actor.is_superuser:
         tenants = list(
             selectors.principal_list(actor=actor, types=[T.TENANT]).values_list("name", flat=True)
@@ -138,10 +143,19 @@ def principal_create(request: HttpRequest) -> HttpResponse:
     domains = []
     if "emails" in services.APPLIES[type_]:
         domains = selectors.address_domains(
-            actor=actor, tenant_id=actor.tenant_id, all_tenants=actor.is_superuser
+            actor=actor,
+            tenant_id=switched.pk if switched else actor.tenant_id,
+            all_tenants=actor.is_superuser and switched is None,
         )
+    # A superadmin switched to a tenant creates in it unless they pick another.
+    initial = {"tenant": switched.name} if switched else {}
     form = PrincipalForm(
-        request.POST or None, type_=type_, actor=actor, tenants=tenants, domains=domains
+        request.POST or None,
+        type_=type_,
+        actor=actor,
+        tenants=tenants,
+        domains=domains,
+        initial=initial,
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -300,7 +314,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     actor = request.user
     form = AuditFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    queryset = selectors.audit_list(actor=actor, filters=filters)
+    queryset = narrow(selectors.audit_list(actor=actor, filters=filters), request)
     page_number = filters.get("page") or 1
     page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
     pages = max(1, -(-page.total // PAGE_SIZE))
