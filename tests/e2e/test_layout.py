@@ -1,0 +1,205 @@
+"""Every console page fits a 1280 x 800 window: long values (DKIM keys, addresses, audit
+changes, descriptions) wrap or scroll inside their cell, never widen the page.
+
+The pages are filled with the longest values the forms allow. A route walk keeps the list
+honest: a new console page that this test does not load fails it.
+"""
+
+from __future__ import annotations
+
+import pyotp
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from playwright.sync_api import expect
+
+from apps.accounts.auth.api_keys import api_key_create
+from apps.accounts.auth.app_passwords import app_password_add
+from apps.accounts.auth.totp import totp_enable
+from apps.accounts.auth.twofactor import new_secret
+from apps.accounts.models import PrincipalEmail
+from apps.accounts.principals.services import builtin_role
+from apps.domains import dkim
+from apps.domains.models import DnsCheckResult
+from apps.domains.services import dkim_key_create, expected_records
+from mailadmin.audit import audit
+from mailadmin.core.models import TaskRun
+from tests.conftest import TEST_PASSWORD
+from tests.e2e.conftest import login
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+WIDTH, HEIGHT = 1280, 800
+TYPES = ("individual", "group", "list", "domain", "tenant", "role", "apiKey")
+# Console routes that are no page of their own: POST-only actions, fragments, redirects.
+NOT_PAGES = {
+    "logout",
+    "task-status",  # the progress fragment, measured inside the dashboard and telemetry
+    "tenant-switch",
+    "account:totp-disable",
+    "account:recovery-codes",
+    "account:app-password-revoke",
+    "account:api-key-create",  # GET redirects to account:api-keys
+    "account:api-key-revoke",
+    "domains:dns-check",
+    "telemetry:self-check",
+}
+LONG_LOCAL = "a" * 64  # the longest local part an address may have
+
+
+def console_routes() -> set[str]:
+    """Every named route outside the Django admin and the API."""
+    names: set[str] = set()
+
+    def walk(patterns, namespace: str | None) -> None:
+        for pattern in patterns:
+            if str(pattern.pattern).startswith(("admin/", "api/")):
+                continue
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, pattern.namespace or namespace)
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                names.add(f"{namespace}:{pattern.name}" if namespace else pattern.name)
+
+    walk(get_resolver().url_patterns, None)
+    return names
+
+
+@pytest.fixture
+def crowded(superadmin, make_principal, tenant_a, admin_a):
+    """One of everything, with the longest values the forms take."""
+    domain = make_principal(
+        tenant=tenant_a,
+        roles=(),
+        name="a-rather-long-subdomain-name.of-a-long-domain-name.example",
+        type="domain",
+        password="",
+    )
+    dkim_key_create(actor=superadmin, domain=domain, algorithm=dkim.RSA)
+    dkim_key_create(actor=superadmin, domain=domain, algorithm=dkim.ED25519)
+    for record in expected_records(domain=domain):
+        DnsCheckResult.objects.create(
+            domain=domain,
+            tenant=tenant_a,
+            record_type=record["type"],
+            name=record["name"],
+            expected=record["content"],
+            found=record["content"] + "\n" + record["content"].replace("p=", "p=X"),
+            status="mismatch",
+            detail="The published value differs: " + "x" * 200,
+        )
+    account = make_principal(
+        tenant=tenant_a,
+        name="jane-" + "x" * 120,
+        description="y" * 400,
+        password="",
+        quota=5 * 1024**3,
+    )
+    for position in range(3):
+        PrincipalEmail.objects.create(
+            principal=account, address=f"{LONG_LOCAL}{position}@{domain.name}"[:320]
+        )
+    group = make_principal(tenant=tenant_a, roles=(), name="staff", type="group", password="")
+    mailing_list = make_principal(tenant=tenant_a, roles=(), name="all", type="list", password="")
+    role = make_principal(
+        tenant=tenant_a,
+        roles=(),
+        name="helpdesk",
+        type="role",
+        password="",
+        enabled_permissions=["principal-list", "domain-get", "dns-check"],
+    )
+    account.member_of.add(group, mailing_list)
+    key, _ = api_key_create(actor=admin_a, name="deploy-" + "k" * 100)
+    app_password_add(actor=superadmin, name="thunderbird-" + "t" * 200)
+    audit(
+        actor=superadmin,
+        action="principal.update",
+        obj=account,
+        tenant_id=tenant_a.pk,
+        changes={"description": {"from": "z" * 500, "to": "y" * 400}, "emails": ["q" * 300]},
+    )
+    TaskRun.objects.create(
+        kind="self-check",
+        title="Self-check",
+        actor=superadmin,
+        state=TaskRun.State.FAILURE,
+        done=4,
+        total=4,
+        message="DNS resolver: " + "n" * 300,
+        result={"rows": [{"name": "DNS resolver", "ok": False, "detail": "e" * 400}]},
+    )
+    return {
+        "account": account,
+        "group": group,
+        "list": mailing_list,
+        "domain": domain,
+        "tenant": tenant_a,
+        "role": role,
+        "key": key,
+        "builtin": builtin_role("tenant-admin"),
+    }
+
+
+def pages(objects: dict) -> dict[str, list[str]]:
+    """Route name -> the URLs that show it (one per kind of object it renders)."""
+    ids = {kind: obj.pk for kind, obj in objects.items()}
+    with_memberships = ("account", "group", "list", "role", "key")
+    with_permissions = ("account", "role", "key")
+    editable = ("account", "group", "list", "domain", "tenant", "role", "key")
+    return {
+        "dashboard": ["/"],
+        "accounts:index": [f"/accounts/?type={t}" for t in TYPES],
+        "accounts:create": [f"/accounts/new/?type={t}" for t in TYPES],
+        "accounts:audit": ["/accounts/audit/"],
+        "accounts:detail": [f"/accounts/{pk}/" for pk in ids.values()],
+        "accounts:edit": [f"/accounts/{ids[k]}/edit/" for k in editable],
+        "accounts:memberships": [f"/accounts/{ids[k]}/memberships/" for k in with_memberships],
+        "accounts:permissions": [f"/accounts/{ids[k]}/permissions/" for k in with_permissions],
+        "accounts:delete": [f"/accounts/{ids['account']}/delete/"],
+        "account:security": ["/account/security/"],
+        "account:password-change": ["/account/password/"],
+        "account:totp-enrol": ["/account/security/totp/"],
+        "account:app-passwords": ["/account/app-passwords/"],
+        "account:api-keys": ["/account/api-keys/"],
+        "domains:index": ["/domains/"],
+        "domains:detail": [f"/domains/{ids['domain']}/"],
+        "queue:index": ["/queue/"],
+        "reports:index": ["/reports/"],
+        "spamfilter:index": ["/spam-filter/"],
+        "telemetry:index": ["/telemetry/"],
+        "store:index": ["/store/"],
+        "config:index": ["/settings/"],
+    }
+
+
+def assert_fits(page, url: str) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= WIDTH, f"{url} is {width} px wide"
+
+
+def test_the_list_covers_every_console_page(crowded):
+    measured = set(pages(crowded)) | {"login", "account:login-verify"}
+    assert console_routes() - NOT_PAGES == measured
+
+
+def test_every_page_fits_1280_px(browser_page, live_server, crowded):
+    page = browser_page
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    page.goto(f"{live_server.url}/login/")
+    assert_fits(page, "/login/")
+    login(page, live_server, "root", TEST_PASSWORD)
+    expect(page.locator("h1")).to_have_text("Dashboard")
+    for name, urls in pages(crowded).items():
+        for url in urls:
+            response = page.goto(f"{live_server.url}{url}")
+            assert response is not None and response.status == 200, f"{name}: {url}"
+            assert_fits(page, url)
+
+
+def test_the_second_login_step_fits_1280_px(browser_page, live_server, user_a):
+    secret = new_secret()
+    totp_enable(actor=user_a, secret=secret, code=pyotp.TOTP(secret).now())
+    page = browser_page
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    login(page, live_server, "user-a", TEST_PASSWORD)
+    expect(page.locator("h1")).to_have_text("Two-factor authentication")
+    assert_fits(page, "/account/login/verify/")
