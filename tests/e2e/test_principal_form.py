@@ -63,3 +63,23 @@ def test_it_creates_an_account_with_a_quota_and_picked_addresses(
     expect(page.locator("input[name=quota_0]")).to_have_value("2560")
     expect(page.locator("select[name=quota_1]")).to_have_value("MB")
     expect(rows).to_have_count(3)  # two addresses and an empty row
+
+
+def test_it_shows_an_address_error_beside_the_picker(browser_page, live_server, admin_a, domains):
+    page = browser_page
+    login(page, live_server, "admin-a", TEST_PASSWORD)
+    page.goto(f"{live_server.url}/accounts/new/?type=individual")
+    page.fill("#id_name", "john")
+    page.locator("[data-address-row] input").first.fill("john@elsewhere.example")
+    page.click("#principal-form button[type=submit]")
+    expect(page.locator("#id_emails_error")).to_have_text(
+        "Enter only the part before the @ in 'john@elsewhere.example' and pick the domain."
+    )
+    # The re-rendered form (swapped in by htmx) keeps the row, offers an empty one, and
+    # still adds more.
+    rows = page.locator("[data-address-row]")
+    expect(rows).to_have_count(2)
+    expect(rows.first.locator("input")).to_have_value("john@elsewhere.example")
+    page.click("[data-add-address]")
+    expect(rows).to_have_count(3)
+    assert not Principal.objects.filter(name="john").exists()

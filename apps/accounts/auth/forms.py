@@ -8,6 +8,7 @@ from django.utils.text import slugify
 
 from apps.accounts.names import name_problem
 from apps.accounts.permissions import Perm, by_area
+from mailadmin.core.forms import ServiceErrorsMixin
 
 
 class LoginForm(forms.Form):
@@ -36,7 +37,7 @@ class TotpDisableForm(forms.Form):
         return data
 
 
-class PasswordChangeForm(forms.Form):
+class PasswordChangeForm(ServiceErrorsMixin, forms.Form):
     """Current password, the new one twice, and the code when two-factor login is on."""
 
     current = forms.CharField(

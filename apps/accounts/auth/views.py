@@ -187,31 +187,28 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
     """The own password; the session stays logged in, every other session of it ends."""
     actor = request.user
     form = PasswordChangeForm(request.POST or None, otp_enabled=actor.otp_enabled)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                password_change(
-                    actor=actor,
-                    current=form.cleaned_data["current"],
-                    new=form.cleaned_data["new"],
-                    code=form.cleaned_data.get("code"),
-                    ip=client_ip(request),
-                )
-            except LoginLocked as exc:
-                form.add_error(None, exc.message)
-                status = 429
-            except ServiceError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-            else:
-                update_session_auth_hash(request, actor)  # this session stays valid
-                messages.success(
-                    request, "Your password was changed. Your other sessions were logged out."
-                )
-                return redirect("account:security")
-        if status == 200:
-            status = 422
-    return render(request, "account/password_change.html", {"form": form}, status=status)
+    status = None  # 422 when the form carries errors
+    if request.method == "POST" and form.is_valid():
+        try:
+            password_change(
+                actor=actor,
+                current=form.cleaned_data["current"],
+                new=form.cleaned_data["new"],
+                code=form.cleaned_data.get("code"),
+                ip=client_ip(request),
+            )
+        except LoginLocked as exc:
+            form.add_error(None, exc.message)
+            status = 429
+        except ServiceError as exc:
+            form.add_service_error(exc)
+        else:
+            update_session_auth_hash(request, actor)  # this session stays valid
+            messages.success(
+                request, "Your password was changed. Your other sessions were logged out."
+            )
+            return redirect("account:security")
+    return render_form(request, "account/password_change.html", {"form": form}, status=status)
 
 
 # --- two-factor authentication ---------------------------------------------------------
