@@ -31,6 +31,7 @@ from apps.accounts.models import (
     PrincipalType,
     RecoveryCode,
 )
+from apps.accounts.names import NameKey, name_starts_with
 from apps.accounts.permissions import ALL_PERMISSIONS
 from apps.accounts.principals.forms import LinesField
 from apps.accounts.principals.services import (
@@ -167,7 +168,8 @@ class PrincipalAdmin(ServiceAdmin):
     list_display = ["name", "type", "tenant", "is_active", "created_at"]
     list_filter = ["type"]
     list_select_related = ["tenant"]
-    sortable_by = ["name"]  # the only order a million rows have an index for
+    ordering = [NameKey("name").asc()]  # the name's prefix index gives this order
+    sortable_by: list[str] = []  # no other order has an index at a million rows
     search_fields = ["^name"]  # see get_search_results
     search_help_text = "The beginning of a name (any case), or an exact e-mail address."
     autocomplete_fields = ["tenant", "roles", "member_of"]
@@ -191,16 +193,14 @@ class PrincipalAdmin(ServiceAdmin):
         return [*fixed, *self.readonly_fields]
 
     def get_search_results(self, request, queryset, search_term: str):
-        """Prefix on the name (an index on UPPER(name) serves it) or the owner of an exact
-        address; never a leading-wildcard match, never a join that needs DISTINCT."""
+        """The beginning of a name, or the owner of an exact address (also serves the
+        autocomplete of tenant, roles and groups)."""
         term = search_term.strip()
         if not term:
             return queryset, False
-        matches = Q(name__istartswith=term)
         owner = _address_owner(term)
-        if owner is not None:
-            matches |= Q(pk=owner)
-        return queryset.filter(matches), False
+        also = Q(pk=owner) if owner is not None else None
+        return name_starts_with(queryset, term, also=also), False
 
     def has_change_permission(self, request, obj=None) -> bool:
         if obj is not None and is_builtin_role(obj):
@@ -269,9 +269,15 @@ class PrincipalRowAdmin(ReadOnlyAdmin):
     """Rows that belong to one principal, found by the beginning of its name."""
 
     list_select_related = ["principal"]
-    search_fields = ["^principal__name"]
+    search_fields = ["^principal__name"]  # see get_search_results
     search_help_text = "The beginning of the principal's name."
     sortable_by: list[str] = []
+
+    def get_search_results(self, request, queryset, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return name_starts_with(queryset, term, field="principal__name"), False
 
 
 @admin.register(AccessToken)

@@ -9,27 +9,37 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from apps.accounts.names import name_starts_with
 from apps.domains.models import DkimKey, DomainProfile
 from apps.domains.services import dkim_key_delete, dkim_key_set_active
 from mailadmin.admin_base import ReadOnlyAdmin, ServiceAdmin
 
 
+class DomainNameSearch:
+    """Search by the beginning of the domain's name, through the name's prefix index."""
+
+    search_fields = ("^domain__name",)  # see get_search_results
+    search_help_text = "The beginning of the domain name."
+
+    def get_search_results(self, request, queryset, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return name_starts_with(queryset, term, field="domain__name"), False
+
+
 @admin.register(DomainProfile)
-class DomainProfileAdmin(ReadOnlyAdmin):
+class DomainProfileAdmin(DomainNameSearch, ReadOnlyAdmin):
     list_display = ("domain", "tenant", "dns_status", "dns_checked_at", "verified_at")
     list_filter = ("dns_status",)
-    search_fields = ("^domain__name",)
-    search_help_text = "The beginning of the domain name."
     list_select_related = ("domain", "tenant")
     sortable_by = ()
 
 
 @admin.register(DkimKey)
-class DkimKeyAdmin(ServiceAdmin):
+class DkimKeyAdmin(DomainNameSearch, ServiceAdmin):
     list_display = ("selector", "domain", "tenant", "algorithm", "is_active", "created_at")
     list_filter = ("algorithm", "is_active")
-    search_fields = ("^domain__name",)
-    search_help_text = "The beginning of the domain name."
     list_select_related = ("domain", "tenant")
     ordering = ("-id",)
     sortable_by = ()
