@@ -449,7 +449,7 @@ def test_every_changelist_and_its_search_cost_a_few_queries(
         AppPassword.objects.create(principal=account, name=f"client{i}", password="!")
         LoginThrottle.objects.create(key=f"account:user{i}")
         TaskRun.objects.create(
-            kind="dns", title="DNS check", actor=superadmin, tenant=world_a.tenant
+            kind=f"dns:{i}", title="DNS check", actor=superadmin, tenant=world_a.tenant
         )
         AuditEvent.objects.create(action="x", object_type="y", interface="api", actor=superadmin)
     for name in ("s1", "s2"):
