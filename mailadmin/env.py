@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -70,3 +72,46 @@ def env_nameservers(name: str) -> list[tuple[str, int]]:
         else:
             result.append(parse_host_port(part, name=name, default_port=53))
     return result
+
+
+def generated_once(path: Path, make: Callable[[], str]) -> str:
+    """The contents of `path`, written with `make()` by whichever process comes first.
+
+    The web server, the worker and the SMTP listener start together in development: the
+    file is linked into place atomically, so they all read the same value.
+    """
+    if not path.exists():
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        draft.write_text(make())
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process won; read its value
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+NEW_FERNET_KEY_COMMAND = (
+    "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+)
+
+
+def parse_fernet_keys(raw: str, *, name: str) -> list[str]:
+    """'new,old' -> ['new', 'old']: Fernet keys (32 bytes, url-safe base64), first = current.
+
+    Messages name the variable and the position, never the key itself.
+    """
+    keys = [k.strip() for k in raw.split(",") if k.strip()]
+    if not keys:
+        raise ImproperlyConfigured(f"{name} holds no key")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:  # also binascii.Error and UnicodeEncodeError
+            raise ImproperlyConfigured(
+                f"{name}: key {position} is not a Fernet key (32 bytes in url-safe base64; "
+                f"make one with {NEW_FERNET_KEY_COMMAND})"
+            ) from None
+    return keys

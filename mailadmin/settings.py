@@ -8,9 +8,19 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from mailadmin.env import env_bind, env_bool, env_int, env_nameservers, env_str
+from mailadmin.env import (
+    NEW_FERNET_KEY_COMMAND,
+    env_bind,
+    env_bool,
+    env_int,
+    env_nameservers,
+    env_str,
+    generated_once,
+    parse_fernet_keys,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("MAILADMIN_VAR_DIR", str(BASE_DIR / "var")))
@@ -29,14 +39,25 @@ def _secret_key() -> str:
         return key
     if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) is required in production")
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return generated_once(VAR_DIR / "secret_key", lambda: secrets.token_urlsafe(50))
+
+
+def _secrets_keys() -> list[str]:
+    """Keys that seal stored secrets (DKIM private keys, TOTP secrets): the first seals,
+    every one unseals, so `manage.py rotate_secrets_key` can move to a new key."""
+    raw = env_str("MAILADMIN_SECRETS_KEY")
+    if not raw:
+        if PRODUCTION:
+            raise ImproperlyConfigured(
+                "MAILADMIN_SECRETS_KEY (or MAILADMIN_SECRETS_KEY_FILE) is required in "
+                f"production; make one with {NEW_FERNET_KEY_COMMAND}"
+            )
+        raw = generated_once(VAR_DIR / "secrets_key", lambda: Fernet.generate_key().decode())
+    return parse_fernet_keys(raw, name="MAILADMIN_SECRETS_KEY")
 
 
 SECRET_KEY = _secret_key()
+MAILADMIN_SECRETS_KEYS = _secrets_keys()
 ALLOWED_HOSTS = [
     h.strip() for h in env_str("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h
 ]

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, SERVER_WIDE
+from mailadmin.sealing import SealedTextField
 
 
 class PrincipalType(models.TextChoices):
@@ -70,8 +71,9 @@ class Principal(AbstractBaseUser):
     max_domains = models.PositiveIntegerField(null=True, blank=True)
     max_accounts = models.PositiveIntegerField(null=True, blank=True)
     max_mailboxes_per_user = models.PositiveIntegerField(null=True, blank=True)
-    # Two-factor authentication (individuals)
-    totp_secret = models.CharField(max_length=64, blank=True, default="")
+    # Two-factor authentication (individuals); the secret is sealed at rest (the attribute
+    # holds the plain base32 value) and never shown after enrolment.
+    totp_secret = SealedTextField(blank=True, default="", editable=False)
     otp_enabled = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

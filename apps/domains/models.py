@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from mailadmin.sealing import SealedTextField
+
 
 def _verification_token() -> str:
     return secrets.token_hex(16)
@@ -70,7 +72,9 @@ class DkimKey(models.Model):
     )
     selector = models.CharField(max_length=63)
     algorithm = models.CharField(max_length=16, choices=Algorithm.choices)
-    private_key = models.TextField(help_text="PEM (PKCS#8); never shown or returned.")
+    private_key = SealedTextField(
+        editable=False, help_text="PEM (PKCS#8), sealed at rest; never shown or returned."
+    )
     public_key = models.TextField(help_text="The p= value of the DNS record (base64).")
     is_active = models.BooleanField(default=True, help_text="Used for signing.")
     created_at = models.DateTimeField(default=timezone.now)

@@ -137,6 +137,28 @@ def dkim_key_delete(*, actor: Principal, key: DkimKey) -> None:
     )
 
 
+@transaction.atomic
+def dkim_key_set_active(*, actor: Principal, key: DkimKey, is_active: bool) -> DkimKey:
+    """Sign with a key, or stop: an inactive key is kept but no longer used or expected in
+    DNS."""
+    _require(actor, Perm.DKIM_SIGNATURE_CREATE)
+    if not selectors.dkim_keys_visible(actor).filter(pk=key.pk).exists():
+        raise NotFound()
+    if key.is_active == is_active:
+        return key
+    DkimKey.objects.filter(pk=key.pk).update(is_active=is_active)
+    key.is_active = is_active
+    audit(
+        actor=actor,
+        action="dkim.update",
+        obj=key,
+        object_repr=f"{key.selector}._domainkey.{key.domain.name}",
+        tenant_id=key.tenant_id,
+        changes={"is_active": {"from": not is_active, "to": is_active}},
+    )
+    return key
+
+
 # --- DNS checks ---------------------------------------------------------------------------
 
 
