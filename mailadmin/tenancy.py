@@ -13,8 +13,9 @@ M = TypeVar("M", bound=Model)
 
 
 def scope(queryset: QuerySet[M], actor: Principal, *, tenant_field: str = "tenant") -> QuerySet[M]:
-    """Rows of the actor's tenant; everything for a superadmin; nothing for anyone else."""
-    if actor.is_superuser:
+    """Rows of the actor's tenant; everything for a superadmin (and a superadmin's API key:
+    a key has its owner's reach); nothing for anyone else."""
+    if actor.reaches_all_tenants:
         return queryset
     if actor.tenant_id is None:
         return queryset.none()

@@ -125,13 +125,16 @@ def admin_b(make_principal, tenant_b):
 
 @pytest.fixture
 def api_client_for(db) -> Callable[..., APIClient]:
-    """api_client_for(principal) -> APIClient sending a real bearer token for it."""
+    """api_client_for(principal) -> APIClient sending a real bearer token for it: an OAuth
+    token as if asked for with the main password, so it may change credentials too."""
     from apps.accounts.auth.tokens import token_issue
     from apps.accounts.models import AccessToken
 
     def make(principal) -> APIClient:
         client = APIClient()
-        _, secret = token_issue(principal=principal, kind=AccessToken.Kind.OAUTH, name="test")
+        _, secret = token_issue(
+            principal=principal, kind=AccessToken.Kind.OAUTH, name="test", manages_credentials=True
+        )
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
         return client
 

@@ -76,12 +76,25 @@ class Principal(AbstractBaseUser):
     totp_secret = SealedTextField(blank=True, default="", editable=False)
     otp_enabled = models.BooleanField(default=False)
     created_by = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="For an API key, its owner: the key acts with the owner's current reach "
+        "and stops working when the owner is disabled or deleted.",
     )
+    # API keys: every permission the owner holds (minus disabled_permissions), not a list.
+    all_owner_permissions = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PrincipalManager()
+
+    # How the current request proved who this is (apps.accounts.auth.common.AuthMethod),
+    # set by the authentication layer; None when a service is called from inside (tasks,
+    # commands). Not a column: it belongs to one request, never to the row.
+    authenticated_by: str | None = None
 
     USERNAME_FIELD = "name"
     REQUIRED_FIELDS: list[str] = []
@@ -122,11 +135,16 @@ class Principal(AbstractBaseUser):
 
     @property
     def permissions(self) -> frozenset[str]:
-        """Effective permissions: roles ∪ enabled − disabled, never server-wide in a tenant."""
+        """Effective permissions: roles ∪ enabled − disabled, never server-wide in a tenant.
+
+        An API key has its owner's permissions *now*, narrowed by the key's own list.
+        """
         cached = getattr(self, "_permissions_cache", None)
         if cached is not None:
             return cached
-        if self.is_superuser:
+        if self.type == PrincipalType.API_KEY:
+            perms = set(self._key_permissions())
+        elif self.is_superuser:
             perms = set(ALL_PERMISSIONS)
         else:
             perms = set()
@@ -139,6 +157,37 @@ class Principal(AbstractBaseUser):
             perms &= ALL_PERMISSIONS
         self._permissions_cache = frozenset(perms)
         return self._permissions_cache
+
+    @property
+    def key_owner(self) -> Principal | None:
+        """The account an API key acts for, or None when it is gone, disabled or not one."""
+        if self.type != PrincipalType.API_KEY or self.created_by_id is None:
+            return None
+        owner = self.created_by
+        if not owner.is_active or owner.type != PrincipalType.INDIVIDUAL:
+            return None
+        return owner
+
+    def _key_permissions(self) -> frozenset[str]:
+        owner = self.key_owner
+        if owner is None:
+            return frozenset()
+        if self.all_owner_permissions:
+            own = set(ALL_PERMISSIONS)
+        else:
+            own = set(self.enabled_permissions)
+            for role in self.roles.all():
+                own |= role.role_permissions()
+        own -= set(self.disabled_permissions)
+        return owner.permissions & own
+
+    @property
+    def reaches_all_tenants(self) -> bool:
+        """Superadmins see every tenant, and so do their API keys (the owner's reach)."""
+        if self.type == PrincipalType.API_KEY:
+            owner = self.key_owner
+            return owner is not None and owner.is_superuser
+        return self.is_superuser
 
     def has_permission(self, permission: str) -> bool:
         return self.is_active and permission in self.permissions
@@ -159,6 +208,9 @@ class AccessToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # OAuth tokens: issued after the main password (and second factor), so the bearer may
+    # change the account's credentials; False for tokens obtained with an app password.
+    manages_credentials = models.BooleanField(default=False)
 
     class Meta:
         indexes = [models.Index(fields=["principal", "kind"])]
@@ -194,12 +246,21 @@ class AppPassword(models.Model):
     principal = models.ForeignKey(Principal, on_delete=models.CASCADE, related_name="app_passwords")
     name = models.CharField(max_length=255)
     password = models.CharField(max_length=255)  # a Django password hash
+    # A keyed SHA-256 of the password (apps.accounts.auth.app_passwords.lookup_digests):
+    # finds the one row to verify without hashing the password against every row. Empty
+    # for an imported crypt hash until its first use (the plain password is unknown).
+    lookup = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["principal", "name"], name="app_password_name_unique")
+            models.UniqueConstraint(fields=["principal", "name"], name="app_password_name_unique"),
+            models.UniqueConstraint(
+                fields=["principal", "lookup"],
+                condition=~Q(lookup=""),
+                name="app_password_lookup_unique",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -232,6 +293,8 @@ class OAuthCode(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+    # Passed on to the token: was the code asked for with the main password (see AccessToken)?
+    manages_credentials = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = "OAuth code"
@@ -242,12 +305,16 @@ class OAuthCode(models.Model):
 
 
 class LoginThrottle(models.Model):
-    """Failed logins per key ('account:<name>' or 'ip:<address>') for lockout."""
+    """Failed logins per key for lockout: 'account:<name>|ip:<address>' (one account from
+    one address) or 'ip:<address>' (one address, any account); see auth/login.py."""
 
     key = models.CharField(max_length=320, unique=True)
     failures = models.PositiveIntegerField(default=0)
     first_failure_at = models.DateTimeField(default=timezone.now)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # Locks so far in this streak: each one lasts twice as long as the one before.
+    locks = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return self.key

@@ -201,36 +201,57 @@ class AccountCryptoApi(ApiView):
 # --- /api/account/api-keys -------------------------------------------------------------
 
 
-API_KEY_OUTPUT = inline_serializer(
-    name="ApiKey",
-    fields={
+def _api_key_fields() -> dict[str, serializers.Field]:
+    return {
         "id": serializers.IntegerField(),
         "name": serializers.CharField(),
-        "permissions": serializers.ListField(child=serializers.CharField()),
+        "description": serializers.CharField(allow_blank=True),
         "tenant": serializers.CharField(allow_null=True),
-        "createdBy": serializers.CharField(allow_null=True),
-        "createdAt": serializers.DateTimeField(allow_null=True),
+        "owner": serializers.CharField(
+            allow_null=True, help_text="The account the key acts for; null once deleted"
+        ),
+        "permissions": serializers.ListField(
+            child=serializers.CharField(),
+            allow_null=True,
+            help_text="The key's own list; null: all of its owner's permissions",
+        ),
+        "effectivePermissions": serializers.ListField(
+            child=serializers.CharField(),
+            help_text="What it may do now: the owner's current permissions narrowed by the list",
+        ),
+        "status": serializers.ChoiceField(choices=api_keys.API_KEY_STATUSES),
+        "createdAt": serializers.DateTimeField(),
         "lastUsedAt": serializers.DateTimeField(allow_null=True),
         "expiresAt": serializers.DateTimeField(allow_null=True),
-        "revoked": serializers.BooleanField(),
-    },
-)
+    }
 
 
-def _api_key_out(key) -> dict:
+API_KEY_OUTPUT = inline_serializer(name="ApiKey", fields=_api_key_fields())
+
+
+def api_key_data(key) -> dict:
+    """The one JSON shape of an API key (listed, or just made), never its secret.
+
+    `permissions` is the key's own list (null: all of its owner's); `effectivePermissions`
+    what it may do now, its owner's current permissions narrowed by that list.
+    """
+
     def iso(value):
         return value.isoformat() if value else None
 
+    status = api_keys.api_key_status(key)
     return {
         "id": key.pk,
         "name": key.name,
-        "permissions": sorted(key.enabled_permissions),
+        "description": key.description,
         "tenant": key.tenant.name if key.tenant_id else None,
-        "createdBy": key.created_by.name if key.created_by_id else None,
+        "owner": key.created_by.name if key.created_by_id else None,
+        "permissions": None if key.all_owner_permissions else sorted(key.enabled_permissions),
+        "effectivePermissions": sorted(key.permissions) if status == "active" else [],
+        "status": status,
         "createdAt": iso(key.created_at),
-        "lastUsedAt": iso(key.last_used_at),
-        "expiresAt": iso(key.expires_at),
-        "revoked": not key.is_active,
+        "lastUsedAt": iso(getattr(key, "last_used_at", None)),
+        "expiresAt": iso(getattr(key, "expires_at", None)),
     }
 
 
@@ -256,17 +277,21 @@ class ApiKeyListCreateApi(ApiView):
     @extend_schema(responses={200: page_of("ApiKeyPage", API_KEY_OUTPUT)})
     def get(self, request):
         keys = api_keys.api_key_list(actor=request.user)
-        return ok({"items": [_api_key_out(key) for key in keys], "total": len(keys)})
+        return ok({"items": [api_key_data(key) for key in keys], "total": len(keys)})
 
     @extend_schema(
         request=strict_inline(
             "ApiKeyCreate",
             {
                 "name": serializers.RegexField(NAME_PATTERN, max_length=255),
+                "description": serializers.CharField(
+                    required=False, allow_blank=True, max_length=1024
+                ),
                 "permissions": serializers.ListField(
                     child=serializers.ChoiceField(choices=sorted(ALL_PERMISSIONS)),
                     required=False,
                     allow_null=True,
+                    help_text="Omitted or null: all of your permissions, as they are at each use",
                 ),
                 "expiresAt": ExpiryField(required=False),
             },
@@ -277,8 +302,7 @@ class ApiKeyListCreateApi(ApiView):
                 inline_serializer(
                     name="ApiKeyCreatedData",
                     fields={
-                        "id": serializers.IntegerField(),
-                        "name": serializers.CharField(),
+                        **_api_key_fields(),
                         "secret": serializers.CharField(help_text="Shown once"),
                     },
                 ),
@@ -287,7 +311,7 @@ class ApiKeyListCreateApi(ApiView):
         },
     )
     def post(self, request):
-        data = _object(request.data, {"name", "permissions", "expiresAt"})
+        data = _object(request.data, {"name", "description", "permissions", "expiresAt"})
         name = _string(data, "name", required=True, max_length=255)
         permissions = data.get("permissions")
         if permissions is not None and (
@@ -310,9 +334,13 @@ class ApiKeyListCreateApi(ApiView):
                     field="expiresAt",
                 )
         key, secret = api_keys.api_key_create(
-            actor=request.user, name=name, permissions=permissions, expires_at=expires_at
+            actor=request.user,
+            name=name,
+            description=_string(data, "description", max_length=1024),
+            permissions=permissions,
+            expires_at=expires_at,
         )
-        return ok({"id": key.pk, "name": key.name, "secret": secret})
+        return ok({**api_key_data(key), "secret": secret})
 
 
 class ApiKeyDetailApi(ApiView):

@@ -18,6 +18,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 
+from apps.accounts.auth import api_keys
+from apps.accounts.auth.common import require_main_login_to_set_secret
 from apps.accounts.auth.hashers import import_password_hash, looks_like_crypt_hash
 from apps.accounts.emails import display_address, display_domain, domain_of, normalize_address
 from apps.accounts.emails import normalize_domain as _normalize_domain
@@ -162,6 +164,8 @@ def principal_create(*, actor: Principal, data: dict[str, Any]) -> Principal:
     if type_ not in APPLIES:
         raise ServiceError(f"Unknown principal type: {type_}", field="type")
     _require(actor, "create", type_)
+    if type_ == T.API_KEY:
+        return _api_key_create(actor, data)
     tenant = _tenant_for_create(actor, type_, data)
     state: dict[str, Any] = {
         "type": type_,
@@ -236,6 +240,7 @@ def principal_update(
         if name == SECRET_FIELD:
             if SECRET_FIELD not in APPLIES[principal.type]:
                 _not_applicable(name, principal.type)
+            require_main_login_to_set_secret(actor, principal)
             password = None if action == "removeItem" else _password_from(value)
             remove_password = password is None
             continue
@@ -280,16 +285,21 @@ def principal_delete(*, actor: Principal, principal: Principal) -> None:
     _ensure_in_scope(actor, principal)
     if principal.pk == actor.pk:
         raise ServiceError("You can't delete your own account.")
+    if principal.type == T.API_KEY:
+        api_keys.api_key_revoke(actor=actor, key=principal)  # kept for the audit trail
+        return
     if is_builtin_role(principal):
         raise ServiceError(f"The built-in role {principal.name} can't be deleted.")
     changes: dict[str, Any] = {"type": principal.type, "name": principal.name}
     if principal.type == T.DOMAIN:
         _check_domain_unused(principal)
     if principal.type == T.TENANT:
-        if not actor.is_superuser:
+        if not actor.reaches_all_tenants:
             raise PermissionDenied(Perm.TENANT_DELETE)
         counts = Counter(principal.tenant_principals.values_list("type", flat=True))
         changes["deletedPrincipals"] = dict(sorted(counts.items()))
+    if principal.type == T.INDIVIDUAL:
+        api_keys.api_keys_revoke_owned(actor=actor, owner=principal)
     tenant_id = None if principal.type == T.TENANT else principal.tenant_id
     object_id, name = str(principal.pk), principal.name
     principal.delete()
@@ -394,7 +404,8 @@ def _resolve(
             f"The role {SUPERADMIN_ROLE} is only for superadmins, who belong to no tenant.",
             field="roles",
         )
-    if tenant is None and type_ != T.TENANT and not plan.is_superuser:
+    # A superadmin's API key has no tenant either: it has its owner's reach.
+    if tenant is None and type_ not in (T.TENANT, T.API_KEY) and not plan.is_superuser:
         if principal is not None and principal.is_superuser:
             raise ServiceError(f"A superadmin must keep the role {SUPERADMIN_ROLE}.", field="roles")
         if not actor.is_superuser:
@@ -628,6 +639,14 @@ def _write(
         principal.member_of.set(plan.member_of)
     if touched("roles"):
         principal.roles.set(plan.roles)
+    if (
+        principal.type == T.API_KEY
+        and not created
+        and (touched("roles") or touched("enabledPermissions"))
+    ):
+        # An explicit list now narrows the key instead of "all of the owner's".
+        Principal.objects.filter(pk=principal.pk).update(all_owner_permissions=False)
+        principal.all_owner_permissions = False
     if touched("members"):
         if principal.type == T.ROLE:
             principal.role_holders.set(plan.members)
@@ -648,10 +667,48 @@ def _require(actor: Principal, verb: str, type_: str) -> None:
 def _ensure_in_scope(actor: Principal, principal: Principal) -> None:
     """Foreign and missing look alike: both are NotFound."""
     visible = scope(Principal.objects.filter(pk=principal.pk), actor)
-    if principal.type == T.TENANT and not actor.is_superuser:
+    if principal.type == T.TENANT and not actor.reaches_all_tenants:
         visible = visible.none()
     if not visible.exists():
         raise NotFound()
+
+
+def _api_key_create(actor: Principal, data: dict[str, Any]) -> Principal:
+    """POST /api/principal with type apiKey: the same key as POST /api/account/api-keys.
+
+    The key's list is `enabledPermissions` (omitted: all of the owner's); the bearer secret
+    is `secrets`, chosen by the caller, since this answer carries only the id.
+    """
+    allowed = {"type", "name", "description", "tenant", "enabledPermissions", SECRET_FIELD}
+    for name in sorted(set(data) - allowed):
+        if data[name] not in (None, [], "", 0):
+            raise ServiceError(
+                f"The field {name} does not apply when creating an API key.", field=name
+            )
+    requested = data.get("tenant") or None
+    if requested is not None and requested != (actor.tenant.name if actor.tenant_id else None):
+        raise ServiceError(
+            "An API key belongs to its owner's tenant: leave tenant out.", field="tenant"
+        )
+    if not data.get("name"):
+        raise ServiceError("Missing required field: name", field="name")
+    secret = _password_from(data[SECRET_FIELD]) if SECRET_FIELD in data else None
+    if secret is None:
+        raise ServiceError(
+            "Missing required field: secrets (the key's bearer secret; POST "
+            "/api/account/api-keys generates one instead)",
+            field=SECRET_FIELD,
+        )
+    key, _ = api_keys.api_key_create(
+        actor=actor,
+        name=_typed("name", data.get("name", "")),
+        description=_typed("description", data.get("description")),
+        permissions=_typed("enabledPermissions", data["enabledPermissions"])
+        if "enabledPermissions" in data
+        else None,
+        secret=secret,
+    )
+    return key
 
 
 def _tenant_for_create(actor: Principal, type_: str, data: dict[str, Any]) -> Principal | None:
@@ -660,7 +717,7 @@ def _tenant_for_create(actor: Principal, type_: str, data: dict[str, Any]) -> Pr
         if requested:
             raise ServiceError("A tenant can't belong to a tenant.", field="tenant")
         return None
-    if not actor.is_superuser:
+    if not actor.reaches_all_tenants:
         if actor.tenant_id is None:
             raise PermissionDenied(Perm.PRINCIPAL_CREATE)
         tenant = actor.tenant
