@@ -24,6 +24,7 @@ def test_it_enrols_totp_and_logs_in_with_a_code(browser_page, live_server, user_
     assert len(secret) == 32
 
     page.fill("#id_code", pyotp.TOTP(secret).now())
+    page.fill("#id_password", TEST_PASSWORD)
     page.click("#confirm-totp")
     expect(page.locator("h1")).to_have_text("Recovery codes")
     expect(page.locator("#recovery-codes li")).to_have_count(10)

@@ -6,7 +6,7 @@ from django.db import transaction
 
 from apps.accounts.auth import twofactor
 from apps.accounts.auth.app_passwords import app_password_add, app_password_remove
-from apps.accounts.auth.common import _require, _require_account
+from apps.accounts.auth.common import _require, _require_account, require_main_login
 from apps.accounts.auth.totp import totp_disable, totp_enable
 from apps.accounts.models import (
     Principal,
@@ -27,6 +27,7 @@ def account_auth_update(*, actor: Principal, actions: list[dict]) -> None:
     """POST /api/account/auth: every action or none (one transaction)."""
     _require(actor, Perm.MANAGE_PASSWORDS)
     _require_account(actor)
+    require_main_login(actor)
     for index, action in enumerate(actions):
         if not isinstance(action, dict):
             raise ServiceError(f"Action {index} must be an object.", field=f"[{index}]")

@@ -15,6 +15,7 @@ from django.contrib.auth.backends import BaseBackend
 from django.core.exceptions import PermissionDenied
 
 from apps.accounts.auth import login
+from apps.accounts.auth.common import AuthMethod
 from apps.accounts.models import Principal
 from mailadmin.audit import client_ip
 
@@ -48,8 +49,12 @@ class PrincipalBackend(BaseBackend):
         if not api and principal.otp_enabled:
             return None  # a password alone does not log a 2FA account in
         if api:
-            login.throttle_clear(f"account:{principal.name}")
+            login.login_cleared(principal=principal, ip=ip)
         return principal
 
     def get_user(self, user_id: int) -> Principal | None:
-        return Principal.objects.filter(pk=user_id, is_active=True).first()
+        """The principal of a console session, which logged in with password (+ code)."""
+        principal = Principal.objects.filter(pk=user_id, is_active=True).first()
+        if principal is not None:
+            principal.authenticated_by = AuthMethod.SESSION
+        return principal

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from apps.accounts.auth import crypto
-from apps.accounts.auth.common import _require
+from apps.accounts.auth.common import _require, require_main_login
 from apps.accounts.models import (
     EncryptionSettings,
     Principal,
@@ -32,6 +32,7 @@ def encryption_settings_update(
     _require(actor, Perm.MANAGE_ENCRYPTION)
     if actor.type != PrincipalType.INDIVIDUAL:
         raise ServiceError("Only accounts have encryption-at-rest settings.")
+    require_main_login(actor)
     kind = (type or "").strip().lower()
     if kind == EncryptionSettings.Type.DISABLED:
         algorithm, normalized, count, identities = "", "", 0, []

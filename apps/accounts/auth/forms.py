@@ -16,6 +16,18 @@ class LoginForm(forms.Form):
     password = forms.CharField(max_length=1024, strip=False, widget=forms.PasswordInput)
 
 
+def current_password() -> forms.CharField:
+    """Credential changes are confirmed with the account password, even in a session
+    that passed two factors (views check it with login.confirm_password)."""
+    return forms.CharField(
+        max_length=1024,
+        strip=False,
+        label="Current password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        error_messages={"required": "Enter your current password."},
+    )
+
+
 class CodeForm(forms.Form):
     code = forms.CharField(
         max_length=32,
@@ -24,17 +36,14 @@ class CodeForm(forms.Form):
     )
 
 
-class TotpDisableForm(forms.Form):
-    password = forms.CharField(
-        max_length=1024, strip=False, required=False, widget=forms.PasswordInput
-    )
-    code = forms.CharField(max_length=32, required=False, label="or a current code")
+class TotpEnrolForm(CodeForm):
+    password = current_password()
 
-    def clean(self):
-        data = super().clean()
-        if not data.get("password") and not data.get("code"):
-            raise forms.ValidationError("Enter your current password or a valid code.")
-        return data
+
+class ConfirmPasswordForm(forms.Form):
+    """Turning two-factor authentication off, new recovery codes."""
+
+    password = current_password()
 
 
 class PasswordChangeForm(ServiceErrorsMixin, forms.Form):
@@ -79,10 +88,12 @@ class PasswordChangeForm(ServiceErrorsMixin, forms.Form):
 
 class AppPasswordForm(forms.Form):
     name = forms.CharField(max_length=255, label="Name (e.g. the device or mail client)")
+    password = current_password()
 
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=255)
+    password = current_password()
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"]

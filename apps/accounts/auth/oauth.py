@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.auth import tokens
+from apps.accounts.auth.common import CREDENTIAL_METHODS
 from apps.accounts.models import (
     AccessToken,
     OAuthCode,
@@ -40,7 +41,11 @@ def server_version() -> str:
 
 
 def oauth_code_issue(*, actor: Principal, client_id: str, redirect_uri: str) -> str:
-    """A single-use authorization code for the authenticated actor (stored hashed)."""
+    """A single-use authorization code for the authenticated actor (stored hashed).
+
+    The token it buys may change credentials only if the actor could: a code asked for
+    with an app password (or an API key) gives a token that cannot either.
+    """
     code = secrets.token_urlsafe(30)  # 40 characters, as in the spec's example
     now = timezone.now()
     OAuthCode.objects.create(
@@ -50,6 +55,7 @@ def oauth_code_issue(*, actor: Principal, client_id: str, redirect_uri: str) -> 
         redirect_uri=redirect_uri[:1024],
         created_at=now,
         expires_at=now + OAUTH_CODE_TTL,
+        manages_credentials=actor.authenticated_by in CREDENTIAL_METHODS,
     )
     return code
 
@@ -86,6 +92,7 @@ def oauth_token_exchange(*, code: str, client_id: str, redirect_uri: str) -> tup
             kind=AccessToken.Kind.OAUTH,
             name=f"oauth:{row.pk}:{row.client_id}"[:255],
             ttl=OAUTH_TOKEN_TTL,
+            manages_credentials=row.manages_credentials,
         )
         audit(
             actor=principal,

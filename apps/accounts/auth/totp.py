@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from apps.accounts.auth import twofactor
-from apps.accounts.auth.common import _require, _require_account
-from apps.accounts.auth.login import verify_account_password
+from apps.accounts.auth.common import _require, _require_account, require_main_login
 from apps.accounts.models import (
     LoginThrottle,
     Principal,
@@ -25,6 +24,7 @@ def totp_enable(*, actor: Principal, secret: str, code: str | None) -> list[str]
     """
     _require(actor, Perm.MANAGE_PASSWORDS)
     _require_account(actor)
+    require_main_login(actor)
     if code is not None and not twofactor.verify_code(secret, code):
         raise ServiceError("The code is not valid. Check the time on your device.", field="code")
     Principal.objects.filter(pk=actor.pk).update(totp_secret=secret, otp_enabled=True)
@@ -36,15 +36,11 @@ def totp_enable(*, actor: Principal, secret: str, code: str | None) -> list[str]
 
 
 @transaction.atomic
-def totp_disable(*, actor: Principal, password: str | None = None, code: str | None = None):
-    """Turn off TOTP. From the console `password` or a current `code` is required."""
+def totp_disable(*, actor: Principal) -> None:
+    """Turn off TOTP (the console confirms the current password first)."""
     _require(actor, Perm.MANAGE_PASSWORDS)
     _require_account(actor)
-    if password is not None or code is not None:
-        proven = bool(password) and verify_account_password(actor, password)
-        proven = proven or (bool(code) and twofactor.verify_code(actor.totp_secret, code))
-        if not proven:
-            raise ServiceError("Enter your current password or a valid code.", field="password")
+    require_main_login(actor)
     Principal.objects.filter(pk=actor.pk).update(totp_secret="", otp_enabled=False)
     actor.totp_secret, actor.otp_enabled = "", False
     actor.recovery_codes.all().delete()
@@ -56,6 +52,7 @@ def totp_disable(*, actor: Principal, password: str | None = None, code: str | N
 def recovery_codes_regenerate(*, actor: Principal) -> list[str]:
     _require(actor, Perm.MANAGE_PASSWORDS)
     _require_account(actor)
+    require_main_login(actor)
     if not actor.otp_enabled:
         raise ServiceError("Turn on two-factor authentication first.")
     codes = twofactor.replace_recovery_codes(actor)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth import login as django_login
 from django.contrib.auth import logout, update_session_auth_hash
@@ -36,14 +35,17 @@ from apps.accounts.auth.forms import (
     ApiKeyForm,
     AppPasswordForm,
     CodeForm,
+    ConfirmPasswordForm,
     LoginForm,
     PasswordChangeForm,
-    TotpDisableForm,
+    TotpEnrolForm,
 )
 from apps.accounts.auth.login import (
     InvalidCredentials,
     LoginLocked,
+    WrongCurrentPassword,
     authenticate_password,
+    confirm_password,
     login_succeeded,
     verify_second_factor,
 )
@@ -52,7 +54,6 @@ from apps.accounts.models import Principal
 from apps.accounts.permissions import Perm
 from mailadmin.audit import audit, client_ip
 from mailadmin.core.decorators import permission_required, public
-from mailadmin.core.forms import refusal_form
 from mailadmin.core.rendering import render_form
 from mailadmin.core.tenants import narrow
 from mailadmin.errors import NotFound, ServiceError
@@ -74,7 +75,23 @@ def _next_url(request: HttpRequest, candidate: str | None) -> str:
 
 def _complete_login(request: HttpRequest, principal: Principal, method: str) -> None:
     django_login(request, principal, backend=BACKEND)  # rotates the session key
-    login_succeeded(principal=principal, method=method)
+    login_succeeded(principal=principal, method=method, ip=client_ip(request))
+
+
+def _password_confirmed(request: HttpRequest, form) -> bool:
+    """The form's current password is right; else the form carries why not. Wrong
+    answers count towards the lockout like failed logins."""
+    try:
+        confirm_password(
+            actor=request.user, password=form.cleaned_data["password"], ip=client_ip(request)
+        )
+    except LoginLocked as exc:
+        form.add_error(None, exc.message)
+        return False
+    except WrongCurrentPassword as exc:
+        form.add_error("password", exc.message)
+        return False
+    return True
 
 
 # --- login / logout --------------------------------------------------------------------
@@ -217,22 +234,22 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
 def _security_page(
     request: HttpRequest,
     *,
-    disable_form: TotpDisableForm | None = None,
-    recovery_form: forms.Form | None = None,
+    disable_form: ConfirmPasswordForm | None = None,
+    codes_form: ConfirmPasswordForm | None = None,
 ) -> HttpResponse:
     """The Security page with the form that was posted, if any (422 when it has errors)."""
     actor = request.user
-    if disable_form is None:
-        disable_form = TotpDisableForm()
+    posted = codes_form if codes_form is not None else disable_form
     context = {
         "otp_enabled": actor.otp_enabled,
         "codes_left": twofactor.recovery_codes_left(actor) if actor.otp_enabled else 0,
-        "disable_form": disable_form,
-        "recovery_form": recovery_form,
+        "disable_form": disable_form or ConfirmPasswordForm(prefix="disable"),
+        "codes_form": codes_form or ConfirmPasswordForm(prefix="codes"),
         "app_password_count": actor.app_passwords.count(),
     }
-    posted = recovery_form if recovery_form is not None else disable_form
-    return render_form(request, "account/security.html", context, form=posted)
+    return render_form(
+        request, "account/security.html", context, form=posted or context["codes_form"]
+    )
 
 
 @permission_required(Perm.MANAGE_PASSWORDS)
@@ -241,7 +258,7 @@ def security(request: HttpRequest) -> HttpResponse:
 
 
 @sensitive_variables("secret", "codes")
-@sensitive_post_parameters("code")
+@sensitive_post_parameters("code", "password")
 @permission_required(Perm.MANAGE_PASSWORDS)
 @require_http_methods(["GET", "POST"])
 def totp_enrol(request: HttpRequest) -> HttpResponse:
@@ -252,8 +269,8 @@ def totp_enrol(request: HttpRequest) -> HttpResponse:
     secret = request.session.get(ENROL_SESSION_KEY)
     if not secret:
         secret = request.session[ENROL_SESSION_KEY] = twofactor.new_secret()
-    form = CodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    form = TotpEnrolForm(request.POST or None)
+    if request.method == "POST" and form.is_valid() and _password_confirmed(request, form):
         try:
             codes = totp_services.totp_enable(
                 actor=actor, secret=secret, code=form.cleaned_data["code"]
@@ -269,18 +286,14 @@ def totp_enrol(request: HttpRequest) -> HttpResponse:
     return render_form(request, "account/totp_enrol.html", context)
 
 
-@sensitive_post_parameters("password", "code")
+@sensitive_post_parameters("disable-password")
 @permission_required(Perm.MANAGE_PASSWORDS)
 @require_POST
 def totp_disable(request: HttpRequest) -> HttpResponse:
-    form = TotpDisableForm(request.POST)
-    if form.is_valid():
+    form = ConfirmPasswordForm(request.POST, prefix="disable")
+    if form.is_valid() and _password_confirmed(request, form):
         try:
-            totp_services.totp_disable(
-                actor=request.user,
-                password=form.cleaned_data["password"],
-                code=form.cleaned_data["code"],
-            )
+            totp_services.totp_disable(actor=request.user)
         except ServiceError as exc:
             form.add_error(None, exc.message)
         else:
@@ -290,14 +303,21 @@ def totp_disable(request: HttpRequest) -> HttpResponse:
 
 
 @sensitive_variables("codes")
+@sensitive_post_parameters("codes-password")
 @permission_required(Perm.MANAGE_PASSWORDS)
 @require_POST
 def recovery_codes(request: HttpRequest) -> HttpResponse:
-    try:
-        codes = totp_services.recovery_codes_regenerate(actor=request.user)
-    except ServiceError as exc:
-        return _security_page(request, recovery_form=refusal_form(exc))
-    return render(request, "account/recovery_codes.html", {"codes": codes})
+    form = ConfirmPasswordForm(request.POST, prefix="codes")
+    if not request.user.otp_enabled:  # say so before asking for a password it cannot use
+        form.add_error(None, "Turn on two-factor authentication first.")
+    if form.is_valid() and _password_confirmed(request, form):
+        try:
+            codes = totp_services.recovery_codes_regenerate(actor=request.user)
+        except ServiceError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return render(request, "account/recovery_codes.html", {"codes": codes})
+    return _security_page(request, codes_form=form)
 
 
 # --- app passwords ---------------------------------------------------------------------
@@ -318,11 +338,12 @@ def _app_passwords_page(request, form, created=None) -> HttpResponse:
 
 
 @sensitive_variables("plain")
+@sensitive_post_parameters("password")
 @permission_required(Perm.MANAGE_PASSWORDS)
 @require_http_methods(["GET", "POST"])
 def app_passwords(request: HttpRequest) -> HttpResponse:
     form = AppPasswordForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and _password_confirmed(request, form):
         try:
             row, plain = app_password_add(actor=request.user, name=form.cleaned_data["name"])
         except ServiceError as exc:
@@ -350,8 +371,11 @@ def app_password_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _api_keys_page(request, form, created=None) -> HttpResponse:
     actor = request.user
+    keys = list(narrow(key_services.api_key_list(actor=actor), request))
+    for key in keys:
+        key.status = key_services.api_key_status(key)
     context = {
-        "keys": narrow(key_services.api_key_list(actor=actor), request),
+        "keys": keys,
         "form": form if actor.has_permission(Perm.API_KEY_CREATE) else None,
         "can_revoke": actor.has_permission(Perm.API_KEY_DELETE),
         "created": created,
@@ -365,6 +389,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 
 
 @sensitive_variables("secret")
+@sensitive_post_parameters("password")
 @permission_required(Perm.API_KEY_CREATE)
 @require_http_methods(["GET", "POST"])
 def api_key_create(request: HttpRequest) -> HttpResponse:
@@ -374,7 +399,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
             "account:api-keys" if actor.has_permission(Perm.API_KEY_LIST) else "account:security"
         )
     form = ApiKeyForm(request.POST, actor=actor)
-    if form.is_valid():
+    if form.is_valid() and _password_confirmed(request, form):
         try:
             key, secret = key_services.api_key_create(
                 actor=actor,

@@ -259,7 +259,9 @@ def test_app_password_audit_rows_hold_no_secret(api_client_for, user_a):
 
 def test_the_page_creates_a_password_and_shows_it_once(client, user_a):
     client.force_login(user_a)
-    response = client.post("/account/app-passwords/", {"name": "Thunderbird"})
+    response = client.post(
+        "/account/app-passwords/", {"name": "Thunderbird", "password": TEST_PASSWORD}
+    )
     html = response.content.decode()
     assert response.status_code == 200
     row = AppPassword.objects.get(principal=user_a, name="Thunderbird")
@@ -292,9 +294,19 @@ def test_the_page_cannot_revoke_someone_elses_password(client, user_a, admin_a):
 def test_the_page_shows_a_duplicate_name_error(client, user_a):
     app_password_add(actor=user_a, name="phone")
     client.force_login(user_a)
-    response = client.post("/account/app-passwords/", {"name": "phone"})
+    response = client.post("/account/app-passwords/", {"name": "phone", "password": TEST_PASSWORD})
     assert response.status_code == 422
     assert "An app password named &#x27;phone&#x27; already exists." in response.content.decode()
+
+
+def test_the_page_needs_the_current_password(client, user_a):
+    client.force_login(user_a)
+    response = client.post("/account/app-passwords/", {"name": "phone", "password": "wrong"})
+    assert response.status_code == 400
+    assert "Your current password is not correct." in response.content.decode()
+    response = client.post("/account/app-passwords/", {"name": "phone"})
+    assert "Enter your current password." in response.content.decode()
+    assert not AppPassword.objects.exists()
 
 
 def test_the_page_needs_login_and_permission(client, make_principal, tenant_a):

@@ -57,7 +57,9 @@ def test_the_qr_code_encodes_the_otpauth_uri(client, user_a):
 def test_a_correct_code_turns_2fa_on_and_shows_recovery_codes_once(client, user_a):
     client.force_login(user_a)
     secret = _secret_on(client.get("/account/security/totp/").content.decode())
-    response = client.post("/account/security/totp/", {"code": pyotp.TOTP(secret).now()})
+    response = client.post(
+        "/account/security/totp/", {"code": pyotp.TOTP(secret).now(), "password": TEST_PASSWORD}
+    )
     html = response.content.decode()
     assert response.status_code == 200
     codes = re.findall(r"<li><code>([a-z0-9-]{19})</code></li>", html)
@@ -75,8 +77,19 @@ def test_a_correct_code_turns_2fa_on_and_shows_recovery_codes_once(client, user_
 def test_a_wrong_code_keeps_2fa_off(client, user_a):
     client.force_login(user_a)
     client.get("/account/security/totp/")
-    response = client.post("/account/security/totp/", {"code": "000000"})
+    response = client.post("/account/security/totp/", {"code": "000000", "password": TEST_PASSWORD})
     assert "The code is not valid. Check the time on your device." in response.content.decode()
+    assert not Principal.objects.get(pk=user_a.pk).otp_enabled
+
+
+def test_enrolment_needs_the_current_password(client, user_a):
+    client.force_login(user_a)
+    secret = _secret_on(client.get("/account/security/totp/").content.decode())
+    code = pyotp.TOTP(secret).now()
+    html = client.post("/account/security/totp/", {"code": code}).content.decode()
+    assert "Enter your current password." in html
+    html = client.post("/account/security/totp/", {"code": code, "password": "wrong"}).content
+    assert "Your current password is not correct." in html.decode()
     assert not Principal.objects.get(pk=user_a.pk).otp_enabled
 
 
@@ -86,32 +99,45 @@ def test_enrolment_redirects_when_already_on(client, enrolled):
     assert client.get("/account/security/totp/")["Location"] == "/account/security/"
 
 
-def test_disable_needs_the_password_or_a_code(client, enrolled):
+def test_disable_needs_the_current_password(client, enrolled):
     user, secret, _ = enrolled
     client.force_login(user)
-    response = client.post("/account/security/totp/disable/", {"password": "wrong"})
+    response = client.post("/account/security/totp/disable/", {"disable-password": "wrong"})
     assert response.status_code == 422
-    assert "Enter your current password or a valid code." in response.content.decode()
+    assert "Your current password is not correct." in response.content.decode()
+    response = client.post(
+        "/account/security/totp/disable/", {"disable-code": pyotp.TOTP(secret).now()}
+    )
+    assert "Enter your current password." in response.content.decode()
     assert Principal.objects.get(pk=user.pk).otp_enabled
-    response = client.post("/account/security/totp/disable/", {"password": TEST_PASSWORD})
+    response = client.post("/account/security/totp/disable/", {"disable-password": TEST_PASSWORD})
     assert response["Location"] == "/account/security/"
     principal = Principal.objects.get(pk=user.pk)
     assert not principal.otp_enabled and principal.totp_secret == ""
     assert not RecoveryCode.objects.filter(principal=user).exists()
 
 
-def test_disable_with_a_code(client, enrolled):
-    user, secret, _ = enrolled
+def test_wrong_current_passwords_count_towards_the_lockout(client, enrolled):
+    user, _, _ = enrolled
     client.force_login(user)
-    response = client.post("/account/security/totp/disable/", {"code": pyotp.TOTP(secret).now()})
-    assert response.status_code == 302
-    assert not Principal.objects.get(pk=user.pk).otp_enabled
+    for _ in range(5):
+        client.post("/account/security/totp/disable/", {"disable-password": "wrong"})
+    response = client.post("/account/security/totp/disable/", {"disable-password": TEST_PASSWORD})
+    assert "Too many failed logins. Try again in 15 minutes." in response.content.decode()
+    assert Principal.objects.get(pk=user.pk).otp_enabled
+    event = AuditEvent.objects.filter(action="login.failed").first()
+    assert event.changes == {"reason": "confirm-password"}
 
 
 def test_regenerating_recovery_codes_replaces_them(client, enrolled):
     user, _, old_codes = enrolled
     client.force_login(user)
-    html = client.post("/account/security/recovery-codes/").content.decode()
+    response = client.post("/account/security/recovery-codes/", {"codes-password": "wrong"})
+    assert "Your current password is not correct." in response.content.decode()
+    assert RecoveryCode.objects.filter(principal=user, code_hash=hash_recovery_code(old_codes[0]))
+    html = client.post(
+        "/account/security/recovery-codes/", {"codes-password": TEST_PASSWORD}
+    ).content.decode()
     new_codes = re.findall(r"<li><code>([a-z0-9-]{19})</code></li>", html)
     assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
     hashes = set(RecoveryCode.objects.filter(principal=user).values_list("code_hash", flat=True))
@@ -121,7 +147,7 @@ def test_regenerating_recovery_codes_replaces_them(client, enrolled):
 
 def test_regenerating_needs_2fa_on(client, user_a):
     client.force_login(user_a)
-    response = client.post("/account/security/recovery-codes/")
+    response = client.post("/account/security/recovery-codes/", {"codes-password": TEST_PASSWORD})
     assert response.status_code == 422
     assert "Turn on two-factor authentication first." in response.content.decode()
 
