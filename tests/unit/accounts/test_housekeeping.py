@@ -34,10 +34,20 @@ def test_it_forgets_stale_failed_logins_but_keeps_active_lockouts(admin_a):
         key="ip:192.0.2.1", failures=3, first_failure_at=now - timedelta(days=1)
     )
     LoginThrottle.objects.create(
-        key="account:admin-a",
+        key="account:admin-a|ip:192.0.2.1",
         failures=5,
+        locks=3,
         first_failure_at=now - timedelta(days=1),
         locked_until=now + timedelta(minutes=10),
     )
+    LoginThrottle.objects.create(
+        key="account:admin-a|ip:192.0.2.2",
+        failures=5,
+        locks=1,
+        first_failure_at=now - timedelta(days=3),
+        locked_until=now - timedelta(days=2),
+    )
     auth_housekeeping_task()
-    assert list(LoginThrottle.objects.values_list("key", flat=True)) == ["account:admin-a"]
+    assert list(LoginThrottle.objects.values_list("key", flat=True)) == [
+        "account:admin-a|ip:192.0.2.1"
+    ]

@@ -1,9 +1,11 @@
 """Console login: by name or address, imported hashes re-hashed, lockout, audit, 2FA step."""
 
+import base64
 from datetime import timedelta
 
 import pyotp
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from apps.accounts.models import LoginThrottle, Principal, PrincipalEmail
@@ -15,6 +17,10 @@ pytestmark = pytest.mark.django_db
 
 LOCKED_15 = "Too many failed logins. Try again in 15 minutes."
 BAD_LOGIN = "Please enter a correct name or e-mail address and password."
+
+
+def _basic(name: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()
 
 
 def _login(client, username, password, **extra):
@@ -129,15 +135,91 @@ def test_it_keeps_an_imported_hash_after_a_wrong_password(client, make_principal
 # --- lockout ---------------------------------------------------------------------------
 
 
-def test_it_locks_an_account_after_five_failures(client, user_a):
+def test_five_failures_lock_the_account_from_that_address_only(client, user_a):
     for _ in range(5):
         _login(client, "user-a", "wrong", REMOTE_ADDR="192.0.2.1")
-    response = _login(client, "user-a", TEST_PASSWORD, REMOTE_ADDR="192.0.2.99")
+    response = _login(client, "user-a", TEST_PASSWORD, REMOTE_ADDR="192.0.2.1")
     assert response.status_code == 429
     assert LOCKED_15 in response.content.decode()
     assert "_auth_user_id" not in client.session
-    row = LoginThrottle.objects.get(key="account:user-a")
-    assert row.failures == 5 and row.locked_until > timezone.now()
+    row = LoginThrottle.objects.get(key="account:user-a|ip:192.0.2.1")
+    assert row.failures == 5 and row.locks == 1 and row.locked_until > timezone.now()
+    # The owner elsewhere is not locked out by someone else's failures.
+    assert _login(client, "user-a", TEST_PASSWORD, REMOTE_ADDR="192.0.2.99").status_code == 302
+
+
+def test_a_strangers_failures_never_lock_the_owner_out(client, anon_api, superadmin):
+    stranger = "203.0.113.66"
+    for attempt in range(10):
+        response = anon_api.get(
+            "/api/", HTTP_AUTHORIZATION=_basic("root", f"guess{attempt}"), REMOTE_ADDR=stranger
+        )
+        assert response.status_code == (401 if attempt < 5 else 429)
+    assert response.json()["detail"] == LOCKED_15
+    owner = "198.51.100.7"
+    ok = anon_api.get("/api/", HTTP_AUTHORIZATION=_basic("root", TEST_PASSWORD), REMOTE_ADDR=owner)
+    assert ok.status_code == 200
+    assert _login(client, "root", TEST_PASSWORD, REMOTE_ADDR=owner).status_code == 302
+    # ...and the stranger stays locked, even with the right password.
+    assert (
+        anon_api.get(
+            "/api/", HTTP_AUTHORIZATION=_basic("root", TEST_PASSWORD), REMOTE_ADDR=stranger
+        ).status_code
+        == 429
+    )
+
+
+def test_each_failure_after_a_lock_locks_twice_as_long(client, user_a):
+    for _ in range(5):
+        _login(client, "user-a", "wrong", REMOTE_ADDR="192.0.2.1")
+    expected = [30, 60, 120]
+    for minutes in expected:
+        LoginThrottle.objects.filter(key__startswith="account:").update(
+            locked_until=timezone.now() - timedelta(seconds=1)
+        )
+        response = _login(client, "user-a", "wrong", REMOTE_ADDR="192.0.2.1")
+        assert response.status_code == 200  # refused as a wrong password, then locked
+        response = _login(client, "user-a", TEST_PASSWORD, REMOTE_ADDR="192.0.2.1")
+        assert f"Too many failed logins. Try again in {minutes} minutes." in (
+            response.content.decode()
+        )
+    assert LoginThrottle.objects.get(key="account:user-a|ip:192.0.2.1").locks == 4
+
+
+def test_locks_grow_up_to_a_day(user_a):
+    from apps.accounts.auth.login import throttle_fail
+
+    key = "account:user-a|ip:192.0.2.1"
+    LoginThrottle.objects.create(
+        key=key, failures=20, locks=12, locked_until=timezone.now() - timedelta(seconds=1)
+    )
+    throttle_fail([key])
+    row = LoginThrottle.objects.get(key=key)
+    assert (
+        timedelta(hours=23, minutes=59) < row.locked_until - timezone.now() <= timedelta(hours=24)
+    )
+
+
+def test_a_streak_is_forgotten_a_day_after_its_last_lock(client, user_a):
+    LoginThrottle.objects.create(
+        key="account:user-a|ip:192.0.2.1",
+        failures=6,
+        locks=2,
+        first_failure_at=timezone.now() - timedelta(days=2),
+        locked_until=timezone.now() - timedelta(hours=25),
+    )
+    assert _login(client, "user-a", "wrong", REMOTE_ADDR="192.0.2.1").status_code == 200
+    row = LoginThrottle.objects.get(key="account:user-a|ip:192.0.2.1")
+    assert row.failures == 1 and row.locks == 0 and row.locked_until is None
+
+
+def test_an_ipv6_client_counts_as_its_slash_64(client, settings, user_a):
+    for host in range(1, 6):
+        _login(client, "user-a", "wrong", REMOTE_ADDR=f"2001:db8:1:2::{host}")
+    response = _login(client, "user-a", TEST_PASSWORD, REMOTE_ADDR="2001:db8:1:2:ffff::1")
+    assert LOCKED_15 in response.content.decode()
+    assert LoginThrottle.objects.filter(key="account:user-a|ip:2001:db8:1:2::/64").exists()
+    assert _login(client, "user-a", TEST_PASSWORD, REMOTE_ADDR="2001:db8:1:3::1").status_code == 302
 
 
 def test_it_counts_name_and_address_logins_against_the_same_account(client, user_a):
@@ -179,7 +261,7 @@ def test_a_lock_expires(client, user_a):
     LoginThrottle.objects.update(locked_until=past, first_failure_at=past)
     response = _login(client, "user-a", TEST_PASSWORD)
     assert response.status_code == 302
-    assert not LoginThrottle.objects.filter(key="account:user-a").exists()
+    assert not LoginThrottle.objects.filter(key__startswith="account:user-a|").exists()
 
 
 def test_old_failures_fall_out_of_the_window(client, user_a):
@@ -187,13 +269,16 @@ def test_old_failures_fall_out_of_the_window(client, user_a):
         _login(client, "user-a", "wrong")
     LoginThrottle.objects.update(first_failure_at=timezone.now() - timedelta(minutes=16))
     _login(client, "user-a", "wrong")
-    row = LoginThrottle.objects.get(key="account:user-a")
+    row = LoginThrottle.objects.get(key="account:user-a|ip:127.0.0.1")
     assert row.failures == 1 and row.locked_until is None
 
 
 def test_it_says_how_many_minutes_are_left(client, user_a):
     LoginThrottle.objects.create(
-        key="account:user-a", failures=5, locked_until=timezone.now() + timedelta(seconds=61)
+        key="account:user-a|ip:127.0.0.1",
+        failures=5,
+        locks=1,
+        locked_until=timezone.now() + timedelta(seconds=61),
     )
     response = _login(client, "user-a", TEST_PASSWORD)
     assert "Too many failed logins. Try again in 2 minutes." in response.content.decode()
@@ -203,7 +288,8 @@ def test_a_success_clears_the_account_counter(client, user_a):
     for _ in range(4):
         _login(client, "user-a", "wrong")
     assert _login(client, "user-a", TEST_PASSWORD).status_code == 302
-    assert not LoginThrottle.objects.filter(key="account:user-a").exists()
+    assert not LoginThrottle.objects.filter(key="account:user-a|ip:127.0.0.1").exists()
+    assert LoginThrottle.objects.get(key="ip:127.0.0.1").failures == 4  # shared addresses
 
 
 # --- TOTP second step ------------------------------------------------------------------
@@ -282,6 +368,32 @@ def test_a_password_success_does_not_reset_the_code_failures(client, otp_user):
         _login(client, "user-a", TEST_PASSWORD)
         client.post("/account/login/verify/", {"code": "000000"})
     assert LOCKED_15 in _login(client, "user-a", TEST_PASSWORD).content.decode()
+
+
+def test_a_correct_second_factor_gets_through_a_strangers_failures(client, otp_user):
+    """Someone who has the password (phished) guesses codes from their address: that
+    address is locked, and the owner still logs in with password and code elsewhere."""
+    stranger = "203.0.113.66"
+    _login(client, "user-a", TEST_PASSWORD, REMOTE_ADDR=stranger)
+    for _ in range(5):
+        client.post("/account/login/verify/", {"code": "000000"}, REMOTE_ADDR=stranger)
+    response = client.post(
+        "/account/login/verify/",
+        {"code": pyotp.TOTP(otp_user.totp_secret).now()},
+        REMOTE_ADDR=stranger,
+    )
+    assert LOCKED_15 in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+    owner = Client()  # another browser
+    _login(owner, "user-a", TEST_PASSWORD, REMOTE_ADDR="198.51.100.7")
+    response = owner.post(
+        "/account/login/verify/",
+        {"code": pyotp.TOTP(otp_user.totp_secret).now()},
+        REMOTE_ADDR="198.51.100.7",
+    )
+    assert response["Location"] == "/"
+    assert int(owner.session["_auth_user_id"]) == otp_user.pk
 
 
 def test_a_recovery_code_works_once(client, otp_user):

@@ -51,7 +51,10 @@ def test_it_raises_login_locked_with_the_wait(user_a):
 
 def test_it_says_one_minute_in_the_singular(user_a):
     LoginThrottle.objects.create(
-        key="account:user-a", failures=5, locked_until=timezone.now() + timedelta(seconds=20)
+        key="account:user-a|ip:192.0.2.1",
+        failures=5,
+        locks=1,
+        locked_until=timezone.now() + timedelta(seconds=20),
     )
     with pytest.raises(LoginLocked, match=r"^Too many failed logins\. Try again in 1 minute\.$"):
         _auth("user-a", TEST_PASSWORD)
