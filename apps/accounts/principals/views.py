@@ -134,6 +134,8 @@ def principal_create(request: HttpRequest) -> HttpResponse:
     type_ = request.GET.get("type") or T.INDIVIDUAL
     if type_ not in allowed:
         raise Http404
+    if type_ == T.API_KEY:
+        return redirect("account:api-keys")  # the one page that shows a new key's secret
     tenants = []
     switched = selected_tenant(request)
     if actor.is_superuser:

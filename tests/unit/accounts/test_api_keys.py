@@ -633,3 +633,10 @@ def test_the_list_api_runs_a_constant_number_of_queries(
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = client.get("/api/account/api-keys")
     assert response.json()["data"]["total"] == 11
+
+
+def test_the_accounts_pages_send_new_keys_to_the_api_key_page(client, admin_a):
+    client.force_login(admin_a)
+    response = client.get("/accounts/new/?type=apiKey")
+    assert response.status_code == 302
+    assert response["Location"] == "/account/api-keys/"
