@@ -27,7 +27,8 @@ class SuperadminOnly(ServiceError):
 
 
 def require_superadmin(actor: Principal | None) -> None:
-    if actor is None or not actor.is_active or not actor.is_superuser:
+    """A superadmin, or a superadmin's API key (a key has its owner's reach)."""
+    if actor is None or not actor.is_active or not actor.reaches_all_tenants:
         raise SuperadminOnly()
 
 

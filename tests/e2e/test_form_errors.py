@@ -94,6 +94,7 @@ def test_an_api_key_form_shows_a_past_expiry(page, live_server):
     page.goto(f"{live_server.url}/account/api-keys/")
     page.fill("#id_name", "deploy")
     page.fill("#id_expires_at", "2001-01-01T00:00")
+    page.fill("#id_password", TEST_PASSWORD)
     page.click("#create-api-key")
     expect(page.locator("#expires-errors")).to_have_text("The expiry must be in the future.")
     expect(page.locator("#id_name")).to_have_value("deploy")
@@ -104,6 +105,7 @@ def test_an_app_password_form_shows_a_taken_name(page, live_server, admin_a):
     app_password_add(actor=admin_a, name="phone")
     page.goto(f"{live_server.url}/account/app-passwords/")
     page.fill("#id_name", "phone")
+    page.fill("#id_password", TEST_PASSWORD)
     page.click("#create-app-password")
     expect(page.locator("#name-errors")).to_have_text(
         "An app password named 'phone' already exists."
@@ -114,6 +116,7 @@ def test_an_app_password_form_shows_a_taken_name(page, live_server, admin_a):
 def test_the_totp_form_shows_a_wrong_code(page, live_server, admin_a):
     page.goto(f"{live_server.url}/account/security/totp/")
     page.fill("#id_code", "000000")
+    page.fill("#id_password", TEST_PASSWORD)
     page.click("#confirm-totp")
     expect(page.locator("#code-errors")).to_have_text(
         "The code is not valid. Check the time on your device."
@@ -121,7 +124,7 @@ def test_the_totp_form_shows_a_wrong_code(page, live_server, admin_a):
     assert not Principal.objects.get(pk=admin_a.pk).otp_enabled
 
 
-def test_the_totp_disable_form_asks_for_a_password_or_code(page, live_server, admin_a):
+def test_the_totp_disable_form_asks_for_the_current_password(page, live_server, admin_a):
     import pyotp
 
     from apps.accounts.auth.totp import totp_enable
@@ -130,10 +133,11 @@ def test_the_totp_disable_form_asks_for_a_password_or_code(page, live_server, ad
     secret = new_secret()
     totp_enable(actor=admin_a, secret=secret, code=pyotp.TOTP(secret).now())
     page.goto(f"{live_server.url}/account/security/")
-    page.click("#two-factor summary")
+    page.click("text=Turn off two-factor authentication")
+    page.fill("#id_disable-password", "not my password")
     page.click("#disable-totp")
-    expect(page.locator("#disable-totp-errors")).to_have_text(
-        "Enter your current password or a valid code."
+    expect(page.locator("#id_disable-password-errors")).to_have_text(
+        "Your current password is not correct."
     )
     assert Principal.objects.get(pk=admin_a.pk).otp_enabled
 

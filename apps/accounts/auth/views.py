@@ -291,6 +291,8 @@ def totp_enrol(request: HttpRequest) -> HttpResponse:
 @require_POST
 def totp_disable(request: HttpRequest) -> HttpResponse:
     form = ConfirmPasswordForm(request.POST, prefix="disable")
+    if not request.user.otp_enabled:
+        form.add_error(None, "Two-factor authentication is already off.")
     if form.is_valid() and _password_confirmed(request, form):
         try:
             totp_services.totp_disable(actor=request.user)

@@ -278,7 +278,7 @@ def test_the_page_gives_all_own_permissions_when_none_are_ticked(client, admin_a
 def test_the_page_needs_the_current_password(client, admin_a):
     client.force_login(admin_a)
     response = client.post("/account/api-keys/new/", {"name": "deploy", "password": "wrong"})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "Your current password is not correct." in response.content.decode()
     assert not Principal.objects.filter(name="deploy").exists()
 
@@ -640,3 +640,14 @@ def test_the_accounts_pages_send_new_keys_to_the_api_key_page(client, admin_a):
     response = client.get("/accounts/new/?type=apiKey")
     assert response.status_code == 302
     assert response["Location"] == "/account/api-keys/"
+
+
+def test_a_superadmins_key_counts_as_a_superadmin_for_the_self_check(superadmin, admin_a):
+    from apps.accounts.auth.tokens import principal_for_token
+    from apps.telemetry.selectors import SuperadminOnly, require_superadmin
+
+    _, secret = api_key_create(actor=superadmin, name="ops", permissions=["troubleshoot"])
+    require_superadmin(principal_for_token(secret))
+    _, secret = api_key_create(actor=admin_a, name="ci", permissions=["troubleshoot"])
+    with pytest.raises(SuperadminOnly):
+        require_superadmin(principal_for_token(secret))

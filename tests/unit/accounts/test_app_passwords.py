@@ -302,7 +302,7 @@ def test_the_page_shows_a_duplicate_name_error(client, user_a):
 def test_the_page_needs_the_current_password(client, user_a):
     client.force_login(user_a)
     response = client.post("/account/app-passwords/", {"name": "phone", "password": "wrong"})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "Your current password is not correct." in response.content.decode()
     response = client.post("/account/app-passwords/", {"name": "phone"})
     assert "Enter your current password." in response.content.decode()

@@ -3,6 +3,7 @@
 import pytest
 
 from apps.accounts.models import Principal
+from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.django_db
 STRONG = "Tr0ub4dor&3-horse-staple"
@@ -254,10 +255,10 @@ FORMS_WITH_BAD_INPUT = [
     ("/account/app-passwords/", {"name": ""}, "This field is required."),
     (
         "/account/security/totp/",
-        {"code": "000000"},
+        {"code": "000000", "password": TEST_PASSWORD},
         "The code is not valid. Check the time on your device.",
     ),
-    ("/account/security/totp/disable/", {}, "Enter your current password or a valid code."),
+    ("/account/security/totp/disable/", {}, "Two-factor authentication is already off."),
     ("/account/security/recovery-codes/", {}, "Turn on two-factor authentication first."),
     ("/domains/{domain}/dkim/", {"algorithm": "ed25519", "selector": "-"}, "is not a DNS label"),
 ]

@@ -178,7 +178,7 @@ def test_each_failure_after_a_lock_locks_twice_as_long(client, user_a):
             locked_until=timezone.now() - timedelta(seconds=1)
         )
         response = _login(client, "user-a", "wrong", REMOTE_ADDR="192.0.2.1")
-        assert response.status_code == 200  # refused as a wrong password, then locked
+        assert BAD_LOGIN in response.content.decode()  # refused as a wrong password, then locked
         response = _login(client, "user-a", TEST_PASSWORD, REMOTE_ADDR="192.0.2.1")
         assert f"Too many failed logins. Try again in {minutes} minutes." in (
             response.content.decode()
@@ -208,7 +208,7 @@ def test_a_streak_is_forgotten_a_day_after_its_last_lock(client, user_a):
         first_failure_at=timezone.now() - timedelta(days=2),
         locked_until=timezone.now() - timedelta(hours=25),
     )
-    assert _login(client, "user-a", "wrong", REMOTE_ADDR="192.0.2.1").status_code == 200
+    assert _login(client, "user-a", "wrong", REMOTE_ADDR="192.0.2.1").status_code == 422
     row = LoginThrottle.objects.get(key="account:user-a|ip:192.0.2.1")
     assert row.failures == 1 and row.locks == 0 and row.locked_until is None
 
