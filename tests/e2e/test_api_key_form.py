@@ -38,6 +38,7 @@ def test_it_selects_a_whole_area_and_creates_the_key_with_it(browser_page, live_
     domains.locator("input[value=domain-delete]").uncheck()
 
     page.fill("#id_name", "dns-bot")
+    page.fill("#id_password", TEST_PASSWORD)
     page.click("#create-api-key")
     expect(page.locator("#api-key-secret")).to_be_visible()
     # The address bar follows the page: a reload is a GET of the list, not a second POST.

@@ -13,7 +13,12 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 
-from apps.accounts.auth.common import MAX_PASSWORD, _require, _require_account
+from apps.accounts.auth.common import (
+    MAX_PASSWORD,
+    _require,
+    _require_account,
+    require_main_login,
+)
 from apps.accounts.auth.login import (
     InvalidCredentials,
     authenticate_password,
@@ -40,6 +45,7 @@ def password_change(
     """
     _require(actor, Perm.MANAGE_PASSWORDS)
     _require_account(actor)
+    require_main_login(actor)
     if not current:
         raise ServiceError("Enter your current password.", field="current")
     _check_new(actor, current=current, new=new)

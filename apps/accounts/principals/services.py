@@ -408,7 +408,7 @@ def _resolve(
     if tenant is None and type_ not in (T.TENANT, T.API_KEY) and not plan.is_superuser:
         if principal is not None and principal.is_superuser:
             raise ServiceError(f"A superadmin must keep the role {SUPERADMIN_ROLE}.", field="roles")
-        if not actor.is_superuser:
+        if not actor.reaches_all_tenants:
             # Tenant admins never get here (their objects go into their tenant); this
             # keeps any other caller from making server-wide principals.
             raise ServiceError(

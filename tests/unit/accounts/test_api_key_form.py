@@ -6,6 +6,7 @@ import re
 import pytest
 
 from apps.accounts.models import Principal
+from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,8 @@ def test_it_keeps_the_select_all_boxes_out_of_the_submitted_data(console_a):
 
 def test_it_creates_a_key_with_the_ticked_permissions(console_a, admin_a):
     response = console_a.post(
-        "/account/api-keys/new/", {"name": "deploy", "permissions": ["dns-check", "domain-get"]}
+        "/account/api-keys/new/",
+        {"name": "deploy", "permissions": ["dns-check", "domain-get"], "password": TEST_PASSWORD},
     )
     assert response.status_code == 200
     key = Principal.objects.get(name="deploy")
@@ -37,7 +39,11 @@ def test_it_creates_a_key_with_the_ticked_permissions(console_a, admin_a):
 
 
 def test_it_pushes_the_list_url_after_an_htmx_create(console_a):
-    response = console_a.post("/account/api-keys/new/", {"name": "deploy"}, HTTP_HX_REQUEST="true")
+    response = console_a.post(
+        "/account/api-keys/new/",
+        {"name": "deploy", "password": TEST_PASSWORD},
+        HTTP_HX_REQUEST="true",
+    )
     assert response.status_code == 200
     assert response["HX-Push-Url"] == "/account/api-keys/"
     assert 'id="api-key-secret"' in response.content.decode()
@@ -49,7 +55,11 @@ def test_it_sends_a_reload_of_the_create_url_back_to_the_list(console_a):
 
 
 def test_it_pushes_the_list_url_after_an_htmx_app_password_create(console_a):
-    response = console_a.post("/account/app-passwords/", {"name": "phone"}, HTTP_HX_REQUEST="true")
+    response = console_a.post(
+        "/account/app-passwords/",
+        {"name": "phone", "password": TEST_PASSWORD},
+        HTTP_HX_REQUEST="true",
+    )
     assert response.status_code == 200
     assert response["HX-Push-Url"] == "/account/app-passwords/"
     assert 'id="app-password-value"' in response.content.decode()

@@ -651,3 +651,14 @@ def test_a_superadmins_key_counts_as_a_superadmin_for_the_self_check(superadmin,
     _, secret = api_key_create(actor=admin_a, name="ci", permissions=["troubleshoot"])
     with pytest.raises(SuperadminOnly):
         require_superadmin(principal_for_token(secret))
+
+
+def test_a_superadmins_key_makes_server_wide_principals_like_its_owner(anon_api, superadmin):
+    _, secret = api_key_create(
+        actor=superadmin, name="ops", permissions=["principal-create", "domain-create"]
+    )
+    response = _bearer(anon_api, secret).post(
+        "/api/principal", {"type": "domain", "name": "example.org"}, format="json"
+    )
+    assert response.status_code == 200
+    assert Principal.objects.get(pk=response.json()["data"]).tenant_id is None

@@ -157,3 +157,15 @@ def test_a_console_session_may_use_the_api_for_credentials(client, user_a, phone
         content_type="application/json",
     )
     assert response.status_code == 200
+
+
+def test_the_password_change_service_refuses_an_app_password_login(user_a, phone):
+    from apps.accounts.auth.common import CredentialsNeedMainLogin
+    from apps.accounts.auth.login import authenticate_password
+    from apps.accounts.auth.passwords import password_change
+
+    actor = authenticate_password(identifier="user-a", password=phone, ip=None, app_passwords=True)
+    with pytest.raises(CredentialsNeedMainLogin) as exc:
+        password_change(actor=actor, current=phone, new="a new long password 1")
+    assert exc.value.message == APP_PASSWORD_REFUSED
+    assert Principal.objects.get(pk=user_a.pk).check_password(TEST_PASSWORD)

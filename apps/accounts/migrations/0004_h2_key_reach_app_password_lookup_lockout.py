@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_builtin_roles'),
+        ('accounts', '0003_h6_verbose_names'),
     ]
 
     operations = [
