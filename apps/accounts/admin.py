@@ -301,7 +301,7 @@ class AccessTokenAdmin(PrincipalRowAdmin):
 @admin.register(AppPassword)
 class AppPasswordAdmin(PrincipalRowAdmin):
     list_display = ["principal", "name", "created_at", "last_used_at"]
-    exclude = ["password"]
+    exclude = ["password", "lookup"]  # the lookup is a keyed hash of the password
 
 
 @admin.register(RecoveryCode)
@@ -328,9 +328,9 @@ class EncryptionSettingsAdmin(PrincipalRowAdmin):
 class LoginThrottleAdmin(ServiceAdmin):
     """Deleting a row unlocks the account or address it counts."""
 
-    list_display = ["key", "failures", "first_failure_at", "locked_until"]
+    list_display = ["key", "failures", "first_failure_at", "locked_until", "locks"]
     search_fields = ["^key"]
-    search_help_text = "The beginning of a key: account:<name>, ip:<address>."
+    search_help_text = "The beginning of a key: account:<name>|ip:<address>, ip:<address>."
     sortable_by = ["key"]
 
     def has_add_permission(self, request) -> bool:
