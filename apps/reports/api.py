@@ -3,8 +3,9 @@ with its content, deletion, uploads, and the files that failed to ingest."""
 
 from __future__ import annotations
 
+from django.http.multipartparser import MultiPartParserError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
 from apps.accounts.permissions import Perm
@@ -14,6 +15,7 @@ from apps.reports.models import Source
 from apps.reports.parsing import size_text
 from apps.reports.serializers import (
     ARF_ITEM,
+    DETAILS,
     DMARC_ITEM,
     FAILURE_ITEM,
     TLS_ITEM,
@@ -21,8 +23,8 @@ from apps.reports.serializers import (
     dmarc_record_item,
     failure_item,
     feedback_detail,
+    parse_day,
     parse_result,
-    parse_when,
     report_item,
     tls_policy_item,
 )
@@ -35,8 +37,12 @@ ITEMS = {"dmarc": DMARC_ITEM, "tls": TLS_ITEM, "arf": ARF_ITEM}
 FILTER_PARAMETERS = [
     OpenApiParameter("domain", OpenApiTypes.STR, description="Domain name or id"),
     OpenApiParameter("reporter", OpenApiTypes.STR, description="Reporting organisation (part)"),
-    OpenApiParameter("from", OpenApiTypes.STR, description="Periods ending on/after (date)"),
-    OpenApiParameter("to", OpenApiTypes.STR, description="Periods beginning on/before (date)"),
+    OpenApiParameter(
+        "from", OpenApiTypes.DATE, description="Reports whose period ends on or after this day"
+    ),
+    OpenApiParameter(
+        "to", OpenApiTypes.DATE, description="Reports whose period begins on or before this day"
+    ),
 ]
 RESULT_PARAMETER = OpenApiParameter(
     "result", OpenApiTypes.STR, enum=["pass", "fail"], description="fail: something failed"
@@ -45,6 +51,9 @@ FEEDBACK_TYPE_PARAMETER = OpenApiParameter(
     "feedback-type", OpenApiTypes.STR, description="abuse, auth-failure, opt-out, ..."
 )
 ID_PARAMETER = OpenApiParameter("report_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+
+
+RAW_BODY = {"type": "string", "format": "binary", "minLength": 1}
 
 
 class UploadTooLarge(ServiceError):
@@ -60,8 +69,8 @@ def _filters(request, group: str) -> selectors.ReportFilters:
     return selectors.ReportFilters(
         domain=domain,
         reporter=(params.get("reporter") or "").strip()[:255],
-        since=parse_when(params.get("from"), "from"),
-        until=parse_when(params.get("to"), "to", end_of_day=True),
+        since=parse_day(params.get("from"), "from"),
+        until=parse_day(params.get("to"), "to", end_of_day=True),
         result=parse_result(params.get("result")) if group != "arf" else "",
         feedback_type=(params.get("feedback-type") or "").strip().lower()[:64]
         if group == "arf"
@@ -113,7 +122,7 @@ def _detail_view(group: str) -> type[MethodPermissionApi]:
             operation_id=f"reports_{group}_get",
             parameters=[ID_PARAMETER, *(PAGE_PARAMETERS if group == "dmarc" else [])],
             responses={
-                200: envelope(f"{group.capitalize()}Report", serializers.JSONField()),
+                200: envelope(f"{group.capitalize()}Report", DETAILS[group]),
                 403: PROBLEM,
                 404: PROBLEM,
             },
@@ -207,13 +216,17 @@ class ReportUploadApi(MethodPermissionApi):
             ),
             OpenApiParameter("filename", OpenApiTypes.STR, description="Name of a raw body"),
         ],
+        # Only the raw body is described: a multipart `file` part is read as sent (a file,
+        # or text without a filename), which JSON Schema cannot say; see the description.
         request={
-            "multipart/form-data": inline_serializer(
-                name="ReportUploadForm",
-                fields={"file": serializers.ListField(child=serializers.FileField())},
-            ),
-            "application/octet-stream": OpenApiTypes.BINARY,
+            "application/octet-stream": {"type": "string", "format": "binary", "minLength": 1}
         },
+        description=(
+            "One report file as the raw body (any content type except multipart; name it with "
+            "?filename=), or several as multipart/form-data parts named `file`. Answers one "
+            "result per report found: ingested, duplicate (the id of the report already "
+            "stored) or failed (the id of the kept file and the reason)."
+        ),
         responses={
             200: envelope("ReportUploadResults", serializers.ListField(child=UPLOAD_RESULT)),
             400: PROBLEM,
@@ -230,13 +243,18 @@ class ReportUploadApi(MethodPermissionApi):
             domain = domain_get(actor=request.user, name_or_id=request.query_params["domain"])
         if request.content_type.startswith("multipart/form-data"):
             django_request = request._request
-            for name in list(django_request.FILES) + list(django_request.POST):
+            try:
+                names = list(django_request.FILES) + list(django_request.POST)
+            except MultiPartParserError as exc:
+                raise ValidationFailed(f"Malformed multipart body: {exc}", field="file") from None
+            for name in names:
                 if name != "file":
                     raise ValidationFailed(f"Unrecognized field: {name}", field=name)
-            uploads = django_request.FILES.getlist("file")
-            if not uploads:
+            files = [(u.name or "upload", u.read()) for u in django_request.FILES.getlist("file")]
+            # A `file` part sent without a filename arrives as text: its content still counts.
+            files += [("file", text.encode()) for text in django_request.POST.getlist("file")]
+            if not files:
                 raise ValidationFailed("Missing required field: file", field="file")
-            files = [(upload.name or "upload", upload.read()) for upload in uploads]
         else:
             body = _raw_body(request)
             if not body:

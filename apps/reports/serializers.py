@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from typing import Any
 
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.dateparse import parse_date
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
@@ -117,25 +117,21 @@ def failure_item(failure: IngestFailure) -> dict[str, Any]:
 # --- list filters ---------------------------------------------------------------------------
 
 
-def parse_when(value: str | None, field: str, *, end_of_day: bool = False) -> datetime | None:
-    """`2024-05-01` (the whole day) or an ISO 8601 date-time; naive means UTC."""
-    if value is None or not value.strip():
+def parse_day(value: str | None, field: str, *, end_of_day: bool = False) -> datetime | None:
+    """`2024-05-01`: from the first or to the last instant of that day (UTC)."""
+    if value is None:
         return None
     text = value.strip()
     try:
         day = parse_date(text)
-        moment = None if day else parse_datetime(text)
     except ValueError:
-        day = moment = None
-    if day is not None:
-        return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
-    if moment is not None:
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    raise ValidationFailed(
-        f"Invalid value for field {field}: '{text[:64]}' is not a date (YYYY-MM-DD) or an "
-        "ISO 8601 date-time.",
-        field=field,
-    )
+        day = None
+    if day is None:
+        raise ValidationFailed(
+            f"Invalid value for field {field}: '{text[:64]}' is not a date (YYYY-MM-DD).",
+            field=field,
+        )
+    return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
 
 
 def parse_result(value: str | None) -> str:
@@ -149,64 +145,147 @@ def parse_result(value: str | None) -> str:
 
 
 # --- OpenAPI descriptions ---------------------------------------------------------------------
+# (Plain strings where a value set repeats across shapes: drf-spectacular would otherwise
+# invent colliding enum names.)
 
+KINDS = ", ".join(Report.Kind.values)
 DATE_RANGE = inline_serializer(
     name="ReportDateRange",
-    fields={"begin": serializers.DateTimeField(), "end": serializers.DateTimeField()},
-)
-_COMMON = {
-    "id": serializers.IntegerField(),
-    "type": serializers.ChoiceField(choices=Report.Kind.values),
-    "domain": serializers.CharField(help_text="The domain the report is about"),
-    "domainId": serializers.IntegerField(allow_null=True, help_text="Our domain principal"),
-    "reporter": serializers.CharField(),
-    "reporterEmail": serializers.CharField(),
-    "reportId": serializers.CharField(),
-    "dateRange": DATE_RANGE,
-    "receivedAt": serializers.DateTimeField(),
-    "source": serializers.ChoiceField(choices=["upload", "api", "smtp"]),
-    "file": serializers.CharField(),
-}
-DMARC_ITEM = inline_serializer(
-    name="DmarcReportItem",
     fields={
-        **_COMMON,
+        "begin": serializers.DateTimeField(allow_null=True),
+        "end": serializers.DateTimeField(allow_null=True),
+    },
+)
+
+
+def _common() -> dict[str, serializers.Field]:
+    return {
+        "id": serializers.IntegerField(),
+        "type": serializers.CharField(help_text=KINDS),
+        "domain": serializers.CharField(help_text="The domain the report is about"),
+        "domainId": serializers.IntegerField(allow_null=True, help_text="Our domain principal"),
+        "reporter": serializers.CharField(),
+        "reporterEmail": serializers.CharField(),
+        "reportId": serializers.CharField(),
+        "dateRange": DATE_RANGE,
+        "receivedAt": serializers.DateTimeField(),
+        "source": serializers.CharField(help_text="upload, api or smtp"),
+        "file": serializers.CharField(),
+    }
+
+
+def _dmarc_fields() -> dict[str, serializers.Field]:
+    return {
+        **_common(),
         "policy": serializers.DictField(child=serializers.CharField()),
         "recordCount": serializers.IntegerField(),
         "messages": serializers.IntegerField(),
         "passed": serializers.IntegerField(),
         "failed": serializers.IntegerField(),
-    },
+    }
+
+
+TLS_SESSIONS = inline_serializer(
+    name="TlsSessions",
+    fields={"successful": serializers.IntegerField(), "failed": serializers.IntegerField()},
 )
-TLS_ITEM = inline_serializer(
-    name="TlsReportItem",
-    fields={
-        **_COMMON,
-        "policyCount": serializers.IntegerField(),
-        "sessions": inline_serializer(
-            name="TlsSessions",
-            fields={"successful": serializers.IntegerField(), "failed": serializers.IntegerField()},
-        ),
-    },
-)
-ARF_ITEM = inline_serializer(
-    name="ArfReportItem",
-    fields={
-        **_COMMON,
+
+
+def _tls_fields() -> dict[str, serializers.Field]:
+    return {**_common(), "policyCount": serializers.IntegerField(), "sessions": TLS_SESSIONS}
+
+
+def _arf_fields() -> dict[str, serializers.Field]:
+    return {
+        **_common(),
         "feedbackType": serializers.CharField(),
         "sourceIp": serializers.CharField(allow_null=True),
         "subject": serializers.CharField(),
         "original": serializers.DictField(child=serializers.CharField()),
-        "variant": serializers.CharField(),
+        "variant": serializers.CharField(help_text="Empty for RFC 5965; else the shape seen"),
+    }
+
+
+def _strings() -> serializers.DictField:
+    return serializers.DictField(child=serializers.CharField())
+
+
+DMARC_RECORD = inline_serializer(
+    name="DmarcRecord",
+    fields={
+        "sourceIp": serializers.CharField(allow_null=True),
+        "count": serializers.IntegerField(),
+        "disposition": serializers.CharField(),
+        "dkim": serializers.CharField(help_text="Aligned DKIM as DMARC evaluated it"),
+        "spf": serializers.CharField(help_text="Aligned SPF as DMARC evaluated it"),
+        "dmarc": serializers.CharField(help_text="pass or fail"),
+        "headerFrom": serializers.CharField(),
+        "envelopeFrom": serializers.CharField(),
+        "envelopeTo": serializers.CharField(),
+        "reasons": serializers.ListField(child=_strings(), help_text="{type, comment}"),
+        "authResults": inline_serializer(
+            name="DmarcAuthResults",
+            fields={
+                "dkim": serializers.ListField(child=_strings()),
+                "spf": serializers.ListField(child=_strings()),
+            },
+        ),
     },
 )
+TLS_POLICY = inline_serializer(
+    name="TlsPolicy",
+    fields={
+        "policyType": serializers.CharField(),
+        "policyDomain": serializers.CharField(),
+        "policyString": serializers.ListField(child=serializers.CharField()),
+        "mxHost": serializers.ListField(child=serializers.CharField()),
+        "successful": serializers.IntegerField(),
+        "failed": serializers.IntegerField(),
+        "failureDetails": serializers.ListField(child=serializers.DictField()),
+    },
+)
+DMARC_ITEM = inline_serializer(name="DmarcReportItem", fields=_dmarc_fields())
+TLS_ITEM = inline_serializer(name="TlsReportItem", fields=_tls_fields())
+ARF_ITEM = inline_serializer(name="ArfReportItem", fields=_arf_fields())
+DETAILS = {
+    "dmarc": inline_serializer(
+        name="DmarcReportDetail",
+        fields={
+            **_dmarc_fields(),
+            "records": inline_serializer(
+                name="DmarcRecordPage",
+                fields={
+                    "items": serializers.ListField(child=DMARC_RECORD),
+                    "total": serializers.IntegerField(),
+                },
+            ),
+        },
+    ),
+    "tls": inline_serializer(
+        name="TlsReportDetail",
+        fields={**_tls_fields(), "policies": serializers.ListField(child=TLS_POLICY)},
+    ),
+    "arf": inline_serializer(
+        name="ArfReportDetail",
+        fields={
+            **_arf_fields(),
+            "fields": serializers.DictField(
+                child=serializers.ListField(child=serializers.CharField()),
+                help_text="Every feedback field (lower-case name: values)",
+            ),
+            "originalHeaders": serializers.CharField(),
+        },
+    ),
+}
 UPLOAD_RESULT = inline_serializer(
     name="ReportUploadResult",
     fields={
         "file": serializers.CharField(),
-        "status": serializers.ChoiceField(choices=["ingested", "duplicate", "failed"]),
-        "type": serializers.ChoiceField(choices=Report.Kind.values, allow_null=True),
-        "id": serializers.IntegerField(allow_null=True),
+        "status": serializers.CharField(help_text="ingested, duplicate or failed"),
+        "type": serializers.CharField(allow_null=True, help_text=KINDS),
+        "id": serializers.IntegerField(
+            allow_null=True, help_text="The report; for failed, the failed ingest"
+        ),
         "reason": serializers.CharField(allow_null=True),
     },
 )
@@ -217,7 +296,7 @@ FAILURE_ITEM = inline_serializer(
         "file": serializers.CharField(),
         "reason": serializers.CharField(),
         "size": serializers.IntegerField(),
-        "source": serializers.CharField(),
+        "source": serializers.CharField(help_text="upload, api or smtp"),
         "receivedAt": serializers.DateTimeField(),
         "uploadedBy": serializers.CharField(allow_null=True),
     },
