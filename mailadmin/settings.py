@@ -224,6 +224,8 @@ MAILADMIN_REPORTS_MAX_DECOMPRESSED = env_int(
 )
 MAILADMIN_REPORTS_MAX_RECORDS = env_int("MAILADMIN_REPORTS_MAX_RECORDS", 500_000)
 MAILADMIN_REPORTS_RETENTION_DAYS = env_int("MAILADMIN_REPORTS_RETENTION_DAYS", 365)
+# Uploads larger than this (all files together) are ingested by a worker, with progress.
+MAILADMIN_REPORTS_ASYNC_UPLOAD = env_int("MAILADMIN_REPORTS_ASYNC_UPLOAD", 5 * 1024 * 1024)
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.Principal"

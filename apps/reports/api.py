@@ -3,9 +3,10 @@ with its content, deletion, uploads, and the files that failed to ingest."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http.multipartparser import MultiPartParserError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 
 from apps.accounts.permissions import Perm
@@ -225,10 +226,22 @@ class ReportUploadApi(MethodPermissionApi):
             "One report file as the raw body (any content type except multipart; name it with "
             "?filename=), or several as multipart/form-data parts named `file`. Answers one "
             "result per report found: ingested, duplicate (the id of the report already "
-            "stored) or failed (the id of the kept file and the reason)."
+            "stored) or failed (the id of the kept file and the reason). An upload larger "
+            "than MAILADMIN_REPORTS_ASYNC_UPLOAD is ingested by a worker instead: 202 with "
+            "the task's id; GET /api/task/{id} shows its progress, then the same results."
         ),
         responses={
             200: envelope("ReportUploadResults", serializers.ListField(child=UPLOAD_RESULT)),
+            202: envelope(
+                "ReportUploadQueued",
+                inline_serializer(
+                    name="ReportUploadTask",
+                    fields={
+                        "taskId": serializers.UUIDField(help_text="Poll GET /api/task/{id}"),
+                        "files": serializers.ListField(child=serializers.CharField()),
+                    },
+                ),
+            ),
             400: PROBLEM,
             403: PROBLEM,
             404: PROBLEM,
@@ -264,6 +277,11 @@ class ReportUploadApi(MethodPermissionApi):
                     field="file",
                 )
             files = [(_raw_name(request), body)]
+        if sum(len(data) for _, data in files) > settings.MAILADMIN_REPORTS_ASYNC_UPLOAD:
+            run = services.report_upload_start(
+                actor=request.user, files=files, source=Source.API, domain=domain
+            )
+            return ok({"taskId": str(run.pk), "files": [name for name, _ in files]}, status=202)
         results = services.report_upload(
             actor=request.user, files=files, source=Source.API, domain=domain
         )

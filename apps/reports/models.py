@@ -144,3 +144,24 @@ class IngestFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename}: {self.reason}"
+
+
+class PendingUpload(models.Model):
+    """A file of a large upload waiting for the worker that ingests it (then deleted)."""
+
+    tenant = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    domain = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    source = models.CharField(max_length=8, choices=Source.choices)
+    filename = models.CharField(max_length=255)
+    data = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.filename

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +25,14 @@ from django.utils import timezone
 from apps.accounts.emails import InvalidAddress, normalize_domain
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
-from apps.reports.models import DmarcRecord, IngestFailure, Report, Source, TlsPolicyResult
+from apps.reports.models import (
+    DmarcRecord,
+    IngestFailure,
+    PendingUpload,
+    Report,
+    Source,
+    TlsPolicyResult,
+)
 from apps.reports.parsing import (
     AggregateReader,
     AggregateRecord,
@@ -35,12 +44,15 @@ from apps.reports.parsing import (
     read,
 )
 from mailadmin.audit import audit
+from mailadmin.core.models import TaskRun
+from mailadmin.core.progress import Outcome, Progress, task_run_start
 from mailadmin.errors import NotFound, PermissionDenied
 from mailadmin.tenancy import scope
 
 log = logging.getLogger(__name__)
 
 BATCH = 2000  # records per INSERT
+INGEST_TASK = "reports.ingest"
 
 
 @dataclass(frozen=True)
@@ -164,6 +176,63 @@ def report_upload(
     for name, data in files:
         results.extend(_ingest_file(dest, data=data, name=name, source=source))
     return results
+
+
+def report_upload_start(
+    *,
+    actor: Principal,
+    files: Iterable[tuple[str, bytes]],
+    source: str = Source.UPLOAD,
+    domain: Principal | None = None,
+) -> TaskRun:
+    """A large upload: the files wait in the database, a worker ingests them (progress on
+    the run; the per-file results in its `result`)."""
+    _require(actor, Perm.INCOMING_REPORT_CREATE)
+    with transaction.atomic():
+        ids = [
+            PendingUpload.objects.create(
+                tenant_id=actor.tenant_id,
+                actor=actor,
+                domain=domain,
+                source=source,
+                filename=_clip(name or "upload", 255),
+                data=data,
+            ).pk
+            for name, data in files
+        ]
+        count = len(ids)
+        return task_run_start(
+            actor=actor,
+            kind=f"reports.ingest:{uuid.uuid4()}",  # every upload is its own run
+            title=f"Ingest {count} report file{'s' if count != 1 else ''}",
+            task_name=INGEST_TASK,
+            tenant_id=actor.tenant_id,
+            arguments={"upload_ids": ids},
+        )
+
+
+def report_upload_run(*, upload_ids: list[int], progress: Progress) -> Outcome:
+    """The worker's side of report_upload_start. Safe to repeat: reports already stored
+    come back as duplicates, and the files are deleted only once all are done."""
+    pending = list(PendingUpload.objects.filter(pk__in=upload_ids).order_by("id").only("pk"))
+    progress.begin(len(pending))
+    results: list[IngestResult] = []
+    for done, row in enumerate(pending, 1):
+        upload = PendingUpload.objects.select_related("actor", "domain").get(pk=row.pk)
+        dest = _Destination(actor=upload.actor, domain=upload.domain, by_mail=False)
+        if upload.actor is None:
+            raise PermissionDenied(Perm.INCOMING_REPORT_CREATE)
+        found = _ingest_file(dest, data=bytes(upload.data), name=upload.filename,
+                             source=upload.source)  # fmt: skip
+        results.extend(found)
+        progress.step(done, f"{upload.filename}: " + ", ".join(r.status for r in found))
+    PendingUpload.objects.filter(pk__in=upload_ids).delete()
+    counts = Counter(r.status for r in results)
+    message = (
+        f"{counts['ingested']} ingested, {counts['duplicate']} duplicate, "
+        f"{counts['failed']} failed."
+    )
+    return Outcome(True, message, {"results": [r.as_dict() for r in results]})
 
 
 def report_ingest_message(*, recipient_domain: Principal, message: bytes) -> list[IngestResult]:

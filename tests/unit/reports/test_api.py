@@ -403,3 +403,40 @@ def test_it_lists_in_a_fixed_number_of_queries(api_a, domain_a, group):
         counts.append(len(queries))
     assert counts[0] <= counts[1] <= 6  # token+actor, roles, token use, page, count
     assert counts[1] - counts[0] <= 1  # the COUNT, needed once there is a second page
+
+
+# --- large uploads: a worker ingests them ---------------------------------------------------
+
+
+def test_it_hands_a_large_upload_to_a_worker_with_progress(
+    api_a, api_b, admin_a, domain_a, upload, settings, django_capture_on_commit_callbacks
+):
+    from apps.reports.models import PendingUpload
+    from apps.reports.tasks import reports_ingest_task
+    from mailadmin.core.models import TaskRun
+
+    settings.MAILADMIN_REPORTS_ASYNC_UPLOAD = 1000
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = upload(api_a, NICE, NICE_GZ, INVALID)
+    assert response.status_code == 202
+    data = response.json()["data"]
+    assert data["files"] == ["nice-input.xml", "nice-input.xml.gz", "invalid_xml.xml"]
+    run = TaskRun.objects.get(pk=data["taskId"])
+    assert (run.task_name, run.state, run.actor, run.tenant_id) == (
+        "reports.ingest", "pending", admin_a, domain_a.tenant_id)  # fmt: skip
+    assert len(callbacks) == 1  # the worker is woken once the upload is committed
+    assert not Report.objects.exists() and PendingUpload.objects.count() == 3
+
+    reports_ingest_task(str(run.pk))  # what the worker runs
+
+    run.refresh_from_db()
+    assert (run.state, run.done, run.total) == ("success", 3, 3)
+    assert run.message == "1 ingested, 1 duplicate, 1 failed."
+    assert [r["status"] for r in run.result["results"]] == ["ingested", "duplicate", "failed"]
+    assert Report.objects.get().source == "api"
+    assert not PendingUpload.objects.exists()
+    polled = _data(api_a.get(f"/api/task/{run.pk}"))
+    assert polled["result"]["results"][2]["reason"] == (
+        "The XML is not well-formed: not well-formed (invalid token) (line 5, column 17)."
+    )
+    assert api_b.get(f"/api/task/{run.pk}").status_code == 404  # nor watch another's
