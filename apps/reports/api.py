@@ -18,6 +18,7 @@ from apps.reports.serializers import (
     ARF_ITEM,
     DETAILS,
     DMARC_ITEM,
+    DMARC_SUMMARY,
     FAILURE_ITEM,
     TLS_ITEM,
     UPLOAD_RESULT,
@@ -322,3 +323,26 @@ class IngestFailureDetailApi(MethodPermissionApi):
         failure = selectors.ingest_failure_get(actor=request.user, failure_id=failure_id)
         services.ingest_failure_delete(actor=request.user, failure=failure)
         return ok(None)
+
+
+class DmarcSummaryApi(MethodPermissionApi):
+    """What the console's charts draw: messages per day passing and failing DMARC, the
+    alignment breakdown, and the sending sources, failing ones first."""
+
+    method_permissions = {"GET": Perm.INCOMING_REPORT_LIST}
+
+    @extend_schema(
+        operation_id="reports_dmarc_summary",
+        parameters=[
+            OpenApiParameter("domain", OpenApiTypes.STR, description="Domain name or id"),
+            OpenApiParameter("from", OpenApiTypes.DATE, description="Periods from this day"),
+        ],
+        responses={200: envelope("DmarcSummary", DMARC_SUMMARY)},
+    )
+    def get(self, request):
+        params = request.query_params
+        domain = None
+        if params.get("domain"):
+            domain = domain_get(actor=request.user, name_or_id=params["domain"][:255])
+        since = parse_day(params.get("from"), "from")
+        return ok(selectors.dmarc_summary(actor=request.user, domain=domain, since=since))

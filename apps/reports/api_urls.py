@@ -13,6 +13,7 @@ urlpatterns = [
         name="api-reports-failed-detail",
     ),
     path("reports/dmarc", api.DmarcReportListApi.as_view(), name="api-reports-dmarc"),
+    path("reports/dmarc/summary", api.DmarcSummaryApi.as_view(), name="api-reports-dmarc-summary"),
     path("reports/tls", api.TlsReportListApi.as_view(), name="api-reports-tls"),
     path("reports/arf", api.ArfReportListApi.as_view(), name="api-reports-arf"),
     path(

@@ -14,7 +14,7 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from apps.accounts.models import Principal
-from apps.reports.models import DmarcRecord, IngestFailure, Report
+from apps.reports.models import DmarcRecord, IngestFailure, Report, TlsPolicyResult
 from mailadmin.errors import NotFound
 from mailadmin.tenancy import scope
 
@@ -43,7 +43,7 @@ def _visible(actor: Principal) -> QuerySet[Report]:
 
 def report_list(*, actor: Principal, group: str, filters: ReportFilters) -> QuerySet[Report]:
     """Reports of one type, newest period first (one query per page, domain joined)."""
-    reports = _visible(actor).filter(kind__in=GROUPS[group]).select_related("domain")
+    reports = _visible(actor).filter(kind__in=GROUPS[group]).select_related("domain", "tenant")
     if filters.domain is not None:
         reports = reports.filter(domain=filters.domain)
     if filters.reporter:
@@ -83,7 +83,7 @@ def ingest_failure_list(*, actor: Principal) -> QuerySet[IngestFailure]:
     return (
         scope(IngestFailure.objects.all(), actor)
         .defer("raw")
-        .select_related("actor")
+        .select_related("actor", "tenant")
         .order_by("-received_at", "-id")
     )
 
@@ -142,15 +142,15 @@ def dmarc_alignment(
     spf, dkim = Q(spf="pass"), Q(dkim="pass")
     totals = _dmarc_records(actor, domain, since).aggregate(
         both=Sum("count", filter=spf & dkim, default=0),
-        spf=Sum("count", filter=spf & ~dkim, default=0),
-        dkim=Sum("count", filter=dkim & ~spf, default=0),
-        none=Sum("count", filter=~spf & ~dkim, default=0),
-    )
+        spf_only=Sum("count", filter=spf & ~dkim, default=0),
+        dkim_only=Sum("count", filter=dkim & ~spf, default=0),
+        neither=Sum("count", filter=~spf & ~dkim, default=0),
+    )  # (aliases must not shadow the spf/dkim fields the filters name)
     return {
         "both": totals["both"],
-        "spfOnly": totals["spf"],
-        "dkimOnly": totals["dkim"],
-        "none": totals["none"],
+        "spfOnly": totals["spf_only"],
+        "dkimOnly": totals["dkim_only"],
+        "none": totals["neither"],
     }
 
 
@@ -184,6 +184,50 @@ def dmarc_sources(
         }
         for row in rows
     ]
+
+
+def dmarc_summary(
+    *, actor: Principal, domain: Principal | None = None, since: datetime | None = None
+) -> dict:
+    """The dashboard's three figures in three aggregate queries."""
+    return {
+        "daily": dmarc_daily(actor=actor, domain=domain, since=since),
+        "alignment": dmarc_alignment(actor=actor, domain=domain, since=since),
+        "sources": dmarc_sources(actor=actor, domain=domain, since=since),
+    }
+
+
+def tls_breakdown(
+    *, actor: Principal, domain: Principal | None = None, details_from: int = 1000
+) -> dict:
+    """Sessions per policy (type and domain), and failures by result type (from the
+    failure details of the latest `details_from` policies)."""
+    policies = TlsPolicyResult.objects.filter(report__in=_visible(actor).filter(kind="tls"))
+    if domain is not None:
+        policies = policies.filter(report__domain=domain)
+    rows = (
+        policies.values("policy_type", "policy_domain")
+        .annotate(successful=Sum("successful", default=0), failed=Sum("failed", default=0))
+        .order_by("-failed", "policy_domain", "policy_type")[:50]
+    )
+    failures: dict[str, int] = {}
+    latest = policies.exclude(failure_details=[]).order_by("-id")[:details_from]
+    for details in latest.values_list("failure_details", flat=True):
+        for detail in details or []:
+            kind = str(detail.get("result-type") or "unknown")
+            failures[kind] = failures.get(kind, 0) + int(detail.get("failed-session-count") or 0)
+    return {
+        "policies": [
+            {
+                "policyType": row["policy_type"],
+                "policyDomain": row["policy_domain"],
+                "successful": row["successful"],
+                "failed": row["failed"],
+            }
+            for row in rows
+        ],
+        "failures": sorted(failures.items(), key=lambda item: (-item[1], item[0])),
+    }
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -301,3 +301,40 @@ FAILURE_ITEM = inline_serializer(
         "uploadedBy": serializers.CharField(allow_null=True),
     },
 )
+DMARC_SUMMARY = inline_serializer(
+    name="DmarcSummaryData",
+    fields={
+        "daily": serializers.ListField(
+            child=inline_serializer(
+                name="DmarcDay",
+                fields={
+                    "day": serializers.DateField(),
+                    "pass": serializers.IntegerField(),
+                    "fail": serializers.IntegerField(),
+                },
+            )
+        ),
+        "alignment": inline_serializer(
+            name="DmarcAlignment",
+            fields={
+                "both": serializers.IntegerField(help_text="SPF and DKIM aligned and passing"),
+                "spfOnly": serializers.IntegerField(),
+                "dkimOnly": serializers.IntegerField(),
+                "none": serializers.IntegerField(help_text="Neither: DMARC failed"),
+            },
+        ),
+        "sources": serializers.ListField(
+            child=inline_serializer(
+                name="DmarcSource",
+                fields={
+                    "sourceIp": serializers.CharField(allow_null=True),
+                    "messages": serializers.IntegerField(),
+                    "pass": serializers.IntegerField(),
+                    "fail": serializers.IntegerField(),
+                    "passRate": serializers.FloatField(allow_null=True),
+                    "reporters": serializers.IntegerField(),
+                },
+            )
+        ),
+    },
+)

@@ -232,7 +232,15 @@ def report_upload_run(*, upload_ids: list[int], progress: Progress) -> Outcome:
         f"{counts['ingested']} ingested, {counts['duplicate']} duplicate, "
         f"{counts['failed']} failed."
     )
-    return Outcome(True, message, {"results": [r.as_dict() for r in results]})
+    rows = [  # what the progress component lists, one line per report or failed file
+        {
+            "ok": r.status != "failed",
+            "name": r.file,
+            "detail": r.reason if r.status == "failed" else f"{r.status} ({r.type})",
+        }
+        for r in results
+    ]
+    return Outcome(True, message, {"results": [r.as_dict() for r in results], "rows": rows})
 
 
 def report_ingest_message(*, recipient_domain: Principal, message: bytes) -> list[IngestResult]:
