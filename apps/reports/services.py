@@ -9,6 +9,7 @@ ends up ingested, duplicate or failed, and a failed file is kept raw with its re
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
 from collections import Counter
@@ -18,7 +19,7 @@ from datetime import timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -321,22 +322,57 @@ def _audit_ingest(dest: _Destination, report: Report) -> None:
 # --- DMARC aggregate ---------------------------------------------------------------------
 
 
-def _dmarc_row(report: Report, record: AggregateRecord) -> DmarcRecord:
-    return DmarcRecord(
-        report=report,
-        source_ip=record.source_ip,
-        count=record.count,
-        disposition=_clip(record.disposition, 32),
-        dkim=_clip(record.dkim, 32),
-        spf=_clip(record.spf, 32),
-        dmarc_pass=record.dmarc_pass,
-        header_from=_clip(record.header_from, 255),
-        envelope_from=_clip(record.envelope_from, 255),
-        envelope_to=_clip(record.envelope_to, 255),
-        reasons=record.reasons,
-        dkim_results=record.dkim_results,
-        spf_results=record.spf_results,
-    )
+_RECORD_COLUMNS = (
+    ("report_id", ""),
+    ("source_ip", "inet"),
+    ("count", ""),
+    ("disposition", ""),
+    ("dkim", ""),
+    ("spf", ""),
+    ("dmarc_pass", ""),
+    ("header_from", ""),
+    ("envelope_from", ""),
+    ("envelope_to", ""),
+    ("reasons", "jsonb"),
+    ("dkim_results", "jsonb"),
+    ("spf_results", "jsonb"),
+)
+
+
+def _insert_sql() -> str:
+    """One INSERT for executemany: the ORM's bulk_create spends most of its time preparing
+    each value of each row, which a report of 100,000 records feels."""
+    quote = connection.ops.quote_name
+    postgres = connection.vendor == "postgresql"
+    columns = ", ".join(quote(name) for name, _ in _RECORD_COLUMNS)
+    values = ", ".join(f"%s::{cast}" if cast and postgres else "%s" for _, cast in _RECORD_COLUMNS)
+    table = quote(DmarcRecord._meta.db_table)
+    # Only constant names go into the text; every value is a parameter.
+    return f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608
+
+
+def _insert_records(report_id: int, records: list[AggregateRecord]) -> None:
+    dumps = json.dumps
+    rows = [
+        (
+            report_id,
+            r.source_ip,
+            r.count,
+            r.disposition[:32],
+            r.dkim[:32],
+            r.spf[:32],
+            r.dmarc_pass,
+            r.header_from[:255],
+            r.envelope_from[:255],
+            r.envelope_to[:255],
+            dumps(r.reasons),
+            dumps(r.dkim_results),
+            dumps(r.spf_results),
+        )
+        for r in records
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(_insert_sql(), rows)
 
 
 def _store_dmarc(dest: _Destination, reader: AggregateReader, *, source: str, name: str):
@@ -379,11 +415,10 @@ def _store_dmarc(dest: _Destination, reader: AggregateReader, *, source: str, na
             count = messages = passed = 0
             pending = held
             while pending:
-                rows = [_dmarc_row(report, r) for r in pending]
-                DmarcRecord.objects.bulk_create(rows)
-                count += len(rows)
-                messages += sum(r.count for r in rows)
-                passed += sum(r.count for r in rows if r.dmarc_pass)
+                _insert_records(report.pk, pending)
+                count += len(pending)
+                messages += sum(r.count for r in pending)
+                passed += sum(r.count for r in pending if r.dmarc_pass)
                 pending = list(islice(records, BATCH))
             meta = reader.meta  # complete now: the date range may follow the records
             report.date_begin = meta.begin

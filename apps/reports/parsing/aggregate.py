@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import codecs
 import io
-import ipaddress
 import re
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
-from xml.etree.ElementTree import Element, ParseError, TreeBuilder
+from xml.etree.ElementTree import TreeBuilder
+from xml.parsers.expat import ErrorString, ExpatError
 
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
-from defusedxml.ElementTree import DefusedXMLParser, iterparse
+from defusedxml.ElementTree import DefusedXMLParser
 
 from apps.reports.parsing.errors import Limits, ReportError, TooLarge
 
@@ -87,24 +88,6 @@ class AggregateMeta:
         return self.email.rpartition("@")[2].strip().lower() if "@" in self.email else ""
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1] if tag[:1] == "{" else tag
-
-
-def _namespace(tag: str) -> str:
-    return tag[1:].split("}", 1)[0] if tag[:1] == "{" else ""
-
-
-def _text(element: Element | None) -> str:
-    if element is None or element.text is None:
-        return ""
-    return element.text.strip()
-
-
-def _result(value: str) -> str:
-    return value.strip().lower()
-
-
 def _timestamp(value: str) -> datetime | None:
     """Unix seconds (`1524268799 `, `1.5e9`) or ISO 8601; None when neither."""
     value = value.strip()
@@ -122,54 +105,11 @@ def _timestamp(value: str) -> datetime | None:
 
 
 MAX_TEXT = 64 * 1024
-MAX_WITHOUT_EVENT = 1024 * 1024  # also bounds expat re-scanning an unfinished token
-
-
-class _Progress(io.RawIOBase):
-    """Counts what the parser read since it last produced an element: expat holds an
-    unfinished token (a comment, a tag, a declaration) whole in memory, so one that never
-    ends would grow with the file."""
-
-    def __init__(self, source: BinaryIO) -> None:
-        self._source = source
-        self.since_event = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._source.read(len(buffer))
-        self.since_event += len(data)
-        if self.since_event > MAX_WITHOUT_EVENT:
-            raise TooLarge(
-                f"The XML runs for more than {MAX_WITHOUT_EVENT // (1024 * 1024)} MB without "
-                "an element."
-            )
-        buffer[: len(data)] = data
-        return len(data)
-
-
-class _BoundedTreeBuilder(TreeBuilder):
-    """Caps the text of one element: report values are short, and a text node of 100 MB
-    would otherwise be held whole in memory until its element ends."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._text = 0
-
-    def data(self, data: str) -> None:
-        self._text += len(data)
-        if self._text > MAX_TEXT:
-            raise TooLarge(f"An element of the XML holds more than {MAX_TEXT // 1024} KB of text.")
-        super().data(data)
-
-    def start(self, tag, attrs):
-        self._text = 0
-        return super().start(tag, attrs)
-
-    def end(self, tag):
-        self._text = 0
-        return super().end(tag)
+# Expat holds an unfinished token (a comment, a tag, a declaration) whole, re-scanning it
+# as data arrives: input that produces no element for this long is refused.
+MAX_WITHOUT_EVENT = 1024 * 1024
+CHUNK = 64 * 1024
+AUTH_KINDS = ("dkim", "spf")
 
 
 class Utf8Repair(io.RawIOBase):
@@ -221,54 +161,45 @@ class AggregateReader:
         self.record_count = 0
         self.complete = False
         self.has_metadata = False
+        self.seen_feedback = False
 
     def records(self) -> Iterator[AggregateRecord]:
         source: BinaryIO = self._stream
         if _needs_repair(self._head):
-            source = io.BufferedReader(Utf8Repair(source), 64 * 1024)
-        progress = _Progress(source)
+            source = io.BufferedReader(Utf8Repair(source), CHUNK)
+        # defusedxml's parser installs the handlers that refuse entity declarations and
+        # external references; the element and text handlers are ours (_Builder).
         parser = DefusedXMLParser(
-            target=_BoundedTreeBuilder(),
-            forbid_dtd=False,  # a bare DOCTYPE is harmless; its entities are refused below
+            target=TreeBuilder(),
+            forbid_dtd=False,  # a bare DOCTYPE is harmless; its entities are refused
             forbid_entities=True,
             forbid_external=True,
         )
-        events = iterparse(progress, events=("start", "end"), parser=parser)
-        stack: list[Element] = []
-        feedback: Element | None = None
+        expat = parser.parser
+        builder = _Builder(self)
+        expat.StartElementHandler = builder.start
+        expat.EndElementHandler = builder.end
+        expat.CharacterDataHandler = builder.data
+        quiet = 0  # bytes fed since the last element event
+        error: ExpatError | None = None
         try:
-            for event, element in events:
-                progress.since_event = 0
-                if event == "start":
-                    if feedback is None and _local(element.tag) == "feedback":
-                        feedback = element
-                        self.meta.namespace = _namespace(element.tag)
-                    stack.append(element)
-                    continue
-                stack.pop()
-                if element is feedback:
-                    self.complete = True
-                    continue
-                if feedback is None or not stack or stack[-1] is not feedback:
-                    continue
-                name = _local(element.tag)
-                if name == "record":
-                    self.record_count += 1
-                    if self.record_count > self._limits.max_records:
-                        raise TooLarge(
-                            f"The report has more than {self._limits.max_records:,} records."
-                        )
-                    yield _record(element, self.record_count)
-                elif name == "report_metadata":
-                    self._metadata(element)
-                elif name == "policy_published":
-                    self._policy(element)
-                elif name == "version":
-                    self.meta.version = _text(element)
-                feedback.remove(element)  # what was read is dropped: memory stays flat
-        except ParseError as exc:
-            if not self.complete:  # after </feedback>, a dangling wrapper is harmless
-                raise ReportError(_parse_error_text(exc)) from None
+            while True:
+                chunk = source.read(CHUNK)
+                events = builder.events
+                expat.Parse(chunk, not chunk)
+                if builder.ready:
+                    ready, builder.ready = builder.ready, []
+                    yield from ready
+                if not chunk:
+                    break
+                quiet = 0 if builder.events != events else quiet + len(chunk)
+                if quiet > MAX_WITHOUT_EVENT:
+                    raise TooLarge(
+                        f"The XML runs for more than {MAX_WITHOUT_EVENT // (1024 * 1024)} MB "
+                        "without an element."
+                    )
+        except ExpatError as exc:
+            error = exc
         except EntitiesForbidden:
             raise ReportError(
                 "The XML declares entities, which reports never need: refused without "
@@ -280,121 +211,170 @@ class AggregateReader:
             raise ReportError(
                 "The XML refers to an external resource: refused without fetching it."
             ) from None
-        if feedback is None:
+        if error is not None:
+            if not self.complete:  # after </feedback>, a dangling wrapper is harmless
+                raise ReportError(_parse_error_text(error))
+            yield from builder.ready
+        if not self.seen_feedback:
             raise ReportError("The XML is not a DMARC aggregate report: it has no <feedback>.")
         if not self.complete:
             raise ReportError("The XML ends before </feedback>.")
 
-    def _metadata(self, element: Element) -> None:
+    def add_record(self, fields: dict) -> AggregateRecord:
+        self.record_count += 1
+        if self.record_count > self._limits.max_records:
+            raise TooLarge(f"The report has more than {self._limits.max_records:,} records.")
+        number = self.record_count
+        ids = fields["ids"]
+        return AggregateRecord(
+            source_ip=_source_ip(fields.get("source_ip", ""), number),
+            count=_count(fields.get("count", ""), number),
+            disposition=fields.get("disposition", "").lower(),
+            dkim=fields.get("dkim", "").lower(),
+            spf=fields.get("spf", "").lower(),
+            header_from=ids.get("header_from", ""),
+            envelope_from=ids.get("envelope_from", ""),
+            envelope_to=ids.get("envelope_to", ""),
+            reasons=fields["reasons"],
+            dkim_results=fields["auth_dkim"],
+            spf_results=fields["auth_spf"],
+        )
+
+
+class _Builder:
+    """Expat's element and text handlers: records are built field by field, with no element
+    tree at all, so memory is one record whatever the size of the report.
+
+    `stack` holds the local names of the open elements; depths are counted from the
+    `<feedback>` element, wherever it sits (IKEA wraps it in an unclosed element).
+    """
+
+    def __init__(self, reader: AggregateReader) -> None:
+        self.reader = reader
+        self.meta = reader.meta
+        self.stack: list[str] = []
+        self.text: list[str] = []
+        self.text_size = 0
+        self.base = 0  # len(stack) with <feedback> open; 0 until it is seen
+        self.events = 0
+        self.ready: list[AggregateRecord] = []
+        self.record: dict | None = None  # the fields of the record being read
+        self.item: dict[str, str] | None = None  # the reason or auth result being read
+
+    def start(self, name: str, attributes) -> None:
+        self.events += 1
+        self.text = []
+        self.text_size = 0
+        local = name.rpartition("}")[2]
+        stack = self.stack
+        stack.append(local)
+        if not self.base:
+            if local == "feedback":
+                self.base = len(stack)
+                self.reader.seen_feedback = True
+                self.meta.namespace = name.rpartition("}")[0]
+            return
+        level = len(stack) - self.base  # 1: a child of <feedback>
+        if level == 1 and local == "record":
+            self.record = {"ids": {}, "reasons": [], "auth_dkim": [], "auth_spf": []}
+        elif self.record is not None and (
+            (level == 3 and stack[-2] == "auth_results" and local in AUTH_KINDS)
+            or (level == 4 and stack[-2] == "policy_evaluated" and local == "reason")
+        ):
+            self.item = {}
+
+    def data(self, text: str) -> None:
+        self.text_size += len(text)
+        if self.text_size > MAX_TEXT:
+            raise TooLarge(f"An element of the XML holds more than {MAX_TEXT // 1024} KB of text.")
+        self.text.append(text)
+
+    def end(self, name: str) -> None:
+        self.events += 1
+        stack = self.stack
+        local = stack.pop()
+        text, self.text, self.text_size = self.text, [], 0
+        if not self.base:
+            return
+        level = len(stack) - self.base + 1  # the level of the element that just ended
+        if level <= 0:
+            if level == 0 and local == "feedback":
+                self.reader.complete = True
+                self.base = -(10**9)  # anything after </feedback> is ignored
+            return
+        value = "".join(text).strip() if text else ""
+        record = self.record
+        parent = stack[-1]
+        if record is not None:
+            if level == 1:  # </record>
+                self.ready.append(self.reader.add_record(record))
+                self.record = None
+            elif level == 3 and parent == "row":
+                record[local] = value  # source_ip, count
+            elif level == 4 and parent == "policy_evaluated":
+                if local == "reason":
+                    reason = {k: v for k, v in (self.item or {}).items() if v}
+                    if "type" in reason:
+                        reason["type"] = reason["type"].lower()
+                    if reason:
+                        record["reasons"].append(reason)
+                    self.item = None
+                else:
+                    record[local] = value  # disposition, dkim, spf
+            elif level == 5 and parent == "reason" and self.item is not None:
+                self.item[local] = value
+            elif level == 3 and parent == "identifiers":
+                record["ids"][local] = value
+            elif level == 3 and parent == "auth_results" and local in AUTH_KINDS:
+                item = self.item or {}
+                self.item = None
+                if item.get("domain"):  # a result naming no domain says nothing
+                    item["result"] = item.get("result", "").lower()
+                    if local == "spf":
+                        item["scope"] = item.get("scope", "").lower() or "mfrom"
+                    record[f"auth_{local}"].append(item)
+            elif level == 4 and self.item is not None and stack[-2] == "auth_results":
+                self.item[local] = value
+            return
         meta = self.meta
-        self.has_metadata = True
-        for child in element:
-            name = _local(child.tag)
-            if name == "org_name":
-                meta.org_name = _text(child)
-            elif name == "email":
-                meta.email = _text(child)
-            elif name == "extra_contact_info":
-                meta.extra_contact_info = _text(child)
-            elif name == "report_id":
-                meta.report_id = _text(child)
-            elif name == "generator":
-                meta.generator = _text(child)
-            elif name == "error":
-                if _text(child):
-                    meta.errors.append(_text(child))
-            elif name == "date_range":
-                for part in child:
-                    if _local(part.tag) == "begin":
-                        meta.begin = _timestamp(_text(part))
-                    elif _local(part.tag) == "end":
-                        meta.end = _timestamp(_text(part))
-
-    def _policy(self, element: Element) -> None:
-        for child in element:
-            name = _local(child.tag)
-            value = _text(child)
-            if name == "domain":
-                self.meta.policy["domain"] = value.lower().rstrip(".")
-            elif name in POLICY_FIELDS or name == "discovery_method":
-                self.meta.policy[name] = value.lower()
+        if level == 1:
+            if local == "report_metadata":
+                self.reader.has_metadata = True
+            elif local == "version":
+                meta.version = value
+        elif level == 2 and parent == "report_metadata":
+            if local in ("org_name", "email", "extra_contact_info", "report_id", "generator"):
+                setattr(meta, local, value)
+            elif local == "error" and value:
+                meta.errors.append(value)
+        elif level == 3 and parent == "date_range":
+            if local == "begin":
+                meta.begin = _timestamp(value)
+            elif local == "end":
+                meta.end = _timestamp(value)
+        elif level == 2 and parent == "policy_published":
+            if local == "domain":
+                meta.policy["domain"] = value.lower().rstrip(".")
+            elif local in POLICY_FIELDS or local == "discovery_method":
+                meta.policy[local] = value.lower()
 
 
-def _parse_error_text(exc: ParseError) -> str:
-    message = str(exc).split(":", 1)[0] if ": line" in str(exc) else str(exc)
-    line, column = getattr(exc, "position", (0, 0))
+def _parse_error_text(exc: ExpatError) -> str:
+    message = ErrorString(exc.code) or str(exc)
+    line, column = exc.lineno, exc.offset
     if message == "no element found":
         return f"The XML ends early (line {line}, column {column}): the file is truncated."
     return f"The XML is not well-formed: {message} (line {line}, column {column})."
 
 
-def _record(element: Element, number: int) -> AggregateRecord:
-    source_ip = count = disposition = dkim = spf = ""
-    reasons: list[dict[str, str]] = []
-    ids: dict[str, str] = {}
-    dkim_results: list[dict[str, str]] = []
-    spf_results: list[dict[str, str]] = []
-    for part in element:
-        name = _local(part.tag)
-        if name == "row":
-            for child in part:
-                child_name = _local(child.tag)
-                if child_name == "source_ip":
-                    source_ip = _text(child)
-                elif child_name == "count":
-                    count = _text(child)
-                elif child_name == "policy_evaluated":
-                    for item in child:
-                        item_name = _local(item.tag)
-                        if item_name == "disposition":
-                            disposition = _text(item).lower()
-                        elif item_name == "dkim":
-                            dkim = _result(_text(item))
-                        elif item_name == "spf":
-                            spf = _result(_text(item))
-                        elif item_name == "reason":
-                            reason = {_local(r.tag): _text(r) for r in item}
-                            reason = {k: v for k, v in reason.items() if v}
-                            if reason:
-                                if "type" in reason:
-                                    reason["type"] = reason["type"].lower()
-                                reasons.append(reason)
-        elif name == "identifiers":
-            for child in part:
-                ids[_local(child.tag)] = _text(child)
-        elif name == "auth_results":
-            for child in part:
-                kind = _local(child.tag)
-                values = {_local(item.tag): _text(item) for item in child}
-                if not values.get("domain"):
-                    continue
-                values["result"] = _result(values.get("result", ""))
-                if kind == "dkim":
-                    dkim_results.append(values)
-                elif kind == "spf":
-                    values["scope"] = values.get("scope", "").lower() or "mfrom"
-                    spf_results.append(values)
-    return AggregateRecord(
-        source_ip=_source_ip(source_ip, number),
-        count=_count(count, number),
-        disposition=disposition,
-        dkim=dkim,
-        spf=spf,
-        header_from=ids.get("header_from", ""),
-        envelope_from=ids.get("envelope_from", ""),
-        envelope_to=ids.get("envelope_to", ""),
-        reasons=reasons,
-        dkim_results=dkim_results,
-        spf_results=spf_results,
-    )
-
-
 def _source_ip(value: str, number: int) -> str | None:
+    """The address in its canonical form (RFC 5952 for IPv6), via the C parser."""
     if not value:
         return None
+    family = socket.AF_INET6 if ":" in value else socket.AF_INET
     try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
+        return socket.inet_ntop(family, socket.inet_pton(family, value))
+    except (OSError, ValueError):
         raise ReportError(
             f"Record {number} has a source_ip that is not an IP address: {value[:64]!r}."
         ) from None
