@@ -170,6 +170,7 @@ PERMISSION_AREAS: dict[str, tuple[str, ...]] = {
         Perm.INCOMING_REPORT_LIST,
         Perm.INCOMING_REPORT_GET,
         Perm.INCOMING_REPORT_DELETE,
+        Perm.INCOMING_REPORT_CREATE,
     ),
     "Telemetry and logs": (
         Perm.METRICS_LIST,

@@ -162,7 +162,7 @@ def _long_reports(tenant, domain) -> dict:
             report_id=f"{kind}-" + "i" * 200,
             source="upload",
             filename="f" * 250,
-            dedupe_key=kind * 20,
+            dedupe_key=kind,
             **fields,
         )
 

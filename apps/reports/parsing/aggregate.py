@@ -1,9 +1,11 @@
 """DMARC aggregate reports (RFC 7489 appendix C, RFC 9990) read as a stream.
 
-`AggregateReader.records()` yields one record at a time and drops it from the tree, so a
-report of any size needs the memory of one record (plus the parser's buffer). Security:
-defusedxml refuses entity declarations (billion laughs, XXE) as soon as it meets them,
-before anything is expanded, and never fetches external DTDs.
+`AggregateReader.records()` yields one record at a time, built straight from expat's
+events (no element tree), so a report of any size needs the memory of one record plus
+the parser's buffer. Security: the expat parser is set up by defusedxml, which refuses
+entity declarations (billion laughs, XXE) as soon as it meets them, before anything is
+expanded, and never fetches external DTDs; text per element and input without elements
+are capped too.
 
 Lenient where real reporters deviate, strict where the data would be wrong:
 - the 1.0/2.0 namespaces, none, or any other; unknown elements; any element order;
