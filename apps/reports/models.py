@@ -129,7 +129,6 @@ class IngestFailure(models.Model):
     )
     source = models.CharField(max_length=8, choices=Source.choices)
     filename = models.CharField(max_length=255, blank=True, default="")
-    kind = models.CharField(max_length=16, blank=True, default="", help_text="If recognised.")
     reason = models.CharField(max_length=1024)
     size = models.BigIntegerField(default=0)
     raw = models.BinaryField(help_text="The file as received (up to the upload size cap).")
