@@ -170,6 +170,8 @@ CELERY_TASK_ROUTES = {
     "core.reap_runs": {"queue": "maintenance"},
     "domains.dns_check": {"queue": "dns"},
     "domains.dns_check_due": {"queue": "dns"},
+    "reports.purge": {"queue": "reports"},
+    "reports.ingest": {"queue": "reports"},
 }
 CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died (lease expired) go back to a worker, or fail saying so.
@@ -177,6 +179,7 @@ CELERY_BEAT_SCHEDULE = {
     "accounts-housekeeping": {"task": "accounts.housekeeping", "schedule": 15 * 60},
     # Every minute; the task picks the domains with id % 60 == minute (hourly per domain).
     "domains-dns-check-due": {"task": "domains.dns_check_due", "schedule": crontab(minute="*")},
+    "reports-purge": {"task": "reports.purge", "schedule": crontab(hour="3", minute="17")},
 }
 
 # A worker holds a run this long past its last heartbeat (every quarter of it); then the
@@ -211,6 +214,18 @@ MAILADMIN_HTTP_BIND = env_bind(
 )
 MAILADMIN_HOSTNAME = env_str("MAILADMIN_HOSTNAME", "mail.localhost")
 MAILADMIN_MAX_MESSAGE_SIZE = env_int("MAILADMIN_MAX_MESSAGE_SIZE", 50 * 1024 * 1024)
+
+# --- Incoming reports (apps.reports) ---------------------------------------------------
+# Caps on one file as sent, once decompressed, and on the records of one report; and how
+# many days reports (and failed ingests) are kept before the daily purge (0 = forever).
+MAILADMIN_REPORTS_MAX_UPLOAD = env_int("MAILADMIN_REPORTS_MAX_UPLOAD", 50 * 1024 * 1024)
+MAILADMIN_REPORTS_MAX_DECOMPRESSED = env_int(
+    "MAILADMIN_REPORTS_MAX_DECOMPRESSED", 200 * 1024 * 1024
+)
+MAILADMIN_REPORTS_MAX_RECORDS = env_int("MAILADMIN_REPORTS_MAX_RECORDS", 500_000)
+MAILADMIN_REPORTS_RETENTION_DAYS = env_int("MAILADMIN_REPORTS_RETENTION_DAYS", 365)
+# Uploads larger than this (all files together) are ingested by a worker, with progress.
+MAILADMIN_REPORTS_ASYNC_UPLOAD = env_int("MAILADMIN_REPORTS_ASYNC_UPLOAD", 5 * 1024 * 1024)
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.Principal"

@@ -48,6 +48,7 @@ class Perm(StrEnum):
     INCOMING_REPORT_LIST = "incoming-report-list"
     INCOMING_REPORT_GET = "incoming-report-get"
     INCOMING_REPORT_DELETE = "incoming-report-delete"
+    INCOMING_REPORT_CREATE = "incoming-report-create"  # upload (not in the management API)
     # telemetry and logs
     METRICS_LIST = "metrics-list"
     METRICS_LIVE = "metrics-live"
@@ -169,6 +170,7 @@ PERMISSION_AREAS: dict[str, tuple[str, ...]] = {
         Perm.INCOMING_REPORT_LIST,
         Perm.INCOMING_REPORT_GET,
         Perm.INCOMING_REPORT_DELETE,
+        Perm.INCOMING_REPORT_CREATE,
     ),
     "Telemetry and logs": (
         Perm.METRICS_LIST,

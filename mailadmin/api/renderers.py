@@ -83,7 +83,7 @@ class ContentNegotiation(DefaultContentNegotiation):
         if any(isinstance(r, XMLRenderer) for r in renderers_list):
             renderers_list.append(TextXMLRenderer())
         requested = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
-        if requested:
+        if requested is not None:  # `?format=` (empty) names no renderer either
             formats = sorted({r.format for r in renderers_list})
             if requested not in formats:
                 raise ValidationError(

@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("apps.accounts.auth.api_urls")),
     path("", include("apps.telemetry.api_urls")),
     path("", include("apps.domains.api_urls")),
+    path("", include("apps.reports.api_urls")),
 ]

@@ -43,6 +43,10 @@ NOT_PAGES = {
     "account:api-key-revoke",
     "domains:dns-check",
     "domains:dkim-create",  # POST-only; its form is on domains:detail
+    "reports:upload",  # POST-only; its form is on reports:index
+    "reports:delete",
+    "reports:failed-delete",
+    "reports:failed-raw",  # a download
 }
 LONG_LOCAL = "a" * 64  # the longest local part an address may have
 
@@ -129,7 +133,9 @@ def crowded(superadmin, make_principal, tenant_a, admin_a):
         message="DNS resolver: " + "n" * 300,
         result={"rows": [{"name": "DNS resolver", "ok": False, "detail": "e" * 400}]},
     )
+    reports = _long_reports(tenant_a, domain)
     return {
+        **reports,
         "account": account,
         "group": group,
         "list": mailing_list,
@@ -141,8 +147,67 @@ def crowded(superadmin, make_principal, tenant_a, admin_a):
     }
 
 
+def _long_reports(tenant, domain) -> dict:
+    """A report of each type and a failed file, with long values everywhere."""
+    from apps.reports.models import DmarcRecord, IngestFailure, Report, TlsPolicyResult
+
+    def report(kind: str, **fields) -> Report:
+        return Report.objects.create(
+            kind=kind,
+            tenant=tenant,
+            domain=domain,
+            domain_name=domain.name,
+            reporter="r" * 200,
+            reporter_email=f"{LONG_LOCAL}@{domain.name}",
+            report_id=f"{kind}-" + "i" * 200,
+            source="upload",
+            filename="f" * 250,
+            dedupe_key=kind,
+            **fields,
+        )
+
+    dmarc = report("dmarc", policy={"domain": domain.name, "p": "reject"}, record_count=1)
+    DmarcRecord.objects.create(
+        report=dmarc,
+        source_ip="2001:db8:abcd:ef01:2345:6789:abcd:ef01",
+        count=10**12,
+        header_from=domain.name,
+        envelope_from=f"bounce.{domain.name}",
+        reasons=[{"type": "other", "comment": "c" * 300}],
+        dkim_results=[{"domain": domain.name, "selector": "s" * 60, "result": "pass"}],
+        spf_results=[{"domain": domain.name, "scope": "mfrom", "result": "softfail"}],
+    )
+    tls = report("tls", record_count=1)
+    TlsPolicyResult.objects.create(
+        report=tls,
+        policy_type="sts",
+        policy_domain=domain.name,
+        mx_host=[f"mx{i}.{domain.name}" for i in range(5)],
+        failed=3,
+        failure_details=[{"result-type": "certificate-host-mismatch",
+                          "receiving-mx-hostname": f"mx.{domain.name}",
+                          "additional-information": "https://" + "a" * 300,
+                          "failed-session-count": 3}],
+    )  # fmt: skip
+    arf = report(
+        "arf",
+        details={
+            "feedbackType": "abuse",
+            "subject": "s" * 400,
+            "fields": {"reported-uri": ["https://" + "u" * 500], "source-ip": ["192.0.2.1"]},
+            "originalHeaders": "Received: " + "h" * 2000,
+        },
+    )
+    IngestFailure.objects.create(
+        tenant=tenant, source="upload", filename="x" * 250, reason="r " * 400, raw=b"x"
+    )
+    return {"dmarc": dmarc, "tls": tls, "arf": arf}
+
+
 def pages(objects: dict) -> dict[str, list[str]]:
     """Route name -> the URLs that show it (one per kind of object it renders)."""
+    objects = dict(objects)
+    reports = {kind: objects.pop(kind).pk for kind in ("dmarc", "tls", "arf")}
     ids = {kind: obj.pk for kind, obj in objects.items()}
     with_memberships = ("account", "group", "list", "role", "key")
     with_permissions = ("account", "role", "key")
@@ -166,6 +231,14 @@ def pages(objects: dict) -> dict[str, list[str]]:
         "domains:detail": [f"/domains/{ids['domain']}/"],
         "queue:index": ["/queue/"],
         "reports:index": ["/reports/"],
+        "reports:dmarc": ["/reports/dmarc/"],
+        "reports:tls": ["/reports/tls/"],
+        "reports:arf": ["/reports/arf/"],
+        "reports:failed": ["/reports/failed/"],
+        "reports:dashboard": ["/reports/dashboard/", f"/reports/dashboard/?domain={ids['domain']}"],
+        "reports:dmarc-detail": [f"/reports/dmarc/{reports['dmarc']}/"],
+        "reports:tls-detail": [f"/reports/tls/{reports['tls']}/"],
+        "reports:arf-detail": [f"/reports/arf/{reports['arf']}/"],
         "spamfilter:index": ["/spam-filter/"],
         "telemetry:index": ["/telemetry/"],
         "telemetry:self-check": ["/telemetry/self-check/"],

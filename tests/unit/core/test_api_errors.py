@@ -198,9 +198,10 @@ def test_it_renders_the_format_the_query_asks_for(api_root):
     assert response.json()["data"]["total"] >= 0
 
 
-def test_it_refuses_a_format_it_does_not_have(api_root):
+@pytest.mark.parametrize("value", ["yaml", ""])
+def test_it_refuses_a_format_it_does_not_have(api_root, value):
     assert_field_error(
-        api_root.get("/api/principal", {"format": "yaml"}),
+        api_root.get("/api/principal", {"format": value}),
         "format",
         "Invalid value for field format: use json or xml.",
     )

@@ -168,6 +168,9 @@ REPLAYED = {
     "POST /account/crypto",
     "GET /account/auth",
     "POST /account/auth",
+    "GET /reports/dmarc",
+    "GET /reports/tls",
+    "GET /reports/arf",
 }
 
 
@@ -251,3 +254,9 @@ def test_it_answers_the_account_examples(anon_api, spec, superadmin):
     assert replay(anon_api, spec, "POST /account/auth", **auth) == {"data": None}
     name = spec["POST /account/auth"].body[0]["name"]
     assert AppPassword.objects.get(principal=superadmin).name == name
+
+
+def test_it_answers_the_incoming_report_examples(api_root, spec):
+    for kind in ("dmarc", "tls", "arf"):
+        data = replay(api_root, spec, f"GET /reports/{kind}")
+        assert data == {"data": {"items": [], "total": 0}}

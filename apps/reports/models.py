@@ -1,0 +1,166 @@
+"""Incoming reports: DMARC aggregate and failure, TLS-RPT and ARF, and the files that failed.
+
+A report belongs to a tenant and, when the report names one of that tenant's domains, to
+that domain (a Principal of type domain). Reports a superadmin uploads for a domain this
+server does not host have neither (only superadmins see them). Every row carries its
+tenant so mailadmin.tenancy.scope applies unchanged.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Source(models.TextChoices):
+    UPLOAD = "upload", "Console upload"
+    API = "api", "API upload"
+    SMTP = "smtp", "Mail"
+
+
+class Report(models.Model):
+    """What every report has: who sent it, about which domain, for which period."""
+
+    class Kind(models.TextChoices):
+        DMARC = "dmarc", "DMARC aggregate"
+        DMARC_FAILURE = "dmarc-failure", "DMARC failure"
+        ARF = "arf", "ARF feedback"
+        TLS = "tls", "TLS-RPT"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    tenant = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    domain = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="incoming_reports",
+        limit_choices_to={"type": "domain"},
+    )
+    domain_name = models.CharField(
+        max_length=255, blank=True, default="", help_text="The domain as the report names it."
+    )
+    reporter = models.CharField(max_length=255, blank=True, default="")
+    reporter_email = models.CharField(max_length=320, blank=True, default="")
+    report_id = models.CharField(max_length=255)
+    date_begin = models.DateTimeField(null=True, blank=True)
+    date_end = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    filename = models.CharField(max_length=255, blank=True, default="")
+    # sha256 of kind, tenant, reporter and report id: the same report is stored once.
+    dedupe_key = models.CharField(max_length=64, unique=True)
+    record_count = models.PositiveIntegerField(default=0)
+    # Messages (DMARC) or sessions (TLS) in all, and how many passed / failed.
+    message_count = models.BigIntegerField(default=0)
+    pass_count = models.BigIntegerField(default=0)
+    fail_count = models.BigIntegerField(default=0)
+    # DMARC: policy_published; TLS: contact-info; feedback: the fields and original headers.
+    policy = models.JSONField(default=dict, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-date_begin", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "kind", "-date_begin", "-id"]),
+            models.Index(fields=["kind", "-date_begin", "-id"]),
+            models.Index(fields=["domain", "kind", "-date_begin"]),
+            models.Index(fields=["received_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.reporter} {self.report_id}"
+
+
+class DmarcRecord(models.Model):
+    """One row of an aggregate report: messages from one source with one outcome."""
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="dmarc_records")
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    count = models.BigIntegerField(default=0)
+    disposition = models.CharField(max_length=32, blank=True, default="")
+    dkim = models.CharField(max_length=32, blank=True, default="")
+    spf = models.CharField(max_length=32, blank=True, default="")
+    dmarc_pass = models.BooleanField(default=False)
+    header_from = models.CharField(max_length=255, blank=True, default="")
+    envelope_from = models.CharField(max_length=255, blank=True, default="")
+    envelope_to = models.CharField(max_length=255, blank=True, default="")
+    reasons = models.JSONField(default=list, blank=True)
+    dkim_results = models.JSONField(default=list, blank=True)
+    spf_results = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["report_id", "id"]
+        indexes = [models.Index(fields=["report", "source_ip"])]
+
+    def __str__(self) -> str:
+        return f"{self.source_ip} x{self.count}"
+
+
+class TlsPolicyResult(models.Model):
+    """One policy of a TLS report: sessions that succeeded and failed, and why."""
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="tls_policies")
+    policy_type = models.CharField(max_length=32, blank=True, default="")
+    policy_domain = models.CharField(max_length=255, blank=True, default="")
+    policy_string = models.JSONField(default=list, blank=True)
+    mx_host = models.JSONField(default=list, blank=True)
+    successful = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    failure_details = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["report_id", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.policy_type} {self.policy_domain}"
+
+
+class IngestFailure(models.Model):
+    """A file we could not read: kept raw, with the reason, for someone to look at."""
+
+    tenant = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=8, choices=Source.choices)
+    filename = models.CharField(max_length=255, blank=True, default="")
+    reason = models.CharField(max_length=1024)
+    size = models.BigIntegerField(default=0)
+    raw = models.BinaryField(help_text="The file as received (up to the upload size cap).")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-received_at", "-id"]),
+            models.Index(fields=["received_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.reason}"
+
+
+class PendingUpload(models.Model):
+    """A file of a large upload waiting for the worker that ingests it (then deleted)."""
+
+    tenant = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    domain = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    source = models.CharField(max_length=8, choices=Source.choices)
+    filename = models.CharField(max_length=255)
+    data = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.filename

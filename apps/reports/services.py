@@ -1,0 +1,642 @@
+"""Ingesting, deleting and purging incoming reports: the one place that writes them.
+
+Every entry point calls `report_ingest`: the console and API uploads (with the acting
+principal), and mail arriving at a domain's report address (`report_ingest_message`, with
+the recipient domain and no actor). It never raises for bad input: each report in the file
+ends up ingested, duplicate or failed, and a failed file is kept raw with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from itertools import islice
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.accounts.emails import InvalidAddress, normalize_domain
+from apps.accounts.models import Principal, PrincipalType
+from apps.accounts.permissions import Perm
+from apps.reports.models import (
+    DmarcRecord,
+    IngestFailure,
+    PendingUpload,
+    Report,
+    Source,
+    TlsPolicyResult,
+)
+from apps.reports.parsing import (
+    AggregateReader,
+    AggregateRecord,
+    Feedback,
+    Limits,
+    ReportError,
+    TlsReport,
+    documents,
+    read,
+)
+from mailadmin.audit import audit
+from mailadmin.core.models import TaskRun
+from mailadmin.core.progress import Outcome, Progress, task_run_start
+from mailadmin.errors import NotFound, PermissionDenied
+from mailadmin.tenancy import scope
+
+log = logging.getLogger(__name__)
+
+BATCH = 2000  # records per INSERT
+INGEST_TASK = "reports.ingest"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """One report found in a file (or the file itself when none could be read)."""
+
+    file: str
+    status: str  # "ingested" | "duplicate" | "failed"
+    type: str | None = None  # "dmarc" | "dmarc-failure" | "arf" | "tls"
+    id: int | None = None  # the report's id; for "failed", the IngestFailure's
+    reason: str | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "status": self.status,
+            "type": self.type,
+            "id": self.id,
+            "reason": self.reason,
+        }
+
+
+def report_limits() -> Limits:
+    return Limits(
+        max_compressed=settings.MAILADMIN_REPORTS_MAX_UPLOAD,
+        max_decompressed=settings.MAILADMIN_REPORTS_MAX_DECOMPRESSED,
+        max_records=settings.MAILADMIN_REPORTS_MAX_RECORDS,
+    )
+
+
+def _require(actor: Principal, permission: str) -> None:
+    if not actor.has_permission(permission):
+        raise PermissionDenied(permission)
+
+
+# --- where a report belongs -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Destination:
+    """Who may receive reports through this ingest, and how they are filed."""
+
+    actor: Principal | None
+    domain: Principal | None  # the upload's chosen domain, or the mail's recipient domain
+    by_mail: bool
+
+    def tenant_id(self) -> int | None:
+        if self.domain is not None:
+            return self.domain.tenant_id
+        return None if self.actor is None else self.actor.tenant_id
+
+
+def _candidates(name: str) -> list[str]:
+    """example.com for mail.example.com too: a report may name a subdomain of ours."""
+    try:
+        name = normalize_domain(name)
+    except InvalidAddress:
+        return []
+    labels = name.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels) - 1)]
+
+
+def _find_domain(name: str, queryset: QuerySet[Principal]) -> Principal | None:
+    candidates = _candidates(name)
+    if not candidates:
+        return None
+    found = {d.name: d for d in queryset.filter(type=PrincipalType.DOMAIN, name__in=candidates)}
+    return next((found[c] for c in candidates if c in found), None)
+
+
+def _attribute(dest: _Destination, name: str) -> tuple[int | None, Principal | None]:
+    """(tenant id, domain) a report about `name` is filed under, or ReportError why not."""
+    if dest.domain is not None:
+        tenant_queryset = Principal.objects.filter(tenant_id=dest.domain.tenant_id)
+        if dest.by_mail:
+            # Mail to a tenant's report address: that tenant's, filed under the named
+            # domain when the tenant has it (a rua may serve domains hosted elsewhere).
+            return dest.domain.tenant_id, _find_domain(name, tenant_queryset)
+        if not name or dest.domain.name in _candidates(name):
+            return dest.domain.tenant_id, dest.domain
+        raise ReportError(f"The report is about {name}, not {dest.domain.name}.")
+    actor = dest.actor
+    assert actor is not None
+    domain = _find_domain(name, scope(Principal.objects.all(), actor)) if name else None
+    if domain is not None:
+        return domain.tenant_id, domain
+    if actor.is_superuser:
+        return None, None  # a domain this server does not host: kept for superadmins
+    if not name:
+        raise ReportError("The report does not name its domain: upload it for one of yours.")
+    raise ReportError(f"The report is about {name}, which is not one of your domains.")
+
+
+def _dedupe_key(kind: str, tenant_id: int | None, reporter: str, report_id: str) -> str:
+    text = "\x00".join((kind, str(tenant_id or ""), reporter.strip().lower(), report_id.strip()))
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
+
+
+def _existing(key: str) -> int | None:
+    return Report.objects.filter(dedupe_key=key).values_list("pk", flat=True).first()
+
+
+def _clip(value: str | None, size: int) -> str:
+    return (value or "")[:size]
+
+
+# --- entry points -----------------------------------------------------------------------
+
+
+def report_upload(
+    *,
+    actor: Principal,
+    files: Iterable[tuple[str, bytes]],
+    source: str = Source.UPLOAD,
+    domain: Principal | None = None,
+) -> list[IngestResult]:
+    """Ingest uploaded files (console or API); `domain` files reports that name none."""
+    _require(actor, Perm.INCOMING_REPORT_CREATE)
+    dest = _Destination(actor=actor, domain=domain, by_mail=False)
+    results: list[IngestResult] = []
+    for name, data in files:
+        results.extend(_ingest_file(dest, data=data, name=name, source=source))
+    return results
+
+
+def report_upload_start(
+    *,
+    actor: Principal,
+    files: Iterable[tuple[str, bytes]],
+    source: str = Source.UPLOAD,
+    domain: Principal | None = None,
+) -> TaskRun:
+    """A large upload: the files wait in the database, a worker ingests them (progress on
+    the run; the per-file results in its `result`)."""
+    _require(actor, Perm.INCOMING_REPORT_CREATE)
+    with transaction.atomic():
+        ids = [
+            PendingUpload.objects.create(
+                tenant_id=actor.tenant_id,
+                actor=actor,
+                domain=domain,
+                source=source,
+                filename=_clip(name or "upload", 255),
+                data=data,
+            ).pk
+            for name, data in files
+        ]
+        count = len(ids)
+        return task_run_start(
+            actor=actor,
+            kind=f"reports.ingest:{uuid.uuid4()}",  # every upload is its own run
+            title=f"Ingest {count} report file{'s' if count != 1 else ''}",
+            task_name=INGEST_TASK,
+            tenant_id=actor.tenant_id,
+            arguments={"upload_ids": ids},
+        )
+
+
+def report_upload_run(*, upload_ids: list[int], progress: Progress) -> Outcome:
+    """The worker's side of report_upload_start. Safe to repeat: reports already stored
+    come back as duplicates, and the files are deleted only once all are done."""
+    pending = list(PendingUpload.objects.filter(pk__in=upload_ids).order_by("id").only("pk"))
+    progress.begin(len(pending))
+    results: list[IngestResult] = []
+    for done, row in enumerate(pending, 1):
+        upload = PendingUpload.objects.select_related("actor", "domain").get(pk=row.pk)
+        dest = _Destination(actor=upload.actor, domain=upload.domain, by_mail=False)
+        if upload.actor is None:
+            raise PermissionDenied(Perm.INCOMING_REPORT_CREATE)
+        found = _ingest_file(dest, data=bytes(upload.data), name=upload.filename,
+                             source=upload.source)  # fmt: skip
+        results.extend(found)
+        progress.step(done, f"{upload.filename}: " + ", ".join(r.status for r in found))
+    PendingUpload.objects.filter(pk__in=upload_ids).delete()
+    counts = Counter(r.status for r in results)
+    message = (
+        f"{counts['ingested']} ingested, {counts['duplicate']} duplicate, "
+        f"{counts['failed']} failed."
+    )
+    rows = [  # what the progress component lists, one line per report or failed file
+        {
+            "ok": r.status != "failed",
+            "name": r.file,
+            "detail": r.reason if r.status == "failed" else f"{r.status} ({r.type})",
+        }
+        for r in results
+    ]
+    return Outcome(True, message, {"results": [r.as_dict() for r in results], "rows": rows})
+
+
+def report_ingest_message(*, recipient_domain: Principal, message: bytes) -> list[IngestResult]:
+    """A message that arrived at `recipient_domain`'s report address (rua/ruf/TLS-RPT).
+
+    The mail flow calls this once local delivery recognises a report address; there is no
+    actor (the audit log says "system") and the tenant is the recipient domain's.
+    """
+    dest = _Destination(actor=None, domain=recipient_domain, by_mail=True)
+    return _ingest_file(dest, data=message, name="message.eml", source=Source.SMTP)
+
+
+def _ingest_file(dest: _Destination, *, data: bytes, name: str, source: str) -> list[IngestResult]:
+    limits = report_limits()
+    name = _clip(name or "upload", 255)
+    results: list[IngestResult] = []
+    try:
+        for document in documents(data, name=name, limits=limits):
+            result = _ingest_document(dest, document, limits=limits, source=source, name=name)
+            results.append(result)
+    except ReportError as exc:
+        results.append(_fail(dest, data=data, name=name, source=source, reason=exc.reason))
+    except Exception as exc:  # a bug must not lose the file: keep it, say so, log it
+        log.exception("ingesting %s failed", name)
+        reason = f"The file could not be read: unexpected {type(exc).__name__}."
+        results.append(_fail(dest, data=data, name=name, source=source, reason=reason))
+    return results
+
+
+def _ingest_document(dest: _Destination, document, *, limits: Limits, source: str, name: str):
+    report = read(document, limits=limits)
+    if isinstance(report, AggregateReader):
+        return _store_dmarc(dest, report, source=source, name=name)
+    if isinstance(report, TlsReport):
+        return _store_tls(dest, report, source=source, name=name)
+    return _store_feedback(dest, report, source=source, name=name)
+
+
+def _fail(dest: _Destination, *, data: bytes, name: str, source: str, reason: str) -> IngestResult:
+    tenant_id = dest.tenant_id()
+    failure = IngestFailure.objects.create(
+        tenant_id=tenant_id,
+        actor=dest.actor,
+        source=source,
+        filename=name,
+        reason=_clip(reason, 1024),
+        size=len(data),
+        raw=data[: settings.MAILADMIN_REPORTS_MAX_UPLOAD],
+    )
+    audit(
+        actor=dest.actor,
+        action="report.ingest_failed",
+        obj=failure,
+        object_repr=name,
+        tenant_id=tenant_id,
+        changes={"file": name, "reason": failure.reason, "size": len(data)},
+    )
+    return IngestResult(file=name, status="failed", id=failure.pk, reason=failure.reason)
+
+
+def _audit_ingest(dest: _Destination, report: Report) -> None:
+    audit(
+        actor=dest.actor,
+        action="report.ingest",
+        obj=report,
+        object_repr=f"{report.kind} {report.reporter} {report.report_id}"[:255],
+        tenant_id=report.tenant_id,
+        changes={
+            "kind": report.kind,
+            "domain": report.domain_name,
+            "reporter": report.reporter,
+            "reportId": report.report_id,
+            "records": report.record_count,
+        },
+    )
+
+
+# --- DMARC aggregate ---------------------------------------------------------------------
+
+
+_RECORD_COLUMNS = (
+    ("report_id", ""),
+    ("source_ip", "inet"),
+    ("count", ""),
+    ("disposition", ""),
+    ("dkim", ""),
+    ("spf", ""),
+    ("dmarc_pass", ""),
+    ("header_from", ""),
+    ("envelope_from", ""),
+    ("envelope_to", ""),
+    ("reasons", "jsonb"),
+    ("dkim_results", "jsonb"),
+    ("spf_results", "jsonb"),
+)
+
+
+def _insert_sql() -> str:
+    """One INSERT for executemany: the ORM's bulk_create spends most of its time preparing
+    each value of each row, which a report of 100,000 records feels."""
+    quote = connection.ops.quote_name
+    postgres = connection.vendor == "postgresql"
+    columns = ", ".join(quote(name) for name, _ in _RECORD_COLUMNS)
+    values = ", ".join(f"%s::{cast}" if cast and postgres else "%s" for _, cast in _RECORD_COLUMNS)
+    table = quote(DmarcRecord._meta.db_table)
+    # Only constant names go into the text; every value is a parameter.
+    return f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608
+
+
+def _insert_records(report_id: int, records: list[AggregateRecord]) -> None:
+    dumps = json.dumps
+    rows = [
+        (
+            report_id,
+            r.source_ip,
+            r.count,
+            r.disposition[:32],
+            r.dkim[:32],
+            r.spf[:32],
+            r.dmarc_pass,
+            r.header_from[:255],
+            r.envelope_from[:255],
+            r.envelope_to[:255],
+            dumps(r.reasons),
+            dumps(r.dkim_results),
+            dumps(r.spf_results),
+        )
+        for r in records
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(_insert_sql(), rows)
+
+
+def _store_dmarc(dest: _Destination, reader: AggregateReader, *, source: str, name: str):
+    """Stream the records into the database in batches, inside one transaction.
+
+    The header (reporter, id, domain) normally precedes the records: records are held back
+    only until it has been read (or the report ends), then the duplicate check runs before
+    anything is written.
+    """
+    records = reader.records()
+    held: list[AggregateRecord] = []
+    for record in records:
+        held.append(record)
+        if reader.has_metadata and reader.meta.domain:
+            break
+    meta = reader.meta
+    if not meta.report_id:
+        raise ReportError("The report has no report_id.")
+    tenant_id, domain = _attribute(dest, meta.domain)
+    kind = Report.Kind.DMARC
+    key = _dedupe_key(kind, tenant_id, meta.reporter, meta.report_id)
+    existing = _existing(key)
+    if existing is not None:
+        records.close()
+        return IngestResult(file=name, status="duplicate", type=kind, id=existing)
+    try:
+        with transaction.atomic():
+            report = Report.objects.create(
+                kind=kind,
+                tenant_id=tenant_id,
+                domain=domain,
+                domain_name=_clip(meta.domain, 255),
+                reporter=_clip(meta.reporter, 255),
+                reporter_email=_clip(meta.email, 320),
+                report_id=_clip(meta.report_id, 255),
+                source=source,
+                filename=name,
+                dedupe_key=key,
+            )
+            count = messages = passed = 0
+            pending = held
+            while pending:
+                _insert_records(report.pk, pending)
+                count += len(pending)
+                messages += sum(r.count for r in pending)
+                passed += sum(r.count for r in pending if r.dmarc_pass)
+                pending = list(islice(records, BATCH))
+            meta = reader.meta  # complete now: the date range may follow the records
+            report.date_begin = meta.begin
+            report.date_end = meta.end
+            report.record_count = count
+            report.message_count = messages
+            report.pass_count = passed
+            report.fail_count = messages - passed
+            report.policy = meta.policy
+            report.details = {
+                "extraContactInfo": meta.extra_contact_info,
+                "errors": meta.errors,
+                "version": meta.version,
+                "generator": meta.generator,
+                "namespace": meta.namespace,
+            }
+            report.save()
+            _audit_ingest(dest, report)
+    except IntegrityError:
+        existing = _existing(key)  # the same report, ingested concurrently
+        if existing is None:
+            raise
+        return IngestResult(file=name, status="duplicate", type=kind, id=existing)
+    return IngestResult(file=name, status="ingested", type=kind, id=report.pk)
+
+
+# --- TLS-RPT -----------------------------------------------------------------------------
+
+
+def _store_tls(dest: _Destination, tls: TlsReport, *, source: str, name: str) -> IngestResult:
+    tenant_id, domain = _attribute(dest, tls.domain)
+    kind = Report.Kind.TLS
+    key = _dedupe_key(kind, tenant_id, tls.org_name, tls.report_id)
+    existing = _existing(key)
+    if existing is not None:
+        return IngestResult(file=name, status="duplicate", type=kind, id=existing)
+    successful = sum(p.successful for p in tls.policies)
+    failed = sum(p.failed for p in tls.policies)
+    try:
+        with transaction.atomic():
+            report = Report.objects.create(
+                kind=kind,
+                tenant_id=tenant_id,
+                domain=domain,
+                domain_name=_clip(tls.domain, 255),
+                reporter=_clip(tls.org_name, 255),
+                reporter_email=_clip(tls.contact_info, 320),
+                report_id=_clip(tls.report_id, 255),
+                date_begin=tls.begin,
+                date_end=tls.end,
+                source=source,
+                filename=name,
+                dedupe_key=key,
+                record_count=len(tls.policies),
+                message_count=successful + failed,
+                pass_count=successful,
+                fail_count=failed,
+                details={"contactInfo": tls.contact_info},
+            )
+            TlsPolicyResult.objects.bulk_create(
+                TlsPolicyResult(
+                    report=report,
+                    policy_type=_clip(p.policy_type, 32),
+                    policy_domain=_clip(p.policy_domain, 255),
+                    policy_string=p.policy_string,
+                    mx_host=p.mx_host,
+                    successful=p.successful,
+                    failed=p.failed,
+                    failure_details=p.failure_details,
+                )
+                for p in tls.policies
+            )
+            _audit_ingest(dest, report)
+    except IntegrityError:
+        existing = _existing(key)
+        if existing is None:
+            raise
+        return IngestResult(file=name, status="duplicate", type=kind, id=existing)
+    return IngestResult(file=name, status="ingested", type=kind, id=report.pk)
+
+
+# --- ARF and DMARC failure reports -------------------------------------------------------
+
+
+def _store_feedback(dest: _Destination, feedback: Feedback, *, source: str, name: str):
+    tenant_id, domain = _attribute(dest, feedback.domain)
+    kind = feedback.kind
+    key = _dedupe_key(kind, tenant_id, feedback.reporter, feedback.report_id)
+    existing = _existing(key)
+    if existing is not None:
+        return IngestResult(file=name, status="duplicate", type=kind, id=existing)
+    try:
+        with transaction.atomic():
+            report = Report.objects.create(
+                kind=kind,
+                tenant_id=tenant_id,
+                domain=domain,
+                domain_name=_clip(feedback.domain, 255),
+                reporter=_clip(feedback.reporter, 255),
+                reporter_email=_clip(feedback.reporter_email, 320),
+                report_id=feedback.report_id,
+                date_begin=feedback.date,
+                date_end=feedback.date,
+                source=source,
+                filename=name,
+                dedupe_key=key,
+                record_count=1,
+                message_count=1,
+                fail_count=1,
+                details={
+                    "feedbackType": feedback.feedback_type,
+                    "sourceIp": feedback.source_ip,
+                    "subject": feedback.subject,
+                    "fields": feedback.fields,
+                    "original": feedback.original,
+                    "originalHeaders": feedback.original_headers,
+                    "variant": feedback.variant,
+                },
+            )
+            _audit_ingest(dest, report)
+    except IntegrityError:
+        existing = _existing(key)
+        if existing is None:
+            raise
+        return IngestResult(file=name, status="duplicate", type=kind, id=existing)
+    return IngestResult(file=name, status="ingested", type=kind, id=report.pk)
+
+
+# --- deleting and purging ------------------------------------------------------------------
+
+
+@transaction.atomic
+def report_delete(*, actor: Principal, report: Report) -> None:
+    _require(actor, Perm.INCOMING_REPORT_DELETE)
+    if not actor.is_superuser and (actor.tenant_id is None or report.tenant_id != actor.tenant_id):
+        raise NotFound()
+    changes = {"kind": report.kind, "reporter": report.reporter, "reportId": report.report_id}
+    object_id = str(report.pk)
+    report.delete()
+    audit(
+        actor=actor,
+        action="report.delete",
+        object_type="report",
+        object_id=object_id,
+        object_repr=f"{changes['kind']} {changes['reporter']} {changes['reportId']}"[:255],
+        tenant_id=report.tenant_id,
+        changes=changes,
+    )
+
+
+@transaction.atomic
+def ingest_failure_delete(*, actor: Principal, failure: IngestFailure) -> None:
+    _require(actor, Perm.INCOMING_REPORT_DELETE)
+    if not actor.is_superuser and (actor.tenant_id is None or failure.tenant_id != actor.tenant_id):
+        raise NotFound()
+    object_id, name = str(failure.pk), failure.filename
+    failure.delete()
+    audit(
+        actor=actor,
+        action="report.failure_delete",
+        object_type="ingestfailure",
+        object_id=object_id,
+        object_repr=name,
+        tenant_id=failure.tenant_id,
+        changes={"file": name},
+    )
+
+
+@dataclass(frozen=True)
+class PurgeOutcome:
+    reports: int
+    failures: int
+    finished: bool  # False when the time budget ran out: the task runs again
+
+
+def reports_purge(
+    *, days: int | None = None, batch: int = 1000, budget_seconds: float = 60.0
+) -> PurgeOutcome:
+    """Delete reports and failed ingests received more than `days` ago (0 keeps them).
+
+    In batches by id with a time budget, so a huge backlog never holds one long
+    transaction; what is left is picked up by the next run.
+    """
+    days = settings.MAILADMIN_REPORTS_RETENTION_DAYS if days is None else days
+    if days <= 0:
+        return PurgeOutcome(0, 0, True)
+    cutoff = timezone.now() - timedelta(days=days)
+    started = timezone.now()
+    counts = {Report: 0, IngestFailure: 0}
+    finished = True
+    for model in (Report, IngestFailure):
+        while True:
+            ids = list(
+                model.objects.filter(received_at__lt=cutoff)
+                .order_by("id")
+                .values_list("id", flat=True)[:batch]
+            )
+            if not ids:
+                break
+            with transaction.atomic():
+                model.objects.filter(id__in=ids).delete()
+            counts[model] += len(ids)
+            if (timezone.now() - started).total_seconds() > budget_seconds:
+                finished = False
+                break
+        if not finished:
+            break
+    if counts[Report] or counts[IngestFailure]:
+        audit(
+            actor=None,
+            action="report.purge",
+            object_type="report",
+            object_repr=f"older than {days} days",
+            changes={
+                "reports": counts[Report],
+                "failures": counts[IngestFailure],
+                "cutoff": cutoff.isoformat(),
+            },
+        )
+        log.info("purged %s reports, %s failed ingests", counts[Report], counts[IngestFailure])
+    return PurgeOutcome(counts[Report], counts[IngestFailure], finished)
