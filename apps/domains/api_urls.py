@@ -3,9 +3,13 @@
 from django.urls import path
 
 from apps.domains.api import DkimCollectionApi, DkimDetailApi, DnsRecordsApi
+from apps.domains.domains_api import DomainCollectionApi, DomainDetailApi
 
 urlpatterns = [
     path("dkim", DkimCollectionApi.as_view(), name="api-dkim-list"),
     path("dkim/<id:key_id>", DkimDetailApi.as_view(), name="api-dkim"),
     path("dns/records/<str:domain>", DnsRecordsApi.as_view(), name="api-dns-records"),
+    # The domains API (domains-api.txt); /api/domains/{id} is the same row as /api/principal/{id}.
+    path("domains", DomainCollectionApi.as_view(), name="api-domain-list"),
+    path("domains/<str:domain_id>", DomainDetailApi.as_view(), name="api-domain"),
 ]

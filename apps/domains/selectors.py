@@ -7,14 +7,16 @@ Nothing here writes: a page or an API GET only reads.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models.functions import StrIndex, Substr
 from django.utils.crypto import salted_hmac
 
 from apps.accounts.emails import InvalidAddress, normalize_domain
-from apps.accounts.models import Principal, PrincipalType
+from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from apps.accounts.permissions import Perm
 from apps.domains import records
 from apps.domains.models import DkimKey, DnsCheckResult, DomainProfile
@@ -169,3 +171,62 @@ def dkim_key_get(*, actor: Principal, key_id: int) -> DkimKey:
     if key is None:
         raise NotFound()
     return key
+
+
+# --- the domains API (domains-api.txt) ----------------------------------------------------
+
+# order_by values of the domains API -> the ordering they mean (id breaks ties).
+DOMAIN_ORDERS = {
+    "name_asc": ("name", "id"),
+    "name_desc": ("-name", "-id"),
+    "created_at_asc": ("created_at", "id"),
+    "created_at_desc": ("-created_at", "-id"),
+}
+
+
+def domain_page_list(
+    *, actor: Principal, search: str = "", order_by: str = "name_asc", tenant_id: int | None = None
+) -> QuerySet[Principal]:
+    """The actor's domains for the domains API: searched (Unicode or punycode), in one of
+    DOMAIN_ORDERS, optionally one tenant's only (another tenant's asks yield nothing)."""
+    domains = domain_list(actor=actor, search=search)
+    if tenant_id is not None:
+        domains = domains.filter(tenant_id=tenant_id)
+    return domains.order_by(*DOMAIN_ORDERS[order_by])
+
+
+def _domain_part() -> Substr:
+    return Substr("address", StrIndex("address", Value("@")) + 1)
+
+
+def mailbox_counts(names: Iterable[str]) -> dict[str, int]:
+    """How many principals receive mail at each domain (any address on it), in one query
+    for a whole page of domains."""
+    names = list(names)
+    if not names:
+        return {}
+    rows = (
+        PrincipalEmail.objects.annotate(domain=_domain_part())
+        .filter(domain__in=names)
+        .values("domain")
+        .annotate(count=Count("principal_id", distinct=True))
+        .values_list("domain", "count")
+    )
+    counts = dict.fromkeys(names, 0)
+    counts.update(dict(rows))
+    return counts
+
+
+def domain_mailboxes(domain: Principal) -> list[tuple[Principal, list[str]]]:
+    """The principals with an address on `domain`, each with those addresses (what deleting
+    the domain would take with it)."""
+    emails = (
+        PrincipalEmail.objects.annotate(domain=_domain_part())
+        .filter(domain=domain.name)
+        .select_related("principal")
+        .order_by("principal__name", "position")
+    )
+    found: dict[int, tuple[Principal, list[str]]] = {}
+    for email in emails:
+        found.setdefault(email.principal_id, (email.principal, []))[1].append(email.address)
+    return list(found.values())

@@ -7,13 +7,16 @@ task name (mailadmin.core.progress), never by importing apps.domains.tasks.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.accounts.models import Principal
+from apps.accounts.emails import InvalidAddress, display_address, display_domain, normalize_domain
+from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
+from apps.accounts.principals import services as principal_services
 from apps.domains import checks, dkim, selectors
 from apps.domains.models import DkimKey, DnsCheckResult, DomainProfile
 from apps.domains.records import verification_name
@@ -21,7 +24,7 @@ from mailadmin.audit import audit
 from mailadmin.core.models import TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
 from mailadmin.dns import make_resolver
-from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
+from mailadmin.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 DNS_CHECK_TASK = "domains.dns_check"
 # The schedule skips a domain checked this recently (by hand, or by a duplicate beat tick).
@@ -287,3 +290,75 @@ def _dns_results_store(
             tenant_id=domain.tenant_id,
             changes=changes,
         )
+
+
+# --- registering and deleting domains (domains API) ---------------------------------------
+
+
+def domain_register(*, actor: Principal, name: str, tenant_id: int | None = None) -> Principal:
+    """Register a domain (Unicode or punycode) in a tenant: the actor's own, or for a
+    superadmin the one `tenant_id` names. It is the same row as the `domain` principal, made
+    by principal_create with all its checks (name taken, tenant's domain limit, audit)."""
+    _require(actor, Perm.DOMAIN_CREATE)
+    data: dict = {"type": PrincipalType.DOMAIN, "name": name}
+    if actor.is_superuser:
+        if tenant_id is None:
+            raise ValidationFailed("Missing required field: project_id", field="project_id")
+        tenant = Principal.objects.filter(pk=tenant_id, type=PrincipalType.TENANT).first()
+        if tenant is None:
+            raise ValidationFailed(f"No such project: {tenant_id}", field="project_id")
+        data["tenant"] = tenant.name
+    elif tenant_id is not None and tenant_id != actor.tenant_id:
+        raise ValidationFailed(f"No such project: {tenant_id}", field="project_id")
+    try:
+        normalize_domain(name)
+    except InvalidAddress as exc:
+        raise ValidationFailed(
+            f"Invalid value for field name: {exc.message}", field="name"
+        ) from None
+    return principal_services.principal_create(actor=actor, data=data)
+
+
+@dataclass(frozen=True)
+class DomainRemoval:
+    """What deleting a domain took with it."""
+
+    mailboxes: list[str]  # principals deleted: every address they had was on the domain
+    addresses: list[str]  # every address on the domain, now gone
+    dkim_keys: int
+
+
+@transaction.atomic
+def domain_delete(*, actor: Principal, domain: Principal, confirm: bool = False) -> DomainRemoval:
+    """Delete a domain with its DKIM keys and DNS state. Principals receiving mail at it
+    go too, but only when `confirm` says the caller knows (else Conflict saying what would
+    go): one whose every address is on the domain is deleted, others lose those addresses.
+    Each step runs through the principal services (permissions, audit)."""
+    _require(actor, Perm.DOMAIN_DELETE)
+    domain = selectors.domain_get(actor=actor, name_or_id=domain.pk)
+    holders = selectors.domain_mailboxes(domain)
+    addresses = [address for _, on_domain in holders for address in on_domain]
+    if holders and not confirm:
+        raise Conflict(
+            f"The domain {display_domain(domain.name)} has {len(holders)} mailbox(es) with "
+            f"{len(addresses)} address(es); deleting it deletes them too. "
+            "Repeat the request with confirm=true to go ahead.",
+        )
+    deleted: list[str] = []
+    for principal, on_domain in holders:
+        if principal.emails.count() == len(on_domain):
+            principal_services.principal_delete(actor=actor, principal=principal)
+            deleted.append(principal.name)
+        else:
+            principal_services.principal_update(
+                actor=actor,
+                principal=principal,
+                operations=[
+                    {"action": "removeItem", "field": "emails", "value": a} for a in on_domain
+                ],
+            )
+    dkim_keys = DkimKey.objects.filter(domain=domain).count()
+    principal_services.principal_delete(actor=actor, principal=domain)
+    return DomainRemoval(
+        mailboxes=deleted, addresses=[display_address(a) for a in addresses], dkim_keys=dkim_keys
+    )

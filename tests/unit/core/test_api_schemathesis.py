@@ -28,12 +28,15 @@ pytestmark = pytest.mark.django_db
 # names already taken, members/roles/domains that must exist, addresses on the tenant's
 # own domains, a DKIM selector in use, an API key expiring in the past, an app password
 # to remove that is not there, OpenPGP keys that must parse, an OAuth code that must be
-# valid (RFC 6749 answers invalid_grant with 400), deleting oneself or a built-in role.
+# valid (RFC 6749 answers invalid_grant with 400), deleting oneself or a built-in role,
+# a superadmin registering a domain without a project, deleting a domain with mailboxes (409).
 STATEFUL_OPERATIONS = [
     "principal_create",
     "principal_update",
     "principal_delete",
     "dkim_create",
+    "domain_create",
+    "domain_delete",
     "account_auth_create",
     "account_crypto_create",
     "account_api_keys_create",
