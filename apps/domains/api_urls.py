@@ -4,6 +4,7 @@ from django.urls import path
 
 from apps.domains.api import DkimCollectionApi, DkimDetailApi, DnsRecordsApi
 from apps.domains.domains_api import DomainCollectionApi, DomainDetailApi
+from apps.domains.mailserver_api import MailServerApi
 
 urlpatterns = [
     path("dkim", DkimCollectionApi.as_view(), name="api-dkim-list"),
@@ -12,4 +13,5 @@ urlpatterns = [
     # The domains API (domains-api.txt); /api/domains/{id} is the same row as /api/principal/{id}.
     path("domains", DomainCollectionApi.as_view(), name="api-domain-list"),
     path("domains/<str:domain_id>", DomainDetailApi.as_view(), name="api-domain"),
+    path("mailserver/server", MailServerApi.as_view(), name="api-mailserver"),
 ]

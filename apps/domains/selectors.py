@@ -20,7 +20,7 @@ from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from apps.accounts.permissions import Perm
 from apps.domains import records
 from apps.domains.models import DkimKey, DnsCheckResult, DomainProfile
-from mailadmin.errors import NotFound, PermissionDenied
+from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
 from mailadmin.tenancy import scope
 
 # --- the scoping entry points -------------------------------------------------------------
@@ -230,3 +230,56 @@ def domain_mailboxes(domain: Principal) -> list[tuple[Principal, list[str]]]:
     for email in emails:
         found.setdefault(email.principal_id, (email.principal, []))[1].append(email.address)
     return list(found.values())
+
+
+# --- the tenant mail server record (tenant-mailserver-api.txt) ----------------------------
+
+
+def mailserver_tenant(*, actor: Principal, tenant: str = "") -> Principal:
+    """The tenant whose mail server record is asked for: the actor's own, or for a
+    superadmin (who has none) the one `tenant` names by id or name. Another tenant is
+    NotFound, like a missing one."""
+    key = (tenant or "").strip()
+    if not actor.is_superuser:
+        if actor.tenant_id is None:
+            raise NotFound()
+        if key and key not in {str(actor.tenant_id), actor.tenant.name}:
+            raise NotFound()
+        return actor.tenant
+    if not key:
+        raise ValidationFailed("Missing required field: tenant", field="tenant")
+    tenants = Principal.objects.filter(type=PrincipalType.TENANT)
+    found = (
+        tenants.filter(pk=int(key)).first()
+        if key.isdigit() and len(key) < 19
+        else tenants.filter(name=key).first()
+    )
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def mailserver_domain(*, tenant: Principal, domain: str = "") -> Principal | None:
+    """The domain whose DNS the record shows: the one named (of this tenant), else the
+    tenant's first registered; None when the tenant has no domain yet."""
+    domains = Principal.objects.filter(type=PrincipalType.DOMAIN, tenant=tenant)
+    key = (domain or "").strip()
+    if not key:
+        return domains.order_by("created_at", "id").first()
+    if key.isdigit() and len(key) < 19:
+        found = domains.filter(pk=int(key)).first()
+    else:
+        try:
+            found = domains.filter(name=normalize_domain(key)).first()
+        except InvalidAddress:
+            found = None
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def verified_records(domain: Principal) -> set[tuple[str, str, str]]:
+    """(type, name, content) of each record the latest check found as expected. A record
+    whose expected value changed since (a new DKIM key) is not verified until rechecked."""
+    rows = DnsCheckResult.objects.filter(domain=domain, status=DnsCheckResult.Status.OK)
+    return set(rows.values_list("record_type", "name", "expected"))

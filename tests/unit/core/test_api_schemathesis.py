@@ -29,7 +29,8 @@ pytestmark = pytest.mark.django_db
 # own domains, a DKIM selector in use, an API key expiring in the past, an app password
 # to remove that is not there, OpenPGP keys that must parse, an OAuth code that must be
 # valid (RFC 6749 answers invalid_grant with 400), deleting oneself or a built-in role,
-# a superadmin registering a domain without a project, deleting a domain with mailboxes (409).
+# a superadmin registering a domain without a project or asking for a mail server record
+# without a tenant (a tenant admin needs neither), deleting a domain with mailboxes (409).
 STATEFUL_OPERATIONS = [
     "principal_create",
     "principal_update",
@@ -37,6 +38,7 @@ STATEFUL_OPERATIONS = [
     "dkim_create",
     "domain_create",
     "domain_delete",
+    "mailserver_get",
     "account_auth_create",
     "account_crypto_create",
     "account_api_keys_create",
