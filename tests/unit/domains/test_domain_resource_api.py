@@ -302,3 +302,9 @@ def test_it_refuses_a_bad_confirm_value(api_a, domain_a):
     response = api_a.delete(f"/api/domains/{domain_a.pk}?confirm=maybe")
     assert response.status_code == 400
     assert response.json()["detail"] == "Invalid value for field confirm: Must be a valid boolean."
+
+
+def test_it_refuses_an_empty_format_like_any_unknown_one(api_a):
+    response = api_a.get("/api/domains?format=")
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Invalid value for field format: use json or xml."
