@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from apps.accounts.auth import views as account_views
+from apps.domains import client_views
 from mailadmin.api.views import DocsView, SchemaView
 from mailadmin.core import views as core_views
 
@@ -24,4 +25,16 @@ urlpatterns = [
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path("api/docs/", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("mailadmin.api.urls")),
+    # Mail client autoconfiguration (public; hosted domains only).
+    path("mail/config-v1.1.xml", client_views.thunderbird_autoconfig, name="autoconfig"),
+    path(
+        ".well-known/autoconfig/mail/config-v1.1.xml",
+        client_views.thunderbird_autoconfig,
+        name="autoconfig-well-known",
+    ),
+    re_path(
+        r"^[Aa]uto[Dd]iscover/[Aa]uto[Dd]iscover\.xml$",  # Outlook capitalises it
+        client_views.outlook_autodiscover,
+        name="autodiscover",
+    ),
 ]

@@ -283,3 +283,9 @@ def verified_records(domain: Principal) -> set[tuple[str, str, str]]:
     whose expected value changed since (a new DKIM key) is not verified until rechecked."""
     rows = DnsCheckResult.objects.filter(domain=domain, status=DnsCheckResult.Status.OK)
     return set(rows.values_list("record_type", "name", "expected"))
+
+
+def domain_hosted(name: str) -> Principal | None:
+    """A domain hosted here, across tenants, for the public client configuration
+    endpoints: they answer for hosted domains only and say nothing else about them."""
+    return Principal.objects.filter(type=PrincipalType.DOMAIN, name=name).only("id", "name").first()
