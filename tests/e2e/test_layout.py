@@ -47,6 +47,10 @@ NOT_PAGES = {
     "reports:delete",
     "reports:failed-delete",
     "reports:failed-raw",  # a download
+    # XML for mail clients, not pages (tests/unit/domains/test_client_config.py)
+    "autoconfig",
+    "autoconfig-well-known",
+    "autodiscover",
 }
 LONG_LOCAL = "a" * 64  # the longest local part an address may have
 
