@@ -319,6 +319,10 @@ def domain_register(*, actor: Principal, name: str, tenant_id: int | None = None
     return principal_services.principal_create(actor=actor, data=data)
 
 
+# How many of the addresses a refused deletion names.
+CONFLICT_LISTED = 5
+
+
 @dataclass(frozen=True)
 class DomainRemoval:
     """What deleting a domain took with it."""
@@ -339,9 +343,12 @@ def domain_delete(*, actor: Principal, domain: Principal, confirm: bool = False)
     holders = selectors.domain_mailboxes(domain)
     addresses = [address for _, on_domain in holders for address in on_domain]
     if holders and not confirm:
+        shown = ", ".join(display_address(a) for a in addresses[:CONFLICT_LISTED])
+        if len(addresses) > CONFLICT_LISTED:
+            shown += f" and {len(addresses) - CONFLICT_LISTED} more"
         raise Conflict(
             f"The domain {display_domain(domain.name)} has {len(holders)} mailbox(es) with "
-            f"{len(addresses)} address(es); deleting it deletes them too. "
+            f"{len(addresses)} address(es) ({shown}); deleting it deletes them too. "
             "Repeat the request with confirm=true to go ahead.",
         )
     deleted: list[str] = []

@@ -272,10 +272,34 @@ def test_it_asks_for_confirmation_before_deleting_mailboxes(api_a, domain_a, mai
         "type": "about:blank",
         "status": 409,
         "title": "Conflict",
-        "detail": "The domain a.example has 1 mailbox(es) with 1 address(es); deleting it "
-        "deletes them too. Repeat the request with confirm=true to go ahead.",
+        "detail": "The domain a.example has 1 mailbox(es) with 1 address(es) "
+        "(jane@a.example); deleting it deletes them too. "
+        "Repeat the request with confirm=true to go ahead.",
     }
     assert Principal.objects.filter(pk__in=[domain_a.pk, mailbox.pk]).count() == 2
+
+
+def test_it_names_at_most_five_addresses_in_the_refusal(api_a, domain_a, mailbox):
+    for i in range(1, 7):
+        PrincipalEmail.objects.create(principal=mailbox, address=f"j{i}@a.example", position=i)
+    detail = api_a.delete(f"/api/domains/{domain_a.pk}").json()["detail"]
+    assert detail.startswith(
+        "The domain a.example has 1 mailbox(es) with 7 address(es) (jane@a.example, "
+        "j1@a.example, j2@a.example, j3@a.example, j4@a.example and 2 more); "
+    )
+
+
+def test_it_gets_and_refuses_a_delete_in_queries_however_many_mailboxes(
+    api_a, domain_a, mailbox, make_principal, tenant_a, django_assert_max_num_queries
+):
+    for i in range(5):
+        other = make_principal(tenant=tenant_a, name=f"m{i}")
+        PrincipalEmail.objects.create(principal=other, address=f"m{i}@a.example")
+    with django_assert_max_num_queries(6):
+        assert api_a.get(f"/api/domains/{domain_a.pk}").status_code == 200
+    # + the domain again inside the service, its mailboxes, the savepoints
+    with django_assert_max_num_queries(9):
+        assert api_a.delete(f"/api/domains/{domain_a.pk}").status_code == 409
 
 
 def test_it_deletes_mailboxes_when_confirmed_and_says_what_went(
