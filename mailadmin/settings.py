@@ -283,6 +283,11 @@ SPECTACULAR_SETTINGS = {
     # No badge from validator.swagger.io: it would send our schema's URL to a third party
     # (and the Content-Security-Policy blocks it anyway).
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # Several outputs have a "status" of their own: name each set of values.
+    "ENUM_NAME_OVERRIDES": {
+        "DomainStatusEnum": "apps.domains.serializers.DOMAIN_STATUSES",
+        "ApiKeyStatusEnum": "apps.accounts.auth.api_keys.API_KEY_STATUSES",
+    },
     "REDOC_DIST": "SIDECAR",
 }
 
