@@ -200,6 +200,11 @@ CACHES = (
 # --- Mail plane -----------------------------------------------------------------------
 MAILADMIN_DNS_NAMESERVERS = env_nameservers("MAILADMIN_DNS_NAMESERVERS")
 MAILADMIN_DNS_TIMEOUT = float(env_int("MAILADMIN_DNS_TIMEOUT", 5))
+# One domain's whole check (all its lookups, run concurrently) ends by this many seconds.
+MAILADMIN_DNS_CHECK_DEADLINE = float(env_int("MAILADMIN_DNS_CHECK_DEADLINE", 15))
+# The addresses this server sends mail from, which a domain's SPF must authorise; empty: the
+# A/AAAA addresses of MAILADMIN_HOSTNAME.
+MAILADMIN_OUTBOUND_IPS = [ip for ip in env_str("MAILADMIN_OUTBOUND_IPS").replace(",", " ").split()]
 MAILADMIN_SMTP_REMOTE_PORT = env_int("MAILADMIN_SMTP_REMOTE_PORT", 25)
 MAILADMIN_SMTP_BIND = env_bind(
     "MAILADMIN_SMTP_BIND", "0.0.0.0:25" if PRODUCTION else "127.0.0.1:2525", default_port=25

@@ -1,18 +1,30 @@
-"""DNS verification: ask DNS for each record a domain needs and say what was found.
+"""DNS verification: ask DNS for each record a domain needs and say what a receiving mail
+server would conclude.
 
-Pure DNS logic, no database: `check_record` looks one expected record up and compares what
-it means (not its bytes); `overall_status` sums a domain's results up. The service
-apps.domains.services.domain_dns_check_run stores what they find.
+Pure DNS logic, no database. `check_domain` looks every expected record of one domain up at
+once (asyncio, each name/type asked once, under one deadline) and judges each record:
+SPF is evaluated for this server's outbound addresses by pyspf, DMARC is parsed and
+validated, CNAME chains are followed, MX aliases and null MX are diagnosed. A record is
+`ok`, `missing`, `mismatch` or `error` (the lookup itself failed, so nothing is known about
+the customer's DNS). apps.domains.services.domain_dns_check_run stores what it finds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import logging
-from collections.abc import Iterable
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import dns.asyncresolver
 import dns.exception
+import dns.name
 import dns.resolver
+import spf
 
 from apps.domains.models import DnsCheckResult, DomainProfile
 
@@ -25,8 +37,25 @@ ERROR = DnsCheckResult.Status.ERROR
 
 Result = tuple[str, list[str], str]
 
-
-# --- one record --------------------------------------------------------------------------
+MAX_CNAME_HOPS = 8
+DMARC_TAGS = {
+    "v",
+    "p",
+    "sp",
+    "np",
+    "rua",
+    "ruf",
+    "adkim",
+    "aspf",
+    "pct",
+    "fo",
+    "rf",
+    "ri",
+    "psd",
+    "t",
+}
+DMARC_POLICIES = {"none", "quarantine", "reject"}
+SPF_START = re.compile(r"^v=spf1(\s|$)", re.IGNORECASE)
 
 
 def _host(value: str) -> str:
@@ -37,125 +66,450 @@ def _text(value: str) -> str:
     return " ".join(value.split())
 
 
-def _lookup(resolver: dns.resolver.Resolver, name: str, rtype: str) -> list[Any] | Result:
-    """The answer's rdata, or a finished (status, found, detail) when there is none."""
-    try:
-        return list(resolver.resolve(name, rtype))
-    except dns.resolver.NXDOMAIN:
-        return MISSING, [], f"{name} does not exist (NXDOMAIN)"
-    except dns.resolver.NoAnswer:
-        return MISSING, [], f"no {rtype} record at {name}"
-    except dns.resolver.LifetimeTimeout:
-        return ERROR, [], f"timeout: no answer for {name} {rtype} within {resolver.lifetime:g}s"
-    except dns.resolver.NoNameservers as exc:
+def _present(rdata: Any) -> str:
+    if hasattr(rdata, "strings"):
+        return b"".join(rdata.strings).decode("utf-8", "replace")
+    return rdata.to_text()
+
+
+# --- lookups -------------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    """One name/type lookup: its records (after any CNAME chain), or why there are none."""
+
+    rdata: list[Any] = field(default_factory=list)
+    canonical: str = ""  # the name the records were found at, when reached through a CNAME
+    status: str = OK  # OK (records found), MISSING or ERROR
+    detail: str = ""
+
+    @property
+    def found(self) -> list[str]:
+        return [_present(r) for r in self.rdata]
+
+
+def _failure(exc: Exception, name: str, rtype: str, lifetime: float) -> Answer:
+    if isinstance(exc, dns.resolver.NXDOMAIN):
+        return Answer(status=MISSING, detail=f"{name} does not exist (NXDOMAIN)")
+    if isinstance(exc, dns.resolver.NoAnswer):
+        return Answer(status=MISSING, detail=f"no {rtype} record at {name}")
+    if isinstance(exc, dns.resolver.LifetimeTimeout):
+        return Answer(
+            status=ERROR, detail=f"timeout: no answer for {name} {rtype} within {lifetime:.2g}s"
+        )
+    if isinstance(exc, dns.resolver.NoNameservers):
         answers = []
         for error in exc.kwargs.get("errors") or []:
             server, _tcp, port, problem, *_ = error
             server = str(server)  # dnspython 2.6+: "Do53:127.0.0.1@5353"
             if server.startswith("Do53:"):
                 server = server[5:].rsplit("@", 1)[0]
-            problem = str(problem) or type(problem).__name__
-            answers.append(f"{server}:{port} {problem}")
+            answers.append(f"{server}:{port} {str(problem) or type(problem).__name__}")
         detail = "; ".join(answers) or "no nameservers configured"
-        return ERROR, [], f"lookup of {name} {rtype} failed: {detail}"[:512]
+        return Answer(status=ERROR, detail=f"lookup of {name} {rtype} failed: {detail}"[:512])
+    return Answer(
+        status=ERROR, detail=f"lookup of {name} {rtype} failed: {exc or type(exc).__name__}"[:512]
+    )
+
+
+class Lookups:
+    """Asks each name/type once per check, whatever number of records need it, and never
+    past the check's deadline (a silent server costs one timeout, not one per record)."""
+
+    def __init__(self, resolver: dns.asyncresolver.Resolver, *, deadline: float) -> None:
+        self.resolver = resolver
+        self.deadline_at = time.monotonic() + deadline
+        self.deadline = deadline
+        self._tasks: dict[tuple[str, str], asyncio.Task[Answer]] = {}
+
+    def remaining(self) -> float:
+        return self.deadline_at - time.monotonic()
+
+    def get(self, name: str, rtype: str) -> asyncio.Task[Answer]:
+        key = (name.lower().rstrip(".") + ".", rtype)
+        if key not in self._tasks:
+            self._tasks[key] = asyncio.ensure_future(self._resolve(*key))
+        return self._tasks[key]
+
+    async def _resolve(self, name: str, rtype: str) -> Answer:
+        lifetime = min(self.resolver.lifetime, self.remaining())
+        if lifetime <= 0:
+            return Answer(
+                status=ERROR,
+                detail=f"not looked up: the check's deadline of {self.deadline:g}s passed",
+            )
+        try:
+            answer = await self.resolver.resolve(name, rtype, lifetime=lifetime)
+        except dns.exception.DNSException as exc:
+            return _failure(exc, name, rtype, lifetime)
+        canonical = answer.canonical_name.to_text()
+        return Answer(
+            rdata=list(answer), canonical="" if _host(canonical) == _host(name) else canonical
+        )
+
+
+def _via(answer: Answer) -> str:
+    return f" (found at {answer.canonical}, through a CNAME)" if answer.canonical else ""
+
+
+# --- SPF -----------------------------------------------------------------------------------
+
+
+def _spf_dns_lookup(name: str, qtype: str, tcpfallback: bool = True, timeout: float = 30):
+    """pyspf's DNS hook, through our configured resolver.
+
+    pyspf asks DNS through a module-level function (`spf.DNSLookup`) built on dnspython's
+    default resolver, which reads /etc/resolv.conf; it offers no per-query nameserver. We
+    install this one, same contract (pairs of ((name, type), value), TempError on failure).
+    """
+    from mailadmin.dns import make_resolver
+
+    resolver = make_resolver()
+    try:
+        answers = resolver.resolve(name, qtype, lifetime=max(timeout, 0.1))
+    except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
+        return []
     except dns.exception.DNSException as exc:
-        return ERROR, [], f"lookup of {name} {rtype} failed: {exc or type(exc).__name__}"[:512]
+        raise spf.TempError(f"DNS {exc}") from None
+    values = []
+    for rdata in answers:
+        if qtype in ("A", "AAAA"):
+            values.append(((name, qtype), rdata.address))
+        elif qtype == "MX":
+            values.append(((name, qtype), (rdata.preference, rdata.exchange)))
+        elif qtype == "PTR":
+            values.append(((name, qtype), rdata.target.to_text(True)))
+        elif qtype in ("TXT", "SPF"):
+            values.append(((name, qtype), rdata.strings))
+    return values
 
 
-def _present(rtype: str, rdata: Any) -> str:
-    if rtype == "TXT":
-        return b"".join(rdata.strings).decode("utf-8", "replace")
-    return rdata.to_text()
+spf.DNSLookup = _spf_dns_lookup
 
 
-def _tags(text: str) -> dict[str, str]:
-    tags = {}
+def spf_evaluate(*, domain: str, ip: str, hostname: str, timeout: float) -> tuple[str, str]:
+    """pyspf's verdict for mail from postmaster@domain sent from `ip`: (result, explanation)."""
+    query = spf.query(i=ip, s=f"postmaster@{domain}", h=hostname, timeout=max(timeout, 0.1))
+    result, _code, explanation = query.check()
+    return result, explanation
+
+
+async def _check_spf(
+    lookups: Lookups, record: dict, *, outbound: Answer | list[str], hostname: str
+) -> Result:
+    domain = _host(record["name"])
+    answer = await lookups.get(record["name"], "TXT")
+    if answer.status != OK:
+        return answer.status, [], answer.detail
+    found = answer.found
+    spf_records = [t for t in found if SPF_START.match(t.strip())]
+    if not spf_records:
+        return MISSING, found, "no SPF record (v=spf1)"
+    if len(spf_records) > 1:
+        return (
+            MISMATCH,
+            found,
+            f"{len(spf_records)} SPF records; RFC 7208 allows one, so receivers "
+            "treat the domain's SPF as broken (permerror)",
+        )
+    terms = spf_records[0].lower().split()
+    if "+all" in terms or "all" in terms:
+        return (
+            MISMATCH,
+            found,
+            f"the SPF record ends in +all: it lets every server on the internet send as {domain}",
+        )
+    if isinstance(outbound, Answer):
+        if outbound.status != OK:
+            return (
+                ERROR,
+                found,
+                f"could not check SPF: this server's address is unknown ({outbound.detail})",
+            )
+        ips = [r.address for r in outbound.rdata]
+    else:
+        ips = list(outbound)
+    for ip in ips:
+        try:
+            result, explanation = await asyncio.to_thread(
+                spf_evaluate, domain=domain, ip=ip, hostname=hostname, timeout=lookups.remaining()
+            )
+        except Exception as exc:  # pyspf raises on some malformed input
+            return ERROR, found, f"could not check SPF: {exc}"[:512]
+        if result == "pass":
+            continue
+        if result == "temperror":
+            return ERROR, found, f"could not check SPF: {explanation}"[:512]
+        if result == "permerror" and "lookup" in explanation.lower():
+            return (
+                MISMATCH,
+                found,
+                "the SPF record needs more than 10 DNS lookups (RFC 7208 4.6.4), so "
+                f"receivers answer permerror: {explanation}"[:512],
+            )
+        if result == "permerror":
+            return MISMATCH, found, f"the SPF record is invalid (permerror): {explanation}"[:512]
+        return (
+            MISMATCH,
+            found,
+            f"the SPF record does not authorise this server ({ip}): an SPF check gives {result}",
+        )
+    return OK, found, f"SPF passes for this server ({', '.join(ips)}){_via(answer)}"
+
+
+# --- DMARC ---------------------------------------------------------------------------------
+
+
+def _dmarc_tags(text: str) -> list[tuple[str, str]]:
+    tags = []
     for part in text.split(";"):
         key, sep, value = part.partition("=")
-        if sep:
-            tags[key.strip().lower()] = "".join(value.split())
+        if part.strip():
+            tags.append((key.strip().lower(), value.strip() if sep else ""))
     return tags
 
 
-def _check_txt(name: str, expected: str, found: list[str]) -> Result:
-    expected_text = _text(expected)
-    lowered = expected_text.lower()
-    if lowered.startswith("v=spf1"):
-        spf = [t for t in found if _text(t).lower().startswith("v=spf1")]
-        if not spf:
-            return MISSING, found, "no SPF record (v=spf1)"
-        if len(spf) > 1:
-            return MISMATCH, found, f"{len(spf)} SPF records; RFC 7208 allows one"
-        if _text(spf[0]) == expected_text:
-            return OK, found, ""
-        return MISMATCH, found, "the SPF record differs"
-    if name.lower().startswith("_dmarc."):
-        dmarc = [t for t in found if _text(t).startswith("v=DMARC1")]
-        if not dmarc:
-            return MISSING, found, "no DMARC record (v=DMARC1)"
-        if len(dmarc) > 1:
-            return MISMATCH, found, f"{len(dmarc)} DMARC records; RFC 7489 allows one"
-        return OK, found, ""  # the policy is the owner's choice
+def dmarc_problems(text: str) -> tuple[list[str], list[str]]:
+    """What RFC 7489 rejects in a DMARC record, and the rua/ruf domains it reports to."""
+    problems: list[str] = []
+    tags = _dmarc_tags(text)
+    if not tags or tags[0] != ("v", "DMARC1"):
+        problems.append("the record must start with v=DMARC1")
+    values = dict(tags)
+    for key, _ in tags:
+        if key not in DMARC_TAGS:
+            problems.append(f"unknown tag {key}")
+    if "p" not in values:
+        problems.append("no policy (p=)")
+    for key in ("p", "sp", "np"):
+        if key in values and values[key].lower() not in DMARC_POLICIES:
+            problems.append(f"{key}={values[key]} is not none, quarantine or reject")
+    for key in ("adkim", "aspf"):
+        if key in values and values[key].lower() not in {"r", "s"}:
+            problems.append(f"{key}={values[key]} is not r or s")
+    if "pct" in values and not (values["pct"].isdigit() and 0 <= int(values["pct"]) <= 100):
+        problems.append(f"pct={values['pct']} is not a number from 0 to 100")
+    report_domains = []
+    for key in ("rua", "ruf"):
+        for uri in filter(None, (u.strip() for u in values.get(key, "").split(","))):
+            if not uri.lower().startswith("mailto:") or "@" not in uri:
+                problems.append(f"{key} {uri} is not a mailto: address")
+                continue
+            report_domains.append(_host(uri.split("@", 1)[1].split("!", 1)[0]))
+    return problems, report_domains
+
+
+async def _check_dmarc(lookups: Lookups, record: dict) -> Result:
+    answer = await lookups.get(record["name"], "TXT")
+    if answer.status != OK:
+        return answer.status, [], answer.detail
+    found = answer.found
+    dmarc = [t for t in found if t.strip().lower().startswith("v=dmarc1")]
+    if not dmarc:
+        return MISSING, found, "no DMARC record (v=DMARC1)"
+    if len(dmarc) > 1:
+        return MISMATCH, found, f"{len(dmarc)} DMARC records; RFC 7489 allows one"
+    problems, report_domains = dmarc_problems(dmarc[0])
+    domain = _host(record["name"]).removeprefix("_dmarc.")
+    outside = sorted({d for d in report_domains if d != domain and not d.endswith(f".{domain}")})
+    proofs = [lookups.get(f"{domain}._report._dmarc.{d}", "TXT") for d in outside]
+    for report_domain, proof in zip(outside, await asyncio.gather(*proofs), strict=True):
+        if proof.status == ERROR:
+            return ERROR, found, f"could not check DMARC reporting: {proof.detail}"
+        if not any(t.strip().lower().startswith("v=dmarc1") for t in proof.found):
+            problems.append(
+                f"reports go to {report_domain}, which does not accept them for {domain} "
+                f"(no v=DMARC1 record at {domain}._report._dmarc.{report_domain}.)"
+            )
+    if problems:
+        return MISMATCH, found, "invalid DMARC record: " + "; ".join(problems)
+    return OK, found, _via(answer).strip()
+
+
+# --- the other types -----------------------------------------------------------------------
+
+
+def _tags(text: str) -> dict[str, str]:
+    return {k: "".join(v.split()) for k, v in _dmarc_tags(text)}
+
+
+async def _check_txt(lookups: Lookups, record: dict) -> Result:
+    name, expected = record["name"], _text(record["content"])
+    answer = await lookups.get(name, "TXT")
+    if answer.status != OK:
+        return answer.status, [], answer.detail
+    found = answer.found
     if "._domainkey." in name.lower():
-        want = _tags(expected_text).get("p")
+        want = _tags(expected).get("p")
         keys = [_tags(t).get("p") for t in found if "p" in _tags(t)]
         if not keys:
             return MISSING, found, "no DKIM key record (p=)"
         if want in keys:
-            return OK, found, ""
+            return OK, found, _via(answer).strip()
         return MISMATCH, found, "the published DKIM key (p=) differs"
-    if expected_text in (_text(t) for t in found):
-        return OK, found, ""
+    if expected in (_text(t) for t in found):
+        return OK, found, _via(answer).strip()
+    if expected.lower().startswith("v=tlsrptv1") and any(
+        _tags(t) == _tags(expected) for t in found
+    ):
+        return OK, found, _via(answer).strip()
     return MISMATCH, found, f"none of the {len(found)} TXT records matches"
 
 
-def check_record(resolver: dns.resolver.Resolver, record: dict) -> Result:
-    """Look one expected record up: (status, found values, detail) with status ok, missing,
-    mismatch or error. `record` is {type, name, content, ...} as records.py makes it."""
-    rtype = record["type"].upper()
-    name = record["name"]
-    expected = record["content"]
-    answer = _lookup(resolver, name, rtype)
-    if isinstance(answer, tuple):
-        return answer
-    found = [_present(rtype, rdata) for rdata in answer]
-    if rtype == "TXT":
-        return _check_txt(name, expected, found)
-    if rtype == "MX":
-        want = _host(expected.split()[-1])
-        if want in (_host(r.exchange.to_text()) for r in answer):
-            return OK, found, ""
-        return MISMATCH, found, f"no MX points to {want}."
-    if rtype == "CNAME":
-        want = _host(expected)
-        if want in (_host(r.target.to_text()) for r in answer):
-            return OK, found, ""
-        return MISMATCH, found, f"the CNAME does not point to {want}."
-    if rtype == "SRV":
-        *_, port, target = expected.split()
-        want = (int(port), _host(target))
-        if want in ((r.port, _host(r.target.to_text())) for r in answer):
-            return OK, found, ""
-        return MISMATCH, found, f"no SRV record for {want[1]}. port {want[0]}"
-    if _text(expected) in (_text(f) for f in found):
+async def _cname_chain(lookups: Lookups, name: str) -> tuple[list[str], Answer | None]:
+    """The names a CNAME chain starting at `name` goes through (without `name`), and the
+    failed lookup that ended it early, if one did."""
+    chain: list[str] = []
+    current = name
+    for _ in range(MAX_CNAME_HOPS):
+        answer = await lookups.get(current, "CNAME")
+        if answer.status == ERROR:
+            return chain, answer
+        if answer.status != OK:
+            break
+        current = answer.rdata[0].target.to_text()
+        if current in chain:
+            break
+        chain.append(current)
+    return chain, None
+
+
+async def _check_cname(lookups: Lookups, record: dict) -> Result:
+    name, want = record["name"], _host(record["content"])
+    answer = await lookups.get(name, "CNAME")
+    if answer.status != OK:
+        return answer.status, [], answer.detail
+    found = answer.found
+    chain, failed = await _cname_chain(lookups, name)
+    hosts = [_host(c) for c in chain]
+    if hosts and hosts[0] == want:
         return OK, found, ""
-    return MISMATCH, found, f"none of the {rtype} records matches"
+    if want in hosts:
+        return OK, found, "reached through the CNAME chain " + " -> ".join([name, *chain])
+    if failed is not None:
+        return ERROR, found, failed.detail
+    return MISMATCH, found, f"the CNAME does not point to {want}."
 
 
-def check_record_safely(resolver: dns.resolver.Resolver, record: dict) -> Result:
-    """check_record, with a crash turned into an error result: one odd record must not lose
-    the results of the others."""
+async def _check_mx(lookups: Lookups, record: dict) -> Result:
+    name, want = record["name"], _host(record["content"].split()[-1])
+    answer = await lookups.get(name, "MX")
+    if answer.status != OK:
+        return answer.status, [], answer.detail
+    found = answer.found
+    exchanges = [_host(r.exchange.to_text()) for r in answer.rdata]
+    if exchanges == [""]:
+        return (
+            MISMATCH,
+            found,
+            "null MX (RFC 7505): the domain says it accepts no mail at all; "
+            f"replace it with an MX pointing to {want}.",
+        )
+    if want in exchanges:
+        return OK, found, _via(answer).strip()
+    for exchange in exchanges:
+        chain, _ = await _cname_chain(lookups, exchange)
+        if chain:
+            ends = f", which leads to {want}." if want in map(_host, chain) else ""
+            return (
+                MISMATCH,
+                found,
+                f"the MX points to {exchange}., an alias (CNAME) to {chain[-1]}{ends}; "
+                f"RFC 2181 10.3 forbids MX targets that are aliases: point the MX to {want}.",
+            )
+    return MISMATCH, found, f"no MX points to {want}."
+
+
+async def _check_srv(lookups: Lookups, record: dict) -> Result:
+    *_, port, target = record["content"].split()
+    want = (int(port), _host(target))
+    answer = await lookups.get(record["name"], "SRV")
+    if answer.status != OK:
+        return answer.status, [], answer.detail
+    if want in ((r.port, _host(r.target.to_text())) for r in answer.rdata):
+        return OK, answer.found, _via(answer).strip()
+    return MISMATCH, answer.found, f"no SRV record for {want[1]}. port {want[0]}"
+
+
+async def _check_other(lookups: Lookups, record: dict) -> Result:
+    answer = await lookups.get(record["name"], record["type"].upper())
+    if answer.status != OK:
+        return answer.status, [], answer.detail
+    if _text(record["content"]) in (_text(f) for f in answer.found):
+        return OK, answer.found, ""
+    return MISMATCH, answer.found, f"none of the {record['type']} records matches"
+
+
+async def _check_record(
+    lookups: Lookups, record: dict, *, outbound: Answer | list[str], hostname: str
+) -> Result:
+    rtype = record["type"].upper()
+    if rtype == "TXT" and record["content"].lower().startswith("v=spf1"):
+        return await _check_spf(lookups, record, outbound=outbound, hostname=hostname)
+    if rtype == "TXT" and record["name"].lower().startswith("_dmarc."):
+        return await _check_dmarc(lookups, record)
+    checker = {"TXT": _check_txt, "MX": _check_mx, "CNAME": _check_cname, "SRV": _check_srv}
+    return await checker.get(rtype, _check_other)(lookups, record)
+
+
+async def _check_record_safely(lookups: Lookups, record: dict, **kwargs: Any) -> Result:
+    """A crash becomes an error result: one odd record must not lose the others' results."""
     try:
-        return check_record(resolver, record)
+        return await _check_record(lookups, record, **kwargs)
     except Exception as exc:
         logger.exception("DNS check of %s %s failed", record["type"], record["name"])
         return ERROR, [], f"check failed: {exc}"[:512]
 
 
-def overall_status(results: Iterable[tuple[str, bool]]) -> str:
+async def _outbound_addresses(lookups: Lookups, hostname: str) -> Answer:
+    """This server's A and AAAA addresses, the ones a domain's SPF must authorise."""
+    a, aaaa = await asyncio.gather(lookups.get(hostname, "A"), lookups.get(hostname, "AAAA"))
+    if a.status == OK or aaaa.status == OK:
+        return Answer(rdata=a.rdata + aaaa.rdata)
+    if ERROR in (a.status, aaaa.status):
+        return a if a.status == ERROR else aaaa
+    return Answer(status=MISSING, detail=f"{hostname} has no A or AAAA record")
+
+
+async def check_domain(
+    records: Sequence[dict],
+    *,
+    resolver: dns.asyncresolver.Resolver,
+    hostname: str,
+    outbound_ips: Sequence[str] = (),
+    deadline: float = 15.0,
+) -> list[Result]:
+    """(status, found values, diagnostic) for each record, in order, looked up concurrently.
+
+    `records` are {type, name, content, ...} as records.py makes them; `outbound_ips` are
+    the addresses SPF must authorise (empty: the A/AAAA addresses of `hostname`).
+    """
+    lookups = Lookups(resolver, deadline=deadline)
+    for record in records:  # start every lookup now; the checks then await them
+        lookups.get(record["name"], record["type"].upper())
+    outbound: Answer | list[str]
+    if outbound_ips:
+        outbound = [str(ipaddress.ip_address(ip)) for ip in outbound_ips]
+    else:
+        outbound = await _outbound_addresses(lookups, hostname)
+    return list(
+        await asyncio.gather(
+            *(
+                _check_record_safely(lookups, record, outbound=outbound, hostname=hostname)
+                for record in records
+            )
+        )
+    )
+
+
+def overall_status(results: Iterable[tuple[str, bool]]) -> str | None:
     """A domain's DNS status from its (status, required) results: ok when every record is
-    found, failing when a required one is not, partial otherwise."""
+    found, failing when a required one is not, partial otherwise; None when a lookup failed
+    (our resolver's trouble says nothing about the domain: it keeps its status)."""
     results = list(results)
+    if any(status == ERROR for status, _ in results):
+        return None
     if all(status == OK for status, _ in results):
         return DomainProfile.Status.OK
     if any(required and status != OK for status, required in results):

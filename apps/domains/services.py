@@ -7,9 +7,11 @@ task name (mailadmin.core.progress), never by importing apps.domains.tasks.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -23,7 +25,7 @@ from apps.domains.records import verification_name
 from mailadmin.audit import audit
 from mailadmin.core.models import TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
-from mailadmin.dns import make_resolver
+from mailadmin.dns import make_async_resolver
 from mailadmin.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 DNS_CHECK_TASK = "domains.dns_check"
@@ -212,12 +214,21 @@ def domain_dns_check_run(*, actor: Principal | None, domain_id: int, progress: P
     records = selectors.expected_records(domain=domain)
     progress.begin(len(records))
 
-    resolver = make_resolver()
     now = timezone.now()
+    found_by_record = asyncio.run(
+        checks.check_domain(
+            records,
+            resolver=make_async_resolver(),
+            hostname=settings.MAILADMIN_HOSTNAME,
+            outbound_ips=settings.MAILADMIN_OUTBOUND_IPS,
+            deadline=settings.MAILADMIN_DNS_CHECK_DEADLINE,
+        )
+    )
     results: list[DnsCheckResult] = []
     rows = []
-    for done, record in enumerate(records, start=1):
-        status, found, detail = checks.check_record_safely(resolver, record)
+    for done, (record, (status, found, detail)) in enumerate(
+        zip(records, found_by_record, strict=True), start=1
+    ):
         results.append(
             DnsCheckResult(
                 domain=domain,
@@ -250,6 +261,17 @@ def domain_dns_check_run(*, actor: Principal | None, domain_id: int, progress: P
         now=now,
     )
     found_count = sum(r.status == checks.OK for r in results)
+    if dns_status is None:
+        failed = sum(r.status == checks.ERROR for r in results)
+        kept = DomainProfile.objects.get(pk=profile.pk).get_dns_status_display()
+        return Outcome(
+            ok=False,
+            message=(
+                f"Could not check: {failed} of {len(results)} lookups failed (our resolver, "
+                f"not the domain's DNS); the domain keeps its status ({kept})"
+            ),
+            result={"rows": rows, "status": "unknown", "couldNotCheck": True},
+        )
     return Outcome(
         ok=dns_status != DomainProfile.Status.FAILING,
         message=f"{found_count} of {len(results)} records found",
@@ -264,23 +286,27 @@ def _dns_results_store(
     domain: Principal,
     profile: DomainProfile,
     results: list[DnsCheckResult],
-    dns_status: str,
+    dns_status: str | None,
     verified: bool,
     now: datetime,
 ) -> None:
     """Replace the domain's results and update its profile; audit what changed for people
-    (the status, the first verification), not every unchanged hourly check."""
+    (the status, the first verification), not every unchanged hourly check. A None status
+    (the check could not finish) keeps the previous status and check time."""
     previous = DomainProfile.objects.select_for_update().get(pk=profile.pk)
     DnsCheckResult.objects.filter(domain=domain).delete()
     DnsCheckResult.objects.bulk_create(results)
-    fields = {"dns_status": dns_status, "dns_checked_at": now}
+    fields: dict = {}
+    if dns_status is not None:
+        fields = {"dns_status": dns_status, "dns_checked_at": now}
     changes: dict = {}
-    if previous.dns_status != dns_status:
+    if dns_status is not None and previous.dns_status != dns_status:
         changes["dns_status"] = dns_status
     if verified and previous.verified_at is None:
         fields["verified_at"] = now
         changes["verified"] = True
-    DomainProfile.objects.filter(pk=profile.pk).update(**fields)
+    if fields:
+        DomainProfile.objects.filter(pk=profile.pk).update(**fields)
     if changes:
         audit(
             actor=actor,

@@ -8,6 +8,7 @@
         },
         "broken.test": "SERVFAIL",      # answer SERVFAIL for every query of this name
         "slow.test": "TIMEOUT",         # never answer (resolver timeouts)
+        "www.example.test": {"CNAME": ["example.test."]},  # followed, like a recursor
     }
 
 Names not in `zones` get NXDOMAIN; a known name without the asked type gets NOERROR with an
@@ -127,10 +128,21 @@ class DnsServer:
         elif zone is None:
             reply.header.rcode = RCODE.NXDOMAIN
         else:
-            for value in zone.get(qtype, []):
-                reply.add_answer(
-                    RR(request.q.qname, QTYPE.reverse[qtype], ttl=TTL, rdata=_rdata(qtype, value))
-                )
+            owner = request.q.qname
+            # A recursive resolver answers a name that is an alias with the CNAME chain and
+            # the target's records (RFC 1034 3.6.2); a few hops at most, as loops end there.
+            for _ in range(8):
+                aliases = zone.get("CNAME") if isinstance(zone, dict) else None
+                if qtype == "CNAME" or not aliases:
+                    break
+                reply.add_answer(RR(owner, QTYPE.CNAME, ttl=TTL, rdata=_rdata("CNAME", aliases[0])))
+                owner = aliases[0]
+                zone = self.zones.get(owner.rstrip(".").lower())
+            if isinstance(zone, dict):
+                for value in zone.get(qtype, []):
+                    reply.add_answer(
+                        RR(owner, QTYPE.reverse[qtype], ttl=TTL, rdata=_rdata(qtype, value))
+                    )
         return reply.pack()
 
     def _serve_udp(self) -> None:

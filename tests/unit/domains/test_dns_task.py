@@ -17,6 +17,7 @@ from mailadmin.errors import NotFound, PermissionDenied
 pytestmark = pytest.mark.django_db
 
 HOST = "mx.example.test"
+HOST_IP = "192.0.2.25"
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +45,7 @@ def publish(dns_server, records, *, skip=(), replace=None):
         zone.setdefault(record["type"], []).append(value)
         if replace and key in replace:
             zone[record["type"]] = replace[key]
+    zones[HOST + "."] = {"A": [HOST_IP]}  # this server: the address SPF must authorise
     for name, zone in zones.items():
         dns_server.set_zone(name, zone)
 
@@ -121,7 +123,13 @@ def test_it_fails_a_domain_whose_mx_points_elsewhere(admin_a, domain_a, dns_serv
     publish(dns_server, records, replace={("MX", "a.example."): [(10, "elsewhere.test.")]})
     run = check_now(admin_a, domain_a)
     assert run.state == TaskRun.State.FAILURE
-    assert run.message == f"{len(records) - 1} of {len(records)} records found"
+    # "v=spf1 mx -all" follows the MX, so it no longer authorises this server either.
+    assert run.message == f"{len(records) - 2} of {len(records)} records found"
+    spf = DnsCheckResult.objects.get(domain=domain_a, record_type="TXT", name="a.example.")
+    assert spf.status == "mismatch"
+    assert spf.detail == (
+        f"the SPF record does not authorise this server ({HOST_IP}): an SPF check gives fail"
+    )
     mx = DnsCheckResult.objects.get(domain=domain_a, record_type="MX")
     assert (mx.status, mx.found, mx.expected) == ("mismatch", "10 elsewhere.test.", f"10 {HOST}.")
     assert DomainProfile.objects.get(domain=domain_a).dns_status == "failing"
@@ -314,3 +322,98 @@ def test_it_schedules_no_twin_of_a_check_under_way(
         by_hand = domain_dns_check_start(actor=admin_a, domain=domain_a)
         domain_dns_checks_schedule(minute=domain_a.pk % 60)
     assert list(TaskRun.objects.values_list("pk", flat=True)) == [by_hand.pk]
+
+
+# --- acceptance: what each kind of zone turns into ------------------------------------------
+
+
+def test_it_accepts_a_zone_right_in_another_way(admin_a, domain_a, dns_server, check_now):
+    """SPF by ip4 behind an include, other case and order; records behind CNAMEs."""
+    records = expected_records(domain=domain_a)
+    publish(
+        dns_server,
+        records,
+        replace={
+            ("TXT", "a.example."): ["V=SPF1 -ip4:203.0.113.1 INCLUDE:spf.provider.test -ALL"],
+            ("CNAME", "autoconfig.a.example."): ["cfg.provider.test."],
+        },
+    )
+    dns_server.set_zone("spf.provider.test", {"TXT": [f"v=spf1 ip4:{HOST_IP} ~all"]})
+    dns_server.set_zone("cfg.provider.test", {"CNAME": [HOST + "."]})
+    dns_server.set_zone("_dmarc.a.example", {"CNAME": ["dmarc.provider.test."]})
+    dns_server.set_zone(
+        "dmarc.provider.test", {"TXT": ["v=DMARC1;rua=mailto:postmaster@a.example;p=reject"]}
+    )
+    run = check_now(admin_a, domain_a)
+    assert run.state == TaskRun.State.SUCCESS, run.result["rows"]
+    assert {r.status for r in DnsCheckResult.objects.filter(domain=domain_a)} == {"ok"}
+    assert DomainProfile.objects.get(domain=domain_a).dns_status == "ok"
+
+
+def test_it_keeps_the_status_when_the_resolver_fails(admin_a, domain_a, dns_server, check_now):
+    records = expected_records(domain=domain_a)
+    publish(dns_server, records)
+    check_now(admin_a, domain_a)
+    checked_at = DomainProfile.objects.get(domain=domain_a).dns_checked_at
+    dns_server.set_zone("a.example", "SERVFAIL")
+    run = check_now(admin_a, domain_a)
+    assert run.state == TaskRun.State.FAILURE
+    assert run.message == (
+        f"Could not check: 2 of {len(records)} lookups failed (our resolver, not the domain's "
+        "DNS); the domain keeps its status (All records found)"
+    )
+    profile = DomainProfile.objects.get(domain=domain_a)
+    assert (profile.dns_status, profile.dns_checked_at) == ("ok", checked_at)
+    mx = DnsCheckResult.objects.get(domain=domain_a, record_type="MX")
+    assert mx.status == "error"
+    assert "SERVFAIL" in mx.detail
+    assert AuditEvent.objects.filter(action="domain.dns_check").count() == 1
+
+
+def test_it_never_fails_a_domain_whose_server_is_silent(
+    admin_a, domain_a, dns_server, check_now, settings
+):
+    settings.MAILADMIN_DNS_CHECK_DEADLINE = 1
+    for record in expected_records(domain=domain_a):
+        dns_server.set_zone(record["name"], "TIMEOUT")
+    started = timezone.now()
+    run = check_now(admin_a, domain_a)
+    assert (timezone.now() - started).total_seconds() < 5
+    assert run.message.startswith("Could not check: ")
+    assert DomainProfile.objects.get(domain=domain_a).dns_status == "unknown"
+    assert {r.status for r in DnsCheckResult.objects.filter(domain=domain_a)} == {"error"}
+
+
+def test_it_fails_an_empty_zone_and_a_missing_domain(admin_a, domain_a, dns_server, check_now):
+    dns_server.set_zone(HOST, {"A": [HOST_IP]})
+    dns_server.set_zone("a.example", {})  # exists, publishes nothing
+    check_now(admin_a, domain_a)
+    results = {r.name + r.record_type: r for r in DnsCheckResult.objects.filter(domain=domain_a)}
+    assert (results["a.example.MX"].status, results["a.example.MX"].detail) == (
+        "missing",
+        "no MX record at a.example.",
+    )
+    assert results["_dmarc.a.example.TXT"].detail == "_dmarc.a.example. does not exist (NXDOMAIN)"
+    assert DomainProfile.objects.get(domain=domain_a).dns_status == "failing"
+
+
+def test_it_fails_a_wrong_zone_with_reasons(admin_a, domain_a, dns_server, check_now):
+    records = expected_records(domain=domain_a)
+    publish(
+        dns_server,
+        records,
+        replace={
+            ("TXT", "a.example."): ["v=spf1 mx +all"],
+            ("TXT", "_dmarc.a.example."): ["v=DMARC1; p=rejectt"],
+        },
+    )
+    check_now(admin_a, domain_a)
+    spf = DnsCheckResult.objects.get(domain=domain_a, name="a.example.", record_type="TXT")
+    dmarc = DnsCheckResult.objects.get(domain=domain_a, name="_dmarc.a.example.")
+    assert (spf.status, spf.found) == ("mismatch", "v=spf1 mx +all")
+    assert spf.detail.startswith("the SPF record ends in +all")
+    assert (dmarc.status, dmarc.detail) == (
+        "mismatch",
+        "invalid DMARC record: p=rejectt is not none, quarantine or reject",
+    )
+    assert DomainProfile.objects.get(domain=domain_a).dns_status == "failing"
