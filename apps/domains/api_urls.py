@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from apps.domains.api import DkimCollectionApi, DkimDetailApi, DnsRecordsApi
+from apps.domains.api import DkimCollectionApi, DkimDetailApi
+from apps.domains.check_api import DnsCheckApi, DnsRecordsApi
 from apps.domains.domains_api import DomainCollectionApi, DomainDetailApi
 from apps.domains.mailserver_api import MailServerApi
 
@@ -10,6 +11,7 @@ urlpatterns = [
     path("dkim", DkimCollectionApi.as_view(), name="api-dkim-list"),
     path("dkim/<id:key_id>", DkimDetailApi.as_view(), name="api-dkim"),
     path("dns/records/<str:domain>", DnsRecordsApi.as_view(), name="api-dns-records"),
+    path("dns/check/<str:domain>", DnsCheckApi.as_view(), name="api-dns-check"),
     # The domains API (domains-api.txt); /api/domains/{id} is the same row as /api/principal/{id}.
     path("domains", DomainCollectionApi.as_view(), name="api-domain-list"),
     path("domains/<str:domain_id>", DomainDetailApi.as_view(), name="api-domain"),

@@ -191,17 +191,17 @@ def test_it_returns_the_records_in_the_spec_shape(api_a, admin_a, domain_a, sett
     token = selectors.verification_token(domain_a)
     assert data[:3] == [
         {"type": "MX", "name": "a.example.", "content": "10 mx.test."},
-        {"type": "TXT", "name": "a.example.", "content": "v=spf1 mx -all"},
+        {"type": "TXT", "name": "a.example.", "content": '"v=spf1 mx -all"'},
         {
             "type": "TXT",
             "name": "202611e._domainkey.a.example.",
-            "content": f"v=DKIM1; k=ed25519; h=sha256; p={key.public_key}",
+            "content": f'"v=DKIM1; k=ed25519; h=sha256; p={key.public_key}"',
         },
     ]
     assert {
         "type": "TXT",
         "name": "_mailadmin-verification.a.example.",
-        "content": f"mailadmin-verification={token}",
+        "content": f'"mailadmin-verification={token}"',
     } in data
     assert len(data) == 16
     assert "PRIVATE KEY" not in response.content.decode()
