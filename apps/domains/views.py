@@ -94,6 +94,8 @@ def _detail_context(request: HttpRequest, domain, dkim_form: DkimKeyForm | None 
         "display_name": display_domain(domain.name),
         "profile": selectors.domain_profile(domain),
         "rows": rows,
+        # The latest check could not finish (our resolver failed): the status shown is older.
+        "could_not_check": any(r["result"] and r["result"].status == "error" for r in rows),
         "run": run,
         "can_check": actor.has_permission(Perm.DNS_CHECK),
         "can_create_dkim": actor.has_permission(Perm.DKIM_SIGNATURE_CREATE),

@@ -148,3 +148,28 @@ def test_it_redirects_a_plain_post_back_to_the_domain(console, admin_a, domain_a
     response = console(admin_a).post(f"/domains/{domain_a.pk}/dns-check/")
     assert response.status_code == 302
     assert response["Location"] == f"/domains/{domain_a.pk}/"
+
+
+def test_it_offers_the_zone_file_and_says_when_a_check_could_not_finish(
+    console, admin_a, domain_a, settings
+):
+    settings.MAILADMIN_HOSTNAME = "mx.example.test"
+    DomainProfile.objects.create(domain=domain_a, tenant=domain_a.tenant, dns_status="ok")
+    DnsCheckResult.objects.create(
+        domain=domain_a,
+        tenant=domain_a.tenant,
+        record_type="MX",
+        name="a.example.",
+        expected="10 mx.example.test.",
+        status="error",
+        detail="lookup of a.example. MX failed: 127.0.0.1:53 SERVFAIL",
+    )
+    client = console(admin_a)
+    body = client.get(f"/domains/{domain_a.pk}/").content.decode()
+    assert 'href="/api/dns/records/a.example?format=zone"' in body
+    assert "All records found" in body
+    assert "the latest check could not finish (our DNS resolver failed)" in body
+    assert "127.0.0.1:53 SERVFAIL" in body
+    download = client.get("/api/dns/records/a.example?format=zone")
+    assert download.status_code == 200
+    assert download.content.decode().startswith("; DNS records for a.example.")
