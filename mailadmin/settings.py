@@ -202,6 +202,8 @@ MAILADMIN_DNS_NAMESERVERS = env_nameservers("MAILADMIN_DNS_NAMESERVERS")
 MAILADMIN_DNS_TIMEOUT = float(env_int("MAILADMIN_DNS_TIMEOUT", 5))
 # One domain's whole check (all its lookups, run concurrently) ends by this many seconds.
 MAILADMIN_DNS_CHECK_DEADLINE = float(env_int("MAILADMIN_DNS_CHECK_DEADLINE", 15))
+# "Check all" checks this many domains at once (each runs its ~16 lookups concurrently).
+MAILADMIN_DNS_CHECK_CONCURRENCY = env_int("MAILADMIN_DNS_CHECK_CONCURRENCY", 50)
 # The addresses this server sends mail from, which a domain's SPF must authorise; empty: the
 # A/AAAA addresses of MAILADMIN_HOSTNAME.
 MAILADMIN_OUTBOUND_IPS = [ip for ip in env_str("MAILADMIN_OUTBOUND_IPS").replace(",", " ").split()]

@@ -188,11 +188,37 @@ def _spf_dns_lookup(name: str, qtype: str, tcpfallback: bool = True, timeout: fl
 spf.DNSLookup = _spf_dns_lookup
 
 
-def spf_evaluate(*, domain: str, ip: str, hostname: str, timeout: float) -> tuple[str, str]:
-    """pyspf's verdict for mail from postmaster@domain sent from `ip`: (result, explanation)."""
+def spf_evaluate(
+    *, domain: str, ip: str, hostname: str, timeout: float, known: dict | None = None
+) -> tuple[str, str]:
+    """pyspf's verdict for mail from postmaster@domain sent from `ip`: (result, explanation).
+
+    `known` seeds pyspf's answer cache ({(name, type): values}, its own format) with what the
+    check already looked up, so the usual record ("mx" or "a") needs no query of its own.
+    """
     query = spf.query(i=ip, s=f"postmaster@{domain}", h=hostname, timeout=max(timeout, 0.1))
+    query.cache.update(known or {})
     result, _code, explanation = query.check()
     return result, explanation
+
+
+async def _spf_known(
+    lookups: Lookups, domain: str, txt: Answer, outbound: Answer | list[str], hostname: str
+) -> dict[tuple[str, str], list]:
+    """pyspf cache entries for the answers this check holds: the domain's TXT and MX, and
+    this server's addresses (the MX host's A/AAAA when the MX points here)."""
+    known: dict[tuple[str, str], list] = {}
+    if not txt.canonical:
+        known[(domain, "TXT")] = [r.strings for r in txt.rdata]
+    mx = await lookups.get(domain, "MX")
+    if mx.status == OK and not mx.canonical:
+        known[(domain, "MX")] = [(r.preference, r.exchange) for r in mx.rdata]
+    if isinstance(outbound, Answer) and outbound.status == OK:
+        for rtype in ("A", "AAAA"):
+            known[(_host(hostname), rtype)] = [
+                r.address for r in outbound.rdata if r.rdtype.name == rtype
+            ]
+    return {key: value for key, value in known.items() if value}
 
 
 async def _check_spf(
@@ -230,10 +256,16 @@ async def _check_spf(
         ips = [r.address for r in outbound.rdata]
     else:
         ips = list(outbound)
+    known = await _spf_known(lookups, domain, answer, outbound, hostname)
     for ip in ips:
         try:
             result, explanation = await asyncio.to_thread(
-                spf_evaluate, domain=domain, ip=ip, hostname=hostname, timeout=lookups.remaining()
+                spf_evaluate,
+                domain=domain,
+                ip=ip,
+                hostname=hostname,
+                timeout=lookups.remaining(),
+                known=known,
             )
         except Exception as exc:  # pyspf raises on some malformed input
             return ERROR, found, f"could not check SPF: {exc}"[:512]
@@ -515,3 +547,29 @@ def overall_status(results: Iterable[tuple[str, bool]]) -> str | None:
     if any(required and status != OK for status, required in results):
         return DomainProfile.Status.FAILING
     return DomainProfile.Status.PARTIAL
+
+
+async def check_domains(
+    domains: Sequence[Sequence[dict]],
+    *,
+    concurrency: int,
+    resolver: dns.asyncresolver.Resolver,
+    hostname: str,
+    outbound_ips: Sequence[str] = (),
+    deadline: float = 15.0,
+) -> list[list[Result]]:
+    """check_domain for many domains, at most `concurrency` at a time (each under its own
+    deadline, which starts when its turn comes): "Check all" and the benchmark."""
+    gate = asyncio.Semaphore(max(concurrency, 1))
+
+    async def one(records: Sequence[dict]) -> list[Result]:
+        async with gate:
+            return await check_domain(
+                records,
+                resolver=resolver,
+                hostname=hostname,
+                outbound_ips=outbound_ips,
+                deadline=deadline,
+            )
+
+    return list(await asyncio.gather(*(one(records) for records in domains)))

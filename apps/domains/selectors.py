@@ -133,6 +133,25 @@ def expected_records(*, domain: Principal) -> list[records.Record]:
     )
 
 
+def expected_records_many(*, domains: list[Principal]) -> list[list[records.Record]]:
+    """expected_records for many domains (with domain_profile selected) in one query."""
+    keys: dict[int, list[DkimKey]] = {}
+    active = DkimKey.objects.filter(domain__in=domains, is_active=True)
+    for key in active.order_by("created_at", "id").only(
+        "domain_id", "selector", "algorithm", "public_key"
+    ):
+        keys.setdefault(key.domain_id, []).append(key)
+    return [
+        records.domain_records(
+            domain=domain.name,
+            hostname=settings.MAILADMIN_HOSTNAME,
+            verification_token=verification_token(domain),
+            dkim_keys=keys.get(domain.pk, []),
+        )
+        for domain in domains
+    ]
+
+
 def domain_dns_records(*, actor: Principal, name_or_id: str | int) -> list[records.Record]:
     """The records one of the actor's domains needs (GET /api/dns/records/{domain})."""
     if not actor.has_permission(Perm.DNS_RECORD_GET):

@@ -29,6 +29,9 @@ from mailadmin.dns import make_async_resolver
 from mailadmin.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 DNS_CHECK_TASK = "domains.dns_check"
+DNS_CHECK_ALL_TASK = "domains.dns_check_all"
+# "Check all" stores its results this many domains at a time.
+CHECK_ALL_BATCH = 500
 # The schedule skips a domain checked this recently (by hand, or by a duplicate beat tick).
 RECHECK_AFTER = timedelta(minutes=50)
 
@@ -198,37 +201,34 @@ def domain_dns_checks_schedule(*, minute: int) -> int:
     return len(due)
 
 
-def domain_dns_check_run(*, actor: Principal | None, domain_id: int, progress: Progress) -> Outcome:
-    """Look up every record the domain must publish, store what was found, and say how it
-    went. `actor` is who started the check, checked again now (they may have lost the
-    permission or the domain since); None is the hourly schedule, which may check any.
-    """
-    if actor is None:
-        domain = selectors.domain_for_schedule(domain_id=domain_id)
-    else:
-        _require(actor, Perm.DNS_CHECK)
-        domain = selectors.domains_visible(actor).filter(pk=domain_id).first()
-    if domain is None:
-        return Outcome(False, "The domain no longer exists.")
-    profile = domain_profile_ensure(actor=actor, domain=domain)
-    records = selectors.expected_records(domain=domain)
-    progress.begin(len(records))
-
-    now = timezone.now()
-    found_by_record = asyncio.run(
-        checks.check_domain(
-            records,
+def _check_many(record_sets: list[list], *, concurrency: int) -> list[list[checks.Result]]:
+    """Run the checks of several domains' records (asyncio, `concurrency` at a time)."""
+    return asyncio.run(
+        checks.check_domains(
+            record_sets,
+            concurrency=concurrency,
             resolver=make_async_resolver(),
             hostname=settings.MAILADMIN_HOSTNAME,
             outbound_ips=settings.MAILADMIN_OUTBOUND_IPS,
             deadline=settings.MAILADMIN_DNS_CHECK_DEADLINE,
         )
     )
+
+
+def _dns_check_store(
+    *,
+    actor: Principal | None,
+    domain: Principal,
+    records: list,
+    found_by_record: list[checks.Result],
+    now: datetime,
+) -> tuple[str | None, list[DnsCheckResult], list[dict]]:
+    """Store one domain's check: (its new status or None when it could not be checked, the
+    results, the progress rows)."""
+    profile = domain_profile_ensure(actor=actor, domain=domain)
     results: list[DnsCheckResult] = []
     rows = []
-    for done, (record, (status, found, detail)) in enumerate(
-        zip(records, found_by_record, strict=True), start=1
-    ):
+    for record, (status, found, detail) in zip(records, found_by_record, strict=True):
         results.append(
             DnsCheckResult(
                 domain=domain,
@@ -246,8 +246,6 @@ def domain_dns_check_run(*, actor: Principal | None, domain_id: int, progress: P
         label = f"{record['type']} {record['name']}"
         shown = detail or ("found" if status == checks.OK else status)
         rows.append({"name": label, "ok": status == checks.OK, "detail": shown})
-        progress.step(done, f"{label}: {shown}")
-
     dns_status = checks.overall_status((r.status, r.required) for r in results)
     proof = verification_name(domain.name)
     verified = any(r.status == checks.OK and r.name == proof for r in results)
@@ -260,10 +258,37 @@ def domain_dns_check_run(*, actor: Principal | None, domain_id: int, progress: P
         verified=verified,
         now=now,
     )
+    return dns_status, results, rows
+
+
+def domain_dns_check_run(*, actor: Principal | None, domain_id: int, progress: Progress) -> Outcome:
+    """Look up every record the domain must publish, store what was found, and say how it
+    went. `actor` is who started the check, checked again now (they may have lost the
+    permission or the domain since); None is the hourly schedule, which may check any.
+    """
+    if actor is None:
+        domain = selectors.domain_for_schedule(domain_id=domain_id)
+    else:
+        _require(actor, Perm.DNS_CHECK)
+        domain = selectors.domains_visible(actor).filter(pk=domain_id).first()
+    if domain is None:
+        return Outcome(False, "The domain no longer exists.")
+    records = selectors.expected_records(domain=domain)
+    progress.begin(len(records))
+    (found_by_record,) = _check_many([records], concurrency=1)
+    dns_status, results, rows = _dns_check_store(
+        actor=actor,
+        domain=domain,
+        records=records,
+        found_by_record=found_by_record,
+        now=timezone.now(),
+    )
+    for done, row in enumerate(rows, start=1):
+        progress.step(done, f"{row['name']}: {row['detail']}")
     found_count = sum(r.status == checks.OK for r in results)
     if dns_status is None:
         failed = sum(r.status == checks.ERROR for r in results)
-        kept = DomainProfile.objects.get(pk=profile.pk).get_dns_status_display()
+        kept = DomainProfile.objects.get(domain=domain).get_dns_status_display()
         return Outcome(
             ok=False,
             message=(
@@ -277,6 +302,56 @@ def domain_dns_check_run(*, actor: Principal | None, domain_id: int, progress: P
         message=f"{found_count} of {len(results)} records found",
         result={"rows": rows, "status": dns_status},
     )
+
+
+def domain_dns_check_all_start(*, actor: Principal) -> TaskRun:
+    """Start "Check all": one run that checks every domain the actor may see."""
+    _require(actor, Perm.DNS_CHECK)
+    scope_name = actor.tenant_id if actor.tenant_id is not None else "all"
+    return task_run_start(
+        actor=actor,
+        kind=f"dns-check-all:{scope_name}",
+        title="DNS check of every domain",
+        task_name=DNS_CHECK_ALL_TASK,
+        tenant_id=actor.tenant_id,
+    )
+
+
+def domain_dns_check_all_run(*, actor: Principal, progress: Progress) -> Outcome:
+    """Check every domain the actor may see, CHECK_ALL_BATCH at a time, their lookups
+    MAILADMIN_DNS_CHECK_CONCURRENCY domains at a time; a batch is stored before the next
+    starts, so progress is real and a restart loses at most one batch."""
+    _require(actor, Perm.DNS_CHECK)
+    ids = list(selectors.domains_visible(actor).order_by("id").values_list("id", flat=True))
+    progress.begin(len(ids))
+    counts = {"ok": 0, "partial": 0, "failing": 0, "unchecked": 0}
+    done = 0
+    for start in range(0, len(ids), CHECK_ALL_BATCH):
+        domains = list(
+            selectors.domains_visible(actor)
+            .filter(pk__in=ids[start : start + CHECK_ALL_BATCH])
+            .select_related("domain_profile")
+            .order_by("id")
+        )
+        record_sets = selectors.expected_records_many(domains=domains)
+        found = _check_many(record_sets, concurrency=settings.MAILADMIN_DNS_CHECK_CONCURRENCY)
+        now = timezone.now()
+        for domain, records, found_by_record in zip(domains, record_sets, found, strict=True):
+            dns_status, _, _ = _dns_check_store(
+                actor=actor,
+                domain=domain,
+                records=records,
+                found_by_record=found_by_record,
+                now=now,
+            )
+            counts[dns_status or "unchecked"] += 1
+        done += len(domains)
+        progress.step(done, f"{done} of {len(ids)} domains checked")
+    message = (
+        f"{len(ids)} domains: {counts['ok']} ok, {counts['partial']} partial, "
+        f"{counts['failing']} failing, {counts['unchecked']} could not be checked"
+    )
+    return Outcome(ok=counts["failing"] == 0, message=message, result=counts)
 
 
 @transaction.atomic

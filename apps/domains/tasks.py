@@ -18,6 +18,12 @@ def domain_dns_check_task(run: RunContext, *, domain_id: int) -> Outcome:
     return services.domain_dns_check_run(actor=run.actor, domain_id=domain_id, progress=run)
 
 
+@run_task(name=services.DNS_CHECK_ALL_TASK, max_attempts=1, max_runtime=3600)
+def domain_dns_check_all_task(run: RunContext) -> Outcome:
+    """ "Check all": every domain its starter may see, with bounded concurrency."""
+    return services.domain_dns_check_all_run(actor=run.actor, progress=run)
+
+
 @shared_task(name="domains.dns_check_due", ignore_result=True)
 def domains_dns_check_due_task() -> int:
     """Every minute: start the checks of the domains whose id % 60 is this minute."""

@@ -57,6 +57,7 @@ def domain_list(request: HttpRequest) -> HttpResponse:
         "prev_url": link(page=page_number - 1) if page_number > 1 else None,
         "next_url": link(page=page_number + 1) if page_number < pages else None,
         "show_tenant": actor.is_superuser,
+        "can_check": actor.has_permission(Perm.DNS_CHECK),
     }
     return render_page(request, "domains/domain_list.html", context, partial="domain-table")
 
@@ -139,3 +140,13 @@ def domain_dns_check(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx:
         return render(request, "core/task_progress.html", {"run": run})
     return redirect("domains:detail", pk=pk)
+
+
+@require_POST
+@permission_required(Perm.DNS_CHECK)
+def domain_dns_check_all(request: HttpRequest) -> HttpResponse:
+    """ "Check all": one run over every domain the user may see, its progress shown here."""
+    run = services.domain_dns_check_all_start(actor=request.user)
+    if request.htmx:
+        return render(request, "core/task_progress.html", {"run": run})
+    return redirect("domains:index")

@@ -8,8 +8,16 @@ from django.utils import timezone
 
 from apps.domains.models import DnsCheckResult, DomainProfile
 from apps.domains.selectors import domains_due, expected_records
-from apps.domains.services import domain_dns_check_start, domain_dns_checks_schedule
-from apps.domains.tasks import domain_dns_check_task, domains_dns_check_due_task
+from apps.domains.services import (
+    domain_dns_check_all_start,
+    domain_dns_check_start,
+    domain_dns_checks_schedule,
+)
+from apps.domains.tasks import (
+    domain_dns_check_all_task,
+    domain_dns_check_task,
+    domains_dns_check_due_task,
+)
 from mailadmin.audit import audit_context
 from mailadmin.core.models import AuditEvent, TaskRun
 from mailadmin.errors import NotFound, PermissionDenied
@@ -417,3 +425,41 @@ def test_it_fails_a_wrong_zone_with_reasons(admin_a, domain_a, dns_server, check
         "invalid DMARC record: p=rejectt is not none, quarantine or reject",
     )
     assert DomainProfile.objects.get(domain=domain_a).dns_status == "failing"
+
+
+# --- "Check all" ---------------------------------------------------------------------------
+
+
+def test_it_checks_every_domain_of_the_tenant_and_none_other(
+    admin_a,
+    domain_a,
+    domain_b,
+    make_domain,
+    tenant_a,
+    dns_server,
+    settings,
+    django_capture_on_commit_callbacks,
+):
+    settings.MAILADMIN_DNS_CHECK_CONCURRENCY = 2
+    second = make_domain("c.example", tenant=tenant_a)
+    publish(dns_server, expected_records(domain=domain_a))
+    with django_capture_on_commit_callbacks(execute=False):
+        run = domain_dns_check_all_start(actor=admin_a)
+        again = domain_dns_check_all_start(actor=admin_a)
+    assert again.id == run.id  # one "Check all" at a time
+    domain_dns_check_all_task(str(run.id))
+    run.refresh_from_db()
+    assert run.state == TaskRun.State.FAILURE  # c.example publishes nothing
+    assert run.message == ("2 domains: 1 ok, 0 partial, 1 failing, 0 could not be checked")
+    assert (run.done, run.total) == (2, 2)
+    statuses = dict(DomainProfile.objects.values_list("domain__name", "dns_status"))
+    assert statuses == {"a.example": "ok", "c.example": "failing"}
+    assert not DnsCheckResult.objects.filter(domain=domain_b).exists()
+    assert DnsCheckResult.objects.filter(domain=second).count() == len(
+        expected_records(domain=second)
+    )
+
+
+def test_it_needs_dns_check_to_check_all(user_a):
+    with pytest.raises(PermissionDenied):
+        domain_dns_check_all_start(actor=user_a)

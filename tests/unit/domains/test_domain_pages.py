@@ -173,3 +173,16 @@ def test_it_offers_the_zone_file_and_says_when_a_check_could_not_finish(
     download = client.get("/api/dns/records/a.example?format=zone")
     assert download.status_code == 200
     assert download.content.decode().startswith("; DNS records for a.example.")
+
+
+def test_it_starts_check_all_from_the_list(console, admin_a, user_a, domain_a):
+    page = console(admin_a).get("/domains/").content.decode()
+    assert 'id="check-all-dns"' in page
+    response = console(admin_a).post("/domains/check-all/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    run = TaskRun.objects.get()
+    assert (run.kind, run.title) == (
+        f"dns-check-all:{admin_a.tenant_id}",
+        "DNS check of every domain",
+    )
+    assert console(user_a).post("/domains/check-all/").status_code == 403
