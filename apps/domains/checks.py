@@ -15,6 +15,7 @@ import asyncio
 import ipaddress
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -165,6 +166,8 @@ def _spf_dns_lookup(name: str, qtype: str, tcpfallback: bool = True, timeout: fl
     """
     from mailadmin.dns import make_resolver
 
+    if getattr(_offline, "on", False):
+        raise _NeedsNetwork(name, qtype)
     resolver = make_resolver()
     try:
         answers = resolver.resolve(name, qtype, lifetime=max(timeout, 0.1))
@@ -186,6 +189,11 @@ def _spf_dns_lookup(name: str, qtype: str, tcpfallback: bool = True, timeout: fl
 
 
 spf.DNSLookup = _spf_dns_lookup
+_offline = threading.local()
+
+
+class _NeedsNetwork(Exception):
+    """pyspf asked DNS while evaluating from the answers already at hand."""
 
 
 def spf_evaluate(
@@ -200,6 +208,19 @@ def spf_evaluate(
     query.cache.update(known or {})
     result, _code, explanation = query.check()
     return result, explanation
+
+
+def _spf_evaluate_offline(**kwargs: Any) -> tuple[str, str] | None:
+    """spf_evaluate from the seeded answers alone, in the event loop: None when pyspf needs
+    a lookup (then it runs again in a thread). Most records need none, and a thread per
+    domain would make the event loop wait for the GIL behind them."""
+    _offline.on = True
+    try:
+        return spf_evaluate(**kwargs)
+    except _NeedsNetwork:
+        return None
+    finally:
+        _offline.on = False
 
 
 async def _spf_known(
@@ -258,15 +279,18 @@ async def _check_spf(
         ips = list(outbound)
     known = await _spf_known(lookups, domain, answer, outbound, hostname)
     for ip in ips:
+        arguments = {
+            "domain": domain,
+            "ip": ip,
+            "hostname": hostname,
+            "timeout": lookups.remaining(),
+            "known": known,
+        }
         try:
-            result, explanation = await asyncio.to_thread(
-                spf_evaluate,
-                domain=domain,
-                ip=ip,
-                hostname=hostname,
-                timeout=lookups.remaining(),
-                known=known,
-            )
+            verdict = _spf_evaluate_offline(**arguments)
+            if verdict is None:
+                verdict = await asyncio.to_thread(spf_evaluate, **arguments)
+            result, explanation = verdict
         except Exception as exc:  # pyspf raises on some malformed input
             return ERROR, found, f"could not check SPF: {exc}"[:512]
         if result == "pass":
