@@ -17,9 +17,10 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import dns.asyncresolver
 import dns.exception
@@ -37,6 +38,7 @@ MISMATCH = DnsCheckResult.Status.MISMATCH
 ERROR = DnsCheckResult.Status.ERROR
 
 Result = tuple[str, list[str], str]
+T = TypeVar("T")
 
 MAX_CNAME_HOPS = 8
 DMARC_TAGS = {
@@ -557,6 +559,17 @@ async def check_domain(
             )
         )
     )
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a check from synchronous code (tasks, services): in this thread, or in a fresh
+    one when this thread already runs an event loop (asyncio.run refuses that)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def overall_status(results: Iterable[tuple[str, bool]]) -> str | None:

@@ -7,7 +7,6 @@ task name (mailadmin.core.progress), never by importing apps.domains.tasks.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -203,7 +202,7 @@ def domain_dns_checks_schedule(*, minute: int) -> int:
 
 def _check_many(record_sets: list[list], *, concurrency: int) -> list[list[checks.Result]]:
     """Run the checks of several domains' records (asyncio, `concurrency` at a time)."""
-    return asyncio.run(
+    return checks.run_sync(
         checks.check_domains(
             record_sets,
             concurrency=concurrency,

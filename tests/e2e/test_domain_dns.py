@@ -31,6 +31,7 @@ def test_it_checks_a_domains_dns_with_a_real_worker(
                 value = content
             zone.setdefault(r["type"], []).append(value)
         dns_server.set_zone(name, zone)
+    dns_server.set_zone("mx.example.test", {"A": ["192.0.2.25"]})  # SPF must authorise it
     worker = Worker(
         {"MAILADMIN_DNS_NAMESERVERS": dns_server.address, "MAILADMIN_HOSTNAME": "mx.example.test"}
     ).start()

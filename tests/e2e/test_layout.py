@@ -42,6 +42,7 @@ NOT_PAGES = {
     "account:api-key-create",  # GET redirects to account:api-keys
     "account:api-key-revoke",
     "domains:dns-check",
+    "domains:dns-check-all",  # POST-only; its button is on domains:index
     "domains:dkim-create",  # POST-only; its form is on domains:detail
     "reports:upload",  # POST-only; its form is on reports:index
     "reports:delete",

@@ -1,11 +1,10 @@
 """check_domain against a live DNS server on loopback, one record type at a time."""
 
-import asyncio
 import time
 
 import pytest
 
-from apps.domains.checks import check_domain
+from apps.domains.checks import check_domain, run_sync
 from mailadmin.dns import make_async_resolver
 
 ZONE = "example.test"
@@ -18,7 +17,7 @@ def _record(type_: str, name: str, content: str) -> dict:
 
 
 def check_record(record: dict, *, outbound_ips=(HOST_IP,), deadline: float = 15.0):
-    (result,) = asyncio.run(
+    (result,) = run_sync(
         check_domain(
             [record],
             resolver=make_async_resolver(),
@@ -310,7 +309,7 @@ def test_it_asks_each_name_once_and_all_at_once(dns_server):
         _record("TXT", "example.test.", "tok=1"),
         _record("MX", "example.test.", f"10 {HOST}."),
     ]
-    results = asyncio.run(
+    results = run_sync(
         check_domain(records, resolver=make_async_resolver(), hostname=HOST, outbound_ips=[HOST_IP])
     )
     assert [r[0] for r in results] == ["ok", "ok", "ok"]
@@ -327,10 +326,20 @@ def test_it_ends_a_check_of_a_silent_server_by_its_deadline(dns_server, settings
         _record("TXT", f"{label}.example.test.", "x") for label in ("_dmarc", "a")
     ]
     started = time.monotonic()
-    results = asyncio.run(
+    results = run_sync(
         check_domain(records, resolver=make_async_resolver(), hostname=HOST, deadline=0.5)
     )
     elapsed = time.monotonic() - started
     assert elapsed < 2
     assert {r[0] for r in results} == {"error"}
     assert results[1][2] == "timeout: no answer for _dmarc.example.test. TXT within 0.5s"
+
+
+def test_it_runs_a_check_from_code_already_inside_an_event_loop(dns_server):
+    dns_server.set_zone(ZONE, {"MX": [(10, HOST + ".")]})
+    record = _record("MX", "example.test.", f"10 {HOST}.")
+
+    async def caller():  # as under Playwright's or an ASGI server's loop
+        return run_sync(check_domain([record], resolver=make_async_resolver(), hostname=HOST))
+
+    assert run_sync(caller())[0][0] == "ok"
