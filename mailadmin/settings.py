@@ -222,6 +222,10 @@ MAILADMIN_HTTP_BIND = env_bind(
 MAILADMIN_HOSTNAME = env_str("MAILADMIN_HOSTNAME", "mail.localhost")
 MAILADMIN_MAX_MESSAGE_SIZE = env_int("MAILADMIN_MAX_MESSAGE_SIZE", 50 * 1024 * 1024)
 
+# --- Mail store (apps.store) -----------------------------------------------------------
+# Message bytes, stored once by SHA-256 under <dir>/<aa>/<bb>/<hash>.
+MAILADMIN_BLOB_DIR = Path(env_str("MAILADMIN_BLOB_DIR", str(VAR_DIR / "blobs")))
+
 # --- Incoming reports (apps.reports) ---------------------------------------------------
 # Caps on one file as sent, once decompressed, and on the records of one report; and how
 # many days reports (and failed ingests) are kept before the daily purge (0 = forever).

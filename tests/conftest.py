@@ -46,6 +46,14 @@ def _fast_password_hashing(settings) -> None:
     ]
 
 
+@pytest.fixture(autouse=True)
+def _blob_dir(settings, tmp_path_factory) -> Path:
+    """Every test stores message blobs in a directory of its own, never under var/."""
+    path = tmp_path_factory.mktemp("blobs")
+    settings.MAILADMIN_BLOB_DIR = path
+    return path
+
+
 @pytest.fixture
 def make_tenant(db) -> Callable:
     from apps.accounts.models import Principal, PrincipalType

@@ -1,0 +1,26 @@
+"""Operators' read-only view of folders and stored messages (delivery writes them)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from apps.store.models import Folder, Message
+from mailadmin.admin_base import ReadOnlyAdmin
+
+
+@admin.register(Folder)
+class FolderAdmin(ReadOnlyAdmin):
+    list_display = ("name", "principal", "special_use", "uidvalidity", "uidnext")
+    list_select_related = ("principal",)
+    raw_id_fields = ("principal",)
+    ordering = ("-id",)
+    sortable_by = ()
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    list_display = ("uid", "folder", "principal", "from_address", "subject", "size", "received_at")
+    list_select_related = ("folder", "principal")
+    raw_id_fields = ("folder", "principal")
+    ordering = ("-id",)
+    sortable_by = ()

@@ -1,0 +1,100 @@
+"""The header fields a message list shows, read defensively from raw message bytes.
+
+Mail arrives from anyone: headers may be huge, folded forever, in undeclared or broken
+charsets, with encoded words that do not decode, dates that do not parse and NUL bytes.
+`parse_summary` never raises; a field it cannot read comes back empty (date: None). Values
+are cut to the model's column sizes and cleaned of what PostgreSQL text refuses (NUL, lone
+surrogates). Pure functions, no Django.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.header import decode_header, make_header
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_to_datetime
+
+# Only the header block is parsed, and only this much of it.
+MAX_HEADER_BYTES = 256 * 1024
+MAX_FIELD_CHARS = 16 * 1024
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Summary:
+    from_name: str = ""
+    from_address: str = ""
+    subject: str = ""
+    date: datetime | None = None
+    message_id: str = ""
+
+
+def header_block(data: bytes) -> bytes:
+    """The bytes before the first empty line (at most MAX_HEADER_BYTES of them)."""
+    head = data[:MAX_HEADER_BYTES]
+    ends = [i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0]
+    return head[: min(ends)] if ends else head
+
+
+def clean(text: str, limit: int) -> str:
+    """One line of storable text: no control characters, no lone surrogates, cut to limit."""
+    text = text.encode("utf-8", "replace").decode("utf-8", "replace")
+    text = _SPACE.sub(" ", _CONTROL.sub(" ", text)).strip()
+    return text[:limit]
+
+
+def decode(raw: object) -> str:
+    """A header value with RFC 2047 encoded words decoded; the raw text when they do not."""
+    if raw is None:
+        return ""
+    text = str(raw)[:MAX_FIELD_CHARS]
+    try:
+        return str(make_header(decode_header(text)))
+    except Exception:  # noqa: BLE001 - any header may be hostile; keep the raw text
+        return text
+
+
+def parse_summary(data: bytes) -> Summary:
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(data))
+    except Exception:  # noqa: BLE001
+        return Summary()
+    return Summary(
+        **_from_fields(headers.get("From")),
+        subject=_safe(lambda: clean(decode(headers.get("Subject")), 998), ""),
+        date=_safe(lambda: _date(headers.get("Date")), None),
+        message_id=_safe(lambda: clean(str(headers.get("Message-ID") or ""), 998), ""),
+    )
+
+
+def _from_fields(raw: object) -> dict[str, str]:
+    def parse() -> dict[str, str]:
+        decoded = decode(raw)
+        pairs = [pair for pair in getaddresses([decoded]) if pair[1] or pair[0]]
+        if not pairs:
+            return {"from_name": clean(decoded, 255), "from_address": ""}
+        name, address = pairs[0]
+        return {"from_name": clean(name, 255), "from_address": clean(address, 320)}
+
+    return _safe(parse, {"from_name": "", "from_address": ""})
+
+
+def _date(raw: object) -> datetime | None:
+    if not raw:
+        return None
+    value = parsedate_to_datetime(str(raw)[:200])
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)  # OverflowError at the ends of the calendar: no date
+    return value if 1900 <= value.year <= 9000 else None
+
+
+def _safe(read, default):
+    try:
+        return read()
+    except Exception:  # noqa: BLE001 - a field that cannot be read is left empty
+        return default

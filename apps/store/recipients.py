@@ -1,0 +1,155 @@
+"""Who receives mail sent to an address: the mailboxes that get a copy, and the external
+addresses it is forwarded to.
+
+`resolve` is what the inbound listener asks at RCPT time:
+
+- None: the domain is not hosted here (or the address is not an address) → relay denied;
+- `known=False`: a hosted domain but nobody (active) has the address → 550 5.1.1;
+- otherwise the individual mailboxes (lists and groups expanded, recursively) and the
+  external addresses to forward to.
+
+How an address finds its owner is one function, `find_owner`; domain aliases and catch-all
+addresses plug in there (see its docstring).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from apps.accounts.emails import InvalidAddress, domain_of, normalize_address
+from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
+from apps.domains.selectors import domain_hosted
+from apps.store import blobs, services
+from apps.store.headers import parse_summary
+from apps.store.models import Message
+from apps.store.services import QuotaExceeded
+
+logger = logging.getLogger(__name__)
+
+# Lists within lists: deeper nesting than this is cut (and logged), whatever it contains.
+MAX_EXPANSION_DEPTH = 8
+EXPANDING_TYPES = (PrincipalType.LIST, PrincipalType.GROUP)
+
+
+@dataclass
+class Resolution:
+    address: str
+    known: bool
+    mailboxes: list[Principal] = field(default_factory=list)
+    forward_to: list[str] = field(default_factory=list)
+
+
+class UnknownRecipient(InvalidAddress):
+    """A hosted domain, but no one receives mail at this address (SMTP: 550 5.1.1)."""
+
+    status = 404
+    title = "Not Found"
+
+
+def find_owner(address: str, domain: Principal) -> Principal | None:
+    """The principal that owns `address` (normalized) in the hosted `domain`, or None.
+
+    Today: the principal with this address (primary or alias) in accounts.PrincipalEmail.
+    Extend here, in order of precedence, for domain aliases (rewrite the domain and look
+    again) and catch-all addresses (`@domain` owner when nothing else matched).
+    """
+    email = PrincipalEmail.objects.filter(address=address).select_related("principal").first()
+    return email.principal if email is not None else None
+
+
+def resolve(address: str) -> Resolution | None:
+    try:
+        normalized = normalize_address(address)
+    except InvalidAddress:
+        return None
+    domain = domain_hosted(domain_of(normalized))
+    if domain is None:
+        return None
+    owner = find_owner(normalized, domain)
+    if owner is None or not owner.is_active:
+        return Resolution(address=normalized, known=False)
+    mailboxes, forward_to = expand(owner)
+    return Resolution(address=normalized, known=True, mailboxes=mailboxes, forward_to=forward_to)
+
+
+def expand(owner: Principal) -> tuple[list[Principal], list[str]]:
+    """(individual mailboxes, external addresses) receiving mail for `owner`.
+
+    Lists and groups expand to their active members level by level (one query per level),
+    each principal once (a cycle ends where it meets a principal already seen), at most
+    MAX_EXPANSION_DEPTH levels deep. A list's external members are forwarded to.
+    """
+    mailboxes: dict[int, Principal] = {}
+    forward_to: dict[str, None] = {}
+    seen: set[int] = {owner.pk}
+    level = [owner]
+    depth = 0
+    while level:
+        expanding: list[int] = []
+        for principal in level:
+            if not principal.is_active:
+                continue
+            if principal.type == PrincipalType.INDIVIDUAL:
+                mailboxes.setdefault(principal.pk, principal)
+            elif principal.type in EXPANDING_TYPES:
+                expanding.append(principal.pk)
+                if principal.type == PrincipalType.LIST:
+                    for external in _external_addresses(principal):
+                        forward_to.setdefault(external, None)
+        if not expanding:
+            break
+        if depth >= MAX_EXPANSION_DEPTH:
+            logger.warning("expansion of %s cut at depth %d", owner.name, depth)
+            break
+        depth += 1
+        members = (
+            Principal.objects.filter(member_of__in=expanding, is_active=True)
+            .exclude(pk__in=seen)
+            .distinct()
+            .order_by("pk")
+        )
+        level = list(members)
+        seen.update(p.pk for p in level)
+    return list(mailboxes.values()), list(forward_to)
+
+
+def _external_addresses(principal: Principal) -> list[str]:
+    found = []
+    for raw in principal.external_members or []:
+        try:
+            found.append(normalize_address(str(raw)))
+        except InvalidAddress:
+            logger.warning("skipping invalid external member %r of %s", raw, principal.name)
+    return found
+
+
+def deliver_to_address(address: str, data: bytes) -> list[Message]:
+    """Resolve `address` and store one copy in each of its mailboxes' INBOX.
+
+    Raises UnknownRecipient when the address is not hosted or has no receiver. A mailbox
+    over quota is skipped (logged) while the others get their copy; when every mailbox was
+    over quota (a single account's address, typically), QuotaExceeded is raised and nothing
+    is stored, so the sender can be told 452 4.2.2. External members (`forward_to`) are not
+    handled here: forwarding is the outbound queue's work.
+    """
+    resolution = resolve(address)
+    if resolution is None or not resolution.known:
+        raise UnknownRecipient(f"No mailbox for '{str(address)[:320]}'.")
+    size = len(data)
+    room = [p for p in resolution.mailboxes if not services.quota_exceeded(p, size)]
+    full = [p for p in resolution.mailboxes if p not in room]
+    if full and not room:
+        raise QuotaExceeded(full)
+    for principal in full:
+        logger.info("not delivering to %s (over quota) for %s", principal.name, address)
+    if not room:
+        return []
+    blob_hash = blobs.put(bytes(data))
+    summary = parse_summary(data)
+    return [
+        services.deliver_stored(
+            principal, blob_hash=blob_hash, size=size, summary=summary, folder="INBOX", flags=[]
+        )
+        for principal in room
+    ]
