@@ -84,6 +84,7 @@ class Perm(StrEnum):
 ALL_PERMISSIONS: frozenset[str] = frozenset(p.value for p in Perm)
 
 # What only a superadmin's "admin" role may do: server-wide state shared by every tenant.
+# (blob-fetch is not: apps.store.selectors.blob_visible limits it to the tenant's mail.)
 SERVER_WIDE: frozenset[str] = frozenset(
     {
         Perm.TENANT_LIST,
@@ -95,7 +96,6 @@ SERVER_WIDE: frozenset[str] = frozenset(
         Perm.PURGE_IN_MEMORY_STORE,
         Perm.PURGE_DATA_STORE,
         Perm.PURGE_BLOB_STORE,
-        Perm.BLOB_FETCH,
         Perm.SETTINGS_LIST,
         Perm.SETTINGS_UPDATE,
         Perm.SETTINGS_DELETE,

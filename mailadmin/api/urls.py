@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("apps.telemetry.api_urls")),
     path("", include("apps.domains.api_urls")),
     path("", include("apps.reports.api_urls")),
+    path("", include("apps.store.api_urls")),
 ]
