@@ -12,17 +12,25 @@ from mailadmin.api.schema import PROBLEM
 from mailadmin.api.views import MethodPermissionApi
 from mailadmin.errors import ValidationFailed
 
-MAX_LIMIT_DIGITS = 18
+MAX_BYTES_LIMIT = 10**18 - 1
+LIMIT_PARAMETER = OpenApiParameter(
+    "limit",
+    {"type": "integer", "minimum": 0, "maximum": MAX_BYTES_LIMIT},
+    description="At most this many bytes (default: the whole blob)",
+)
 
 
 def parse_limit(raw: str | None) -> int | None:
     """`limit`: how many bytes at most (absent: all of them); a non-negative integer."""
     if raw is None or raw == "":
         return None
-    text = raw.strip()
-    if not text.isdigit() or len(text) > MAX_LIMIT_DIGITS:
+    try:
+        value = int(raw) if len(raw) <= 24 else -1
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_BYTES_LIMIT:
         raise ValidationFailed("limit must be a whole number of bytes, 0 or more.", field="limit")
-    return int(text)
+    return value
 
 
 class BlobFetchApi(MethodPermissionApi):
@@ -34,9 +42,7 @@ class BlobFetchApi(MethodPermissionApi):
         operation_id="store_blob_get",
         parameters=[
             OpenApiParameter("blob_id", OpenApiTypes.STR, OpenApiParameter.PATH),
-            OpenApiParameter(
-                "limit", OpenApiTypes.INT, description="At most this many bytes", required=False
-            ),
+            LIMIT_PARAMETER,
         ],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: PROBLEM},
     )

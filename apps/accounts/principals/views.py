@@ -199,6 +199,9 @@ def principal_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "builtin": services.is_builtin_role(principal),
         "has_memberships": has_memberships(principal.type),
         "has_permissions": has_permissions(principal.type),
+        # The mail store's message list (apps.store): reading mail takes blob-fetch too.
+        "can_read_mail": principal.type == T.INDIVIDUAL
+        and request.user.has_permission(Perm.BLOB_FETCH),
     }
     return render(request, "accounts/principal_detail.html", context)
 
