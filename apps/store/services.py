@@ -11,8 +11,8 @@ import re
 import secrets
 from collections.abc import Sequence
 
-from django.db import transaction
-from django.db.models import F, Sum
+from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from apps.accounts.models import Principal, PrincipalType
@@ -160,8 +160,15 @@ def _next_uid(folder_id: int) -> int:
     value: two messages never share a UID, and a rolled-back delivery only leaves a gap,
     which IMAP allows.
     """
-    Folder.objects.filter(pk=folder_id).update(uidnext=F("uidnext") + 1)
-    return Folder.objects.filter(pk=folder_id).values_list("uidnext", flat=True).get() - 1
+    table = connection.ops.quote_name(Folder._meta.db_table)  # ours, never user input
+    # One round trip: RETURNING (PostgreSQL, SQLite 3.35+).
+    sql = f"UPDATE {table} SET uidnext = uidnext + 1 WHERE id = %s RETURNING uidnext"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [folder_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Folder.DoesNotExist(f"folder {folder_id} is gone")
+    return int(row[0]) - 1
 
 
 # --- quota --------------------------------------------------------------------------------
