@@ -4,7 +4,8 @@ addresses it is forwarded to.
 `resolve` is what the inbound listener asks at RCPT time:
 
 - None: the domain is not hosted here (or the address is not an address) → relay denied;
-- `known=False`: a hosted domain but nobody (active) has the address → 550 5.1.1;
+- `known=False`: a hosted domain but nobody (active, and an account, group or list) has
+  the address → 550 5.1.1;
 - otherwise the individual mailboxes (lists and groups expanded, recursively) and the
   external addresses to forward to.
 
@@ -15,6 +16,7 @@ addresses plug in there (see its docstring).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from apps.accounts.emails import InvalidAddress, domain_of, normalize_address
@@ -30,6 +32,8 @@ logger = logging.getLogger(__name__)
 # Lists within lists: deeper nesting than this is cut (and logged), whatever it contains.
 MAX_EXPANSION_DEPTH = 8
 EXPANDING_TYPES = (PrincipalType.LIST, PrincipalType.GROUP)
+# An address owned by anything else (a domain, a role, ...) receives nothing: unknown.
+RECEIVING_TYPES = (PrincipalType.INDIVIDUAL, *EXPANDING_TYPES)
 
 
 @dataclass
@@ -67,7 +71,7 @@ def resolve(address: str) -> Resolution | None:
     if domain is None:
         return None
     owner = find_owner(normalized, domain)
-    if owner is None or not owner.is_active:
+    if owner is None or not owner.is_active or owner.type not in RECEIVING_TYPES:
         return Resolution(address=normalized, known=False)
     mailboxes, forward_to = expand(owner)
     return Resolution(address=normalized, known=True, mailboxes=mailboxes, forward_to=forward_to)
@@ -136,20 +140,39 @@ def deliver_to_address(address: str, data: bytes) -> list[Message]:
     resolution = resolve(address)
     if resolution is None or not resolution.known:
         raise UnknownRecipient(f"No mailbox for '{str(address)[:320]}'.")
-    size = len(data)
-    room = [p for p in resolution.mailboxes if not services.quota_exceeded(p, size)]
-    full = [p for p in resolution.mailboxes if p not in room]
-    if full and not room:
+    stored, full = deliver_to_mailboxes(resolution.mailboxes, data)
+    if full and not stored:
         raise QuotaExceeded(full)
-    for principal in full:
-        logger.info("not delivering to %s (over quota) for %s", principal.name, address)
+    return stored
+
+
+def deliver_to_mailboxes(
+    mailboxes: Iterable[Principal], data: bytes, *, folder: str = "INBOX"
+) -> tuple[list[Message], list[Principal]]:
+    """One copy of `data` in `folder` of each mailbox, each mailbox once however often it
+    is named (a message to an account and to a list it is on is stored once for it).
+
+    Returns (messages stored, mailboxes skipped because the copy would exceed their quota).
+    The bytes are written once. For a message with several recipients, resolve each and
+    pass all their mailboxes here together.
+    """
+    unique: dict[int, Principal] = {}
+    for mailbox in mailboxes:
+        unique.setdefault(mailbox.pk, mailbox)
+    size = len(data)
+    room, full = [], []
+    for mailbox in unique.values():
+        (full if services.quota_exceeded(mailbox, size) else room).append(mailbox)
+    for mailbox in full:
+        logger.info("not delivering to %s: over quota", mailbox.name)
     if not room:
-        return []
+        return [], full
     blob_hash = blobs.put(bytes(data))
     summary = parse_summary(data)
-    return [
+    stored = [
         services.deliver_stored(
-            principal, blob_hash=blob_hash, size=size, summary=summary, folder="INBOX", flags=[]
+            mailbox, blob_hash=blob_hash, size=size, summary=summary, folder=folder, flags=[]
         )
-        for principal in room
+        for mailbox in room
     ]
+    return stored, full

@@ -174,3 +174,36 @@ def test_it_raises_for_unknown_and_unhosted_addresses(domain_a):
         recipients.deliver_to_address("nobody@a.example", message())
     with pytest.raises(recipients.UnknownRecipient):
         recipients.deliver_to_address("x@elsewhere.example", message())
+
+
+def test_it_stores_one_copy_per_mailbox_for_several_recipients(make_mailbox, make_list):
+    jane, john = make_mailbox("jane"), make_mailbox("john")
+    make_list("team", jane, john)
+    mailboxes = [
+        *recipients.resolve("jane@a.example").mailboxes,
+        *recipients.resolve("team@a.example").mailboxes,
+    ]
+
+    stored, full = recipients.deliver_to_mailboxes(mailboxes, message(), folder="Junk")
+
+    assert sorted(m.principal.name for m in stored) == sorted([jane.name, john.name])
+    assert {m.folder.name for m in stored} == {"Junk"}
+    assert full == []
+
+
+def test_it_says_which_mailboxes_were_full(make_mailbox):
+    jane, full = make_mailbox("jane"), make_mailbox("full", quota=10)
+
+    stored, skipped = recipients.deliver_to_mailboxes([jane, full], message())
+
+    assert [m.principal for m in stored] == [jane]
+    assert skipped == [full]
+
+
+def test_it_treats_an_address_of_a_non_mailbox_as_unknown(make_principal, tenant_a, domain_a):
+    from apps.accounts.models import PrincipalEmail
+
+    role = make_principal(tenant=tenant_a, roles=(), type="role", name="helpdesk", password="")
+    PrincipalEmail.objects.create(principal=role, address="helpdesk@a.example")
+
+    assert recipients.resolve("helpdesk@a.example").known is False
