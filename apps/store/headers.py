@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
+from email.parser import HeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -40,6 +40,18 @@ def header_block(data: bytes) -> bytes:
     return head[: min(ends)] if ends else head
 
 
+def header_text(block: bytes) -> str:
+    """Header bytes as text, line by line: raw UTF-8 (SMTPUTF8, and common in the wild)
+    where a line is valid UTF-8, else Windows-1252, the usual undeclared 8-bit charset."""
+    lines = []
+    for line in block.split(b"\n"):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(line.decode("cp1252", "replace"))
+    return "\n".join(lines)
+
+
 def clean(text: str, limit: int) -> str:
     """One line of storable text: no control characters, no lone surrogates, cut to limit."""
     text = text.encode("utf-8", "replace").decode("utf-8", "replace")
@@ -60,7 +72,7 @@ def decode(raw: object) -> str:
 
 def parse_summary(data: bytes) -> Summary:
     try:
-        headers = BytesHeaderParser(policy=compat32).parsebytes(header_block(data))
+        headers = HeaderParser(policy=compat32).parsestr(header_text(header_block(data)))
     except Exception:  # noqa: BLE001
         return Summary()
     return Summary(

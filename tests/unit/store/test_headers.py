@@ -45,3 +45,25 @@ def test_it_reads_only_the_header_block():
 def test_it_turns_an_unparseable_date_into_none():
     assert parse_summary(b"Date: yesterday-ish\r\n\r\n").date is None
     assert parse_summary(b"Date: Mon, 1 Jan 1500 00:00:00 +1400\r\n\r\n").date is None
+
+
+@pytest.mark.parametrize(
+    ("data", "subject", "from_name"),
+    [
+        (
+            b"Subject: Gr\xc3\xbc\xc3\x9fe\r\nFrom: J\xc3\xb6rg <j@x.example>\r\n\r\n",
+            "Grüße",
+            "Jörg",
+        ),
+        (b"Subject: caf\xe9 \x93quoted\x94\r\n\r\n", "café “quoted”", ""),
+        (
+            b"Subject: =?koi8-r?B?8NLJ18XU?=\r\nFrom: =?iso-8859-1?q?J=F6rg?= <j@x>\r\n\r\n",
+            "Привет",
+            "Jörg",
+        ),
+    ],
+)
+def test_it_reads_raw_utf8_undeclared_8bit_and_encoded_words(data, subject, from_name):
+    summary = parse_summary(data)
+    assert summary.subject == subject
+    assert summary.from_name == from_name
