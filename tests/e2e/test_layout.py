@@ -22,6 +22,7 @@ from apps.domains import dkim
 from apps.domains.models import DnsCheckResult
 from apps.domains.selectors import expected_records
 from apps.domains.services import dkim_key_create
+from apps.store.services import deliver
 from mailadmin.audit import audit
 from mailadmin.core.models import TaskRun
 from tests.conftest import TEST_PASSWORD
@@ -48,6 +49,7 @@ NOT_PAGES = {
     "reports:delete",
     "reports:failed-delete",
     "reports:failed-raw",  # a download
+    "store:message-raw",  # a download
     # XML for mail clients, not pages (tests/unit/domains/test_client_config.py)
     "autoconfig",
     "autoconfig-well-known",
@@ -139,8 +141,17 @@ def crowded(superadmin, make_principal, tenant_a, admin_a):
         result={"rows": [{"name": "DNS resolver", "ok": False, "detail": "e" * 400}]},
     )
     reports = _long_reports(tenant_a, domain)
+    stored = deliver(
+        account,
+        (
+            f"From: {'N' * 200} <{LONG_LOCAL}@{domain.name}>\r\nSubject: {'s' * 900}\r\n"
+            f"Message-ID: <{'m' * 300}@example>\r\n\r\n{'b' * 5000}\r\n"
+        ).encode(),
+        flags=["\\Seen", *(f"$k{i}{'k' * 50}" for i in range(5))],
+    )
     return {
         **reports,
+        "message": stored,
         "account": account,
         "group": group,
         "list": mailing_list,
@@ -213,6 +224,7 @@ def pages(objects: dict) -> dict[str, list[str]]:
     """Route name -> the URLs that show it (one per kind of object it renders)."""
     objects = dict(objects)
     reports = {kind: objects.pop(kind).pk for kind in ("dmarc", "tls", "arf")}
+    message = objects.pop("message")
     ids = {kind: obj.pk for kind, obj in objects.items()}
     with_memberships = ("account", "group", "list", "role", "key")
     with_permissions = ("account", "role", "key")
@@ -248,6 +260,8 @@ def pages(objects: dict) -> dict[str, list[str]]:
         "telemetry:index": ["/telemetry/"],
         "telemetry:self-check": ["/telemetry/self-check/"],
         "store:index": ["/store/"],
+        "store:mailbox": [f"/store/mailboxes/{message.principal_id}/"],
+        "store:message": [f"/store/messages/{message.pk}/"],
         "config:index": ["/settings/"],
     }
 
