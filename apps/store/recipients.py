@@ -160,9 +160,12 @@ def deliver_to_mailboxes(
     for mailbox in mailboxes:
         unique.setdefault(mailbox.pk, mailbox)
     size = len(data)
+    limited = [m for m in unique.values() if m.quota and m.quota > 0]
+    used = services.used_bytes_by_principal(limited) if limited else {}
     room, full = [], []
     for mailbox in unique.values():
-        (full if services.quota_exceeded(mailbox, size) else room).append(mailbox)
+        exceeded = services.over_quota(mailbox, used.get(mailbox.pk, 0), size)
+        (full if exceeded else room).append(mailbox)
     for mailbox in full:
         logger.info("not delivering to %s: over quota", mailbox.name)
     if not room:

@@ -180,8 +180,25 @@ def used_bytes(principal: Principal) -> int:
     return int(total or 0)
 
 
+def used_bytes_by_principal(principals: Sequence[Principal]) -> dict[int, int]:
+    """used_bytes of many mailboxes in one query (a list's members), by principal id."""
+    totals = dict.fromkeys((p.pk for p in principals), 0)
+    rows = (
+        Message.objects.filter(principal_id__in=list(totals))
+        .values_list("principal_id")
+        .annotate(total=Sum("size"))
+        .order_by()
+    )
+    totals.update({pk: int(total or 0) for pk, total in rows})
+    return totals
+
+
+def over_quota(principal: Principal, used: int, size: int) -> bool:
+    return bool(principal.quota) and principal.quota > 0 and used + max(size, 0) > principal.quota
+
+
 def quota_exceeded(principal: Principal, size: int) -> bool:
     """Would storing `size` more bytes go over the principal's quota (0 = no limit)?"""
     if not principal.quota or principal.quota <= 0:
-        return False
-    return used_bytes(principal) + max(size, 0) > principal.quota
+        return False  # no limit: no need to sum
+    return over_quota(principal, used_bytes(principal), size)

@@ -207,3 +207,19 @@ def test_it_treats_an_address_of_a_non_mailbox_as_unknown(make_principal, tenant
     PrincipalEmail.objects.create(principal=role, address="helpdesk@a.example")
 
     assert recipients.resolve("helpdesk@a.example").known is False
+
+
+def test_it_checks_the_quota_of_many_mailboxes_in_one_query(
+    make_mailbox, django_assert_num_queries
+):
+    boxes = [make_mailbox(f"m{i}", quota=1000) for i in range(10)]
+    services.deliver(boxes[3], b"x" * 950)
+
+    with django_assert_num_queries(1):
+        used = services.used_bytes_by_principal(boxes)
+
+    assert used[boxes[3].pk] == 950
+    assert sum(used.values()) == 950
+    stored, full = recipients.deliver_to_mailboxes(boxes, message())
+    assert full == [boxes[3]]
+    assert len(stored) == 9
