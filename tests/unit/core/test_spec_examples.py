@@ -171,6 +171,7 @@ REPLAYED = {
     "GET /reports/dmarc",
     "GET /reports/tls",
     "GET /reports/arf",
+    "GET /store/blobs/{blob_id}",
 }
 
 
@@ -260,3 +261,20 @@ def test_it_answers_the_incoming_report_examples(api_root, spec):
     for kind in ("dmarc", "tls", "arf"):
         data = replay(api_root, spec, f"GET /reports/{kind}")
         assert data == {"data": {"items": [], "total": 0}}
+
+
+def test_it_answers_the_blob_example_with_raw_bytes(api_root, spec, make_principal):
+    """The spec shows no body for Fetch Blob by ID: the answer is the blob itself."""
+    from apps.store.services import deliver
+
+    example = spec["GET /store/blobs/{blob_id}"]
+    data = b"From: a@example.org\r\nSubject: spec\r\n\r\nbody\r\n"
+    stored = deliver(make_principal(name="jane", password=""), data)
+    # The spec's blob ids are unpadded base64url SHA-256s (see its queue example).
+    b64 = base64.urlsafe_b64encode(bytes.fromhex(stored.blob_hash)).decode().rstrip("=")
+    for blob_id in (stored.blob_hash, b64):
+        url = "/api" + example.path.replace("{blob_id}", blob_id)
+        response = api_root.get(url)
+        assert response.status_code == 200, response.content[:300]
+        assert response.content == data
+        assert api_root.get(url + "?limit=4").content == data[:4]
