@@ -52,9 +52,13 @@ class Message(models.Model):
     """One copy of a message in one folder. `principal` repeats folder.principal so quota
     sums and per-mailbox lists read one table through one index."""
 
-    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="messages")
+    # No single-column indexes on the keys: the unique (folder, uid) and the composite
+    # indexes below start with them, and every index costs each delivery a write.
+    folder = models.ForeignKey(
+        Folder, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     principal = models.ForeignKey(
-        Principal, on_delete=models.CASCADE, related_name="stored_messages"
+        Principal, on_delete=models.CASCADE, related_name="stored_messages", db_index=False
     )
     uid = models.PositiveBigIntegerField()
     blob_hash = models.CharField(max_length=64)
