@@ -103,8 +103,6 @@ def deliver(
     a blob; a crash in between leaves an unreferenced blob, never a dangling row. Quota is
     not checked here: the caller decides (see `quota_exceeded`, recipients.deliver_to_address).
     """
-    if principal.type != PrincipalType.INDIVIDUAL:
-        raise ValidationFailed(f"{principal.name} is not a mailbox.")
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ValidationFailed("A message is bytes.")
     data = bytes(data)
@@ -129,6 +127,10 @@ def deliver_stored(
     folder: str,
     flags: list[str],
 ) -> Message:
+    """`deliver` for bytes already stored as a blob (one `put` serves many mailboxes);
+    `flags` must be clean already."""
+    if principal.type != PrincipalType.INDIVIDUAL:
+        raise ValidationFailed(f"{principal.name} is not a mailbox.")
     name = _folder_name(folder)
     folders = folders_ensure(principal)
     if name not in folders:
