@@ -13,9 +13,9 @@ from apps.domains.services import dkim_key_create
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.conftest import login, mark_document, same_document
 from tests.support.worker import Worker
+from tests.unit.domains.test_dns_task import HOST, publish
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-HOST = "mx.example.test"
 
 
 @pytest.fixture
@@ -40,24 +40,6 @@ def test_the_new_domain_form_shows_a_bad_name_in_place(page, live_server, admin_
     page.click("#create-domain")
     expect(page.locator("h1")).to_have_text("new.example")
     assert Principal.objects.get(name="new.example").tenant_id == admin_a.tenant_id
-
-
-def _serve(dns_server, domain) -> None:
-    """Publish every record the domain should have, as its DNS host would."""
-    by_name: dict = {}
-    for r in expected_records(domain=domain):
-        content = r["content"]
-        if r["type"] == "MX":
-            value = (10, content.split()[1])
-        elif r["type"] == "SRV":
-            p, w, port, target = content.split()
-            value = (int(p), int(w), int(port), target)
-        else:
-            value = content
-        by_name.setdefault(r["name"], {}).setdefault(r["type"], []).append(value)
-    for name, zone in by_name.items():
-        dns_server.set_zone(name, zone)
-    dns_server.set_zone(HOST, {"A": ["192.0.2.25"]})
 
 
 def test_a_dkim_key_is_rotated_and_the_new_one_signs_once_dns_has_it(
@@ -87,7 +69,7 @@ def test_a_dkim_key_is_rotated_and_the_new_one_signs_once_dns_has_it(
         f"The new key {new.selector} is already waiting for its DNS record"
     )
 
-    _serve(dns_server, domain)  # the customer publishes the records, the new key's too
+    publish(dns_server, expected_records(domain=domain))  # the new key's record too
     worker = Worker(
         {"MAILADMIN_DNS_NAMESERVERS": dns_server.address, "MAILADMIN_HOSTNAME": HOST}
     ).start()
