@@ -167,3 +167,11 @@ def test_it_tells_the_page_when_a_run_finishes(console, admin_a, domain_a):
     TaskRun.objects.filter(pk=run.pk).update(state=TaskRun.State.SUCCESS)
     response = client.get(f"/tasks/{run.pk}/", **HTMX)
     assert json.loads(response["HX-Trigger"]) == {"task-finished": {"kind": run.kind}}
+
+
+def test_it_reloads_the_domain_list_when_check_all_finishes(console, admin_a, domain_a):
+    page = console(admin_a).get("/domains/?q=a.ex").content.decode()
+    assert (
+        '<div id="domain-table" hx-get="/domains/?q=a.ex" hx-trigger="task-finished from:body"'
+        in page
+    )

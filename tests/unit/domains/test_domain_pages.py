@@ -42,7 +42,7 @@ def test_it_searches_and_returns_the_table_to_htmx(console, admin_a, make_domain
     make_domain("blog.example", tenant=tenant_a)
     response = console(admin_a).get("/domains/?q=SHOP", HTTP_HX_REQUEST="true")
     body = response.content.decode()
-    assert body.lstrip().startswith('<div id="domain-table">')
+    assert body.lstrip().startswith('<div id="domain-table" hx-get="/domains/?q=SHOP"')
     assert "shop.example" in body and "blog.example" not in body
 
 

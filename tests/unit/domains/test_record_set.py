@@ -15,9 +15,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from apps.domains import records, selectors, zone
+from apps.domains import records, selectors, services, zone
+from apps.domains.models import DnsCheckResult, DomainProfile
+from apps.domains.tasks import domain_dns_check_task
 from tests.conftest import skip_or_fail
 from tests.unit.domains.test_checks import HOST, HOST_IP, check_record
+from tests.unit.domains.test_dns_task import publish
 
 ZONE = "example.test"
 
@@ -261,3 +264,34 @@ def test_it_serves_no_policy_for_other_hosts(client, domain_a):
     assert response.status_code == 405
     # Not an mta-sts host: the request goes on (and the path is no page here).
     assert client.get("/.well-known/mta-sts.txt", HTTP_HOST="localhost").status_code == 404
+
+
+# --- a whole domain, checked by the task ----------------------------------------------
+
+
+def test_it_finds_the_whole_set_of_a_well_published_domain(
+    admin_a, domain_a, dns_server, settings, certificate, django_capture_on_commit_callbacks
+):
+    settings.MAILADMIN_HOSTNAME = HOST
+    expected = selectors.expected_records(domain=domain_a)
+    assert {"TLSA", "SRV", "CNAME", "TXT", "MX"} == {r["type"] for r in expected}
+    publish(dns_server, expected)
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.domain_dns_check_start(actor=admin_a, domain=domain_a)
+    domain_dns_check_task(str(run.id))
+    results = {(r.record_type, r.name): r for r in DnsCheckResult.objects.filter(domain=domain_a)}
+    assert len(results) == len(expected)
+    assert {r.status for r in results.values()} == {"ok"}, {
+        k: r.detail for k, r in results.items() if r.status != "ok"
+    }
+    dns_server.set_zone(f"_mta-sts.{domain_a.name}", {"TXT": ["v=STSv1; id=old"]})
+    dns_server.set_zone(f"_25._tcp.{HOST}", {"TLSA": [(3, 1, 1, "00" * 32)]})
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.domain_dns_check_start(actor=admin_a, domain=domain_a)
+    domain_dns_check_task(str(run.id))
+    wrong = DnsCheckResult.objects.filter(domain=domain_a).exclude(status="ok")
+    assert sorted((r.record_type, r.status) for r in wrong) == [
+        ("TLSA", "mismatch"),
+        ("TXT", "mismatch"),
+    ]
+    assert DomainProfile.objects.get(domain=domain_a).dns_status == "partial"  # optional ones
