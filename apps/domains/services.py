@@ -245,6 +245,9 @@ def dkim_keys_activate_verified(
     Called by the DNS check (as whoever ran it) and the rotation task (as the system)."""
     activated = []
     now = timezone.now()
+    # One switch per domain at a time (the rotation run and a DNS check may meet here):
+    # the second waits and then sees the first's keys, never two active ones.
+    Principal.objects.select_for_update().filter(pk=domain.pk).values_list("pk").first()
     pending = (
         DkimKey.objects.select_for_update()
         .select_related("domain")
@@ -438,10 +441,12 @@ def _dns_check_store(
         verified=verified,
         now=now,
     )
+    # Pending keys' records are the optional DKIM ones (the active key's is required): a
+    # domain without a key waiting costs no query here.
     published = {
         (r.name.lower(), r.expected)
         for r in results
-        if r.status == checks.OK and "._domainkey." in r.name.lower()
+        if r.status == checks.OK and not r.required and "._domainkey." in r.name.lower()
     }
     if published:
         dkim_keys_activate_verified(actor=actor, domain=domain, verified=published)
