@@ -174,6 +174,8 @@ def test_it_checks_tlsa_by_its_data_in_any_case(dns_server, check):
     status, _, detail = check("TLSA", f"_25._tcp.{HOST}.", "3 1 1 " + data)
     assert status == "mismatch"
     assert detail.startswith("no TLSA record matches this server's certificate key")
+    status, _, detail = check("TLSA", f"_465._tcp.{HOST}.", "3 1 1 " + data)
+    assert (status, detail) == ("missing", f"_465._tcp.{HOST}. does not exist (NXDOMAIN)")
 
 
 # --- the record set from the settings --------------------------------------------------
