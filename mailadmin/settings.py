@@ -87,6 +87,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /.well-known/mta-sts.txt for mta-sts.<hosted domain> (Host headers no ALLOWED_HOSTS
+    # can list); every other request passes through.
+    "apps.domains.middleware.MtaStsPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy (with a nonce per request) and Permissions-Policy.
     "mailadmin.core.middleware.SecurityHeadersMiddleware",
@@ -170,6 +173,8 @@ CELERY_TASK_ROUTES = {
     "core.reap_runs": {"queue": "maintenance"},
     "domains.dns_check": {"queue": "dns"},
     "domains.dns_check_due": {"queue": "dns"},
+    "domains.dkim_rotation": {"queue": "dns"},
+    "domains.dkim_rotation_due": {"queue": "dns"},
     "reports.purge": {"queue": "reports"},
     "reports.ingest": {"queue": "reports"},
 }
@@ -180,6 +185,9 @@ CELERY_BEAT_SCHEDULE = {
     # Every minute; the task picks the domains with id % 60 == minute (hourly per domain).
     "domains-dns-check-due": {"task": "domains.dns_check_due", "schedule": crontab(minute="*")},
     "reports-purge": {"task": "reports.purge", "schedule": crontab(hour="3", minute="17")},
+    # DKIM life cycle: pending keys whose record is found start signing; retiring keys past
+    # their grace period are withdrawn.
+    "domains-dkim-rotation": {"task": "domains.dkim_rotation_due", "schedule": 10 * 60},
 }
 
 # A worker holds a run this long past its last heartbeat (every quarter of it); then the
@@ -225,6 +233,19 @@ MAILADMIN_MAX_MESSAGE_SIZE = env_int("MAILADMIN_MAX_MESSAGE_SIZE", 50 * 1024 * 1
 # --- Mail store (apps.store) -----------------------------------------------------------
 # Message bytes, stored once by SHA-256 under <dir>/<aa>/<bb>/<hash>.
 MAILADMIN_BLOB_DIR = Path(env_str("MAILADMIN_BLOB_DIR", str(VAR_DIR / "blobs")))
+
+# --- Domains: DKIM rotation and the published record set (apps.domains.records) ------
+# A replaced or retired DKIM key stays published (not signing) this many days, so mail it
+# signed still verifies; then its record is withdrawn and its private key destroyed.
+MAILADMIN_DKIM_RETIRE_GRACE_DAYS = env_int("MAILADMIN_DKIM_RETIRE_GRACE_DAYS", 7)
+# DMARC (rua/ruf) and TLS-RPT reports are sent to <local part>@<each hosted domain>.
+MAILADMIN_DMARC_REPORT_LOCALPART = env_str("MAILADMIN_DMARC_REPORT_LOCALPART", "dmarc-reports")
+MAILADMIN_TLSRPT_REPORT_LOCALPART = env_str("MAILADMIN_TLSRPT_REPORT_LOCALPART", "tls-reports")
+# The MTA-STS policy served at https://mta-sts.<domain>/.well-known/mta-sts.txt.
+MAILADMIN_MTA_STS_MODE = env_str("MAILADMIN_MTA_STS_MODE", "testing")
+if MAILADMIN_MTA_STS_MODE not in {"enforce", "testing", "none"}:
+    raise ImproperlyConfigured("MAILADMIN_MTA_STS_MODE must be enforce, testing or none")
+MAILADMIN_MTA_STS_MAX_AGE = env_int("MAILADMIN_MTA_STS_MAX_AGE", 7 * 86400)
 
 # --- Incoming reports (apps.reports) ---------------------------------------------------
 # Caps on one file as sent, once decompressed, and on the records of one report; and how

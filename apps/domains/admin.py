@@ -1,18 +1,20 @@
 """Operators' view of domain profiles and DKIM keys; private keys are never shown.
 
-DKIM keys are switched on or off and deleted through the domain services (audited with
-interface "admin"); they are made only by the service, which generates the pair. Domain
+DKIM keys are retired and deleted through the domain services (audited with interface
+"admin"); they are made only by the service, which generates the pair, and move through
+their life cycle by the rotation task. Domain
 profiles are written by the DNS check alone.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from apps.accounts.names import name_starts_with
 from apps.domains.models import DkimKey, DomainProfile
-from apps.domains.services import dkim_key_delete, dkim_key_set_active
+from apps.domains.services import dkim_key_delete, dkim_key_retire
 from mailadmin.admin_base import ReadOnlyAdmin, ServiceAdmin
+from mailadmin.errors import ServiceError
 
 
 class DomainNameSearch:
@@ -38,22 +40,40 @@ class DomainProfileAdmin(DomainNameSearch, ReadOnlyAdmin):
 
 @admin.register(DkimKey)
 class DkimKeyAdmin(DomainNameSearch, ServiceAdmin):
-    list_display = ("selector", "domain", "tenant", "algorithm", "is_active", "created_at")
-    list_filter = ("algorithm", "is_active")
+    list_display = ("selector", "domain", "tenant", "algorithm", "state", "created_at")
+    list_filter = ("algorithm", "state")
     list_select_related = ("domain", "tenant")
     ordering = ("-id",)
     sortable_by = ()
-    fields = ("domain", "tenant", "selector", "algorithm", "public_key", "is_active", "created_at")
-    readonly_fields = ("domain", "tenant", "selector", "algorithm", "public_key", "created_at")
+    fields = (
+        "domain",
+        "tenant",
+        "selector",
+        "algorithm",
+        "public_key",
+        "state",
+        "state_changed_at",
+        "created_at",
+    )
+    readonly_fields = fields
+    actions = ["retire_keys"]
+
+    @admin.action(description="Retire the selected DKIM keys")
+    def retire_keys(self, request, queryset) -> None:
+        """Through the service: an active key stops signing (published for the grace
+        period), a pending one is withdrawn at once."""
+        for key in queryset.select_related("domain"):
+            try:
+                dkim_key_retire(actor=request.user, key=key)
+            except ServiceError as exc:
+                self.message_user(request, f"{key}: {exc.message}", messages.WARNING)
 
     def has_add_permission(self, request) -> bool:
         return False
 
     def save_model(self, request, obj: DkimKey, form, change: bool) -> None:
-        current = DkimKey.objects.select_related("domain").get(pk=obj.pk)
-        dkim_key_set_active(
-            actor=request.user, key=current, is_active=form.cleaned_data["is_active"]
-        )
+        """Every field is read-only: the life cycle moves through the domain page and the
+        rotation task."""
 
     def delete_model(self, request, obj: DkimKey) -> None:
         dkim_key_delete(actor=request.user, key=obj)

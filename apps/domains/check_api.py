@@ -139,7 +139,10 @@ class DnsRecordsApi(api.DnsRecordsApi):
                 [{"type": r["type"], "name": r["name"], "content": zone.rdata(r)} for r in records]
             )
         text = zone.zone_file(
-            domain=found.name, records=records, hostname=settings.MAILADMIN_HOSTNAME
+            domain=found.name,
+            records=records,
+            hostname=settings.MAILADMIN_HOSTNAME,
+            host_addresses=settings.MAILADMIN_OUTBOUND_IPS,
         )
         response = Response(text)
         response["Content-Disposition"] = f'attachment; filename="{found.name}.zone"'

@@ -382,7 +382,24 @@ async def _check_dmarc(lookups: Lookups, record: dict) -> Result:
             )
     if problems:
         return MISMATCH, found, "invalid DMARC record: " + "; ".join(problems)
+    ours = _dmarc_addresses(record["content"])
+    if ours and not ours & _dmarc_addresses(dmarc[0]):
+        note = (
+            f"valid, but aggregate reports do not go to {', '.join(sorted(ours))}, so they "
+            "will not appear under Reports"
+        )
+        return OK, found, f"{note}{_via(answer)}"
     return OK, found, _via(answer).strip()
+
+
+def _dmarc_addresses(text: str) -> set[str]:
+    """The rua addresses of a DMARC record, lower case, without mailto: or size limits."""
+    rua = dict(_dmarc_tags(text)).get("rua", "")
+    return {
+        uri.strip()[len("mailto:") :].split("!", 1)[0].lower()
+        for uri in rua.split(",")
+        if uri.strip().lower().startswith("mailto:")
+    }
 
 
 # --- the other types -----------------------------------------------------------------------
@@ -406,6 +423,8 @@ async def _check_txt(lookups: Lookups, record: dict) -> Result:
         if want in keys:
             return OK, found, _via(answer).strip()
         return MISMATCH, found, "the published DKIM key (p=) differs"
+    if expected.lower().startswith("v=stsv1"):
+        return _judge_mta_sts(expected, found, answer)
     if expected in (_text(t) for t in found):
         return OK, found, _via(answer).strip()
     if expected.lower().startswith("v=tlsrptv1") and any(
@@ -413,6 +432,47 @@ async def _check_txt(lookups: Lookups, record: dict) -> Result:
     ):
         return OK, found, _via(answer).strip()
     return MISMATCH, found, f"none of the {len(found)} TXT records matches"
+
+
+def _judge_mta_sts(expected: str, found: list[str], answer: Answer) -> Result:
+    """The _mta-sts TXT record (RFC 8461 3.1): one v=STSv1 record whose id is the id of
+    the policy served here (senders refetch a cached policy only when the id changes)."""
+    records = [t for t in found if t.strip().lower().startswith("v=stsv1")]
+    if not records:
+        return MISSING, found, "no MTA-STS record (v=STSv1)"
+    if len(records) > 1:
+        return (
+            MISMATCH,
+            found,
+            f"{len(records)} MTA-STS records; RFC 8461 allows one, so senders ignore MTA-STS",
+        )
+    want, have = _tags(expected).get("id"), _tags(records[0]).get("id")
+    if want != have:
+        return (
+            MISMATCH,
+            found,
+            f"the policy id is {have or 'missing'}, the policy served here has id {want}: "
+            "senders keep using the policy they cached",
+        )
+    return OK, found, _via(answer).strip()
+
+
+async def _check_tlsa(lookups: Lookups, record: dict) -> Result:
+    """TLSA: the same usage, selector, matching type and data (hex in any case/spacing)."""
+    usage, selector, mtype, *data = record["content"].split()
+    want = (int(usage), int(selector), int(mtype), "".join(data).lower())
+    answer = await lookups.get(record["name"], "TLSA")
+    if answer.status != OK:
+        return answer.status, [], answer.detail
+    have = [(r.usage, r.selector, r.mtype, r.cert.hex()) for r in answer.rdata]
+    if want in have:
+        return OK, answer.found, _via(answer).strip()
+    return (
+        MISMATCH,
+        answer.found,
+        "no TLSA record matches this server's certificate key: DANE senders will refuse "
+        "to deliver once the old record's key is gone",
+    )
 
 
 async def _cname_chain(lookups: Lookups, name: str) -> tuple[list[str], Answer | None]:
@@ -507,7 +567,13 @@ async def _check_record(
         return await _check_spf(lookups, record, outbound=outbound, hostname=hostname)
     if rtype == "TXT" and record["name"].lower().startswith("_dmarc."):
         return await _check_dmarc(lookups, record)
-    checker = {"TXT": _check_txt, "MX": _check_mx, "CNAME": _check_cname, "SRV": _check_srv}
+    checker = {
+        "TXT": _check_txt,
+        "MX": _check_mx,
+        "CNAME": _check_cname,
+        "SRV": _check_srv,
+        "TLSA": _check_tlsa,
+    }
     return await checker.get(rtype, _check_other)(lookups, record)
 
 

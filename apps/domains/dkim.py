@@ -89,20 +89,31 @@ def _signing_key(algorithm: str, private_pem: str) -> bytes:
     return base64.b64encode(seed)
 
 
+def line_ending(message: bytes) -> bytes:
+    """The message's own line ending: CRLF (as on the wire) or LF (as stored on disk),
+    judged by its first line."""
+    end = message.find(b"\n")
+    return b"\r\n" if end > 0 and message[end - 1 : end] == b"\r" else b"\n"
+
+
 def sign(message: bytes, *, domain: str, selector: str, key) -> bytes:
-    """The DKIM-Signature header line (ending in CRLF) to prepend to `message`.
+    """The DKIM-Signature header (folded) to prepend to `message`, its lines ending the
+    way the message's do, so the signed message keeps one line ending throughout.
 
     `key` is a KeyPair or a DkimKey row: anything with `algorithm` and the PEM in
-    `private_pem` or `private_key`.
+    `private_pem` or `private_key`. A retired key (private key destroyed) cannot sign.
     """
     algorithm = key.algorithm
     pem = getattr(key, "private_pem", None) or key.private_key
+    if not pem:
+        raise ValueError(f"the DKIM key {selector} has no private key (retired)")
     kwargs = {"signature_algorithm": b"ed25519-sha256"} if algorithm == ED25519 else {}
     return dkimpy.sign(
         message,
         selector.encode("ascii"),
         domain.encode("ascii"),
         _signing_key(algorithm, pem),
+        linesep=line_ending(message),
         **kwargs,
     )
 

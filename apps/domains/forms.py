@@ -20,3 +20,21 @@ class DkimKeyForm(ServiceErrorsMixin, forms.Form):
         max_length=255,
         help_text="Empty picks a dated one such as 202611e.",
     )
+
+
+class DomainCreateForm(ServiceErrorsMixin, forms.Form):
+    """A new domain; a superadmin also picks its tenant (the service checks the rest: name
+    taken, the tenant's domain limit, IDN)."""
+
+    name = forms.CharField(
+        max_length=255, help_text="In Unicode (bücher.example) or punycode (xn--...)."
+    )
+    tenant = forms.TypedChoiceField(coerce=int, required=False, label="Tenant")
+
+    def __init__(self, *args, tenants: list[tuple[int, str]] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if tenants is None:
+            del self.fields["tenant"]
+        else:
+            self.fields["tenant"].choices = [("", "Choose a tenant"), *tenants]
+            self.fields["tenant"].required = True

@@ -120,13 +120,17 @@ def _dns(domain) -> dict[str, Any]:
         return (record["type"], record["name"], record["content"]) in verified
 
     apex = f"{domain.name}."
+    signing = False  # the DKIM record shown: the signing (active) key's, else the first
     for record in selectors.expected_records(domain=domain):
         kind, name, content = record["type"], record["name"], record["content"]
         if kind == "MX" and name == apex:
             mx["IsVerified"] = is_verified(record)
         elif kind == "TXT" and name == apex and content.startswith("v=spf1"):
             spf.update(Name=name.rstrip("."), Value=content, IsVerified=is_verified(record))
-        elif kind == "TXT" and "._domainkey." in name and not dkim["Selector"]:
+        elif kind == "TXT" and "._domainkey." in name and not signing:
+            signing = record["required"]  # only the active key's record is required
+            if dkim["Selector"] and not signing:
+                continue
             dkim.update(
                 Selector=name.split("._domainkey.", 1)[0],
                 PublicKey=content,

@@ -55,11 +55,27 @@ class DomainProfile(models.Model):
 
 class DkimKey(models.Model):
     """A DKIM signing key of a domain; the public half is published at
-    <selector>._domainkey.<domain>."""
+    <selector>._domainkey.<domain>.
+
+    Life cycle (apps.domains.services, driven by the `domains.dkim_rotation` task):
+    pending (published, not signing) -> active (signing, once DNS showed its record) ->
+    retiring (still published so mail already signed verifies, not signing) -> retired
+    (record withdrawn, private key destroyed). At most one active key per domain and
+    algorithm.
+    """
 
     class Algorithm(models.TextChoices):
         RSA = "rsa", "RSA-SHA256 (2048 bits)"
         ED25519 = "ed25519", "Ed25519-SHA256"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending (waiting for its DNS record)"
+        ACTIVE = "active", "Active (signing)"
+        RETIRING = "retiring", "Retiring (published, not signing)"
+        RETIRED = "retired", "Retired (withdrawn)"
+
+    # The states whose record is in DNS (the records list and the zone file show them).
+    PUBLISHED = (State.PENDING, State.ACTIVE, State.RETIRING)
 
     domain = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -73,10 +89,12 @@ class DkimKey(models.Model):
     selector = models.CharField(max_length=63)
     algorithm = models.CharField(max_length=16, choices=Algorithm.choices)
     private_key = SealedTextField(
-        editable=False, help_text="PEM (PKCS#8), sealed at rest; never shown or returned."
+        editable=False,
+        help_text="PEM (PKCS#8), sealed at rest; never shown or returned; empty once retired.",
     )
     public_key = models.TextField(help_text="The p= value of the DNS record (base64).")
-    is_active = models.BooleanField(default=True, help_text="Used for signing.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    state_changed_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -84,12 +102,29 @@ class DkimKey(models.Model):
         verbose_name_plural = "DKIM keys"
         ordering = ["domain_id", "-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["domain", "selector"], name="dkim_selector_unique")
+            models.UniqueConstraint(fields=["domain", "selector"], name="dkim_selector_unique"),
+            models.UniqueConstraint(
+                fields=["domain", "algorithm"],
+                condition=models.Q(state="active"),
+                name="dkim_one_signing_key",
+            ),
         ]
-        indexes = [models.Index(fields=["tenant", "domain"])]
+        indexes = [
+            models.Index(fields=["tenant", "domain"]),
+            models.Index(fields=["state", "state_changed_at"]),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.selector} ({self.algorithm})"
+        return f"{self.selector} ({self.algorithm}, {self.state})"
+
+    @property
+    def is_active(self) -> bool:
+        """Signs mail (the API's `active`)."""
+        return self.state == self.State.ACTIVE
+
+    @property
+    def is_published(self) -> bool:
+        return self.state in self.PUBLISHED
 
 
 class DnsCheckResult(models.Model):

@@ -3,7 +3,8 @@ console and the DNS verification."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Sequence
 from typing import TypedDict
 
 from apps.domains.dkim import txt_record
@@ -11,7 +12,7 @@ from apps.domains.dkim import txt_record
 VERIFICATION_LABEL = "_mailadmin-verification"
 VERIFICATION_PREFIX = "mailadmin-verification="
 
-# (service label, port, purpose)
+# (service label, port, purpose); port 0 is RFC 2782's "not offered here" (target ".").
 SRV_SERVICES = (
     ("_submission._tcp", 587, "Mail submission (SMTP with STARTTLS)"),
     ("_submissions._tcp", 465, "Mail submission (SMTP over TLS)"),
@@ -19,9 +20,18 @@ SRV_SERVICES = (
     ("_imaps._tcp", 993, "IMAP over TLS"),
     ("_pop3._tcp", 110, "POP3 with STARTTLS"),
     ("_pop3s._tcp", 995, "POP3 over TLS"),
+    ("_jmap._tcp", 443, "JMAP (RFC 8620) over HTTPS"),
+    ("_caldav._tcp", 0, "Calendars without TLS: not offered, clients use CalDAV over TLS"),
     ("_caldavs._tcp", 443, "Calendars (CalDAV over TLS)"),
+    ("_carddav._tcp", 0, "Contacts without TLS: not offered, clients use CardDAV over TLS"),
     ("_carddavs._tcp", 443, "Contacts (CardDAV over TLS)"),
+    ("_autodiscover._tcp", 443, "Automatic mail client configuration (Outlook, by SRV)"),
 )
+# Default local parts of the report addresses on each hosted domain (settings override).
+DMARC_REPORT_LOCAL = "dmarc-reports"
+TLSRPT_REPORT_LOCAL = "tls-reports"
+MTA_STS_MODES = ("enforce", "testing", "none")
+MTA_STS_MAX_AGE = 7 * 86400
 
 
 class Record(TypedDict):
@@ -58,19 +68,62 @@ def dkim_name(domain: str, selector: str) -> str:
     return _fqdn(f"{selector}._domainkey.{domain}")
 
 
+def mta_sts_policy(
+    *, mx_hosts: Sequence[str], mode: str = "testing", max_age: int = MTA_STS_MAX_AGE
+) -> str:
+    """The MTA-STS policy (RFC 8461 3.2) served at https://mta-sts.<domain>/.well-known/
+    mta-sts.txt: CRLF-terminated key: value lines, one mx line per MX host."""
+    if mode not in MTA_STS_MODES:
+        raise ValueError(f"MTA-STS mode must be one of {', '.join(MTA_STS_MODES)}")
+    lines = ["version: STSv1", f"mode: {mode}"]
+    lines += [f"mx: {host.rstrip('.')}" for host in mx_hosts]
+    lines.append(f"max_age: {max_age}")
+    return "".join(f"{line}\r\n" for line in lines)
+
+
+def mta_sts_id(policy: str) -> str:
+    """The id= of the _mta-sts TXT record: a digest of the policy, so it changes exactly
+    when the policy does (senders refetch a cached policy only when the id changes)."""
+    return hashlib.sha256(policy.encode("utf-8")).hexdigest()[:20]
+
+
+def report_address(local: str, domain: str) -> str:
+    return f"{local}@{domain}"
+
+
+def _dkim_purpose(key) -> str:
+    state = getattr(key, "state", "active")
+    if state == "pending":
+        return "DKIM: a new key; it signs once this record is found in DNS."
+    if state == "retiring":
+        return "DKIM: a retiring key, published until mail it signed has been delivered."
+    return "DKIM: the public key that verifies signatures of its mail."
+
+
 def domain_records(
     *,
     domain: str,
     hostname: str,
     verification_token: str,
     dkim_keys: Iterable = (),
+    dmarc_report_local: str = DMARC_REPORT_LOCAL,
+    tlsrpt_report_local: str = TLSRPT_REPORT_LOCAL,
+    mta_sts_mode: str = "testing",
+    mta_sts_max_age: int = MTA_STS_MAX_AGE,
+    tlsa_sha256: str | None = None,
 ) -> list[Record]:
     """Every record `domain` (punycode) should publish, required ones first.
 
-    `dkim_keys` are the active keys: objects with selector, algorithm and public_key.
+    `dkim_keys` are the published keys: objects with selector, algorithm, public_key and
+    state (only the active key is required; pending and retiring ones are optional).
+    DMARC and TLS-RPT reports go to addresses on the domain itself, which this server
+    receives and ingests. `tlsa_sha256` (hex SHA-256 of the certificate's public key)
+    adds a DANE TLSA record for the MX host, which lives in the MX host's zone.
     """
     host = _fqdn(hostname)
-    postmaster = f"mailto:postmaster@{domain}"
+    dmarc_reports = f"mailto:{report_address(dmarc_report_local, domain)}"
+    tls_reports = f"mailto:{report_address(tlsrpt_report_local, domain)}"
+    policy = mta_sts_policy(mx_hosts=[hostname], mode=mta_sts_mode, max_age=mta_sts_max_age)
     records = [
         _record("MX", domain, f"10 {host}", True, "Directs mail for the domain to this server."),
         _record(
@@ -82,8 +135,8 @@ def domain_records(
             "TXT",
             dkim_name(domain, key.selector),
             txt_record(key.algorithm, key.public_key),
-            True,
-            "DKIM: the public key that verifies signatures of its mail.",
+            getattr(key, "state", "active") == "active",
+            _dkim_purpose(key),
         )
         for key in dkim_keys
     ]
@@ -91,9 +144,10 @@ def domain_records(
         _record(
             "TXT",
             f"_dmarc.{domain}",
-            f"v=DMARC1; p=quarantine; rua={postmaster}",
+            f"v=DMARC1; p=quarantine; rua={dmarc_reports}; ruf={dmarc_reports}",
             True,
-            "DMARC: what receivers do with mail failing SPF and DKIM, and where they report.",
+            "DMARC: what receivers do with mail failing SPF and DKIM; their reports come "
+            "back here (Reports).",
         ),
         _record(
             "TXT",
@@ -105,9 +159,23 @@ def domain_records(
         _record(
             "TXT",
             f"_smtp._tls.{domain}",
-            f"v=TLSRPTv1; rua={postmaster}",
+            f"v=TLSRPTv1; rua={tls_reports}",
             False,
-            "TLS-RPT: where senders report TLS failures.",
+            "TLS-RPT: senders report TLS failures back here (Reports).",
+        ),
+        _record(
+            "TXT",
+            f"_mta-sts.{domain}",
+            f"v=STSv1; id={mta_sts_id(policy)}",
+            False,
+            "MTA-STS: senders must use TLS to this server; the id changes with the policy.",
+        ),
+        _record(
+            "CNAME",
+            f"mta-sts.{domain}",
+            host,
+            False,
+            "MTA-STS: the host that serves the policy (/.well-known/mta-sts.txt).",
         ),
         _record(
             "CNAME",
@@ -125,7 +193,23 @@ def domain_records(
         ),
     ]
     records += [
-        _record("SRV", f"{service}.{domain}", f"0 1 {port} {host}", False, purpose)
+        _record(
+            "SRV",
+            f"{service}.{domain}",
+            f"0 1 {port} {host}" if port else "0 0 0 .",
+            False,
+            purpose,
+        )
         for service, port, purpose in SRV_SERVICES
     ]
+    if tlsa_sha256:
+        records.append(
+            _record(
+                "TLSA",
+                f"_25._tcp.{hostname}",
+                f"3 1 1 {tlsa_sha256.lower()}",
+                False,
+                f"DANE: the key of this server's certificate (in the zone of {host}).",
+            )
+        )
     return records

@@ -7,6 +7,10 @@ Nothing here writes: a page or an API GET only reads.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import logging
+import os
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -22,6 +26,8 @@ from apps.domains import records
 from apps.domains.models import DkimKey, DnsCheckResult, DomainProfile
 from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
 from mailadmin.tenancy import scope
+
+logger = logging.getLogger(__name__)
 
 # --- the scoping entry points -------------------------------------------------------------
 
@@ -122,31 +128,86 @@ def verification_token(domain: Principal) -> str:
     return salted_hmac("mailadmin.domains.verification", str(domain.pk)).hexdigest()[:32]
 
 
+def _tlsa_sha256(path: str, mtime: float) -> str | None:
+    """SHA-256 (hex) of the SubjectPublicKeyInfo of the first certificate in `path` (PEM):
+    the data of a TLSA 3 1 1 record. Cached per (path, mtime)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    with open(path, "rb") as handle:
+        certificate = x509.load_pem_x509_certificates(handle.read())[0]
+    spki = certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).hexdigest()
+
+
+_tlsa_cached = functools.lru_cache(maxsize=4)(_tlsa_sha256)
+
+
+def tlsa_digest() -> str | None:
+    """The TLSA 3 1 1 data of the configured certificate (MAILADMIN_TLS_CERT_FILE), or None
+    when none is configured or it cannot be read (then no TLSA record is published)."""
+    path = getattr(settings, "MAILADMIN_TLS_CERT_FILE", None)
+    if not path:
+        return None
+    try:
+        return _tlsa_cached(str(path), os.stat(path).st_mtime)
+    except (OSError, ValueError, IndexError):
+        logger.warning("no TLSA record: cannot read the certificate %s", path, exc_info=True)
+        return None
+
+
+def record_options() -> dict:
+    """The settings that shape every domain's record set (records.domain_records)."""
+    return {
+        "hostname": settings.MAILADMIN_HOSTNAME,
+        "dmarc_report_local": settings.MAILADMIN_DMARC_REPORT_LOCALPART,
+        "tlsrpt_report_local": settings.MAILADMIN_TLSRPT_REPORT_LOCALPART,
+        "mta_sts_mode": settings.MAILADMIN_MTA_STS_MODE,
+        "mta_sts_max_age": settings.MAILADMIN_MTA_STS_MAX_AGE,
+        "tlsa_sha256": tlsa_digest(),
+    }
+
+
+def mta_sts_policy() -> str:
+    """The MTA-STS policy every hosted domain serves (its _mta-sts id is its digest)."""
+    options = record_options()
+    return records.mta_sts_policy(
+        mx_hosts=[options["hostname"]],
+        mode=options["mta_sts_mode"],
+        max_age=options["mta_sts_max_age"],
+    )
+
+
 def expected_records(*, domain: Principal) -> list[records.Record]:
     """What `domain` must publish: the API, the page and the DNS check all read this."""
-    keys = DkimKey.objects.filter(domain=domain, is_active=True).order_by("created_at", "id")
+    keys = DkimKey.objects.filter(domain=domain, state__in=DkimKey.PUBLISHED)
     return records.domain_records(
         domain=domain.name,
-        hostname=settings.MAILADMIN_HOSTNAME,
         verification_token=verification_token(domain),
-        dkim_keys=keys.only("selector", "algorithm", "public_key"),
+        **record_options(),
+        dkim_keys=keys.order_by("created_at", "id").only(
+            "selector", "algorithm", "public_key", "state"
+        ),
     )
 
 
 def expected_records_many(*, domains: list[Principal]) -> list[list[records.Record]]:
     """expected_records for many domains (with domain_profile selected) in one query."""
     keys: dict[int, list[DkimKey]] = {}
-    active = DkimKey.objects.filter(domain__in=domains, is_active=True)
-    for key in active.order_by("created_at", "id").only(
-        "domain_id", "selector", "algorithm", "public_key"
+    published = DkimKey.objects.filter(domain__in=domains, state__in=DkimKey.PUBLISHED)
+    for key in published.order_by("created_at", "id").only(
+        "domain_id", "selector", "algorithm", "public_key", "state"
     ):
         keys.setdefault(key.domain_id, []).append(key)
+    options = record_options()
     return [
         records.domain_records(
             domain=domain.name,
-            hostname=settings.MAILADMIN_HOSTNAME,
             verification_token=verification_token(domain),
             dkim_keys=keys.get(domain.pk, []),
+            **options,
         )
         for domain in domains
     ]
@@ -181,7 +242,7 @@ def dkim_key_list(
     if domain is not None:
         queryset = queryset.filter(domain=domain)
     if active_only:
-        queryset = queryset.filter(is_active=True)
+        queryset = queryset.filter(state=DkimKey.State.ACTIVE)
     return queryset.order_by("domain__name", "-created_at", "-id")
 
 
@@ -190,6 +251,55 @@ def dkim_key_get(*, actor: Principal, key_id: int) -> DkimKey:
     if key is None:
         raise NotFound()
     return key
+
+
+def dkim_keys_of_domain(*, actor: Principal, domain: Principal) -> QuerySet[DkimKey]:
+    """The domain page's keys: published ones first (by algorithm, newest first), then the
+    latest retired ones."""
+    return (
+        dkim_keys_visible(actor)
+        .filter(domain=domain)
+        .defer("private_key")
+        .order_by("state_changed_at")
+    )
+
+
+def signing_keys(domain_name: str) -> list[DkimKey]:
+    """The keys SMTP submission signs mail from `domain_name` with (Unicode or punycode,
+    any case): the active ones, at most one RSA and one Ed25519. Across tenants: the mail
+    flow has no actor, the sender's domain decides. Empty for an unknown domain."""
+    try:
+        name = normalize_domain(domain_name)
+    except InvalidAddress:
+        return []
+    return list(
+        DkimKey.objects.filter(
+            domain__type=PrincipalType.DOMAIN,
+            domain__name=name,
+            state=DkimKey.State.ACTIVE,
+        )
+        .select_related("domain")
+        .order_by("algorithm")
+    )
+
+
+def dkim_keys_pending() -> QuerySet[DkimKey]:
+    """The rotation task's read, across tenants: keys waiting for their DNS record."""
+    return (
+        DkimKey.objects.filter(state=DkimKey.State.PENDING)
+        .select_related("domain")
+        .defer("private_key")
+        .order_by("id")
+    )
+
+
+def dkim_keys_expired(*, before: datetime) -> list[int]:
+    """Ids of the retiring keys whose grace period ended (retiring since before `before`)."""
+    return list(
+        DkimKey.objects.filter(state=DkimKey.State.RETIRING, state_changed_at__lt=before)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
 
 
 # --- the domains API (domains-api.txt) ----------------------------------------------------

@@ -20,7 +20,7 @@ from apps.accounts.permissions import Perm
 from apps.accounts.principals import services as principal_services
 from apps.domains import checks, dkim, selectors
 from apps.domains.models import DkimKey, DnsCheckResult, DomainProfile
-from apps.domains.records import verification_name
+from apps.domains.records import dkim_name, verification_name
 from mailadmin.audit import audit
 from mailadmin.core.models import TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
@@ -29,6 +29,7 @@ from mailadmin.errors import Conflict, NotFound, PermissionDenied, ValidationFai
 
 DNS_CHECK_TASK = "domains.dns_check"
 DNS_CHECK_ALL_TASK = "domains.dns_check_all"
+DKIM_ROTATION_TASK = "domains.dkim_rotation"
 # "Check all" stores its results this many domains at a time.
 CHECK_ALL_BATCH = 500
 # The schedule skips a domain checked this recently (by hand, or by a duplicate beat tick).
@@ -144,26 +145,209 @@ def dkim_key_delete(*, actor: Principal, key: DkimKey) -> None:
     )
 
 
-@transaction.atomic
-def dkim_key_set_active(*, actor: Principal, key: DkimKey, is_active: bool) -> DkimKey:
-    """Sign with a key, or stop: an inactive key is kept but no longer used or expected in
-    DNS."""
-    _require(actor, Perm.DKIM_SIGNATURE_CREATE)
-    if not selectors.dkim_keys_visible(actor).filter(pk=key.pk).exists():
-        raise NotFound()
-    if key.is_active == is_active:
-        return key
-    DkimKey.objects.filter(pk=key.pk).update(is_active=is_active)
-    key.is_active = is_active
+def _dkim_audit(actor: Principal | None, key: DkimKey, action: str, changes: dict) -> None:
     audit(
         actor=actor,
-        action="dkim.update",
+        action=action,
         obj=key,
         object_repr=f"{key.selector}._domainkey.{key.domain.name}",
         tenant_id=key.tenant_id,
-        changes={"is_active": {"from": not is_active, "to": is_active}},
+        changes=changes,
     )
+
+
+def _dkim_locked(actor: Principal, key: DkimKey) -> DkimKey:
+    """The key (visible to the actor) locked for a state change; NotFound otherwise."""
+    _require(actor, Perm.DKIM_SIGNATURE_CREATE)
+    locked = (
+        selectors.dkim_keys_visible(actor)
+        .select_for_update()
+        .select_related("domain")
+        .filter(pk=key.pk)
+        .first()
+    )
+    if locked is None:
+        raise NotFound()
+    return locked
+
+
+@transaction.atomic
+def dkim_key_rotate(*, actor: Principal, key: DkimKey) -> DkimKey:
+    """Start replacing an active key: a new pending key of its algorithm, published now;
+    it takes over signing once the rotation task or a DNS check finds its record."""
+    key = _dkim_locked(actor, key)
+    if key.state != DkimKey.State.ACTIVE:
+        raise ValidationFailed(
+            f"Only an active key is rotated; {key.selector} is {key.state}.", field="state"
+        )
+    waiting = DkimKey.objects.filter(
+        domain_id=key.domain_id, algorithm=key.algorithm, state=DkimKey.State.PENDING
+    ).first()
+    if waiting is not None:
+        raise ValidationFailed(
+            f"The new key {waiting.selector} is already waiting for its DNS record: publish "
+            "it (or retire it) before rotating again.",
+            field="state",
+        )
+    return dkim_key_create(actor=actor, domain=key.domain, algorithm=key.algorithm)
+
+
+@transaction.atomic
+def dkim_key_retire(*, actor: Principal, key: DkimKey) -> DkimKey:
+    """Stop using a key. An active key stops signing at once and stays published for the
+    grace period (MAILADMIN_DKIM_RETIRE_GRACE_DAYS) so mail it signed still verifies; a
+    pending key never signed anything, so it is withdrawn and destroyed at once."""
+    key = _dkim_locked(actor, key)
+    now = timezone.now()
+    if key.state == DkimKey.State.ACTIVE:
+        new_state = DkimKey.State.RETIRING
+        fields = {"state": new_state, "state_changed_at": now}
+    elif key.state == DkimKey.State.PENDING:
+        new_state = DkimKey.State.RETIRED
+        fields = {"state": new_state, "state_changed_at": now, "private_key": ""}
+    else:
+        raise ValidationFailed(
+            f"The key {key.selector} is already {key.get_state_display().lower()}.",
+            field="state",
+        )
+    changes = {"state": {"from": key.state, "to": new_state}}
+    for name, value in fields.items():
+        setattr(key, name, value)
+    key.save(update_fields=list(fields))
+    _dkim_audit(actor, key, "dkim.retire", changes)
     return key
+
+
+def _dkim_activate(*, actor: Principal | None, key: DkimKey, now: datetime) -> list[DkimKey]:
+    """pending -> active; the key it replaces (same domain and algorithm) -> retiring.
+    Runs inside a transaction; returns the keys changed."""
+    current = list(
+        DkimKey.objects.select_for_update()
+        .select_related("domain")
+        .filter(domain_id=key.domain_id, algorithm=key.algorithm, state=DkimKey.State.ACTIVE)
+    )
+    for old in current:
+        old.state, old.state_changed_at = DkimKey.State.RETIRING, now
+        old.save(update_fields=["state", "state_changed_at"])
+        _dkim_audit(actor, old, "dkim.retire", {"state": {"from": "active", "to": "retiring"}})
+    key.state, key.state_changed_at = DkimKey.State.ACTIVE, now
+    key.save(update_fields=["state", "state_changed_at"])
+    _dkim_audit(actor, key, "dkim.activate", {"state": {"from": "pending", "to": "active"}})
+    return [key, *current]
+
+
+@transaction.atomic
+def dkim_keys_activate_verified(
+    *, actor: Principal | None, domain: Principal, verified: set[tuple[str, str]]
+) -> list[DkimKey]:
+    """Switch signing to the domain's pending keys whose record DNS showed as published:
+    `verified` holds (record name, expected content) of the records a check found ok.
+    Called by the DNS check (as whoever ran it) and the rotation task (as the system)."""
+    activated = []
+    now = timezone.now()
+    # One switch per domain at a time (the rotation run and a DNS check may meet here):
+    # the second waits and then sees the first's keys, never two active ones.
+    Principal.objects.select_for_update().filter(pk=domain.pk).values_list("pk").first()
+    pending = (
+        DkimKey.objects.select_for_update()
+        .select_related("domain")
+        .filter(domain=domain, state=DkimKey.State.PENDING)
+        .order_by("created_at", "id")
+    )
+    for key in pending:
+        record = (
+            dkim_name(domain.name, key.selector).lower(),
+            dkim.txt_record(key.algorithm, key.public_key),
+        )
+        if record in verified:
+            _dkim_activate(actor=actor, key=key, now=now)
+            activated.append(key)
+    return activated
+
+
+def dkim_grace() -> timedelta:
+    return timedelta(days=settings.MAILADMIN_DKIM_RETIRE_GRACE_DAYS)
+
+
+def dkim_rotation_start() -> TaskRun:
+    """Start the scheduled rotation run (one at a time; beat calls this)."""
+    return task_run_start(
+        actor=None,
+        kind="dkim-rotation",
+        title="DKIM key rotation",
+        task_name=DKIM_ROTATION_TASK,
+        tenant_id=None,
+    )
+
+
+def dkim_rotation_run(*, progress: Progress) -> Outcome:
+    """Advance every key's life cycle, across tenants, as the system: look up the records
+    of pending keys (through the configured resolver) and switch signing to those found;
+    retire keys whose grace period is over (record withdrawn, private key destroyed)."""
+    pending = list(selectors.dkim_keys_pending())
+    progress.begin(len(pending) + 1)
+    record_sets = [
+        [
+            {
+                "type": "TXT",
+                "name": dkim_name(key.domain.name, key.selector),
+                "content": dkim.txt_record(key.algorithm, key.public_key),
+            }
+        ]
+        for key in pending
+    ]
+    found = _check_many(record_sets, concurrency=settings.MAILADMIN_DNS_CHECK_CONCURRENCY)
+    activated, waiting, failed = [], [], []
+    for done, (key, rows, ((status, _found, detail),)) in enumerate(
+        zip(pending, record_sets, found, strict=True), start=1
+    ):
+        name = rows[0]["name"]
+        if status == checks.OK:
+            activated += dkim_keys_activate_verified(
+                actor=None, domain=key.domain, verified={(name.lower(), rows[0]["content"])}
+            )
+        elif status == checks.ERROR:
+            failed.append(key)
+        else:
+            waiting.append(key)
+        progress.step(done, f"{name}: {detail or status}")
+    retired = dkim_keys_retire_expired(now=timezone.now())
+    progress.step(len(pending) + 1, f"{len(retired)} keys retired")
+    message = (
+        f"{len(activated)} keys now signing, {len(waiting)} waiting for their DNS record, "
+        f"{len(failed)} could not be looked up, {len(retired)} retired"
+    )
+    return Outcome(
+        ok=not failed,
+        message=message,
+        result={
+            "activated": [k.pk for k in activated],
+            "waiting": [k.pk for k in waiting],
+            "failed": [k.pk for k in failed],
+            "retired": retired,
+        },
+    )
+
+
+def dkim_keys_retire_expired(*, now: datetime) -> list[int]:
+    """retiring -> retired once the grace period is over: the record leaves the record set
+    and the private key is destroyed. Returns the ids retired."""
+    retired = []
+    for key_id in selectors.dkim_keys_expired(before=now - dkim_grace()):
+        with transaction.atomic():
+            key = (
+                DkimKey.objects.select_for_update()
+                .select_related("domain")
+                .filter(pk=key_id, state=DkimKey.State.RETIRING)
+                .first()
+            )
+            if key is None:  # changed since the read
+                continue
+            key.state, key.state_changed_at, key.private_key = DkimKey.State.RETIRED, now, ""
+            key.save(update_fields=["state", "state_changed_at", "private_key"])
+            _dkim_audit(None, key, "dkim.retire", {"state": {"from": "retiring", "to": "retired"}})
+            retired.append(key.pk)
+    return retired
 
 
 # --- DNS checks ---------------------------------------------------------------------------
@@ -257,6 +441,15 @@ def _dns_check_store(
         verified=verified,
         now=now,
     )
+    # Pending keys' records are the optional DKIM ones (the active key's is required): a
+    # domain without a key waiting costs no query here.
+    published = {
+        (r.name.lower(), r.expected)
+        for r in results
+        if r.status == checks.OK and not r.required and "._domainkey." in r.name.lower()
+    }
+    if published:
+        dkim_keys_activate_verified(actor=actor, domain=domain, verified=published)
     return dns_status, results, rows
 
 

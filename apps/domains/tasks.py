@@ -28,3 +28,15 @@ def domain_dns_check_all_task(run: RunContext) -> Outcome:
 def domains_dns_check_due_task() -> int:
     """Every minute: start the checks of the domains whose id % 60 is this minute."""
     return services.domain_dns_checks_schedule(minute=timezone.now().minute)
+
+
+@run_task(name=services.DKIM_ROTATION_TASK, max_attempts=3, max_runtime=1800)
+def dkim_rotation_task(run: RunContext) -> Outcome:
+    """Advance the DKIM life cycle of every domain (safe to repeat from the start)."""
+    return services.dkim_rotation_run(progress=run)
+
+
+@shared_task(name="domains.dkim_rotation_due", ignore_result=True)
+def dkim_rotation_due_task() -> str:
+    """Beat, every 10 minutes: start the rotation run (or find the one under way)."""
+    return str(services.dkim_rotation_start().pk)

@@ -15,13 +15,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.emails import display_domain
+from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
 from apps.domains import selectors, services
-from apps.domains.forms import DkimKeyForm
+from apps.domains.forms import DkimKeyForm, DomainCreateForm
 from mailadmin.api.pagination import paginate
 from mailadmin.core.decorators import permission_required
+from mailadmin.core.forms import refusal_form
 from mailadmin.core.progress import task_run_list
-from mailadmin.core.rendering import redirect_after_form, render_form, render_page
+from mailadmin.core.rendering import FORM_INVALID, redirect_after_form, render_form, render_page
 from mailadmin.core.tenants import narrow
 from mailadmin.errors import NotFound, ServiceError
 
@@ -58,6 +60,7 @@ def domain_list(request: HttpRequest) -> HttpResponse:
         "next_url": link(page=page_number + 1) if page_number < pages else None,
         "show_tenant": actor.is_superuser,
         "can_check": actor.has_permission(Perm.DNS_CHECK),
+        "can_create": actor.has_permission(Perm.DOMAIN_CREATE),
     }
     return render_page(request, "domains/domain_list.html", context, partial="domain-table")
 
@@ -101,6 +104,7 @@ def _detail_context(request: HttpRequest, domain, dkim_form: DkimKeyForm | None 
         "can_check": actor.has_permission(Perm.DNS_CHECK),
         "can_create_dkim": actor.has_permission(Perm.DKIM_SIGNATURE_CREATE),
         "dkim_form": dkim_form or DkimKeyForm(),
+        **_dkim_context(request, domain),
     }
     return context
 
@@ -150,3 +154,142 @@ def domain_dns_check_all(request: HttpRequest) -> HttpResponse:
     if request.htmx:
         return render(request, "core/task_progress.html", {"run": run})
     return redirect("domains:index")
+
+
+# --- DKIM keys: the life cycle on the domain page ---------------------------------------
+
+# The page lists the published keys and this many of the latest retired ones.
+RETIRED_SHOWN = 5
+
+
+def _dkim_next_step(key, grace) -> str:
+    if key.state == key.State.PENDING:
+        return (
+            "Publish its record: it signs once a DNS check (by hand, or the one every "
+            "10 minutes) finds it."
+        )
+    if key.state == key.State.ACTIVE:
+        return "Signing. Rotate it to replace it with a new key."
+    if key.state == key.State.RETIRING:
+        return f"Withdrawn on {key.state_changed_at + grace:%Y-%m-%d %H:%M}; no longer signing."
+    return "Record withdrawn and private key destroyed."
+
+
+def _dkim_context(request: HttpRequest, domain) -> dict:
+    keys = list(selectors.dkim_keys_of_domain(actor=request.user, domain=domain))
+    published = [k for k in keys if k.is_published]
+    retired = [k for k in keys if not k.is_published][-RETIRED_SHOWN:]
+    grace = services.dkim_grace()
+    rows = sorted(published, key=lambda k: (k.algorithm, -k.created_at.timestamp()))
+    rows += sorted(retired, key=lambda k: k.state_changed_at, reverse=True)
+    for key in rows:
+        key.next_step = _dkim_next_step(key, grace)
+    return {"dkim_keys": rows}
+
+
+def _dkim_action(request: HttpRequest, pk: int, key_id: int, action) -> HttpResponse:
+    """Rotate or retire one key of the domain; htmx gets #dns-records-box again (keys and
+    records both change), or 422 with the service's refusal above the keys."""
+    domain = _get(request, pk)
+    key = selectors.dkim_keys_of_domain(actor=request.user, domain=domain).filter(pk=key_id)
+    key = key.select_related("domain").first()
+    if key is None:
+        raise Http404
+    try:
+        message = action(key)
+    except ServiceError as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return redirect("domains:detail", pk=pk)
+        context = {**_detail_context(request, domain), "form": refusal_form(exc)}
+        return render_page(
+            request,
+            "domains/domain_detail.html",
+            context,
+            partial="dns-records-box",
+            status=FORM_INVALID,
+        )
+    messages.success(request, message)
+    if not request.htmx:
+        return redirect("domains:detail", pk=pk)
+    return render_page(
+        request,
+        "domains/domain_detail.html",
+        _detail_context(request, domain),
+        partial="dns-records-box",
+    )
+
+
+@require_POST
+@permission_required(Perm.DKIM_SIGNATURE_CREATE)
+def domain_dkim_rotate(request: HttpRequest, pk: int, key_id: int) -> HttpResponse:
+    def rotate(key) -> str:
+        new = services.dkim_key_rotate(actor=request.user, key=key)
+        return (
+            f"Created DKIM key {new.selector} to replace {key.selector}. Publish its record: "
+            "it takes over signing once DNS shows it."
+        )
+
+    return _dkim_action(request, pk, key_id, rotate)
+
+
+@require_POST
+@permission_required(Perm.DKIM_SIGNATURE_CREATE)
+def domain_dkim_retire(request: HttpRequest, pk: int, key_id: int) -> HttpResponse:
+    def retire(key) -> str:
+        key = services.dkim_key_retire(actor=request.user, key=key)
+        if key.state == key.State.RETIRED:
+            return f"Withdrew DKIM key {key.selector}."
+        return f"DKIM key {key.selector} no longer signs; its record stays published for now."
+
+    return _dkim_action(request, pk, key_id, retire)
+
+
+@permission_required(Perm.DOMAIN_GET, Perm.DNS_RECORD_GET)
+def domain_dns_records(request: HttpRequest, pk: int) -> HttpResponse:
+    """The status line and records table alone, refreshed when a check finishes."""
+    domain = _get(request, pk)
+    return render(
+        request,
+        "domains/domain_detail.html#dns-records-box",
+        _detail_context(request, domain),
+    )
+
+
+# --- a new domain -------------------------------------------------------------------------
+
+
+def _tenant_choices(actor) -> list[tuple[int, str]] | None:
+    """The tenants a superadmin picks from (None: others register in their own)."""
+    if not actor.is_superuser:
+        return None
+    return list(
+        Principal.objects.filter(type=PrincipalType.TENANT)
+        .order_by("name")
+        .values_list("pk", "name")[:1000]
+    )
+
+
+@permission_required(Perm.DOMAIN_CREATE)
+def domain_create(request: HttpRequest) -> HttpResponse:
+    """The "New domain" form: 422 with the errors beside the fields, else the new domain's
+    page (where its records are)."""
+    tenants = _tenant_choices(request.user)
+    form = DomainCreateForm(request.POST or None, tenants=tenants)
+    if request.method == "POST" and form.is_valid():
+        try:
+            domain = services.domain_register(
+                actor=request.user,
+                name=form.cleaned_data["name"].strip(),
+                tenant_id=form.cleaned_data.get("tenant"),
+            )
+        except ServiceError as exc:
+            if exc.field == "project_id":
+                exc.field = "tenant"
+            form.add_service_error(exc)
+        else:
+            messages.success(
+                request, f"Added {display_domain(domain.name)}. Publish its DNS records."
+            )
+            return redirect_after_form(request, reverse("domains:detail", args=[domain.pk]))
+    return render_form(request, "domains/domain_create.html", {"form": form}, partial="domain-form")

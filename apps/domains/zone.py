@@ -53,11 +53,25 @@ def rdata(record: Record) -> str:
     return record["content"]
 
 
-def zone_file(*, domain: str, records: Iterable[Record], hostname: str) -> str:
+def _in_zone(name: str, origin: str) -> bool:
+    name, origin = name.lower().rstrip(".") + ".", origin.lower()
+    return name == origin or name.endswith("." + origin)
+
+
+def zone_file(
+    *,
+    domain: str,
+    records: Iterable[Record],
+    hostname: str,
+    host_addresses: Iterable[str] = (),
+) -> str:
     """The records of `domain` (punycode) as a zone file that loads on its own.
 
     A zone needs an SOA and NS records to load (named-checkzone refuses it otherwise); ours
     are placeholders naming this server, marked so, for the customer's DNS host keeps its own.
+    When this server's name is inside the domain, its A/AAAA records (`host_addresses`)
+    belong to the zone too. Records named outside the zone (the TLSA record of an MX host
+    in another zone) are listed as comments: BIND would ignore them.
     """
     origin = domain.rstrip(".") + "."
     host = hostname.rstrip(".") + "."
@@ -71,6 +85,18 @@ def zone_file(*, domain: str, records: Iterable[Record], hostname: str) -> str:
         f"@\tIN\tNS\t{host} ; placeholder",
         "",
     ]
+    if _in_zone(host, origin):
+        for address in host_addresses:
+            rtype = "AAAA" if ":" in address else "A"
+            lines.append(f"{host}\t{TTL}\tIN\t{rtype}\t{address}")
+    outside = []
     for record in records:
-        lines.append(f"{record['name']}\t{TTL}\tIN\t{record['type']}\t{rdata(record)}")
+        line = f"{record['name']}\t{TTL}\tIN\t{record['type']}\t{rdata(record)}"
+        if _in_zone(record["name"], origin):
+            lines.append(line)
+        else:
+            outside.append(line)
+    if outside:
+        lines += ["", "; Outside this zone: publish these in the zone that holds their names."]
+        lines += [f"; {line}" for line in outside]
     return "\n".join(lines) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.contrib import messages
@@ -60,7 +61,12 @@ def task_status(request, run_id) -> HttpResponse:
     except NotFound:
         raise Http404 from None
     # The fragment polls itself (outerHTML) until it renders a finished run without a trigger.
-    return render(request, "core/task_progress.html", {"run": run})
+    response = render(request, "core/task_progress.html", {"run": run})
+    if run.finished:
+        # The poll that sees the end tells the page, which may refresh what the run changed
+        # (hx-trigger="task-finished from:body", e.g. a domain's records table).
+        response["HX-Trigger"] = json.dumps({"task-finished": {"kind": run.kind}})
+    return response
 
 
 def _back_to(request: HttpRequest, candidate: str) -> str:

@@ -118,3 +118,40 @@ document.addEventListener("change", (event) => {
 document.querySelectorAll("[data-autosubmit-button]").forEach((button) => {
   button.hidden = true;
 });
+
+// Copy buttons ([data-copy]): put the value on the clipboard and say so on the button.
+// Hidden without JavaScript (the value is selectable text beside them).
+function enableCopyButtons(root) {
+  root.querySelectorAll("button[data-copy][hidden]").forEach((button) => button.removeAttribute("hidden"));
+}
+
+async function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    await navigator.clipboard.writeText(text);
+    return;
+  }
+  const area = document.createElement("textarea");  // plain http: the older way
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.style.position = "fixed";
+  area.style.opacity = "0";
+  document.body.appendChild(area);
+  area.select();
+  document.execCommand("copy");
+  area.remove();
+}
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-copy]");
+  if (!button) return;
+  event.preventDefault();
+  try {
+    await copyText(button.dataset.copy);
+    button.textContent = "Copied";
+  } catch {
+    button.textContent = "Select and copy";
+  }
+  setTimeout(() => { button.textContent = "Copy"; }, 2000);
+});
+document.addEventListener("htmx:afterSettle", () => enableCopyButtons(document));
+enableCopyButtons(document);

@@ -19,9 +19,9 @@ from apps.accounts.auth.twofactor import new_secret
 from apps.accounts.models import PrincipalEmail
 from apps.accounts.principals.services import builtin_role
 from apps.domains import dkim
-from apps.domains.models import DnsCheckResult
+from apps.domains.models import DkimKey, DnsCheckResult
 from apps.domains.selectors import expected_records
-from apps.domains.services import dkim_key_create
+from apps.domains.services import dkim_key_create, dkim_key_rotate
 from apps.store.services import deliver
 from mailadmin.audit import audit
 from mailadmin.core.models import TaskRun
@@ -45,6 +45,9 @@ NOT_PAGES = {
     "domains:dns-check",
     "domains:dns-check-all",  # POST-only; its button is on domains:index
     "domains:dkim-create",  # POST-only; its form is on domains:detail
+    "domains:dkim-rotate",  # POST-only; buttons on domains:detail
+    "domains:dkim-retire",
+    "domains:records",  # the records fragment of domains:detail, measured there
     "reports:upload",  # POST-only; its form is on reports:index
     "reports:delete",
     "reports:failed-delete",
@@ -85,8 +88,12 @@ def crowded(superadmin, make_principal, tenant_a, admin_a):
         type="domain",
         password="",
     )
-    dkim_key_create(actor=superadmin, domain=domain, algorithm=dkim.RSA)
+    rsa = dkim_key_create(actor=superadmin, domain=domain, algorithm=dkim.RSA)
     dkim_key_create(actor=superadmin, domain=domain, algorithm=dkim.ED25519)
+    DkimKey.objects.filter(pk=rsa.pk).update(state="active")
+    dkim_key_rotate(actor=superadmin, key=rsa)  # every state on the page: pending beside it
+    old = dkim_key_create(actor=superadmin, domain=domain, algorithm=dkim.RSA, selector="o" * 63)
+    DkimKey.objects.filter(pk=old.pk).update(state="retiring")
     for record in expected_records(domain=domain):
         DnsCheckResult.objects.create(
             domain=domain,
@@ -246,6 +253,7 @@ def pages(objects: dict) -> dict[str, list[str]]:
         "account:api-keys": ["/account/api-keys/"],
         "domains:index": ["/domains/"],
         "domains:detail": [f"/domains/{ids['domain']}/"],
+        "domains:create": ["/domains/new/"],
         "queue:index": ["/queue/"],
         "reports:index": ["/reports/"],
         "reports:dmarc": ["/reports/dmarc/"],

@@ -9,6 +9,7 @@
         "broken.test": "SERVFAIL",      # answer SERVFAIL for every query of this name
         "slow.test": "TIMEOUT",         # never answer (resolver timeouts)
         "www.example.test": {"CNAME": ["example.test."]},  # followed, like a recursor
+        "_25._tcp.mx.example.test": {"TLSA": [(3, 1, 1, "ab12...")]},  # data in hex
     }
 
 Names not in `zones` get NXDOMAIN; a known name without the asked type gets NOERROR with an
@@ -23,7 +24,7 @@ import socket
 import threading
 from typing import Any
 
-from dnslib import AAAA, CNAME, MX, QTYPE, RCODE, RR, SRV, TXT, A, DNSRecord
+from dnslib import AAAA, CNAME, MX, QTYPE, RCODE, RR, SRV, TLSA, TXT, A, DNSRecord
 
 TTL = 60
 # How many fresh ports to try before giving up: each try fails only if another process took
@@ -48,6 +49,9 @@ def _rdata(rtype: str, value: Any):
     if rtype == "SRV":
         priority, weight, port, target = value
         return SRV(priority, weight, port, target)
+    if rtype == "TLSA":
+        usage, selector, mtype, data = value
+        return TLSA(usage, selector, mtype, bytes.fromhex(data))
     raise ValueError(f"unsupported record type {rtype}")
 
 

@@ -253,19 +253,20 @@ def test_it_never_edits_a_builtin_role_or_deletes_the_operator(operator, superad
     assert operator.post(_delete(superadmin), {"post": "yes"}).status_code == 403
 
 
-def test_it_switches_a_dkim_key_off_and_deletes_it_through_the_service(operator, superadmin):
+def test_it_retires_a_dkim_key_and_deletes_it_through_the_service(operator, superadmin):
     tenant = Principal.objects.create(name="tenant-d", type="tenant")
     domain = Principal.objects.create(name="d.example", type="domain", tenant=tenant)
     key = dkim_key_create(actor=superadmin, domain=domain, algorithm=dkim.ED25519, selector="s1")
 
-    response = operator.post(_change(key), {})  # the is_active checkbox unticked
+    changelist = "/admin/domains/dkimkey/"
+    response = operator.post(changelist, {"action": "retire_keys", "_selected_action": [key.pk]})
 
     assert response.status_code == 302, response.content.decode()[:3000]
     key.refresh_from_db()
-    assert key.is_active is False
-    event = AuditEvent.objects.get(action="dkim.update")
+    assert (key.state, key.private_key) == ("retired", "")  # pending: withdrawn at once
+    event = AuditEvent.objects.get(action="dkim.retire")
     assert (event.interface, event.tenant_id) == ("admin", tenant.pk)
-    assert event.changes == {"is_active": {"from": True, "to": False}}
+    assert event.changes == {"state": {"from": "pending", "to": "retired"}}
     page = operator.get(_change(key)).content.decode()
     assert "PRIVATE" not in page and "private_key" not in page
 

@@ -48,6 +48,9 @@ def publish(dns_server, records, *, skip=(), replace=None):
         elif record["type"] == "SRV":
             priority, weight, port, target = content.split()
             value = (int(priority), int(weight), int(port), target)
+        elif record["type"] == "TLSA":
+            usage, selector, mtype, data = content.split()
+            value = (int(usage), int(selector), int(mtype), data)
         else:
             value = content
         zone.setdefault(record["type"], []).append(value)

@@ -6,6 +6,7 @@ from django.urls import reverse
 from apps.accounts.models import Principal
 from apps.domains import selectors
 from apps.domains.models import DnsCheckResult, DomainProfile
+from apps.domains.services import dkim_key_create
 from mailadmin.core.models import AuditEvent, TaskRun
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +42,7 @@ def test_it_searches_and_returns_the_table_to_htmx(console, admin_a, make_domain
     make_domain("blog.example", tenant=tenant_a)
     response = console(admin_a).get("/domains/?q=SHOP", HTTP_HX_REQUEST="true")
     body = response.content.decode()
-    assert body.lstrip().startswith('<div id="domain-table">')
+    assert body.lstrip().startswith('<div id="domain-table" hx-get="/domains/?q=SHOP"')
     assert "shop.example" in body and "blog.example" not in body
 
 
@@ -105,9 +106,12 @@ def test_it_shows_the_detail_in_constant_queries(
     console, admin_a, domain_a, django_assert_max_num_queries
 ):
     DomainProfile.objects.create(domain=domain_a, tenant=domain_a.tenant)
+    for algorithm in ("rsa", "ed25519", "rsa"):
+        dkim_key_create(actor=admin_a, domain=domain_a, algorithm=algorithm)
     client = console(admin_a)
-    # session, user, roles, domain + profile, results, DKIM keys, latest run
-    with django_assert_max_num_queries(7):
+    # session, user, roles, domain + profile, results, published DKIM keys (records),
+    # latest run, the DKIM keys table
+    with django_assert_max_num_queries(8):
         assert client.get(f"/domains/{domain_a.pk}/").status_code == 200
 
 

@@ -8,7 +8,7 @@ from defusedxml import ElementTree
 
 from apps.domains import selectors, services
 from apps.domains.dkim import txt_record
-from apps.domains.models import DnsCheckResult
+from apps.domains.models import DkimKey, DnsCheckResult
 
 NOT_FOUND_DETAIL = "The requested resource does not exist on this server."
 
@@ -157,3 +157,12 @@ def test_it_costs_a_fixed_number_of_queries(
     _store_results(domain_a, ok_types={"mx"})
     with django_assert_max_num_queries(8):
         assert api_a.get("/api/mailserver/server").status_code == 200
+
+
+def test_it_shows_the_signing_keys_record_during_a_rotation(api_a, admin_a, domain_a, dkim_key):
+    DkimKey.objects.filter(pk=dkim_key.pk).update(state="retiring")
+    active = services.dkim_key_create(actor=admin_a, domain=domain_a, algorithm="rsa")
+    DkimKey.objects.filter(pk=active.pk).update(state="active")
+    services.dkim_key_create(actor=admin_a, domain=domain_a, algorithm="ed25519")  # pending
+    shown = api_a.get("/api/mailserver/server").json()["data"]["Dns"]["DkimRecord"]
+    assert shown["Selector"] == active.selector
