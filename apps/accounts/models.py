@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from apps.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, SERVER_WIDE
@@ -101,9 +102,19 @@ class Principal(AbstractBaseUser):
 
     class Meta:
         ordering = ["name"]
+        # Every list ordering has an index to seek (keyset paging) and, with `id` in it,
+        # to skip a deep page's rows without reading the table (mailadmin.api.pagination).
         indexes = [
-            models.Index(fields=["tenant", "type", "name"]),
-            models.Index(fields=["type", "name"]),
+            models.Index(
+                fields=["tenant", "type", "name"], include=["id"], name="principal_tenant_type_name"
+            ),
+            models.Index(fields=["type", "name"], include=["id"], name="principal_type_name"),
+            models.Index(fields=["tenant", "name"], include=["id"], name="principal_tenant_name"),
+            models.Index(fields=["tenant", "created_at", "id"], name="principal_tenant_created"),
+            # The case-insensitive name check (`name__iexact`) of every create and rename.
+            models.Index(Upper("name"), name="principal_name_upper"),
+            # Substring search has backend-specific indexes (pg_trgm GIN on PostgreSQL, an
+            # FTS5 trigram table on SQLite): see migration 0003_h4_search_indexes.
         ]
         constraints = [
             models.CheckConstraint(
