@@ -6,8 +6,6 @@ requests the page. Foreign and missing domains are both 404.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,7 +17,7 @@ from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
 from apps.domains import selectors, services
 from apps.domains.forms import DkimKeyForm, DomainCreateForm
-from mailadmin.api.pagination import paginate
+from mailadmin.api.pagination import paginate_query
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.forms import refusal_form
 from mailadmin.core.progress import task_run_list
@@ -31,33 +29,19 @@ PAGE_SIZE = 50
 MAX_TOTAL = 10_000
 
 
-def _page_number(value: str | None) -> int:
-    return int(value) if value and value.isdigit() and 0 < int(value) < 10**6 else 1
-
-
 @permission_required(Perm.DOMAIN_LIST, Perm.DNS_RECORD_GET)
 def domain_list(request: HttpRequest) -> HttpResponse:
     actor = request.user
     search = (request.GET.get("q") or "").strip()[:255]
-    page_number = _page_number(request.GET.get("page"))
     queryset = narrow(selectors.domain_list(actor=actor, search=search), request)
-    page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
-    pages = max(1, -(-page.total // PAGE_SIZE))
-    for domain in page.items:
+    pagination = paginate_query(request.GET, queryset, limit=PAGE_SIZE, max_total=MAX_TOTAL)
+    for domain in pagination.page.items:
         domain.display_name = display_domain(domain.name)
         domain.profile = getattr(domain, "domain_profile", None)
-
-    def link(**changes) -> str:
-        query = {"q": search, "page": page_number, **changes}
-        return "?" + urlencode({k: v for k, v in query.items() if v not in ("", None)})
-
     context = {
-        "page": page,
+        "page": pagination.page,
+        "pagination": pagination,
         "search": search,
-        "page_number": page_number,
-        "pages": pages,
-        "prev_url": link(page=page_number - 1) if page_number > 1 else None,
-        "next_url": link(page=page_number + 1) if page_number < pages else None,
         "show_tenant": actor.is_superuser,
         "can_check": actor.has_permission(Perm.DNS_CHECK),
         "can_create": actor.has_permission(Perm.DOMAIN_CREATE),

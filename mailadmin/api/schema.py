@@ -122,7 +122,8 @@ class AutoSchema(SpectacularAutoSchema):
 
 
 def page_of(name: str, item: serializers.Field) -> serializers.Serializer:
-    """The schema of a list response: {"data": {"items": [<item>...], "total": N}}."""
+    """The schema of a list response: {"data": {"items": [<item>...], "total": N}}, plus
+    the keyset cursors of lists that page by cursor (mailadmin.api.pagination)."""
     return envelope(
         name,
         inline_serializer(
@@ -130,6 +131,15 @@ def page_of(name: str, item: serializers.Field) -> serializers.Serializer:
             fields={
                 "items": serializers.ListField(child=item),
                 "total": serializers.IntegerField(),
+                "next": serializers.CharField(
+                    required=False, allow_null=True, help_text="Cursor of the next page"
+                ),
+                "previous": serializers.CharField(
+                    required=False, allow_null=True, help_text="Cursor of the previous page"
+                ),
+                "totalEstimated": serializers.BooleanField(
+                    required=False, help_text="total is an estimate (broad searches)"
+                ),
             },
         ),
     )

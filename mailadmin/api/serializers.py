@@ -42,7 +42,7 @@ class QueryParams(StrictSerializer):
     (checked by mailadmin.api.pagination.PageParams). An empty value (`?action=`, as a
     form sends an empty filter) is no filter."""
 
-    shared = frozenset({"format", "page", "limit", "max-total"})
+    shared = frozenset({"format", "page", "limit", "max-total", "cursor"})
 
     def to_internal_value(self, data: Any) -> Any:
         return super().to_internal_value(

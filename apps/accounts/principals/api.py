@@ -19,7 +19,7 @@ from apps.accounts.principals.serializers import (
     parse_patch,
     principal_data,
 )
-from mailadmin.api.pagination import paginate_request
+from mailadmin.api.pagination import CURSOR_PARAMETER, paginate_request
 from mailadmin.api.permissions import require
 from mailadmin.api.schema import NULL_DATA, PAGE_PARAMETERS, PROBLEM, envelope, page_of
 from mailadmin.api.views import ApiView, MethodPermissionApi, ok
@@ -50,6 +50,7 @@ class PrincipalCollectionApi(MethodPermissionApi):
         operation_id="principal_list",
         parameters=[
             *PAGE_PARAMETERS,
+            CURSOR_PARAMETER,
             OpenApiParameter(
                 "types",
                 {"type": "string", "pattern": TYPES_PATTERN},
@@ -58,7 +59,10 @@ class PrincipalCollectionApi(MethodPermissionApi):
             OpenApiParameter(
                 "filter",
                 {"type": "string", "maxLength": 255},
-                description="Name/description/email",
+                description=(
+                    "Substring of the name, description or an address (any case). A broad "
+                    "search is not counted: its total is an estimate (totalEstimated)."
+                ),
             ),
             OpenApiParameter(
                 "order", OpenApiTypes.STR, enum=["name", "-name", "created", "-created", "type"]
@@ -69,13 +73,15 @@ class PrincipalCollectionApi(MethodPermissionApi):
     def get(self, request):
         params = PrincipalListParams(data=request.query_params)
         params.is_valid(raise_exception=True)
-        queryset = selectors.principal_list(
+        listing = selectors.principal_list(
             actor=request.user,
             types=params.validated_data["types"],
             search=params.validated_data.get("filter", ""),
             order_by=params.validated_data.get("order", "name"),
         )
-        return ok(paginate_request(request, queryset, principal_data))
+        return ok(
+            paginate_request(request, listing, principal_data, prepare=selectors.with_members)
+        )
 
     @extend_schema(
         operation_id="principal_create",
@@ -143,6 +149,7 @@ class AuditListApi(ApiView):
         operation_id="audit_list",
         parameters=[
             *PAGE_PARAMETERS,
+            CURSOR_PARAMETER,
             OpenApiParameter("action", _text(64)),
             OpenApiParameter("actor", _text(255), description="Name of the actor"),
             OpenApiParameter("object_type", _text(64)),

@@ -15,7 +15,6 @@ from apps.accounts.emails import InvalidAddress, display_address, display_domain
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES
 from apps.accounts.principals.services import APPLIES, SUPERADMIN_ROLE
-from mailadmin.api.pagination import MAX_PAGE
 from mailadmin.core.forms import ServiceErrorsMixin
 
 
@@ -324,14 +323,14 @@ class PermissionForm(ServiceErrorsMixin, forms.Form):
 
 
 class ListParams(forms.Form):
-    """The principal list's query string (tab, search, sort, page)."""
+    """The principal list's query string (tab, search, sort; paging is
+    mailadmin.api.pagination's)."""
 
     type = forms.ChoiceField(choices=PrincipalType.choices, required=False)
     q = forms.CharField(required=False, max_length=255)
     sort = forms.ChoiceField(
         choices=[(s, s) for s in ("name", "-name", "created", "-created")], required=False
     )
-    page = forms.IntegerField(min_value=1, max_value=MAX_PAGE, required=False)
 
 
 class AuditFilterForm(forms.Form):
@@ -343,7 +342,4 @@ class AuditFilterForm(forms.Form):
     )
     until = forms.DateTimeField(
         required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
-    page = forms.IntegerField(
-        min_value=1, max_value=MAX_PAGE, required=False, widget=forms.HiddenInput
     )

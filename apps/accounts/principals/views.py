@@ -28,7 +28,7 @@ from apps.accounts.principals.forms import (
     PrincipalForm,
     principal_initial,
 )
-from mailadmin.api.pagination import paginate
+from mailadmin.api.pagination import paginate_query
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.forms import refusal_form
 from mailadmin.core.rendering import redirect_after_form, render_form, render_page
@@ -92,19 +92,23 @@ def principal_list(request: HttpRequest) -> HttpResponse:
         type_ = allowed[0] if allowed else T.INDIVIDUAL
     search = params.cleaned_data.get("q") or ""
     sort = params.cleaned_data.get("sort") or "name"
-    queryset = selectors.principal_list(actor=actor, types=[type_], search=search, order_by=sort)
-    if (tenant := selected_tenant(request)) is not None:  # the superadmin's tenant switcher
-        field = "pk" if type_ == T.TENANT else "tenant_id"
-        queryset = queryset.filter(**{field: tenant.pk})
-    page_number = params.cleaned_data.get("page") or 1
-    page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
-    pages = max(1, -(-page.total // PAGE_SIZE))
-    for principal in page.items:
+    switched = selected_tenant(request)  # the superadmin's tenant switcher
+    listing = selectors.principal_list(
+        actor=actor,
+        types=[type_],
+        search=search,
+        order_by=sort,
+        tenant_id=switched.pk if switched else None,
+    )
+    query = {"type": type_, "q": search, "sort": sort}
+    pagination = paginate_query(
+        {**query, **_paging(request)}, listing, limit=PAGE_SIZE, max_total=MAX_TOTAL
+    )
+    for principal in pagination.page.items:
         principal.addresses = [display_address(e.address) for e in principal.emails.all()]
 
     def link(**changes) -> str:
-        query = {"type": type_, "q": search, "sort": sort, "page": page_number, **changes}
-        return "?" + urlencode({k: v for k, v in query.items() if v not in ("", None)})
+        return "?" + urlencode({k: v for k, v in {**query, **changes}.items() if v})
 
     context = {
         "tabs": tabs,
@@ -112,18 +116,19 @@ def principal_list(request: HttpRequest) -> HttpResponse:
         "noun": NOUNS[type_],
         "search": search,
         "sort": sort,
-        "page": page,
-        "page_number": page_number,
-        "pages": pages,
-        "prev_url": link(page=page_number - 1) if page_number > 1 else None,
-        "next_url": link(page=page_number + 1) if page_number < pages else None,
-        "sort_name_url": link(sort="-name" if sort == "name" else "name", page=1),
-        "sort_created_url": link(sort="-created" if sort == "created" else "created", page=1),
+        "page": pagination.page,
+        "pagination": pagination,
+        "sort_name_url": link(sort="-name" if sort == "name" else "name"),
+        "sort_created_url": link(sort="-created" if sort == "created" else "created"),
         "show_tenant": actor.is_superuser,
         "can_create": actor.has_permission(Perm.PRINCIPAL_CREATE),
         "can_audit": actor.has_permission(Perm.AUDIT_LOG_VIEW),
     }
     return render_page(request, "accounts/principal_list.html", context, partial="principal-table")
+
+
+def _paging(request: HttpRequest) -> dict[str, str]:
+    return {k: request.GET[k] for k in ("page", "cursor") if request.GET.get(k)}
 
 
 @permission_required(Perm.PRINCIPAL_CREATE)
@@ -140,7 +145,10 @@ def principal_create(request: HttpRequest) -> HttpResponse:
     switched = selected_tenant(request)
     if actor.is_superuser:
         tenants = list(
-            selectors.principal_list(actor=actor, types=[T.TENANT]).values_list("name", flat=True)
+            selectors.principal_scope(actor)
+            .filter(type=T.TENANT)
+            .order_by("name")
+            .values_list("name", flat=True)
         )
     domains = []
     if "emails" in services.APPLIES[type_]:
@@ -320,21 +328,11 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     queryset = narrow(selectors.audit_list(actor=actor, filters=filters), request)
-    page_number = filters.get("page") or 1
-    page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
-    pages = max(1, -(-page.total // PAGE_SIZE))
-    query = {k: v for k, v in request.GET.items() if k != "page" and v}
-
-    def link(number: int) -> str:
-        return "?" + urlencode({**query, "page": number})
-
+    pagination = paginate_query(request.GET, queryset, limit=PAGE_SIZE, max_total=MAX_TOTAL)
     context = {
         "form": form,
-        "page": page,
-        "page_number": page_number,
-        "pages": pages,
-        "prev_url": link(page_number - 1) if page_number > 1 else None,
-        "next_url": link(page_number + 1) if page_number < pages else None,
+        "page": pagination.page,
+        "pagination": pagination,
         "actions": selectors.audit_actions(actor=actor),
     }
     return render_page(request, "accounts/audit_list.html", context, partial="audit-table")

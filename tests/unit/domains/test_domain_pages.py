@@ -61,7 +61,7 @@ def test_it_pages_2000_domains_in_constant_queries(
         response = client.get("/domains/?page=3")
     body = response.content.decode()
     assert "d0100.example" in body and "d0149.example" in body and "d0150.example" not in body
-    assert "Page 3 of 40 · 2000 in all" in body
+    assert "Page 3 of 40 · 2,000 in all" in body
 
 
 def test_it_needs_domain_list(console, user_a):
