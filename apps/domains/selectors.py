@@ -22,6 +22,7 @@ from django.utils.crypto import salted_hmac
 from apps.accounts.emails import InvalidAddress, normalize_domain
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from apps.accounts.permissions import Perm
+from apps.accounts.principals.selectors import principal_scope
 from apps.domains import records
 from apps.domains.models import DkimKey, DnsCheckResult, DomainProfile
 from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 def domains_visible(actor: Principal) -> QuerySet[Principal]:
     """The domains the actor may see: their tenant's, or all of them for a superadmin."""
-    return scope(Principal.objects.filter(type=PrincipalType.DOMAIN), actor)
+    return principal_scope(actor).filter(type=PrincipalType.DOMAIN)
 
 
 def dkim_keys_visible(actor: Principal) -> QuerySet[DkimKey]:

@@ -16,17 +16,17 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
+from apps.accounts.principals.selectors import principal_scope
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.progress import task_run_get, task_run_list
 from mailadmin.core.tenants import narrow, select_tenant, selected_tenant
 from mailadmin.errors import NotFound
-from mailadmin.tenancy import scope
 
 
 @permission_required(Perm.DASHBOARD)
 def dashboard(request) -> HttpResponse:
     actor = request.user
-    principals = narrow(scope(Principal.objects.all(), actor), request)
+    principals = narrow(principal_scope(actor), request)
     counts = principals.aggregate(
         **{
             kind.value: Count("pk", filter=Q(type=kind.value))

@@ -1,19 +1,35 @@
 """Reads of principals and the audit log, scoped to what the acting principal may see.
 
-Tenant isolation lives in `_visible_principals` and `audit_list`, each built on
-mailadmin.tenancy.scope; nothing else here filters by tenant.
+Tenant isolation lives in the scoping entry points, one per model, each built on
+mailadmin.tenancy.scope: `principal_scope` and `audit_scope`.
+Services, views, the API and other apps start from these; nothing else filters by tenant.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db import connection
+from django.db.models import (
+    CharField,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    prefetch_related_objects,
+)
+from django.db.models.expressions import RawSQL
 
 from apps.accounts.emails import search_variants
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
+from mailadmin.api.pagination import Search
 from mailadmin.core.models import AuditEvent
 from mailadmin.errors import NotFound
 from mailadmin.tenancy import scope
@@ -26,15 +42,24 @@ ORDERINGS = {
     "type": ("type", "name"),
 }
 MAX_SEARCH = 255
+# SQLite's FTS5 table of migration 0003 (name, description, addresses per principal).
+SEARCH_TABLE = "accounts_principal_search"
+TRIGRAM = 3  # shorter terms have no trigram to look up
 
 
-def _visible_principals(actor: Principal) -> QuerySet[Principal]:
-    """The one scoping rule: the actor's tenant; everything (tenants too) for superadmins.
+def principal_scope(actor: Principal) -> QuerySet[Principal]:
+    """The principals `actor` may see: its tenant's; everything (tenants too) for
+    superadmins; nothing for a principal of no tenant.
 
-    Tenant rows have no tenant, so scope() hides them (and the built-in roles and the
-    superadmins) from tenant admins.
+    Tenant rows have no tenant, so tenant admins see neither them nor the built-in roles
+    nor the superadmins.
     """
     return scope(Principal.objects.all(), actor)
+
+
+def audit_scope(actor: Principal) -> QuerySet[AuditEvent]:
+    """The audit events of `actor`'s tenant (all of them for superadmins)."""
+    return scope(AuditEvent.objects.all(), actor)
 
 
 def _names_only() -> QuerySet[Principal]:
@@ -42,7 +67,8 @@ def _names_only() -> QuerySet[Principal]:
 
 
 def with_relations(queryset: QuerySet[Principal]) -> QuerySet[Principal]:
-    """What rendering a principal needs, in a constant number of queries per page."""
+    """What rendering any principal needs, in a constant number of queries per page (the
+    members of groups, lists and roles come from `with_members`)."""
     return queryset.select_related("tenant").prefetch_related(
         Prefetch("emails", queryset=PrincipalEmail.objects.order_by("position")),
         # role_permissions() reads these: no deferred-field query per role.
@@ -53,9 +79,18 @@ def with_relations(queryset: QuerySet[Principal]) -> QuerySet[Principal]:
             ),
         ),
         Prefetch("member_of", queryset=_names_only()),
-        Prefetch("members", queryset=_names_only()),
-        Prefetch("role_holders", queryset=_names_only()),
     )
+
+
+def with_members(principals: Sequence[Principal]) -> None:
+    """The members of the groups and lists and the holders of the roles among
+    `principals`: a query for each kind present, none for a page of accounts."""
+    groups = [p for p in principals if p.type in (PrincipalType.GROUP, PrincipalType.LIST)]
+    roles = [p for p in principals if p.type == PrincipalType.ROLE]
+    if groups:
+        prefetch_related_objects(groups, Prefetch("members", queryset=_names_only()))
+    if roles:
+        prefetch_related_objects(roles, Prefetch("role_holders", queryset=_names_only()))
 
 
 def principal_list(
@@ -65,34 +100,129 @@ def principal_list(
     search: str = "",
     order_by: str = "name",
     tenant_id: int | None = None,
-) -> QuerySet[Principal]:
-    queryset = _visible_principals(actor)
+) -> QuerySet[Principal] | Search:
+    """The visible principals, ordered; a `Search` to page when `search` is given.
+
+    Search matches a substring of the name, the description or an address (the actor's
+    tenant's addresses only), case-insensitively.
+    """
+    queryset = principal_scope(actor)
     types = [t for t in (types or []) if t]
     if types:
         queryset = queryset.filter(type__in=types)
     if tenant_id is not None:
         queryset = queryset.filter(tenant_id=tenant_id)
-    search = (search or "").strip()[:MAX_SEARCH]
-    if search:
-        match = Q(name__icontains=search) | Q(description__icontains=search)
-        addresses = Q()
-        for variant in search_variants(search):
-            addresses |= Q(address__contains=variant)
-        # A subquery, not a join: no duplicate rows and no DISTINCT over the page.
-        match |= Q(pk__in=PrincipalEmail.objects.filter(addresses).values("principal_id"))
-        queryset = queryset.filter(match)
-    ordering = ORDERINGS.get(order_by, ORDERINGS["name"])
-    return with_relations(queryset.order_by(*ordering))
+    ordered = with_relations(queryset.order_by(*ORDERINGS.get(order_by, ORDERINGS["name"])))
+    term = (search or "").strip()[:MAX_SEARCH]
+    if not term:
+        return ordered
+    addresses = sorted(search_variants(term))
+    match = Q(name__icontains=term) | Q(description__icontains=term) | _has_address(addresses)
+    if connection.vendor == "postgresql":
+        arms = partial(_trigram_arms, queryset, term, addresses)
+    elif connection.vendor == "sqlite" and len(term) >= TRIGRAM and _fts_table_exists():
+        arms = partial(_fts_arms, queryset, [term, *addresses], match)
+    else:
+        arms = _no_index
+    return Search(queryset=ordered, match=match, arms=arms)
+
+
+class _RowByRowExists(Exists):
+    """EXISTS, checked row by row on PostgreSQL too.
+
+    Under an OR, PostgreSQL may turn EXISTS into a hash of every row the subquery could
+    match (every matching address on the server) before looking at the first row, which
+    defeats a walk meant to stop after a few rows; OFFSET 0 rules that rewrite out.
+    """
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="EXISTS(%(subquery)s OFFSET 0)", **extra)
+
+
+def _has_address(addresses: list[str]) -> Exists:
+    """An address of the row's principal contains one of `addresses`."""
+    contains = Q()
+    for address in addresses:
+        contains |= Q(address__contains=address)
+    return _RowByRowExists(PrincipalEmail.objects.filter(contains, principal=OuterRef("pk")))
+
+
+def _address_contains(text: str) -> Q:
+    """An address holds `text` (on the aliases of `_trigram_arms`).
+
+    When `text` spans the "@" ("jane@exam"), that is: the local part ends with what comes
+    before it, and the domain starts with what follows. The first is looked up in the
+    index of local parts; the second has no index on purpose, so the planner cannot pick
+    the whole-address index, where the trigrams of a domain every address shares would
+    read most of the index.
+    """
+    local, at, domain = text.partition("@")
+    if at and local:
+        return Q(local_part__endswith=local, domain_part__startswith=domain)
+    return Q(address__contains=text)
+
+
+def _trigram_arms(
+    queryset: QuerySet[Principal], term: str, addresses: list[str]
+) -> list[QuerySet[Principal]]:
+    """The matches as the pg_trgm indexes find them: name or description (one bitmap scan
+    of both indexes), and address (joined to the visible principals, so another tenant's
+    addresses never count; a join, which can stop early where IN (...) could not)."""
+    by_address = Q()
+    for address in addresses:
+        by_address |= _address_contains(address)
+    # The aliases all read the same joined address row.
+    return [
+        queryset.filter(Q(name__icontains=term) | Q(description__icontains=term)),
+        queryset.alias(
+            address=F("emails__address"),
+            local_part=_split_part("emails__address", 1),
+            domain_part=_split_part("emails__address", 2),
+        ).filter(by_address),
+    ]
+
+
+def _split_part(field: str, part: int) -> Func:
+    return Func(F(field), Value("@"), Value(part), function="split_part", output_field=CharField())
+
+
+def _no_index() -> None:
+    """No index to ask (short terms on SQLite, other backends): the search walks."""
+    return None
+
+
+_fts_tables: dict[str, bool] = {}
+
+
+def _fts_table_exists() -> bool:
+    """Migration 0003 creates the FTS5 table only where SQLite has the trigram tokenizer."""
+    name = str(connection.settings_dict["NAME"])
+    if name not in _fts_tables:
+        _fts_tables[name] = SEARCH_TABLE in connection.introspection.table_names()
+    return _fts_tables[name]
+
+
+def _fts_arms(queryset: QuerySet[Principal], phrases: list[str], match: Q) -> list[QuerySet]:
+    """The matches as SQLite's FTS5 trigram index finds them: principals whose name,
+    description or addresses hold one of `phrases`, case-insensitively.
+
+    The index folds case beyond ASCII, where LIKE does not, and a phrase could span two
+    addresses: `match` is checked on what it finds too, so every plan finds the same rows.
+    """
+    query = " OR ".join('"{}"'.format(p.replace('"', '""')) for p in dict.fromkeys(phrases))
+    fts = f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH %s"  # noqa: S608
+    return [queryset.filter(Q(pk__in=RawSQL(fts, [query])) & match)]  # noqa: S611
 
 
 def principal_get(*, actor: Principal, id_or_name: str | int) -> Principal:
     """By numeric id or by name; foreign and missing principals are the same NotFound."""
-    queryset = with_relations(_visible_principals(actor))
+    queryset = with_relations(principal_scope(actor))
     key = str(id_or_name)
     lookup = Q(pk=int(key)) if key.isdigit() and len(key) < 19 else Q(name=key)
     principal = queryset.filter(lookup).first()
     if principal is None:
         raise NotFound()
+    with_members([principal])
     return principal
 
 
@@ -101,7 +231,7 @@ def principal_choices(
 ) -> QuerySet[Principal]:
     """Names an editor may offer: the visible principals of one tenant, of some types."""
     return (
-        _visible_principals(actor)
+        principal_scope(actor)
         .filter(tenant_id=tenant_id, type__in=list(types))
         .only("id", "name", "type")
         .order_by("name")
@@ -117,7 +247,7 @@ def address_domains(
     """The domains addresses may be on, for the address picker: (tenant name, [domain
     names]) groups of one tenant (None: the server's own domains) or, for a superadmin
     creating in any tenant, of every visible one. One query, capped for huge servers."""
-    queryset = _visible_principals(actor).filter(type=PrincipalType.DOMAIN)
+    queryset = principal_scope(actor).filter(type=PrincipalType.DOMAIN)
     if not all_tenants:
         queryset = queryset.filter(tenant_id=tenant_id)
     rows = queryset.order_by("tenant__name", "name").values_list("tenant__name", "name")
@@ -132,7 +262,7 @@ AUDIT_FILTERS = ("action", "actor", "object_type", "object_id", "interface", "si
 
 def audit_list(*, actor: Principal, filters: dict[str, Any] | None = None) -> QuerySet[AuditEvent]:
     """Audit events of the actor's tenant (all of them for superadmins), newest first."""
-    queryset = scope(AuditEvent.objects.all(), actor)
+    queryset = audit_scope(actor)
     filters = filters or {}
     if filters.get("action"):
         queryset = queryset.filter(action=filters["action"])
@@ -161,5 +291,5 @@ def audit_actions(*, actor: Principal) -> list[str]:
 
     Bounded: a DISTINCT over a tenant's whole history would scan it on every page load.
     """
-    recent = scope(AuditEvent.objects.all(), actor).order_by("-created_at", "-id")
+    recent = audit_scope(actor).order_by("-created_at", "-id")
     return sorted(set(recent.values_list("action", flat=True)[:AUDIT_ACTIONS_WINDOW]))

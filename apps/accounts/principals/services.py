@@ -26,9 +26,9 @@ from apps.accounts.emails import normalize_domain as _normalize_domain
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from apps.accounts.names import name_problem
 from apps.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, Perm
+from apps.accounts.principals.selectors import principal_scope
 from mailadmin.audit import audit
 from mailadmin.errors import NotFound, PermissionDenied, ServiceError
-from mailadmin.tenancy import scope
 
 T = PrincipalType
 SUPERADMIN_ROLE = "admin"
@@ -666,7 +666,7 @@ def _require(actor: Principal, verb: str, type_: str) -> None:
 
 def _ensure_in_scope(actor: Principal, principal: Principal) -> None:
     """Foreign and missing look alike: both are NotFound."""
-    visible = scope(Principal.objects.filter(pk=principal.pk), actor)
+    visible = principal_scope(actor).filter(pk=principal.pk)
     if principal.type == T.TENANT and not actor.reaches_all_tenants:
         visible = visible.none()
     if not visible.exists():
