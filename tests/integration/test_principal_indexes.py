@@ -1,0 +1,89 @@
+"""PostgreSQL answers principal search and deep pages from the indexes migration 0003
+made: the pg_trgm GIN indexes for substring search, the ordering indexes for pages."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+
+from apps.accounts.models import Principal, PrincipalEmail
+from apps.accounts.principals import selectors
+
+# Transactional: VACUUM (which fills the statistics the planner costs GIN scans and
+# index-only scans with) cannot run inside a transaction.
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+COUNT = 5_000
+
+
+@pytest.fixture
+def crowd(tenant_a, tenant_b, admin_a):
+    """5,000 accounts with an address each in tenant A and as many in tenant B, vacuumed
+    and analysed as autovacuum would leave them."""
+    Principal.objects.bulk_create(
+        Principal(
+            name=f"{prefix}{i:05}",
+            description=f"Person number {i}",
+            type="individual",
+            tenant=tenant,
+            password="!",
+        )
+        for i in range(COUNT)
+        for tenant, prefix in ((tenant_a, "person"), (tenant_b, "other"))
+    )
+    PrincipalEmail.objects.bulk_create(
+        PrincipalEmail(principal=p, address=f"{p.name}@a.example")
+        for p in Principal.objects.filter(name__regex=r"^(person|other)\d")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE accounts_principal")
+        cursor.execute("VACUUM ANALYZE accounts_principalemail")
+    return tenant_a
+
+
+def plan(queryset, *, walks: bool = True) -> str:
+    """The plan PostgreSQL picks when reading a whole table (or, with `walks` off,
+    walking a B-tree in order) is not an option: a table this small would be scanned."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        if not walks:
+            cursor.execute("SET LOCAL enable_indexscan = off")
+        return queryset.explain()
+
+
+def arms(actor, term: str) -> list:
+    """The querysets the pager asks first, each meant for one index."""
+    listing = selectors.principal_list(actor=actor, types=["individual"], search=term)
+    return [arm.order_by().values("pk") for arm in listing.arms()]
+
+
+def test_name_and_description_search_use_their_trigram_indexes(crowd, admin_a):
+    own, _ = arms(admin_a, "son0123")
+    text = plan(own, walks=False)
+    assert "accounts_principal_name_trgm" in text
+    assert "accounts_principal_description_trgm" in text
+
+
+def test_address_search_uses_the_address_trigram_index(crowd, admin_a):
+    _, by_address = arms(admin_a, "son0123@a")
+    assert "accounts_principalemail_local_trgm" in plan(by_address, walks=False)
+    _, by_address = arms(admin_a, "rson01234")
+    assert "accounts_principalemail_address_trgm" in plan(by_address, walks=False)
+
+
+def test_the_address_match_is_joined_to_the_actors_tenant(crowd, admin_a, admin_b):
+    _, by_address = arms(admin_b, "person00001@a.example")
+    sql = str(by_address.query)
+    assert f'"accounts_principal"."tenant_id" = {admin_b.tenant_id}' in sql
+    assert list(by_address) == []
+
+
+def test_a_deep_page_skips_its_rows_in_the_ordering_index(crowd, admin_a):
+    listing = selectors.principal_list(actor=admin_a, types=["individual"])
+    text = plan(listing.values("pk")[4000:4051])  # what pagination's deep page runs first
+    assert "principal_tenant_type_name" in text
+    assert "Index Only Scan" in text
+
+
+def test_the_case_insensitive_name_check_uses_its_index(crowd):
+    text = plan(Principal.objects.filter(name__iexact="PERSON00042"))
+    assert "principal_name_upper" in text
