@@ -114,10 +114,6 @@ class Page:
     def pages(self) -> int:
         return max(1, math.ceil(self.total / self.limit))
 
-    @property
-    def has_next(self) -> bool:
-        return self.next_cursor is not None
-
 
 # --- the ordering key ----------------------------------------------------------------------
 
@@ -165,6 +161,9 @@ def _encode(key: _Key, direction: str, values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+NOT_OURS = "The cursor is not one this server gave out."
+
+
 def _decode(cursor: str, key: _Key, model: type[Model]) -> tuple[str, list[Any] | None]:
     """(direction, key values) of a cursor; ("before", None) is the last page."""
     if cursor == LAST:
@@ -173,14 +172,14 @@ def _decode(cursor: str, key: _Key, model: type[Model]) -> tuple[str, list[Any] 
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
     except (binascii.Error, ValueError):
-        raise InvalidCursor("The cursor is not one this server gave out.") from None
+        raise InvalidCursor(NOT_OURS) from None
     if not isinstance(data, dict) or data.get("d") not in ("after", "before"):
-        raise InvalidCursor("The cursor is not one this server gave out.")
+        raise InvalidCursor(NOT_OURS)
     if data.get("o") != key.signature:
         raise InvalidCursor("The cursor belongs to another ordering of this list.")
     values = data.get("k")
     if not isinstance(values, list) or len(values) != len(key.fields):
-        raise InvalidCursor("The cursor is not one this server gave out.")
+        raise InvalidCursor(NOT_OURS)
     meta = model._meta
     try:
         typed = [
@@ -188,9 +187,9 @@ def _decode(cursor: str, key: _Key, model: type[Model]) -> tuple[str, list[Any] 
             for name, value in zip(key.fields, values, strict=True)
         ]
     except (ValidationError, TypeError, ValueError):
-        raise InvalidCursor("The cursor is not one this server gave out.") from None
+        raise InvalidCursor(NOT_OURS) from None
     if any(v is None or (isinstance(v, int) and not -(2**63) <= v < 2**63) for v in typed):
-        raise InvalidCursor("The cursor is not one this server gave out.")  # 64-bit columns
+        raise InvalidCursor(NOT_OURS)  # a 64-bit column holds no bigger number
     return data["d"], typed
 
 
@@ -198,34 +197,27 @@ def _field(meta, attname: str):
     return next(f for f in meta.concrete_fields if f.attname == attname)
 
 
-class _RowGreaterThan(TupleGreaterThan):
-    """(a, b) > (x, y) as a row comparison on every backend (SQLite has had row values
-    since 3.15), so an index on (a, b) seeks instead of scanning; Django would spell it as
-    ORs on SQLite, which no index range can use."""
+def _row_comparison(lookup: type) -> type:
+    """`lookup` spelt as a row comparison, (a, b) > (x, y), on every backend (SQLite has
+    had row values since 3.15): an index on (a, b) then seeks. Django spells it as ORs on
+    SQLite, which no index range can use."""
 
     def as_sql(self, compiler, connection):
         return super(TupleLookupMixin, self).as_sql(compiler, connection)
 
-
-class _RowLessThan(TupleLessThan):
-    def as_sql(self, compiler, connection):
-        return super(TupleLookupMixin, self).as_sql(compiler, connection)
+    return type(f"Row{lookup.__name__}", (lookup,), {"as_sql": as_sql})
 
 
-class _RowLessThanOrEqual(TupleLessThanOrEqual):
-    def as_sql(self, compiler, connection):
-        return super(TupleLookupMixin, self).as_sql(compiler, connection)
-
-
-class _RowGreaterThanOrEqual(TupleGreaterThanOrEqual):
-    def as_sql(self, compiler, connection):
-        return super(TupleLookupMixin, self).as_sql(compiler, connection)
+_AFTER = _row_comparison(TupleGreaterThan)
+_BEFORE = _row_comparison(TupleLessThan)
+_UP_TO = _row_comparison(TupleLessThanOrEqual)
+_DOWN_TO = _row_comparison(TupleGreaterThanOrEqual)
 
 
 def _seek(queryset: QuerySet, key: _Key, values: list[Any], *, forward: bool) -> QuerySet:
     """Rows after (forward) or before the key in the list's own order."""
     ascending = forward != key.descending
-    lookup = _RowGreaterThan if ascending else _RowLessThan
+    lookup = _AFTER if ascending else _BEFORE
     columns = Tuple(*(F(name) for name in key.fields))
     return queryset.filter(lookup(columns, tuple(values)))
 
@@ -424,7 +416,7 @@ def _windowed(
     if not bound:
         return _slice(matches, key, at)  # the rest of the list is shorter than the window
     ascending = at.forward != key.descending
-    within = _RowLessThanOrEqual if ascending else _RowGreaterThanOrEqual
+    within = _UP_TO if ascending else _DOWN_TO
     columns = Tuple(*(F(name) for name in key.fields))
     ordered = _positioned(matches, key, at).filter(within(columns, tuple(bound[0])))
     rows = list(ordered[at.offset : at.offset + at.limit + 1])
