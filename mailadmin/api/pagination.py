@@ -256,6 +256,9 @@ class Search:
     queryset: QuerySet  # the list without the search: scoped, filtered, ordered
     match: Any  # Q or boolean expression: the search, checked row by row
     arms: Callable[[], list[QuerySet] | None]
+    # Whether there may be at most n matches, where asking the arms would cost more than
+    # a quick look (an index that cannot stop early when its answer is cut to the list).
+    few: Callable[[int], bool] | None = None
 
 
 # Each a bound on rows read: the probe reads up to NARROW + 1 per index, the walk WINDOW.
@@ -301,7 +304,7 @@ def paginate(
         return _paginate(listing, fetch=_slice, total=partial(_capped_count, listing), **args)
     queryset, search = listing.queryset, listing
     arms = search.arms()
-    if arms is not None:
+    if arms is not None and (search.few is None or search.few(NARROW)):
         ids = _few_matches(arms, NARROW)
         if ids is not None:
             few = queryset.filter(pk__in=ids)

@@ -119,12 +119,16 @@ def principal_list(
     addresses = sorted(search_variants(term))
     match = Q(name__icontains=term) | Q(description__icontains=term) | _has_address(addresses)
     if connection.vendor == "postgresql":
-        arms = partial(_trigram_arms, queryset, term, addresses)
-    elif connection.vendor == "sqlite" and len(term) >= TRIGRAM and _fts_table_exists():
-        arms = partial(_fts_arms, queryset, [term, *addresses], match)
-    else:
-        arms = _no_index
-    return Search(queryset=ordered, match=match, arms=arms)
+        return Search(ordered, match, arms=partial(_trigram_arms, queryset, term, addresses))
+    if connection.vendor == "sqlite" and len(term) >= TRIGRAM and _fts_table_exists():
+        query = _fts_query([term, *addresses])
+        return Search(
+            ordered,
+            match,
+            arms=partial(_fts_arms, queryset, query, match),
+            few=partial(_fts_few, query),
+        )
+    return Search(ordered, match, arms=_no_index)
 
 
 class _RowByRowExists(Exists):
@@ -202,16 +206,30 @@ def _fts_table_exists() -> bool:
     return _fts_tables[name]
 
 
-def _fts_arms(queryset: QuerySet[Principal], phrases: list[str], match: Q) -> list[QuerySet]:
+def _fts_query(phrases: list[str]) -> str:
+    """An FTS5 query for any of `phrases` (each a literal substring)."""
+    return " OR ".join('"{}"'.format(p.replace('"', '""')) for p in dict.fromkeys(phrases))
+
+
+_FTS_MATCH = f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH %s"  # noqa: S608
+
+
+def _fts_arms(queryset: QuerySet[Principal], query: str, match: Q) -> list[QuerySet]:
     """The matches as SQLite's FTS5 trigram index finds them: principals whose name,
-    description or addresses hold one of `phrases`, case-insensitively.
+    description or addresses hold one of the phrases, case-insensitively.
 
     The index folds case beyond ASCII, where LIKE does not, and a phrase could span two
     addresses: `match` is checked on what it finds too, so every plan finds the same rows.
     """
-    query = " OR ".join('"{}"'.format(p.replace('"', '""')) for p in dict.fromkeys(phrases))
-    fts = f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH %s"  # noqa: S608
-    return [queryset.filter(Q(pk__in=RawSQL(fts, [query])) & match)]  # noqa: S611
+    return [queryset.filter(Q(pk__in=RawSQL(_FTS_MATCH, [query])) & match)]  # noqa: S611
+
+
+def _fts_few(query: str, limit: int) -> bool:
+    """At most `limit` principals on the server match. The index streams its matches and
+    stops at limit + 1; cut to one tenant's list, it would read them all first."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM ({_FTS_MATCH} LIMIT %s)", [query, limit + 1])  # noqa: S608
+        return cursor.fetchone()[0] <= limit
 
 
 def principal_get(*, actor: Principal, id_or_name: str | int) -> Principal:

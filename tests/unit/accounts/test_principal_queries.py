@@ -17,8 +17,10 @@ API_QUERIES = 7
 # session, actor, roles of the actor, page, count, 3 prefetches.
 PAGE_QUERIES = 8
 # A search, by the plan the pager picks (mailadmin.api.pagination.Search):
-# few matches: the index probe instead of the count (the page holds them all).
-SEARCH_FEW = API_QUERIES
+# few matches: the index probe instead of the count (the page holds them all); on SQLite
+# a look at the FTS index first (it cannot stop early once cut to a tenant).
+FTS_LOOK = int(connection.vendor == "sqlite")
+SEARCH_FEW = API_QUERIES + FTS_LOOK
 # a broad term: probe, window bound, page, the total: PostgreSQL's estimate (and a
 # capped COUNT when the estimate is small), or the capped COUNT elsewhere.
 SEARCH_BROAD = API_QUERIES - 1 + 4
@@ -119,7 +121,7 @@ def test_it_searches_20000_principals_in_constant_queries_whatever_the_plan(
     nothing, _ = _count(lambda: api_a.get("/api/principal?filter=nothing-like-this"))
     assert (few, clustered) == (SEARCH_FEW, SEARCH_CLUSTERED)
     assert SEARCH_BROAD - 1 <= broad <= SEARCH_BROAD
-    assert nothing == 3  # token, actor, the probe: an empty page reads nothing more
+    assert nothing == 3 + FTS_LOOK  # token, actor, the probe: an empty page reads no more
 
 
 def test_it_shows_the_list_page_of_20000_principals_in_constant_queries(
