@@ -114,7 +114,7 @@ class Principal(AbstractBaseUser):
             # The case-insensitive name check (`name__iexact`) of every create and rename.
             models.Index(Upper("name"), name="principal_name_upper"),
             # Substring search has backend-specific indexes (pg_trgm GIN on PostgreSQL, an
-            # FTS5 trigram table on SQLite): see migration 0003_h4_search_indexes.
+            # FTS5 trigram table on SQLite): see migration 0007_search_indexes.
         ]
         constraints = [
             models.CheckConstraint(

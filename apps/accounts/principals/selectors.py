@@ -29,6 +29,7 @@ from django.db.models.expressions import RawSQL
 
 from apps.accounts.emails import search_variants
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
+from apps.accounts.principals import search_index
 from mailadmin.api.pagination import Search
 from mailadmin.core.models import AuditEvent
 from mailadmin.errors import NotFound
@@ -42,8 +43,7 @@ ORDERINGS = {
     "type": ("type", "name"),
 }
 MAX_SEARCH = 255
-# SQLite's FTS5 table of migration 0003 (name, description, addresses per principal).
-SEARCH_TABLE = "accounts_principal_search"
+SEARCH_TABLE = search_index.FTS  # SQLite's FTS5 table (name, description, addresses)
 TRIGRAM = 3  # shorter terms have no trigram to look up
 
 
@@ -110,8 +110,9 @@ def principal_list(
     types = [t for t in (types or []) if t]
     if types:
         queryset = queryset.filter(type__in=types)
-    if tenant_id is not None:
-        queryset = queryset.filter(tenant_id=tenant_id)
+    if tenant_id is not None:  # one tenant's principals, or the tenant itself among tenants
+        field = "pk" if types == [PrincipalType.TENANT] else "tenant_id"
+        queryset = queryset.filter(**{field: tenant_id})
     ordered = with_relations(queryset.order_by(*ORDERINGS.get(order_by, ORDERINGS["name"])))
     term = (search or "").strip()[:MAX_SEARCH]
     if not term:
@@ -199,7 +200,7 @@ _fts_tables: dict[str, bool] = {}
 
 
 def _fts_table_exists() -> bool:
-    """Migration 0003 creates the FTS5 table only where SQLite has the trigram tokenizer."""
+    """Migration 0007 creates the FTS5 table only where SQLite has the trigram tokenizer."""
     name = str(connection.settings_dict["NAME"])
     if name not in _fts_tables:
         _fts_tables[name] = SEARCH_TABLE in connection.introspection.table_names()

@@ -173,3 +173,19 @@ def test_the_api_searches_with_the_same_plans(directory, api_a, admin_a):
         f"/api/principal?types=individual&filter=clara&limit=20&cursor={body['next']}"
     ).json()["data"]
     assert [i["name"] for i in following["items"]] == plain(admin_a, "clara")[20:40]
+
+
+def test_the_sqlite_index_is_made_again_when_a_migration_drops_its_triggers(directory, admin_a):
+    from django.db import connection
+
+    from apps.accounts.principals import search_index
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the FTS5 index is SQLite's")
+    with connection.cursor() as cursor:  # as rebuilding the table for a new column does
+        cursor.execute(f"DROP TRIGGER {search_index.TRIGGERS[1]}")
+    Principal.objects.filter(name="anna.001").update(description="Quokka keeper")
+    search_index.ensure(connection)  # what every `migrate` runs last
+    assert searched(admin_a, "quokka") == ["anna.001"]
+    Principal.objects.filter(name="anna.001").update(description="Wombat keeper")
+    assert searched(admin_a, "wombat") == ["anna.001"]
