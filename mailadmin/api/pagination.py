@@ -401,8 +401,10 @@ def _slice(queryset: QuerySet, key: _Key | None, at: _At) -> tuple[list[Any], No
     if not at.offset:
         return list(ordered[:end]), None
     # Skip the rows by primary key alone (an index-only scan where the ordering's index
-    # holds the pk), then read only the page's rows.
-    return list(ordered.filter(pk__in=ordered.values("pk")[at.offset : end])), None
+    # holds the pk), then read only the page's rows. Two queries, not a subquery: a
+    # planner may run a LIMIT/OFFSET subquery again for every row it joins.
+    ids = list(ordered.values_list("pk", flat=True)[at.offset : end])
+    return list(ordered.filter(pk__in=ids)) if ids else [], None
 
 
 def _windowed(
