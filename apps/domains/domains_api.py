@@ -19,8 +19,9 @@ from apps.domains.serializers import (
     DomainPageOutput,
     domain_data,
 )
-from mailadmin.api.pagination import MAX_MAX_TOTAL, paginate
+from mailadmin.api.pagination import MAX_MAX_TOTAL, InvalidCursor, paginate
 from mailadmin.api.schema import PROBLEM, envelope
+from mailadmin.api.serializers import custom_error
 from mailadmin.api.views import MethodPermissionApi, ok
 
 DOMAIN_ID = OpenApiParameter(
@@ -54,9 +55,12 @@ class DomainCollectionApi(MethodPermissionApi):
             order_by=values["order_by"],
             tenant_id=values.get("project_id"),
         )
-        page = paginate(
-            queryset, page=values["page"], limit=values["page_size"], max_total=MAX_MAX_TOTAL
-        )
+        try:
+            page = paginate(
+                queryset, page=values["page"], limit=values["page_size"], max_total=MAX_MAX_TOTAL
+            )
+        except InvalidCursor as exc:  # deeper than OFFSET goes (this spec has no cursor)
+            raise custom_error("page", f"Invalid value for field page: {exc}") from None
         counts = selectors.mailbox_counts(d.name for d in page.items)
         return ok(
             {

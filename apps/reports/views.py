@@ -23,7 +23,7 @@ from apps.reports import selectors, services
 from apps.reports.forms import ReportUploadForm
 from apps.reports.models import Source
 from apps.reports.serializers import parse_day
-from mailadmin.api.pagination import paginate
+from mailadmin.api.pagination import paginate_query
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.rendering import render_form, render_page
 from mailadmin.core.tenants import narrow
@@ -34,10 +34,6 @@ PAGE_SIZE = 50
 MAX_TOTAL = 10_000
 RECORDS_PAGE = 100
 GROUP_TITLES = {"dmarc": "DMARC aggregate", "tls": "TLS-RPT", "arf": "ARF and failure"}
-
-
-def _page_number(value: str | None) -> int:
-    return int(value) if value and value.isdigit() and 0 < int(value) < 10**6 else 1
 
 
 def _visible_domains(request: HttpRequest):
@@ -86,25 +82,15 @@ def _filters(request: HttpRequest, group: str) -> tuple[selectors.ReportFilters,
 
 def _list_context(request: HttpRequest, group: str) -> dict:
     filters, problems = _filters(request, group)
-    page_number = _page_number(request.GET.get("page"))
     queryset = narrow(
         selectors.report_list(actor=request.user, group=group, filters=filters), request
     )
-    page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
-    pages = max(1, -(-page.total // PAGE_SIZE))
-    query = {k: v for k, v in request.GET.items() if k != "page" and v}
-
-    def link(number: int) -> str:
-        return "?" + urlencode({**query, "page": number})
-
+    pagination = paginate_query(request.GET, queryset, limit=PAGE_SIZE, max_total=MAX_TOTAL)
     return {
         "group": group,
         "title": GROUP_TITLES[group],
-        "page": page,
-        "page_number": page_number,
-        "pages": pages,
-        "prev_url": link(page_number - 1) if page_number > 1 else None,
-        "next_url": link(page_number + 1) if page_number < pages else None,
+        "page": pagination.page,
+        "pagination": pagination,
         "filters": request.GET,
         "feedback_type": request.GET.get("feedback-type", ""),
         "problems": problems,
@@ -177,16 +163,10 @@ def _detail_view(group: str):
         }
         if group == "dmarc":
             records = selectors.dmarc_record_list(report=report)
-            number = _page_number(request.GET.get("page"))
-            page = paginate(records, page=number, limit=RECORDS_PAGE, max_total=MAX_TOTAL)
-            pages = max(1, -(-page.total // RECORDS_PAGE))
-            context.update(
-                records=page,
-                page_number=number,
-                pages=pages,
-                prev_url=f"?page={number - 1}" if number > 1 else None,
-                next_url=f"?page={number + 1}" if number < pages else None,
+            pagination = paginate_query(
+                request.GET, records, limit=RECORDS_PAGE, max_total=MAX_TOTAL
             )
+            context.update(records=pagination.page, pagination=pagination)
         elif group == "tls":
             context["policies"] = [
                 (p, [{k.replace("-", "_"): v for k, v in d.items()} for d in p.failure_details])
@@ -194,7 +174,9 @@ def _detail_view(group: str):
             ]
         else:
             context["fields"] = sorted(report.details.get("fields", {}).items())
-        return render(request, "reports/report_detail.html", context)
+        return render_page(
+            request, "reports/report_detail.html", context, partial="dmarc-records-box"
+        )
 
     view.__name__ = f"{group}_report_detail"
     return view
@@ -218,17 +200,12 @@ def report_delete(request: HttpRequest, group: str, pk: int) -> HttpResponse:
 
 @permission_required(Perm.INCOMING_REPORT_LIST)
 def failure_list(request: HttpRequest) -> HttpResponse:
-    page_number = _page_number(request.GET.get("page"))
     queryset = narrow(selectors.ingest_failure_list(actor=request.user), request)
-    page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
-    pages = max(1, -(-page.total // PAGE_SIZE))
+    pagination = paginate_query(request.GET, queryset, limit=PAGE_SIZE, max_total=MAX_TOTAL)
     context = {
         "group": "failed",
-        "page": page,
-        "page_number": page_number,
-        "pages": pages,
-        "prev_url": f"?page={page_number - 1}" if page_number > 1 else None,
-        "next_url": f"?page={page_number + 1}" if page_number < pages else None,
+        "page": pagination.page,
+        "pagination": pagination,
         "can_delete": request.user.has_permission(Perm.INCOMING_REPORT_DELETE),
         "show_tenant": request.user.is_superuser,
     }

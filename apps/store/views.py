@@ -14,7 +14,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from apps.accounts.permissions import Perm
 from apps.store import blobs, selectors, services
 from apps.store.models import Folder
-from mailadmin.api.pagination import paginate
+from mailadmin.api.pagination import paginate_query
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.rendering import render_page
 from mailadmin.errors import NotFound
@@ -24,10 +24,6 @@ MAX_TOTAL = 10_000
 # The raw view shows this much of a message as text; the download has all of it.
 RAW_VIEW_BYTES = 256 * 1024
 READ_MAIL = (Perm.PRINCIPAL_GET, Perm.BLOB_FETCH)
-
-
-def _page_number(value: str | None) -> int:
-    return int(value) if value and value.isdigit() and 0 < int(value) < 10**6 else 1
 
 
 def _choose_folder(folders: list[Folder], wanted: str) -> Folder | None:
@@ -46,26 +42,19 @@ def mailbox_messages(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404 from None
     folders = selectors.folder_list(mailbox=mailbox)
     folder = _choose_folder(folders, (request.GET.get("folder") or "INBOX")[:255])
-    page_number = _page_number(request.GET.get("page"))
-    page, pages = None, 1
+    pagination = None
     if folder is not None:
         queryset = selectors.message_list(actor=actor, mailbox=mailbox, folder=folder)
-        page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
-        pages = max(1, -(-page.total // PAGE_SIZE))
-
-    def link(**changes) -> str:
-        query = {"folder": folder.name if folder else "", "page": page_number, **changes}
-        return "?" + urlencode({k: v for k, v in query.items() if v not in ("", None, 1)})
-
+        query = {"folder": folder.name}  # a bad folder name in the URL is not carried on
+        pagination = paginate_query(
+            {**request.GET.dict(), **query}, queryset, limit=PAGE_SIZE, max_total=MAX_TOTAL
+        )
     context = {
         "mailbox": mailbox,
-        "folders": [(f, link(folder=f.name, page=1)) for f in folders],
+        "folders": [(f, "?" + urlencode({"folder": f.name})) for f in folders],
         "folder": folder,
-        "page": page,
-        "page_number": page_number,
-        "pages": pages,
-        "prev_url": link(page=page_number - 1) if page_number > 1 else None,
-        "next_url": link(page=page_number + 1) if page_number < pages else None,
+        "page": pagination.page if pagination else None,
+        "pagination": pagination,
         "used": services.used_bytes(mailbox),
     }
     return render_page(request, "store/message_list.html", context, partial="message-table")

@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import Principal, PrincipalEmail
 from apps.accounts.principals.services import builtin_role
+from tests.support.planner import analyze
 
 pytestmark = pytest.mark.django_db
 COUNT = 20_000
@@ -69,6 +70,7 @@ def crowded_tenant(world_a):
         ],
         batch_size=5000,
     )
+    analyze(Principal, PrincipalEmail, Roles, Members)
     return world_a
 
 

@@ -10,6 +10,7 @@ from apps.accounts.models import Principal, PrincipalEmail
 from apps.accounts.principals import selectors, services
 from mailadmin.api import pagination
 from mailadmin.api.pagination import LAST, paginate
+from tests.support.planner import analyze
 
 pytestmark = pytest.mark.django_db
 FIRST = ["anna", "ben", "clara", "david", "emma", "felix", "greta", "hans"]
@@ -40,6 +41,7 @@ def directory(world_a, world_b):
             name=f"hans.b{i}", type="individual", tenant=world_b.tenant, password="!"
         )
         PrincipalEmail.objects.create(principal=other, address=f"hans{i}@b.example")
+    analyze(Principal, PrincipalEmail)
     return world_a
 
 

@@ -251,3 +251,10 @@ def test_it_lets_a_superadmin_see_every_tenant(api_client_for, superadmin, domai
     assert _create(api, domain="b.example").status_code == 200
     assert api.get("/api/dns/records/b.example").status_code == 200
     assert api.get("/api/dkim").json()["data"]["total"] == 1
+
+
+def test_a_page_deeper_than_offset_goes_is_a_400_naming_page(api_root):
+    response = api_root.get("/api/domains?page=999999&page_size=50")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "page"
+    assert "Pages reach 10,000 items deep at most" in response.json()["detail"]
