@@ -116,6 +116,10 @@ def _input_schema(creating: bool) -> serializers.Serializer:
     )
 
 
+ADD_INPUT = _input_schema(True)
+EDIT_INPUT = _input_schema(False)
+
+
 # --- input --------------------------------------------------------------------------------
 
 
@@ -193,10 +197,7 @@ class MailboxDetailApi(_ProvisioningApi):
     @extend_schema(
         operation_id="provisioning_mailbox_add",
         parameters=[CUSTOMER, DOMAIN, NAME],
-        request={
-            "application/json": _input_schema(True),
-            "application/x-www-form-urlencoded": _input_schema(True),
-        },
+        request={"application/json": ADD_INPUT, "application/x-www-form-urlencoded": ADD_INPUT},
         responses={200: envelope("ProvisionedMailboxAdded", MailboxOutput), 404: PROBLEM},
     )
     def post(self, request, customer: str, domain: str, name: str):
@@ -211,10 +212,7 @@ class MailboxDetailApi(_ProvisioningApi):
     @extend_schema(
         operation_id="provisioning_mailbox_edit",
         parameters=[CUSTOMER, DOMAIN, NAME],
-        request={
-            "application/json": _input_schema(False),
-            "application/x-www-form-urlencoded": _input_schema(False),
-        },
+        request={"application/json": EDIT_INPUT, "application/x-www-form-urlencoded": EDIT_INPUT},
         responses={200: envelope("ProvisionedMailboxEdited", MailboxOutput), 404: PROBLEM},
     )
     def put(self, request, customer: str, domain: str, name: str):
