@@ -165,3 +165,12 @@ def test_a_superadmin_provisions_the_servers_own_domain(superadmin, make_princip
     assert response.status_code == 200, response.content
     mailbox = MailboxProfile.objects.get(domain=own)
     assert mailbox.tenant_id is None and mailbox.principal.tenant_id is None
+
+
+def test_a_domain_cannot_be_registered_under_an_alias_name(api_a, admin_a, domain_a):
+    mailbox_services.domain_alias_create(actor=admin_a, domain=domain_a, alias="x.example")
+    response = api_a.post("/api/domains", {"name": "X.example"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "The domain x.example is an alias of a.example; remove the alias first."
+    )
