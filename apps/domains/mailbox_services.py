@@ -65,6 +65,13 @@ def _renamed(exc: ServiceError) -> ServiceError:
     return error
 
 
+def _principal_update(actor: Principal, principal: Principal, operations: list[dict]) -> None:
+    try:
+        principal_services.principal_update(actor=actor, principal=principal, operations=operations)
+    except ServiceError as exc:
+        raise _renamed(exc) from None
+
+
 # --- the provisioning rules ---------------------------------------------------------------
 
 
@@ -214,12 +221,7 @@ def mailbox_update(
     if "password" in values:
         operations.append({"action": "set", "field": "secrets", "value": values["password"]})
     if operations:
-        try:
-            principal_services.principal_update(
-                actor=actor, principal=principal, operations=operations
-            )
-        except ServiceError as exc:
-            raise _renamed(exc) from None
+        _principal_update(actor, principal, operations)
     if "enabled" in values:
         _set_enabled(actor, principal, values["enabled"])
     changes = _profile_changes(profile, values)
@@ -269,14 +271,7 @@ def mailbox_address_add(*, actor: Principal, mailbox: MailboxProfile, address: s
         raise ValidationFailed(
             f"The email address {display_address(stored)} is already in use", field="address"
         )
-    try:
-        principal_services.principal_update(
-            actor=actor,
-            principal=principal,
-            operations=[{"action": "addItem", "field": "emails", "value": stored}],
-        )
-    except ServiceError as exc:
-        raise _renamed(exc) from None
+    _principal_update(actor, principal, [{"action": "addItem", "field": "emails", "value": stored}])
     return stored
 
 
@@ -293,14 +288,9 @@ def mailbox_address_remove(*, actor: Principal, mailbox: MailboxProfile, address
         raise ValidationFailed(
             f"The primary address {display_address(stored)} can't be removed", field="address"
         )
-    try:
-        principal_services.principal_update(
-            actor=actor,
-            principal=principal,
-            operations=[{"action": "removeItem", "field": "emails", "value": stored}],
-        )
-    except ServiceError as exc:
-        raise _renamed(exc) from None
+    _principal_update(
+        actor, principal, [{"action": "removeItem", "field": "emails", "value": stored}]
+    )
 
 
 # --- domain aliases and catch-all ---------------------------------------------------------

@@ -18,15 +18,6 @@ VALUES = {"display_name": "Jane Doe", "password": "Secret123!@#", "size": 1024}
 
 
 @pytest.fixture
-def console(client):
-    def login(principal):
-        client.force_login(principal)
-        return client
-
-    return login
-
-
-@pytest.fixture
 def jane(admin_a, domain_a):
     return mailbox_services.mailbox_create(
         actor=admin_a, domain=domain_a, name="jane", values=dict(VALUES)
