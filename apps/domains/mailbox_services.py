@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from mailadmin.audit import audit
 from mailadmin.core.models import TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
 from mailadmin.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
+from mailadmin.sealing import seal, unseal
 
 MB = 1024**2
 IMPORT_TASK = "domains.mailbox_import"
@@ -465,7 +467,8 @@ def mailboxes_import_start(*, actor: Principal, domain: Principal, text: str) ->
         kind=f"mailbox-import:{domain.pk}",
         title=f"Import of {len(rows)} mailbox(es) into {display_domain(domain.name)}",
         task_name=IMPORT_TASK,
-        arguments={"domain_id": domain.pk, "rows": rows},
+        # The rows hold passwords: sealed at rest like every stored secret.
+        arguments={"domain_id": domain.pk, "rows": seal(json.dumps(rows))},
         tenant_id=domain.tenant_id,
     )
 
@@ -497,10 +500,11 @@ def _parse_row(number: int, row: dict[str, str], domain: Principal, seen: set[st
 
 
 def mailboxes_import_run(
-    *, actor: Principal, domain_id: int, rows: list[dict[str, str]], progress: Progress
+    *, actor: Principal, domain_id: int, sealed_rows: str, progress: Progress
 ) -> Outcome:
     """Check every row, then create every mailbox in one transaction: a file with any bad
     row imports nothing and lists each bad row."""
+    rows: list[dict[str, str]] = json.loads(unseal(sealed_rows, where="a mailbox import"))
     domain = selectors.domains_visible(actor).filter(pk=domain_id).first()
     if domain is None:
         return Outcome(False, "The domain no longer exists.")

@@ -203,6 +203,7 @@ def import_now(django_capture_on_commit_callbacks):
             )
         assert response.status_code == 200, response.content
         run = TaskRun.objects.get(kind=f"mailbox-import:{domain.pk}")
+        assert "Secret123" not in str(run.arguments)  # sealed at rest
         mailbox_import_task(str(run.pk))
         run.refresh_from_db()
         return run
@@ -220,6 +221,7 @@ def test_an_import_creates_every_row(console, admin_a, domain_a, import_now):
     assert run.state == TaskRun.State.SUCCESS, run.message
     assert run.message == "Imported 2 mailbox(es)."
     assert (run.done, run.total) == (3, 3)
+    assert run.arguments == {"domain_id": domain_a.pk}  # the passwords are gone
     ann = MailboxProfile.objects.get(name="ann")
     assert ann.city == "Oslo"
     assert Principal.objects.get(name="ben@a.example").is_active is False
