@@ -3,7 +3,7 @@
 
 The customer is our tenant (its id or name; a superadmin names any, `-` for the server's
 own domains), the domain one of its domains. Fields, verbs and the 400/404 messages are
-the spec's; bodies are form fields as in the spec's examples, or JSON. Answers are JSON, or
+the spec's; bodies are form fields as in the spec's examples, JSON, or XML. Answers are JSON, or
 XML for `Accept: text/xml` / `application/xml` (or `?format=xml`); any other format asked
 for is the spec's 404 "Invalid format".
 """
@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from defusedxml import ElementTree
+from defusedxml.common import DefusedXmlException
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import parsers, serializers
@@ -24,7 +26,13 @@ from apps.accounts.permissions import Perm
 from apps.domains import mailbox_fields, mailbox_selectors, mailbox_services
 from apps.domains.mailbox_services import MB
 from mailadmin.api.pagination import paginate_request
-from mailadmin.api.parsers import BodyError, JSONParser
+from mailadmin.api.parsers import (
+    BodyError,
+    JSONParser,
+    PayloadTooLarge,
+    body_limit,
+    too_large_detail,
+)
 from mailadmin.api.renderers import TextXMLRenderer, XMLRenderer
 from mailadmin.api.schema import PROBLEM, NullField, envelope, page_of
 from mailadmin.api.views import MethodPermissionApi, ok
@@ -49,6 +57,34 @@ class ProvisioningNegotiation(DefaultContentNegotiation):
             return super().select_renderer(request, renderers_list, format_suffix)
         except NotAcceptable:
             raise NotFound(INVALID_FORMAT) from None
+
+
+class XMLFieldsParser(parsers.BaseParser):
+    """An XML body of form fields, as the XML answers are shaped: any root element whose
+    children are the fields (`<mailbox><displayName>Alex</displayName>...</mailbox>`).
+    Parsed by defusedxml (no DTDs, no entities) within the JSON parser's size limit."""
+
+    media_type = "application/xml"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> dict[str, str]:
+        limit = body_limit()
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge(too_large_detail())
+        try:
+            root = ElementTree.fromstring(raw)
+        except (ElementTree.ParseError, DefusedXmlException) as exc:
+            raise BodyError(f"Malformed request body: {exc}") from None
+        fields: dict[str, str] = {}
+        for child in root:
+            if len(child):
+                raise BodyError(f"Invalid value for field {child.tag}: expected text.", child.tag)
+            fields[child.tag] = child.text or ""
+        return fields
+
+
+class TextXMLFieldsParser(XMLFieldsParser):
+    media_type = "text/xml"
 
 
 # --- output -------------------------------------------------------------------------------
@@ -153,7 +189,13 @@ ADDRESS = OpenApiParameter(
 
 class _ProvisioningApi(MethodPermissionApi):
     content_negotiation_class = ProvisioningNegotiation
-    parser_classes = [JSONParser, parsers.FormParser, parsers.MultiPartParser]
+    parser_classes = [
+        JSONParser,
+        parsers.FormParser,
+        parsers.MultiPartParser,
+        XMLFieldsParser,
+        TextXMLFieldsParser,
+    ]
 
     def domain(self, request, customer: str, domain: str):
         tenant = mailbox_selectors.provisioning_tenant(actor=request.user, customer=customer)
@@ -197,7 +239,11 @@ class MailboxDetailApi(_ProvisioningApi):
     @extend_schema(
         operation_id="provisioning_mailbox_add",
         parameters=[CUSTOMER, DOMAIN, NAME],
-        request={"application/json": ADD_INPUT, "application/x-www-form-urlencoded": ADD_INPUT},
+        request={
+            "application/json": ADD_INPUT,
+            "application/x-www-form-urlencoded": ADD_INPUT,
+            "application/xml": ADD_INPUT,
+        },
         responses={200: envelope("ProvisionedMailboxAdded", MailboxOutput), 404: PROBLEM},
     )
     def post(self, request, customer: str, domain: str, name: str):
@@ -212,7 +258,11 @@ class MailboxDetailApi(_ProvisioningApi):
     @extend_schema(
         operation_id="provisioning_mailbox_edit",
         parameters=[CUSTOMER, DOMAIN, NAME],
-        request={"application/json": EDIT_INPUT, "application/x-www-form-urlencoded": EDIT_INPUT},
+        request={
+            "application/json": EDIT_INPUT,
+            "application/x-www-form-urlencoded": EDIT_INPUT,
+            "application/xml": EDIT_INPUT,
+        },
         responses={200: envelope("ProvisionedMailboxEdited", MailboxOutput), 404: PROBLEM},
     )
     def put(self, request, customer: str, domain: str, name: str):

@@ -234,3 +234,31 @@ def test_the_list_costs_a_fixed_number_of_queries(
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = api_a.get(_url(tenant_a))
     assert response.json()["data"]["total"] == 30
+
+
+def test_it_takes_an_xml_body(api_a, tenant_a, domain_a):
+    body = (
+        b"<mailbox><displayName>Xavier</displayName><password>Secret123!@#</password>"
+        b"<size>20</size><isHidden>true</isHidden></mailbox>"
+    )
+    response = api_a.post(
+        _url(tenant_a, name="xavier"), body, content_type="text/xml", HTTP_ACCEPT="text/xml"
+    )
+    assert response.status_code == 200, response.content
+    root = ElementTree.fromstring(response.content)
+    assert root.findtext("data/isHidden") == "true"
+    assert root.findtext("data/size") == "20"
+    response = api_a.put(
+        _url(tenant_a, name="xavier"),
+        b"<mailbox><extraStorage>1</extraStorage></mailbox>",
+        content_type="application/xml",
+        HTTP_ACCEPT="application/xml",
+    )
+    assert response.status_code == 400
+    assert ElementTree.fromstring(response.content).findtext("detail") == (
+        "Unrecognized field: extraStorage"
+    )
+    bomb = b'<!DOCTYPE x [<!ENTITY a "aaaa">]><mailbox><city>&a;</city></mailbox>'
+    response = api_a.put(_url(tenant_a, name="xavier"), bomb, content_type="text/xml")
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("Malformed request body")

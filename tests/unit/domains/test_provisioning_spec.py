@@ -1,7 +1,8 @@
 """The provisioning spec replayed: every request example of the mailbox sections of
 specs/mailbox-provisioning-api.txt is sent as written (its path under /api, the customer
-being our tenant), and every error message those sections list is provoked, each in JSON
-and in XML, and must come back with the spec's status and exact words.
+being our tenant; its fields as form fields, JSON and XML) and answered in JSON and XML,
+and every error message those sections list is provoked, each in JSON and in XML, and must
+come back with the spec's status and exact words.
 
 Examples and messages are read from the spec file itself, so a message added there fails
 here until it is answered.
@@ -13,6 +14,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
 from defusedxml import ElementTree
@@ -72,6 +74,21 @@ def _our_path(spec_path: str, customer: int) -> str:
     return path.replace("/ex/mailboxes", "/mailboxes")
 
 
+def _send(client, method: str, url: str, fields: dict, *, body: str, accept: str):
+    """A request with `fields` as form fields (as the spec writes them), a JSON object or
+    an XML document."""
+    send = getattr(client, method.lower())
+    if not fields:
+        return send(url, HTTP_ACCEPT=accept)
+    if body == "json":
+        return send(url, fields, format="json", HTTP_ACCEPT=accept)
+    if body == "xml":
+        document = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in fields.items())
+        return send(url, f"<mailbox>{document}</mailbox>", content_type="text/xml",
+                    HTTP_ACCEPT=accept)  # fmt: skip
+    return send(url, fields, HTTP_ACCEPT=accept)
+
+
 def _detail(response) -> str:
     if response["Content-Type"].startswith(("text/xml", "application/xml")):
         return ElementTree.fromstring(response.content).findtext("detail")
@@ -104,16 +121,13 @@ def test_it_finds_the_examples_and_messages_in_the_spec():
     assert (400, "Missing required field: displayName") in spec_errors()
 
 
+@pytest.mark.parametrize("body", ["form", "json", "xml"])
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-def test_it_answers_every_request_example_of_the_spec(fmt, api_a, tenant_a, example_com):
+def test_it_answers_every_request_example_of_the_spec(fmt, body, api_a, tenant_a, example_com):
     examples = sorted(spec_examples(), key=lambda e: _rank(e[0], e[1]))
     for method, spec_path, fields in examples:
         path = _our_path(spec_path, tenant_a.pk)
-        send = getattr(api_a, method.lower())
-        if fields:
-            response = send(path, fields, HTTP_ACCEPT=FORMATS[fmt])  # form fields, as shown
-        else:
-            response = send(path, HTTP_ACCEPT=FORMATS[fmt])
+        response = _send(api_a, method, path, fields, body=body, accept=FORMATS[fmt])
         assert response.status_code == 200, (method, path, response.content)
         assert response["Content-Type"].startswith(FORMATS[fmt])
         if fmt == "xml":
@@ -187,9 +201,9 @@ def test_it_answers_each_listed_error_with_the_spec_words(
     if setup is not None:
         setup(make_principal, tenant_a, api_a)
     accept = "application/yaml" if message == "Invalid format" else FORMATS[fmt]
-    send = getattr(api_a, method)
     url = path.format(c=tenant_a.pk)
-    response = send(url, fields, HTTP_ACCEPT=accept) if fields else send(url, HTTP_ACCEPT=accept)
+    # The body in the format of the answer (form fields are replayed above).
+    response = _send(api_a, method, url, fields, body=fmt, accept=accept)
     assert response.status_code == status, response.content
     assert _detail(response) == message
     if message != "Invalid format":
