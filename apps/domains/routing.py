@@ -17,16 +17,29 @@ def alias_target(domain_name: str) -> Principal | None:
     return row.domain if row is not None else None
 
 
+# Load principals with this select_related so forwarding_addresses needs no query.
+WITH_PROFILE = "mailbox_profile"
+
+
 def catch_all_owner(domain: Principal) -> Principal | None:
     """Who receives mail for addresses of `domain` that nobody has, or None."""
-    row = CatchAll.objects.filter(domain=domain).select_related("target").first()
+    row = (
+        CatchAll.objects.filter(domain=domain)
+        .select_related("target", f"target__{WITH_PROFILE}")
+        .first()
+    )
     return row.target if row is not None else None
 
 
-def forwarding_addresses(principal_ids: Iterable[int]) -> list[str]:
-    """The addresses the given mailboxes forward to (emailForwardingAddress), in one query."""
-    ids = list(principal_ids)
-    if not ids:
-        return []
-    rows = MailboxProfile.objects.filter(principal_id__in=ids).exclude(forwarding_address="")
-    return sorted(set(rows.values_list("forwarding_address", flat=True)))
+def forwarding_addresses(mailboxes: Iterable[Principal]) -> list[str]:
+    """The addresses the given mailboxes forward to (emailForwardingAddress), each once.
+    Reads each principal's mailbox profile, loaded with it (select_related WITH_PROFILE)."""
+    found: list[str] = []
+    for principal in mailboxes:
+        try:
+            forward = principal.mailbox_profile.forwarding_address
+        except MailboxProfile.DoesNotExist:
+            continue
+        if forward and forward not in found:
+            found.append(forward)
+    return found
