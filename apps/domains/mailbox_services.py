@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -420,16 +421,23 @@ def mailbox_csv_row(profile: MailboxProfile) -> list[str]:
     return row
 
 
-def mailboxes_csv_export(*, actor: Principal, domain: Principal) -> str:
+def mailboxes_csv_export(*, actor: Principal, domain: Principal) -> Iterator[str]:
+    """The domain's mailboxes as CSV lines, read in chunks (a download of any size)."""
     _require(actor, Perm.PRINCIPAL_LIST)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(row) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+        return buffer.getvalue()
+
+    yield line(CSV_COLUMNS)
     for profile in mailbox_selectors.mailbox_list(actor=actor, domain=domain).iterator(
         chunk_size=2000
     ):
-        writer.writerow(mailbox_csv_row(profile))
-    return out.getvalue()
+        yield line(mailbox_csv_row(profile))
 
 
 def _csv_rows(text: str) -> list[dict[str, str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -198,8 +198,8 @@ def mailbox_delete(request: HttpRequest, pk: int, mailbox_id: int) -> HttpRespon
 @permission_required(Perm.DOMAIN_GET, Perm.PRINCIPAL_LIST)
 def mailbox_export(request: HttpRequest, pk: int) -> HttpResponse:
     domain = _domain(request, pk)
-    text = mailbox_services.mailboxes_csv_export(actor=request.user, domain=domain)
-    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    lines = mailbox_services.mailboxes_csv_export(actor=request.user, domain=domain)
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="mailboxes-{domain.name}.csv"'
     return response
 

@@ -184,11 +184,17 @@ def test_the_domain_page_costs_a_fixed_number_of_queries(
 
 
 def test_the_export_reads_back_in(console, admin_a, domain_a, jane):
-    text = console(admin_a).get(f"/domains/{domain_a.pk}/mailboxes.csv").content.decode()
+    response = console(admin_a).get(f"/domains/{domain_a.pk}/mailboxes.csv")
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    text = b"".join(response.streaming_content).decode()
     lines = text.splitlines()
     assert lines[0].startswith("name,displayName,size,isHidden")
     assert lines[1].startswith("jane,Jane Doe,1024,false")
     assert "password" not in lines[0]
+    # What the export wrote, the import reads (with a password column added).
+    header = lines[0].replace("name,", "name,password,", 1)
+    row = lines[1].replace("jane,", "jane2,Secret123!@#,", 1)
+    assert mailbox_services._csv_rows(f"{header}\n{row}\n")[0]["displayName"] == "Jane Doe"
 
 
 @pytest.fixture
