@@ -59,13 +59,10 @@ def _visible_domain(actor: Principal, domain: Principal) -> Principal:
 
 def _renamed(exc: ServiceError) -> ServiceError:
     """A principal-service refusal named by the provisioning field it is about."""
-    field = _FIELD_NAMES.get(exc.field or "", exc.field)
-    message = exc.message.replace("Invalid value for field secrets: ", "Invalid password: ")
-    error = type(exc).__new__(type(exc))
-    ServiceError.__init__(error, message, field=field)
-    if isinstance(exc, PermissionDenied):
-        error.permission = exc.permission
-    return error
+    exc.field = _FIELD_NAMES.get(exc.field or "", exc.field)
+    exc.message = exc.message.replace("Invalid value for field secrets: ", "Invalid password: ")
+    exc.args = (exc.message,)
+    return exc
 
 
 def _principal_update(actor: Principal, principal: Principal, operations: list[dict]) -> None:
