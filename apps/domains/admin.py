@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from apps.accounts.names import name_starts_with
-from apps.domains.models import DkimKey, DomainProfile
+from apps.domains.models import CatchAll, DkimKey, DomainAlias, DomainProfile, MailboxProfile
 from apps.domains.services import dkim_key_delete, dkim_key_retire
 from mailadmin.admin_base import ReadOnlyAdmin, ServiceAdmin
 from mailadmin.errors import ServiceError
@@ -77,3 +77,28 @@ class DkimKeyAdmin(DomainNameSearch, ServiceAdmin):
 
     def delete_model(self, request, obj: DkimKey) -> None:
         dkim_key_delete(actor=request.user, key=obj)
+
+
+# Mailboxes, aliases and catch-alls are written by apps.domains.mailbox_services (the
+# console's domain page and the provisioning API): read-only here.
+
+
+@admin.register(MailboxProfile)
+class MailboxProfileAdmin(DomainNameSearch, ReadOnlyAdmin):
+    list_display = ("name", "domain", "tenant", "display_name", "is_hidden")
+    list_select_related = ("domain", "tenant")
+    sortable_by = ()
+
+
+@admin.register(DomainAlias)
+class DomainAliasAdmin(DomainNameSearch, ReadOnlyAdmin):
+    list_display = ("alias", "domain", "tenant", "created_at")
+    list_select_related = ("domain", "tenant")
+    sortable_by = ()
+
+
+@admin.register(CatchAll)
+class CatchAllAdmin(DomainNameSearch, ReadOnlyAdmin):
+    list_display = ("domain", "target", "tenant", "created_at")
+    list_select_related = ("domain", "target", "tenant")
+    sortable_by = ()

@@ -6,6 +6,10 @@ from apps.domains.api import DkimCollectionApi, DkimDetailApi
 from apps.domains.check_api import DnsCheckApi, DnsRecordsApi
 from apps.domains.domains_api import DomainCollectionApi, DomainDetailApi
 from apps.domains.mailserver_api import MailServerApi
+from apps.domains.provisioning_api import MailboxAddressApi, MailboxDetailApi, MailboxListApi
+
+# The mailbox provisioning API (mailbox-provisioning-api.txt); the customer is the tenant.
+MAILBOXES = "customers/<str:customer>/domains/<str:domain>/mailboxes"
 
 urlpatterns = [
     path("dkim", DkimCollectionApi.as_view(), name="api-dkim-list"),
@@ -16,4 +20,11 @@ urlpatterns = [
     path("domains", DomainCollectionApi.as_view(), name="api-domain-list"),
     path("domains/<str:domain_id>", DomainDetailApi.as_view(), name="api-domain"),
     path("mailserver/server", MailServerApi.as_view(), name="api-mailserver"),
+    path(MAILBOXES, MailboxListApi.as_view(), name="api-provisioning-mailboxes"),
+    path(f"{MAILBOXES}/<str:name>", MailboxDetailApi.as_view(), name="api-provisioning-mailbox"),
+    path(
+        f"{MAILBOXES}/<str:name>/emailaddresses/<str:address>",
+        MailboxAddressApi.as_view(),
+        name="api-provisioning-address",
+    ),
 ]

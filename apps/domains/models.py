@@ -158,3 +158,122 @@ class DnsCheckResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.record_type} {self.name}: {self.status}"
+
+
+class MailboxProfile(models.Model):
+    """What the provisioning API says about a mailbox beyond its principal row.
+
+    A mailbox IS an `individual` principal: its login name and primary address are
+    `<name>@<domain>`, its quota is Principal.quota (bytes), "enabled" is is_active and its
+    extra addresses are PrincipalEmail rows. This row holds the directory fields
+    (mailbox-provisioning-api.txt) and ties the mailbox to the domain it is listed under.
+    A table of its own, so the million-row principal table is never rebuilt for them.
+    """
+
+    principal = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="mailbox_profile",
+        limit_choices_to={"type": "individual"},
+    )
+    domain = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="mailbox_profiles",
+        limit_choices_to={"type": "domain"},
+    )
+    tenant = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # The mailbox name of the API: the local part of the primary address, lower-case.
+    name = models.CharField(max_length=64)
+    display_name = models.CharField(max_length=256)
+    is_hidden = models.BooleanField(default=False, help_text="Hidden from the address list.")
+    is_public_folder_admin = models.BooleanField(default=False)
+    first_name = models.CharField(max_length=64, blank=True, default="")
+    last_name = models.CharField(max_length=64, blank=True, default="")
+    company = models.CharField(max_length=128, blank=True, default="")
+    department = models.CharField(max_length=128, blank=True, default="")
+    job_title = models.CharField(max_length=128, blank=True, default="")
+    address_line1 = models.CharField(max_length=256, blank=True, default="")
+    city = models.CharField(max_length=128, blank=True, default="")
+    state = models.CharField(max_length=128, blank=True, default="")
+    zip = models.CharField(max_length=32, blank=True, default="")
+    country = models.CharField(max_length=128, blank=True, default="")
+    business_number = models.CharField(max_length=32, blank=True, default="")
+    pager_number = models.CharField(max_length=32, blank=True, default="")
+    home_number = models.CharField(max_length=32, blank=True, default="")
+    mobile_number = models.CharField(max_length=32, blank=True, default="")
+    fax_number = models.CharField(max_length=32, blank=True, default="")
+    notes = models.TextField(blank=True, default="")
+    forwarding_address = models.CharField(
+        max_length=320, blank=True, default="", help_text="Empty: forwarding is off."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["domain_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["domain", "name"], name="mailbox_name_unique")
+        ]
+        indexes = [models.Index(fields=["tenant", "domain"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DomainAlias(models.Model):
+    """Another name for a domain: mail to x@<alias> is delivered as to x@<domain>.
+
+    `alias` is a domain name in its stored form (lower-case, punycode); it is no domain of
+    its own here (no principal), and one name aliases one domain on the whole server.
+    """
+
+    alias = models.CharField(max_length=253, unique=True)
+    domain = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="domain_aliases",
+        limit_choices_to={"type": "domain"},
+    )
+    tenant = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "domain aliases"
+        ordering = ["alias"]
+        indexes = [models.Index(fields=["tenant", "domain"])]
+
+    def __str__(self) -> str:
+        return self.alias
+
+
+class CatchAll(models.Model):
+    """Where mail to an address of the domain that nobody has goes (one per domain)."""
+
+    domain = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="catch_all",
+        limit_choices_to={"type": "domain"},
+    )
+    target = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="The principal receiving the mail.",
+    )
+    tenant = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "catch-all address"
+        indexes = [models.Index(fields=["tenant"])]
+
+    def __str__(self) -> str:
+        return f"catch-all of {self.domain_id}"

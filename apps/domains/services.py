@@ -19,7 +19,7 @@ from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
 from apps.accounts.principals import services as principal_services
 from apps.domains import checks, dkim, selectors
-from apps.domains.models import DkimKey, DnsCheckResult, DomainProfile
+from apps.domains.models import DkimKey, DnsCheckResult, DomainAlias, DomainProfile
 from apps.domains.records import dkim_name, verification_name
 from mailadmin.audit import audit
 from mailadmin.core.models import TaskRun
@@ -604,11 +604,18 @@ def domain_register(*, actor: Principal, name: str, tenant_id: int | None = None
     elif tenant_id is not None and tenant_id != actor.tenant_id:
         raise ValidationFailed(f"No such project: {tenant_id}", field="project_id")
     try:
-        normalize_domain(name)
+        stored = normalize_domain(name)
     except InvalidAddress as exc:
         raise ValidationFailed(
             f"Invalid value for field name: {exc.message}", field="name"
         ) from None
+    alias = DomainAlias.objects.filter(alias=stored).select_related("domain").first()
+    if alias is not None:
+        raise ValidationFailed(
+            f"The domain {display_domain(stored)} is an alias of "
+            f"{display_domain(alias.domain.name)}; remove the alias first.",
+            field="name",
+        )
     return principal_services.principal_create(actor=actor, data=data)
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from apps.domains import services
+from apps.domains import mailbox_services, services
+from mailadmin.core.models import TaskRun
 from mailadmin.core.progress import Outcome
 from mailadmin.core.taskbase import RunContext, run_task
 
@@ -40,3 +41,15 @@ def dkim_rotation_task(run: RunContext) -> Outcome:
 def dkim_rotation_due_task() -> str:
     """Beat, every 10 minutes: start the rotation run (or find the one under way)."""
     return str(services.dkim_rotation_start().pk)
+
+
+@run_task(name=mailbox_services.IMPORT_TASK, max_attempts=1, max_runtime=3600)
+def mailbox_import_task(run: RunContext, *, domain_id: int, rows: str) -> Outcome:
+    """A CSV import of mailboxes: every row checked, then all written in one transaction.
+    Once it is over the (sealed) rows, passwords included, are dropped from the run."""
+    try:
+        return mailbox_services.mailboxes_import_run(
+            actor=run.actor, domain_id=domain_id, sealed_rows=rows, progress=run
+        )
+    finally:
+        TaskRun.objects.filter(pk=run.id).update(arguments={"domain_id": domain_id})

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts.emails import display_domain
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
-from apps.domains import selectors, services
+from apps.domains import mailbox_views, selectors, services
 from apps.domains.forms import DkimKeyForm, DomainCreateForm
 from mailadmin.api.pagination import paginate_query
 from mailadmin.core.decorators import permission_required
@@ -60,7 +60,10 @@ def _get(request: HttpRequest, pk: int):
 def domain_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Reads only: a domain never checked has no profile yet, and the page says so."""
     domain = _get(request, pk)
-    return render(request, "domains/domain_detail.html", _detail_context(request, domain))
+    context = _detail_context(request, domain)
+    if request.user.has_permission(Perm.PRINCIPAL_LIST):
+        context.update(mailbox_views.mailbox_context(request, domain))
+    return render(request, "domains/domain_detail.html", context)
 
 
 def _detail_context(request: HttpRequest, domain, dkim_form: DkimKeyForm | None = None) -> dict:

@@ -9,8 +9,9 @@ addresses it is forwarded to.
 - otherwise the individual mailboxes (lists and groups expanded, recursively) and the
   external addresses to forward to.
 
-How an address finds its owner is one function, `find_owner`; domain aliases and catch-all
-addresses plug in there (see its docstring).
+An address at a domain alias is the same address at the domain it aliases
+(`hosted_address`); an address nobody has goes to the domain's catch-all (`find_owner`);
+a mailbox with a forwarding address also forwards (apps.domains.routing holds these).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 
 from apps.accounts.emails import InvalidAddress, domain_of, normalize_address
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
+from apps.domains import routing
 from apps.domains.selectors import domain_hosted
 from apps.store import blobs, services
 from apps.store.headers import parse_summary
@@ -54,12 +56,32 @@ class UnknownRecipient(InvalidAddress):
 def find_owner(address: str, domain: Principal) -> Principal | None:
     """The principal that owns `address` (normalized) in the hosted `domain`, or None.
 
-    Today: the principal with this address (primary or alias) in accounts.PrincipalEmail.
-    Extend here, in order of precedence, for domain aliases (rewrite the domain and look
-    again) and catch-all addresses (`@domain` owner when nothing else matched).
+    In order of precedence: the principal with this address (primary or alias) in
+    accounts.PrincipalEmail, else the domain's catch-all address. (An address at a domain
+    alias is rewritten to the domain it aliases before it gets here, by `resolve`.) An
+    address that has an owner, even a disabled one, never falls through to the catch-all.
     """
-    email = PrincipalEmail.objects.filter(address=address).select_related("principal").first()
-    return email.principal if email is not None else None
+    email = (
+        PrincipalEmail.objects.filter(address=address)
+        .select_related("principal", f"principal__{routing.WITH_PROFILE}")
+        .first()
+    )
+    if email is not None:
+        return email.principal
+    return routing.catch_all_owner(domain)
+
+
+def hosted_address(normalized: str) -> tuple[str, Principal] | None:
+    """(the address as delivered, its hosted domain): x@alias becomes x@<the domain it
+    aliases>; None when the domain is neither hosted nor an alias."""
+    name = domain_of(normalized)
+    domain = domain_hosted(name)
+    if domain is not None:
+        return normalized, domain
+    target = routing.alias_target(name)
+    if target is None:
+        return None
+    return f"{normalized.rpartition('@')[0]}@{target.name}", target
 
 
 def resolve(address: str) -> Resolution | None:
@@ -67,13 +89,19 @@ def resolve(address: str) -> Resolution | None:
         normalized = normalize_address(address)
     except InvalidAddress:
         return None
-    domain = domain_hosted(domain_of(normalized))
-    if domain is None:
+    hosted = hosted_address(normalized)
+    if hosted is None:
         return None
-    owner = find_owner(normalized, domain)
+    delivered_as, domain = hosted
+    owner = find_owner(delivered_as, domain)
     if owner is None or not owner.is_active or owner.type not in RECEIVING_TYPES:
         return Resolution(address=normalized, known=False)
     mailboxes, forward_to = expand(owner)
+    # Mailboxes with a forwarding address (the provisioning API's emailForwardingAddress)
+    # keep their copy and send one on.
+    for forward in routing.forwarding_addresses(mailboxes):
+        if forward not in forward_to:
+            forward_to.append(forward)
     return Resolution(address=normalized, known=True, mailboxes=mailboxes, forward_to=forward_to)
 
 
@@ -109,6 +137,7 @@ def expand(owner: Principal) -> tuple[list[Principal], list[str]]:
         depth += 1
         members = (
             Principal.objects.filter(member_of__in=expanding, is_active=True)
+            .select_related(routing.WITH_PROFILE)
             .exclude(pk__in=seen)
             .distinct()
             .order_by("pk")

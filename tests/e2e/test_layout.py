@@ -48,6 +48,12 @@ NOT_PAGES = {
     "domains:dkim-rotate",  # POST-only; buttons on domains:detail
     "domains:dkim-retire",
     "domains:records",  # the records fragment of domains:detail, measured there
+    "domains:mailbox-delete",  # POST-only; its button is on domains:mailbox-edit
+    "domains:mailbox-import",  # POST-only; its form is on domains:detail
+    "domains:mailbox-export",  # a download
+    "domains:alias-create",  # POST-only; its form is on domains:detail
+    "domains:alias-delete",
+    "domains:catch-all",
     "reports:upload",  # POST-only; its form is on reports:index
     "reports:delete",
     "reports:failed-delete",
@@ -156,9 +162,11 @@ def crowded(superadmin, make_principal, tenant_a, admin_a):
         ).encode(),
         flags=["\\Seen", *(f"$k{i}{'k' * 50}" for i in range(5))],
     )
+    mailbox = _long_mailbox(superadmin, domain)
     return {
         **reports,
         "message": stored,
+        "mailbox": mailbox,
         "account": account,
         "group": group,
         "list": mailing_list,
@@ -168,6 +176,26 @@ def crowded(superadmin, make_principal, tenant_a, admin_a):
         "key": key,
         "builtin": builtin_role("tenant-admin"),
     }
+
+
+def _long_mailbox(actor, domain):
+    """A mailbox with every provisioning field at its longest, an alias and a catch-all."""
+    from apps.domains import mailbox_fields, mailbox_services
+
+    values = {f.attr: "w" * f.max_length for f in mailbox_fields.FIELDS if f.kind == "string"}
+    values.update(size=10**9, is_hidden=True, forwarding_address=f"{LONG_LOCAL}@{domain.name}")
+    values["display_name"] = "d" * 256
+    mailbox = mailbox_services.mailbox_create(
+        actor=actor, domain=domain, name=LONG_LOCAL, values=values
+    )
+    mailbox_services.mailbox_address_add(
+        actor=actor, mailbox=mailbox, address=f"{'b' * 64}@{domain.name}"
+    )
+    mailbox_services.domain_alias_create(
+        actor=actor, domain=domain, alias="an-alias-name-that-is-long." + "x" * 60 + ".example"
+    )
+    mailbox_services.catch_all_set(actor=actor, domain=domain, target=f"{LONG_LOCAL}@{domain.name}")
+    return mailbox
 
 
 def _long_reports(tenant, domain) -> dict:
@@ -232,6 +260,7 @@ def pages(objects: dict) -> dict[str, list[str]]:
     objects = dict(objects)
     reports = {kind: objects.pop(kind).pk for kind in ("dmarc", "tls", "arf")}
     message = objects.pop("message")
+    mailbox = objects.pop("mailbox")
     ids = {kind: obj.pk for kind, obj in objects.items()}
     with_memberships = ("account", "group", "list", "role", "key")
     with_permissions = ("account", "role", "key")
@@ -254,6 +283,9 @@ def pages(objects: dict) -> dict[str, list[str]]:
         "domains:index": ["/domains/"],
         "domains:detail": [f"/domains/{ids['domain']}/"],
         "domains:create": ["/domains/new/"],
+        "domains:mailboxes": [f"/domains/{ids['domain']}/mailboxes/"],
+        "domains:mailbox-create": [f"/domains/{ids['domain']}/mailboxes/new/"],
+        "domains:mailbox-edit": [f"/domains/{ids['domain']}/mailboxes/{mailbox.pk}/"],
         "queue:index": ["/queue/"],
         "reports:index": ["/reports/"],
         "reports:dmarc": ["/reports/dmarc/"],

@@ -30,7 +30,9 @@ pytestmark = pytest.mark.django_db
 # to remove that is not there, OpenPGP keys that must parse, an OAuth code that must be
 # valid (RFC 6749 answers invalid_grant with 400), deleting oneself or a built-in role,
 # a superadmin registering a domain without a project or asking for a mail server record
-# without a tenant (a tenant admin needs neither), deleting a domain with mailboxes (409).
+# without a tenant (a tenant admin needs neither), deleting a domain with mailboxes (409),
+# the provisioning API's customers, domains and mailboxes that must exist (404 with the
+# spec's words) and its Add/Edit rules (a name in use, an address of another tenant).
 STATEFUL_OPERATIONS = [
     "principal_create",
     "principal_update",
@@ -43,6 +45,13 @@ STATEFUL_OPERATIONS = [
     "account_crypto_create",
     "account_api_keys_create",
     "oauth_token_create",
+    "provisioning_mailbox_list",
+    "provisioning_mailbox_get",
+    "provisioning_mailbox_add",
+    "provisioning_mailbox_edit",
+    "provisioning_mailbox_delete",
+    "provisioning_address_add",
+    "provisioning_address_delete",
 ]
 
 

@@ -28,3 +28,14 @@ def make_domain(make_principal):
         return make_principal(tenant=tenant, roles=(), name=name, type="domain", password="")
 
     return make
+
+
+@pytest.fixture
+def console(client):
+    """console(principal) -> the test client signed in as them."""
+
+    def login(principal):
+        client.force_login(principal)
+        return client
+
+    return login
