@@ -7,8 +7,6 @@ Writes go through apps.domains.mailbox_services; a refused form answers 422 with
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -20,7 +18,7 @@ from apps.accounts.permissions import Perm
 from apps.domains import mailbox_fields, mailbox_selectors, mailbox_services, selectors
 from apps.domains.forms import CatchAllForm, DomainAliasForm, MailboxForm, MailboxImportForm
 from apps.domains.mailbox_services import MB
-from mailadmin.api.pagination import paginate
+from mailadmin.api.pagination import paginate_query
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.progress import task_run_list
 from mailadmin.core.rendering import FORM_INVALID, redirect_after_form, render_form
@@ -47,10 +45,6 @@ def _mailbox(request: HttpRequest, domain, mailbox_id: int):
     return mailbox
 
 
-def _page_number(value: str | None) -> int:
-    return int(value) if value and value.isdigit() and 0 < int(value) < 10**6 else 1
-
-
 def import_kind(domain_id: int) -> str:
     return f"mailbox-import:{domain_id}"
 
@@ -60,20 +54,24 @@ def mailbox_context(request: HttpRequest, domain) -> dict:
     queries), the aliases, the catch-all, and the latest import run."""
     actor = request.user
     search = (request.GET.get("mq") or "").strip()[:64]
-    page_number = _page_number(request.GET.get("mpage"))
     queryset = mailbox_selectors.mailbox_list(actor=actor, domain=domain, search=search)
-    page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
-    pages = max(1, -(-page.total // PAGE_SIZE))
+    pagination = paginate_query(
+        {
+            "mq": search,
+            "page": request.GET.get("page", ""),
+            "cursor": request.GET.get("cursor", ""),
+        },
+        queryset,
+        limit=PAGE_SIZE,
+        max_total=MAX_TOTAL,
+        path=reverse("domains:mailboxes", args=[domain.pk]),
+    )
+    page = pagination.page
     for mailbox in page.items:
         addresses = [display_address(e.address) for e in mailbox.principal.emails.all()]
         mailbox.address = addresses[0] if addresses else ""
         mailbox.extra_addresses = addresses[1:]
         mailbox.size_mb = mailbox.principal.quota // MB
-
-    def link(**changes) -> str:
-        query = {"mq": search, "mpage": page_number, **changes}
-        url = reverse("domains:mailboxes", args=[domain.pk])
-        return url + "?" + urlencode({k: v for k, v in query.items() if v not in ("", None)})
 
     catch_all = mailbox_selectors.catch_all_of(actor=actor, domain=domain)
     run = task_run_list(actor=actor).filter(kind=import_kind(domain.pk)).first()
@@ -81,10 +79,7 @@ def mailbox_context(request: HttpRequest, domain) -> dict:
         "domain": domain,
         "mailbox_page": page,
         "mailbox_search": search,
-        "mailbox_page_number": page_number,
-        "mailbox_pages": pages,
-        "mailbox_prev_url": link(mpage=page_number - 1) if page_number > 1 else None,
-        "mailbox_next_url": link(mpage=page_number + 1) if page_number < pages else None,
+        "mailbox_pagination": pagination,
         "aliases": [
             {"pk": a.pk, "name": display_domain(a.alias)}
             for a in mailbox_selectors.domain_alias_list(actor=actor, domain=domain)

@@ -594,9 +594,10 @@ def paginate_query(
     limit: int = DEFAULT_LIMIT,
     max_total: int = DEFAULT_MAX_TOTAL,
     prepare: Callable[[Sequence[Any]], None] | None = None,
+    path: str = "",
 ) -> PageNav:
     """A console list's page from its query string; a bad page or cursor shows the first.
-    `prepare` as for paginate_request."""
+    `prepare` as for paginate_request; `path` where the links go (default: this page)."""
     raw_page = query.get("page") or ""
     number = int(raw_page) if raw_page.isdigit() and len(raw_page) < 10 else 1
     cursor = (query.get("cursor") or "")[:MAX_CURSOR] or None
@@ -608,14 +609,14 @@ def paginate_query(
         page = paginate(listing, page=1, limit=limit, max_total=max_total)
     if prepare is not None:
         prepare(page.items)
-    return page_nav(query, page)
+    return page_nav(query, page, path=path)
 
 
-def page_nav(query: Mapping[str, str], page: Page) -> PageNav:
+def page_nav(query: Mapping[str, str], page: Page, *, path: str = "") -> PageNav:
     kept = {k: v for k, v in query.items() if k not in ("page", "cursor") and v not in ("", None)}
 
     def url(**changes: Any) -> str:
-        return "?" + urlencode({**kept, **changes})
+        return path + "?" + urlencode({**kept, **changes})
 
     def by_cursor(cursor: str | None) -> str | None:
         return url(cursor=cursor) if cursor else None
