@@ -177,6 +177,8 @@ CELERY_TASK_ROUTES = {
     "domains.dkim_rotation_due": {"queue": "dns"},
     "reports.purge": {"queue": "reports"},
     "reports.ingest": {"queue": "reports"},
+    "queue.deliver": {"queue": "delivery"},
+    "queue.sweep": {"queue": "delivery"},
 }
 CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died (lease expired) go back to a worker, or fail saying so.
@@ -188,6 +190,8 @@ CELERY_BEAT_SCHEDULE = {
     # DKIM life cycle: pending keys whose record is found start signing; retiring keys past
     # their grace period are withdrawn.
     "domains-dkim-rotation": {"task": "domains.dkim_rotation_due", "schedule": 10 * 60},
+    # Due queue entries whose wake-up was lost, leases of dead workers, DSNs, the chart.
+    "queue-sweep": {"task": "queue.sweep", "schedule": 30},
 }
 
 # A worker holds a run this long past its last heartbeat (every quarter of it); then the
@@ -233,6 +237,21 @@ MAILADMIN_MAX_MESSAGE_SIZE = env_int("MAILADMIN_MAX_MESSAGE_SIZE", 50 * 1024 * 1
 # --- Mail store (apps.store) -----------------------------------------------------------
 # Message bytes, stored once by SHA-256 under <dir>/<aa>/<bb>/<hash>.
 MAILADMIN_BLOB_DIR = Path(env_str("MAILADMIN_BLOB_DIR", str(VAR_DIR / "blobs")))
+# --- Outbound queue (apps.queue) -------------------------------------------------------
+# Seconds between delivery attempts of one domain: the list, then its last step forever.
+MAILADMIN_QUEUE_RETRY_SCHEDULE = [
+    int(s)
+    for s in env_str("MAILADMIN_QUEUE_RETRY_SCHEDULE", "120,300,600,900,1800,3600,7200").split(",")
+]
+# A delay DSN after this long undelivered; a failure DSN (and no more tries) after expiry.
+MAILADMIN_QUEUE_NOTIFY_SECONDS = env_int("MAILADMIN_QUEUE_NOTIFY_SECONDS", 24 * 3600)
+MAILADMIN_QUEUE_EXPIRE_SECONDS = env_int("MAILADMIN_QUEUE_EXPIRE_SECONDS", 5 * 24 * 3600)
+# A worker holds a domain entry this long per step (renewed between MX hosts); a worker
+# killed mid-delivery lets it lapse and the sweep hands the entry to another.
+MAILADMIN_QUEUE_LEASE_SECONDS = env_int("MAILADMIN_QUEUE_LEASE_SECONDS", 300)
+MAILADMIN_QUEUE_SMTP_TIMEOUT = env_int("MAILADMIN_QUEUE_SMTP_TIMEOUT", 60)
+# Idle pooled connections to remote MX hosts are closed after this many seconds.
+MAILADMIN_QUEUE_POOL_IDLE_SECONDS = env_int("MAILADMIN_QUEUE_POOL_IDLE_SECONDS", 30)
 
 # --- Domains: DKIM rotation and the published record set (apps.domains.records) ------
 # A replaced or retired DKIM key stays published (not signing) this many days, so mail it

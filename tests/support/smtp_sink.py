@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -31,7 +32,18 @@ class SinkHandler:
     # Per-recipient canned SMTP replies let a test make the peer refuse, e.g. "550 5.1.1 no".
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     data_reply: str = "250 2.0.0 OK: queued"
+    # A slow peer: each RCPT waits this long before its answer (set `in_rcpt` meanwhile),
+    # so a test can kill a client mid-transaction, before any message was accepted.
+    rcpt_delay: float = 0.0
+    in_rcpt: threading.Event = field(default_factory=threading.Event)
+    connections: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(
         self,
@@ -41,6 +53,10 @@ class SinkHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        if self.rcpt_delay:
+            self.in_rcpt.set()
+            await asyncio.sleep(self.rcpt_delay)
+            self.in_rcpt.clear()
         reply = self.rcpt_replies.get(address.lower())
         if reply:
             return reply

@@ -1,0 +1,472 @@
+"""The delivery worker's work: claim a due domain entry, deliver it, record the outcome.
+
+- **claim**: one conditional UPDATE takes a scheduled, due entry whose lease is free (or
+  lapsed) and gives it a lease under a fresh claim id, unless the queue is stopped. Two
+  workers never both change the row, so never deliver the same recipient.
+- **deliver**: hosted domains through the store, others over SMTP to their MX hosts in
+  preference order, on a pooled connection.
+- **record, in `finally`**: the outcome is written under the claim (a worker whose lease
+  was taken over writes nothing); an interrupted attempt just releases the lease.
+- **sweep** (beat): wake-ups for due entries whose message was lost and entries of dead
+  workers (lapsed lease), delay DSNs, and the queue-size samples of the console's chart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import smtplib
+import socket
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Exists, Q
+from django.utils import timezone
+
+from apps.queue import dsn, remote
+from apps.queue.models import (
+    FINAL,
+    QueueControl,
+    QueuedMessage,
+    QueueDomain,
+    QueueRecipient,
+    QueueSample,
+    Status,
+)
+
+log = logging.getLogger(__name__)
+
+DELIVERED, TEMPORARY, PERMANENT = "delivered", "temporary", "permanent"
+DRAIN_BATCH = 200  # entries one task delivers before handing over to a fresh task
+SWEEP_BATCH = 1000
+LOST_WAKEUP_GRACE = timedelta(seconds=60)
+SAMPLE_EVERY = timedelta(seconds=55)
+KEEP_SAMPLES = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Result:
+    kind: str  # delivered | temporary | permanent
+    code: int | None
+    response: str
+    remote_mta: str = ""
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lease() -> timedelta:
+    return timedelta(seconds=settings.MAILADMIN_QUEUE_LEASE_SECONDS)
+
+
+def retry_delay(retry_num: int) -> timedelta:
+    """Delay before try number `retry_num + 1` (retry_num failed tries so far, ≥ 1)."""
+    schedule = settings.MAILADMIN_QUEUE_RETRY_SCHEDULE
+    return timedelta(seconds=schedule[min(retry_num, len(schedule)) - 1])
+
+
+def _running_q() -> Q:
+    return ~Q(Exists(QueueControl.objects.filter(running=False)))
+
+
+def _claimable(now: datetime) -> Q:
+    free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    return Q(status=Status.SCHEDULED, next_retry__lte=now) & free
+
+
+def claim(domain_id: int) -> uuid.UUID | None:
+    """Take entry `domain_id` if it is due, free and the queue runs; its claim id or None."""
+    now = timezone.now()
+    claim_id = uuid.uuid4()
+    changed = (
+        QueueDomain.objects.filter(_claimable(now), pk=domain_id)
+        .filter(_running_q())
+        .update(claim_id=claim_id, worker=_worker_name()[:255], lease_expires_at=now + lease())
+    )
+    return claim_id if changed else None
+
+
+def claim_next() -> tuple[int, uuid.UUID] | None:
+    """Take any due entry (a few tries: another worker may take the one we saw)."""
+    for _ in range(5):
+        now = timezone.now()
+        candidates = list(
+            QueueDomain.objects.filter(_claimable(now))
+            .order_by("next_retry")
+            .values_list("pk", flat=True)[:16]
+        )
+        if not candidates:
+            return None
+        random.shuffle(candidates)  # two draining workers rarely race for the same row
+        for domain_id in candidates[:4]:
+            claim_id = claim(domain_id)
+            if claim_id is not None:
+                return domain_id, claim_id
+        if not queue_running():
+            return None
+    return None
+
+
+def queue_running() -> bool:
+    return not QueueControl.objects.filter(running=False).exists()
+
+
+# --- one delivery ---------------------------------------------------------------------
+
+
+def deliver(domain_id: int | None = None, *, drain: bool = True) -> int:
+    """Deliver entry `domain_id` (if claimable), then, with `drain`, other due entries up
+    to a batch; the number delivered. Asks for a fresh task when more are due."""
+    done = 0
+    if domain_id is not None:
+        claim_id = claim(domain_id)
+        if claim_id is not None:
+            deliver_claimed(domain_id, claim_id)
+            done += 1
+    while drain and done < DRAIN_BATCH:
+        taken = claim_next()
+        if taken is None:
+            return done
+        deliver_claimed(*taken)
+        done += 1
+    if drain:
+        wake(None)  # more may be due: continue in a fresh task
+    return done
+
+
+def deliver_claimed(domain_id: int, claim_id: uuid.UUID) -> None:
+    entry = QueueDomain.objects.select_related("message").get(pk=domain_id)
+    recipients = list(entry.recipients.filter(status=Status.SCHEDULED))
+    results: dict[int, Result] | None = None
+    tls: bool | None = None
+    try:
+        if recipients:
+            results, tls = _attempt(entry, recipients)
+        else:
+            results = {}
+    except Exception as exc:  # a bug or a broken blob: retry later, say why
+        log.exception("delivery of queue entry %s failed", domain_id)
+        text = f"Internal error: {str(exc) or type(exc).__name__}"[:500]
+        results = {r.pk: Result(TEMPORARY, None, text) for r in recipients}
+    finally:
+        if results is None:  # interrupted: hand the entry back untouched
+            QueueDomain.objects.filter(pk=domain_id, claim_id=claim_id).update(
+                lease_expires_at=None, worker=""
+            )
+        else:
+            record(entry, claim_id, recipients, results, tls=tls)
+
+
+def _attempt(entry: QueueDomain, recipients: list[QueueRecipient]):
+    from apps.store import blobs
+
+    data = blobs.read(entry.message.blob_hash)
+    store = _local_store()
+    if store is not None and store.resolve(recipients[0].address) is not None:
+        return _deliver_locally(store, recipients, data), None
+    return _deliver_remotely(entry, recipients, data)
+
+
+def _local_store():
+    try:
+        from apps.store import recipients as store
+    except ImportError:  # the store app has not landed: every domain is remote
+        return None
+    return store
+
+
+def _deliver_locally(store, recipients: list[QueueRecipient], data: bytes) -> dict[int, Result]:
+    results = {}
+    for rcpt in recipients:
+        try:
+            messages = store.deliver_to_address(rcpt.address, data)
+        except Exception as exc:
+            log.warning("local delivery to %s failed", rcpt.address, exc_info=True)
+            results[rcpt.pk] = Result(TEMPORARY, 451, f"451 4.3.0 {exc}"[:500])
+            continue
+        if messages:
+            results[rcpt.pk] = Result(DELIVERED, 250, "250 2.0.0 Delivered to the local mailbox")
+        else:
+            results[rcpt.pk] = Result(
+                PERMANENT, 550, f"550 5.1.1 <{rcpt.address}>: Recipient address rejected"
+            )
+    return results
+
+
+def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data: bytes):
+    def all_(kind, code, text, mta=""):
+        return {r.pk: Result(kind, code, text, mta) for r in recipients}
+
+    try:
+        exchanges = remote.lookup_mx(entry.name)
+    except remote.PermanentFailure as exc:
+        return all_(PERMANENT, exc.code, f"{exc.code} {exc.status} {exc}"), None
+    except remote.TemporaryFailure as exc:
+        return all_(TEMPORARY, None, str(exc)), None
+
+    port = settings.MAILADMIN_SMTP_REMOTE_PORT
+    mail_from = entry.message.return_path
+    addresses = [r.address for r in recipients]
+    errors = []
+    for exchange in exchanges:
+        for address in exchange.addresses:
+            try:
+                sent = remote.send(
+                    address, port, mail_from=mail_from, recipients=addresses, data=data
+                )
+            except (OSError, smtplib.SMTPException) as exc:
+                errors.append(f"{exchange.host}[{address}]:{port}: {exc or type(exc).__name__}")
+                _renew(entry)
+                continue
+            results = {}
+            for rcpt in recipients:
+                reply = sent.replies[rcpt.address]
+                kind = (
+                    DELIVERED
+                    if 200 <= reply.code < 300
+                    else TEMPORARY
+                    if reply.code < 500
+                    else PERMANENT
+                )
+                results[rcpt.pk] = Result(kind, reply.code, str(reply)[:1000], exchange.host)
+            return results, sent.tls
+    text = "Connection failed: " + "; ".join(errors)
+    return all_(TEMPORARY, None, text[:1000]), None
+
+
+def _renew(entry: QueueDomain) -> None:
+    QueueDomain.objects.filter(pk=entry.pk, claim_id=entry.claim_id).update(
+        lease_expires_at=timezone.now() + lease()
+    )
+
+
+# --- recording the outcome --------------------------------------------------------------
+
+
+def record(
+    entry: QueueDomain,
+    claim_id: uuid.UUID,
+    recipients: list[QueueRecipient],
+    results: dict[int, Result],
+    *,
+    tls: bool | None = None,
+) -> None:
+    """Write the outcome under the claim: recipients, the domain's schedule, the message's
+    status and the failure DSN, in one transaction."""
+    now = timezone.now()
+    temporary = [r for r in recipients if results[r.pk].kind == TEMPORARY]
+    expired = bool(temporary) and now >= entry.expires
+    if expired:
+        for r in temporary:
+            old = results[r.pk]
+            results[r.pk] = Result(
+                PERMANENT,
+                old.code,
+                f"Delivery time expired; last error: {old.response}"[:1000],
+                old.remote_mta,
+            )
+        temporary = []
+    fields: dict = {"lease_expires_at": None, "worker": ""}
+    if tls is not None:
+        fields["tls"] = tls
+    last = next((results[r.pk].response for r in temporary), "")
+    if temporary:
+        retry_num = entry.retry_num + 1
+        fields.update(
+            retry_num=retry_num,
+            next_retry=min(now + retry_delay(retry_num), entry.expires),
+            last_error=last,
+        )
+    else:
+        kinds = {results[r.pk].kind for r in recipients}
+        fields["status"] = Status.FAILED if PERMANENT in kinds else Status.DELIVERED
+        if PERMANENT in kinds:
+            fields["last_error"] = next(
+                results[r.pk].response for r in recipients if results[r.pk].kind == PERMANENT
+            )
+    with transaction.atomic():
+        owned = QueueDomain.objects.filter(
+            pk=entry.pk, claim_id=claim_id, status=Status.SCHEDULED
+        ).update(**fields)
+        if not owned:
+            log.warning("queue entry %s: claim lost, outcome not recorded", entry.pk)
+            return
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for r in recipients:
+            res = results[r.pk]
+            status = {DELIVERED: Status.DELIVERED, PERMANENT: Status.FAILED}.get(
+                res.kind, Status.SCHEDULED
+            )
+            groups[(status, res.code, res.response)].append(r.pk)
+        for (status, code, response), ids in groups.items():
+            QueueRecipient.objects.filter(pk__in=ids, status=Status.SCHEDULED).update(
+                status=status, code=code, response=response, updated=now
+            )
+        if "status" in fields:
+            message_settle(entry.message_id)
+        failed = [r for r in recipients if results[r.pk].kind == PERMANENT]
+        if failed and entry.message.return_path:
+            send_dsn(
+                entry.message,
+                [
+                    dsn.RecipientReport(
+                        r.address,
+                        results[r.pk].code,
+                        results[r.pk].response,
+                        results[r.pk].remote_mta,
+                    )
+                    for r in failed
+                ],
+                now=now,
+            )
+
+
+def message_settle(message_id: int) -> None:
+    """Once no domain is scheduled, the message takes its outcome (failed > cancelled >
+    delivered)."""
+    statuses = set(
+        QueueDomain.objects.filter(message_id=message_id).values_list("status", flat=True)
+    )
+    if Status.SCHEDULED in statuses:
+        status = Status.SCHEDULED
+    else:
+        status = next(
+            s for s in (Status.FAILED, Status.CANCELLED, Status.DELIVERED) if s in statuses
+        )
+    QueuedMessage.objects.filter(pk=message_id).exclude(status=status).update(status=status)
+
+
+def send_dsn(
+    message: QueuedMessage,
+    reports: list[dsn.RecipientReport],
+    *,
+    now: datetime,
+    delayed: bool = False,
+    retry_until: datetime | None = None,
+) -> QueuedMessage | None:
+    """Queue a DSN to the message's return path, from the null sender; none for a null
+    return path (no bounce of a bounce)."""
+    if not message.return_path:
+        return None
+    from apps.queue.services import enqueue
+    from apps.store import blobs
+
+    try:
+        original = blobs.read(message.blob_hash, limit=64 * 1024)
+    except FileNotFoundError:
+        original = b""
+    data = dsn.build(
+        hostname=settings.MAILADMIN_HOSTNAME,
+        to=message.return_path,
+        recipients=reports,
+        original=original,
+        arrival=message.created,
+        now=now,
+        delayed=delayed,
+        retry_until=retry_until,
+    )
+    return enqueue(
+        return_path="", recipients=[message.return_path], data=data, tenant_id=message.tenant_id
+    )
+
+
+# --- waking workers and the sweep -------------------------------------------------------
+
+
+def wake(domain_id: int | None) -> None:
+    """Ask a delivery worker (by task name) to deliver `domain_id`, or whatever is due."""
+    from mailadmin.celery import app
+
+    app.send_task("queue.deliver", args=[domain_id])
+
+
+def wake_on_commit(domain_ids: list[int]) -> None:
+    def send() -> None:
+        for domain_id in domain_ids:
+            try:
+                wake(domain_id)
+            except Exception:  # the sweep sends it again; the database holds the work
+                log.warning("could not wake a delivery worker", exc_info=True)
+
+    transaction.on_commit(send)
+
+
+@dataclass(frozen=True)
+class Swept:
+    woken: int = 0
+    delay_notices: int = 0
+    sampled: bool = False
+
+
+def sweep(*, now: datetime | None = None, grace: timedelta = LOST_WAKEUP_GRACE) -> Swept:
+    """Wake workers for entries due longer than `grace` (their wake-up was lost, or their
+    worker died: lapsed lease); send delay DSNs; record the queue size."""
+    now = now or timezone.now()
+    woken = 0
+    if queue_running():
+        free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+        due = QueueDomain.objects.filter(
+            free, status=Status.SCHEDULED, next_retry__lte=now - grace
+        ).order_by("next_retry")
+        ids = list(due.values_list("pk", flat=True)[:SWEEP_BATCH])
+        lapsed = QueueDomain.objects.filter(
+            status=Status.SCHEDULED, lease_expires_at__lt=now
+        ).values_list("pk", flat=True)[:SWEEP_BATCH]
+        ids = list(dict.fromkeys([*ids, *lapsed]))
+        for domain_id in ids:
+            wake(domain_id)
+        woken = len(ids)
+    notices = _delay_notices(now)
+    sampled = _sample(now)
+    return Swept(woken=woken, delay_notices=notices, sampled=sampled)
+
+
+def _delay_notices(now: datetime) -> int:
+    sent = 0
+    due = QueueDomain.objects.filter(status=Status.SCHEDULED, next_notify__lte=now).select_related(
+        "message"
+    )[:SWEEP_BATCH]
+    for entry in due:
+        with transaction.atomic():
+            taken = QueueDomain.objects.filter(
+                pk=entry.pk, next_notify=entry.next_notify, status=Status.SCHEDULED
+            ).update(next_notify=None)
+            if not taken or not entry.message.return_path:
+                continue
+            waiting = entry.recipients.filter(status=Status.SCHEDULED)
+            reports = [
+                dsn.RecipientReport(r.address, r.code, r.response or entry.last_error)
+                for r in waiting
+            ]
+            if reports:
+                send_dsn(entry.message, reports, now=now, delayed=True, retry_until=entry.expires)
+                sent += 1
+    return sent
+
+
+def _sample(now: datetime) -> bool:
+    if QueueSample.objects.filter(tenant=None, at__gt=now - SAMPLE_EVERY).exists():
+        return False
+    per_tenant = (
+        QueuedMessage.objects.filter(status=Status.SCHEDULED)
+        .values("tenant_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    rows = [QueueSample(tenant=None, at=now, size=0)]
+    for row in per_tenant:
+        rows[0].size += row["n"]
+        if row["tenant_id"] is not None:
+            rows.append(QueueSample(tenant_id=row["tenant_id"], at=now, size=row["n"]))
+    QueueSample.objects.bulk_create(rows)
+    QueueSample.objects.filter(at__lt=now - KEEP_SAMPLES).delete()
+    return True
+
+
+__all__ = ["FINAL", "claim", "deliver", "record", "sweep", "wake"]

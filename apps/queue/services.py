@@ -1,0 +1,215 @@
+"""Writes to the outbound queue: enqueue (called by the SMTP listeners and by DSNs),
+reschedule, cancel, stop and start. Every operator action is audited; a cancellation is
+recorded on each recipient it touched, never a silent delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.accounts.models import Principal
+from apps.queue.delivery import message_settle, wake_on_commit
+from apps.queue.models import QueueControl, QueuedMessage, QueueDomain, QueueRecipient, Status
+from mailadmin.audit import audit
+from mailadmin.errors import ValidationFailed
+
+
+def _subject(data: bytes) -> str:
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        end = data.find(b"\n\n")
+    head = data[: end if end >= 0 else 64 * 1024][: 64 * 1024]
+    try:
+        headers = BytesHeaderParser(policy=default_policy).parsebytes(head)
+        return str(headers.get("Subject", "") or "")[:255]
+    except Exception:  # a header we cannot decode still gets delivered
+        return ""
+
+
+def _domain_of(address: str) -> str:
+    if "@" not in address:
+        raise ValidationFailed(f"Not an address: {address!r}", field="recipients")
+    return address.rsplit("@", 1)[1].strip().rstrip(".").lower()
+
+
+def enqueue(
+    *,
+    return_path: str,
+    recipients: Sequence[str],
+    data: bytes,
+    tenant_id: int | None = None,
+) -> QueuedMessage:
+    """Queue `data` for `recipients` (return_path "" is the null sender).
+
+    The bytes go to the blob store; the message gets one domain entry per destination domain
+    and one recipient entry each; a delivery worker is woken after commit (and the sweep
+    finds the entries anyway if that wake-up is lost).
+    """
+    from apps.store import blobs
+
+    by_domain: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for address in recipients:
+        address = address.strip()
+        if address.lower() in seen:
+            continue
+        seen.add(address.lower())
+        by_domain.setdefault(_domain_of(address), []).append(address)
+    if not by_domain:
+        raise ValidationFailed("A message needs at least one recipient.", field="recipients")
+    blob_hash = blobs.put(data)
+    now = timezone.now()
+    expires = now + timedelta(seconds=settings.MAILADMIN_QUEUE_EXPIRE_SECONDS)
+    notify = now + timedelta(seconds=settings.MAILADMIN_QUEUE_NOTIFY_SECONDS)
+    with transaction.atomic():
+        message = QueuedMessage.objects.create(
+            tenant_id=tenant_id,
+            return_path=return_path.strip(),
+            created=now,
+            size=len(data),
+            blob_hash=blob_hash,
+            subject=_subject(data),
+        )
+        domains = QueueDomain.objects.bulk_create(
+            QueueDomain(
+                message=message,
+                name=name,
+                next_retry=now,
+                # no delay notice for a bounce, nor after the message would have expired
+                next_notify=notify if return_path and notify < expires else None,
+                expires=expires,
+            )
+            for name in by_domain
+        )
+        QueueRecipient.objects.bulk_create(
+            QueueRecipient(message=message, domain=domain, address=address, updated=now)
+            for domain in domains
+            for address in by_domain[domain.name]
+        )
+        wake_on_commit([d.pk for d in domains])
+    return message
+
+
+# --- operator actions ---------------------------------------------------------------------
+
+
+def queue_reschedule(*, actor: Principal, messages: QuerySet[QueuedMessage]) -> int:
+    """Make every scheduled domain of `messages` (already scoped) due now; how many."""
+    now = timezone.now()
+    with transaction.atomic():
+        domains = QueueDomain.objects.filter(
+            message__in=messages.values("pk"), status=Status.SCHEDULED
+        )
+        ids = list(domains.values_list("pk", flat=True))
+        changed = QueueDomain.objects.filter(pk__in=ids, status=Status.SCHEDULED).update(
+            next_retry=now
+        )
+        if changed:
+            audit(
+                actor=actor,
+                action="queue.reschedule",
+                object_type="queue",
+                object_repr=f"{changed} domain(s) due now",
+                changes={"domains": changed},
+            )
+        wake_on_commit(ids)
+    return changed
+
+
+def queue_cancel(
+    *, actor: Principal, messages: QuerySet[QueuedMessage], address: str | None = None
+) -> int:
+    """Cancel the scheduled recipients of `messages` (already scoped), or only `address`.
+    Each one keeps a record: status cancelled and who cancelled it. How many."""
+    now = timezone.now()
+    reason = f"Cancelled by {actor.name}"
+    with transaction.atomic():
+        message_ids = list(messages.values_list("pk", flat=True))
+        recipients = QueueRecipient.objects.filter(
+            message_id__in=message_ids, status=Status.SCHEDULED
+        )
+        if address:
+            recipients = recipients.filter(address__iexact=address.strip())
+        touched = list(recipients.values_list("domain_id", "message_id").distinct())
+        cancelled = recipients.update(
+            status=Status.CANCELLED, code=None, response=reason, updated=now
+        )
+        domain_ids = {d for d, _ in touched}
+        # a domain with nobody left to deliver to is cancelled too
+        for domain_id in domain_ids:
+            if not QueueRecipient.objects.filter(
+                domain_id=domain_id, status=Status.SCHEDULED
+            ).exists():
+                left = set(
+                    QueueRecipient.objects.filter(domain_id=domain_id).values_list(
+                        "status", flat=True
+                    )
+                )
+                status = (
+                    Status.FAILED
+                    if Status.FAILED in left
+                    else Status.CANCELLED
+                    if Status.CANCELLED in left
+                    else Status.DELIVERED
+                )
+                QueueDomain.objects.filter(pk=domain_id, status=Status.SCHEDULED).update(
+                    status=status, last_error=reason, lease_expires_at=None
+                )
+        for message_id in {m for _, m in touched}:
+            message_settle(message_id)
+        if cancelled:
+            audit(
+                actor=actor,
+                action="queue.cancel",
+                object_type="queue",
+                object_repr=(
+                    f"{cancelled} recipient(s)"
+                    + (f" ({address})" if address else "")
+                    + f" of {len({m for _, m in touched})} message(s)"
+                ),
+                changes={"recipients": cancelled, "address": address or ""},
+            )
+    return cancelled
+
+
+def queue_stop(*, actor: Principal) -> bool:
+    """No delivery starts until queue_start (those under way finish). True: it was running."""
+    return _set_running(actor=actor, running=False)
+
+
+def queue_start(*, actor: Principal) -> bool:
+    """Resume deliveries and wake workers for everything due. True: it was running."""
+    was = _set_running(actor=actor, running=True)
+    due = list(
+        QueueDomain.objects.filter(status=Status.SCHEDULED, next_retry__lte=timezone.now())
+        .order_by("next_retry")
+        .values_list("pk", flat=True)[:1000]
+    )
+    wake_on_commit(due)
+    return was
+
+
+def _set_running(*, actor: Principal, running: bool) -> bool:
+    with transaction.atomic():
+        control, _ = QueueControl.objects.select_for_update().get_or_create(pk=1)
+        was = control.running
+        if was != running:
+            control.running = running
+            control.changed = timezone.now()
+            control.changed_by = actor.name
+            control.save()
+            audit(
+                actor=actor,
+                action="queue.start" if running else "queue.stop",
+                object_type="queue",
+                object_repr="outbound queue",
+                tenant_id=None,
+            )
+    return was

@@ -1,0 +1,36 @@
+"""Queue tests: a loopback DNS server whose MX records point at the loopback SMTP sink."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.queue import remote
+
+REMOTE = "remote.test"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pool_and_blobs(settings, tmp_path):
+    settings.MAILADMIN_BLOB_DIR = str(tmp_path / "blobs")
+    settings.MAILADMIN_HOSTNAME = "mail.mailadmin.test"
+    remote.clear_mx_cache()
+    remote.pool.close_all()
+    yield
+    remote.pool.close_all()
+    remote.clear_mx_cache()
+
+
+@pytest.fixture
+def mx(dns_server, smtp_sink, settings):
+    """remote.test's MX is the sink: DNS on loopback, MAILADMIN_SMTP_REMOTE_PORT its port."""
+    dns_server.set_zone(REMOTE, {"MX": [(10, "mx.remote.test.")]})
+    dns_server.set_zone("mx.remote.test", {"A": ["127.0.0.1"]})
+    settings.MAILADMIN_SMTP_REMOTE_PORT = smtp_sink.port
+    return smtp_sink
+
+
+def message(subject: str = "Hello", body: str = "Hi there.") -> bytes:
+    return (
+        f"From: Sender <sender@origin.test>\r\nTo: rcpt@{REMOTE}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{subject.replace(' ', '.')}@origin.test>\r\n\r\n{body}\r\n"
+    ).encode()
