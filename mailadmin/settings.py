@@ -252,6 +252,8 @@ MAILADMIN_QUEUE_LEASE_SECONDS = env_int("MAILADMIN_QUEUE_LEASE_SECONDS", 300)
 MAILADMIN_QUEUE_SMTP_TIMEOUT = env_int("MAILADMIN_QUEUE_SMTP_TIMEOUT", 60)
 # Idle pooled connections to remote MX hosts are closed after this many seconds.
 MAILADMIN_QUEUE_POOL_IDLE_SECONDS = env_int("MAILADMIN_QUEUE_POOL_IDLE_SECONDS", 30)
+# Delivered, failed and cancelled messages stay listed this many days, then are deleted.
+MAILADMIN_QUEUE_KEEP_DAYS = env_int("MAILADMIN_QUEUE_KEEP_DAYS", 7)
 
 # --- Domains: DKIM rotation and the published record set (apps.domains.records) ------
 # A replaced or retired DKIM key stays published (not signing) this many days, so mail it

@@ -424,6 +424,7 @@ def sweep(*, now: datetime | None = None, grace: timedelta = LOST_WAKEUP_GRACE) 
         woken = len(ids)
     notices = _delay_notices(now)
     sampled = _sample(now)
+    _prune(now)
     return Swept(woken=woken, delay_notices=notices, sampled=sampled)
 
 
@@ -448,6 +449,14 @@ def _delay_notices(now: datetime) -> int:
                 send_dsn(entry.message, reports, now=now, delayed=True, retry_until=entry.expires)
                 sent += 1
     return sent
+
+
+def _prune(now: datetime) -> int:
+    """Finished messages are kept MAILADMIN_QUEUE_KEEP_DAYS for their pages, then deleted."""
+    keep = timedelta(days=settings.MAILADMIN_QUEUE_KEEP_DAYS)
+    old = QueuedMessage.objects.filter(status__in=FINAL, created__lt=now - keep).order_by("created")
+    ids = list(old.values_list("pk", flat=True)[:SWEEP_BATCH])
+    return QueuedMessage.objects.filter(pk__in=ids).delete()[0] if ids else 0
 
 
 def _sample(now: datetime) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 
@@ -44,7 +45,8 @@ class QueuedMessage(models.Model):
             models.Index(fields=["tenant", "status", "-created"]),
             models.Index(fields=["status", "-created"]),
             models.Index(fields=["-created", "-id"]),
-            models.Index(fields=["return_path"]),
+            # the sender filter matches case-insensitively (iexact is UPPER(x) = UPPER(y))
+            models.Index(Upper("return_path"), name="queue_message_sender_upper"),
         ]
 
     def __str__(self) -> str:
@@ -92,7 +94,7 @@ class QueueRecipient(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [
-            models.Index(fields=["address"]),
+            models.Index(Upper("address"), name="queue_recipient_address_upper"),
             models.Index(fields=["domain", "status"]),
         ]
 

@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("apps.domains.api_urls")),
     path("", include("apps.reports.api_urls")),
     path("", include("apps.store.api_urls")),
+    path("", include("apps.queue.api_urls")),
 ]

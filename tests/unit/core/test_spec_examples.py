@@ -172,6 +172,15 @@ REPLAYED = {
     "GET /reports/tls",
     "GET /reports/arf",
     "GET /store/blobs/{blob_id}",
+    "GET /queue/messages",
+    "PATCH /queue/messages",
+    "DELETE /queue/messages",
+    "GET /queue/messages/{message_id}",
+    "PATCH /queue/messages/{message_id}",
+    "DELETE /queue/messages/{message_id}",
+    "GET /queue/status",
+    "PATCH /queue/status/stop",
+    "PATCH /queue/status/start",
 }
 
 
@@ -278,3 +287,28 @@ def test_it_answers_the_blob_example_with_raw_bytes(api_root, spec, make_princip
         assert response.status_code == 200, response.content[:300]
         assert response.content == data
         assert api_root.get(url + "?limit=4").content == data[:4]
+
+
+def test_it_answers_the_queue_examples(api_root, spec, settings, tmp_path, monkeypatch):
+    from apps.queue import delivery
+    from apps.queue.services import enqueue
+
+    settings.MAILADMIN_BLOB_DIR = str(tmp_path)
+    monkeypatch.setattr(delivery, "wake", lambda domain_id: None)
+    assert replay(api_root, spec, "GET /queue/messages") == {
+        "data": {"items": [], "total": 0, "status": True}
+    }
+    queued = enqueue(return_path=JANE, recipients=[JANE_DOE], data=b"Subject: hi\r\n\r\nhello\r\n")
+    listed = replay(api_root, spec, "GET /queue/messages")
+    assert [item["id"] for item in listed["data"]["items"]] == [queued.pk]
+    one = f"/queue/messages/{queued.pk}"
+    details = replay(api_root, spec, "GET /queue/messages/{message_id}", one)
+    assert details["data"]["domains"][0]["recipients"][0]["address"] == JANE_DOE
+    assert replay(api_root, spec, "PATCH /queue/messages/{message_id}", one) == {"data": True}
+    assert replay(api_root, spec, "PATCH /queue/messages") == {"data": True}
+    assert replay(api_root, spec, "GET /queue/status") == {"data": True}
+    assert replay(api_root, spec, "PATCH /queue/status/stop") == {"data": True}
+    assert replay(api_root, spec, "PATCH /queue/status/start") == {"data": False}
+    assert replay(api_root, spec, "DELETE /queue/messages/{message_id}", one) == {"data": True}
+    assert replay(api_root, spec, "DELETE /queue/messages") == {"data": True}
+    assert queued.recipients.get().status == "cancelled"
