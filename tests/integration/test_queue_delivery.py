@@ -1,0 +1,99 @@
+"""Real delivery workers (Celery processes on Redis and PostgreSQL) delivering to the
+loopback SMTP sink through the loopback DNS server: stop/start, and a worker killed with
+SIGKILL mid-delivery losing nothing and duplicating nothing."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.queue import delivery
+from apps.queue.models import QueueDomain, QueueRecipient
+from apps.queue.services import enqueue, queue_start, queue_stop
+from tests.integration.test_task_recovery import wait_for
+from tests.support.worker import Worker
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def remote_mx(dns_server, smtp_sink):
+    dns_server.set_zone("remote.test", {"MX": [(10, "mx.remote.test.")]})
+    dns_server.set_zone("mx.remote.test", {"A": ["127.0.0.1"]})
+    return {
+        "MAILADMIN_DNS_NAMESERVERS": dns_server.address,
+        "MAILADMIN_SMTP_REMOTE_PORT": str(smtp_sink.port),
+        "MAILADMIN_QUEUE_LEASE_SECONDS": "2",
+    }
+
+
+def data(n: int) -> bytes:
+    return f"From: s@origin.test\r\nSubject: message {n}\r\n\r\nbody {n}\r\n".encode()
+
+
+def delivered_count() -> int:
+    return QueueRecipient.objects.filter(status="delivered").count()
+
+
+def test_it_delivers_nothing_while_stopped_and_everything_once_started(
+    remote_mx, smtp_sink, superadmin
+):
+    worker = Worker(remote_mx).start()
+    try:
+        queue_stop(actor=superadmin)
+        queued = enqueue(return_path="s@origin.test", recipients=["a@remote.test"], data=data(1))
+        # the worker got the wake-up and refused to start: the entry is untouched
+        wait_for(lambda: "queue.deliver" in worker.log(), timeout=20, what="the wake-up")
+        wait_for(
+            lambda: "succeeded" in worker.log(), timeout=20, what="the task to end", worker=worker
+        )
+        assert smtp_sink.messages == []
+        assert QueueDomain.objects.get(message=queued).status == "scheduled"
+        queue_start(actor=superadmin)
+        received = smtp_sink.wait_for(1, timeout=30)
+    finally:
+        worker.stop()
+    assert received[0].rcpt_tos == ["a@remote.test"]
+    assert QueueRecipient.objects.get(message=queued).status == "delivered"
+
+
+def test_a_worker_killed_mid_delivery_loses_and_duplicates_nothing(remote_mx, smtp_sink):
+    smtp_sink.handler.rcpt_delay = 0.05  # a slow peer: the kill lands before any DATA
+    first = Worker(remote_mx).start()
+    second = None
+    try:
+        addresses = []
+        for n in range(30):
+            to = [f"r{n}a@remote.test", f"r{n}b@remote.test"]
+            addresses += to
+            enqueue(return_path="s@origin.test", recipients=to, data=data(n))
+        wait_for(lambda: delivered_count() >= 10, timeout=60, what="some deliveries", worker=first)
+        assert smtp_sink.handler.in_rcpt.wait(10)  # the worker waits for a RCPT answer
+        first.kill()
+        killed_at = delivered_count()
+        assert killed_at < len(addresses)
+        held = QueueDomain.objects.filter(status="scheduled", lease_expires_at__isnull=False)
+        assert held.count() == 1  # the entry it was delivering stays claimed...
+        wait_for(
+            lambda: not held.filter(lease_expires_at__gt=timezone.now()).exists(),
+            timeout=10,
+            what="its lease to lapse",
+        )
+        second = Worker(remote_mx, queue=first.queue).start()
+        delivery.sweep(grace=timedelta(0))  # the beat's tick: wakes every due entry
+        wait_for(
+            lambda: delivered_count() == len(addresses),
+            timeout=90,
+            what="the second worker to deliver the rest",
+            worker=second,
+        )
+    finally:
+        if second is not None:
+            second.stop()
+        first.stop()
+    received = Counter(r for m in smtp_sink.messages for r in m.rcpt_tos)
+    assert received == Counter(addresses)  # every recipient exactly once
+    assert not QueueDomain.objects.exclude(status="delivered").exists()
