@@ -18,14 +18,15 @@ import os
 import random
 import smtplib
 import socket
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, Exists, Q
+from django.db import connection, transaction
+from django.db.models import Count, Exists, Prefetch, Q
 from django.utils import timezone
 
 from apps.queue import dsn, remote
@@ -42,7 +43,8 @@ from apps.queue.models import (
 log = logging.getLogger(__name__)
 
 DELIVERED, TEMPORARY, PERMANENT = "delivered", "temporary", "permanent"
-DRAIN_BATCH = 200  # entries one task delivers before handing over to a fresh task
+CLAIM_BATCH = 20  # entries a draining worker claims at once
+DRAIN_LIMIT = 400  # entries one task delivers before handing over to a fresh task
 SWEEP_BATCH = 1000
 LOST_WAKEUP_GRACE = timedelta(seconds=60)
 SAMPLE_EVERY = timedelta(seconds=55)
@@ -92,57 +94,119 @@ def claim(domain_id: int) -> uuid.UUID | None:
     return claim_id if changed else None
 
 
-def claim_next() -> tuple[int, uuid.UUID] | None:
-    """Take any due entry (a few tries: another worker may take the one we saw)."""
-    for _ in range(5):
+def claim_batch(limit: int = CLAIM_BATCH) -> tuple[uuid.UUID, int]:
+    """Take up to `limit` due entries under one claim (two queries for the lot). Draining
+    workers pick at random among the oldest due entries, so they rarely want the same."""
+    claim_id = uuid.uuid4()
+    for _ in range(3):
         now = timezone.now()
         candidates = list(
             QueueDomain.objects.filter(_claimable(now))
             .order_by("next_retry")
-            .values_list("pk", flat=True)[:16]
+            .values_list("pk", flat=True)[: limit * 3]
         )
         if not candidates:
-            return None
-        random.shuffle(candidates)  # two draining workers rarely race for the same row
-        for domain_id in candidates[:4]:
-            claim_id = claim(domain_id)
-            if claim_id is not None:
-                return domain_id, claim_id
+            return claim_id, 0
+        random.shuffle(candidates)
+        changed = (
+            QueueDomain.objects.filter(_claimable(now), pk__in=candidates[:limit])
+            .filter(_running_q())
+            .update(claim_id=claim_id, worker=_worker_name()[:255], lease_expires_at=now + lease())
+        )
+        if changed:
+            return claim_id, changed  # the entries are loaded by their claim id
         if not queue_running():
-            return None
-    return None
+            break
+    return claim_id, 0
+
+
+def claim_next() -> tuple[int, uuid.UUID] | None:
+    """Take one due entry (tests and tools; workers take batches)."""
+    claim_id, taken = claim_batch(1)
+    if not taken:
+        return None
+    return QueueDomain.objects.get(claim_id=claim_id).pk, claim_id
 
 
 def queue_running() -> bool:
     return not QueueControl.objects.filter(running=False).exists()
 
 
+def _load(claim_id: uuid.UUID, domain_id: int | None = None) -> list[QueueDomain]:
+    """The entries held under `claim_id`, with message and scheduled recipients (2 queries)."""
+    entries = QueueDomain.objects.filter(claim_id=claim_id, status=Status.SCHEDULED)
+    if domain_id is not None:
+        entries = entries.filter(pk=domain_id)
+    due = QueueRecipient.objects.filter(status=Status.SCHEDULED).order_by("id")
+    return list(
+        entries.select_related("message")
+        .prefetch_related(Prefetch("recipients", queryset=due, to_attr="due"))
+        .order_by("next_retry", "id")
+    )
+
+
 # --- one delivery ---------------------------------------------------------------------
 
 
 def deliver(domain_id: int | None = None, *, drain: bool = True) -> int:
-    """Deliver entry `domain_id` (if claimable), then, with `drain`, other due entries up
-    to a batch; the number delivered. Asks for a fresh task when more are due."""
+    """Deliver entry `domain_id` (if claimable), then, with `drain`, other due entries in
+    batches, up to DRAIN_LIMIT; the number delivered. Asks for a fresh task when more
+    may be due."""
     done = 0
     if domain_id is not None:
         claim_id = claim(domain_id)
         if claim_id is not None:
-            deliver_claimed(domain_id, claim_id)
-            done += 1
-    while drain and done < DRAIN_BATCH:
-        taken = claim_next()
-        if taken is None:
+            done += _deliver_held(claim_id, domain_id)
+    while drain and done < DRAIN_LIMIT:
+        claim_id, taken = claim_batch()
+        if not taken:
             return done
-        deliver_claimed(*taken)
-        done += 1
+        done += _deliver_held(claim_id)
     if drain:
         wake(None)  # more may be due: continue in a fresh task
     return done
 
 
+def _deliver_held(claim_id: uuid.UUID, domain_id: int | None = None) -> int:
+    """Deliver every entry held under `claim_id`, one after the other; each outcome is
+    recorded as soon as it is known. The lease is renewed as the batch goes, and an entry
+    whose lease could not be renewed (another worker has it now) is left alone."""
+    entries = _load(claim_id, domain_id)
+    renewed = time.monotonic()
+    ours = {e.pk for e in entries}
+    done = 0
+    for entry in entries:
+        if time.monotonic() - renewed > lease().total_seconds() / 3:
+            ours = _renew_all(claim_id)
+            renewed = time.monotonic()
+        if entry.pk not in ours:
+            continue
+        deliver_entry(entry, claim_id)
+        done += 1
+    return done
+
+
+def _renew_all(claim_id: uuid.UUID) -> set[int]:
+    now = timezone.now()
+    held = QueueDomain.objects.filter(
+        claim_id=claim_id, status=Status.SCHEDULED, lease_expires_at__gt=now
+    )
+    held.update(lease_expires_at=now + lease())
+    return set(
+        QueueDomain.objects.filter(claim_id=claim_id, status=Status.SCHEDULED).values_list(
+            "pk", flat=True
+        )
+    )
+
+
 def deliver_claimed(domain_id: int, claim_id: uuid.UUID) -> None:
-    entry = QueueDomain.objects.select_related("message").get(pk=domain_id)
-    recipients = list(entry.recipients.filter(status=Status.SCHEDULED))
+    """Deliver one entry already claimed (with `claim`) under `claim_id`."""
+    for entry in _load(claim_id, domain_id):
+        deliver_entry(entry, claim_id)
+
+
+def deliver_entry(entry: QueueDomain, claim_id: uuid.UUID) -> None:
+    recipients = entry.due
     results: dict[int, Result] | None = None
     tls: bool | None = None
     try:
@@ -151,12 +215,12 @@ def deliver_claimed(domain_id: int, claim_id: uuid.UUID) -> None:
         else:
             results = {}
     except Exception as exc:  # a bug or a broken blob: retry later, say why
-        log.exception("delivery of queue entry %s failed", domain_id)
+        log.exception("delivery of queue entry %s failed", entry.pk)
         text = f"Internal error: {str(exc) or type(exc).__name__}"[:500]
         results = {r.pk: Result(TEMPORARY, None, text) for r in recipients}
     finally:
         if results is None:  # interrupted: hand the entry back untouched
-            QueueDomain.objects.filter(pk=domain_id, claim_id=claim_id).update(
+            QueueDomain.objects.filter(pk=entry.pk, claim_id=claim_id).update(
                 lease_expires_at=None, worker=""
             )
         else:
@@ -290,6 +354,23 @@ def record(
             fields["last_error"] = next(
                 results[r.pk].response for r in recipients if results[r.pk].kind == PERMANENT
             )
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for r in recipients:
+        res = results[r.pk]
+        status = {DELIVERED: Status.DELIVERED, PERMANENT: Status.FAILED}.get(
+            res.kind, Status.SCHEDULED
+        )
+        groups[(status, res.code, res.response)].append(r.pk)
+    failed = [r for r in recipients if results[r.pk].kind == PERMANENT]
+    if (
+        connection.vendor == "postgresql"
+        and entry.message.domain_count == 1
+        and "status" in fields
+        and len(groups) == 1
+        and not (failed and entry.message.return_path)
+    ):
+        _record_in_one_statement(entry, claim_id, fields, next(iter(groups)), now)
+        return
     with transaction.atomic():
         owned = QueueDomain.objects.filter(
             pk=entry.pk, claim_id=claim_id, status=Status.SCHEDULED
@@ -297,20 +378,15 @@ def record(
         if not owned:
             log.warning("queue entry %s: claim lost, outcome not recorded", entry.pk)
             return
-        groups: dict[tuple, list[int]] = defaultdict(list)
-        for r in recipients:
-            res = results[r.pk]
-            status = {DELIVERED: Status.DELIVERED, PERMANENT: Status.FAILED}.get(
-                res.kind, Status.SCHEDULED
-            )
-            groups[(status, res.code, res.response)].append(r.pk)
         for (status, code, response), ids in groups.items():
             QueueRecipient.objects.filter(pk__in=ids, status=Status.SCHEDULED).update(
                 status=status, code=code, response=response, updated=now
             )
         if "status" in fields:
-            message_settle(entry.message_id)
-        failed = [r for r in recipients if results[r.pk].kind == PERMANENT]
+            if entry.message.domain_count == 1:
+                QueuedMessage.objects.filter(pk=entry.message_id).update(status=fields["status"])
+            else:
+                message_settle(entry.message_id)
         if failed and entry.message.return_path:
             send_dsn(
                 entry.message,
@@ -325,6 +401,49 @@ def record(
                 ],
                 now=now,
             )
+
+
+_ONE_STATEMENT = """
+WITH d AS (
+    UPDATE queue_queuedomain
+    SET status = %(status)s, lease_expires_at = NULL, worker = '', tls = %(tls)s,
+        last_error = %(last_error)s
+    WHERE id = %(id)s AND claim_id = %(claim_id)s AND status = 'scheduled'
+    RETURNING id, message_id
+), r AS (
+    UPDATE queue_queuerecipient
+    SET status = %(rcpt_status)s, code = %(code)s, response = %(response)s, updated = %(now)s
+    WHERE domain_id IN (SELECT id FROM d) AND status = 'scheduled'
+    RETURNING 1
+)
+UPDATE queue_queuedmessage SET status = %(status)s
+WHERE id IN (SELECT message_id FROM d) AND (SELECT count(*) FROM r) >= 0
+"""
+
+
+def _record_in_one_statement(
+    entry: QueueDomain, claim_id: uuid.UUID, fields: dict, group: tuple, now: datetime
+) -> None:
+    """PostgreSQL, a message of one domain whose recipients all ended alike (the common
+    case): domain, recipients and message in one fenced statement, one round trip."""
+    rcpt_status, code, response = group
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ONE_STATEMENT,
+            {
+                "status": fields["status"],
+                "tls": fields.get("tls", entry.tls),
+                "last_error": fields.get("last_error", entry.last_error),
+                "id": entry.pk,
+                "claim_id": claim_id,
+                "rcpt_status": rcpt_status,
+                "code": code,
+                "response": response,
+                "now": now,
+            },
+        )
+        if cursor.rowcount != 1:
+            log.warning("queue entry %s: claim lost, outcome not recorded", entry.pk)
 
 
 def message_settle(message_id: int) -> None:

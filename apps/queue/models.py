@@ -36,6 +36,7 @@ class QueuedMessage(models.Model):
     size = models.PositiveIntegerField()
     blob_hash = models.CharField(max_length=64)
     subject = models.CharField(max_length=255, blank=True, default="")
+    domain_count = models.PositiveIntegerField(default=1)
     # scheduled while any domain is; then the worst outcome (failed > cancelled > delivered)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
 

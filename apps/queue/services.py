@@ -76,6 +76,7 @@ def enqueue(
             size=len(data),
             blob_hash=blob_hash,
             subject=_subject(data),
+            domain_count=len(by_domain),
         )
         domains = QueueDomain.objects.bulk_create(
             QueueDomain(

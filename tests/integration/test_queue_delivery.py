@@ -76,7 +76,7 @@ def test_a_worker_killed_mid_delivery_loses_and_duplicates_nothing(remote_mx, sm
         killed_at = delivered_count()
         assert killed_at < len(addresses)
         held = QueueDomain.objects.filter(status="scheduled", lease_expires_at__isnull=False)
-        assert held.count() == 1  # the entry it was delivering stays claimed...
+        assert held.count() >= 1  # the entries it held stay claimed...
         wait_for(
             lambda: not held.filter(lease_expires_at__gt=timezone.now()).exists(),
             timeout=10,

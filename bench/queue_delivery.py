@@ -1,0 +1,143 @@
+"""End-to-end outbound throughput: enqueue → delivery worker → loopback SMTP sink.
+
+    DATABASE_URL=postgres://... REDIS_URL=redis://... \\
+        .venv/bin/python bench/queue_delivery.py [--messages 2000] [--workers 1 2]
+
+For each worker count: starts that many real Celery worker processes (solo pool, their own
+queue on the broker), an SMTP sink in a process of its own and a DNS server whose MX for
+remote.test points at the sink; enqueues --messages messages of one recipient each (about
+2 KB) as fast as services.enqueue takes them, and waits until the sink has them all.
+Prints enqueue rate, end-to-end messages/s (first enqueue → last message at the sink), and
+the lost and duplicated recipient counts. Queue rows are deleted before each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BODY = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n" * 30).encode()
+
+
+def sink_process(port_out, control) -> None:
+    """Runs the sink; answers "count" with the total and "counter" with per-address counts."""
+    from tests.support.smtp_sink import SmtpSink
+
+    sink = SmtpSink().start()
+    port_out.send(sink.port)
+    while True:
+        request = control.recv()
+        messages = sink.messages
+        if request == "count":
+            control.send(sum(len(m.rcpt_tos) for m in messages))
+        elif request == "counter":
+            control.send(Counter(r for m in messages for r in m.rcpt_tos))
+        else:
+            sink.stop()
+            return
+
+
+def message(n: int) -> bytes:
+    return (
+        f"From: Bench <bench@origin.test>\r\nTo: <r{n}@remote.test>\r\n"
+        f"Subject: bench message {n}\r\nMessage-ID: <bench-{n}-{time.time()}@origin.test>\r\n"
+        "\r\n"
+    ).encode() + BODY
+
+
+def run(count: int, workers: int) -> dict:
+    from apps.queue.models import QueueControl, QueuedMessage, QueueRecipient
+    from apps.queue.services import enqueue
+    from tests.support.dns_server import DnsServer
+    from tests.support.worker import Worker
+
+    QueuedMessage.objects.all().delete()
+    QueueControl.objects.all().delete()
+    port_in, port_out = multiprocessing.Pipe()
+    control, child_control = multiprocessing.Pipe()
+    sink = multiprocessing.Process(target=sink_process, args=(port_out, child_control))
+    sink.start()
+    port = port_in.recv()
+    dns = DnsServer(
+        {"remote.test": {"MX": [(10, "mx.remote.test.")]}, "mx.remote.test": {"A": ["127.0.0.1"]}}
+    ).start()
+    env = {
+        "MAILADMIN_DNS_NAMESERVERS": dns.address,
+        "MAILADMIN_SMTP_REMOTE_PORT": str(port),
+        "MAILADMIN_LOG_LEVEL": "WARNING",
+    }
+    started: list[Worker] = []
+    try:
+        for _ in range(workers):
+            started.append(Worker(env, queue=started[0].queue if started else None).start())
+        expected = [f"r{n}@remote.test" for n in range(count)]
+        t0 = time.perf_counter()
+        for n in range(count):
+            enqueue(return_path="bench@origin.test", recipients=[expected[n]], data=message(n))
+        enqueued = time.perf_counter() - t0
+        deadline = time.monotonic() + max(120, count / 10)
+        while time.monotonic() < deadline:
+            control.send("count")
+            if control.recv() >= count:
+                break
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - t0
+        time.sleep(1)  # anything arriving late counts as a duplicate
+        control.send("counter")
+        received: Counter = control.recv()
+        lost = sum(1 for address in expected if not received[address])
+        duplicated = sum(c - 1 for c in received.values() if c > 1)
+        delivered = QueueRecipient.objects.filter(status="delivered").count()
+    finally:
+        for worker in started:
+            worker.stop()
+        control.send("stop")
+        sink.join(10)
+        dns.stop()
+    return {
+        "workers": workers,
+        "enqueue_per_s": count / enqueued,
+        "per_s": count / elapsed,
+        "seconds": elapsed,
+        "lost": lost,
+        "duplicated": duplicated,
+        "recorded_delivered": delivered,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mailadmin.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    print(f"database: {connection.vendor}; broker: {os.environ.get('REDIS_URL') or 'embedded'}")
+    print(f"{args.messages} messages of one recipient, {len(message(0))} bytes each")
+    for workers in args.workers:
+        r = run(args.messages, workers)
+        print(
+            f"{r['workers']} worker(s): {r['per_s']:.0f} messages/s end to end "
+            f"({r['seconds']:.1f} s; enqueue alone {r['enqueue_per_s']:.0f}/s); "
+            f"lost {r['lost']}, duplicated {r['duplicated']}, "
+            f"recorded delivered {r['recorded_delivered']}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
