@@ -6,7 +6,8 @@
 For each worker count: starts that many real Celery worker processes (solo pool, their own
 queue on the broker), an SMTP sink in a process of its own and a DNS server whose MX for
 remote.test points at the sink; enqueues --messages messages of one recipient each (about
-2 KB) as fast as services.enqueue takes them, and waits until the sink has them all.
+2 KB) from --senders threads at once (as concurrent SMTP sessions would) as fast as
+services.enqueue takes them, and waits until the sink has them all.
 Prints enqueue rate, end-to-end messages/s (first enqueue → last message at the sink), and
 the lost and duplicated recipient counts. Queue rows are deleted before each run.
 """
@@ -17,6 +18,7 @@ import argparse
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -53,7 +55,9 @@ def message(n: int) -> bytes:
     ).encode() + BODY
 
 
-def run(count: int, workers: int) -> dict:
+def run(count: int, workers: int, senders: int) -> dict:
+    from django.db import connections
+
     from apps.queue.models import QueueControl, QueuedMessage, QueueRecipient
     from apps.queue.services import enqueue
     from tests.support.dns_server import DnsServer
@@ -79,9 +83,22 @@ def run(count: int, workers: int) -> dict:
         for _ in range(workers):
             started.append(Worker(env, queue=started[0].queue if started else None).start())
         expected = [f"r{n}@remote.test" for n in range(count)]
+
+        def submit(first: int) -> None:
+            try:
+                for n in range(first, count, senders):
+                    enqueue(
+                        return_path="bench@origin.test", recipients=[expected[n]], data=message(n)
+                    )
+            finally:
+                connections.close_all()
+
         t0 = time.perf_counter()
-        for n in range(count):
-            enqueue(return_path="bench@origin.test", recipients=[expected[n]], data=message(n))
+        threads = [threading.Thread(target=submit, args=(i,)) for i in range(senders)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         enqueued = time.perf_counter() - t0
         deadline = time.monotonic() + max(120, count / 10)
         while time.monotonic() < deadline:
@@ -117,6 +134,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--senders", type=int, default=4, help="threads enqueueing (SMTP sessions) at once"
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mailadmin.settings")
     import django
@@ -127,9 +147,12 @@ def main() -> int:
 
     call_command("migrate", verbosity=0)
     print(f"database: {connection.vendor}; broker: {os.environ.get('REDIS_URL') or 'embedded'}")
-    print(f"{args.messages} messages of one recipient, {len(message(0))} bytes each")
+    print(
+        f"{args.messages} messages of one recipient, {len(message(0))} bytes each, "
+        f"enqueued by {args.senders} threads"
+    )
     for workers in args.workers:
-        r = run(args.messages, workers)
+        r = run(args.messages, workers, args.senders)
         print(
             f"{r['workers']} worker(s): {r['per_s']:.0f} messages/s end to end "
             f"({r['seconds']:.1f} s; enqueue alone {r['enqueue_per_s']:.0f}/s); "
