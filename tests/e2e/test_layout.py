@@ -55,6 +55,10 @@ NOT_PAGES = {
     "domains:alias-delete",
     "domains:catch-all",
     "reports:upload",  # POST-only; its form is on reports:index
+    "queue:bulk",  # POST-only: its confirmation page is measured in tests/e2e/test_queue.py
+    "queue:control",  # POST-only; its button is on queue:index
+    "queue:reschedule",
+    "queue:cancel",
     "reports:delete",
     "reports:failed-delete",
     "reports:failed-raw",  # a download
@@ -167,6 +171,7 @@ def crowded(superadmin, make_principal, tenant_a, admin_a):
         **reports,
         "message": stored,
         "mailbox": mailbox,
+        "queued": _long_queued_message(tenant_a, domain),
         "account": account,
         "group": group,
         "list": mailing_list,
@@ -196,6 +201,35 @@ def _long_mailbox(actor, domain):
     )
     mailbox_services.catch_all_set(actor=actor, domain=domain, target=f"{LONG_LOCAL}@{domain.name}")
     return mailbox
+
+
+def _long_queued_message(tenant, domain):
+    """A queued message with long addresses, subject and remote answers, and a chart."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.queue.models import QueueDomain, QueueRecipient, QueueSample
+    from apps.queue.services import enqueue
+
+    recipients = [f"{LONG_LOCAL}{i}@{domain.name}" for i in range(3)]
+    subject = "Subject " + "s" * 240
+    with_header = f"Subject: {subject}\r\nX-Long: {'h' * 3000}\r\n\r\n" + "b" * 5000
+    queued = enqueue(
+        return_path=f"{LONG_LOCAL}@{domain.name}",
+        recipients=[*recipients, "x@" + "d" * 60 + ".example"],
+        data=with_header.encode(),
+        tenant_id=tenant.pk,
+    )
+    QueueRecipient.objects.filter(message=queued).update(
+        code=451, response="451 4.7.1 " + "r" * 600
+    )
+    QueueDomain.objects.filter(message=queued).update(last_error="451 4.7.1 " + "e" * 600)
+    now = timezone.now()
+    QueueSample.objects.bulk_create(
+        QueueSample(tenant=None, at=now - timedelta(minutes=m), size=m * 37) for m in range(60)
+    )
+    return queued
 
 
 def _long_reports(tenant, domain) -> dict:
@@ -261,6 +295,7 @@ def pages(objects: dict) -> dict[str, list[str]]:
     reports = {kind: objects.pop(kind).pk for kind in ("dmarc", "tls", "arf")}
     message = objects.pop("message")
     mailbox = objects.pop("mailbox")
+    queued = objects.pop("queued").pk
     ids = {kind: obj.pk for kind, obj in objects.items()}
     with_memberships = ("account", "group", "list", "role", "key")
     with_permissions = ("account", "role", "key")
@@ -286,7 +321,9 @@ def pages(objects: dict) -> dict[str, list[str]]:
         "domains:mailboxes": [f"/domains/{ids['domain']}/mailboxes/"],
         "domains:mailbox-create": [f"/domains/{ids['domain']}/mailboxes/new/"],
         "domains:mailbox-edit": [f"/domains/{ids['domain']}/mailboxes/{mailbox.pk}/"],
-        "queue:index": ["/queue/"],
+        "queue:index": ["/queue/", "/queue/?status=scheduled"],
+        "queue:detail": [f"/queue/{queued}/"],
+        "queue:raw": [f"/queue/{queued}/raw/"],
         "reports:index": ["/reports/"],
         "reports:dmarc": ["/reports/dmarc/"],
         "reports:tls": ["/reports/tls/"],
