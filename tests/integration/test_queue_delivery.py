@@ -4,6 +4,7 @@ SIGKILL mid-delivery losing nothing and duplicating nothing."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -97,3 +98,65 @@ def test_a_worker_killed_mid_delivery_loses_and_duplicates_nothing(remote_mx, sm
     received = Counter(r for m in smtp_sink.messages for r in m.rcpt_tos)
     assert received == Counter(addresses)  # every recipient exactly once
     assert not QueueDomain.objects.exclude(status="delivered").exists()
+
+
+def test_concurrent_claims_on_postgresql_never_take_an_entry_twice(monkeypatch):
+    """Eight threads, each with its own PostgreSQL connection, race to claim 300 due
+    entries in batches: every entry is claimed exactly once."""
+    import threading
+
+    from django.db import connections
+
+    monkeypatch.setattr(delivery, "wake", lambda domain_id: None)
+    for n in range(300):
+        enqueue(return_path="", recipients=[f"r{n}@remote.test"], data=data(n))
+    claimed: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def claimer() -> None:
+        try:
+            start.wait()
+            while True:
+                claim_id, taken = delivery.claim_batch(7)
+                if not taken:
+                    if not QueueDomain.objects.filter(lease_expires_at__isnull=True).exists():
+                        return
+                    continue
+                ids = list(
+                    QueueDomain.objects.filter(claim_id=claim_id).values_list("pk", flat=True)
+                )
+                assert len(ids) == taken
+                with lock:
+                    claimed.extend(ids)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=claimer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(claimed) == 300
+    assert len(set(claimed)) == 300
+
+
+def test_two_workers_deliver_each_recipient_exactly_once(remote_mx, smtp_sink):
+    first = Worker(remote_mx).start()
+    second = Worker(remote_mx, queue=first.queue).start()
+    try:
+        addresses = [f"r{n}@remote.test" for n in range(150)]
+        for n, address in enumerate(addresses):
+            enqueue(return_path="s@origin.test", recipients=[address], data=data(n))
+        wait_for(
+            lambda: delivered_count() == len(addresses),
+            timeout=120,
+            what="all deliveries",
+            worker=second,
+        )
+        time.sleep(1)  # a duplicate would arrive now
+    finally:
+        second.stop()
+        first.stop()
+    received = Counter(r for m in smtp_sink.messages for r in m.rcpt_tos)
+    assert received == Counter(addresses)
