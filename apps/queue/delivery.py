@@ -246,10 +246,22 @@ def _local_store():
 
 
 def _deliver_locally(store, recipients: list[QueueRecipient], data: bytes) -> dict[int, Result]:
+    """Into the store's mailboxes: an unknown address fails (550 5.1.1), a full mailbox is
+    tried again later (452 4.2.2) until the message expires."""
+    unknown = getattr(store, "UnknownRecipient", LookupError)
+    full = getattr(store, "QuotaExceeded", MemoryError)
     results = {}
     for rcpt in recipients:
         try:
             messages = store.deliver_to_address(rcpt.address, data)
+        except unknown:
+            results[rcpt.pk] = Result(
+                PERMANENT, 550, f"550 5.1.1 <{rcpt.address}>: Recipient address rejected"
+            )
+            continue
+        except full:
+            results[rcpt.pk] = Result(TEMPORARY, 452, f"452 4.2.2 <{rcpt.address}>: Mailbox full")
+            continue
         except Exception as exc:
             log.warning("local delivery to %s failed", rcpt.address, exc_info=True)
             results[rcpt.pk] = Result(TEMPORARY, 451, f"451 4.3.0 {exc}"[:500])

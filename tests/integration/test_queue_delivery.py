@@ -21,10 +21,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def remote_mx(dns_server, smtp_sink):
+def remote_mx(dns_server, smtp_sink, settings):
     dns_server.set_zone("remote.test", {"MX": [(10, "mx.remote.test.")]})
     dns_server.set_zone("mx.remote.test", {"A": ["127.0.0.1"]})
+    blob_dir = getattr(settings, "MAILADMIN_BLOB_DIR", None)  # the worker reads the same blobs
     return {
+        **({"MAILADMIN_BLOB_DIR": str(blob_dir)} if blob_dir else {}),
         "MAILADMIN_DNS_NAMESERVERS": dns_server.address,
         "MAILADMIN_SMTP_REMOTE_PORT": str(smtp_sink.port),
         "MAILADMIN_QUEUE_LEASE_SECONDS": "2",
