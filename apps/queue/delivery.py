@@ -232,9 +232,29 @@ def _attempt(entry: QueueDomain, recipients: list[QueueRecipient]):
 
     data = blobs.read(entry.message.blob_hash)
     store = _local_store()
-    if store is not None and store.resolve(recipients[0].address) is not None:
+    if store is not None and _hosted(store, entry.name, recipients[0].address):
         return _deliver_locally(store, recipients, data), None
     return _deliver_remotely(entry, recipients, data)
+
+
+_hosted_cache: dict[str, tuple[float, bool]] = {}
+HOSTED_CACHE_SECONDS = 10.0
+
+
+def _hosted(store, domain: str, address: str) -> bool:
+    """Whether `domain` is hosted here (its mail goes to the store), remembered for a few
+    seconds: the answer costs queries and changes only when a domain is added or removed."""
+    now = time.monotonic()
+    cached = _hosted_cache.get(domain)
+    if cached and cached[0] > now:
+        return cached[1]
+    hosted = store.resolve(address) is not None
+    _hosted_cache[domain] = (now + HOSTED_CACHE_SECONDS, hosted)
+    return hosted
+
+
+def clear_hosted_cache() -> None:
+    _hosted_cache.clear()
 
 
 def _local_store():
@@ -415,8 +435,14 @@ def record(
             )
 
 
+# The outcome is committed without waiting for the WAL flush (synchronous_commit off for
+# this transaction only): a database crash may forget the last outcomes, so those messages
+# are delivered again (a duplicate, as SMTP allows), never lost. Mail accepted into the
+# queue (enqueue) keeps the full durable commit.
 _ONE_STATEMENT = """
-WITH d AS (
+WITH s AS (
+    SELECT set_config('synchronous_commit', 'off', true)
+), d AS (
     UPDATE queue_queuedomain
     SET status = %(status)s, lease_expires_at = NULL, worker = '', tls = %(tls)s,
         last_error = %(last_error)s
@@ -430,6 +456,7 @@ WITH d AS (
 )
 UPDATE queue_queuedmessage SET status = %(status)s
 WHERE id IN (SELECT message_id FROM d) AND (SELECT count(*) FROM r) >= 0
+    AND (SELECT count(*) FROM s) = 1
 """
 
 

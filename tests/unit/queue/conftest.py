@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.queue import remote
+from apps.queue import delivery, remote
 
 REMOTE = "remote.test"
 
@@ -15,6 +15,7 @@ def _fresh_pool_and_blobs(settings, tmp_path):
     settings.MAILADMIN_HOSTNAME = "mail.mailadmin.test"
     remote.clear_mx_cache()
     remote.pool.close_all()
+    delivery.clear_hosted_cache()
     yield
     remote.pool.close_all()
     remote.clear_mx_cache()
