@@ -40,6 +40,11 @@ def _visible(actor: Principal) -> QuerySet[QueuedMessage]:
     return scope(QueuedMessage.objects.all(), actor)
 
 
+def queued_messages_visible(actor: Principal) -> QuerySet[QueuedMessage]:
+    """The one scoping rule for queued mail (the store's blob_visible asks it too)."""
+    return _visible(actor)
+
+
 def message_list(*, actor: Principal, filters: QueueFilters) -> QuerySet[QueuedMessage]:
     """Messages newest first, each with its domains and their recipients (3 queries a page)."""
     messages = _visible(actor)

@@ -34,12 +34,17 @@ def blob_visible(actor: Principal, blob_hash: str) -> bool:
     of their tenant references. Blobs are shared by content, so "it exists" is never
     enough: the same bytes delivered to another tenant say nothing about this one.
 
-    The hook for every place that references blobs: the outbound queue adds its check
-    here (`or queued_messages_visible(actor).filter(blob_hash=blob_hash).exists()`).
+    The hook for every place that references blobs: stored mail, and the outbound queue's
+    messages of the actor's tenant.
     """
+    from apps.queue.selectors import queued_messages_visible
+
     if actor.reaches_all_tenants:
         return True
-    return messages_visible(actor).filter(blob_hash=blob_hash).exists()
+    return (
+        messages_visible(actor).filter(blob_hash=blob_hash).exists()
+        or queued_messages_visible(actor).filter(blob_hash=blob_hash).exists()
+    )
 
 
 # --- blobs --------------------------------------------------------------------------------

@@ -169,3 +169,11 @@ def test_an_unknown_message_is_a_problem_404(api_root):
         response = api_root.get(path)
         assert response.status_code == 404
         assert response.json()["title"] == "Not Found"
+
+
+def test_a_queued_messages_blob_is_visible_to_its_tenant_only(admin_a, admin_b, tenant_a):
+    from apps.store.selectors import blob_visible
+
+    queued = queue(tenant_a)
+    assert blob_visible(admin_a, queued.blob_hash)
+    assert not blob_visible(admin_b, queued.blob_hash)

@@ -25,9 +25,8 @@ def sender_mailbox(make_principal, tenant_a):
 
 
 def test_a_550_puts_a_failure_dsn_in_the_local_senders_inbox(mx, sender_mailbox, tenant_a):
-    from apps.store.models import Message
-
     from apps.store import blobs
+    from apps.store.models import Message
 
     mx.handler.rcpt_replies["gone@remote.test"] = "550 5.1.1 <gone@remote.test>: no such user"
     queued = enqueue(
