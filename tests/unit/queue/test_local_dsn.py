@@ -11,7 +11,6 @@ from apps.queue.services import enqueue
 from tests.unit.queue.conftest import message
 
 pytestmark = pytest.mark.django_db
-store = pytest.importorskip("apps.store.recipients", reason="the store app has not landed")
 
 
 @pytest.fixture
