@@ -232,7 +232,7 @@ def _attempt(entry: QueueDomain, recipients: list[QueueRecipient]):
 
     data = blobs.read(entry.message.blob_hash)
     store = _local_store()
-    if store is not None and _hosted(store, entry.name, recipients[0].address):
+    if _hosted(store, entry.name, recipients[0].address):
         return _deliver_locally(store, recipients, data), None
     return _deliver_remotely(entry, recipients, data)
 
@@ -258,18 +258,15 @@ def clear_hosted_cache() -> None:
 
 
 def _local_store():
-    try:
-        from apps.store import recipients as store
-    except ImportError:  # the store app has not landed: every domain is remote
-        return None
+    from apps.store import recipients as store  # imported late: the store imports the queue
+
     return store
 
 
 def _deliver_locally(store, recipients: list[QueueRecipient], data: bytes) -> dict[int, Result]:
     """Into the store's mailboxes: an unknown address fails (550 5.1.1), a full mailbox is
     tried again later (452 4.2.2) until the message expires."""
-    unknown = getattr(store, "UnknownRecipient", LookupError)
-    full = getattr(store, "QuotaExceeded", MemoryError)
+    unknown, full = store.UnknownRecipient, store.QuotaExceeded
     results = {}
     for rcpt in recipients:
         try:
