@@ -162,3 +162,54 @@ def test_two_workers_deliver_each_recipient_exactly_once(remote_mx, smtp_sink):
         first.stop()
     received = Counter(r for m in smtp_sink.messages for r in m.rcpt_tos)
     assert received == Counter(addresses)
+
+
+def test_mail_queued_while_workers_are_killed_twice_all_arrives_once(remote_mx, smtp_sink):
+    """200 messages queued by a thread while the worker is killed with SIGKILL and replaced,
+    twice (each time while it waits for a RCPT answer, before any DATA)."""
+    import threading
+
+    from django.db import connections
+
+    smtp_sink.handler.rcpt_delay = 0.05
+    addresses = [f"k{n}@remote.test" for n in range(200)]
+
+    def submit() -> None:
+        try:
+            for n, address in enumerate(addresses):
+                enqueue(return_path="s@origin.test", recipients=[address], data=data(n))
+                time.sleep(0.005)
+        finally:
+            connections.close_all()
+
+    workers = [Worker(remote_mx).start()]
+    submitter = threading.Thread(target=submit)
+    submitter.start()
+    try:
+        for at_least in (40, 100):
+            wait_for(
+                lambda at_least=at_least: delivered_count() >= at_least,
+                timeout=90,
+                what=f"{at_least} deliveries",
+                worker=workers[-1],
+            )
+            smtp_sink.handler.in_rcpt.clear()
+            assert smtp_sink.handler.in_rcpt.wait(10)
+            workers[-1].kill()
+            workers.append(Worker(remote_mx, queue=workers[0].queue).start())
+            time.sleep(2.5)  # the dead worker's lease lapses
+            delivery.sweep(grace=timedelta(0))  # the beat's tick
+        submitter.join(60)
+        delivery.sweep(grace=timedelta(0))
+        wait_for(
+            lambda: delivered_count() == len(addresses),
+            timeout=120,
+            what="every message delivered",
+            worker=workers[-1],
+        )
+        time.sleep(1)
+    finally:
+        for worker in reversed(workers):
+            worker.stop()
+    received = Counter(r for m in smtp_sink.messages for r in m.rcpt_tos)
+    assert received == Counter(addresses)
