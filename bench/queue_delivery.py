@@ -1,7 +1,7 @@
 """End-to-end outbound throughput: enqueue → delivery worker → loopback SMTP sink.
 
     DATABASE_URL=postgres://... REDIS_URL=redis://... \\
-        .venv/bin/python bench/queue_delivery.py [--messages 2000] [--workers 1 2]
+        .venv/bin/python bench/queue_delivery.py [--messages 2000] [--workers 1 2] [--kills 2]
 
 For each worker count: starts that many real Celery worker processes (solo pool, their own
 queue on the broker), an SMTP sink in a process of its own and a DNS server whose MX for
@@ -9,7 +9,9 @@ remote.test points at the sink; enqueues --messages messages of one recipient ea
 2 KB) from --senders threads at once (as concurrent SMTP sessions would) as fast as
 services.enqueue takes them, and waits until the sink has them all.
 Prints enqueue rate, end-to-end messages/s (first enqueue → last message at the sink), and
-the lost and duplicated recipient counts. Queue rows are deleted before each run.
+the lost and duplicated recipient counts; then the same with the queue stopped while
+enqueueing (delivery alone). Last, a recovery run: the messages are queued while the worker
+is killed with SIGKILL and replaced --kills times. Queue rows are deleted before each run.
 """
 
 from __future__ import annotations
@@ -142,12 +144,95 @@ def run(count: int, workers: int, senders: int, *, prequeued: bool = False) -> d
     }
 
 
+def run_with_kills(count: int, kills: int, senders: int) -> dict:
+    """Queue `count` messages from `senders` threads while the (single) worker is killed
+    with SIGKILL and replaced `kills` times, at even steps of the deliveries; the sweep
+    (the beat's tick) runs once each dead worker's lease lapsed. Kills land anywhere, also
+    between the sink's 250 and the worker recording it: such a message is delivered again
+    (SMTP's at-least-once), which the duplicated count shows."""
+    from datetime import timedelta
+
+    from django.db import connections
+
+    from apps.queue import delivery
+    from apps.queue.models import QueueControl, QueuedMessage, QueueRecipient
+    from apps.queue.services import enqueue
+    from tests.support.dns_server import DnsServer
+    from tests.support.worker import Worker
+
+    QueuedMessage.objects.all().delete()
+    QueueControl.objects.all().delete()
+    port_in, port_out = multiprocessing.Pipe()
+    control, child_control = multiprocessing.Pipe()
+    sink = multiprocessing.Process(target=sink_process, args=(port_out, child_control))
+    sink.start()
+    port = port_in.recv()
+    dns = DnsServer(
+        {"remote.test": {"MX": [(10, "mx.remote.test.")]}, "mx.remote.test": {"A": ["127.0.0.1"]}}
+    ).start()
+    env = {
+        "MAILADMIN_DNS_NAMESERVERS": dns.address,
+        "MAILADMIN_SMTP_REMOTE_PORT": str(port),
+        "MAILADMIN_LOG_LEVEL": "WARNING",
+        "MAILADMIN_QUEUE_LEASE_SECONDS": "2",
+    }
+    expected = [f"k{n}@remote.test" for n in range(count)]
+
+    def submit(first: int) -> None:
+        try:
+            for n in range(first, count, senders):
+                enqueue(return_path="bench@origin.test", recipients=[expected[n]], data=message(n))
+        finally:
+            connections.close_all()
+
+    def delivered() -> int:
+        return QueueRecipient.objects.filter(status="delivered").count()
+
+    workers = [Worker(env).start()]
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(senders)]
+    try:
+        for thread in threads:
+            thread.start()
+        for k in range(1, kills + 1):
+            while delivered() < count * k // (kills + 1):
+                time.sleep(0.01)
+            workers[-1].kill()
+            workers.append(Worker(env, queue=workers[0].queue).start())
+            time.sleep(2.5)  # the dead worker's lease lapses
+            delivery.sweep(grace=timedelta(0))
+        for thread in threads:
+            thread.join()
+        delivery.sweep(grace=timedelta(0))
+        deadline = time.monotonic() + max(120, count / 10)
+        while delivered() < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - t0
+        time.sleep(1)
+        control.send("counter")
+        received: Counter = control.recv()
+    finally:
+        for worker in reversed(workers):
+            worker.stop()
+        control.send("stop")
+        sink.join(10)
+        dns.stop()
+    return {
+        "seconds": elapsed,
+        "lost": sum(1 for address in expected if not received[address]),
+        "duplicated": sum(c - 1 for c in received.values() if c > 1),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
         "--senders", type=int, default=4, help="threads enqueueing (SMTP sessions) at once"
+    )
+    parser.add_argument(
+        "--kills", type=int, default=2, help="SIGKILLs of the worker in the recovery run (0: none)"
     )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mailadmin.settings")
@@ -175,6 +260,13 @@ def main() -> int:
         print(
             f"{r['workers']} worker(s), delivery alone (queued while stopped, then started): "
             f"{r['per_s']:.0f} messages/s; lost {r['lost']}, duplicated {r['duplicated']}"
+        )
+    if args.kills:
+        r = run_with_kills(args.messages, args.kills, args.senders)
+        print(
+            f"recovery: {args.messages} messages queued while the worker was killed with "
+            f"SIGKILL and replaced {args.kills} times: lost {r['lost']}, "
+            f"duplicated {r['duplicated']} ({r['seconds']:.1f} s)"
         )
     return 0
 
