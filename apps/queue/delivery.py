@@ -311,7 +311,12 @@ def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data
         for address in exchange.addresses:
             try:
                 sent = remote.send(
-                    address, port, mail_from=mail_from, recipients=addresses, data=data
+                    address,
+                    port,
+                    mail_from=mail_from,
+                    recipients=addresses,
+                    data=data,
+                    server_name=exchange.host,
                 )
             except (OSError, smtplib.SMTPException) as exc:
                 errors.append(f"{exchange.host}[{address}]:{port}: {exc or type(exc).__name__}")

@@ -175,9 +175,11 @@ def _tls_context() -> ssl.SSLContext:
     return context
 
 
-def _open(host: str, port: int) -> Connection:
+def _open(host: str, port: int, server_name: str) -> Connection:
     timeout = settings.MAILADMIN_QUEUE_SMTP_TIMEOUT
     client = smtplib.SMTP(timeout=timeout, local_hostname=settings.MAILADMIN_HOSTNAME)
+    # STARTTLS names the MX host (SNI); smtplib takes it from the host it was created with.
+    client._host = server_name
     try:
         code, message = client.connect(host, port)
         if code != 220:
@@ -219,8 +221,17 @@ def _reply(code: int, text: bytes | str) -> Reply:
     return Reply(code, " ".join(text.split()))
 
 
-def send(host: str, port: int, *, mail_from: str, recipients: list[str], data: bytes):
-    """One SMTP transaction on a pooled (or new) connection to host:port.
+def send(
+    host: str,
+    port: int,
+    *,
+    mail_from: str,
+    recipients: list[str],
+    data: bytes,
+    server_name: str | None = None,
+):
+    """One SMTP transaction on a pooled (or new) connection to host:port (an address;
+    `server_name` is the MX host's name, for TLS).
 
     Returns a TransactionResult; raises OSError/SMTPException when the connection failed
     before recipients had answers (the caller tries the next MX). A reused connection that
@@ -230,7 +241,7 @@ def send(host: str, port: int, *, mail_from: str, recipients: list[str], data: b
         conn = pool.take(host, port)
         reused = conn is not None
         if conn is None:
-            conn = _open(host, port)
+            conn = _open(host, port, server_name or host)
         try:
             result = _transaction(conn, host, mail_from=mail_from, recipients=recipients, data=data)
         except (TimeoutError, smtplib.SMTPServerDisconnected, ConnectionError) as exc:

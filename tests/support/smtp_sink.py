@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ class ReceivedMessage:
     rcpt_tos: list[str]
     data: bytes
     peer: tuple
+    tls: bool = False
 
     @property
     def message(self) -> EmailMessage:
@@ -73,6 +76,7 @@ class SinkHandler:
                     rcpt_tos=list(envelope.rcpt_tos),
                     data=bytes(envelope.original_content or envelope.content or b""),
                     peer=session.peer,
+                    tls=session.ssl is not None,
                 )
             )
         return self.data_reply
@@ -84,17 +88,60 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def self_signed_context(directory: str) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate for sink.test."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sink.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = os.path.join(directory, "sink-cert.pem")
+    key_path = os.path.join(directory, "sink-key.pem")
+    with open(cert_path, "wb") as handle:
+        handle.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as handle:
+        handle.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context
+
+
 class SmtpSink:
-    def __init__(self) -> None:
+    """`tls_dir`: offer STARTTLS with a self-signed certificate written there."""
+
+    def __init__(self, *, tls_dir: str | None = None) -> None:
         self.handler = SinkHandler()
         # aiosmtpd's Controller probes its own port when starting, so it needs a real one.
         self._port = _free_port()
+        tls = {"tls_context": self_signed_context(tls_dir)} if tls_dir else {}
         self.controller = Controller(
             self.handler,
             hostname="127.0.0.1",
             port=self._port,
             server_hostname="sink.test",
             ready_timeout=10,
+            **tls,
         )
 
     def start(self) -> SmtpSink:

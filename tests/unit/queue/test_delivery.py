@@ -291,3 +291,22 @@ def test_the_sweep_wakes_entries_whose_wakeup_was_lost(monkeypatch):
     QueueDomain.objects.filter(pk=entry.pk).update(next_retry=timezone.now() - timedelta(minutes=5))
     assert delivery.sweep().woken == 1
     assert woken == [entry.pk]
+
+
+def test_it_uses_starttls_when_offered_even_with_a_self_signed_certificate(
+    dns_server, settings, tmp_path
+):
+    from tests.support.smtp_sink import SmtpSink
+
+    sink = SmtpSink(tls_dir=str(tmp_path)).start()
+    try:
+        dns_server.set_zone(REMOTE, {"MX": [(10, "mx.remote.test.")]})
+        dns_server.set_zone("mx.remote.test", {"A": ["127.0.0.1"]})
+        settings.MAILADMIN_SMTP_REMOTE_PORT = sink.port
+        queued = enqueue(return_path="", recipients=["a@remote.test"], data=message())
+        run(entry_of(queued))
+        (received,) = sink.wait_for(1)
+    finally:
+        sink.stop()
+    assert received.tls is True
+    assert entry_of(queued).tls is True
