@@ -57,3 +57,14 @@ def test_local_delivery_to_an_unknown_mailbox_fails_at_once(sender_mailbox):
     rcpt = queued.recipients.get()
     assert (rcpt.status, rcpt.code) == ("failed", 550)
     assert rcpt.response == "550 5.1.1 <nobody@origin.test>: Recipient address rejected"
+
+
+def test_a_full_local_mailbox_is_tried_again_later(sender_mailbox):
+    sender_mailbox.quota = 10  # bytes: nothing fits
+    sender_mailbox.save()
+    queued = enqueue(return_path="", recipients=["jane@origin.test"], data=message())
+    delivery.deliver(QueueDomain.objects.get(message=queued).pk, drain=False)
+    rcpt = queued.recipients.get()
+    assert (rcpt.status, rcpt.code) == ("scheduled", 452)
+    assert rcpt.response == "452 4.2.2 <jane@origin.test>: Mailbox full"
+    assert QueueDomain.objects.get(message=queued).retry_num == 1
