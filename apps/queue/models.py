@@ -76,6 +76,8 @@ class QueueDomain(models.Model):
             # the due scan: scheduled entries by next_retry
             models.Index(fields=["status", "next_retry"]),
             models.Index(fields=["status", "next_notify"]),
+            # the sweep: entries of dead workers (lapsed leases)
+            models.Index(fields=["status", "lease_expires_at"]),
             models.Index(fields=["name", "status"]),
         ]
 
