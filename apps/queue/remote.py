@@ -175,7 +175,9 @@ def _tls_context() -> ssl.SSLContext:
     return context
 
 
-def _open(host: str, port: int, server_name: str) -> Connection:
+def _open(host: str, port: int, server_name: str, *, try_tls: bool = True) -> Connection:
+    """Connect, EHLO, and STARTTLS when offered. TLS is opportunistic (RFC 7435): when the
+    handshake fails, the connection is opened again in plain text, as other MTAs do."""
     timeout = settings.MAILADMIN_QUEUE_SMTP_TIMEOUT
     client = smtplib.SMTP(timeout=timeout, local_hostname=settings.MAILADMIN_HOSTNAME)
     # STARTTLS names the MX host (SNI); smtplib takes it from the host it was created with.
@@ -186,8 +188,13 @@ def _open(host: str, port: int, server_name: str) -> Connection:
             raise smtplib.SMTPConnectError(code, message)
         client.ehlo()
         tls = False
-        if client.has_extn("starttls"):
-            client.starttls(context=_tls_context())
+        if try_tls and client.has_extn("starttls"):
+            try:
+                client.starttls(context=_tls_context())
+            except (ssl.SSLError, smtplib.SMTPException, OSError) as exc:
+                log.info("STARTTLS with %s failed (%s): sending without TLS", server_name, exc)
+                client.close()
+                return _open(host, port, server_name, try_tls=False)
             client.ehlo()
             tls = True
     except BaseException:

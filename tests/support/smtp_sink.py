@@ -8,6 +8,7 @@ import socket
 import ssl
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -88,7 +89,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def self_signed_context(directory: str) -> ssl.SSLContext:
+def self_signed_context(
+    directory: str, *, maximum_version: ssl.TLSVersion | None = None
+) -> ssl.SSLContext:
     """A server TLS context with a fresh self-signed certificate for sink.test."""
     import datetime
 
@@ -124,17 +127,28 @@ def self_signed_context(directory: str) -> ssl.SSLContext:
         )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
+    if maximum_version is not None:  # a peer no modern client can agree with
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # old versions on purpose
+            context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            context.maximum_version = maximum_version
     return context
 
 
 class SmtpSink:
-    """`tls_dir`: offer STARTTLS with a self-signed certificate written there."""
+    """`tls_dir`: offer STARTTLS with a self-signed certificate written there (with
+    `tls_maximum_version`, a handshake that fails)."""
 
-    def __init__(self, *, tls_dir: str | None = None) -> None:
+    def __init__(
+        self, *, tls_dir: str | None = None, tls_maximum_version: ssl.TLSVersion | None = None
+    ) -> None:
         self.handler = SinkHandler()
         # aiosmtpd's Controller probes its own port when starting, so it needs a real one.
         self._port = _free_port()
-        tls = {"tls_context": self_signed_context(tls_dir)} if tls_dir else {}
+        tls = {}
+        if tls_dir:
+            context = self_signed_context(tls_dir, maximum_version=tls_maximum_version)
+            tls = {"tls_context": context}
         self.controller = Controller(
             self.handler,
             hostname="127.0.0.1",

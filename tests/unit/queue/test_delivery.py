@@ -293,12 +293,17 @@ def test_the_sweep_wakes_entries_whose_wakeup_was_lost(monkeypatch):
     assert woken == [entry.pk]
 
 
+@pytest.mark.parametrize("handshake_fails", [False, True])
 def test_it_uses_starttls_when_offered_even_with_a_self_signed_certificate(
-    dns_server, settings, tmp_path
+    dns_server, settings, tmp_path, handshake_fails
 ):
+    """...and sends in plain text when the handshake fails (opportunistic TLS)."""
+    import ssl
+
     from tests.support.smtp_sink import SmtpSink
 
-    sink = SmtpSink(tls_dir=str(tmp_path)).start()
+    too_old = ssl.TLSVersion.TLSv1_1 if handshake_fails else None
+    sink = SmtpSink(tls_dir=str(tmp_path), tls_maximum_version=too_old).start()
     try:
         dns_server.set_zone(REMOTE, {"MX": [(10, "mx.remote.test.")]})
         dns_server.set_zone("mx.remote.test", {"A": ["127.0.0.1"]})
@@ -308,5 +313,5 @@ def test_it_uses_starttls_when_offered_even_with_a_self_signed_certificate(
         (received,) = sink.wait_for(1)
     finally:
         sink.stop()
-    assert received.tls is True
-    assert entry_of(queued).tls is True
+    assert received.tls is not handshake_fails
+    assert entry_of(queued).tls is not handshake_fails
