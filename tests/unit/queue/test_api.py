@@ -177,3 +177,13 @@ def test_a_queued_messages_blob_is_visible_to_its_tenant_only(admin_a, admin_b, 
     queued = queue(tenant_a)
     assert blob_visible(admin_a, queued.blob_hash)
     assert not blob_visible(admin_b, queued.blob_hash)
+
+
+def test_it_pages_by_cursor_too(api_root):
+    ids = [queue(to=[f"r{i}@remote.test"]).pk for i in range(5)]
+    first = api_root.get("/api/queue/messages", {"limit": 2}).json()["data"]
+    assert [i["id"] for i in first["items"]] == ids[::-1][:2]
+    assert first["next"]
+    second = api_root.get("/api/queue/messages", {"limit": 2, "cursor": first["next"]})
+    assert second.status_code == 200, second.content
+    assert [i["id"] for i in second.json()["data"]["items"]] == ids[::-1][2:4]
