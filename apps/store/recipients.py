@@ -6,19 +6,29 @@ addresses it is forwarded to.
 - None: the domain is not hosted here (or the address is not an address) → relay denied;
 - `known=False`: a hosted domain but nobody (active, and an account, group or list) has
   the address → 550 5.1.1;
+- `ingest_reports=True`: the hosted domain's DMARC (rua/ruf) or TLS-RPT report address
+  (`<MAILADMIN_DMARC_REPORT_LOCALPART>@<domain>`, `<MAILADMIN_TLSRPT_REPORT_LOCALPART>@
+  <domain>`, as apps.domains.records publishes them): no mailbox, the message is ingested
+  as reports of that domain's tenant;
 - otherwise the individual mailboxes (lists and groups expanded, recursively) and the
   external addresses to forward to.
 
 An address at a domain alias is the same address at the domain it aliases
 (`hosted_address`); an address nobody has goes to the domain's catch-all (`find_owner`);
 a mailbox with a forwarding address also forwards (apps.domains.routing holds these).
+
+After DATA the inbound path hands the message to `deliver_resolutions` (all the message's
+resolved recipients at once): the one entry point that stores copies and ingests reports.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from django.conf import settings
 
 from apps.accounts.emails import InvalidAddress, domain_of, normalize_address
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
@@ -28,6 +38,9 @@ from apps.store import blobs, services
 from apps.store.headers import parse_summary
 from apps.store.models import Message
 from apps.store.services import QuotaExceeded
+
+if TYPE_CHECKING:
+    from apps.reports.services import IngestResult
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +57,9 @@ class Resolution:
     known: bool
     mailboxes: list[Principal] = field(default_factory=list)
     forward_to: list[str] = field(default_factory=list)
+    # A report address: the message is ingested as reports of `domain`'s tenant.
+    ingest_reports: bool = False
+    domain: Principal | None = field(default=None, compare=False, repr=False)
 
 
 class UnknownRecipient(InvalidAddress):
@@ -93,6 +109,9 @@ def resolve(address: str) -> Resolution | None:
     if hosted is None:
         return None
     delivered_as, domain = hosted
+    if is_report_address(delivered_as, domain.name):
+        # Before any owner: the DMARC and TLS-RPT records point reporters here.
+        return Resolution(address=normalized, known=True, ingest_reports=True, domain=domain)
     owner = find_owner(delivered_as, domain)
     if owner is None or not owner.is_active or owner.type not in RECEIVING_TYPES:
         return Resolution(address=normalized, known=False)
@@ -103,6 +122,23 @@ def resolve(address: str) -> Resolution | None:
         if forward not in forward_to:
             forward_to.append(forward)
     return Resolution(address=normalized, known=True, mailboxes=mailboxes, forward_to=forward_to)
+
+
+def report_localparts() -> tuple[str, ...]:
+    return tuple(
+        local.strip().lower()
+        for local in (
+            settings.MAILADMIN_DMARC_REPORT_LOCALPART,
+            settings.MAILADMIN_TLSRPT_REPORT_LOCALPART,
+        )
+        if local and local.strip()
+    )
+
+
+def is_report_address(address: str, domain_name: str) -> bool:
+    """Is `address` (normalized) one of the report addresses of the hosted `domain_name`?"""
+    local, _, domain = address.rpartition("@")
+    return domain == domain_name and local.lower() in report_localparts()
 
 
 def expand(owner: Principal) -> tuple[list[Principal], list[str]]:
@@ -169,10 +205,54 @@ def deliver_to_address(address: str, data: bytes) -> list[Message]:
     resolution = resolve(address)
     if resolution is None or not resolution.known:
         raise UnknownRecipient(f"No mailbox for '{str(address)[:320]}'.")
-    stored, full = deliver_to_mailboxes(resolution.mailboxes, data)
-    if full and not stored:
-        raise QuotaExceeded(full)
-    return stored
+    delivered = deliver_resolutions([resolution], data)
+    if delivered.over_quota and not delivered.stored and not delivered.reports:
+        raise QuotaExceeded(delivered.over_quota)
+    return delivered.stored
+
+
+@dataclass
+class Delivered:
+    """What became of one message: the copies stored, the mailboxes skipped as over quota,
+    and one result per report found when it went to a report address."""
+
+    stored: list[Message] = field(default_factory=list)
+    over_quota: list[Principal] = field(default_factory=list)
+    reports: list[IngestResult] = field(default_factory=list)
+
+
+def deliver_resolutions(resolutions: Sequence[Resolution], data: bytes) -> Delivered:
+    """Deliver one message to all its resolved recipients: THE call of the inbound path
+    after DATA (and of `deliver_to_address`).
+
+    - Report addresses (`ingest_reports`): the message is ingested through
+      `apps.reports.services.report_ingest_message`, once per receiving domain, as reports
+      of that domain's tenant. It is never lost: a message holding no readable report is
+      kept raw as a failed ingest with the reason (Reports → Failed ingests). Only a
+      database failure raises, and then the sender should be told to try again (4xx).
+    - Mailboxes of all other recipients: one copy each (`deliver_to_mailboxes`, each
+      mailbox once); those over quota are listed in `over_quota`.
+
+    Unknown recipients (None or `known=False`) must have been refused at RCPT time; they
+    are skipped here. External members (`forward_to`) are the outbound queue's work.
+    """
+    from apps.reports.services import report_ingest_message  # reports sits above the store
+
+    delivered = Delivered()
+    report_domains: dict[int, Principal] = {}
+    mailboxes: list[Principal] = []
+    for resolution in resolutions:
+        if resolution is None or not resolution.known:
+            continue
+        if resolution.ingest_reports and resolution.domain is not None:
+            report_domains.setdefault(resolution.domain.pk, resolution.domain)
+        else:
+            mailboxes.extend(resolution.mailboxes)
+    for domain in report_domains.values():
+        delivered.reports.extend(report_ingest_message(recipient_domain=domain, message=data))
+    if mailboxes:
+        delivered.stored, delivered.over_quota = deliver_to_mailboxes(mailboxes, data)
+    return delivered
 
 
 def deliver_to_mailboxes(
