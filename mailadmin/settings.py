@@ -179,6 +179,8 @@ CELERY_TASK_ROUTES = {
     "reports.ingest": {"queue": "reports"},
     "queue.deliver": {"queue": "delivery"},
     "queue.sweep": {"queue": "delivery"},
+    "reports.resolve_sources": {"queue": "reports"},
+    "reports.resolve_sources_due": {"queue": "reports"},
 }
 CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died (lease expired) go back to a worker, or fail saying so.
@@ -187,6 +189,8 @@ CELERY_BEAT_SCHEDULE = {
     # Every minute; the task picks the domains with id % 60 == minute (hourly per domain).
     "domains-dns-check-due": {"task": "domains.dns_check_due", "schedule": crontab(minute="*")},
     "reports-purge": {"task": "reports.purge", "schedule": crontab(hour="3", minute="17")},
+    # PTR names of report sources that have none (or an old one); ingests start it too.
+    "reports-resolve-sources": {"task": "reports.resolve_sources_due", "schedule": 15 * 60},
     # DKIM life cycle: pending keys whose record is found start signing; retiring keys past
     # their grace period are withdrawn.
     "domains-dkim-rotation": {"task": "domains.dkim_rotation_due", "schedule": 10 * 60},
@@ -279,6 +283,14 @@ MAILADMIN_REPORTS_MAX_RECORDS = env_int("MAILADMIN_REPORTS_MAX_RECORDS", 500_000
 MAILADMIN_REPORTS_RETENTION_DAYS = env_int("MAILADMIN_REPORTS_RETENTION_DAYS", 365)
 # Uploads larger than this (all files together) are ingested by a worker, with progress.
 MAILADMIN_REPORTS_ASYNC_UPLOAD = env_int("MAILADMIN_REPORTS_ASYNC_UPLOAD", 5 * 1024 * 1024)
+# Seconds one PTR lookup of a report source may take (a worker does them, in batches).
+MAILADMIN_REPORTS_PTR_TIMEOUT = float(env_int("MAILADMIN_REPORTS_PTR_TIMEOUT", 2))
+# Our own outgoing DMARC aggregate and TLS-RPT reports: who we say we are, and the address
+# they come from (bounces of reports go there too).
+MAILADMIN_REPORTS_ORG_NAME = env_str("MAILADMIN_REPORTS_ORG_NAME", "") or MAILADMIN_HOSTNAME
+MAILADMIN_REPORTS_FROM = (
+    env_str("MAILADMIN_REPORTS_FROM", "") or f"noreply-reports@{MAILADMIN_HOSTNAME}"
+)
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.Principal"

@@ -164,3 +164,27 @@ class PendingUpload(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class SourceName(models.Model):
+    """The PTR name of a sending source seen in DMARC reports: resolved by a worker
+    (reports.resolve_sources), never during a request, and kept here for the dashboard.
+    Not per tenant: a reverse DNS name is public and the same for everyone; who may see a
+    source is decided by the reports that name it."""
+
+    class Status(models.TextChoices):
+        OK = "ok", "Resolved"
+        NONE = "none", "No PTR record"
+        ERROR = "error", "Lookup failed"
+
+    ip = models.GenericIPAddressField(unique=True)
+    name = models.CharField(max_length=255, blank=True, default="")
+    status = models.CharField(max_length=8, choices=Status.choices)
+    resolved_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["resolved_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.ip} {self.name or self.status}"
+

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 
 from apps.accounts.models import Principal
-from apps.reports.models import DmarcRecord, IngestFailure, Report, TlsPolicyResult
+from apps.reports.models import DmarcRecord, IngestFailure, Report, SourceName, TlsPolicyResult
 from mailadmin.errors import NotFound
 from mailadmin.tenancy import scope
 
@@ -161,29 +161,81 @@ def dmarc_sources(
     since: datetime | None = None,
     limit: int = 20,
 ) -> list[dict]:
-    """Sending sources by failing messages, then by volume: what to look at first."""
-    rows = (
-        _dmarc_records(actor, domain, since)
-        .values("source_ip")
+    """Sending sources by failing messages, then by volume: what to look at first.
+
+    Two queries whatever the limit: the figures per IP (with the PTR name a worker stored,
+    see apps.reports.sources), then the reporting organisations of those IPs."""
+    records = _dmarc_records(actor, domain, since)
+    name = SourceName.objects.filter(ip=OuterRef("source_ip")).values("name")[:1]
+    rows = list(
+        records.values("source_ip")
         .annotate(
             messages=Sum("count", default=0),
             passed=Sum("count", filter=Q(dmarc_pass=True), default=0),
             reporters=Count("report__reporter", distinct=True),
         )
-        .annotate(failed=F("messages") - F("passed"))
+        .annotate(failed=F("messages") - F("passed"), name=Subquery(name))
         .order_by("-failed", "-messages", "source_ip")[:limit]
     )
+    orgs: dict[str | None, list[str]] = {}
+    ips = [row["source_ip"] for row in rows if row["source_ip"] is not None]
+    pairs = (
+        records.filter(source_ip__in=ips)
+        .values_list("source_ip", "report__reporter")
+        .distinct()
+        .order_by("source_ip", "report__reporter")
+    )
+    for ip, reporter in pairs[: limit * 20]:
+        orgs.setdefault(ip, []).append(reporter)
     return [
         {
             "sourceIp": row["source_ip"],
+            "name": row["name"] or "",
             "messages": row["messages"],
             "pass": row["passed"],
             "fail": row["failed"],
             "passRate": _rate(row["passed"], row["messages"]),
             "reporters": row["reporters"],
+            "reportingOrgs": orgs.get(row["source_ip"], [])[:10],
         }
         for row in rows
     ]
+
+
+def dmarc_source(
+    *,
+    actor: Principal,
+    ip: str,
+    domain: Principal | None = None,
+    since: datetime | None = None,
+) -> tuple[dict, QuerySet[DmarcRecord]]:
+    """One sending source: its figures and its records (failing first, newest report
+    first), from the reports the actor sees only; NotFound when they name it nowhere."""
+    records = _dmarc_records(actor, domain, since).filter(source_ip=ip)
+    totals = records.aggregate(
+        records=Count("id"),
+        messages=Sum("count", default=0),
+        passed=Sum("count", filter=Q(dmarc_pass=True), default=0),
+        reports=Count("report", distinct=True),
+    )
+    if not totals["records"]:
+        raise NotFound()
+    known = SourceName.objects.filter(ip=ip).first()
+    summary = {
+        "sourceIp": ip,
+        "name": known.name if known else "",
+        "nameStatus": known.status if known else "",
+        "nameResolvedAt": known.resolved_at if known else None,
+        "messages": totals["messages"],
+        "pass": totals["passed"],
+        "fail": totals["messages"] - totals["passed"],
+        "passRate": _rate(totals["passed"], totals["messages"]),
+        "reports": totals["reports"],
+    }
+    ordered = records.select_related("report").order_by(
+        "dmarc_pass", F("report__date_begin").desc(nulls_last=True), "-count", "id"
+    )
+    return summary, ordered
 
 
 def dmarc_summary(

@@ -328,11 +328,13 @@ DMARC_SUMMARY = inline_serializer(
                 name="DmarcSource",
                 fields={
                     "sourceIp": serializers.CharField(allow_null=True),
+                    "name": serializers.CharField(help_text="PTR name; empty until looked up"),
                     "messages": serializers.IntegerField(),
                     "pass": serializers.IntegerField(),
                     "fail": serializers.IntegerField(),
                     "passRate": serializers.FloatField(allow_null=True),
                     "reporters": serializers.IntegerField(),
+                    "reportingOrgs": serializers.ListField(child=serializers.CharField()),
                 },
             )
         ),

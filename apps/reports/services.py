@@ -44,6 +44,7 @@ from apps.reports.parsing import (
     documents,
     read,
 )
+from apps.reports.sources import source_names_after_ingest
 from mailadmin.audit import audit
 from mailadmin.core.models import TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
@@ -437,6 +438,7 @@ def _store_dmarc(dest: _Destination, reader: AggregateReader, *, source: str, na
             }
             report.save()
             _audit_ingest(dest, report)
+            source_names_after_ingest()
     except IntegrityError:
         existing = _existing(key)  # the same report, ingested concurrently
         if existing is None:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("arf/", views.arf_list, name="arf"),
     path("upload/", views.report_upload, name="upload"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/sources/<str:ip>/", views.source_detail, name="source"),
     path("dmarc/<int:pk>/", views.dmarc_detail, name="dmarc-detail"),
     path("tls/<int:pk>/", views.tls_detail, name="tls-detail"),
     path("arf/<int:pk>/", views.arf_detail, name="arf-detail"),

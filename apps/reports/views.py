@@ -8,6 +8,7 @@ the page. Another tenant's report (or a missing one) is 404.
 from __future__ import annotations
 
 import io
+import ipaddress
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -258,3 +259,38 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "tls": selectors.tls_breakdown(actor=request.user, domain=domain),
     }
     return render(request, "reports/dashboard.html", context)
+
+
+@permission_required(Perm.INCOMING_REPORT_LIST)
+def source_detail(request: HttpRequest, ip: str) -> HttpResponse:
+    """One sending source: its PTR name, figures and records, in the actor's reports (of
+    one domain with ?domain=). A source none of them names is 404."""
+    try:
+        address = str(ipaddress.ip_address(ip))
+    except ValueError:
+        raise Http404 from None
+    domain = _domain_choice(request)
+    try:
+        summary, records = selectors.dmarc_source(actor=request.user, ip=address, domain=domain)
+    except NotFound:
+        raise Http404 from None
+    number = _page_number(request.GET.get("page"))
+    page = paginate(records, page=number, limit=RECORDS_PAGE, max_total=MAX_TOTAL)
+    pages = max(1, -(-page.total // RECORDS_PAGE))
+    query = {"domain": domain.pk} if domain else {}
+
+    def link(n: int) -> str:
+        return "?" + urlencode({**query, "page": n})
+
+    context = {
+        "group": "dashboard",
+        "domain": domain,
+        "source": summary,
+        "records": page,
+        "page_number": number,
+        "pages": pages,
+        "prev_url": link(number - 1) if number > 1 else None,
+        "next_url": link(number + 1) if number < pages else None,
+        "back_url": reverse("reports:dashboard") + ("?" + urlencode(query) if query else ""),
+    }
+    return render(request, "reports/source_detail.html", context)

@@ -232,9 +232,12 @@ def _long_queued_message(tenant, domain):
     return queued
 
 
+LONG_SOURCE = "2001:db8:abcd:ef01:2345:6789:abcd:ef01"
+
+
 def _long_reports(tenant, domain) -> dict:
     """A report of each type and a failed file, with long values everywhere."""
-    from apps.reports.models import DmarcRecord, IngestFailure, Report, TlsPolicyResult
+    from apps.reports.models import DmarcRecord, IngestFailure, Report, SourceName, TlsPolicyResult
 
     def report(kind: str, **fields) -> Report:
         return Report.objects.create(
@@ -252,9 +255,12 @@ def _long_reports(tenant, domain) -> dict:
         )
 
     dmarc = report("dmarc", policy={"domain": domain.name, "p": "reject"}, record_count=1)
+    SourceName.objects.create(
+        ip=LONG_SOURCE, name="n" * 60 + "." + "p" * 60 + ".example", status="ok"
+    )
     DmarcRecord.objects.create(
         report=dmarc,
-        source_ip="2001:db8:abcd:ef01:2345:6789:abcd:ef01",
+        source_ip=LONG_SOURCE,
         count=10**12,
         header_from=domain.name,
         envelope_from=f"bounce.{domain.name}",
@@ -331,6 +337,10 @@ def pages(objects: dict) -> dict[str, list[str]]:
         "reports:failed": ["/reports/failed/"],
         "reports:dashboard": ["/reports/dashboard/", f"/reports/dashboard/?domain={ids['domain']}"],
         "reports:dmarc-detail": [f"/reports/dmarc/{reports['dmarc']}/"],
+        "reports:source": [
+            f"/reports/dashboard/sources/{LONG_SOURCE}/",
+            f"/reports/dashboard/sources/{LONG_SOURCE}/?domain={ids['domain']}",
+        ],
         "reports:tls-detail": [f"/reports/tls/{reports['tls']}/"],
         "reports:arf-detail": [f"/reports/arf/{reports['arf']}/"],
         "spamfilter:index": ["/spam-filter/"],

@@ -10,6 +10,7 @@
         "slow.test": "TIMEOUT",         # never answer (resolver timeouts)
         "www.example.test": {"CNAME": ["example.test."]},  # followed, like a recursor
         "_25._tcp.mx.example.test": {"TLSA": [(3, 1, 1, "ab12...")]},  # data in hex
+        "1.2.0.192.in-addr.arpa": {"PTR": ["mail.example.test."]},
     }
 
 Names not in `zones` get NXDOMAIN; a known name without the asked type gets NOERROR with an
@@ -24,7 +25,7 @@ import socket
 import threading
 from typing import Any
 
-from dnslib import AAAA, CNAME, MX, QTYPE, RCODE, RR, SRV, TLSA, TXT, A, DNSRecord
+from dnslib import AAAA, CNAME, MX, PTR, QTYPE, RCODE, RR, SRV, TLSA, TXT, A, DNSRecord
 
 TTL = 60
 # How many fresh ports to try before giving up: each try fails only if another process took
@@ -46,6 +47,8 @@ def _rdata(rtype: str, value: Any):
         return TXT(chunks)
     if rtype == "CNAME":
         return CNAME(value)
+    if rtype == "PTR":
+        return PTR(value)
     if rtype == "SRV":
         priority, weight, port, target = value
         return SRV(priority, weight, port, target)
