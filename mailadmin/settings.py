@@ -181,6 +181,9 @@ CELERY_TASK_ROUTES = {
     "queue.sweep": {"queue": "delivery"},
     "reports.resolve_sources": {"queue": "reports"},
     "reports.resolve_sources_due": {"queue": "reports"},
+    "reports.outgoing": {"queue": "reports"},
+    "reports.outgoing_due": {"queue": "reports"},
+    "reports.outgoing_send": {"queue": "reports"},
 }
 CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died (lease expired) go back to a worker, or fail saying so.
@@ -191,6 +194,12 @@ CELERY_BEAT_SCHEDULE = {
     "reports-purge": {"task": "reports.purge", "schedule": crontab(hour="3", minute="17")},
     # PTR names of report sources that have none (or an old one); ingests start it too.
     "reports-resolve-sources": {"task": "reports.resolve_sources_due", "schedule": 15 * 60},
+    # Our own DMARC aggregate and TLS-RPT reports for yesterday (UTC), then sent when due.
+    "reports-outgoing": {
+        "task": "reports.outgoing_due",
+        "schedule": crontab(hour="0", minute="23"),
+    },
+    "reports-outgoing-send": {"task": "reports.outgoing_send", "schedule": 10 * 60},
     # DKIM life cycle: pending keys whose record is found start signing; retiring keys past
     # their grace period are withdrawn.
     "domains-dkim-rotation": {"task": "domains.dkim_rotation_due", "schedule": 10 * 60},

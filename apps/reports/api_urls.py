@@ -2,9 +2,15 @@
 
 from django.urls import path
 
-from apps.reports import api
+from apps.reports import api, queue_api
 
 urlpatterns = [
+    path("queue/reports", queue_api.QueuedReportListApi.as_view(), name="api-queue-reports"),
+    path(
+        "queue/reports/<int:report_id>",
+        queue_api.QueuedReportDetailApi.as_view(),
+        name="api-queue-reports-detail",
+    ),
     path("reports/upload", api.ReportUploadApi.as_view(), name="api-reports-upload"),
     path("reports/failed", api.IngestFailureListApi.as_view(), name="api-reports-failed"),
     path(

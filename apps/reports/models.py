@@ -188,3 +188,104 @@ class SourceName(models.Model):
     def __str__(self) -> str:
         return f"{self.ip} {self.name or self.status}"
 
+
+# --- our own outgoing reports ------------------------------------------------------------
+
+
+class InboundAuthResult(models.Model):
+    """What our checks found for one received message, per header-from domain: the rows
+    our daily DMARC aggregate reports (RFC 7489) to the senders' rua are built from.
+    Server-wide (a sender's report covers mail to every tenant), so no tenant."""
+
+    received_at = models.DateTimeField(default=timezone.now)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    envelope_from = models.CharField(max_length=255, blank=True, default="")  # its domain
+    header_from = models.CharField(max_length=255)  # the policy domain, lower case
+    spf_domain = models.CharField(max_length=255, blank=True, default="")
+    spf_scope = models.CharField(max_length=8, blank=True, default="mfrom")
+    spf_result = models.CharField(max_length=16, blank=True, default="none")
+    dkim_results = models.JSONField(default=list, blank=True)  # [{domain, selector, result}]
+    dkim_aligned = models.CharField(max_length=8, default="fail")  # pass | fail
+    spf_aligned = models.CharField(max_length=8, default="fail")
+    dmarc_result = models.CharField(max_length=8, default="none")  # pass | fail | none
+    disposition = models.CharField(max_length=16, default="none")  # none|quarantine|reject
+    reasons = models.JSONField(default=list, blank=True)  # [{type, comment}]
+
+    class Meta:
+        indexes = [models.Index(fields=["received_at", "header_from"])]
+
+    def __str__(self) -> str:
+        return f"{self.header_from} from {self.source_ip}: {self.dmarc_result}"
+
+
+class OutboundTlsResult(models.Model):
+    """One outbound delivery attempt's TLS outcome: the rows of our TLS-RPT reports
+    (RFC 8460) to the recipient domains' _smtp._tls rua."""
+
+    attempted_at = models.DateTimeField(default=timezone.now)
+    recipient_domain = models.CharField(max_length=255)  # the policy domain, lower case
+    mx_host = models.CharField(max_length=255, blank=True, default="")
+    policy_type = models.CharField(max_length=16, default="no-policy-found")  # sts|tlsa|...
+    policy_string = models.JSONField(default=list, blank=True)
+    success = models.BooleanField()
+    # RFC 8460 4.3 result types: starttls-not-supported, certificate-host-mismatch, ...
+    result_type = models.CharField(max_length=64, blank=True, default="")
+    sending_ip = models.GenericIPAddressField(null=True, blank=True)
+    receiving_ip = models.GenericIPAddressField(null=True, blank=True)
+    failure_reason = models.CharField(max_length=255, blank=True, default="")
+    additional_info = models.CharField(max_length=1024, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["attempted_at", "recipient_domain"])]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_domain} {self.mx_host}: {self.result_type or 'success'}"
+
+
+class OutgoingReport(models.Model):
+    """A report we built and queue for the outbound queue (GET /api/queue/reports).
+    Server-wide: only superadmins (who manage the queue) see them."""
+
+    class Kind(models.TextChoices):
+        DMARC = "dmarc", "DMARC aggregate"
+        TLS = "tls", "TLS-RPT"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"  # waiting for its send time (cancellable)
+        SENT = "sent", "Handed to the outbound queue"
+        FAILED = "failed", "Could not be queued"
+        CANCELLED = "cancelled", "Cancelled"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    policy_domain = models.CharField(max_length=255)
+    range_begin = models.DateTimeField()
+    range_end = models.DateTimeField()
+    report_id = models.CharField(max_length=255)
+    filename = models.CharField(max_length=255)
+    rua = models.JSONField(default=list)  # the URIs as published
+    recipients = models.JSONField(default=list)  # the mailto: addresses we send to
+    payload = models.BinaryField()  # the gzip file as attached
+    record_count = models.PositiveIntegerField(default=0)
+    message_count = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    error = models.CharField(max_length=1024, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    send_after = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    queued_message_id = models.BigIntegerField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "policy_domain", "range_begin"], name="reports_outgoing_once"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "send_after"]),
+            models.Index(fields=["-created_at", "-id"], name="reports_outgoing_list"),
+        ]
+
+    def __str__(self) -> str:
+        return self.filename

@@ -1,5 +1,8 @@
 """Ingesting, deleting and purging incoming reports: the one place that writes them.
 
+(The inbound path's `record_inbound_auth` and the delivery worker's `record_tls_outcome`,
+which feed our own outgoing reports, live in apps.reports.outgoing and are imported here.)
+
 Every entry point calls `report_ingest`: the console and API uploads (with the acting
 principal), and mail arriving at a domain's report address (`report_ingest_message`, with
 the recipient domain and no actor). It never raises for bad input: each report in the file
@@ -33,6 +36,11 @@ from apps.reports.models import (
     Report,
     Source,
     TlsPolicyResult,
+)
+from apps.reports.outgoing import (  # noqa: F401 - the entry points the mail flow calls
+    DmarcVerdict,
+    record_inbound_auth,
+    record_tls_outcome,
 )
 from apps.reports.parsing import (
     AggregateReader,

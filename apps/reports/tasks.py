@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
+from datetime import date
 
 from celery import shared_task
 
-from apps.reports import services, sources
+from apps.reports import outgoing, services, sources
 from apps.reports.services import reports_purge
 from mailadmin.audit import audit_context
 from mailadmin.core.progress import Outcome
@@ -49,3 +50,24 @@ def reports_resolve_sources_due_task() -> str | None:
     """Beat: start the lookup run when some source has no fresh name."""
     run = sources.source_names_resolve_start()
     return str(run.pk) if run is not None else None
+
+
+@run_task(name=outgoing.OUTGOING_TASK, max_attempts=3, max_runtime=3600)
+def reports_outgoing_task(run: RunContext, *, day: str) -> Outcome:
+    """Build one UTC day's outgoing DMARC and TLS reports (safe to repeat: a domain already
+    reported for the day is skipped)."""
+    return outgoing.outgoing_reports_generate(progress=run, day=date.fromisoformat(day))
+
+
+@shared_task(name="reports.outgoing_due", ignore_result=True)
+def reports_outgoing_due_task() -> str:
+    """Beat, daily after midnight UTC: start the run for yesterday (once per day)."""
+    return str(outgoing.outgoing_reports_start().pk)
+
+
+@shared_task(name="reports.outgoing_send", ignore_result=True)
+def reports_outgoing_send_task() -> dict:
+    """Beat, every 10 minutes: hand the reports whose send time came to the outbound queue
+    (each row locked and marked in the queue's own transaction: never sent twice)."""
+    with audit_context("task"):
+        return outgoing.outgoing_reports_send()

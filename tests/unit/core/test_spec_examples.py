@@ -171,6 +171,7 @@ REPLAYED = {
     "GET /reports/dmarc",
     "GET /reports/tls",
     "GET /reports/arf",
+    "GET /queue/reports",
     "GET /store/blobs/{blob_id}",
     "GET /queue/messages",
     "PATCH /queue/messages",
@@ -270,6 +271,10 @@ def test_it_answers_the_incoming_report_examples(api_root, spec):
     for kind in ("dmarc", "tls", "arf"):
         data = replay(api_root, spec, f"GET /reports/{kind}")
         assert data == {"data": {"items": [], "total": 0}}
+
+
+def test_it_answers_the_queued_reports_example(api_root, spec):
+    assert replay(api_root, spec, "GET /queue/reports") == {"data": {"items": [], "total": 0}}
 
 
 def test_it_answers_the_blob_example_with_raw_bytes(api_root, spec, make_principal):
