@@ -293,4 +293,4 @@ def source_detail(request: HttpRequest, ip: str) -> HttpResponse:
         "next_url": link(number + 1) if number < pages else None,
         "back_url": reverse("reports:dashboard") + ("?" + urlencode(query) if query else ""),
     }
-    return render(request, "reports/source_detail.html", context)
+    return render_page(request, "reports/source_detail.html", context, partial="source-records")

@@ -52,3 +52,17 @@ def upload() -> Callable:
         return client.post(url, {"file": parts}, format="multipart")
 
     return send
+
+
+class Steps:
+    """Progress as a run reports it (what taskbase.RunContext receives), kept to look at."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.messages: list[str] = []
+
+    def begin(self, total: int) -> None:
+        self.total = total
+
+    def step(self, done: int, message: str) -> None:
+        self.messages.append(message)

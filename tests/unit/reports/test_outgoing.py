@@ -19,6 +19,7 @@ from apps.reports.outgoing import DmarcVerdict
 from apps.reports.services import record_inbound_auth, record_tls_outcome, report_upload
 from apps.reports.tasks import reports_outgoing_task
 from mailadmin.core.models import TaskRun
+from tests.unit.reports.conftest import Steps
 
 pytestmark = pytest.mark.django_db
 
@@ -26,17 +27,6 @@ DAY = date(2026, 11, 29)
 BEGIN = datetime(2026, 11, 29, tzinfo=UTC)
 END = BEGIN + timedelta(days=1)
 HOST = "mx.ours.test"
-
-
-class Steps:
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    def begin(self, total: int) -> None:
-        self.total = total
-
-    def step(self, done: int, message: str) -> None:
-        self.messages.append(message)
 
 
 @pytest.fixture(autouse=True)

@@ -18,24 +18,12 @@ from apps.reports.sources import (
 )
 from apps.reports.tasks import reports_resolve_sources_task
 from mailadmin.core.models import TaskRun
+from tests.unit.reports.conftest import Steps
 from tests.unit.reports.test_api import ZOHO, _data
 
 pytestmark = pytest.mark.django_db
 
 FAILING = "216.71.148.247"  # zoho's failing source
-
-
-class Steps:
-    """Progress as a run reports it, kept for the assertions."""
-
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    def begin(self, total: int) -> None:
-        self.total = total
-
-    def step(self, done: int, message: str) -> None:
-        self.messages.append(message)
 
 
 @pytest.fixture
@@ -122,6 +110,14 @@ def test_the_source_page_shows_its_records_failing_first(console_a, zoho, domain
     assert "mx1.zoho.example" in html
     assert "2 in 1 report · 0 passed DMARC" in html
     assert f'href="/reports/dmarc/{zoho.pk}/"' in html
+    # Paging within the page swaps the records only.
+    DmarcRecord.objects.bulk_create(
+        DmarcRecord(report=zoho, source_ip=FAILING, count=1, dmarc_pass=True) for _ in range(120)
+    )
+    second = console_a.get(f"/reports/dashboard/sources/{FAILING}/?page=2", HTTP_HX_REQUEST="true")
+    html = second.content.decode()
+    assert html.lstrip().startswith('<section id="source-records">')
+    assert "Page 2 of 2 · 121 in all" in html
     assert console_a.get("/reports/dashboard/sources/not-an-ip/").status_code == 404
     assert console_a.get("/reports/dashboard/sources/192.0.2.99/").status_code == 404
 
