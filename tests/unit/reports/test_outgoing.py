@@ -18,6 +18,7 @@ from apps.reports.models import InboundAuthResult, OutgoingReport, Report
 from apps.reports.outgoing import DmarcVerdict
 from apps.reports.services import record_inbound_auth, record_tls_outcome, report_upload
 from apps.reports.tasks import reports_outgoing_task
+from apps.store import blobs
 from mailadmin.core.models import TaskRun
 from tests.unit.reports.conftest import Steps
 
@@ -341,8 +342,19 @@ def test_due_reports_go_to_the_outbound_queue_once(queued, api_root):
     assert outgoing.outgoing_reports_send(now=later) == {"sent": 1, "failed": 0, "waiting": 0}
     report = OutgoingReport.objects.get(pk=queued["dmarc"].pk)
     assert report.status == "sent" and report.sent_at is not None
-    message = QueuedMessage.objects.get(pk=report.queued_message_id)
-    assert message is not None
+    queued_message = QueuedMessage.objects.get(pk=report.queued_message_id)
+    assert queued_message.return_path == "noreply-reports@ours.test"
+    assert sorted(queued_message.recipients.values_list("address", flat=True)) == [
+        "agg@third.test", "dmarc@sender.test"]  # fmt: skip
+    sent = email.message_from_bytes(
+        blobs.read(queued_message.blob_hash), policy=email.policy.default
+    )
+    assert sent["Subject"] == (
+        f"Report Domain: sender.test Submitter: {HOST} Report-ID: <{report.report_id}>"
+    )
+    [attachment] = [p for p in sent.walk() if p.get_filename()]
+    assert attachment.get_filename() == report.filename
+    assert attachment.get_payload(decode=True) == bytes(report.payload)
     assert outgoing.outgoing_reports_send(now=later)["sent"] == 0  # never twice
     assert OutgoingReport.objects.get(pk=queued["tls"].pk).status == "cancelled"
     item = api_root.get("/api/queue/reports").json()["data"]["items"]
