@@ -221,6 +221,21 @@ class Delivered:
     reports: list[IngestResult] = field(default_factory=list)
 
 
+def ingest_report_mail(domains: Iterable[Principal], data: bytes) -> list[IngestResult]:
+    """Ingest a message that came to the report address of each of `domains` (hosted
+    domains, each once) as reports of that domain's tenant. For an inbound path that keeps
+    its own routes instead of calling `deliver_resolutions`: pass the `domain` of every
+    recipient whose resolution has `ingest_reports`. Nothing is lost: an unreadable
+    message is kept as a failed ingest; only a database failure raises (answer 4xx)."""
+    from apps.reports.services import report_ingest_message  # reports sits above the store
+
+    unique = {domain.pk: domain for domain in domains}
+    results: list[IngestResult] = []
+    for domain in unique.values():
+        results.extend(report_ingest_message(recipient_domain=domain, message=data))
+    return results
+
+
 def deliver_resolutions(resolutions: Sequence[Resolution], data: bytes) -> Delivered:
     """Deliver one message to all its resolved recipients: THE call of the inbound path
     after DATA (and of `deliver_to_address`).
@@ -236,8 +251,6 @@ def deliver_resolutions(resolutions: Sequence[Resolution], data: bytes) -> Deliv
     Unknown recipients (None or `known=False`) must have been refused at RCPT time; they
     are skipped here. External members (`forward_to`) are the outbound queue's work.
     """
-    from apps.reports.services import report_ingest_message  # reports sits above the store
-
     delivered = Delivered()
     report_domains: dict[int, Principal] = {}
     mailboxes: list[Principal] = []
@@ -248,8 +261,7 @@ def deliver_resolutions(resolutions: Sequence[Resolution], data: bytes) -> Deliv
             report_domains.setdefault(resolution.domain.pk, resolution.domain)
         else:
             mailboxes.extend(resolution.mailboxes)
-    for domain in report_domains.values():
-        delivered.reports.extend(report_ingest_message(recipient_domain=domain, message=data))
+    delivered.reports = ingest_report_mail(report_domains.values(), data)
     if mailboxes:
         delivered.stored, delivered.over_quota = deliver_to_mailboxes(mailboxes, data)
     return delivered
