@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
-from apps.reports import selectors, services
+from apps.reports import outgoing, selectors, services
 from apps.reports.forms import ReportUploadForm
 from apps.reports.models import Source
 from apps.reports.serializers import parse_day
@@ -294,3 +294,36 @@ def source_detail(request: HttpRequest, ip: str) -> HttpResponse:
         "back_url": reverse("reports:dashboard") + ("?" + urlencode(query) if query else ""),
     }
     return render_page(request, "reports/source_detail.html", context, partial="source-records")
+
+
+@permission_required(Perm.OUTGOING_REPORT_LIST)
+def outgoing_list(request: HttpRequest) -> HttpResponse:
+    """Our own queued and sent reports (server-wide: superadmins see them, others none)."""
+    page_number = _page_number(request.GET.get("page"))
+    queryset = outgoing.outgoing_report_list(actor=request.user)
+    page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
+    pages = max(1, -(-page.total // PAGE_SIZE))
+    context = {
+        "group": "outgoing",
+        "page": page,
+        "page_number": page_number,
+        "pages": pages,
+        "prev_url": f"?page={page_number - 1}" if page_number > 1 else None,
+        "next_url": f"?page={page_number + 1}" if page_number < pages else None,
+        "can_cancel": request.user.has_permission(Perm.OUTGOING_REPORT_DELETE),
+    }
+    return render_page(request, "reports/outgoing_list.html", context, partial="outgoing-table")
+
+
+@require_POST
+@permission_required(Perm.OUTGOING_REPORT_DELETE)
+def outgoing_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        report = outgoing.outgoing_report_cancel(actor=request.user, report_id=pk)
+    except NotFound:
+        raise Http404 from None
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Cancelled the report {report.filename}.")
+    return redirect("reports:outgoing")

@@ -62,6 +62,7 @@ NOT_PAGES = {
     "reports:delete",
     "reports:failed-delete",
     "reports:failed-raw",  # a download
+    "reports:outgoing-cancel",  # POST-only; its button is on reports:outgoing
     "store:message-raw",  # a download
     # XML for mail clients, not pages (tests/unit/domains/test_client_config.py)
     "autoconfig",
@@ -237,7 +238,16 @@ LONG_SOURCE = "2001:db8:abcd:ef01:2345:6789:abcd:ef01"
 
 def _long_reports(tenant, domain) -> dict:
     """A report of each type and a failed file, with long values everywhere."""
-    from apps.reports.models import DmarcRecord, IngestFailure, Report, SourceName, TlsPolicyResult
+    from django.utils import timezone
+
+    from apps.reports.models import (
+        DmarcRecord,
+        IngestFailure,
+        OutgoingReport,
+        Report,
+        SourceName,
+        TlsPolicyResult,
+    )
 
     def report(kind: str, **fields) -> Report:
         return Report.objects.create(
@@ -292,6 +302,18 @@ def _long_reports(tenant, domain) -> dict:
     IngestFailure.objects.create(
         tenant=tenant, source="upload", filename="x" * 250, reason="r " * 400, raw=b"x"
     )
+    long_domain = "d" * 60 + "." + "e" * 60 + ".example"
+    OutgoingReport.objects.create(
+        kind="dmarc",
+        policy_domain=long_domain,
+        range_begin=timezone.now(),
+        range_end=timezone.now(),
+        report_id="i" * 200,
+        filename=f"mail.localhost!{long_domain}!1764460800!1764547200.xml.gz",
+        recipients=[f"{LONG_LOCAL}@{long_domain}"] * 3,
+        payload=b"x",
+        error="e " * 300,
+    )
     return {"dmarc": dmarc, "tls": tls, "arf": arf}
 
 
@@ -335,6 +357,7 @@ def pages(objects: dict) -> dict[str, list[str]]:
         "reports:tls": ["/reports/tls/"],
         "reports:arf": ["/reports/arf/"],
         "reports:failed": ["/reports/failed/"],
+        "reports:outgoing": ["/reports/outgoing/"],
         "reports:dashboard": ["/reports/dashboard/", f"/reports/dashboard/?domain={ids['domain']}"],
         "reports:dmarc-detail": [f"/reports/dmarc/{reports['dmarc']}/"],
         "reports:source": [

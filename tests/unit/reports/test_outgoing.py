@@ -366,3 +366,25 @@ def test_old_outcomes_are_purged_by_the_run(senders_dns):
     _received("192.0.2.10", "sender.test", ok=True, at=timezone.now())
     outgoing.outgoing_reports_generate(progress=Steps(), day=DAY)
     assert InboundAuthResult.objects.count() == 1
+
+
+# --- the console page ---------------------------------------------------------------------
+
+
+def test_the_console_lists_and_cancels_outgoing_reports(client, superadmin, admin_a, queued):
+    client.force_login(superadmin)
+    html = client.get("/reports/outgoing/").content.decode()
+    assert queued["dmarc"].filename in html and "dmarc@sender.test, agg@third.test" in html
+    assert 'href="/reports/outgoing/"' in client.get("/reports/").content.decode()  # the tab
+    response = client.post(f"/reports/outgoing/{queued['dmarc'].pk}/cancel/")
+    assert response.status_code == 302
+    assert OutgoingReport.objects.get(pk=queued["dmarc"].pk).status == "cancelled"
+    again = client.post(f"/reports/outgoing/{queued['dmarc'].pk}/cancel/", follow=True)
+    assert "The report is cancelled, not queued." in again.content.decode()
+
+    client.force_login(admin_a)  # a tenant admin: no server-wide reports, no tab
+    html = client.get("/reports/outgoing/").content.decode()
+    assert "No outgoing reports." in html and queued["tls"].filename not in html
+    assert 'href="/reports/outgoing/"' not in client.get("/reports/").content.decode()
+    assert client.post(f"/reports/outgoing/{queued['tls'].pk}/cancel/").status_code == 404
+    assert OutgoingReport.objects.get(pk=queued["tls"].pk).status == "queued"
