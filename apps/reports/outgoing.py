@@ -97,7 +97,7 @@ class DmarcVerdict:
     """DMARC's verdict for one header-from domain of a message."""
 
     header_from: str
-    result: str  # "pass" | "fail" | "none" (no policy published: nothing to report)
+    result: str  # "pass" | "fail"; anything else (none, temperror, ...) is not reported
     spf_aligned: bool
     dkim_aligned: bool
     disposition: str = "none"  # what we did: none | quarantine | reject
@@ -143,7 +143,8 @@ def record_inbound_auth(
             dkim_results=dkim,
             dkim_aligned="pass" if v.dkim_aligned else "fail",
             spf_aligned="pass" if v.spf_aligned else "fail",
-            dmarc_result=(v.result or "none").lower()[:8],
+            # temperror/permerror: no evaluable policy, so nothing to report (as none)
+            dmarc_result=v.result.lower() if v.result.lower() in ("pass", "fail") else "none",
             disposition=(v.disposition or "none").lower()[:16],
             reasons=[dict(r) for r in v.reasons],
         )

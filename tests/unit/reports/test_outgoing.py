@@ -91,12 +91,12 @@ def test_it_records_one_row_per_header_from_domain():
         verdicts=[
             DmarcVerdict(header_from="a.test", result="fail", spf_aligned=False,
                          dkim_aligned=False, disposition="quarantine"),
-            DmarcVerdict(header_from="b.test", result="none", spf_aligned=False,
+            DmarcVerdict(header_from="b.test", result="temperror", spf_aligned=False,
                          dkim_aligned=False),
         ],
     )  # fmt: skip
-    assert [(r.header_from, r.disposition, r.spf_scope) for r in rows] == [
-        ("a.test", "quarantine", "helo"), ("b.test", "none", "helo")]  # fmt: skip
+    assert [(r.header_from, r.disposition, r.spf_scope, r.dmarc_result) for r in rows] == [
+        ("a.test", "quarantine", "helo", "fail"), ("b.test", "none", "helo", "none")]  # fmt: skip
     failure = record_tls_outcome(
         recipient_domain="rcpt.test", mx_host="MX.rcpt.test.", success=False, result_type="odd"
     )
