@@ -446,7 +446,7 @@ def _store_dmarc(dest: _Destination, reader: AggregateReader, *, source: str, na
             }
             report.save()
             _audit_ingest(dest, report)
-            source_names_after_ingest()
+            source_names_after_ingest(report.pk)
     except IntegrityError:
         existing = _existing(key)  # the same report, ingested concurrently
         if existing is None:

@@ -123,13 +123,22 @@ def source_names_resolve_start() -> TaskRun | None:
     )
 
 
-def source_names_after_ingest() -> None:
-    """Called by the DMARC ingest: look the new sources up once the report is committed.
-    A broker that is down must not fail an ingest that already succeeded (beat retries)."""
+def source_names_after_ingest(report_id: int) -> None:
+    """Called by the DMARC ingest: once the report is committed, start a lookup run when
+    one of its sources has no fresh name (one indexed query on the report's records, so a
+    large upload does not scan the whole table per report). A broker that is down must not
+    fail an ingest that already succeeded: beat starts the run later."""
 
     def start() -> None:
         try:
-            source_names_resolve_start()
+            known = SourceName.objects.filter(_fresh()).values("ip")
+            unnamed = (
+                DmarcRecord.objects.filter(report_id=report_id)
+                .exclude(source_ip=None)
+                .exclude(source_ip__in=known)
+            )
+            if unnamed.exists():
+                source_names_resolve_start()
         except Exception:
             log.warning("could not start the source name lookup", exc_info=True)
 

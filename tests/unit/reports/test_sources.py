@@ -18,12 +18,16 @@ from apps.reports.sources import (
 )
 from apps.reports.tasks import reports_resolve_sources_task
 from mailadmin.core.models import TaskRun
-from tests.unit.reports.conftest import Steps
+from tests.unit.reports.conftest import Steps, corpus_bytes
 from tests.unit.reports.test_api import ZOHO, _data
 
 pytestmark = pytest.mark.django_db
 
-FAILING = "216.71.148.247"  # zoho's failing source
+FAILING = "216.71.148.247"
+ZOHO_AGAIN = (
+    "zoho-again.xml",
+    corpus_bytes(ZOHO).replace(b"e2cb5d97", b"f3dc6ea8"),
+)  # zoho's failing source
 
 
 @pytest.fixture
@@ -74,13 +78,23 @@ def test_the_task_on_the_task_base_carries_out_a_run(
 def test_an_ingest_starts_the_lookup_after_commit(
     api_a, domain_a, upload, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        upload(api_a, ZOHO)
-    assert callbacks  # the lookup is started only once the report is committed
-    for callback in callbacks:
-        if "source_names" in getattr(callback, "__qualname__", ""):
-            callback()
-    assert TaskRun.objects.filter(kind=SOURCE_NAMES_TASK).exists()
+    def ingest(rel: str) -> None:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            upload(api_a, rel)
+        for callback in callbacks:  # the lookup starts only once the report is committed
+            if "source_names" in getattr(callback, "__qualname__", ""):
+                callback()
+
+    ingest(ZOHO)
+    [run] = TaskRun.objects.filter(kind=SOURCE_NAMES_TASK)
+    TaskRun.objects.filter(pk=run.pk).update(state=TaskRun.State.SUCCESS)
+    SourceName.objects.bulk_create(
+        SourceName(ip=ip, status="ok", name="x.example") for ip in source_ips_pending(limit=100)
+    )
+    again = corpus_bytes(ZOHO).replace(b"e2cb5d97", b"f3dc6ea8")  # another report id
+    ingest(("zoho-again.xml", again))  # the same sources, all named: no new run
+    assert Report.objects.count() == 2
+    assert TaskRun.objects.filter(kind=SOURCE_NAMES_TASK).count() == 1
 
 
 def test_the_dashboard_lists_sources_with_name_and_reporting_org(
