@@ -114,6 +114,10 @@ def source_names_resolve_start() -> TaskRun | None:
     """Start a run (or find the one under way) when some source has no fresh name."""
     if not source_ips_pending(limit=1):
         return None
+    return _start_run()
+
+
+def _start_run() -> TaskRun:
     return task_run_start(
         actor=None,
         kind=SOURCE_NAMES_TASK,
@@ -125,9 +129,9 @@ def source_names_resolve_start() -> TaskRun | None:
 
 def source_names_after_ingest(report_id: int) -> None:
     """Called by the DMARC ingest: once the report is committed, start a lookup run when
-    one of its sources has no fresh name (one indexed query on the report's records, so a
-    large upload does not scan the whole table per report). A broker that is down must not
-    fail an ingest that already succeeded: beat starts the run later."""
+    one of its sources has no fresh name and no run is under way (two small indexed
+    queries: a large upload neither scans the table nor starts a run per report). A broker
+    that is down must not fail an ingest that already succeeded: beat starts it later."""
 
     def start() -> None:
         try:
@@ -137,8 +141,9 @@ def source_names_after_ingest(report_id: int) -> None:
                 .exclude(source_ip=None)
                 .exclude(source_ip__in=known)
             )
-            if unnamed.exists():
-                source_names_resolve_start()
+            under_way = TaskRun.objects.filter(kind=SOURCE_NAMES_TASK, state__in=TaskRun.UNFINISHED)
+            if unnamed.exists() and not under_way.exists():
+                _start_run()
         except Exception:
             log.warning("could not start the source name lookup", exc_info=True)
 
