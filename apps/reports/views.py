@@ -274,23 +274,14 @@ def source_detail(request: HttpRequest, ip: str) -> HttpResponse:
         summary, records = selectors.dmarc_source(actor=request.user, ip=address, domain=domain)
     except NotFound:
         raise Http404 from None
-    number = _page_number(request.GET.get("page"))
-    page = paginate(records, page=number, limit=RECORDS_PAGE, max_total=MAX_TOTAL)
-    pages = max(1, -(-page.total // RECORDS_PAGE))
+    pagination = paginate_query(request.GET, records, limit=RECORDS_PAGE, max_total=MAX_TOTAL)
     query = {"domain": domain.pk} if domain else {}
-
-    def link(n: int) -> str:
-        return "?" + urlencode({**query, "page": n})
-
     context = {
         "group": "dashboard",
         "domain": domain,
         "source": summary,
-        "records": page,
-        "page_number": number,
-        "pages": pages,
-        "prev_url": link(number - 1) if number > 1 else None,
-        "next_url": link(number + 1) if number < pages else None,
+        "records": pagination.page,
+        "pagination": pagination,
         "back_url": reverse("reports:dashboard") + ("?" + urlencode(query) if query else ""),
     }
     return render_page(request, "reports/source_detail.html", context, partial="source-records")
@@ -299,17 +290,12 @@ def source_detail(request: HttpRequest, ip: str) -> HttpResponse:
 @permission_required(Perm.OUTGOING_REPORT_LIST)
 def outgoing_list(request: HttpRequest) -> HttpResponse:
     """Our own queued and sent reports (server-wide: superadmins see them, others none)."""
-    page_number = _page_number(request.GET.get("page"))
     queryset = outgoing.outgoing_report_list(actor=request.user)
-    page = paginate(queryset, page=page_number, limit=PAGE_SIZE, max_total=MAX_TOTAL)
-    pages = max(1, -(-page.total // PAGE_SIZE))
+    pagination = paginate_query(request.GET, queryset, limit=PAGE_SIZE, max_total=MAX_TOTAL)
     context = {
         "group": "outgoing",
-        "page": page,
-        "page_number": page_number,
-        "pages": pages,
-        "prev_url": f"?page={page_number - 1}" if page_number > 1 else None,
-        "next_url": f"?page={page_number + 1}" if page_number < pages else None,
+        "page": pagination.page,
+        "pagination": pagination,
         "can_cancel": request.user.has_permission(Perm.OUTGOING_REPORT_DELETE),
     }
     return render_page(request, "reports/outgoing_list.html", context, partial="outgoing-table")

@@ -274,7 +274,8 @@ def test_it_answers_the_incoming_report_examples(api_root, spec):
 
 
 def test_it_answers_the_queued_reports_example(api_root, spec):
-    assert replay(api_root, spec, "GET /queue/reports") == {"data": {"items": [], "total": 0}}
+    data = replay(api_root, spec, "GET /queue/reports")["data"]
+    assert (data["items"], data["total"]) == ([], 0)  # plus the cursors of a seekable list
 
 
 def test_it_answers_the_blob_example_with_raw_bytes(api_root, spec, make_principal):
