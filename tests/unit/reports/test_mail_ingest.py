@@ -108,3 +108,15 @@ def test_it_delivers_mailboxes_and_report_addresses_of_one_message(
     assert [m.principal for m in delivered.stored] == [jane]
     assert [r.status for r in delivered.reports] == ["ingested"]
     assert Report.objects.get().tenant_id == tenant_a.pk
+
+
+def test_a_report_address_at_a_domain_alias_is_the_aliased_domain_s(admin_a, domain_a):
+    from apps.domains.mailbox_services import domain_alias_create
+
+    domain_alias_create(actor=admin_a, domain=domain_a, alias="example.net")
+    resolution = recipients.resolve("dmarc-reports@example.net")
+    assert resolution.ingest_reports and resolution.domain == domain_a
+    recipients.deliver_to_address(
+        "dmarc-reports@example.net", corpus_bytes("dmarc-aggregate/mail-auth/100.eml")
+    )
+    assert Report.objects.get().tenant_id == domain_a.tenant_id
