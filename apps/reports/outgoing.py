@@ -39,6 +39,7 @@ from publicsuffixlist import PublicSuffixList
 
 from apps.accounts.models import Principal
 from apps.accounts.permissions import Perm
+from apps.queue.services import enqueue
 from apps.reports.models import (
     InboundAuthResult,
     OutboundTlsResult,
@@ -645,23 +646,11 @@ def report_message(report: OutgoingReport) -> bytes:
     return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
 
 
-def _enqueue():
-    """The outbound queue's entry point (apps.queue, landing separately)."""
-    from apps.queue.services import enqueue  # noqa: PLC0415 - optional until it lands
-
-    return enqueue
-
-
 def outgoing_reports_send(*, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
     """Hand the queued reports whose time has come to the outbound queue. Each row is
     locked (SKIP LOCKED: workers never send one twice) and marked sent in the transaction
     that writes the queued message; a failure is retried up to MAX_SEND_ATTEMPTS times."""
     now = now or timezone.now()
-    try:
-        enqueue = _enqueue()
-    except ImportError:
-        log.warning("outgoing reports wait: the outbound queue is not available")
-        return {"sent": 0, "failed": 0, "waiting": _due(now).count()}
     sent = failed = 0
     for pk in list(_due(now).values_list("pk", flat=True)[:limit]):
         with transaction.atomic():
@@ -694,7 +683,7 @@ def outgoing_reports_send(*, now: datetime | None = None, limit: int = 500) -> d
                 update_fields=["status", "sent_at", "queued_message_id", "attempts", "error"]
             )
             sent += 1
-    return {"sent": sent, "failed": failed, "waiting": 0}
+    return {"sent": sent, "failed": failed}
 
 
 def _due(now: datetime) -> QuerySet[OutgoingReport]:

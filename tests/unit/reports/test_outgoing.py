@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from apps.queue.models import QueuedMessage
 from apps.reports import outgoing
 from apps.reports.models import InboundAuthResult, OutgoingReport, Report
 from apps.reports.outgoing import DmarcVerdict
@@ -317,30 +318,11 @@ def test_it_lists_in_a_fixed_number_of_queries(api_root, queued, django_assert_m
 # --- handing reports to the outbound queue -----------------------------------------------
 
 
-def _queue_available() -> bool:
-    try:
-        outgoing._enqueue()
-    except ImportError:
-        return False
-    return True
-
-
-def test_due_reports_wait_while_the_outbound_queue_is_missing(queued):
-    if _queue_available():
-        pytest.skip("the outbound queue has landed: see the test below")
-    later = timezone.now() + timedelta(hours=2)
-    assert outgoing.outgoing_reports_send(now=later) == {"sent": 0, "failed": 0, "waiting": 2}
-    assert set(OutgoingReport.objects.values_list("status", flat=True)) == {"queued"}
-
-
-@pytest.mark.skipif(not _queue_available(), reason="apps.queue.services.enqueue not merged yet")
 def test_due_reports_go_to_the_outbound_queue_once(queued, api_root):
-    from apps.queue.models import QueuedMessage
-
-    assert outgoing.outgoing_reports_send() == {"sent": 0, "failed": 0, "waiting": 0}  # not due
+    assert outgoing.outgoing_reports_send() == {"sent": 0, "failed": 0}  # not due
     api_root.delete(f"/api/queue/reports/{queued['tls'].pk}")  # cancelled: never sent
     later = timezone.now() + timedelta(hours=2)
-    assert outgoing.outgoing_reports_send(now=later) == {"sent": 1, "failed": 0, "waiting": 0}
+    assert outgoing.outgoing_reports_send(now=later) == {"sent": 1, "failed": 0}
     report = OutgoingReport.objects.get(pk=queued["dmarc"].pk)
     assert report.status == "sent" and report.sent_at is not None
     queued_message = QueuedMessage.objects.get(pk=report.queued_message_id)
