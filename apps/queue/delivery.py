@@ -293,6 +293,8 @@ def _deliver_locally(store, recipients: list[QueueRecipient], data: bytes) -> di
 
 
 def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data: bytes):
+    from apps.reports.outgoing import record_tls_outcome  # reports sits above the queue
+
     def all_(kind, code, text, mta=""):
         return {r.pk: Result(kind, code, text, mta) for r in recipients}
 
@@ -322,6 +324,14 @@ def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data
                 errors.append(f"{exchange.host}[{address}]:{port}: {exc or type(exc).__name__}")
                 _renew(entry)
                 continue
+            record_tls_outcome(  # what our TLS-RPT reports to this domain count
+                recipient_domain=entry.name,
+                mx_host=exchange.host,
+                success=sent.tls,
+                result_type=sent.tls_failure,
+                receiving_ip=address,
+                additional_info=sent.tls_detail,
+            )
             results = {}
             for rcpt in recipients:
                 reply = sent.replies[rcpt.address]

@@ -118,6 +118,9 @@ class Connection:
     client: smtplib.SMTP
     tls: bool
     last_used: float = field(default_factory=time.monotonic)
+    # Why TLS is off, as an RFC 8460 result type (for our TLS-RPT reports), and the error.
+    tls_failure: str = ""
+    tls_detail: str = ""
 
 
 class Pool:
@@ -175,7 +178,9 @@ def _tls_context() -> ssl.SSLContext:
     return context
 
 
-def _open(host: str, port: int, server_name: str, *, try_tls: bool = True) -> Connection:
+def _open(
+    host: str, port: int, server_name: str, *, try_tls: bool = True, failure: tuple = ("", "")
+) -> Connection:
     """Connect, EHLO, and STARTTLS when offered. TLS is opportunistic (RFC 7435): when the
     handshake fails, the connection is opened again in plain text, as other MTAs do."""
     timeout = settings.MAILADMIN_QUEUE_SMTP_TIMEOUT
@@ -194,13 +199,21 @@ def _open(host: str, port: int, server_name: str, *, try_tls: bool = True) -> Co
             except (ssl.SSLError, smtplib.SMTPException, OSError) as exc:
                 log.info("STARTTLS with %s failed (%s): sending without TLS", server_name, exc)
                 client.close()
-                return _open(host, port, server_name, try_tls=False)
+                kind = (
+                    "certificate-not-trusted"
+                    if isinstance(exc, ssl.SSLCertVerificationError)
+                    else "validation-failure"
+                )
+                detail = f"STARTTLS failed: {exc or type(exc).__name__}"
+                return _open(host, port, server_name, try_tls=False, failure=(kind, detail))
             client.ehlo()
             tls = True
+        elif try_tls:
+            failure = ("starttls-not-supported", "")
     except BaseException:
         client.close()
         raise
-    return Connection(client, tls)
+    return Connection(client, tls, tls_failure=failure[0], tls_detail=failure[1][:1024])
 
 
 @dataclass
@@ -220,6 +233,8 @@ class TransactionResult:
     replies: dict[str, Reply]
     tls: bool
     host: str
+    tls_failure: str = ""  # see Connection
+    tls_detail: str = ""
 
 
 def _reply(code: int, text: bytes | str) -> Reply:
@@ -278,7 +293,9 @@ def _transaction(
     if code != 250:
         client.rset()
         reply = _reply(code, text)
-        return TransactionResult({r: reply for r in recipients}, conn.tls, host)
+        return TransactionResult(
+            {r: reply for r in recipients}, conn.tls, host, conn.tls_failure, conn.tls_detail
+        )
     replies: dict[str, Reply] = {}
     accepted = []
     for rcpt in recipients:
@@ -288,7 +305,7 @@ def _transaction(
             accepted.append(rcpt)
     if not accepted:
         client.rset()
-        return TransactionResult(replies, conn.tls, host)
+        return TransactionResult(replies, conn.tls, host, conn.tls_failure, conn.tls_detail)
     try:
         code, text = client.data(data)
     except smtplib.SMTPDataError as exc:  # DATA itself refused (no 354)
@@ -298,4 +315,4 @@ def _transaction(
         client.rset()
     for rcpt in accepted:
         replies[rcpt] = reply
-    return TransactionResult(replies, conn.tls, host)
+    return TransactionResult(replies, conn.tls, host, conn.tls_failure, conn.tls_detail)

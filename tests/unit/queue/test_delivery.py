@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.queue import delivery, remote
 from apps.queue.models import QueuedMessage, QueueDomain, QueueRecipient
 from apps.queue.services import enqueue
+from apps.reports.models import OutboundTlsResult
 from apps.store import blobs
 from tests.unit.queue.conftest import REMOTE, message
 
@@ -315,3 +316,17 @@ def test_it_uses_starttls_when_offered_even_with_a_self_signed_certificate(
         sink.stop()
     assert received.tls is not handshake_fails
     assert entry_of(queued).tls is not handshake_fails
+    # What our TLS-RPT report to remote.test will count (apps.reports.outgoing).
+    [outcome] = OutboundTlsResult.objects.all()
+    assert (outcome.recipient_domain, outcome.mx_host, outcome.receiving_ip) == (
+        "remote.test", "mx.remote.test", "127.0.0.1")  # fmt: skip
+    assert (outcome.success, outcome.result_type) == (
+        (False, "validation-failure") if handshake_fails else (True, ""))  # fmt: skip
+    assert outcome.additional_info.startswith("STARTTLS failed") is handshake_fails
+
+
+def test_it_records_a_peer_without_starttls_for_tls_reports(mx):
+    run(entry_of(enqueue(return_path="", recipients=["a@remote.test"], data=message())))
+    [outcome] = OutboundTlsResult.objects.all()
+    assert (outcome.recipient_domain, outcome.success, outcome.result_type) == (
+        "remote.test", False, "starttls-not-supported")  # fmt: skip
