@@ -105,7 +105,10 @@ def _moment(value: str | None, field: str, *, end: bool = False) -> datetime | N
             moment = (
                 datetime.combine(day, time.max if end else time.min, tzinfo=UTC) if day else None
             )
-    except ValueError:
+        # In UTC: PostgreSQL refuses offsets past 15:59 that Python accepts (+18:56).
+        elif moment.tzinfo:
+            moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 1 east of UTC
         moment = None
     if moment is None:
         raise ValidationFailed(

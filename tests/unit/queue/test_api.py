@@ -187,3 +187,15 @@ def test_it_pages_by_cursor_too(api_root):
     second = api_root.get("/api/queue/messages", {"limit": 2, "cursor": first["next"]})
     assert second.status_code == 200, second.content
     assert [i["id"] for i in second.json()["data"]["items"]] == ids[::-1][2:4]
+
+
+@pytest.mark.parametrize("method", ["get", "patch", "delete"])
+def test_a_date_with_any_offset_filters_in_utc(api_root, method):
+    """Offsets PostgreSQL refuses (past 15:59) are read as the instant they name; the first
+    hours of year 1 east of UTC are before any instant Python holds: a 400 naming the field."""
+    queue()
+    response = getattr(api_root, method)("/api/queue/messages?from=2000-01-01T00:00:00%2B18:56")
+    assert response.status_code == 200, response.content
+    response = getattr(api_root, method)("/api/queue/messages?to=0001-01-01T00:00:00%2B05:00")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "to"
