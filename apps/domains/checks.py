@@ -12,6 +12,7 @@ the customer's DNS). apps.domains.services.domain_dns_check_run stores what it f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import re
@@ -22,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import dns.asyncresolver
 import dns.exception
 import dns.name
 import dns.resolver
@@ -116,24 +116,43 @@ def _failure(exc: Exception, name: str, rtype: str, lifetime: float) -> Answer:
     )
 
 
+Shared = dict[tuple[str, str], "asyncio.Future[Answer]"]
+
+
 class Lookups:
     """Asks each name/type once per check, whatever number of records need it, and never
-    past the check's deadline (a silent server costs one timeout, not one per record)."""
+    past the check's deadline (a silent server costs one timeout, not one per record).
 
-    def __init__(self, resolver: dns.asyncresolver.Resolver, *, deadline: float) -> None:
+    `shared` is the lookups of a whole run of checks ("Check all"): a name several domains
+    need (this server's A/AAAA, a common MX host's TLSA, a report address's authorisation
+    record) is asked once for all of them. It lives only as long as that run, and a failed
+    lookup is not shared once it has failed (the next domain asks again)."""
+
+    def __init__(self, resolver: Any, *, deadline: float, shared: Shared | None = None) -> None:
         self.resolver = resolver
         self.deadline_at = time.monotonic() + deadline
         self.deadline = deadline
-        self._tasks: dict[tuple[str, str], asyncio.Task[Answer]] = {}
+        self._tasks: dict[tuple[str, str], asyncio.Future[Answer]] = {}
+        self._shared = shared
 
     def remaining(self) -> float:
         return self.deadline_at - time.monotonic()
 
-    def get(self, name: str, rtype: str) -> asyncio.Task[Answer]:
+    def get(self, name: str, rtype: str) -> asyncio.Future[Answer]:
         key = (name.lower().rstrip(".") + ".", rtype)
-        if key not in self._tasks:
-            self._tasks[key] = asyncio.ensure_future(self._resolve(*key))
-        return self._tasks[key]
+        task = self._tasks.get(key)
+        if task is not None:
+            return task
+        if self._shared is not None:
+            task = self._shared.get(key)
+            if task is not None and task.done() and task.result().status == ERROR:
+                task = None
+            if task is None:
+                task = self._shared[key] = asyncio.ensure_future(self._resolve(*key))
+        else:
+            task = asyncio.ensure_future(self._resolve(*key))
+        self._tasks[key] = task
+        return task
 
     async def _resolve(self, name: str, rtype: str) -> Answer:
         lifetime = min(self.resolver.lifetime, self.remaining())
@@ -596,20 +615,49 @@ async def _outbound_addresses(lookups: Lookups, hostname: str) -> Answer:
     return Answer(status=MISSING, detail=f"{hostname} has no A or AAAA record")
 
 
+def _session(resolver: Any) -> contextlib.AbstractAsyncContextManager:
+    """The resolver's socket session (mailadmin.dns.WireResolver); dnspython's has none."""
+    session = getattr(resolver, "session", None)
+    return session() if session is not None else contextlib.nullcontext()
+
+
 async def check_domain(
     records: Sequence[dict],
     *,
-    resolver: dns.asyncresolver.Resolver,
+    resolver: Any,
     hostname: str,
     outbound_ips: Sequence[str] = (),
     deadline: float = 15.0,
+    shared: Shared | None = None,
 ) -> list[Result]:
     """(status, found values, diagnostic) for each record, in order, looked up concurrently.
 
     `records` are {type, name, content, ...} as records.py makes them; `outbound_ips` are
-    the addresses SPF must authorise (empty: the A/AAAA addresses of `hostname`).
+    the addresses SPF must authorise (empty: the A/AAAA addresses of `hostname`);
+    `resolver` is mailadmin.dns.make_async_resolver()'s (or dnspython's asyncio resolver);
+    `shared` the lookups of the run this check is part of (see Lookups).
     """
-    lookups = Lookups(resolver, deadline=deadline)
+    async with _session(resolver):
+        return await _check_domain(
+            records,
+            resolver=resolver,
+            hostname=hostname,
+            outbound_ips=outbound_ips,
+            deadline=deadline,
+            shared=shared,
+        )
+
+
+async def _check_domain(
+    records: Sequence[dict],
+    *,
+    resolver: Any,
+    hostname: str,
+    outbound_ips: Sequence[str],
+    deadline: float,
+    shared: Shared | None,
+) -> list[Result]:
+    lookups = Lookups(resolver, deadline=deadline, shared=shared)
     for record in records:  # start every lookup now; the checks then await them
         lookups.get(record["name"], record["type"].upper())
     outbound: Answer | list[str]
@@ -656,23 +704,29 @@ async def check_domains(
     domains: Sequence[Sequence[dict]],
     *,
     concurrency: int,
-    resolver: dns.asyncresolver.Resolver,
+    resolver: Any,
     hostname: str,
     outbound_ips: Sequence[str] = (),
     deadline: float = 15.0,
+    shared: Shared | None = None,
 ) -> list[list[Result]]:
     """check_domain for many domains, at most `concurrency` at a time (each under its own
-    deadline, which starts when its turn comes): "Check all" and the benchmark."""
+    deadline, which starts when its turn comes): "Check all" and the benchmark. Names that
+    several domains need are asked once for all of them (`shared`, for this call when not
+    given)."""
     gate = asyncio.Semaphore(max(concurrency, 1))
+    shared = {} if shared is None else shared
 
     async def one(records: Sequence[dict]) -> list[Result]:
         async with gate:
-            return await check_domain(
+            return await _check_domain(
                 records,
                 resolver=resolver,
                 hostname=hostname,
                 outbound_ips=outbound_ips,
                 deadline=deadline,
+                shared=shared,
             )
 
-    return list(await asyncio.gather(*(one(records) for records in domains)))
+    async with _session(resolver):
+        return list(await asyncio.gather(*(one(records) for records in domains)))
