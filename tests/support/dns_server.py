@@ -15,6 +15,8 @@
 
 Names not in `zones` get NXDOMAIN; a known name without the asked type gets NOERROR with an
 empty answer (NoAnswer). Zones can be changed while the server runs (`server.zones[...]`).
+`server.udp_limit = 512` makes UDP answers larger than that truncated (TC set, no records),
+as a server does for a client without EDNS; TCP answers are whole.
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ class DnsServer:
     def __init__(self, zones: dict[str, Any] | None = None) -> None:
         self.zones: dict[str, Any] = {k.rstrip(".").lower(): v for k, v in (zones or {}).items()}
         self.queries: list[tuple[str, str]] = []
+        self.tcp_queries: list[tuple[str, str]] = []
+        self.udp_limit: int | None = None
         self._tcp, self._udp = _bind_pair("127.0.0.1")
         self.port = self._tcp.getsockname()[1]
         self._stop = threading.Event()
@@ -163,6 +167,10 @@ class DnsServer:
             except Exception:  # noqa: S112 - a malformed query gets no answer, like a real server
                 continue
             if response is not None:
+                if self.udp_limit is not None and len(response) > self.udp_limit:
+                    truncated = DNSRecord.parse(data).reply()
+                    truncated.header.tc = 1
+                    response = truncated.pack()
                 self._udp.sendto(response, peer)
 
     def _serve_tcp(self) -> None:
@@ -181,6 +189,7 @@ class DnsServer:
                             break
                         data += chunk
                     response = self.answer(data)
+                    self.tcp_queries.append(self.queries[-1])
                     if response is not None:
                         conn.sendall(len(response).to_bytes(2, "big") + response)
                 except Exception:  # noqa: S112 - one bad client must not stop the server
