@@ -229,6 +229,9 @@ MAILADMIN_DNS_TIMEOUT = float(env_int("MAILADMIN_DNS_TIMEOUT", 5))
 MAILADMIN_DNS_CHECK_DEADLINE = float(env_int("MAILADMIN_DNS_CHECK_DEADLINE", 15))
 # "Check all" checks this many domains at once (each runs its ~16 lookups concurrently).
 MAILADMIN_DNS_CHECK_CONCURRENCY = env_int("MAILADMIN_DNS_CHECK_CONCURRENCY", 50)
+# "Check all" splits each batch of domains over this many worker processes (DNS only; the
+# task's process stores the results): judging answers is CPU work, so one per core.
+MAILADMIN_DNS_CHECK_PROCESSES = env_int("MAILADMIN_DNS_CHECK_PROCESSES", os.cpu_count() or 1)
 # The addresses this server sends mail from, which a domain's SPF must authorise; empty: the
 # A/AAAA addresses of MAILADMIN_HOSTNAME.
 MAILADMIN_OUTBOUND_IPS = [ip for ip in env_str("MAILADMIN_OUTBOUND_IPS").replace(",", " ").split()]

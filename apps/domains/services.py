@@ -7,6 +7,7 @@ task name (mailadmin.core.progress), never by importing apps.domains.tasks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,7 +19,7 @@ from apps.accounts.emails import InvalidAddress, display_address, display_domain
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
 from apps.accounts.principals import services as principal_services
-from apps.domains import checks, dkim, selectors
+from apps.domains import check_workers, checks, dkim, selectors
 from apps.domains.models import DkimKey, DnsCheckResult, DomainAlias, DomainProfile
 from apps.domains.records import dkim_name, verification_name
 from mailadmin.audit import audit
@@ -32,6 +33,9 @@ DNS_CHECK_ALL_TASK = "domains.dns_check_all"
 DKIM_ROTATION_TASK = "domains.dkim_rotation"
 # "Check all" stores its results this many domains at a time.
 CHECK_ALL_BATCH = 500
+# "Check all" uses worker processes (MAILADMIN_DNS_CHECK_PROCESSES) from this many domains:
+# starting them costs a second or two.
+CHECK_ALL_PROCESS_MIN = 200
 # The schedule skips a domain checked this recently (by hand, or by a duplicate beat tick).
 RECHECK_AFTER = timedelta(minutes=50)
 
@@ -509,26 +513,35 @@ def domain_dns_check_all_start(*, actor: Principal) -> TaskRun:
     )
 
 
+def _check_config(concurrency: int) -> check_workers.CheckConfig:
+    resolver = make_async_resolver()
+    return check_workers.CheckConfig(
+        nameservers=resolver.nameservers,
+        timeout=resolver.timeout,
+        hostname=settings.MAILADMIN_HOSTNAME,
+        outbound_ips=list(settings.MAILADMIN_OUTBOUND_IPS),
+        deadline=settings.MAILADMIN_DNS_CHECK_DEADLINE,
+        concurrency=concurrency,
+    )
+
+
 def domain_dns_check_all_run(*, actor: Principal, progress: Progress) -> Outcome:
     """Check every domain the actor may see, CHECK_ALL_BATCH at a time, their lookups
-    MAILADMIN_DNS_CHECK_CONCURRENCY domains at a time; a batch is stored before the next
-    starts, so progress is real and a restart loses at most one batch."""
+    MAILADMIN_DNS_CHECK_CONCURRENCY domains at a time in each of MAILADMIN_DNS_CHECK_PROCESSES
+    worker processes (for runs of CHECK_ALL_PROCESS_MIN domains or more; a smaller run is
+    not worth starting them). While one batch is being checked the previous one is stored,
+    so progress is real and a restart loses at most two batches."""
     _require(actor, Perm.DNS_CHECK)
     ids = list(selectors.domains_visible(actor).order_by("id").values_list("id", flat=True))
     progress.begin(len(ids))
     counts = {"ok": 0, "partial": 0, "failing": 0, "unchecked": 0}
+    processes = settings.MAILADMIN_DNS_CHECK_PROCESSES if len(ids) >= CHECK_ALL_PROCESS_MIN else 1
     done = 0
-    for start in range(0, len(ids), CHECK_ALL_BATCH):
-        domains = list(
-            selectors.domains_visible(actor)
-            .filter(pk__in=ids[start : start + CHECK_ALL_BATCH])
-            .select_related("domain_profile")
-            .order_by("id")
-        )
-        record_sets = selectors.expected_records_many(domains=domains)
-        found = _check_many(record_sets, concurrency=settings.MAILADMIN_DNS_CHECK_CONCURRENCY)
+
+    def store(domains: list, record_sets: list, results: Callable[[], list]) -> None:
+        nonlocal done
         now = timezone.now()
-        for domain, records, found_by_record in zip(domains, record_sets, found, strict=True):
+        for domain, records, found_by_record in zip(domains, record_sets, results(), strict=True):
             dns_status, _, _ = _dns_check_store(
                 actor=actor,
                 domain=domain,
@@ -539,6 +552,24 @@ def domain_dns_check_all_run(*, actor: Principal, progress: Progress) -> Outcome
             counts[dns_status or "unchecked"] += 1
         done += len(domains)
         progress.step(done, f"{done} of {len(ids)} domains checked")
+
+    config = _check_config(settings.MAILADMIN_DNS_CHECK_CONCURRENCY)
+    with check_workers.Checker(config, processes=processes) as checker:
+        pending = None
+        for start in range(0, len(ids), CHECK_ALL_BATCH):
+            domains = list(
+                selectors.domains_visible(actor)
+                .filter(pk__in=ids[start : start + CHECK_ALL_BATCH])
+                .select_related("domain_profile")
+                .order_by("id")
+            )
+            record_sets = selectors.expected_records_many(domains=domains)
+            checking = (domains, record_sets, checker.submit(record_sets))
+            if pending is not None:
+                store(*pending)
+            pending = checking
+        if pending is not None:
+            store(*pending)
     message = (
         f"{len(ids)} domains: {counts['ok']} ok, {counts['partial']} partial, "
         f"{counts['failing']} failing, {counts['unchecked']} could not be checked"

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.domains import services
 from apps.domains.models import DnsCheckResult, DomainProfile
 from apps.domains.selectors import domains_due, expected_records
 from apps.domains.services import (
@@ -466,3 +467,43 @@ def test_it_checks_every_domain_of_the_tenant_and_none_other(
 def test_it_needs_dns_check_to_check_all(user_a):
     with pytest.raises(PermissionDenied):
         domain_dns_check_all_start(actor=user_a)
+
+
+def test_it_checks_all_in_worker_processes_alike(
+    admin_a, domain_a, make_domain, tenant_a, dns_server, settings, monkeypatch
+):
+    """Check all splits the domains over spawned worker processes (DNS only): the stored
+    results are those of checking in the run's own process."""
+    others = [make_domain(f"{label}.example", tenant=tenant_a) for label in ("c", "d")]
+    publish(dns_server, expected_records(domain=domain_a))
+    publish(dns_server, expected_records(domain=others[0]), skip={"_dmarc.c.example."})
+    dns_server.set_zone("d.example", "SERVFAIL")
+
+    def stored():
+        return sorted(
+            DnsCheckResult.objects.values_list("domain__name", "name", "status", "found", "detail")
+        )
+
+    outcome = services.domain_dns_check_all_run(actor=admin_a, progress=_Progress())
+    in_process = stored()
+    monkeypatch.setattr(services, "CHECK_ALL_PROCESS_MIN", 1)
+    monkeypatch.setattr(services, "CHECK_ALL_BATCH", 2)  # two batches: one stored, one checked
+    settings.MAILADMIN_DNS_CHECK_PROCESSES = 2
+    DnsCheckResult.objects.all().delete()
+    progress = _Progress()
+    assert services.domain_dns_check_all_run(actor=admin_a, progress=progress) == outcome
+    assert outcome.message == "3 domains: 1 ok, 0 partial, 1 failing, 1 could not be checked"
+    assert (progress.total, progress.done) == (3, 3)
+    assert stored() == in_process
+    statuses = dict(DomainProfile.objects.values_list("domain__name", "dns_status"))
+    assert statuses == {"a.example": "ok", "c.example": "failing", "d.example": "unknown"}
+    mx = DnsCheckResult.objects.get(domain=others[1], record_type="MX")
+    assert (mx.status, "SERVFAIL" in mx.detail) == ("error", True)
+
+
+class _Progress:
+    def begin(self, total):
+        self.total = total
+
+    def step(self, done, message=""):
+        self.done = done
