@@ -412,49 +412,60 @@ def _dns_check_store(
 ) -> tuple[str | None, list[DnsCheckResult], list[dict]]:
     """Store one domain's check: (its new status or None when it could not be checked, the
     results, the progress rows)."""
-    profile = domain_profile_ensure(actor=actor, domain=domain)
-    results: list[DnsCheckResult] = []
-    rows = []
-    for record, (status, found, detail) in zip(records, found_by_record, strict=True):
-        results.append(
-            DnsCheckResult(
-                domain=domain,
-                tenant_id=domain.tenant_id,
-                record_type=record["type"],
-                name=record["name"],
-                expected=record["content"],
-                found="\n".join(found),
-                status=status,
-                required=record.get("required", True),
-                detail=detail[:512],
-                checked_at=now,
-            )
-        )
-        label = f"{record['type']} {record['name']}"
-        shown = detail or ("found" if status == checks.OK else status)
-        rows.append({"name": label, "ok": status == checks.OK, "detail": shown})
-    dns_status = checks.overall_status((r.status, r.required) for r in results)
-    proof = verification_name(domain.name)
-    verified = any(r.status == checks.OK and r.name == proof for r in results)
-    _dns_results_store(
-        actor=actor,
-        domain=domain,
-        profile=profile,
-        results=results,
-        dns_status=dns_status,
-        verified=verified,
-        now=now,
+    (stored,) = _dns_checks_store(
+        actor=actor, checked=[(domain, records, found_by_record)], now=now
     )
-    # Pending keys' records are the optional DKIM ones (the active key's is required): a
-    # domain without a key waiting costs no query here.
-    published = {
-        (r.name.lower(), r.expected)
-        for r in results
-        if r.status == checks.OK and not r.required and "._domainkey." in r.name.lower()
-    }
-    if published:
-        dkim_keys_activate_verified(actor=actor, domain=domain, verified=published)
-    return dns_status, results, rows
+    return stored
+
+
+def _dns_checks_store(
+    *,
+    actor: Principal | None,
+    checked: list[tuple[Principal, list, list[checks.Result]]],
+    now: datetime,
+) -> list[tuple[str | None, list[DnsCheckResult], list[dict]]]:
+    """Store the checks of several domains (domain, records, results) with a constant
+    number of queries (Check all stores a batch of domains at once): for each, (its new
+    status or None when it could not be checked, the results, the progress rows)."""
+    stored = []
+    for domain, records, found_by_record in checked:
+        profile = domain_profile_ensure(actor=actor, domain=domain)
+        results: list[DnsCheckResult] = []
+        rows = []
+        for record, (status, found, detail) in zip(records, found_by_record, strict=True):
+            results.append(
+                DnsCheckResult(
+                    domain=domain,
+                    tenant_id=domain.tenant_id,
+                    record_type=record["type"],
+                    name=record["name"],
+                    expected=record["content"],
+                    found="\n".join(found),
+                    status=status,
+                    required=record.get("required", True),
+                    detail=detail[:512],
+                    checked_at=now,
+                )
+            )
+            label = f"{record['type']} {record['name']}"
+            shown = detail or ("found" if status == checks.OK else status)
+            rows.append({"name": label, "ok": status == checks.OK, "detail": shown})
+        dns_status = checks.overall_status((r.status, r.required) for r in results)
+        proof = verification_name(domain.name)
+        verified = any(r.status == checks.OK and r.name == proof for r in results)
+        stored.append((domain, profile, results, rows, dns_status, verified))
+    _dns_results_store(actor=actor, stored=[s[:3] + s[4:] for s in stored], now=now)
+    for domain, _profile, results, _rows, _status, _verified in stored:
+        # Pending keys' records are the optional DKIM ones (the active key's is required): a
+        # domain without a key waiting costs no query here.
+        published = {
+            (r.name.lower(), r.expected)
+            for r in results
+            if r.status == checks.OK and not r.required and "._domainkey." in r.name.lower()
+        }
+        if published:
+            dkim_keys_activate_verified(actor=actor, domain=domain, verified=published)
+    return [(status, results, rows) for _d, _p, results, rows, status, _v in stored]
 
 
 def domain_dns_check_run(*, actor: Principal | None, domain_id: int, progress: Progress) -> Outcome:
@@ -540,15 +551,8 @@ def domain_dns_check_all_run(*, actor: Principal, progress: Progress) -> Outcome
 
     def store(domains: list, record_sets: list, results: Callable[[], list]) -> None:
         nonlocal done
-        now = timezone.now()
-        for domain, records, found_by_record in zip(domains, record_sets, results(), strict=True):
-            dns_status, _, _ = _dns_check_store(
-                actor=actor,
-                domain=domain,
-                records=records,
-                found_by_record=found_by_record,
-                now=now,
-            )
+        checked = list(zip(domains, record_sets, results(), strict=True))
+        for dns_status, _, _ in _dns_checks_store(actor=actor, checked=checked, now=timezone.now()):
             counts[dns_status or "unchecked"] += 1
         done += len(domains)
         progress.step(done, f"{done} of {len(ids)} domains checked")
@@ -581,39 +585,49 @@ def domain_dns_check_all_run(*, actor: Principal, progress: Progress) -> Outcome
 def _dns_results_store(
     *,
     actor: Principal | None,
-    domain: Principal,
-    profile: DomainProfile,
-    results: list[DnsCheckResult],
-    dns_status: str | None,
-    verified: bool,
+    stored: list[tuple[Principal, DomainProfile, list[DnsCheckResult], str | None, bool]],
     now: datetime,
 ) -> None:
-    """Replace the domain's results and update its profile; audit what changed for people
-    (the status, the first verification), not every unchanged hourly check. A None status
-    (the check could not finish) keeps the previous status and check time."""
-    previous = DomainProfile.objects.select_for_update().get(pk=profile.pk)
-    DnsCheckResult.objects.filter(domain=domain).delete()
-    DnsCheckResult.objects.bulk_create(results)
-    fields: dict = {}
-    if dns_status is not None:
-        fields = {"dns_status": dns_status, "dns_checked_at": now}
-    changes: dict = {}
-    if dns_status is not None and previous.dns_status != dns_status:
-        changes["dns_status"] = dns_status
-    if verified and previous.verified_at is None:
-        fields["verified_at"] = now
-        changes["verified"] = True
-    if fields:
-        DomainProfile.objects.filter(pk=profile.pk).update(**fields)
-    if changes:
-        audit(
-            actor=actor,
-            action="domain.dns_check",
-            obj=domain,
-            object_type="domain",
-            tenant_id=domain.tenant_id,
-            changes=changes,
-        )
+    """Replace the domains' results and update their profiles, a fixed number of queries
+    for any number of domains (domain, profile, results, status, verified); audit what
+    changed for people (the status, the first verification), not every unchanged hourly
+    check. A None status (the check could not finish) keeps the previous status and check
+    time."""
+    previous = {
+        p.pk: p
+        for p in DomainProfile.objects.select_for_update()
+        .filter(pk__in=[profile.pk for _, profile, *_ in stored])
+        .order_by("pk")  # one lock order for all writers: no deadlocks between runs
+    }
+    DnsCheckResult.objects.filter(domain__in=[domain for domain, *_ in stored]).delete()
+    DnsCheckResult.objects.bulk_create(
+        [result for _, _, results, *_ in stored for result in results], batch_size=1000
+    )
+    updates: dict[tuple, list[int]] = {}
+    for domain, profile, _results, dns_status, verified in stored:
+        before = previous[profile.pk]
+        fields: dict = {}
+        if dns_status is not None:
+            fields = {"dns_status": dns_status, "dns_checked_at": now}
+        changes: dict = {}
+        if dns_status is not None and before.dns_status != dns_status:
+            changes["dns_status"] = dns_status
+        if verified and before.verified_at is None:
+            fields["verified_at"] = now
+            changes["verified"] = True
+        if fields:
+            updates.setdefault(tuple(sorted(fields.items())), []).append(profile.pk)
+        if changes:
+            audit(
+                actor=actor,
+                action="domain.dns_check",
+                obj=domain,
+                object_type="domain",
+                tenant_id=domain.tenant_id,
+                changes=changes,
+            )
+    for fields, pks in updates.items():
+        DomainProfile.objects.filter(pk__in=pks).update(**dict(fields))
 
 
 # --- registering and deleting domains (domains API) ---------------------------------------

@@ -507,3 +507,27 @@ class _Progress:
 
     def step(self, done, message=""):
         self.done = done
+
+
+def test_it_stores_a_batch_of_checks_in_a_fixed_number_of_queries(
+    admin_a, domain_a, make_domain, tenant_a, dns_server
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    publish(dns_server, expected_records(domain=domain_a))
+    services.domain_dns_check_all_run(actor=admin_a, progress=_Progress())  # profiles made
+
+    def queries() -> int:
+        """Not counting the results' INSERTs: one on PostgreSQL, more on SQLite, which
+        limits the parameters of one statement."""
+        with CaptureQueriesContext(connection) as captured:
+            services.domain_dns_check_all_run(actor=admin_a, progress=_Progress())
+        return sum(not q["sql"].startswith("INSERT") for q in captured)
+
+    few = queries()
+    for label in ("c", "d", "e", "f"):
+        domain = make_domain(f"{label}.example", tenant=tenant_a)
+        publish(dns_server, expected_records(domain=domain))
+    services.domain_dns_check_all_run(actor=admin_a, progress=_Progress())  # profiles, audits
+    assert queries() == few
