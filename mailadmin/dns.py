@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 import time
@@ -93,6 +94,11 @@ def make_dnspython_async_resolver() -> dns.asyncresolver.Resolver:
     return resolver
 
 
+@functools.cache
+def _rdtype(text: str) -> dns.rdatatype.RdataType:
+    return dns.rdatatype.from_text(text)
+
+
 def _qname_wire(name: str) -> bytes:
     """The wire form of an absolute name; plain ASCII names without escapes are packed by
     hand (the common case), anything else by dnspython."""
@@ -111,7 +117,7 @@ class _Udp(asyncio.DatagramProtocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.DatagramTransport | None = None
-        self.pending: dict[int, tuple[asyncio.Future, tuple]] = {}
+        self.pending: dict[int, tuple[asyncio.Future, tuple, bytes]] = {}
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -122,16 +128,17 @@ class _Udp(asyncio.DatagramProtocol):
         waiting = self.pending.get(int.from_bytes(data[:2], "big"))
         if waiting is None:
             return
-        future, server = waiting
-        if addr[:2] != server or future.done():
-            return  # not from the server asked: ignored (a late answer, or spoofed)
+        future, server, question = waiting
+        if addr[:2] != server or future.done() or not _same_question(data, question):
+            return  # not from the server asked, or not to this question: a late answer to
+            # an earlier query that had the same ID (or a spoofed one), ignored
         future.set_result(data)
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors on an unconnected socket name no query: the query times out."""
 
     def connection_lost(self, exc) -> None:
-        for future, _ in self.pending.values():
+        for future, *_ in self.pending.values():
             if not future.done():
                 future.set_exception(exc or ConnectionError("socket closed"))
         self.pending.clear()
@@ -154,7 +161,7 @@ class _Sockets:
 
     async def pick(self, family: int) -> _Udp:
         pool = self.by_family.get(family)
-        if pool is None or any(p.transport is None or p.transport.is_closing() for p in pool):
+        if pool is None:
             local = ("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0)  # noqa: S104
             pool = []
             for _ in range(SOCKETS_PER_FAMILY):
@@ -220,7 +227,7 @@ class WireResolver:
         name = qname.to_text() if isinstance(qname, dns.name.Name) else qname
         if not name.endswith("."):
             name += "."
-        rdtype_value = dns.rdatatype.from_text(rdtype) if isinstance(rdtype, str) else rdtype
+        rdtype_value = _rdtype(rdtype) if isinstance(rdtype, str) else rdtype
         question = _qname_wire(name) + int(rdtype_value).to_bytes(2, "big") + _IN
         lifetime = self.lifetime if lifetime is None else lifetime
         started = time.monotonic()
@@ -243,8 +250,6 @@ class WireResolver:
                         data = await self._tcp(server, question, edns, deadline - time.monotonic())
                         if data[2] & 0x02:
                             raise dns.exception.FormError("truncated answer over TCP")
-                    if not _same_question(data, question):
-                        raise dns.exception.FormError("the answer is not for the question asked")
                     fast = _fast_answer(data, len(question), rdtype_value)
                     if fast is not None:
                         return fast
@@ -297,7 +302,7 @@ class WireResolver:
             qid = udp.new_id()
             loop = asyncio.get_running_loop()
             future = loop.create_future()
-            udp.pending[qid] = (future, server)
+            udp.pending[qid] = (future, server, question)
             wire = qid.to_bytes(2, "big") + (
                 _HEADER_EDNS + question + _OPT if edns else _HEADER_PLAIN + question
             )
@@ -330,8 +335,8 @@ class WireResolver:
                 data = await reader.readexactly(length)
             finally:
                 writer.close()
-            if data[:2] != wire[:2]:
-                raise dns.exception.FormError("TCP answer for another query")
+            if data[:2] != wire[:2] or not _same_question(data, question):
+                raise dns.exception.FormError("the TCP answer is not for the question asked")
             return data
 
         return await asyncio.wait_for(exchange(), timeout)
