@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import os
 import socket
 import time
@@ -92,6 +93,13 @@ def make_dnspython_async_resolver() -> dns.asyncresolver.Resolver:
     resolver = dns.asyncresolver.Resolver(configure=not settings.MAILADMIN_DNS_NAMESERVERS)
     _configure(resolver)
     return resolver
+
+
+def _address(host: str) -> str:
+    try:
+        return str(ipaddress.ip_address(str(host)))
+    except ValueError:
+        return str(host)
 
 
 @functools.cache
@@ -193,7 +201,8 @@ class WireResolver:
     def __init__(
         self, nameservers: list[tuple[str, int]], *, timeout: float, lifetime: float
     ) -> None:
-        self.nameservers = [(str(host), int(port)) for host, port in nameservers]
+        # addresses in the form answers come from (an IPv6 address has several spellings)
+        self.nameservers = [(_address(host), int(port)) for host, port in nameservers]
         self.timeout = timeout
         self.lifetime = lifetime
         self._sockets: _Sockets | None = None
