@@ -51,11 +51,13 @@ _HEADER_PLAIN = b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
 _OPT = b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00"
 _IN = b"\x00\x01"
 SOCKETS_PER_FAMILY = 4  # queries spread over a few source ports, not one
-# Queries waiting for an answer at once, per event loop: more only overflow the sockets'
-# receive buffers while the loop is busy judging answers (lost answers cost a timeout).
-MAX_IN_FLIGHT = 256
+# Lookups under way at once, per event loop: more only overflow the sockets' receive
+# buffers while the loop is busy judging answers (lost answers cost a timeout). Waiting for
+# a turn is not the server's silence: a lookup's timeout starts with its turn, but never
+# runs past the `not_after` its caller gives (a DNS check's deadline).
+MAX_IN_FLIGHT = 1024
 RECEIVE_BUFFER = 4 * 1024 * 1024  # asked for; the kernel caps it at net.core.rmem_max
-RETRANSMIT_AFTER = 1.0  # seconds without an answer before a UDP query is sent again
+RETRANSMIT_AFTER = 2.0  # seconds without an answer before a UDP query is sent again
 
 
 def _configure(resolver: dns.resolver.Resolver) -> None:
@@ -231,7 +233,34 @@ class WireResolver:
     # --- one lookup -----------------------------------------------------------------------
 
     async def resolve(
-        self, qname: str | dns.name.Name, rdtype: str = "A", *, lifetime: float | None = None
+        self,
+        qname: str | dns.name.Name,
+        rdtype: str = "A",
+        *,
+        lifetime: float | None = None,
+        not_after: float | None = None,
+    ) -> dns.resolver.Answer:
+        """`lifetime` seconds from this lookup's turn (see MAX_IN_FLIGHT), and never past
+        `not_after` (time.monotonic())."""
+        in_flight = self._loop_sockets().in_flight
+        if in_flight.locked():
+            wait = None if not_after is None else not_after - time.monotonic()
+            try:
+                await asyncio.wait_for(in_flight.acquire(), wait)
+            except TimeoutError:
+                raise dns.resolver.LifetimeTimeout(timeout=0.0, errors=[]) from None
+        else:
+            await in_flight.acquire()
+        try:
+            if not_after is not None:
+                limit = not_after - time.monotonic()
+                lifetime = limit if lifetime is None else min(lifetime, limit)
+            return await self._resolve(qname, rdtype, lifetime)
+        finally:
+            in_flight.release()
+
+    async def _resolve(
+        self, qname: str | dns.name.Name, rdtype: str, lifetime: float | None
     ) -> dns.resolver.Answer:
         name = qname.to_text() if isinstance(qname, dns.name.Name) else qname
         if not name.endswith("."):
@@ -301,29 +330,23 @@ class WireResolver:
         self, server: tuple[str, int], question: bytes, edns: bool, timeout: float
     ) -> bytes | None:
         family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
-        sockets = self._loop_sockets()
-        started = time.monotonic()
-        async with sockets.in_flight:
-            timeout -= time.monotonic() - started  # waiting for a turn counts
-            if timeout <= 0:
-                return None
-            udp = await sockets.pick(family)
-            qid = udp.new_id()
-            loop = asyncio.get_running_loop()
-            future = loop.create_future()
-            udp.pending[qid] = (future, server, question)
-            wire = qid.to_bytes(2, "big") + (
-                _HEADER_EDNS + question + _OPT if edns else _HEADER_PLAIN + question
-            )
-            expiry = loop.call_later(timeout, _expire, future)
-            resend = loop.call_later(RETRANSMIT_AFTER, _resend, future, udp, wire, server)
-            try:
-                udp.transport.sendto(wire, server)
-                return await future  # None when it expired
-            finally:
-                expiry.cancel()
-                resend.cancel()
-                udp.pending.pop(qid, None)
+        udp = await self._loop_sockets().pick(family)
+        qid = udp.new_id()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        udp.pending[qid] = (future, server, question)
+        wire = qid.to_bytes(2, "big") + (
+            _HEADER_EDNS + question + _OPT if edns else _HEADER_PLAIN + question
+        )
+        expiry = loop.call_later(timeout, _expire, future)
+        resend = loop.call_later(RETRANSMIT_AFTER, _resend, future, udp, wire, server)
+        try:
+            udp.transport.sendto(wire, server)
+            return await future  # None when it expired
+        finally:
+            expiry.cancel()
+            resend.cancel()
+            udp.pending.pop(qid, None)
 
     async def _tcp(
         self, server: tuple[str, int], question: bytes, edns: bool, timeout: float

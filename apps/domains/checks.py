@@ -29,6 +29,7 @@ import dns.resolver
 import spf
 
 from apps.domains.models import DnsCheckResult, DomainProfile
+from mailadmin.dns import WireResolver
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +163,12 @@ class Lookups:
                 detail=f"not looked up: the check's deadline of {self.deadline:g}s passed",
             )
         try:
-            answer = await self.resolver.resolve(name, rtype, lifetime=lifetime)
+            if isinstance(self.resolver, WireResolver):  # its timeout starts with its turn
+                answer = await self.resolver.resolve(
+                    name, rtype, lifetime=lifetime, not_after=self.deadline_at
+                )
+            else:
+                answer = await self.resolver.resolve(name, rtype, lifetime=lifetime)
         except dns.exception.DNSException as exc:
             return _failure(exc, name, rtype, lifetime)
         canonical = answer.canonical_name.to_text()

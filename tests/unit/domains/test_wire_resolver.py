@@ -135,3 +135,36 @@ def test_a_run_of_checks_asks_a_name_many_domains_need_once(dns_server):
     # a single check (no run around it) asks for itself
     run_sync(check_domain(sets[0], resolver=make_async_resolver(), hostname=HOST))
     assert dns_server.queries.count((HOST, "A")) == 2
+
+
+def test_lookups_waiting_for_a_turn_keep_the_checks_deadline(dns_server, settings, monkeypatch):
+    """With every turn taken by lookups of a silent server, the others wait, but a check
+    still ends by its deadline; lookups of a working server just wait for their turn."""
+    import time
+
+    import mailadmin.dns
+
+    monkeypatch.setattr(mailadmin.dns, "MAX_IN_FLIGHT", 2)
+    settings.MAILADMIN_DNS_TIMEOUT = 5.0
+    records = []
+    for label in ("a", "b", "c", "d", "e"):
+        dns_server.set_zone(f"{label}.example.test", "TIMEOUT")
+        records.append({"type": "TXT", "name": f"{label}.example.test.", "content": "x"})
+    started = time.monotonic()
+    results = run_sync(
+        check_domain(
+            records,
+            resolver=make_async_resolver(),
+            hostname=HOST,
+            outbound_ips=[HOST_IP],
+            deadline=0.5,
+        )
+    )
+    assert time.monotonic() - started < 2
+    assert {r[0] for r in results} == {"error"}
+    for label in ("a", "b", "c", "d", "e"):
+        dns_server.set_zone(f"{label}.example.test", {"TXT": ["x"]})
+    results = run_sync(
+        check_domain(records, resolver=make_async_resolver(), hostname=HOST, outbound_ips=[HOST_IP])
+    )
+    assert [r[0] for r in results] == ["ok"] * 5
