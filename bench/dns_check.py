@@ -17,6 +17,11 @@ tests, not here). `--sequential N` times N domains one after another and scales 
 to all domains. `--processes N` splits the domains across N client processes, as Check all
 does. Besides the wall time it prints the CPU seconds the checks used (all processes) and
 the load average: on a machine shared with other work the wall time says little alone.
+
+The concurrent run is Check all's own code without the database: batches of 500 domains,
+each split over `--processes` spawned worker processes (apps.domains.check_workers), their
+start-up and the pickling of records and results included. `--resolver dnspython` (and
+`--sequential`) run checks.check_domains in this process.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import resource
 import socket
 import sys
 import time
@@ -155,12 +161,50 @@ def run_checks(sets: list[list[dict]], concurrency: int) -> list[list[tuple]]:
     )
 
 
-def _worker(args: tuple[list[list[dict]], int, int]) -> tuple[int, float]:
-    sets, concurrency, port = args
-    configure(port)
-    started = time.process_time()
-    results = run_checks(sets, concurrency)
-    return sum(all(r[0] == "ok" for r in d) for d in results), time.process_time() - started
+def check_all_way(sets, concurrency: int, processes: int, port: int):
+    """What Check all does with the domains (apps.domains.check_workers): batches of
+    CHECK_ALL_BATCH, each split over `processes` spawned worker processes, the next batch
+    checked while the previous one's results are taken (stored, in Check all). Returns
+    (domains all ok, the first domain not all ok, CPU seconds of this and the workers)."""
+    from django.conf import settings
+
+    from apps.domains import check_workers
+    from apps.domains.services import CHECK_ALL_BATCH
+
+    config = check_workers.CheckConfig(
+        nameservers=[("127.0.0.1", port)],
+        timeout=settings.MAILADMIN_DNS_TIMEOUT,
+        hostname=HOSTNAME,
+        outbound_ips=[],
+        deadline=15,
+        concurrency=concurrency,
+    )
+    ok, bad = 0, None
+    cpu_started = time.process_time()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    def take(results) -> None:
+        nonlocal ok, bad
+        for domain in results():
+            if all(r[0] == "ok" for r in domain):
+                ok += 1
+            elif bad is None:
+                bad = domain
+
+    with check_workers.Checker(config, processes=processes) as checker:
+        pending = None
+        for start in range(0, len(sets), CHECK_ALL_BATCH):
+            checking = checker.submit(sets[start : start + CHECK_ALL_BATCH])
+            if pending is not None:
+                take(pending)
+            pending = checking
+        if pending is not None:
+            take(pending)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = time.process_time() - cpu_started
+    cpu += children.ru_utime + children.ru_stime
+    cpu -= children_before.ru_utime + children_before.ru_stime
+    return ok, bad, cpu
 
 
 def lookups_per_domain(sets) -> int:
@@ -170,18 +214,14 @@ def lookups_per_domain(sets) -> int:
 
 def timed(label: str, sets, concurrency: int, processes: int, port: int, scale: float = 1.0):
     started = time.perf_counter()
-    if processes == 1:
+    if RESOLVER == "wire" and concurrency > 1:
+        ok, bad, cpu = check_all_way(sets, concurrency, processes, port)
+    else:  # one domain at a time, or dnspython's resolver: checks.check_domains directly
         cpu_started = time.process_time()
         results = run_checks(sets, concurrency)
         cpu = time.process_time() - cpu_started
         ok = sum(all(r[0] == "ok" for r in domain) for domain in results)
         bad = next((d for d in results if not all(r[0] == "ok" for r in d)), None)
-    else:
-        parts = [(sets[i::processes], concurrency, port) for i in range(processes)]
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            counts = pool.map(_worker, parts)
-        ok, cpu = sum(c[0] for c in counts), sum(c[1] for c in counts)
-        bad = None
     elapsed = time.perf_counter() - started
     lookups = len(sets) * lookups_per_domain(sets)
     note = f" -> {elapsed * scale:.1f} s for {int(len(sets) * scale):,}" if scale != 1 else ""

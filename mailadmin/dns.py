@@ -24,6 +24,7 @@ when the last user is done; without a session they are closed with their event l
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import ipaddress
@@ -160,6 +161,44 @@ class _Udp(asyncio.DatagramProtocol):
                 return qid
 
 
+class _Turns:
+    """A semaphore whose acquire gives up at a deadline. (asyncio.Semaphore of Python 3.11
+    scans all its waiters on every acquire: quadratic with thousands of lookups waiting.)"""
+
+    def __init__(self, count: int) -> None:
+        self.free = count
+        self.waiters: collections.deque[asyncio.Future] = collections.deque()
+
+    async def acquire(self, not_after: float | None) -> bool:
+        """True once it is this caller's turn, False if `not_after` came first."""
+        if self.free > 0:
+            self.free -= 1
+            return True
+        loop = asyncio.get_running_loop()
+        turn = loop.create_future()
+        self.waiters.append(turn)
+        expiry = None
+        if not_after is not None:
+            expiry = loop.call_later(max(not_after - time.monotonic(), 0), _expire, turn)
+        try:
+            return bool(await turn)
+        except asyncio.CancelledError:
+            if turn.done() and turn.result():
+                self.release()  # given the turn while being cancelled: pass it on
+            raise
+        finally:
+            if expiry is not None:
+                expiry.cancel()
+
+    def release(self) -> None:
+        while self.waiters:
+            turn = self.waiters.popleft()
+            if not turn.done():
+                turn.set_result(True)  # the turn goes straight to the next waiter
+                return
+        self.free += 1
+
+
 class _Sockets:
     """The UDP sockets of one event loop, by address family."""
 
@@ -167,7 +206,7 @@ class _Sockets:
         self.loop = loop
         self.by_family: dict[int, list[_Udp]] = {}
         self.turn = 0
-        self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.in_flight = _Turns(MAX_IN_FLIGHT)
 
     async def pick(self, family: int) -> _Udp:
         pool = self.by_family.get(family)
@@ -243,14 +282,8 @@ class WireResolver:
         """`lifetime` seconds from this lookup's turn (see MAX_IN_FLIGHT), and never past
         `not_after` (time.monotonic())."""
         in_flight = self._loop_sockets().in_flight
-        if in_flight.locked():
-            wait = None if not_after is None else not_after - time.monotonic()
-            try:
-                await asyncio.wait_for(in_flight.acquire(), wait)
-            except TimeoutError:
-                raise dns.resolver.LifetimeTimeout(timeout=0.0, errors=[]) from None
-        else:
-            await in_flight.acquire()
+        if not await in_flight.acquire(not_after):
+            raise dns.resolver.LifetimeTimeout(timeout=0.0, errors=[])
         try:
             if not_after is not None:
                 limit = not_after - time.monotonic()

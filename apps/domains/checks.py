@@ -720,13 +720,16 @@ async def check_domains(
     deadline, which starts when its turn comes): "Check all" and the benchmark. Names that
     several domains need are asked once for all of them (`shared`, for this call when not
     given)."""
-    gate = asyncio.Semaphore(max(concurrency, 1))
     shared = {} if shared is None else shared
+    results: list[list[Result]] = [[] for _ in domains]
+    queue = iter(range(len(domains)))
 
-    async def one(records: Sequence[dict]) -> list[Result]:
-        async with gate:
-            return await _check_domain(
-                records,
+    async def worker() -> None:
+        # `concurrency` workers taking the next domain (not one task per domain waiting on
+        # a semaphore: Python 3.11's scans its waiters on every acquire)
+        for index in queue:
+            results[index] = await _check_domain(
+                domains[index],
                 resolver=resolver,
                 hostname=hostname,
                 outbound_ips=outbound_ips,
@@ -735,4 +738,5 @@ async def check_domains(
             )
 
     async with _session(resolver):
-        return list(await asyncio.gather(*(one(records) for records in domains)))
+        await asyncio.gather(*(worker() for _ in range(max(min(concurrency, len(domains)), 1))))
+    return results
