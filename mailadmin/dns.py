@@ -205,26 +205,42 @@ class _Sockets:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.by_family: dict[int, list[_Udp]] = {}
+        self.opening: dict[int, asyncio.Future[list[_Udp]]] = {}
         self.turn = 0
         self.in_flight = _Turns(MAX_IN_FLIGHT)
 
     async def pick(self, family: int) -> _Udp:
         pool = self.by_family.get(family)
         if pool is None:
-            local = ("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0)  # noqa: S104
-            pool = []
+            # The first lookups of a run all arrive here at once: one opens the sockets,
+            # the others wait for them (else each would open its own).
+            opening = self.opening.get(family)
+            if opening is None:
+                opening = self.opening[family] = asyncio.ensure_future(self._open(family))
+            pool = await asyncio.shield(opening)
+        self.turn += 1
+        return pool[self.turn % len(pool)]
+
+    async def _open(self, family: int) -> list[_Udp]:
+        local = ("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0)  # noqa: S104
+        pool = []
+        try:
             for _ in range(SOCKETS_PER_FAMILY):
                 transport, protocol = await self.loop.create_datagram_endpoint(
                     _Udp, local_addr=local, family=family
                 )
+                pool.append(protocol)
                 with contextlib.suppress(OSError):
                     transport.get_extra_info("socket").setsockopt(
                         socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER
                     )
-                pool.append(protocol)
-            self.by_family[family] = pool
-        self.turn += 1
-        return pool[self.turn % len(pool)]
+        except BaseException:
+            for protocol in pool:
+                protocol.transport.close()
+            self.opening.pop(family, None)
+            raise
+        self.by_family[family] = pool
+        return pool
 
     def close(self) -> None:
         for pool in self.by_family.values():
@@ -232,6 +248,7 @@ class _Sockets:
                 if protocol.transport is not None:
                     protocol.transport.close()
         self.by_family.clear()
+        self.opening.clear()
 
 
 class WireResolver:
