@@ -9,10 +9,13 @@ travels with each slice, so a slice is checked exactly as the run's process woul
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,17 @@ class Checker:
         self.config = config
         self.processes = processes
         self.pool: ProcessPoolExecutor | None = None
+        if processes > 1 and multiprocessing.current_process().daemon:
+            # Celery's prefork pool runs tasks in daemonic processes, which may not start
+            # processes of their own: run the dns queue's worker with --pool threads (or
+            # solo) to spread Check all over the cores.
+            logger.warning(
+                "Check all runs in one process: this worker process is daemonic (Celery's "
+                "prefork pool); start the dns queue's worker with --pool threads to use "
+                "%d processes",
+                processes,
+            )
+            self.processes = processes = 1
         if processes > 1:
             self.pool = ProcessPoolExecutor(
                 max_workers=processes, mp_context=multiprocessing.get_context("spawn")
