@@ -168,3 +168,27 @@ def test_lookups_waiting_for_a_turn_keep_the_checks_deadline(dns_server, setting
         check_domain(records, resolver=make_async_resolver(), hostname=HOST, outbound_ips=[HOST_IP])
     )
     assert [r[0] for r in results] == ["ok"] * 5
+
+
+def test_check_all_in_a_daemonic_process_checks_in_that_process(dns_server, monkeypatch, caplog):
+    """Celery's prefork children are daemonic and may not start processes: the checks then
+    run in the task's process, and the log says how to use the cores."""
+    import multiprocessing
+
+    from apps.domains.check_workers import CheckConfig, Checker
+
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True)
+    dns_server.set_zone("a.example.test", {"MX": [(10, HOST + ".")]})
+    config = CheckConfig(
+        nameservers=[("127.0.0.1", dns_server.port)],
+        timeout=2.0,
+        hostname=HOST,
+        outbound_ips=[HOST_IP],
+        deadline=5.0,
+        concurrency=2,
+    )
+    record = {"type": "MX", "name": "a.example.test.", "content": f"10 {HOST}.", "required": True}
+    with Checker(config, processes=2) as checker:
+        assert (checker.processes, checker.pool) == (1, None)
+        assert [d[0][0] for d in checker.submit([[record], [record]])()] == ["ok", "ok"]
+    assert "--pool threads" in caplog.text
