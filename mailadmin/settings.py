@@ -249,6 +249,19 @@ MAILADMIN_HTTP_BIND = env_bind(
 )
 MAILADMIN_HOSTNAME = env_str("MAILADMIN_HOSTNAME", "mail.localhost")
 MAILADMIN_MAX_MESSAGE_SIZE = env_int("MAILADMIN_MAX_MESSAGE_SIZE", 50 * 1024 * 1024)
+# The header section of a message (bytes up to the blank line), as Postfix's default.
+MAILADMIN_SMTP_MAX_HEADER_SIZE = env_int("MAILADMIN_SMTP_MAX_HEADER_SIZE", 100 * 1024)
+MAILADMIN_SMTP_MAX_RECIPIENTS = env_int("MAILADMIN_SMTP_MAX_RECIPIENTS", 100)
+# Threads running the listeners' database work (recipient lookups, AUTH, delivery).
+MAILADMIN_SMTP_DB_THREADS = env_int("MAILADMIN_SMTP_DB_THREADS", 8)
+# STARTTLS certificate (PEM chain; the key in its own file or in the same one). Empty: a
+# self-signed certificate for MAILADMIN_HOSTNAME generated once into VAR_DIR.
+MAILADMIN_TLS_CERT_FILE = env_str("MAILADMIN_TLS_CERT_FILE")
+MAILADMIN_TLS_KEY_FILE = env_str("MAILADMIN_TLS_KEY_FILE")
+# Submission: messages per window per account and per client address (0 = no limit).
+MAILADMIN_SUBMISSION_RATE_ACCOUNT = env_int("MAILADMIN_SUBMISSION_RATE_ACCOUNT", 1000)
+MAILADMIN_SUBMISSION_RATE_IP = env_int("MAILADMIN_SUBMISSION_RATE_IP", 3000)
+MAILADMIN_SUBMISSION_RATE_WINDOW = env_int("MAILADMIN_SUBMISSION_RATE_WINDOW", 3600)
 
 # --- Mail store (apps.store) -----------------------------------------------------------
 # Message bytes, stored once by SHA-256 under <dir>/<aa>/<bb>/<hash>.

@@ -1,47 +1,101 @@
+"""The listeners' plumbing: greeting, ESMTP extensions, STARTTLS with the configured or a
+generated certificate, size and line limits. Real sockets on loopback."""
+
 import smtplib
+import socket
+import ssl
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
-from apps.queue.smtp import ListenerThread
+from apps.queue.smtp import tls
+from tests.unit.queue.conftest import connect
 
 
-@pytest.fixture
-def listener(settings):
-    settings.MAILADMIN_HOSTNAME = "mx.test"
+def test_it_greets_with_220_naming_the_host_and_the_listener(start_listeners):
+    listener = start_listeners("inbound", "submission")
+    for name in ("inbound", "submission"):
+        with socket.create_connection(("127.0.0.1", listener.ports[name]), timeout=5) as sock:
+            assert sock.recv(200) == f"220 mx.test mailadmin {name}\r\n".encode()
+
+
+def test_it_offers_size_8bitmime_smtputf8_and_starttls_but_no_auth_on_the_mx(
+    start_listeners, settings
+):
     settings.MAILADMIN_MAX_MESSAGE_SIZE = 1000
-    thread = ListenerThread({"inbound": ("127.0.0.1", 0)}).start()
-    try:
-        yield thread
-    finally:
-        thread.stop()
-
-
-def test_it_greets_with_220(listener):
-    with smtplib.SMTP("127.0.0.1", listener.ports["inbound"], timeout=5) as client:
-        code, banner = client.noop()
-        assert code == 250
-        assert client.ehlo("client.test")[0] == 250
-        assert client.has_extn("size")
+    listener = start_listeners("inbound")
+    with connect(listener) as client:
         assert client.esmtp_features["size"] == "1000"
-    # smtplib keeps the greeting out of reach; read it raw
-    import socket
+        assert client.has_extn("8bitmime")
+        assert client.has_extn("smtputf8")
+        assert client.has_extn("starttls")
+        assert not client.has_extn("auth")
+        code, reply = client.docmd("AUTH", "PLAIN AGEAYg==")
+        assert (code, reply) == (504, b"5.5.4 Unrecognized authentication type")
 
-    with socket.create_connection(("127.0.0.1", listener.ports["inbound"]), timeout=5) as sock:
-        assert sock.recv(200) == b"220 mx.test mailadmin inbound\r\n"
 
-
-def test_it_refuses_data_with_a_temporary_error_until_delivery_exists(listener):
-    with smtplib.SMTP("127.0.0.1", listener.ports["inbound"], timeout=5) as client:
+def test_it_starts_tls_with_the_configured_certificate(start_listeners, client_tls):
+    listener = start_listeners("inbound")
+    with connect(listener) as client:
+        code, reply = client.starttls(context=client_tls)  # verifies against the test CA
+        assert (code, reply) == (220, b"Ready to start TLS")
+        assert client.sock.version() in {"TLSv1.2", "TLSv1.3"}
+        subject = dict(x[0] for x in client.sock.getpeercert()["subject"])
+        assert subject["commonName"] == "mx.test"
         client.ehlo("client.test")
-        client.mail("a@example.test")
-        client.rcpt("b@example.test")
-        code, reply = client.data(b"Subject: hi\r\n\r\nhello\r\n")
-    assert code == 451
-    assert reply == b"4.3.2 Mail delivery is not enabled on this server yet, try later"
+        assert not client.has_extn("starttls")
+        assert not client.has_extn("auth")  # the MX takes no logins, even over TLS
 
 
-def test_it_refuses_a_message_over_the_size_limit(listener):
-    with smtplib.SMTP("127.0.0.1", listener.ports["inbound"], timeout=5) as client:
-        client.ehlo("client.test")
-        code, _ = client.mail("a@example.test", ["SIZE=5000"])
-    assert code == 552
+def test_it_generates_a_self_signed_certificate_once_when_none_is_configured(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    settings.MAILADMIN_TLS_CERT_FILE = ""
+    settings.MAILADMIN_HOSTNAME = "mail.example.test"
+    cert_file, key_file = tls.certificate_files()
+    first = Path(cert_file).read_text()
+    assert key_file is None
+    assert tls.certificate_files() == (cert_file, None)
+    assert Path(cert_file).read_text() == first  # generated once, then reused
+    assert oct((tmp_path / tls.SELF_SIGNED_NAME).stat().st_mode & 0o777) == "0o600"
+    certificate = x509.load_pem_x509_certificate(first.encode())
+    name = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    assert name == "mail.example.test"
+    assert isinstance(tls.server_context(), ssl.SSLContext)
+
+
+def test_it_refuses_a_key_file_without_a_certificate_file(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.MAILADMIN_TLS_CERT_FILE = ""
+    settings.MAILADMIN_TLS_KEY_FILE = "/etc/ssl/private/mx.key"
+    with pytest.raises(ImproperlyConfigured):
+        tls.certificate_files()
+
+
+def test_it_refuses_a_declared_size_over_the_limit(start_listeners, settings):
+    settings.MAILADMIN_MAX_MESSAGE_SIZE = 1000
+    listener = start_listeners("inbound")
+    with connect(listener) as client:
+        code, reply = client.mail("a@example.test", ["SIZE=1001"])
+        assert (code, reply) == (552, b"5.3.4 Message size exceeds fixed maximum message size")
+        assert client.mail("a@example.test", ["SIZE=1000"]) == (250, b"2.1.0 Sender OK")
+
+
+def test_it_refuses_an_overlong_command_line_and_keeps_the_session(start_listeners):
+    listener = start_listeners("inbound")
+    with connect(listener) as client:
+        code, reply = client.docmd("NOOP", "x" * 2000)
+        assert (code, reply) == (500, b"5.5.2 Command line too long")
+        assert client.noop() == (250, b"OK")
+
+
+def test_it_says_goodbye_after_too_many_unknown_commands(start_listeners):
+    listener = start_listeners("inbound")
+    with connect(listener) as client:
+        for _ in range(4):
+            assert client.docmd("BOGUS")[0] == 500
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            client.docmd("BOGUS")
+            client.noop()

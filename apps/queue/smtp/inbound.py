@@ -1,0 +1,266 @@
+"""The inbound MX: mail for hosted recipients only, delivered into the mail store.
+
+RCPT is answered from the store's recipient resolution (unknown mailbox 550 5.1.1, a
+domain not hosted here 550 5.7.1, a full mailbox 452 4.2.2, judged with MAIL FROM's SIZE=
+when given). DATA adds a Received line, passes the message to the spam filter's hook,
+and stores one copy per mailbox and queues one copy for the external forward addresses,
+all in one database transaction: the client hears 250 only after everything is
+committed, and 451 (so it retries) when anything failed, with nothing half-delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiosmtpd.smtp import SMTP, Session
+from django.conf import settings
+from django.db import transaction
+
+from apps.queue.smtp.headers import (
+    header_end,
+    line_ending,
+    protocol_name,
+    received_header,
+)
+from apps.queue.smtp.server import (
+    TEMPORARY_ERROR,
+    BaseHandler,
+    MailEnvelope,
+    peer_ip,
+    queue_id,
+    tls_info,
+)
+
+log = logging.getLogger(__name__)
+
+SENDER_OK = "250 2.1.0 Sender OK"
+RECIPIENT_OK = "250 2.1.5 Recipient OK"
+UNKNOWN_USER = "550 5.1.1 Recipient address rejected: User unknown"
+RELAY_DENIED = "550 5.7.1 Relaying denied"
+MAILBOX_FULL = "452 4.2.2 Mailbox full"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+BAD_ADDRESS = "501 5.1.3 Bad recipient address syntax"
+NEEDS_SMTPUTF8 = "553 5.6.7 Non-ASCII address needs SMTPUTF8"
+HEADER_TOO_LARGE = "552 5.3.4 Message header too large"
+TOO_MANY_HOPS = "554 5.4.6 Too many hops (mail loop?)"
+MAX_HOPS = 50  # Received lines, as Postfix's hopcount_limit
+_RECEIVED = re.compile(rb"^Received[ \t]*:", re.I | re.M)
+
+
+def declared_size(mail_options: list[str]) -> int:
+    for option in mail_options:
+        name, _, value = option.partition("=")
+        if name.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return 0
+
+
+def address_encoding_error(address: str, *, smtputf8: bool) -> str | None:
+    """RFC 6531: a non-ASCII address only in an SMTPUTF8 transaction, and valid UTF-8."""
+    if address.isascii():
+        return None
+    if not smtputf8:
+        return NEEDS_SMTPUTF8
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes kept as surrogates by aiosmtpd
+        return "553 5.6.7 Address is not valid UTF-8"
+    return None
+
+
+@dataclass
+class Route:
+    """Where mail for one accepted recipient goes."""
+
+    mailboxes: list = field(default_factory=list)  # Principals (store delivery)
+    forward_to: list[str] = field(default_factory=list)  # external addresses (queue)
+    tenant_id: int | None = None
+
+
+def route_recipient(address: str, size: int) -> tuple[str | None, Route | None]:
+    """(refusal, None) or (None, route) for one RCPT (runs in the database pool).
+
+    A member of a list or group whose mailbox is full is left out (and logged); the
+    recipient is refused with 452 only when no mailbox and no forward address remain.
+    """
+    from apps.store.recipients import resolve
+    from apps.store.services import quota_exceeded
+
+    resolution = resolve(address)
+    if resolution is None:
+        return RELAY_DENIED, None
+    if not resolution.known:
+        return UNKNOWN_USER, None
+    room = [p for p in resolution.mailboxes if not quota_exceeded(p, size)]
+    full = [p for p in resolution.mailboxes if p not in room]
+    if full and not room and not resolution.forward_to:
+        return MAILBOX_FULL, None
+    for principal in full:
+        log.warning("mailbox %s is full: left out of mail for %s", principal.name, address)
+    tenants = {p.tenant_id for p in resolution.mailboxes}
+    tenant_id = getattr(resolution, "tenant_id", None) or (
+        tenants.pop() if len(tenants) == 1 else None
+    )
+    return None, Route(room, list(resolution.forward_to), tenant_id)
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One message as the MX accepted it, for the spam filter and for delivery."""
+
+    queue_id: str
+    mail_from: str  # "" for the null sender (bounces)
+    recipients: list[str]
+    peer_ip: str
+    helo: str
+    tls: bool
+    data: bytes  # with our Received line on top
+
+
+@dataclass
+class ScanVerdict:
+    data: bytes  # the message to store (the filter may add headers)
+    folder: str = "INBOX"  # e.g. "Junk"
+    reject: str | None = None  # an SMTP reply refusing the message, e.g. "550 5.7.1 ..."
+
+
+def scan_inbound(message: InboundMessage) -> ScanVerdict:
+    """The spam filter's hook: every inbound message passes here before it is stored.
+
+    A no-op today (everything goes to the INBOX unchanged). apps.spamfilter plugs in
+    here: it may add headers (Authentication-Results, X-Spam-*), choose the folder, or
+    refuse the message with a reply. Runs in the listener's database pool (blocking
+    I/O is fine) inside no transaction.
+    """
+    return ScanVerdict(data=message.data)
+
+
+def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
+    """Store and forward one accepted message; a refusal reply, or None when done."""
+    from apps.queue.services import enqueue
+    from apps.store.services import deliver
+
+    verdict = scan_inbound(message)
+    if verdict.reject:
+        return verdict.reject
+    with transaction.atomic():  # every copy or none: a retried message is not doubled
+        stored: set[int] = set()
+        forwards: dict[tuple[int | None, str], None] = {}
+        for route in routes:
+            for principal in route.mailboxes:
+                if principal.pk not in stored:
+                    stored.add(principal.pk)
+                    deliver(principal, verdict.data, folder=verdict.folder)
+            for address in route.forward_to:
+                forwards[(route.tenant_id, address)] = None
+        by_tenant: dict[int | None, list[str]] = {}
+        for tenant_id, address in forwards:
+            by_tenant.setdefault(tenant_id, []).append(address)
+        for tenant_id, addresses in by_tenant.items():
+            # The original return path is kept: no SRS, so SPF at the far end may fail.
+            enqueue(
+                return_path=message.mail_from,
+                recipients=addresses,
+                data=verdict.data,
+                tenant_id=tenant_id,
+            )
+    return None
+
+
+class InboundHandler(BaseHandler):
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: MailEnvelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        refusal = address_encoding_error(address, smtputf8=envelope.smtp_utf8)
+        if refusal:
+            return refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        envelope.declared_size = declared_size(mail_options)
+        return SENDER_OK
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: MailEnvelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= settings.MAILADMIN_SMTP_MAX_RECIPIENTS:
+            return TOO_MANY_RECIPIENTS
+        local, at, domain = address.rpartition("@")
+        if not (local and at and domain):
+            return BAD_ADDRESS
+        refusal = address_encoding_error(address, smtputf8=envelope.smtp_utf8)
+        if refusal:
+            return refusal
+        refusal, route = await self.pool.run(route_recipient, address, envelope.declared_size)
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        envelope.resolutions[address] = route
+        return RECIPIENT_OK
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: MailEnvelope) -> str:
+        data = envelope.original_content or b""
+        end = header_end(data)
+        if end > settings.MAILADMIN_SMTP_MAX_HEADER_SIZE:
+            return HEADER_TOO_LARGE
+        if len(_RECEIVED.findall(data, 0, end)) >= MAX_HOPS:
+            return TOO_MANY_HOPS
+        qid = queue_id()
+        tls = tls_info(session)
+        ip = peer_ip(session)
+        received = received_header(
+            helo=session.host_name,
+            ip=ip,
+            hostname=server.hostname,
+            protocol=protocol_name(
+                extended=session.extended_smtp,
+                tls=tls is not None,
+                authenticated=False,
+                smtputf8=envelope.smtp_utf8,
+            ),
+            queue_id=qid,
+            tls=tls,
+            recipients=envelope.rcpt_tos,
+            now=datetime.now(UTC),
+            eol=line_ending(data),
+        )
+        mail_from = "" if envelope.mail_from == "<>" else envelope.mail_from
+        message = InboundMessage(
+            queue_id=qid,
+            mail_from=mail_from,
+            recipients=list(envelope.rcpt_tos),
+            peer_ip=ip,
+            helo=session.host_name or "",
+            tls=tls is not None,
+            data=received + data,
+        )
+        routes = [envelope.resolutions[address] for address in dict.fromkeys(envelope.rcpt_tos)]
+        try:
+            refusal = await self.pool.run(deliver_inbound, message, routes)
+        except Exception:
+            log.exception("inbound %s from %s: delivery failed", qid, ip)
+            return TEMPORARY_ERROR
+        if refusal:
+            return refusal
+        log.info(
+            "inbound %s accepted from %s <%s> for %d recipient(s), %d bytes",
+            qid,
+            ip,
+            mail_from,
+            len(message.recipients),
+            len(data),
+        )
+        return f"250 2.0.0 OK: queued as {qid}"

@@ -1,0 +1,288 @@
+"""The SMTP listeners' plumbing: the protocol class, the handlers' common part, and the
+ways to run them (`serve` for the management command, `ListenerThread` for tests and
+embedded use).
+
+Each bind's name chooses its handler: "inbound" is the MX (apps.queue.smtp.inbound),
+"submission" the authenticated submission service (apps.queue.smtp.submission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import ipaddress
+import logging
+import secrets
+import ssl
+import threading
+from base64 import b64decode
+
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
+from django.conf import settings
+
+from apps.queue.smtp.dbpool import DbPool
+from apps.queue.smtp.headers import TlsInfo
+from apps.queue.smtp.tls import server_context
+
+log = logging.getLogger(__name__)
+
+TEMPORARY_ERROR = "451 4.3.0 Temporary server error, try again later"
+SIZE_EXCEEDED = "552 5.3.4 Message size exceeds fixed maximum message size"
+# aiosmtpd's own replies, given enhanced status codes (RFC 3463) and standard texts.
+STOCK_REPLIES = {
+    "552 Error: message size exceeds fixed maximum message size": SIZE_EXCEEDED,
+    "552 Error: Too much mail data": SIZE_EXCEEDED,
+    "500 Line too long (see RFC5321 4.5.3.1.6)": (
+        "500 5.5.2 Line too long (RFC 5321 4.5.3.1.6: at most 998 characters and CRLF)"
+    ),
+    "500 Command line too long": "500 5.5.2 Command line too long",
+    "503 Error: need MAIL command": "503 5.5.1 Error: need MAIL command",
+    "503 Error: need RCPT command": "503 5.5.1 Error: need RCPT command",
+    "503 Error: nested MAIL command": "503 5.5.1 Error: nested MAIL command",
+    "553 5.1.3 Error: malformed address": "553 5.1.3 Malformed address",
+}
+# AUTH attempts on one connection (the lockout counts failures across connections).
+AUTH_PER_CONNECTION = 10
+UNLIMITED = 10**9
+
+
+def queue_id() -> str:
+    """A short id naming one accepted transaction in replies, logs and Received."""
+    return secrets.token_hex(6).upper()
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def peer_ip(session: Session) -> str:
+    peer = session.peer
+    return str(peer[0]) if isinstance(peer, tuple) and peer else ""
+
+
+def tls_info(session: Session) -> TlsInfo | None:
+    if not session.ssl:
+        return None
+    ssl_object = session.ssl.get("ssl_object")
+    if ssl_object is None:
+        return None
+    cipher, _, bits = ssl_object.cipher() or ("unknown", "", 0)
+    return TlsInfo(version=ssl_object.version() or "TLS", cipher=cipher, bits=bits or 0)
+
+
+class MailEnvelope(Envelope):
+    """aiosmtpd's envelope plus what the handlers learn at MAIL and RCPT time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.declared_size = 0  # MAIL FROM SIZE=, 0 when not given
+        # inbound: recipient address -> what it resolved to (a store Resolution)
+        self.resolutions: dict = {}
+
+
+class MailSession(Session):
+    # aiosmtpd sets this deprecated property after every AUTH, logging a warning each
+    # time; a plain attribute keeps the value quietly (we use `auth_data`).
+    login_data = None
+
+
+class MailSMTP(SMTP):
+    """aiosmtpd's SMTP with standard replies, our envelope, and AUTH PLAIN/LOGIN whose
+    credential check runs off the event loop (it hashes and reads the database)."""
+
+    def _create_session(self) -> MailSession:
+        return MailSession(self.loop)
+
+    def _create_envelope(self) -> MailEnvelope:
+        return MailEnvelope()
+
+    async def push(self, status):
+        if isinstance(status, str):
+            status = STOCK_REPLIES.get(status, status)
+        await super().push(status)
+
+    async def auth_PLAIN(self, _, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            blob = await self.challenge_auth("")
+            if blob is MISSING:
+                return AuthResult(success=False, handled=True)
+        else:
+            try:
+                blob = b64decode(args[1].encode(), validate=True)
+            except (binascii.Error, ValueError):
+                await self.push("501 5.5.2 Cannot decode base64")
+                return AuthResult(success=False, handled=True)
+        parts = blob.split(b"\x00")
+        if len(parts) != 3:
+            await self.push("501 5.5.2 Cannot split the AUTH PLAIN value")
+            return AuthResult(success=False, handled=True)
+        authzid, login, password = parts
+        if authzid and authzid != login:  # acting as someone else is not offered
+            return AuthResult(success=False, handled=False)
+        return await self.event_handler.authenticate(self, login, password)
+
+    async def auth_LOGIN(self, _, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            login = await self.challenge_auth(self.AuthLoginUsernameChallenge)
+            if login is MISSING:
+                return AuthResult(success=False, handled=True)
+        else:
+            try:
+                login = b64decode(args[1].encode(), validate=True)
+            except (binascii.Error, ValueError):
+                await self.push("501 5.5.2 Cannot decode base64")
+                return AuthResult(success=False, handled=True)
+        password = await self.challenge_auth(self.AuthLoginPasswordChallenge)
+        if password is MISSING:
+            return AuthResult(success=False, handled=True)
+        return await self.event_handler.authenticate(self, login, password)
+
+
+class BaseHandler:
+    """What both listeners share: the database pool, EHLO without an empty AUTH line,
+    and a temporary error (never a traceback) when something breaks."""
+
+    offers_auth = False
+
+    def __init__(self, pool: DbPool) -> None:
+        self.pool = pool
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses
+    ) -> list[str]:
+        session.host_name = hostname
+        return [r for r in responses if self.offers_auth or not r.startswith("250-AUTH")]
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.exception("SMTP session failed", exc_info=error)
+        return TEMPORARY_ERROR
+
+    async def authenticate(self, server: SMTP, login: bytes, password: bytes) -> AuthResult:
+        return AuthResult(success=False, handled=False)
+
+
+def make_server(
+    handler: BaseHandler,
+    *,
+    hostname: str,
+    ident: str,
+    tls_context: ssl.SSLContext | None,
+    auth_require_tls: bool = True,
+) -> MailSMTP:
+    return MailSMTP(
+        handler,
+        hostname=hostname,
+        ident=ident,
+        data_size_limit=settings.MAILADMIN_MAX_MESSAGE_SIZE,
+        enable_SMTPUTF8=True,
+        tls_context=tls_context,
+        auth_require_tls=auth_require_tls,
+        auth_exclude_mechanism=() if handler.offers_auth else ("PLAIN", "LOGIN"),
+        command_call_limit={"AUTH": AUTH_PER_CONNECTION, "*": UNLIMITED},
+    )
+
+
+def make_handler(name: str, pool: DbPool) -> BaseHandler:
+    from apps.queue.smtp.inbound import InboundHandler
+    from apps.queue.smtp.submission import SubmissionHandler
+
+    if name == "inbound":
+        return InboundHandler(pool)
+    if name == "submission":
+        return SubmissionHandler(pool)
+    raise ValueError(f"unknown SMTP listener {name!r} (inbound or submission)")
+
+
+async def start_servers(
+    binds: dict[str, tuple[str, int]],
+    *,
+    pool: DbPool,
+    auth_require_tls: bool | None = None,
+) -> dict[str, asyncio.Server]:
+    """Listen on each bind. AUTH needs STARTTLS first unless the listener is bound to
+    loopback; `auth_require_tls` overrides that (tests)."""
+    loop = asyncio.get_running_loop()
+    hostname = settings.MAILADMIN_HOSTNAME
+    context = server_context()
+    servers = {}
+    for name, (host, port) in binds.items():
+        handler = make_handler(name, pool)
+        require_tls = not is_loopback(host) if auth_require_tls is None else auth_require_tls
+        servers[name] = await loop.create_server(
+            lambda handler=handler, ident=f"mailadmin {name}", require_tls=require_tls: make_server(
+                handler,
+                hostname=hostname,
+                ident=ident,
+                tls_context=context,
+                auth_require_tls=require_tls,
+            ),
+            host=host,
+            port=port,
+            reuse_address=True,
+        )
+        log.info(
+            "SMTP %s listening on %s:%d", name, host, servers[name].sockets[0].getsockname()[1]
+        )
+    return servers
+
+
+async def serve(binds: dict[str, tuple[str, int]]) -> None:
+    """Run one listener per bind until cancelled."""
+    pool = DbPool(settings.MAILADMIN_SMTP_DB_THREADS)
+    try:
+        servers = await start_servers(binds, pool=pool)
+        try:
+            await asyncio.gather(*(s.serve_forever() for s in servers.values()))
+        finally:
+            for server in servers.values():
+                server.close()
+    finally:
+        pool.stop()
+
+
+class ListenerThread:
+    """The listeners on a private event loop in a thread (tests, embedded use).
+
+    Port 0 binds an ephemeral port; `ports` tells which one each listener got.
+    """
+
+    def __init__(
+        self, binds: dict[str, tuple[str, int]], *, auth_require_tls: bool | None = None
+    ) -> None:
+        self.binds = binds
+        self.auth_require_tls = auth_require_tls
+        self.loop = asyncio.new_event_loop()
+        self.servers: dict[str, asyncio.Server] = {}
+        self.pool: DbPool | None = None
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def start(self) -> ListenerThread:
+        self.pool = DbPool(settings.MAILADMIN_SMTP_DB_THREADS)
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(
+            start_servers(self.binds, pool=self.pool, auth_require_tls=self.auth_require_tls),
+            self.loop,
+        )
+        self.servers = future.result(timeout=30)
+        return self
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {name: s.sockets[0].getsockname()[1] for name, s in self.servers.items()}
+
+    def stop(self) -> None:
+        async def close() -> None:
+            for server in self.servers.values():
+                server.close()
+                await server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if self.pool is not None:
+            self.pool.stop()

@@ -1,0 +1,275 @@
+"""The submission service (RFC 6409): authenticated clients hand over mail to send.
+
+AUTH PLAIN and LOGIN check the account password or an app password through the
+accounts app's one password check (lockout and throttling included); before STARTTLS
+they are neither offered nor accepted unless the listener is bound to loopback. MAIL FROM
+must be one of the account's own addresses; per-account and per-address message rates
+are capped (counters in the Django cache). An accepted message gets a Received line,
+Date and Message-ID when missing, the sender domain's DKIM signature, and goes to the
+outbound queue for all its recipients (the queue delivers hosted domains locally).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiosmtpd.smtp import SMTP, AuthResult, Session
+from django.conf import settings
+from django.core.cache import cache
+
+from apps.accounts.emails import InvalidAddress, normalize_address, normalize_domain
+from apps.queue.smtp.headers import (
+    add_missing_headers,
+    header_end,
+    line_ending,
+    protocol_name,
+    received_header,
+)
+from apps.queue.smtp.inbound import (
+    BAD_ADDRESS,
+    HEADER_TOO_LARGE,
+    RECIPIENT_OK,
+    SENDER_OK,
+    TOO_MANY_RECIPIENTS,
+    address_encoding_error,
+)
+from apps.queue.smtp.server import (
+    TEMPORARY_ERROR,
+    BaseHandler,
+    MailEnvelope,
+    peer_ip,
+    queue_id,
+    tls_info,
+)
+
+log = logging.getLogger(__name__)
+
+AUTH_REQUIRED = "530 5.7.0 Authentication required"
+AUTH_TEMPORARY = "454 4.7.0 Temporary authentication failure"
+NOT_OWNED = "553 5.7.1 Sender address rejected: not owned by the authenticated user"
+ACCOUNT_RATE = "451 4.7.1 Too many messages from this account, try again later"
+ADDRESS_RATE = "451 4.7.1 Too many messages from this address, try again later"
+MALFORMED_HEADER = "554 5.6.0 Message header cannot be parsed for signing"
+
+
+class Refused(Exception):
+    """A message the submission service turns down with an SMTP reply."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The authenticated account of a submission session."""
+
+    principal_id: int
+    name: str
+    tenant_id: int | None
+    addresses: frozenset[str]
+
+
+def authenticate_sender(identifier: str, password: str, ip: str) -> Sender:
+    """The account behind these credentials, or login.InvalidCredentials/LoginLocked."""
+    from apps.accounts.auth import login
+
+    principal = login.authenticate_password(
+        identifier=identifier, password=password, ip=ip, app_passwords=True
+    )
+    login.login_cleared(principal=principal, ip=ip)
+    return Sender(
+        principal_id=principal.pk,
+        name=principal.name,
+        tenant_id=principal.tenant_id,
+        addresses=frozenset(principal.emails.values_list("address", flat=True)),
+    )
+
+
+def _count(key: str, limit: int, window: int) -> bool:
+    """Count one message in this window; True when the count is past `limit`."""
+    if limit <= 0:
+        return False
+    bucket = f"smtp-rate:{key}:{int(time.time() // window)}"
+    cache.add(bucket, 0, timeout=window * 2)
+    try:
+        count = cache.incr(bucket)
+    except ValueError:  # expired between add and incr
+        cache.set(bucket, 1, timeout=window * 2)
+        count = 1
+    return count > limit
+
+
+def rate_limit_refusal(principal_id: int, ip: str) -> str | None:
+    """Fixed-window message counters per account and per client address (an IPv6
+    address counted as its /64, as the login lockout does)."""
+    from apps.accounts.auth.login import throttle_address
+
+    window = settings.MAILADMIN_SUBMISSION_RATE_WINDOW
+    if _count(f"account:{principal_id}", settings.MAILADMIN_SUBMISSION_RATE_ACCOUNT, window):
+        return ACCOUNT_RATE
+    if _count(f"ip:{throttle_address(ip)}", settings.MAILADMIN_SUBMISSION_RATE_IP, window):
+        return ADDRESS_RATE
+    return None
+
+
+def dkim_sign(message: bytes, *, domain: str) -> bytes:
+    """The message with the domain's newest active DKIM key's signature on top (in the
+    message's own line endings), or unchanged when the domain has no active key."""
+    import dkim as dkimpy
+
+    from apps.accounts.models import PrincipalType
+    from apps.domains import dkim
+    from apps.domains.models import DkimKey
+
+    key = (
+        DkimKey.objects.filter(
+            domain__name=domain, domain__type=PrincipalType.DOMAIN, is_active=True
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if key is None:
+        return message
+    try:
+        signature = dkim.sign(
+            message, domain=domain, selector=key.selector, key=key, linesep=line_ending(message)
+        )
+    except dkimpy.DKIMException as exc:
+        log.info("cannot DKIM-sign a message for %s: %s", domain, exc)
+        raise Refused(MALFORMED_HEADER) from exc
+    return signature + message
+
+
+def submit(*, sender: Sender, mail_from: str, recipients: list[str], message: bytes):
+    """Complete, sign and queue one submitted message (runs in the database pool)."""
+    from apps.queue.services import enqueue
+
+    domain = normalize_domain(mail_from.rpartition("@")[2])
+    message = add_missing_headers(message, domain=domain, now=datetime.now(UTC))
+    message = dkim_sign(message, domain=domain)
+    return enqueue(
+        return_path=mail_from, recipients=recipients, data=message, tenant_id=sender.tenant_id
+    )
+
+
+class SubmissionHandler(BaseHandler):
+    offers_auth = True
+
+    async def authenticate(self, server: SMTP, login: bytes, password: bytes) -> AuthResult:
+        from apps.accounts.auth.login import InvalidCredentials, LoginLocked
+
+        try:
+            identifier, secret = login.decode("utf-8"), password.decode("utf-8")
+        except UnicodeDecodeError:
+            return AuthResult(success=False, handled=False)
+        try:
+            sender = await self.pool.run(
+                authenticate_sender, identifier, secret, peer_ip(server.session)
+            )
+        except InvalidCredentials:
+            return AuthResult(success=False, handled=False)  # 535 5.7.8
+        except LoginLocked as exc:
+            return AuthResult(success=False, handled=False, message=f"454 4.7.0 {exc.message}")
+        except Exception:
+            log.exception("SMTP AUTH failed")
+            return AuthResult(success=False, handled=False, message=AUTH_TEMPORARY)
+        return AuthResult(success=True, auth_data=sender)
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: MailEnvelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        sender: Sender | None = session.auth_data if session.authenticated else None
+        if sender is None:
+            return AUTH_REQUIRED
+        refusal = address_encoding_error(address, smtputf8=envelope.smtp_utf8)
+        if refusal:
+            return refusal
+        try:
+            owned = address != "<>" and normalize_address(address) in sender.addresses
+        except InvalidAddress:
+            owned = False
+        if not owned:
+            return NOT_OWNED
+        refusal = await self.pool.run(rate_limit_refusal, sender.principal_id, peer_ip(session))
+        if refusal:
+            return refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return SENDER_OK
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: MailEnvelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= settings.MAILADMIN_SMTP_MAX_RECIPIENTS:
+            return TOO_MANY_RECIPIENTS
+        local, at, domain = address.rpartition("@")
+        if not (local and at and domain):
+            return BAD_ADDRESS
+        refusal = address_encoding_error(address, smtputf8=envelope.smtp_utf8)
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return RECIPIENT_OK
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: MailEnvelope) -> str:
+        data = envelope.original_content or b""
+        if header_end(data) > settings.MAILADMIN_SMTP_MAX_HEADER_SIZE:
+            return HEADER_TOO_LARGE
+        sender: Sender = session.auth_data
+        qid = queue_id()
+        tls = tls_info(session)
+        ip = peer_ip(session)
+        received = received_header(
+            helo=session.host_name,
+            ip=ip,
+            hostname=server.hostname,
+            protocol=protocol_name(
+                extended=session.extended_smtp,
+                tls=tls is not None,
+                authenticated=True,
+                smtputf8=envelope.smtp_utf8,
+            ),
+            queue_id=qid,
+            tls=tls,
+            recipients=envelope.rcpt_tos,
+            now=datetime.now(UTC),
+            eol=line_ending(data),
+        )
+        recipients = list(dict.fromkeys(envelope.rcpt_tos))
+        try:
+            await self.pool.run(
+                submit,
+                sender=sender,
+                mail_from=envelope.mail_from,
+                recipients=recipients,
+                message=received + data,
+            )
+        except Refused as refused:
+            return refused.reply
+        except Exception:
+            log.exception("submission %s from %s: queueing failed", qid, sender.name)
+            return TEMPORARY_ERROR
+        log.info(
+            "submission %s from %s <%s> for %d recipient(s), %d bytes",
+            qid,
+            sender.name,
+            envelope.mail_from,
+            len(recipients),
+            len(data),
+        )
+        return f"250 2.0.0 OK: queued as {qid}"

@@ -1,0 +1,186 @@
+"""The submission listener over real sockets: AUTH PLAIN/LOGIN through the accounts
+app's password check, STARTTLS before AUTH off loopback, sender ownership, rate limits,
+and what a submitted message becomes in the queue (DKIM-signed, completed)."""
+
+from __future__ import annotations
+
+import base64
+import smtplib
+
+import pytest
+from django.core.cache import cache
+
+from apps.accounts.auth.app_passwords import app_password_add
+from tests.conftest import TEST_PASSWORD
+from tests.unit.queue.conftest import connect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters():
+    cache.clear()  # rate counters live in the cache, which outlives a test's database
+
+
+@pytest.fixture
+def alice(make_principal, tenant_a):
+    principal = make_principal(name="alice", tenant=tenant_a)
+    principal.emails.create(address="alice@example.test", position=0)
+    principal.emails.create(address="a.lias@example.test", position=1)
+    return principal
+
+
+@pytest.fixture
+def submission(start_listeners):
+    return start_listeners("submission")
+
+
+def plain(login: str, password: str) -> str:
+    return base64.b64encode(f"\0{login}\0{password}".encode()).decode()
+
+
+def logged_in(listener, login: str = "alice", password: str = TEST_PASSWORD) -> smtplib.SMTP:
+    client = connect(listener, "submission")
+    client.login(login, password)
+    return client
+
+
+def test_it_offers_auth_only_after_starttls_when_tls_is_required(
+    start_listeners, alice, client_tls
+):
+    listener = start_listeners("submission", auth_require_tls=True)
+    with connect(listener, "submission") as client:
+        assert client.has_extn("starttls")
+        assert not client.has_extn("auth")
+        assert client.docmd("AUTH", "PLAIN " + plain("alice", TEST_PASSWORD)) == (
+            538,
+            b"5.7.11 Encryption required for requested authentication mechanism",
+        )
+        assert client.mail("alice@example.test") == (530, b"5.7.0 Authentication required")
+        client.starttls(context=client_tls)
+        client.ehlo("client.test")
+        assert client.esmtp_features["auth"] == " LOGIN PLAIN"
+        assert client.login("alice", TEST_PASSWORD) == (235, b"2.7.0 Authentication successful")
+        assert client.mail("alice@example.test") == (250, b"2.1.0 Sender OK")
+
+
+def test_it_offers_auth_without_tls_on_a_loopback_bind(submission, alice):
+    with connect(submission, "submission") as client:
+        assert client.esmtp_features["auth"] == " LOGIN PLAIN"
+        assert client.docmd("AUTH", "PLAIN " + plain("alice", TEST_PASSWORD)) == (
+            235,
+            b"2.7.0 Authentication successful",
+        )
+
+
+def test_it_refuses_mail_before_auth(submission, alice):
+    with connect(submission, "submission") as client:
+        assert client.mail("alice@example.test") == (530, b"5.7.0 Authentication required")
+
+
+def test_it_refuses_a_wrong_password_with_535(submission, alice):
+    with connect(submission, "submission") as client:
+        with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+            client.login("alice", "wrong password")
+        assert (refused.value.smtp_code, refused.value.smtp_error) == (
+            535,
+            b"5.7.8 Authentication credentials invalid",
+        )
+        assert client.mail("alice@example.test") == (530, b"5.7.0 Authentication required")
+
+
+def test_it_logs_in_by_address_with_auth_login(submission, alice):
+    with connect(submission, "submission") as client:
+        client.user, client.password = "alice@example.test", TEST_PASSWORD
+        assert client.auth("LOGIN", client.auth_login, initial_response_ok=False) == (
+            235,
+            b"2.7.0 Authentication successful",
+        )
+
+
+def test_it_takes_an_app_password_with_plain_and_login(submission, alice):
+    _, app_password = app_password_add(actor=alice, name="phone")
+    with connect(submission, "submission") as client:
+        client.user, client.password = "alice", app_password
+        assert client.auth("PLAIN", client.auth_plain) == (235, b"2.7.0 Authentication successful")
+    with connect(submission, "submission") as client:
+        client.user, client.password = "alice", app_password
+        assert client.auth("LOGIN", client.auth_login) == (235, b"2.7.0 Authentication successful")
+
+
+def test_it_refuses_the_account_password_alone_when_two_factor_is_on(submission, alice):
+    alice.otp_enabled = True
+    alice.save(update_fields=["otp_enabled"])
+    _, app_password = app_password_add(actor=alice, name="laptop")
+    with connect(submission, "submission") as client:
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            client.login("alice", TEST_PASSWORD)
+        assert client.login("alice", app_password)[0] == 235
+
+
+def test_it_locks_out_after_repeated_failures_like_the_console(submission, alice):
+    for _ in range(5):
+        with (
+            connect(submission, "submission") as client,
+            pytest.raises(smtplib.SMTPAuthenticationError),
+        ):
+            client.login("alice", "wrong password")
+    with connect(submission, "submission") as client:
+        code, reply = client.docmd("AUTH", "PLAIN " + plain("alice", TEST_PASSWORD))
+    assert (code, reply) == (454, b"4.7.0 Too many failed logins. Try again in 15 minutes.")
+
+
+def test_it_refuses_a_sender_address_the_account_does_not_own(submission, alice, make_principal):
+    bob = make_principal(name="bob", tenant=alice.tenant)
+    bob.emails.create(address="bob@example.test")
+    with logged_in(submission) as client:
+        assert client.mail("bob@example.test") == (
+            553,
+            b"5.7.1 Sender address rejected: not owned by the authenticated user",
+        )
+        assert client.mail("<>")[0] == 553
+        assert client.mail("A.Lias@Example.TEST") == (250, b"2.1.0 Sender OK")
+
+
+def test_it_limits_messages_per_account(submission, alice, settings):
+    settings.MAILADMIN_SUBMISSION_RATE_ACCOUNT = 2
+    with logged_in(submission) as client:
+        for _ in range(2):
+            assert client.mail("alice@example.test") == (250, b"2.1.0 Sender OK")
+            client.rset()
+        assert client.mail("alice@example.test") == (
+            451,
+            b"4.7.1 Too many messages from this account, try again later",
+        )
+
+
+def test_it_limits_messages_per_client_address(submission, alice, make_principal, settings):
+    settings.MAILADMIN_SUBMISSION_RATE_IP = 2
+    carol = make_principal(name="carol", tenant=alice.tenant)
+    carol.emails.create(address="carol@example.test")
+    with logged_in(submission) as client:
+        assert client.mail("alice@example.test")[0] == 250
+        client.rset()
+        assert client.mail("alice@example.test")[0] == 250
+    with logged_in(submission, "carol") as client:
+        assert client.mail("carol@example.test") == (
+            451,
+            b"4.7.1 Too many messages from this address, try again later",
+        )
+
+
+def test_it_caps_the_recipients_of_one_message(submission, alice, settings):
+    settings.MAILADMIN_SMTP_MAX_RECIPIENTS = 2
+    with logged_in(submission) as client:
+        client.mail("alice@example.test")
+        assert client.rcpt("x@remote.test") == (250, b"2.1.5 Recipient OK")
+        assert client.rcpt("y@remote.test") == (250, b"2.1.5 Recipient OK")
+        assert client.rcpt("z@remote.test") == (452, b"4.5.3 Too many recipients")
+
+
+def test_it_refuses_a_non_ascii_recipient_without_smtputf8(submission, alice):
+    with logged_in(submission) as client:
+        client.mail("alice@example.test")
+        client.command_encoding = "utf-8"
+        code, reply = client.docmd("RCPT", "TO:<jörg@remote.test>")
+        assert (code, reply) == (553, b"5.6.7 Non-ASCII address needs SMTPUTF8")
