@@ -1,0 +1,190 @@
+"""Inbound acceptance rate: messages/s the MX takes over SMTP on loopback, beside a bare
+aiosmtpd that accepts and discards.
+
+    .venv/bin/python bench/smtp_inbound.py [--messages 2000] [--clients 8]
+        [--per-connection 1] [--size 2048] [--only bare|mailadmin]
+
+N client processes (smtplib) send to one hosted mailbox, `--per-connection` messages per
+SMTP session (1: a new connection for every message, as Postfix's smtp-source does by
+default). The mailadmin run does everything a real message costs: RCPT looked up in the
+store, a Received line, the message stored in the mailbox's INBOX; it then counts the
+messages in the store, so lost ones show. Uses DATABASE_URL when set (its data goes into
+a tenant that is deleted afterwards); otherwise a throwaway SQLite file. Blobs and
+generated files go to a temporary MAILADMIN_VAR_DIR, removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import shutil
+import smtplib
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RECIPIENT = "rcpt@bench-inbound.example"
+
+
+def configure(var_dir: Path) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mailadmin.settings")
+    os.environ.setdefault("MAILADMIN_DEBUG", "0")
+    os.environ.setdefault("MAILADMIN_LOG_LEVEL", "WARNING")
+    os.environ["MAILADMIN_VAR_DIR"] = str(var_dir)
+
+
+def message(size: int, n: int) -> bytes:
+    head = (
+        f"From: sender@remote.example\r\nTo: {RECIPIENT}\r\nSubject: bench {n}\r\n"
+        f"Message-ID: <bench-{n}-{time.time_ns()}@remote.example>\r\n\r\n"
+    ).encode()
+    line = b"x" * 76 + b"\r\n"
+    return head + line * max(1, (size - len(head)) // len(line))
+
+
+def send(job: tuple[int, int, int, int]) -> tuple[int, int]:
+    """One client: `count` messages, `per_connection` per session. (accepted, refused)"""
+    port, count, per_connection, size = job
+    accepted = refused = 0
+    sent = 0
+    while sent < count:
+        with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+            client.ehlo("bench.client")
+            for _ in range(min(per_connection, count - sent)):
+                try:
+                    client.sendmail("sender@remote.example", [RECIPIENT], message(size, sent))
+                    accepted += 1
+                except smtplib.SMTPException:
+                    refused += 1
+                sent += 1
+    return accepted, refused
+
+
+def run_clients(port: int, args) -> tuple[float, int, int]:
+    share = [args.messages // args.clients] * args.clients
+    for i in range(args.messages % args.clients):
+        share[i] += 1
+    jobs = [(port, n, args.per_connection, args.size) for n in share if n]
+    with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
+        send((port, 1, 1, args.size))  # warm-up: first connection, TLS context, caches
+        started = time.perf_counter()
+        results = pool.map(send, jobs)
+        elapsed = time.perf_counter() - started
+    return elapsed, sum(a for a, _ in results), sum(r for _, r in results)
+
+
+class BareListener:
+    """aiosmtpd accepting everything and keeping nothing: the floor of the protocol cost."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.smtp import SMTP
+
+        class Discard:
+            async def handle_DATA(self, server, session, envelope) -> str:
+                return "250 OK"
+
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.server = asyncio.run_coroutine_threadsafe(
+            self.loop.create_server(
+                lambda: SMTP(Discard(), hostname="bare.example", enable_SMTPUTF8=True),
+                "127.0.0.1",
+                0,
+            ),
+            self.loop,
+        ).result()
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def seed(label: str):
+    from apps.accounts.models import Principal, PrincipalType
+
+    tenant = Principal.objects.create(name=label, type=PrincipalType.TENANT)
+    Principal.objects.create(name="bench-inbound.example", type=PrincipalType.DOMAIN, tenant=tenant)
+    account = Principal.objects.create_user(
+        f"{label}-rcpt", None, type=PrincipalType.INDIVIDUAL, tenant=tenant
+    )
+    account.emails.create(address=RECIPIENT, position=0)
+    return tenant, account
+
+
+def stored_count(account) -> int:
+    from apps.store.models import Message
+
+    return Message.objects.filter(folder__principal=account).count()
+
+
+def report(name: str, elapsed: float, accepted: int, refused: int) -> None:
+    rate = accepted / elapsed if elapsed else 0.0
+    print(f"{name:<10} {accepted:6d} accepted, {refused} refused in {elapsed:6.2f} s: {rate:7.1f}/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=8, help="parallel client processes")
+    parser.add_argument("--per-connection", type=int, default=1, help="messages per session")
+    parser.add_argument("--size", type=int, default=2048, help="bytes per message")
+    parser.add_argument("--only", choices=("bare", "mailadmin"))
+    args = parser.parse_args()
+
+    print(
+        f"{args.messages} messages of ~{args.size} bytes, {args.clients} clients, "
+        f"{args.per_connection} per connection"
+    )
+    if args.only != "mailadmin":
+        bare = BareListener()
+        try:
+            report("bare", *run_clients(bare.port, args))
+        finally:
+            bare.stop()
+    if args.only == "bare":
+        return
+
+    var_dir = Path(tempfile.mkdtemp(prefix="bench-smtp-"))
+    configure(var_dir)
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    from apps.queue.smtp import ListenerThread
+
+    tenant = None
+    try:
+        call_command("migrate", verbosity=0)
+        call_command("createcachetable", verbosity=0)
+        tenant, account = seed(f"bench-smtp-{int(time.time())}")
+        listener = ListenerThread({"inbound": ("127.0.0.1", 0)}).start()
+        try:
+            elapsed, accepted, refused = run_clients(listener.ports["inbound"], args)
+        finally:
+            listener.stop()
+        report("mailadmin", elapsed, accepted, refused)
+        stored = stored_count(account)
+        print(
+            f"database: {connection.vendor}, {settings.MAILADMIN_SMTP_DB_THREADS} db threads; "
+            f"stored {stored} (warm-up included: {accepted + 1} accepted), "
+            f"lost {accepted + 1 - stored}"
+        )
+    finally:
+        if tenant is not None and connection.vendor != "sqlite":
+            tenant.delete()
+        connection.close()
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

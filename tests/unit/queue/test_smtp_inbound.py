@@ -1,0 +1,237 @@
+"""The inbound MX over real sockets: who it accepts mail for, what it refuses and how,
+and what lands in the store (INBOX, UIDs, the Received line), with nothing stored when it
+answers anything but 250."""
+
+from __future__ import annotations
+
+import re
+import smtplib
+
+import pytest
+
+from apps.accounts.models import Principal, PrincipalType
+from tests.unit.queue.conftest import connect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MESSAGE = b"From: sender@remote.test\r\nSubject: hello\r\n\r\nHello Jane.\r\n"
+
+
+@pytest.fixture(autouse=True)
+def _blob_dir(settings, tmp_path):
+    settings.MAILADMIN_BLOB_DIR = tmp_path / "blobs"
+
+
+@pytest.fixture
+def domain(tenant_a):
+    return Principal.objects.create(name="example.test", type=PrincipalType.DOMAIN, tenant=tenant_a)
+
+
+@pytest.fixture
+def jane(make_principal, tenant_a, domain):
+    principal = make_principal(name="jane", tenant=tenant_a)
+    principal.emails.create(address="jane@example.test")
+    return principal
+
+
+@pytest.fixture
+def inbound(start_listeners):
+    return start_listeners("inbound")
+
+
+def inbox(principal):
+    from apps.store.models import Message
+
+    return list(Message.objects.filter(principal=principal, folder__name="INBOX").order_by("uid"))
+
+
+def stored_bytes(message) -> bytes:
+    from apps.store import blobs
+
+    return blobs.read(message.blob_hash)
+
+
+def queued_as(reply: bytes) -> str:
+    match = re.fullmatch(rb"2\.0\.0 OK: queued as ([0-9A-F]{12})", reply)
+    assert match, reply
+    return match.group(1).decode()
+
+
+def test_it_refuses_an_unknown_recipient_of_a_hosted_domain(inbound, jane):
+    with connect(inbound) as client:
+        client.mail("sender@remote.test")
+        assert client.rcpt("nobody@example.test") == (
+            550,
+            b"5.1.1 Recipient address rejected: User unknown",
+        )
+
+
+def test_it_refuses_to_relay_for_a_domain_not_hosted_here(inbound, jane):
+    with connect(inbound) as client:
+        client.mail("sender@remote.test")
+        assert client.rcpt("someone@elsewhere.test") == (550, b"5.7.1 Relaying denied")
+        assert client.rcpt("no-domain") == (501, b"5.1.3 Bad recipient address syntax")
+
+
+def test_it_stores_a_message_in_the_inbox_with_uid_1_and_a_received_line(inbound, jane):
+    with connect(inbound) as client:
+        client.mail("sender@remote.test")
+        assert client.rcpt("Jane@Example.TEST") == (250, b"2.1.5 Recipient OK")
+        code, reply = client.data(MESSAGE)
+    assert code == 250
+    queue_id = queued_as(reply)
+    [message] = inbox(jane)
+    assert message.uid == 1
+    data = stored_bytes(message)
+    head, _, rest = data.partition(b";")
+    assert head == (
+        b"Received: from client.test ([127.0.0.1])\r\n"
+        b"\tby mx.test (mailadmin) with ESMTP id " + queue_id.encode() + b"\r\n"
+        b"\tfor <Jane@Example.TEST>"
+    )
+    assert re.match(rb" \w{3}, \d{2} \w{3} \d{4} \d\d:\d\d:\d\d \+0000\r\n", rest)
+    assert data.endswith(b"\r\n" + MESSAGE)
+    assert message.subject == "hello"
+
+
+def test_it_gives_the_next_message_the_next_uid(inbound, jane):
+    with connect(inbound) as client:
+        for _ in range(2):
+            client.sendmail("sender@remote.test", ["jane@example.test"], MESSAGE)
+    assert [m.uid for m in inbox(jane)] == [1, 2]
+
+
+def test_it_notes_tls_in_the_received_line(inbound, jane, client_tls):
+    with connect(inbound) as client:
+        client.starttls(context=client_tls)
+        client.ehlo("client.test")
+        client.sendmail("sender@remote.test", ["jane@example.test"], MESSAGE)
+        version, (cipher, _, bits) = client.sock.version(), client.sock.cipher()
+    data = stored_bytes(inbox(jane)[0])
+    assert data.startswith(
+        b"Received: from client.test ([127.0.0.1])\r\n"
+        + f"\t(using {version} with cipher {cipher} ({bits} bits))\r\n".encode()
+        + b"\tby mx.test (mailadmin) with ESMTPS id "
+    )
+
+
+def test_it_takes_a_bounce_with_the_null_sender(inbound, jane):
+    with connect(inbound) as client:
+        assert client.mail("<>") == (250, b"2.1.0 Sender OK")
+        client.rcpt("jane@example.test")
+        assert client.data(MESSAGE)[0] == 250
+    assert len(inbox(jane)) == 1
+
+
+def test_it_refuses_a_message_over_the_size_limit_after_data(inbound, jane, settings):
+    settings.MAILADMIN_MAX_MESSAGE_SIZE = 1000
+    with connect(inbound) as client:
+        client.mail("sender@remote.test")
+        client.rcpt("jane@example.test")
+        code, reply = client.data(MESSAGE + b"x" * 1000 + b"\r\n")
+        assert (code, reply) == (552, b"5.3.4 Message size exceeds fixed maximum message size")
+        assert client.noop() == (250, b"OK")
+    assert inbox(jane) == []
+
+
+def test_it_refuses_a_recipient_whose_mailbox_is_full(inbound, jane):
+    jane.quota = 1000
+    jane.save(update_fields=["quota"])
+    with connect(inbound) as client:
+        client.mail("sender@remote.test", ["SIZE=1001"])
+        assert client.rcpt("jane@example.test") == (452, b"4.2.2 Mailbox full")
+        client.rset()
+        client.mail("sender@remote.test", ["SIZE=500"])
+        assert client.rcpt("jane@example.test") == (250, b"2.1.5 Recipient OK")
+        assert client.data(MESSAGE + b"y" * 900 + b"\r\n")[0] == 250  # now over quota
+        client.mail("sender@remote.test")  # no SIZE: any byte is too many
+        assert client.rcpt("jane@example.test") == (452, b"4.2.2 Mailbox full")
+    assert len(inbox(jane)) == 1
+
+
+def test_it_expands_a_list_to_each_members_inbox(inbound, jane, make_principal, tenant_a):
+    john = make_principal(name="john", tenant=tenant_a)
+    team = Principal.objects.create(name="team", type=PrincipalType.LIST, tenant=tenant_a)
+    team.emails.create(address="team@example.test")
+    jane.member_of.add(team)
+    john.member_of.add(team)
+    with connect(inbound) as client:
+        client.sendmail("sender@remote.test", ["team@example.test", "jane@example.test"], MESSAGE)
+    assert [m.uid for m in inbox(jane)] == [1]  # one copy, though reached twice
+    assert [m.uid for m in inbox(john)] == [1]
+    assert inbox(jane)[0].blob_hash == inbox(john)[0].blob_hash
+
+
+def test_it_accepts_smtputf8_addresses_and_8bit_bodies(inbound, make_principal, tenant_a, domain):
+    jorg = make_principal(name="jorg", tenant=tenant_a)
+    jorg.emails.create(address="jörg@example.test")
+    body = "From: a@remote.test\r\nSubject: Grüße\r\n\r\nSchöne Grüße\r\n".encode()
+    with connect(inbound) as client:
+        client.command_encoding = "utf-8"
+        assert client.mail("sénder@remote.test", ["SMTPUTF8"]) == (250, b"2.1.0 Sender OK")
+        assert client.rcpt("jörg@example.test") == (250, b"2.1.5 Recipient OK")
+        code, _ = client.data(body)
+        assert code == 250
+    data = stored_bytes(inbox(jorg)[0])
+    assert b"with UTF8SMTP id" in data
+    assert "for <jörg@example.test>;".encode() in data
+    assert data.endswith(b"\r\n" + body)
+
+
+def test_it_refuses_a_non_ascii_address_without_smtputf8(inbound, jane):
+    with connect(inbound) as client:
+        client.command_encoding = "utf-8"
+        assert client.mail("sénder@remote.test") == (553, b"5.6.7 Non-ASCII address needs SMTPUTF8")
+
+
+def test_it_refuses_an_overlong_line_and_an_oversized_header(inbound, jane, settings):
+    settings.MAILADMIN_SMTP_MAX_HEADER_SIZE = 2000
+    with connect(inbound) as client:
+        client.mail("sender@remote.test")
+        client.rcpt("jane@example.test")
+        code, reply = client.data(b"Subject: long\r\n\r\n" + b"z" * 1200 + b"\r\n")
+        assert (code, reply) == (
+            500,
+            b"5.5.2 Line too long (RFC 5321 4.5.3.1.6: at most 998 characters and CRLF)",
+        )
+        client.mail("sender@remote.test")
+        client.rcpt("jane@example.test")
+        headers = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"h" * 60) for i in range(40))
+        code, reply = client.data(headers + b"\r\nbody\r\n")
+        assert (code, reply) == (552, b"5.3.4 Message header too large")
+    assert inbox(jane) == []
+
+
+def test_it_refuses_a_looping_message(inbound, jane):
+    looping = b"Received: from a by b; Mon, 30 Nov 2026 10:00:00 +0000\r\n" * 50 + MESSAGE
+    with connect(inbound) as client:
+        client.mail("sender@remote.test")
+        client.rcpt("jane@example.test")
+        assert client.data(looping) == (554, b"5.4.6 Too many hops (mail loop?)")
+    assert inbox(jane) == []
+
+
+def test_it_answers_451_and_stores_nothing_when_the_store_fails(inbound, jane, settings, tmp_path):
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a directory")
+    settings.MAILADMIN_BLOB_DIR = in_the_way / "blobs"  # writing a blob fails
+    with connect(inbound) as client:
+        client.mail("sender@remote.test")
+        client.rcpt("jane@example.test")
+        assert client.data(MESSAGE) == (451, b"4.3.0 Temporary server error, try again later")
+        settings.MAILADMIN_BLOB_DIR = tmp_path / "blobs"
+        client.mail("sender@remote.test")
+        client.rcpt("jane@example.test")
+        assert client.data(MESSAGE)[0] == 250
+    assert [m.uid for m in inbox(jane)] == [1]
+
+
+def test_it_keeps_the_session_after_a_refused_recipient(inbound, jane):
+    with connect(inbound) as client:
+        client.mail("sender@remote.test")
+        assert client.rcpt("nobody@example.test")[0] == 550
+        assert client.rcpt("jane@example.test")[0] == 250
+        assert client.data(MESSAGE)[0] == 250
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            client.sendmail("x@remote.test", ["nobody@example.test"], MESSAGE)
+    assert len(inbox(jane)) == 1
