@@ -140,7 +140,6 @@ def scan_inbound(message: InboundMessage) -> ScanVerdict:
 
 def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
     """Store and forward one accepted message; a refusal reply, or None when done."""
-    from apps.queue.services import enqueue
     from apps.store.services import deliver
 
     verdict = scan_inbound(message)
@@ -159,6 +158,8 @@ def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
         by_tenant: dict[int | None, list[str]] = {}
         for tenant_id, address in forwards:
             by_tenant.setdefault(tenant_id, []).append(address)
+        if by_tenant:
+            from apps.queue.services import enqueue
         for tenant_id, addresses in by_tenant.items():
             # The original return path is kept: no SRS, so SPF at the far end may fail.
             enqueue(
