@@ -140,11 +140,15 @@ def scan_inbound(message: InboundMessage) -> ScanVerdict:
 
 def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
     """Store and forward one accepted message; a refusal reply, or None when done."""
+    from apps.store import blobs
     from apps.store.services import deliver
 
     verdict = scan_inbound(message)
     if verdict.reject:
         return verdict.reject
+    # The bytes first, outside the transaction: content-addressed, written once and
+    # fsynced while no database lock is held (deliver() finds them already there).
+    blobs.put(verdict.data)
     with transaction.atomic():  # every copy or none: a retried message is not doubled
         stored: set[int] = set()
         forwards: dict[tuple[int | None, str], None] = {}
