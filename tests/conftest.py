@@ -10,6 +10,11 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.support.dns_server import DnsServer
+from tests.support.smtp_listeners import (  # noqa: F401 - fixtures: our own SMTP listeners
+    client_tls,
+    start_listeners,
+    tls_cert_file,
+)
 from tests.support.smtp_sink import SmtpSink
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

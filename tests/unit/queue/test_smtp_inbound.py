@@ -10,7 +10,7 @@ import smtplib
 import pytest
 
 from apps.accounts.models import Principal, PrincipalType
-from tests.unit.queue.conftest import connect
+from tests.support.smtp_listeners import connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

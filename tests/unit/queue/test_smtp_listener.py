@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from apps.queue.smtp import tls
-from tests.unit.queue.conftest import connect
+from tests.support.smtp_listeners import connect
 
 
 def test_it_greets_with_220_naming_the_host_and_the_listener(start_listeners):

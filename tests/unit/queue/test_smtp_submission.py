@@ -12,7 +12,7 @@ from django.core.cache import cache
 
 from apps.accounts.auth.app_passwords import app_password_add
 from tests.conftest import TEST_PASSWORD
-from tests.unit.queue.conftest import connect
+from tests.support.smtp_listeners import connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
