@@ -235,3 +235,26 @@ def test_it_keeps_the_session_after_a_refused_recipient(inbound, jane):
         with pytest.raises(smtplib.SMTPRecipientsRefused):
             client.sendmail("x@remote.test", ["nobody@example.test"], MESSAGE)
     assert len(inbox(jane)) == 1
+
+
+def test_it_queues_a_copy_for_a_lists_external_members(inbound, jane, tenant_a):
+    from apps.queue.models import QueuedMessage
+    from apps.store import blobs
+
+    team = Principal.objects.create(
+        name="team",
+        type=PrincipalType.LIST,
+        tenant=tenant_a,
+        external_members=["Ext@Remote.test", "other@remote.test"],
+    )
+    team.emails.create(address="team@example.test")
+    jane.member_of.add(team)
+    with connect(inbound) as client:
+        client.sendmail("sender@origin.test", ["team@example.test"], MESSAGE)
+    [stored] = inbox(jane)
+    [forwarded] = QueuedMessage.objects.all()
+    assert forwarded.return_path == "sender@origin.test"  # no SRS: the original sender
+    assert forwarded.tenant_id == tenant_a.pk
+    addresses = sorted(forwarded.recipients.values_list("address", flat=True))
+    assert addresses == ["ext@remote.test", "other@remote.test"]
+    assert blobs.read(forwarded.blob_hash) == stored_bytes(stored)

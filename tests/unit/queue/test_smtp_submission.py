@@ -184,3 +184,95 @@ def test_it_refuses_a_non_ascii_recipient_without_smtputf8(submission, alice):
         client.command_encoding = "utf-8"
         code, reply = client.docmd("RCPT", "TO:<jörg@remote.test>")
         assert (code, reply) == (553, b"5.6.7 Non-ASCII address needs SMTPUTF8")
+
+
+# --- what a submitted message becomes ---------------------------------------------------
+
+
+@pytest.fixture
+def signing_domain(alice, dns_server):
+    """example.test hosted with an active RSA key, published on the live DNS server."""
+    from apps.accounts.models import Principal, PrincipalType
+    from apps.domains import dkim, records
+    from apps.domains.models import DkimKey
+
+    domain = Principal.objects.create(
+        name="example.test", type=PrincipalType.DOMAIN, tenant=alice.tenant
+    )
+    pair = dkim.generate(dkim.RSA)
+    DkimKey.objects.create(
+        domain=domain,
+        tenant=alice.tenant,
+        selector="s2026",
+        algorithm=pair.algorithm,
+        private_key=pair.private_pem,
+        public_key=pair.public_key,
+    )
+    dns_server.set_zone(
+        records.dkim_name("example.test", "s2026"),
+        {"TXT": [dkim.txt_record(pair.algorithm, pair.public_key)]},
+    )
+    return domain
+
+
+def queued():
+    from apps.queue.models import QueuedMessage
+    from apps.store import blobs
+
+    [message] = QueuedMessage.objects.all()
+    recipients = list(message.recipients.order_by("address").values_list("address", flat=True))
+    return message, recipients, blobs.read(message.blob_hash)
+
+
+SUBMITTED = (
+    b"From: Alice <alice@example.test>\r\nTo: bob@remote.test\r\nSubject: signed\r\n\r\n"
+    b"Hello Bob.\r\n"
+)
+
+
+def test_it_signs_and_queues_a_submitted_message_so_that_dkim_verifies(submission, signing_domain):
+    import dkim as dkimpy
+
+    from tests.unit.domains.test_dkim import _live_dnsfunc
+
+    with logged_in(submission) as client:
+        client.mail("alice@example.test")
+        client.rcpt("bob@remote.test")
+        client.rcpt("carol@other.test")
+        code, reply = client.data(SUBMITTED)
+    assert code == 250
+    message, recipients, data = queued()
+    assert recipients == ["bob@remote.test", "carol@other.test"]
+    assert message.return_path == "alice@example.test"
+    assert message.tenant_id == signing_domain.tenant_id
+    assert data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
+    assert b" d=example.test;" in data and b" s=s2026;" in data
+    assert dkimpy.verify(data, dnsfunc=_live_dnsfunc) is True
+    head = data.partition(b"\r\n\r\n")[0]
+    assert b"\r\n\tby mx.test (mailadmin) with ESMTPA id " + reply[-12:] in head
+    assert re_header(head, b"Message-ID") and re_header(head, b"Date")
+    assert data.endswith(b"\r\n\r\nHello Bob.\r\n")
+
+
+def re_header(head: bytes, name: bytes) -> bool:
+    import re
+
+    return re.search(rb"(?m)^" + name + rb": \S", head) is not None
+
+
+def test_it_queues_unsigned_when_the_domain_has_no_active_key(submission, signing_domain):
+    signing_domain.dkim_keys.update(is_active=False)
+    with logged_in(submission) as client:
+        client.sendmail("alice@example.test", ["bob@remote.test"], SUBMITTED)
+    _, _, data = queued()
+    assert data.startswith(b"Received: from client.test ([127.0.0.1])\r\n")
+    assert b"DKIM-Signature" not in data
+
+
+def test_it_keeps_the_message_id_and_date_the_client_gave(submission, signing_domain):
+    given = b"Date: Sun, 29 Nov 2026 08:00:00 +0000\r\nMessage-ID: <given@example.test>\r\n"
+    with logged_in(submission) as client:
+        client.sendmail("alice@example.test", ["bob@remote.test"], given + SUBMITTED)
+    _, _, data = queued()
+    assert data.count(b"Message-ID:") == 1 and b"Message-ID: <given@example.test>" in data
+    assert data.count(b"\nDate:") == 1
