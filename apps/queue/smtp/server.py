@@ -17,7 +17,7 @@ import ssl
 import threading
 from base64 import b64decode
 
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session, TLSSetupException
 from django.conf import settings
 
 from apps.queue.smtp.dbpool import DbPool
@@ -159,7 +159,10 @@ class BaseHandler:
         return [r for r in responses if self.offers_auth or not r.startswith("250-AUTH")]
 
     async def handle_exception(self, error: Exception) -> str:
-        log.exception("SMTP session failed", exc_info=error)
+        if isinstance(error, TLSSetupException):  # a client's failed handshake, not ours
+            log.info("STARTTLS handshake failed: %s", error.__cause__)
+        else:
+            log.exception("SMTP session failed", exc_info=error)
         return TEMPORARY_ERROR
 
     async def authenticate(self, server: SMTP, login: bytes, password: bytes) -> AuthResult:
