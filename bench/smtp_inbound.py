@@ -2,9 +2,10 @@
 aiosmtpd that accepts and discards.
 
     .venv/bin/python bench/smtp_inbound.py [--messages 2000] [--clients 8]
-        [--per-connection 1] [--size 2048] [--only bare|mailadmin]
+        [--per-connection 1] [--size 2048] [--mailboxes 20] [--only bare|mailadmin]
 
-N client processes (smtplib) send to one hosted mailbox, `--per-connection` messages per
+N client processes (smtplib) send to `--mailboxes` hosted mailboxes in turn (one mailbox
+makes every delivery wait for the same folder's UID lock), `--per-connection` messages per
 SMTP session (1: a new connection for every message, as Postfix's smtp-source does by
 default). The mailadmin run does everything a real message costs: RCPT looked up in the
 store, a Received line, the message stored in the mailbox's INBOX; it then counts the
@@ -29,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-RECIPIENT = "rcpt@bench-inbound.example"
+DOMAIN = "bench-inbound.example"
 
 
 def configure(var_dir: Path) -> None:
@@ -39,26 +40,31 @@ def configure(var_dir: Path) -> None:
     os.environ["MAILADMIN_VAR_DIR"] = str(var_dir)
 
 
-def message(size: int, n: int) -> bytes:
+def recipient(n: int, mailboxes: int) -> str:
+    return f"rcpt{n % mailboxes}@{DOMAIN}"
+
+
+def message(size: int, n: int, to: str) -> bytes:
     head = (
-        f"From: sender@remote.example\r\nTo: {RECIPIENT}\r\nSubject: bench {n}\r\n"
+        f"From: sender@remote.example\r\nTo: {to}\r\nSubject: bench {n}\r\n"
         f"Message-ID: <bench-{n}-{time.time_ns()}@remote.example>\r\n\r\n"
     ).encode()
     line = b"x" * 76 + b"\r\n"
     return head + line * max(1, (size - len(head)) // len(line))
 
 
-def send(job: tuple[int, int, int, int]) -> tuple[int, int]:
+def send(job: tuple[int, int, int, int, int, int]) -> tuple[int, int]:
     """One client: `count` messages, `per_connection` per session. (accepted, refused)"""
-    port, count, per_connection, size = job
+    port, count, per_connection, size, mailboxes, first = job
     accepted = refused = 0
     sent = 0
     while sent < count:
         with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
             client.ehlo("bench.client")
             for _ in range(min(per_connection, count - sent)):
+                to = recipient(first + sent, mailboxes)
                 try:
-                    client.sendmail("sender@remote.example", [RECIPIENT], message(size, sent))
+                    client.sendmail("sender@remote.example", [to], message(size, sent, to))
                     accepted += 1
                 except smtplib.SMTPException:
                     refused += 1
@@ -71,9 +77,13 @@ def run_clients(port: int, args) -> tuple[float, int, int, float]:
     share = [args.messages // args.clients] * args.clients
     for i in range(args.messages % args.clients):
         share[i] += 1
-    jobs = [(port, n, args.per_connection, args.size) for n in share if n]
+    jobs = [
+        (port, n, args.per_connection, args.size, args.mailboxes, i)
+        for i, n in enumerate(share)
+        if n
+    ]
     with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
-        send((port, 1, 1, args.size))  # warm-up: first connection, TLS context, caches
+        send((port, 1, 1, args.size, 1, 0))  # warm-up: first connection, caches
         started, cpu = time.perf_counter(), time.process_time()
         results = pool.map(send, jobs)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -107,22 +117,23 @@ class BareListener:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-def seed(label: str):
+def seed(label: str, mailboxes: int):
     from apps.accounts.models import Principal, PrincipalType
 
     tenant = Principal.objects.create(name=label, type=PrincipalType.TENANT)
-    Principal.objects.create(name="bench-inbound.example", type=PrincipalType.DOMAIN, tenant=tenant)
-    account = Principal.objects.create_user(
-        f"{label}-rcpt", None, type=PrincipalType.INDIVIDUAL, tenant=tenant
-    )
-    account.emails.create(address=RECIPIENT, position=0)
-    return tenant, account
+    Principal.objects.create(name=DOMAIN, type=PrincipalType.DOMAIN, tenant=tenant)
+    for n in range(mailboxes):
+        account = Principal.objects.create_user(
+            f"{label}-rcpt{n}", None, type=PrincipalType.INDIVIDUAL, tenant=tenant
+        )
+        account.emails.create(address=recipient(n, mailboxes), position=0)
+    return tenant
 
 
-def stored_count(account) -> int:
+def stored_count(tenant) -> int:
     from apps.store.models import Message
 
-    return Message.objects.filter(folder__principal=account).count()
+    return Message.objects.filter(principal__tenant=tenant).count()
 
 
 def report(name: str, elapsed: float, accepted: int, refused: int, cpu: float) -> None:
@@ -140,12 +151,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="parallel client processes")
     parser.add_argument("--per-connection", type=int, default=1, help="messages per session")
     parser.add_argument("--size", type=int, default=2048, help="bytes per message")
+    parser.add_argument("--mailboxes", type=int, default=20, help="recipients, in turn")
     parser.add_argument("--only", choices=("bare", "mailadmin"))
     args = parser.parse_args()
 
     print(
         f"{args.messages} messages of ~{args.size} bytes, {args.clients} clients, "
-        f"{args.per_connection} per connection"
+        f"{args.per_connection} per connection, {args.mailboxes} mailboxes"
     )
     if args.only != "mailadmin":
         bare = BareListener()
@@ -171,14 +183,14 @@ def main() -> None:
     try:
         call_command("migrate", verbosity=0)
         call_command("createcachetable", verbosity=0)
-        tenant, account = seed(f"bench-smtp-{int(time.time())}")
+        tenant = seed(f"bench-smtp-{int(time.time())}", args.mailboxes)
         listener = ListenerThread({"inbound": ("127.0.0.1", 0)}).start()
         try:
             elapsed, accepted, refused, cpu = run_clients(listener.ports["inbound"], args)
         finally:
             listener.stop()
         report("mailadmin", elapsed, accepted, refused, cpu)
-        stored = stored_count(account)
+        stored = stored_count(tenant)
         print(
             f"database: {connection.vendor}, {settings.MAILADMIN_SMTP_DB_THREADS} db threads; "
             f"stored {stored} (warm-up included: {accepted + 1} accepted), "
