@@ -130,14 +130,18 @@ def test_it_locks_out_after_repeated_failures_like_the_console(submission, alice
     assert (code, reply) == (454, b"4.7.0 Too many failed logins. Try again in 15 minutes.")
 
 
-def test_it_refuses_a_sender_address_the_account_does_not_own(submission, alice, make_principal):
+def test_it_refuses_a_sender_address_the_account_does_not_own(
+    submission, alice, make_principal, admin_b
+):
     bob = make_principal(name="bob", tenant=alice.tenant)
     bob.emails.create(address="bob@example.test")
+    admin_b.emails.create(address="admin@tenant-b.test")
     with logged_in(submission) as client:
         assert client.mail("bob@example.test") == (
             553,
             b"5.7.1 Sender address rejected: not owned by the authenticated user",
         )
+        assert client.mail("admin@tenant-b.test")[0] == 553  # nor another tenant's
         assert client.mail("<>")[0] == 553
         assert client.mail("A.Lias@Example.TEST") == (250, b"2.1.0 Sender OK")
 
@@ -217,6 +221,7 @@ def signing_domain(alice, dns_server):
 
 def queued():
     from apps.queue.models import QueuedMessage
+
     from apps.store import blobs
 
     [message] = QueuedMessage.objects.all()
