@@ -13,6 +13,7 @@ import binascii
 import ipaddress
 import logging
 import secrets
+import socket
 import ssl
 import threading
 from base64 import b64decode
@@ -227,6 +228,9 @@ async def start_servers(
             host=host,
             port=port,
             reuse_address=True,
+            # several `smtp_listen` processes may share the port; the kernel spreads
+            # connections over them (Linux; elsewhere the option is refused, so it is off)
+            reuse_port=hasattr(socket, "SO_REUSEPORT"),
         )
         log.info(
             "SMTP %s listening on %s:%d", name, host, servers[name].sockets[0].getsockname()[1]

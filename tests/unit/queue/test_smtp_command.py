@@ -17,7 +17,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_it_runs_the_mx_and_submission_listeners(tmp_path):
+def test_it_runs_the_mx_and_submission_listeners_in_two_processes(tmp_path):
     inbound, submission = free_port(), free_port()
     env = {
         **os.environ,
@@ -27,7 +27,7 @@ def test_it_runs_the_mx_and_submission_listeners(tmp_path):
         "MAILADMIN_HOSTNAME": "mx.command.test",
     }
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "smtp_listen"],
+        [sys.executable, "manage.py", "smtp_listen", "--processes", "2"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -47,10 +47,11 @@ def test_it_runs_the_mx_and_submission_listeners(tmp_path):
             client.ehlo("client.test")
             assert client.has_extn("starttls")
             assert client.esmtp_features["auth"] == " LOGIN PLAIN"  # loopback: no TLS needed
-        with smtplib.SMTP("127.0.0.1", inbound, timeout=5) as client:
-            assert client.ehlo("client.test")[1].startswith(b"mx.command.test")
-            assert not client.has_extn("auth")
+        for _ in range(10):  # whichever process the kernel picks
+            with smtplib.SMTP("127.0.0.1", inbound, timeout=5) as client:
+                assert client.ehlo("client.test")[1].startswith(b"mx.command.test")
+                assert not client.has_extn("auth")
         assert (tmp_path / "smtp-tls-selfsigned.pem").is_file()  # generated for development
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        assert process.wait(timeout=20) == 0  # after stopping the other process
