@@ -3,15 +3,18 @@ aiosmtpd that accepts and discards.
 
     .venv/bin/python bench/smtp_inbound.py [--messages 2000] [--clients 8]
         [--per-connection 1] [--size 2048] [--mailboxes 20] [--only bare|mailadmin]
+        [--processes 0]
 
 N client processes (smtplib) send to `--mailboxes` hosted mailboxes in turn (one mailbox
 makes every delivery wait for the same folder's UID lock), `--per-connection` messages per
 SMTP session (1: a new connection for every message, as Postfix's smtp-source does by
 default). The mailadmin run does everything a real message costs: RCPT looked up in the
 store, a Received line, the message stored in the mailbox's INBOX; it then counts the
-messages in the store, so lost ones show. Uses DATABASE_URL when set (its data goes into
-a tenant that is deleted afterwards); otherwise a throwaway SQLite file. Blobs and
-generated files go to a temporary MAILADMIN_VAR_DIR, removed at the end.
+messages in the store, so lost ones show. `--processes N` runs the listener as
+`manage.py smtp_listen --processes N` instead of in this process (0, the default: in
+process). Uses DATABASE_URL when set (its data goes into a tenant that is deleted
+afterwards); otherwise a throwaway SQLite file. Blobs and generated files go to a
+temporary MAILADMIN_VAR_DIR, removed at the end.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import multiprocessing
 import os
 import shutil
 import smtplib
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -145,6 +150,61 @@ def report(name: str, elapsed: float, accepted: int, refused: int, cpu: float) -
     )
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def listener_cpu(pid: int) -> float:
+    """CPU seconds so far of a listener process and its children (Linux /proc)."""
+    pids = [pid] + [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and _stat(int(p.name))[1] == pid
+    ]
+    return sum(_stat(p)[0] for p in pids) / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[int, int]:
+    """(utime + stime in ticks, parent pid); (0, 0) for a process gone meanwhile."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0, 0
+    return int(fields[11]) + int(fields[12]), int(fields[1])
+
+
+def run_with_processes(args) -> tuple[float, int, int, float]:
+    """The listener as `manage.py smtp_listen --processes N`."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "MAILADMIN_SMTP_BIND": f"127.0.0.1:{port}",
+        "MAILADMIN_SUBMISSION_BIND": f"127.0.0.1:{free_port()}",
+    }
+    listener = subprocess.Popen(
+        [sys.executable, "manage.py", "smtp_listen", "--processes", str(args.processes)],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(3)  # the other processes start after the first
+        before = listener_cpu(listener.pid)
+        elapsed, accepted, refused, _ = run_clients(port, args)
+        cpu = listener_cpu(listener.pid) - before
+    finally:
+        listener.terminate()
+        listener.wait(timeout=30)
+    return elapsed, accepted, refused, cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=2000)
@@ -153,6 +213,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048, help="bytes per message")
     parser.add_argument("--mailboxes", type=int, default=20, help="recipients, in turn")
     parser.add_argument("--only", choices=("bare", "mailadmin"))
+    parser.add_argument("--processes", type=int, default=0, help="smtp_listen processes")
     args = parser.parse_args()
 
     print(
@@ -184,11 +245,15 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         call_command("createcachetable", verbosity=0)
         tenant = seed(f"bench-smtp-{int(time.time())}", args.mailboxes)
-        listener = ListenerThread({"inbound": ("127.0.0.1", 0)}).start()
-        try:
-            elapsed, accepted, refused, cpu = run_clients(listener.ports["inbound"], args)
-        finally:
-            listener.stop()
+        if args.processes:
+            connection.close()
+            elapsed, accepted, refused, cpu = run_with_processes(args)
+        else:
+            listener = ListenerThread({"inbound": ("127.0.0.1", 0)}).start()
+            try:
+                elapsed, accepted, refused, cpu = run_clients(listener.ports["inbound"], args)
+            finally:
+                listener.stop()
         report("mailadmin", elapsed, accepted, refused, cpu)
         stored = stored_count(tenant)
         print(
