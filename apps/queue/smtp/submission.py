@@ -117,31 +117,25 @@ def rate_limit_refusal(principal_id: int, ip: str) -> str | None:
 
 
 def dkim_sign(message: bytes, *, domain: str) -> bytes:
-    """The message with the domain's newest active DKIM key's signature on top (in the
-    message's own line endings), or unchanged when the domain has no active key."""
+    """The message with a signature by each of the domain's signing keys on top (its
+    active RSA and Ed25519 keys: RSA on top, for verifiers without Ed25519), or unchanged
+    when the domain has none. Each signature is made over the message alone and written
+    in the message's own line endings."""
     import dkim as dkimpy
 
-    from apps.accounts.models import PrincipalType
     from apps.domains import dkim
-    from apps.domains.models import DkimKey
+    from apps.domains.selectors import signing_keys
 
-    key = (
-        DkimKey.objects.filter(
-            domain__name=domain, domain__type=PrincipalType.DOMAIN, is_active=True
-        )
-        .order_by("-created_at")
-        .first()
-    )
-    if key is None:
-        return message
-    try:
-        signature = dkim.sign(
-            message, domain=domain, selector=key.selector, key=key, linesep=line_ending(message)
-        )
-    except dkimpy.DKIMException as exc:
-        log.info("cannot DKIM-sign a message for %s: %s", domain, exc)
-        raise Refused(MALFORMED_HEADER) from exc
-    return signature + message
+    keys = sorted(signing_keys(domain), key=lambda k: k.algorithm == dkim.RSA)
+    signatures = b""
+    for key in keys:
+        try:
+            signature = dkim.sign(message, domain=domain, selector=key.selector, key=key)
+        except dkimpy.DKIMException as exc:
+            log.info("cannot DKIM-sign a message for %s: %s", domain, exc)
+            raise Refused(MALFORMED_HEADER) from exc
+        signatures = signature + signatures
+    return signatures + message
 
 
 def submit(*, sender: Sender, mail_from: str, recipients: list[str], message: bytes):

@@ -194,28 +194,39 @@ def test_it_refuses_a_non_ascii_recipient_without_smtputf8(submission, alice):
 
 
 @pytest.fixture
-def signing_domain(alice, dns_server):
-    """example.test hosted with an active RSA key, published on the live DNS server."""
-    from apps.accounts.models import Principal, PrincipalType
+def publish_key(alice, dns_server):
+    """publish_key(domain, algorithm, selector): an active key, its record on live DNS."""
     from apps.domains import dkim, records
     from apps.domains.models import DkimKey
+
+    def publish(domain, algorithm: str, selector: str) -> DkimKey:
+        pair = dkim.generate(algorithm)
+        dns_server.set_zone(
+            records.dkim_name(domain.name, selector),
+            {"TXT": [dkim.txt_record(pair.algorithm, pair.public_key)]},
+        )
+        return DkimKey.objects.create(
+            domain=domain,
+            tenant=domain.tenant,
+            selector=selector,
+            algorithm=pair.algorithm,
+            private_key=pair.private_pem,
+            public_key=pair.public_key,
+            state=DkimKey.State.ACTIVE,
+        )
+
+    return publish
+
+
+@pytest.fixture
+def signing_domain(alice, publish_key):
+    """example.test hosted with an active RSA key, published on the live DNS server."""
+    from apps.accounts.models import Principal, PrincipalType
 
     domain = Principal.objects.create(
         name="example.test", type=PrincipalType.DOMAIN, tenant=alice.tenant
     )
-    pair = dkim.generate(dkim.RSA)
-    DkimKey.objects.create(
-        domain=domain,
-        tenant=alice.tenant,
-        selector="s2026",
-        algorithm=pair.algorithm,
-        private_key=pair.private_pem,
-        public_key=pair.public_key,
-    )
-    dns_server.set_zone(
-        records.dkim_name("example.test", "s2026"),
-        {"TXT": [dkim.txt_record(pair.algorithm, pair.public_key)]},
-    )
+    publish_key(domain, "rsa", "s2026")
     return domain
 
 
@@ -266,7 +277,7 @@ def re_header(head: bytes, name: bytes) -> bool:
 
 
 def test_it_queues_unsigned_when_the_domain_has_no_active_key(submission, signing_domain):
-    signing_domain.dkim_keys.update(is_active=False)
+    signing_domain.dkim_keys.update(state="retiring")
     with logged_in(submission) as client:
         client.sendmail("alice@example.test", ["bob@remote.test"], SUBMITTED)
     _, _, data = queued()
@@ -281,3 +292,22 @@ def test_it_keeps_the_message_id_and_date_the_client_gave(submission, signing_do
     _, _, data = queued()
     assert data.count(b"Message-ID:") == 1 and b"Message-ID: <given@example.test>" in data
     assert data.count(b"\nDate:") == 1
+
+
+def test_it_signs_with_the_active_rsa_and_ed25519_keys_rsa_on_top(
+    submission, signing_domain, publish_key
+):
+    import dkim as dkimpy
+
+    from tests.unit.domains.test_dkim import _live_dnsfunc
+
+    publish_key(signing_domain, "ed25519", "s2026e")
+    with logged_in(submission) as client:
+        client.sendmail("alice@example.test", ["bob@remote.test"], SUBMITTED)
+    _, _, data = queued()
+    assert data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;")
+    assert data.count(b"DKIM-Signature:") == 2
+    assert b"a=ed25519-sha256;" in data
+    verifier = dkimpy.DKIM(data)
+    assert verifier.verify(idx=0, dnsfunc=_live_dnsfunc) is True
+    assert verifier.verify(idx=1, dnsfunc=_live_dnsfunc) is True
