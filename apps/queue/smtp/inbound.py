@@ -87,15 +87,21 @@ def route_recipient(address: str, size: int) -> tuple[str | None, Route | None]:
     recipient is refused with 452 only when no mailbox and no forward address remain.
     """
     from apps.store.recipients import resolve
-    from apps.store.services import quota_exceeded
+    from apps.store.services import over_quota, quota_exceeded, used_bytes_by_principal
 
     resolution = resolve(address)
     if resolution is None:
         return RELAY_DENIED, None
     if not resolution.known:
         return UNKNOWN_USER, None
-    room = [p for p in resolution.mailboxes if not quota_exceeded(p, size)]
-    full = [p for p in resolution.mailboxes if p not in room]
+    if len(resolution.mailboxes) == 1:
+        [mailbox] = resolution.mailboxes
+        full = [mailbox] if quota_exceeded(mailbox, size) else []
+    else:  # a list's members: their usage in one query
+        limited = [p for p in resolution.mailboxes if p.quota and p.quota > 0]
+        used = used_bytes_by_principal(limited) if limited else {}
+        full = [p for p in resolution.mailboxes if over_quota(p, used.get(p.pk, 0), size)]
+    room = [p for p in resolution.mailboxes if p not in full]
     if full and not room and not resolution.forward_to:
         return MAILBOX_FULL, None
     for principal in full:

@@ -259,3 +259,37 @@ def test_it_queues_a_copy_for_a_lists_external_members(inbound, jane, tenant_a):
     addresses = sorted(forwarded.recipients.values_list("address", flat=True))
     assert addresses == ["ext@remote.test", "other@remote.test"]
     assert blobs.read(forwarded.blob_hash) == stored_bytes(stored)
+
+
+def test_it_leaves_a_full_member_out_of_list_mail_and_refuses_when_all_are_full(
+    inbound, jane, make_principal, tenant_a
+):
+    john = make_principal(name="john", tenant=tenant_a)
+    team = Principal.objects.create(name="team", type=PrincipalType.LIST, tenant=tenant_a)
+    team.emails.create(address="team@example.test")
+    jane.member_of.add(team)
+    john.member_of.add(team)
+    Principal.objects.filter(pk=jane.pk).update(quota=250)
+    with connect(inbound) as client:  # sendmail declares SIZE=, which RCPT judges by
+        client.sendmail("sender@remote.test", ["team@example.test"], MESSAGE)  # both
+        client.sendmail("sender@remote.test", ["team@example.test"], MESSAGE)  # jane full
+        Principal.objects.filter(pk__in=[jane.pk, john.pk]).update(quota=100)
+        client.mail("sender@remote.test")
+        assert client.rcpt("team@example.test") == (452, b"4.2.2 Mailbox full")
+    assert [m.uid for m in inbox(jane)] == [1]
+    assert [m.uid for m in inbox(john)] == [1, 2]
+
+
+def test_it_resolves_a_list_in_constant_queries(
+    jane, make_principal, tenant_a, django_assert_max_num_queries
+):
+    from apps.queue.smtp.inbound import route_recipient
+
+    team = Principal.objects.create(name="team", type=PrincipalType.LIST, tenant=tenant_a)
+    team.emails.create(address="team@example.test")
+    for n in range(20):
+        member = make_principal(name=f"member{n}", tenant=tenant_a, quota=10**6)
+        member.member_of.add(team)
+    with django_assert_max_num_queries(5):
+        refusal, route = route_recipient("team@example.test", 1000)
+    assert refusal is None and len(route.mailboxes) == 20
