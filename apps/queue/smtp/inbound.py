@@ -13,38 +13,28 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from aiosmtpd.smtp import SMTP, Session
-from django.conf import settings
 from django.db import transaction
 
 from apps.queue.smtp.headers import (
     header_end,
-    line_ending,
-    protocol_name,
-    received_header,
 )
 from apps.queue.smtp.server import (
+    RECIPIENT_OK,
+    SENDER_OK,
     TEMPORARY_ERROR,
     BaseHandler,
     MailEnvelope,
+    address_encoding_error,
     peer_ip,
-    queue_id,
-    tls_info,
 )
 
 log = logging.getLogger(__name__)
 
-SENDER_OK = "250 2.1.0 Sender OK"
-RECIPIENT_OK = "250 2.1.5 Recipient OK"
 UNKNOWN_USER = "550 5.1.1 Recipient address rejected: User unknown"
 RELAY_DENIED = "550 5.7.1 Relaying denied"
 MAILBOX_FULL = "452 4.2.2 Mailbox full"
-TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
-BAD_ADDRESS = "501 5.1.3 Bad recipient address syntax"
-NEEDS_SMTPUTF8 = "553 5.6.7 Non-ASCII address needs SMTPUTF8"
-HEADER_TOO_LARGE = "552 5.3.4 Message header too large"
 TOO_MANY_HOPS = "554 5.4.6 Too many hops (mail loop?)"
 MAX_HOPS = 50  # Received lines, as Postfix's hopcount_limit
 _RECEIVED = re.compile(rb"^Received[ \t]*:", re.I | re.M)
@@ -56,19 +46,6 @@ def declared_size(mail_options: list[str]) -> int:
         if name.upper() == "SIZE" and value.isdigit():
             return int(value)
     return 0
-
-
-def address_encoding_error(address: str, *, smtputf8: bool) -> str | None:
-    """RFC 6531: a non-ASCII address only in an SMTPUTF8 transaction, and valid UTF-8."""
-    if address.isascii():
-        return None
-    if not smtputf8:
-        return NEEDS_SMTPUTF8
-    try:
-        address.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes kept as surrogates by aiosmtpd
-        return "553 5.6.7 Address is not valid UTF-8"
-    return None
 
 
 @dataclass
@@ -206,12 +183,7 @@ class InboundHandler(BaseHandler):
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        if len(envelope.rcpt_tos) >= settings.MAILADMIN_SMTP_MAX_RECIPIENTS:
-            return TOO_MANY_RECIPIENTS
-        local, at, domain = address.rpartition("@")
-        if not (local and at and domain):
-            return BAD_ADDRESS
-        refusal = address_encoding_error(address, smtputf8=envelope.smtp_utf8)
+        refusal = self.recipient_refusal(envelope, address)
         if refusal:
             return refusal
         refusal, route = await self.pool.run(route_recipient, address, envelope.declared_size)
@@ -223,31 +195,14 @@ class InboundHandler(BaseHandler):
         return RECIPIENT_OK
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: MailEnvelope) -> str:
+        stamped = self.stamp(server, session, envelope, authenticated=False)
+        if isinstance(stamped, str):
+            return stamped
+        qid, received = stamped
         data = envelope.original_content or b""
-        end = header_end(data)
-        if end > settings.MAILADMIN_SMTP_MAX_HEADER_SIZE:
-            return HEADER_TOO_LARGE
-        if len(_RECEIVED.findall(data, 0, end)) >= MAX_HOPS:
+        if len(_RECEIVED.findall(data, 0, header_end(data))) >= MAX_HOPS:
             return TOO_MANY_HOPS
-        qid = queue_id()
-        tls = tls_info(session)
         ip = peer_ip(session)
-        received = received_header(
-            helo=session.host_name,
-            ip=ip,
-            hostname=server.hostname,
-            protocol=protocol_name(
-                extended=session.extended_smtp,
-                tls=tls is not None,
-                authenticated=False,
-                smtputf8=envelope.smtp_utf8,
-            ),
-            queue_id=qid,
-            tls=tls,
-            recipients=envelope.rcpt_tos,
-            now=datetime.now(UTC),
-            eol=line_ending(data),
-        )
         mail_from = "" if envelope.mail_from == "<>" else envelope.mail_from
         message = InboundMessage(
             queue_id=qid,
@@ -255,7 +210,7 @@ class InboundHandler(BaseHandler):
             recipients=list(envelope.rcpt_tos),
             peer_ip=ip,
             helo=session.host_name or "",
-            tls=tls is not None,
+            tls=session.ssl is not None,
             data=received + data,
         )
         routes = [envelope.resolutions[address] for address in dict.fromkeys(envelope.rcpt_tos)]

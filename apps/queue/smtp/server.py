@@ -17,17 +17,31 @@ import socket
 import ssl
 import threading
 from base64 import b64decode
+from datetime import UTC, datetime
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session, TLSSetupException
 from django.conf import settings
 
 from apps.queue.smtp.dbpool import DbPool
-from apps.queue.smtp.headers import TlsInfo
+from apps.queue.smtp.headers import (
+    TlsInfo,
+    header_end,
+    line_ending,
+    protocol_name,
+    received_header,
+)
 from apps.queue.smtp.tls import server_context
 
 log = logging.getLogger(__name__)
 
 TEMPORARY_ERROR = "451 4.3.0 Temporary server error, try again later"
+SENDER_OK = "250 2.1.0 Sender OK"
+RECIPIENT_OK = "250 2.1.5 Recipient OK"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+BAD_ADDRESS = "501 5.1.3 Bad recipient address syntax"
+NEEDS_SMTPUTF8 = "553 5.6.7 Non-ASCII address needs SMTPUTF8"
+NOT_UTF8 = "553 5.6.7 Address is not valid UTF-8"
+HEADER_TOO_LARGE = "552 5.3.4 Message header too large"
 SIZE_EXCEEDED = "552 5.3.4 Message size exceeds fixed maximum message size"
 # aiosmtpd's own replies, given enhanced status codes (RFC 3463) and standard texts.
 STOCK_REPLIES = {
@@ -64,6 +78,19 @@ def is_loopback(host: str) -> bool:
 def peer_ip(session: Session) -> str:
     peer = session.peer
     return str(peer[0]) if isinstance(peer, tuple) and peer else ""
+
+
+def address_encoding_error(address: str, *, smtputf8: bool) -> str | None:
+    """RFC 6531: a non-ASCII address only in an SMTPUTF8 transaction, and valid UTF-8."""
+    if address.isascii():
+        return None
+    if not smtputf8:
+        return NEEDS_SMTPUTF8
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes kept as surrogates by aiosmtpd
+        return NOT_UTF8
+    return None
 
 
 def tls_info(session: Session) -> TlsInfo | None:
@@ -168,6 +195,43 @@ class BaseHandler:
 
     async def authenticate(self, server: SMTP, login: bytes, password: bytes) -> AuthResult:
         return AuthResult(success=False, handled=False)
+
+    def recipient_refusal(self, envelope: MailEnvelope, address: str) -> str | None:
+        """What both listeners refuse in any RCPT: one too many, no domain, bad encoding."""
+        if len(envelope.rcpt_tos) >= settings.MAILADMIN_SMTP_MAX_RECIPIENTS:
+            return TOO_MANY_RECIPIENTS
+        local, at, domain = address.rpartition("@")
+        if not (local and at and domain):
+            return BAD_ADDRESS
+        return address_encoding_error(address, smtputf8=envelope.smtp_utf8)
+
+    def stamp(
+        self, server: SMTP, session: Session, envelope: MailEnvelope, *, authenticated: bool
+    ) -> tuple[str, bytes] | str:
+        """(queue id, Received line) for the message just received, or a refusal when its
+        header section is over MAILADMIN_SMTP_MAX_HEADER_SIZE."""
+        data = envelope.original_content or b""
+        if header_end(data) > settings.MAILADMIN_SMTP_MAX_HEADER_SIZE:
+            return HEADER_TOO_LARGE
+        qid = queue_id()
+        tls = tls_info(session)
+        received = received_header(
+            helo=session.host_name,
+            ip=peer_ip(session),
+            hostname=server.hostname,
+            protocol=protocol_name(
+                extended=session.extended_smtp,
+                tls=tls is not None,
+                authenticated=authenticated,
+                smtputf8=envelope.smtp_utf8,
+            ),
+            queue_id=qid,
+            tls=tls,
+            recipients=envelope.rcpt_tos,
+            now=datetime.now(UTC),
+            eol=line_ending(data),
+        )
+        return qid, received
 
 
 def make_server(

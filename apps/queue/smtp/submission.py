@@ -21,28 +21,15 @@ from django.conf import settings
 from django.core.cache import cache
 
 from apps.accounts.emails import InvalidAddress, normalize_address, normalize_domain
-from apps.queue.smtp.headers import (
-    add_missing_headers,
-    header_end,
-    line_ending,
-    protocol_name,
-    received_header,
-)
-from apps.queue.smtp.inbound import (
-    BAD_ADDRESS,
-    HEADER_TOO_LARGE,
+from apps.queue.smtp.headers import add_missing_headers
+from apps.queue.smtp.server import (
     RECIPIENT_OK,
     SENDER_OK,
-    TOO_MANY_RECIPIENTS,
-    address_encoding_error,
-)
-from apps.queue.smtp.server import (
     TEMPORARY_ERROR,
     BaseHandler,
     MailEnvelope,
+    address_encoding_error,
     peer_ip,
-    queue_id,
-    tls_info,
 )
 
 log = logging.getLogger(__name__)
@@ -208,12 +195,7 @@ class SubmissionHandler(BaseHandler):
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        if len(envelope.rcpt_tos) >= settings.MAILADMIN_SMTP_MAX_RECIPIENTS:
-            return TOO_MANY_RECIPIENTS
-        local, at, domain = address.rpartition("@")
-        if not (local and at and domain):
-            return BAD_ADDRESS
-        refusal = address_encoding_error(address, smtputf8=envelope.smtp_utf8)
+        refusal = self.recipient_refusal(envelope, address)
         if refusal:
             return refusal
         envelope.rcpt_tos.append(address)
@@ -221,29 +203,12 @@ class SubmissionHandler(BaseHandler):
         return RECIPIENT_OK
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: MailEnvelope) -> str:
-        data = envelope.original_content or b""
-        if header_end(data) > settings.MAILADMIN_SMTP_MAX_HEADER_SIZE:
-            return HEADER_TOO_LARGE
         sender: Sender = session.auth_data
-        qid = queue_id()
-        tls = tls_info(session)
-        ip = peer_ip(session)
-        received = received_header(
-            helo=session.host_name,
-            ip=ip,
-            hostname=server.hostname,
-            protocol=protocol_name(
-                extended=session.extended_smtp,
-                tls=tls is not None,
-                authenticated=True,
-                smtputf8=envelope.smtp_utf8,
-            ),
-            queue_id=qid,
-            tls=tls,
-            recipients=envelope.rcpt_tos,
-            now=datetime.now(UTC),
-            eol=line_ending(data),
-        )
+        stamped = self.stamp(server, session, envelope, authenticated=True)
+        if isinstance(stamped, str):
+            return stamped
+        qid, received = stamped
+        data = envelope.original_content or b""
         recipients = list(dict.fromkeys(envelope.rcpt_tos))
         try:
             await self.pool.run(
