@@ -252,6 +252,9 @@ MAILADMIN_MAX_MESSAGE_SIZE = env_int("MAILADMIN_MAX_MESSAGE_SIZE", 50 * 1024 * 1
 # The header section of a message (bytes up to the blank line), as Postfix's default.
 MAILADMIN_SMTP_MAX_HEADER_SIZE = env_int("MAILADMIN_SMTP_MAX_HEADER_SIZE", 100 * 1024)
 MAILADMIN_SMTP_MAX_RECIPIENTS = env_int("MAILADMIN_SMTP_MAX_RECIPIENTS", 100)
+# Open connections per listener (process), in all and from one address (IPv6: its /64).
+MAILADMIN_SMTP_MAX_CONNECTIONS = env_int("MAILADMIN_SMTP_MAX_CONNECTIONS", 500)
+MAILADMIN_SMTP_MAX_CONNECTIONS_PER_IP = env_int("MAILADMIN_SMTP_MAX_CONNECTIONS_PER_IP", 50)
 # Threads running the listeners' database work (recipient lookups, AUTH, delivery).
 MAILADMIN_SMTP_DB_THREADS = env_int("MAILADMIN_SMTP_DB_THREADS", 8)
 # STARTTLS certificate (PEM chain; the key in its own file or in the same one). Empty: a

@@ -42,6 +42,8 @@ BAD_ADDRESS = "501 5.1.3 Bad recipient address syntax"
 NEEDS_SMTPUTF8 = "553 5.6.7 Non-ASCII address needs SMTPUTF8"
 NOT_UTF8 = "553 5.6.7 Address is not valid UTF-8"
 HEADER_TOO_LARGE = "552 5.3.4 Message header too large"
+TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
+TOO_MANY_FROM_ADDRESS = "421 4.7.0 Too many connections from your address, try again later"
 SIZE_EXCEEDED = "552 5.3.4 Message size exceeds fixed maximum message size"
 # aiosmtpd's own replies, given enhanced status codes (RFC 3463) and standard texts.
 STOCK_REPLIES = {
@@ -119,9 +121,68 @@ class MailSession(Session):
     login_data = None
 
 
+class Connections:
+    """Open connections of one listener, in all and per client address (IPv6 by /64),
+    counted on the event loop. Over a limit a client hears 421 and is disconnected: a
+    message in DATA is held in memory, so the count bounds what clients can make us hold.
+    """
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.by_address: dict[str, int] = {}
+
+    def open(self, ip: str) -> str | None:
+        """Count a new connection; a 421 reply instead when a limit is reached."""
+        from apps.accounts.auth.login import throttle_address
+
+        key = throttle_address(ip)
+        if self.total >= settings.MAILADMIN_SMTP_MAX_CONNECTIONS:
+            return TOO_MANY_CONNECTIONS
+        if self.by_address.get(key, 0) >= settings.MAILADMIN_SMTP_MAX_CONNECTIONS_PER_IP:
+            return TOO_MANY_FROM_ADDRESS
+        self.total += 1
+        self.by_address[key] = self.by_address.get(key, 0) + 1
+        return None
+
+    def close(self, ip: str) -> None:
+        from apps.accounts.auth.login import throttle_address
+
+        key = throttle_address(ip)
+        self.total -= 1
+        self.by_address[key] -= 1
+        if not self.by_address[key]:
+            del self.by_address[key]
+
+
 class MailSMTP(SMTP):
-    """aiosmtpd's SMTP with standard replies, our envelope, and AUTH PLAIN/LOGIN whose
-    credential check runs off the event loop (it hashes and reads the database)."""
+    """aiosmtpd's SMTP with standard replies, our envelope, connection limits, and AUTH
+    PLAIN/LOGIN whose credential check runs off the event loop (it hashes and reads the
+    database)."""
+
+    _refusal: str | None = None
+    _counted_ip: str | None = None
+
+    def connection_made(self, transport) -> None:
+        upgrade = self.transport is not None  # STARTTLS: the same connection, once more
+        super().connection_made(transport)
+        if not upgrade:
+            ip = peer_ip(self.session)
+            self._refusal = self.event_handler.connections.open(ip)
+            if self._refusal is None:
+                self._counted_ip = ip
+
+    def connection_lost(self, error) -> None:
+        if self._counted_ip is not None:
+            self.event_handler.connections.close(self._counted_ip)
+            self._counted_ip = None
+        super().connection_lost(error)
+
+    async def _handle_client(self) -> None:
+        if self._refusal is not None:
+            await self.push(self._refusal)
+            self.transport.close()
+            return
+        await super()._handle_client()
 
     def _create_session(self) -> MailSession:
         return MailSession(self.loop)
@@ -179,6 +240,7 @@ class BaseHandler:
 
     def __init__(self, pool: DbPool) -> None:
         self.pool = pool
+        self.connections = Connections()
 
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses

@@ -99,3 +99,27 @@ def test_it_says_goodbye_after_too_many_unknown_commands(start_listeners):
         with pytest.raises(smtplib.SMTPServerDisconnected):
             client.docmd("BOGUS")
             client.noop()
+
+
+def test_it_bounds_the_connections_from_one_address_and_in_all(
+    start_listeners, settings, client_tls
+):
+    settings.MAILADMIN_SMTP_MAX_CONNECTIONS_PER_IP = 2
+    listener = start_listeners("inbound")
+    port = listener.ports["inbound"]
+    first, second = connect(listener), connect(listener)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as third:
+        assert third.recv(200) == (
+            b"421 4.7.0 Too many connections from your address, try again later\r\n"
+        )
+        assert third.recv(200) == b""  # closed
+    first.starttls(context=client_tls)  # still one connection
+    first.quit()
+    with connect(listener) as again:  # a place came free
+        assert again.noop() == (250, b"OK")
+    second.quit()
+    settings.MAILADMIN_SMTP_MAX_CONNECTIONS_PER_IP = 50
+    settings.MAILADMIN_SMTP_MAX_CONNECTIONS = 1
+    with connect(listener) as only, socket.create_connection(("127.0.0.1", port), timeout=5) as x:
+        assert x.recv(200) == b"421 4.7.0 Too many connections, try again later\r\n"
+        assert only.noop() == (250, b"OK")
