@@ -293,3 +293,20 @@ def test_it_resolves_a_list_in_constant_queries(
     with django_assert_max_num_queries(5):
         refusal, route = route_recipient("team@example.test", 1000)
     assert refusal is None and len(route.mailboxes) == 20
+
+
+def test_it_keeps_no_copy_when_one_of_several_deliveries_fails(
+    inbound, jane, make_principal, tenant_a
+):
+    john = make_principal(name="john", tenant=tenant_a)
+    team = Principal.objects.create(name="team", type=PrincipalType.LIST, tenant=tenant_a)
+    team.emails.create(address="team@example.test")
+    jane.member_of.add(team)
+    john.member_of.add(team)
+    with connect(inbound) as client:
+        client.mail("sender@remote.test")
+        assert client.rcpt("team@example.test")[0] == 250
+        john.delete()  # between RCPT and DATA: his copy cannot be stored
+        assert client.data(MESSAGE) == (451, b"4.3.0 Temporary server error, try again later")
+        client.sendmail("sender@remote.test", ["team@example.test"], MESSAGE)  # the retry
+    assert [m.uid for m in inbox(jane)] == [1]  # once, and the failed try left no UID gap
