@@ -239,7 +239,6 @@ def test_it_keeps_the_session_after_a_refused_recipient(inbound, jane):
 
 def test_it_queues_a_copy_for_a_lists_external_members(inbound, jane, tenant_a):
     from apps.queue.models import QueuedMessage
-
     from apps.store import blobs
 
     team = Principal.objects.create(

@@ -232,7 +232,6 @@ def signing_domain(alice, publish_key):
 
 def queued():
     from apps.queue.models import QueuedMessage
-
     from apps.store import blobs
 
     [message] = QueuedMessage.objects.all()
