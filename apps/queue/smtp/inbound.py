@@ -55,6 +55,7 @@ class Route:
     mailboxes: list = field(default_factory=list)  # Principals (store delivery)
     forward_to: list[str] = field(default_factory=list)  # external addresses (queue)
     tenant_id: int | None = None
+    report_domain: object = None  # a report address's domain: ingested as reports
 
 
 def route_recipient(address: str, size: int) -> tuple[str | None, Route | None]:
@@ -71,6 +72,8 @@ def route_recipient(address: str, size: int) -> tuple[str | None, Route | None]:
         return RELAY_DENIED, None
     if not resolution.known:
         return UNKNOWN_USER, None
+    if getattr(resolution, "ingest_reports", False) and resolution.domain is not None:
+        return None, Route(tenant_id=resolution.domain.tenant_id, report_domain=resolution.domain)
     if len(resolution.mailboxes) == 1:
         [mailbox] = resolution.mailboxes
         full = [mailbox] if quota_exceeded(mailbox, size) else []
@@ -135,6 +138,11 @@ def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
     with transaction.atomic():  # every copy or none: a retried message is not doubled
         stored: set[int] = set()
         forwards: dict[tuple[int | None, str], None] = {}
+        report_domains = [r.report_domain for r in routes if r.report_domain is not None]
+        if report_domains:  # DMARC/TLS-RPT reports to a domain's report address
+            from apps.store.recipients import ingest_report_mail
+
+            ingest_report_mail(report_domains, verdict.data)
         for route in routes:
             for principal in route.mailboxes:
                 if principal.pk not in stored:

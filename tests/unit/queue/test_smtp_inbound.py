@@ -309,3 +309,13 @@ def test_it_keeps_no_copy_when_one_of_several_deliveries_fails(
         assert client.data(MESSAGE) == (451, b"4.3.0 Temporary server error, try again later")
         client.sendmail("sender@remote.test", ["team@example.test"], MESSAGE)  # the retry
     assert [m.uid for m in inbox(jane)] == [1]  # once, and the failed try left no UID gap
+
+
+def test_it_ingests_mail_to_a_domains_report_address_as_reports(inbound, jane, domain):
+    from apps.reports.models import IngestFailure
+
+    with connect(inbound) as client:
+        client.mail("reporter@remote.test")
+        assert client.rcpt("dmarc-reports@example.test") == (250, b"2.1.5 Recipient OK")
+        assert client.data(MESSAGE)[0] == 250  # no report inside: kept as a failed ingest
+    assert IngestFailure.objects.filter(tenant=domain.tenant).count() == 1
