@@ -15,6 +15,7 @@ from mailadmin.env import (
     NEW_FERNET_KEY_COMMAND,
     env_bind,
     env_bool,
+    env_float,
     env_int,
     env_nameservers,
     env_str,
@@ -232,6 +233,23 @@ MAILADMIN_DNS_CHECK_CONCURRENCY = env_int("MAILADMIN_DNS_CHECK_CONCURRENCY", 50)
 # "Check all" splits each batch of domains over this many worker processes (DNS only; the
 # task's process stores the results): judging answers is CPU work, so one per core.
 MAILADMIN_DNS_CHECK_PROCESSES = env_int("MAILADMIN_DNS_CHECK_PROCESSES", os.cpu_count() or 1)
+# Spam filter (apps.spamfilter): one scan's DNS lookups all end by this many seconds
+# (then temperror); answers are kept this long (at most their TTL) for the next scans.
+MAILADMIN_SPAM_DNS_DEADLINE = env_float("MAILADMIN_SPAM_DNS_DEADLINE", 5.0)
+MAILADMIN_SPAM_DNS_CACHE_SECONDS = env_float("MAILADMIN_SPAM_DNS_CACHE_SECONDS", 300.0)
+# Score thresholds; 0 turns an action off. At or above "spam" the message is marked
+# (X-Spam-Status: Yes, Junk folder); the others are actions taken at or above them.
+MAILADMIN_SPAM_THRESHOLD_SPAM = env_float("MAILADMIN_SPAM_THRESHOLD_SPAM", 5.0)
+MAILADMIN_SPAM_THRESHOLD_QUARANTINE = env_float("MAILADMIN_SPAM_THRESHOLD_QUARANTINE", 0.0)
+MAILADMIN_SPAM_THRESHOLD_REJECT = env_float("MAILADMIN_SPAM_THRESHOLD_REJECT", 15.0)
+MAILADMIN_SPAM_THRESHOLD_DISCARD = env_float("MAILADMIN_SPAM_THRESHOLD_DISCARD", 0.0)
+# Bayes votes only once a model has learned this many spam AND this many ham messages.
+MAILADMIN_SPAM_BAYES_MIN_LEARNS = env_int("MAILADMIN_SPAM_BAYES_MIN_LEARNS", 50)
+# The name in our Authentication-Results headers (RFC 8601 authserv-id); empty: hostname.
+MAILADMIN_SPAM_AUTHSERV_ID = env_str("MAILADMIN_SPAM_AUTHSERV_ID")
+# DNS block lists asked with the sending IP, e.g. "zen.spamhaus.org:RBL_SPAMHAUS:4.0"
+# (zone:TAG:score, comma-separated); off by default.
+MAILADMIN_SPAM_DNSBL = env_str("MAILADMIN_SPAM_DNSBL")
 # The addresses this server sends mail from, which a domain's SPF must authorise; empty: the
 # A/AAAA addresses of MAILADMIN_HOSTNAME.
 MAILADMIN_OUTBOUND_IPS = [ip for ip in env_str("MAILADMIN_OUTBOUND_IPS").replace(",", " ").split()]

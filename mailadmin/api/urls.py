@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("apps.reports.api_urls")),
     path("", include("apps.store.api_urls")),
     path("", include("apps.queue.api_urls")),
+    path("", include("apps.spamfilter.api_urls")),
 ]

@@ -1,0 +1,263 @@
+"""Spam filter API (management API): classify, train, the Bayes purge endpoints and the
+rules reload (/api/update/spam-filter)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import parsers, serializers
+
+from apps.accounts.permissions import Perm
+from apps.spamfilter import services
+from mailadmin.api.parsers import JSONParser, PayloadTooLarge, body_limit, too_large_detail
+from mailadmin.api.schema import NULL_DATA, PROBLEM, envelope
+from mailadmin.api.serializers import StrictCharField, StrictSerializer
+from mailadmin.api.views import MethodPermissionApi, ok
+from mailadmin.errors import ValidationFailed
+
+MAX_RECIPIENTS = 1000
+ACCOUNT_PARAMETER = OpenApiParameter(
+    "account_id",
+    {"type": "string", "minLength": 1, "maxLength": 255},
+    OpenApiParameter.PATH,
+    description="The account's name or id",
+)
+
+
+class ClassifyInput(StrictSerializer):
+    """The management API's request: only `message` is required."""
+
+    message = StrictCharField(trim_whitespace=False, max_length=10_000_000)
+    remoteIp = serializers.IPAddressField(required=False, allow_blank=True)  # noqa: N815
+    ehloDomain = StrictCharField(required=False, allow_blank=True, max_length=255)  # noqa: N815
+    authenticatedAs = StrictCharField(  # noqa: N815
+        required=False, allow_null=True, allow_blank=True, max_length=255
+    )
+    isTls = serializers.BooleanField(required=False, default=False)  # noqa: N815
+    envFrom = StrictCharField(required=False, allow_blank=True, max_length=512)  # noqa: N815
+    envFromFlags = serializers.IntegerField(  # noqa: N815
+        required=False, min_value=0, max_value=2**31 - 1
+    )
+    envRcptTo = serializers.ListField(  # noqa: N815
+        child=StrictCharField(max_length=512), required=False, max_length=MAX_RECIPIENTS
+    )
+
+
+TAG_RESULT = inline_serializer(
+    name="SpamTagResult",
+    fields={"action": serializers.CharField(), "value": serializers.FloatField()},
+)
+CLASSIFY_RESULT = envelope(
+    "SpamClassification",
+    inline_serializer(
+        name="SpamClassificationData",
+        fields={
+            "score": serializers.FloatField(),
+            "tags": serializers.DictField(child=TAG_RESULT),
+            "disposition": inline_serializer(
+                name="SpamDisposition",
+                fields={
+                    "action": serializers.ChoiceField(
+                        choices=["allow", "quarantine", "reject", "discard"]
+                    ),
+                    "value": serializers.CharField(help_text="X-Spam-Result and X-Spam-Status"),
+                },
+            ),
+            "authenticationResults": serializers.CharField(
+                help_text="The Authentication-Results header (RFC 8601)"
+            ),
+        },
+    ),
+)
+
+
+def verdict_data(verdict: services.Verdict) -> dict[str, Any]:
+    return {
+        "score": verdict.score,
+        "tags": {
+            tag: {"action": r.action, "value": r.value} for tag, r in sorted(verdict.tags.items())
+        },
+        "disposition": {"action": verdict.action, "value": verdict.disposition_value},
+        "authenticationResults": verdict.authentication_results,
+    }
+
+
+class ClassifyApi(MethodPermissionApi):
+    method_permissions = {"POST": Perm.SPAM_FILTER_CLASSIFY}
+
+    @extend_schema(
+        operation_id="spam_filter_classify",
+        request=ClassifyInput,
+        responses={200: CLASSIFY_RESULT, 400: PROBLEM, 403: PROBLEM},
+        description=(
+            "Scores a message as if it had been received with this envelope: sender "
+            "authentication (SPF, DKIM, ARC, DMARC, iprev) against live DNS, the rules "
+            "and Bayes. Nothing is stored."
+        ),
+    )
+    def post(self, request):
+        data = ClassifyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        verdict = services.classify(
+            actor=request.user,
+            message=values["message"].encode("utf-8", "surrogateescape"),
+            remote_ip=values.get("remoteIp") or "",
+            ehlo_domain=values.get("ehloDomain") or "",
+            env_from=values.get("envFrom") or "",
+            env_rcpt_to=values.get("envRcptTo") or [],
+            authenticated_as=values.get("authenticatedAs") or "",
+            is_tls=values.get("isTls", False),
+        )
+        return ok(verdict_data(verdict))
+
+
+class RawMessageParser(parsers.BaseParser):
+    """The body as the message itself (bounded like every other body)."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> bytes:
+        limit = body_limit()
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge(too_large_detail())
+        return raw
+
+
+class MessageRfc822Parser(RawMessageParser):
+    media_type = "message/rfc822"
+
+
+class TextPlainParser(RawMessageParser):
+    media_type = "text/plain"
+
+
+class FormBodyParser(RawMessageParser):
+    # The spec's code sample sends the message with this content type, unencoded.
+    media_type = "application/x-www-form-urlencoded"
+
+
+class OctetStreamParser(RawMessageParser):
+    media_type = "application/octet-stream"
+
+
+def _message_body(request) -> bytes:
+    data = request.data
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, str):
+        return data.encode("utf-8", "surrogateescape")
+    raise ValidationFailed(
+        "The body must be the message: raw (message/rfc822 or text/plain) or a JSON string.",
+        field="body",
+    )
+
+
+TRAIN_BODY = {
+    "message/rfc822": {"type": "string", "minLength": 1},
+    "text/plain": {"type": "string", "minLength": 1},
+    "application/json": {"type": "string", "minLength": 1},
+}
+
+
+def _train_view(kind: str, per_account: bool) -> type[MethodPermissionApi]:
+    class TrainApi(MethodPermissionApi):
+        method_permissions = {"POST": Perm.SPAM_FILTER_TRAIN}
+        parser_classes = [
+            JSONParser,
+            MessageRfc822Parser,
+            TextPlainParser,
+            FormBodyParser,
+            OctetStreamParser,
+        ]
+
+        @extend_schema(
+            operation_id=f"spam_filter_train_{kind}" + ("_account" if per_account else ""),
+            request=TRAIN_BODY,
+            parameters=[ACCOUNT_PARAMETER] if per_account else [],
+            responses={200: NULL_DATA, 400: PROBLEM, 403: PROBLEM, 404: PROBLEM, 413: PROBLEM},
+            description=(
+                f"Teaches the {'account' if per_account else 'global'} Bayes model that the "
+                f"message is {kind}. The global model is shared by every tenant: only a "
+                "superadmin trains it."
+            ),
+        )
+        def post(self, request, account_id: str | None = None):
+            services.bayes_train(
+                actor=request.user,
+                message=_message_body(request),
+                spam=kind == "spam",
+                account_id=account_id,
+            )
+            return ok(None)
+
+    name = f"Train{kind.capitalize()}{'Account' if per_account else ''}Api"
+    TrainApi.__name__ = TrainApi.__qualname__ = name
+    return TrainApi
+
+
+TrainSpamApi = _train_view("spam", False)
+TrainHamApi = _train_view("ham", False)
+TrainSpamAccountApi = _train_view("spam", True)
+TrainHamAccountApi = _train_view("ham", True)
+
+
+class BayesGlobalPurgeApi(MethodPermissionApi):
+    method_permissions = {"GET": Perm.PURGE_IN_MEMORY_STORE}
+
+    @extend_schema(
+        operation_id="bayes_global_purge",
+        responses={200: NULL_DATA, 403: PROBLEM},
+        description="Deletes the global Bayes model (it learns again from nothing).",
+    )
+    def get(self, request):
+        services.bayes_purge(actor=request.user)
+        return ok(None)
+
+
+class BayesAccountPurgeApi(MethodPermissionApi):
+    method_permissions = {"GET": Perm.PURGE_ACCOUNT}
+
+    @extend_schema(
+        operation_id="bayes_account_purge",
+        parameters=[ACCOUNT_PARAMETER],
+        responses={200: NULL_DATA, 403: PROBLEM, 404: PROBLEM},
+        description="Deletes one account's Bayes model.",
+    )
+    def get(self, request, account_id: str):
+        services.bayes_purge(actor=request.user, account_id=account_id)
+        return ok(None)
+
+
+RELOAD_RESULT = envelope(
+    "SpamFilterUpdate",
+    inline_serializer(
+        name="SpamFilterUpdateData",
+        fields={
+            "version": serializers.CharField(),
+            "previousVersion": serializers.CharField(allow_null=True),
+            "rules": serializers.IntegerField(),
+            "added": serializers.ListField(child=serializers.CharField()),
+            "removed": serializers.ListField(child=serializers.CharField()),
+            "changed": serializers.DictField(child=serializers.DictField()),
+        },
+    ),
+)
+
+
+class SpamFilterUpdateApi(MethodPermissionApi):
+    method_permissions = {"GET": Perm.SPAM_FILTER_UPDATE}
+
+    @extend_schema(
+        operation_id="spam_filter_update",
+        responses={200: RELOAD_RESULT, 400: PROBLEM, 403: PROBLEM},
+        description=(
+            "Reloads the rules file and answers what changed: tags added, removed, and "
+            "changed (score, enabled, action). A file that does not load is a 400 naming "
+            "the problem; the rules in force stay."
+        ),
+    )
+    def get(self, request):
+        return ok(services.rules_reload(actor=request.user))

@@ -1,0 +1,32 @@
+"""Spam filter API routes (management API paths, under /api/)."""
+
+from django.urls import path
+
+from apps.spamfilter import api
+
+urlpatterns = [
+    path("spam-filter/classify", api.ClassifyApi.as_view(), name="api-spam-classify"),
+    path("spam-filter/train/spam", api.TrainSpamApi.as_view(), name="api-spam-train-spam"),
+    path("spam-filter/train/ham", api.TrainHamApi.as_view(), name="api-spam-train-ham"),
+    path(
+        "spam-filter/train/spam/<str:account_id>",
+        api.TrainSpamAccountApi.as_view(),
+        name="api-spam-train-spam-account",
+    ),
+    path(
+        "spam-filter/train/ham/<str:account_id>",
+        api.TrainHamAccountApi.as_view(),
+        name="api-spam-train-ham-account",
+    ),
+    path("update/spam-filter", api.SpamFilterUpdateApi.as_view(), name="api-spam-update"),
+    path(
+        "store/purge/in-memory/default/bayes-global",
+        api.BayesGlobalPurgeApi.as_view(),
+        name="api-bayes-global-purge",
+    ),
+    path(
+        "store/purge/in-memory/default/bayes-account/<str:account_id>",
+        api.BayesAccountPurgeApi.as_view(),
+        name="api-bayes-account-purge",
+    ),
+]

@@ -1,0 +1,398 @@
+"""Sender authentication of one received message: SPF (pyspf), DKIM and ARC (dkimpy),
+DMARC (RFC 7489, organisational domains from the Public Suffix List bundled with the
+`publicsuffixlist` package, never fetched) and iprev, all asking DNS through the scan's
+ScanLookups (one deadline: a timeout is `temperror`, never a hang), and the RFC 8601
+Authentication-Results header that reports them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import random
+import re
+from dataclasses import dataclass, field
+
+import dkim
+import spf
+from publicsuffixlist import PublicSuffixList
+
+from apps.spamfilter.lookups import ERROR, FOUND, NONE, ScanLookups
+
+logger = logging.getLogger(__name__)
+_psl = PublicSuffixList()  # the snapshot shipped in the package: no network
+MAX_PTR_NAMES = 10  # RFC 8601 iprev / RFC 7208 5.5: at most 10 PTR names are checked
+ADDRESS = re.compile(r"<?([^<>\s]*@([^<>\s@]+))>?\s*$")
+
+
+def organizational_domain(domain: str) -> str:
+    """RFC 7489 3.2: the registered domain under a public suffix (the domain itself for a
+    suffix or an unknown one)."""
+    domain = domain.strip().rstrip(".").lower()
+    return _psl.privatesuffix(domain) or domain
+
+
+def aligned(a: str, b: str, mode: str) -> bool:
+    a, b = a.rstrip(".").lower(), b.rstrip(".").lower()
+    if not a or not b:
+        return False
+    if mode == "s":
+        return a == b
+    return organizational_domain(a) == organizational_domain(b)
+
+
+def domain_of(address: str) -> str:
+    match = ADDRESS.search(address or "")
+    return match[2].rstrip(".").lower() if match else ""
+
+
+# --- SPF -----------------------------------------------------------------------------------
+
+
+class _SpfQuery(spf.query):
+    """pyspf asking DNS through the scan's lookups instead of its module-wide hook."""
+
+    scan_lookups: ScanLookups  # not `lookups`: pyspf counts its lookups in that name
+
+    def dns(self, name, qtype, cnames=None, ignore_void=False):
+        key = (str(name).rstrip(".").lower(), qtype)
+        if not self.cache.get(key):
+            answer = self.scan_lookups.get(key[0], qtype)
+            if answer.status == ERROR:
+                raise spf.TempError(f"DNS {answer.detail}")
+            if answer.status == NONE:
+                if not ignore_void:
+                    self.void_lookups += 1
+                    if self.void_lookups > spf.MAX_VOID_LOOKUPS:
+                        raise spf.PermError(f"Void lookup limit of {spf.MAX_VOID_LOOKUPS} exceeded")
+                return []
+            if qtype in ("TXT", "SPF"):
+                self.cache[key] = [[v.encode()] for v in answer.values]
+            else:
+                self.cache[key] = list(answer.values)
+        return super().dns(name, qtype, cnames=cnames, ignore_void=ignore_void)
+
+
+@dataclass
+class SpfResult:
+    result: str  # pass fail softfail neutral none permerror temperror
+    domain: str  # the identity checked (MAIL FROM domain, or HELO)
+    explanation: str = ""
+
+
+def spf_check(lookups: ScanLookups, *, ip: str, sender: str, helo: str, receiver: str) -> SpfResult:
+    """RFC 7208 check_host for the MAIL FROM identity (postmaster@HELO when it is empty)."""
+    if not sender or "@" not in sender:
+        sender = f"postmaster@{helo}" if helo else ""
+    domain = domain_of(sender)
+    if not domain or not ip:
+        return SpfResult("none", domain, "no identity to check")
+    try:
+        query = _SpfQuery(
+            i=ip, s=sender, h=helo or domain, receiver=receiver, timeout=lookups.remaining()
+        )
+    except (spf.PermError, ValueError) as exc:
+        return SpfResult("permerror", domain, str(exc))
+    query.scan_lookups = lookups
+    try:
+        result, _code, explanation = query.check()
+    except Exception as exc:  # noqa: BLE001 - pyspf raises odd things on odd input
+        logger.info("SPF evaluation of %s failed: %s", domain, exc)
+        return SpfResult("temperror", domain, str(exc)[:200])
+    if result == "ambiguous":
+        result = "permerror"
+    return SpfResult(result, domain, explanation or "")
+
+
+# --- DKIM / ARC ----------------------------------------------------------------------------
+
+
+@dataclass
+class DkimResult:
+    result: str  # pass fail neutral temperror permerror (policy: none when unsigned)
+    domain: str = ""
+    selector: str = ""
+    algorithm: str = ""
+    detail: str = ""
+
+
+class _KeyLookup:
+    """dkimpy's dnsfunc over the scan's lookups, remembering whether DNS failed."""
+
+    def __init__(self, lookups: ScanLookups) -> None:
+        self.lookups = lookups
+        self.temporary = False
+        self.missing = False
+
+    def __call__(self, name: bytes | str, timeout: float = 5) -> bytes | None:
+        text = name.decode("ascii", "replace") if isinstance(name, bytes) else name
+        answer = self.lookups.get(text, "TXT")
+        if answer.status == ERROR:
+            self.temporary = True
+            raise dkim.DnsTimeoutError(answer.detail)
+        if answer.status != FOUND or not answer.values:
+            self.missing = True
+            return None
+        return answer.values[0].encode()
+
+
+def _tag(sig: bytes, name: str) -> str:
+    match = re.search(rb"(?:^|;)\s*" + name.encode() + rb"\s*=\s*([^;]*)", sig)
+    return re.sub(rb"\s+", b"", match[1]).decode("ascii", "replace") if match else ""
+
+
+def _why_not(keys: _KeyLookup, selector: str, domain: str) -> tuple[str, str]:
+    """dkimpy answers False for a bad signature and for a key it could not get or use."""
+    if keys.temporary:
+        return "temperror", f"key lookup for {selector}._domainkey.{domain} failed"
+    if keys.missing:
+        return "permerror", f"no key at {selector}._domainkey.{domain}"
+    try:
+        dkim.load_pk_from_dns(f"{selector}._domainkey.{domain}".encode(), keys)
+    except Exception as exc:  # noqa: BLE001 - whatever the key's problem is
+        return "permerror", f"unusable key: {exc}"
+    return "fail", "signature did not verify"
+
+
+def dkim_keys(message: bytes) -> list[str]:
+    """The key names the DKIM and ARC signatures of the message need (to ask them at once)."""
+    names = []
+    for header in re.finditer(
+        rb"^(?:dkim-signature|arc-message-signature|arc-seal):((?:.*\r?\n[ \t].*)*.*)",
+        message.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0],
+        re.IGNORECASE | re.MULTILINE,
+    ):
+        selector, domain = _tag(header[1], "s"), _tag(header[1], "d")
+        if selector and domain:
+            names.append(f"{selector}._domainkey.{domain}")
+    return names
+
+
+def dkim_check(lookups: ScanLookups, message: bytes) -> list[DkimResult]:
+    """Every DKIM-Signature, verified (an empty list: unsigned)."""
+    keys = _KeyLookup(lookups)
+    try:
+        verifier = dkim.DKIM(message, timeout=max(lookups.remaining(), 0.1))
+        signatures = [v for k, v in verifier.headers if k.lower() == b"dkim-signature"]
+    except Exception as exc:  # noqa: BLE001 - unparseable message
+        return [DkimResult("permerror", detail=f"message not parseable: {exc}"[:200])]
+    results = []
+    for index, value in enumerate(signatures):
+        domain, selector, algorithm = _tag(value, "d"), _tag(value, "s"), _tag(value, "a")
+        keys.temporary = keys.missing = False
+        try:
+            ok = verifier.verify(idx=index, dnsfunc=keys)
+            result, detail = ("pass", "") if ok else _why_not(keys, selector, domain)
+        except dkim.ValidationError as exc:
+            mismatch = "body hash mismatch" in str(exc)
+            result, detail = ("fail" if mismatch else "permerror"), str(exc)
+        except dkim.DKIMException as exc:
+            result, detail = ("temperror" if keys.temporary else "permerror"), str(exc)
+        except Exception as exc:  # noqa: BLE001 - dkimpy on hostile input
+            result, detail = "permerror", f"{type(exc).__name__}: {exc}"
+        results.append(DkimResult(result, domain.lower(), selector, algorithm, detail[:200]))
+    return results
+
+
+@dataclass
+class ArcResult:
+    result: str  # none pass fail temperror
+    detail: str = ""
+    instances: int = 0
+
+
+def arc_check(lookups: ScanLookups, message: bytes) -> ArcResult:
+    if not re.search(rb"^arc-seal:", message, re.IGNORECASE | re.MULTILINE):
+        return ArcResult("none")
+    keys = _KeyLookup(lookups)
+    try:
+        verifier = dkim.ARC(message, timeout=max(lookups.remaining(), 0.1))
+        cv, results, reason = verifier.verify(dnsfunc=keys)
+    except Exception as exc:  # noqa: BLE001 - dkimpy on hostile input
+        cv, results, reason = dkim.CV_Fail, [], str(exc)
+    if keys.temporary:
+        return ArcResult("temperror", reason, len(results))
+    text = {dkim.CV_Pass: "pass", dkim.CV_Fail: "fail", dkim.CV_None: "none"}.get(cv, "fail")
+    return ArcResult(text, "" if text == "pass" else str(reason)[:200], len(results))
+
+
+# --- DMARC ---------------------------------------------------------------------------------
+
+
+@dataclass
+class DmarcResult:
+    result: str  # none pass fail temperror permerror
+    domain: str = ""  # the RFC5322.From domain
+    policy: str = "none"  # the policy to apply: none quarantine reject (after sp=, pct=)
+    published: dict[str, str] = field(default_factory=dict)
+    spf_aligned: bool = False
+    dkim_aligned: bool = False
+    detail: str = ""
+
+
+def _dmarc_record(values: tuple[str, ...]) -> tuple[dict[str, str] | None, str]:
+    records = [v for v in values if re.match(r"v\s*=\s*DMARC1\s*(;|$)", v, re.IGNORECASE)]
+    if not records:
+        return None, ""
+    if len(records) > 1:
+        return None, "more than one DMARC record"
+    tags: dict[str, str] = {}
+    for part in records[0].split(";"):
+        if "=" in part:
+            name, value = part.split("=", 1)
+            tags[name.strip().lower()] = value.strip()
+    if tags.get("p", "").lower() not in ("none", "quarantine", "reject"):
+        # RFC 7489 6.6.3: a missing/invalid p= with rua= is p=none; without it, no policy.
+        if "rua" in tags:
+            tags["p"] = "none"
+        else:
+            return None, "DMARC record without a valid p= tag"
+    return tags, ""
+
+
+def dmarc_lookups(from_domain: str) -> list[tuple[str, str]]:
+    org = organizational_domain(from_domain)
+    wanted = [(f"_dmarc.{from_domain}", "TXT")]
+    if org != from_domain:
+        wanted.append((f"_dmarc.{org}", "TXT"))
+    return wanted
+
+
+def dmarc_check(
+    lookups: ScanLookups,
+    *,
+    from_domain: str,
+    spf: SpfResult,
+    dkim_results: list[DkimResult],
+    rng: random.Random | None = None,
+) -> DmarcResult:
+    if not from_domain:
+        return DmarcResult("none", detail="no RFC5322.From domain")
+    org = organizational_domain(from_domain)
+    answer = lookups.get(f"_dmarc.{from_domain}", "TXT")
+    if answer.status == ERROR:
+        return DmarcResult("temperror", from_domain, detail=answer.detail)
+    record, problem = _dmarc_record(answer.values)
+    at_org = False
+    if record is None and not problem and org != from_domain:
+        answer = lookups.get(f"_dmarc.{org}", "TXT")
+        if answer.status == ERROR:
+            return DmarcResult("temperror", from_domain, detail=answer.detail)
+        record, problem = _dmarc_record(answer.values)
+        at_org = True
+    if problem:
+        return DmarcResult("permerror", from_domain, detail=problem)
+    if record is None:
+        return DmarcResult("none", from_domain, detail="no DMARC record")
+    aspf, adkim = record.get("aspf", "r").lower()[:1], record.get("adkim", "r").lower()[:1]
+    spf_ok = spf.result == "pass" and aligned(spf.domain, from_domain, aspf)
+    dkim_ok = any(
+        r.result == "pass" and aligned(r.domain, from_domain, adkim) for r in dkim_results
+    )
+    policy = record["p"].lower()
+    if at_org and record.get("sp", "").lower() in ("none", "quarantine", "reject"):
+        policy = record["sp"].lower()
+    result = "pass" if spf_ok or dkim_ok else "fail"
+    applied = "none"
+    if result == "fail":
+        try:
+            pct = max(0, min(100, int(record.get("pct", "100"))))
+        except ValueError:
+            pct = 100
+        sampled = (rng or random).randrange(100) < pct
+        # RFC 7489 6.6.4: outside the sample, quarantine steps down to none, reject to
+        # quarantine.
+        applied = policy if sampled else {"reject": "quarantine"}.get(policy, "none")
+    return DmarcResult(
+        result,
+        from_domain,
+        applied,
+        record,
+        spf_ok,
+        dkim_ok,
+        "" if result == "pass" else "neither SPF nor DKIM aligned with the From domain",
+    )
+
+
+# --- iprev ---------------------------------------------------------------------------------
+
+
+@dataclass
+class IprevResult:
+    result: str  # pass fail temperror permerror
+    ptr: str = ""  # the confirmed name (pass) or the first PTR name
+    names: tuple[str, ...] = ()
+
+
+def iprev_check(lookups: ScanLookups, ip: str) -> IprevResult:
+    """RFC 8601 2.7.3: a PTR name whose A/AAAA records include the address."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return IprevResult("permerror")
+    answer = lookups.ptr(str(address))
+    if answer.status == ERROR:
+        return IprevResult("temperror")
+    if answer.status == NONE or not answer.values:
+        return IprevResult("fail")
+    names = tuple(answer.values[:MAX_PTR_NAMES])
+    rtype = "A" if address.version == 4 else "AAAA"
+    lookups.prefetch((n, rtype) for n in names)
+    temporary = False
+    for name in names:
+        forward = lookups.get(name, rtype)
+        temporary |= forward.temporary
+        if any(ipaddress.ip_address(v) == address for v in forward.values):
+            return IprevResult("pass", name, names)
+    return IprevResult("temperror" if temporary else "fail", names[0], names)
+
+
+# --- the header ----------------------------------------------------------------------------
+
+
+@dataclass
+class AuthResults:
+    spf: SpfResult
+    helo_spf: SpfResult | None
+    dkim: list[DkimResult]
+    arc: ArcResult
+    dmarc: DmarcResult
+    iprev: IprevResult
+    ip: str = ""
+    helo: str = ""
+    sender: str = ""
+
+    def header(self, authserv_id: str) -> str:
+        """`Authentication-Results: ...` (RFC 8601), folded, without the final CRLF."""
+        parts = []
+        if self.dkim:
+            for r in self.dkim:
+                reason = f' reason="{_quote(r.detail)}"' if r.detail else ""
+                parts.append(
+                    f"dkim={r.result}{reason} header.d={r.domain or 'unknown'} "
+                    f"header.s={r.selector or 'unknown'}"
+                    + (f" header.a={r.algorithm}" if r.algorithm else "")
+                )
+        else:
+            parts.append("dkim=none")
+        if self.arc.result != "none":
+            parts.append(
+                f"arc={self.arc.result}" + (f" smtp.remote-ip={self.ip}" if self.ip else "")
+            )
+        spf_identity = f"smtp.mailfrom={self.sender}" if self.sender else f"smtp.helo={self.helo}"
+        parts.append(f"spf={self.spf.result} {spf_identity}" if self.spf.domain else "spf=none")
+        if self.iprev.result:
+            ptr = f" policy.iprev={self.ip}" if self.ip else ""
+            name = f" ({self.iprev.ptr})" if self.iprev.ptr else ""
+            parts.append(f"iprev={self.iprev.result}{ptr}{name}")
+        dmarc = f"dmarc={self.dmarc.result}"
+        if self.dmarc.domain:
+            dmarc += f" header.from={self.dmarc.domain}"
+        if self.dmarc.published:
+            dmarc += f" policy.dmarc={self.dmarc.policy}"
+        parts.append(dmarc)
+        return "Authentication-Results: " + authserv_id + ";\r\n\t" + ";\r\n\t".join(parts)
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", " ").replace("\n", " ")

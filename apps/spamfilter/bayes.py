@@ -1,0 +1,272 @@
+"""Bayes: a tokenizer, token counts per model (global, or one per account), and Robinson's
+chi-squared combining (as SpamBayes does) into a spam probability.
+
+Models live in Redis when REDIS_URL is set (one hash per model: HINCRBY on learn, one
+HMGET per classification) and in the database otherwise (upserts that add to the counts
+in one statement, on SQLite and PostgreSQL alike). Tokens are stored as 64-bit hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from apps.spamfilter.auth import organizational_domain
+from apps.spamfilter.message import ParsedMessage, url_host
+
+GLOBAL = "global"
+MAX_TOKENS = 3000
+MAX_CLUES = 150
+MIN_DISTANCE = 0.1  # a token whose probability is this close to 0.5 says nothing
+UNKNOWN_STRENGTH, UNKNOWN_PROBABILITY = 0.45, 0.5
+WORD = re.compile(r"[^\W_][\w'$€£.-]*[^\W_]|[^\W_]", re.UNICODE)
+SUBJECT_HEADERS = ("Subject",)
+TOKEN_HEADERS = ("From", "Reply-To", "X-Mailer", "User-Agent", "Content-Type", "Return-Path")
+
+
+def account_scope(account_id: int) -> str:
+    return f"account:{account_id}"
+
+
+# --- tokens ----------------------------------------------------------------------------
+
+
+def _words(text: str, prefix: str = "") -> Iterable[str]:
+    for word in WORD.findall(text):
+        word = word.lower().strip(".'-")
+        if 3 <= len(word) <= 24 and not word.isdigit():
+            yield prefix + word
+        elif len(word) > 24:
+            yield f"{prefix}long:{word[:4]}"
+
+
+def tokens(message: ParsedMessage) -> list[str]:
+    """The message's distinct features, in a stable order."""
+    found: dict[str, None] = {}
+
+    def add(items: Iterable[str]) -> None:
+        for item in items:
+            if len(found) >= MAX_TOKENS:
+                return
+            found[item] = None
+
+    add(_words(message.subject, "subject:"))
+    for name in TOKEN_HEADERS:
+        value = message.header(name)
+        if value:
+            add(_words(value, f"{name.lower()}:"))
+    sender = message.from_address
+    if sender and sender.domain:
+        add([f"from-domain:{sender.domain}"])
+    add(f"header:{name.lower()}" for name, _ in message.headers)
+    add([f"received:{min(len(message.header_all('Received')), 8)}"])
+    add(f"charset:{c}" for c in sorted(message.charsets))
+    add(f"attachment:{a.content_type}" for a in message.attachments)
+    if message.html_parts and not message.text_parts:
+        add(["shape:html-only"])
+    for url in message.urls[:200]:
+        host = url_host(url)
+        if host:
+            add([f"url:{host}", f"url-domain:{organizational_domain(host)}"])
+    for text in message.text_parts + message.html_text:
+        add(_words(text[:100_000]))
+    return list(found)
+
+
+def _hash(token: str) -> int:
+    return int.from_bytes(
+        hashlib.blake2b(token.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+def hashed(token_list: Sequence[str]) -> list[int]:
+    return [_hash(t) for t in token_list]
+
+
+# --- stores ----------------------------------------------------------------------------
+
+
+class DatabaseStore:
+    def learned(self, scope: str) -> tuple[int, int]:
+        from apps.spamfilter.models import BayesModel
+
+        row = BayesModel.objects.filter(scope=scope).values_list("spam_learned", "ham_learned")
+        return row.first() or (0, 0)
+
+    def counts(self, scope: str, keys: list[int]) -> list[tuple[int, int]]:
+        from apps.spamfilter.models import BayesToken
+
+        found: dict[int, tuple[int, int]] = {}
+        for start in range(0, len(keys), 900):
+            chunk = keys[start : start + 900]
+            rows = BayesToken.objects.filter(scope=scope, token__in=chunk).values_list(
+                "token", "spam", "ham"
+            )
+            found.update((t, (s, h)) for t, s, h in rows)
+        return [found.get(k, (0, 0)) for k in keys]
+
+    def learn(self, scope: str, keys: list[int], *, spam: bool) -> None:
+        from apps.spamfilter.models import BayesModel, BayesToken
+
+        table = BayesToken._meta.db_table
+        model_table = BayesModel._meta.db_table
+        spam_n, ham_n = (1, 0) if spam else (0, 1)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {model_table} (scope, spam_learned, ham_learned) "  # noqa: S608
+                "VALUES (%s, %s, %s) ON CONFLICT (scope) DO UPDATE SET "
+                f"spam_learned = {model_table}.spam_learned + excluded.spam_learned, "
+                f"ham_learned = {model_table}.ham_learned + excluded.ham_learned",
+                [scope, spam_n, ham_n],
+            )
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
+                params: list = []
+                for key in chunk:
+                    params.extend((scope, key, spam_n, ham_n))
+                cursor.execute(
+                    f"INSERT INTO {table} (scope, token, spam, ham) VALUES {values} "  # noqa: S608
+                    "ON CONFLICT (scope, token) DO UPDATE SET "
+                    f"spam = {table}.spam + excluded.spam, ham = {table}.ham + excluded.ham",
+                    params,
+                )
+
+    def purge(self, scope: str) -> None:
+        from apps.spamfilter.models import BayesModel, BayesToken
+
+        with transaction.atomic():
+            BayesToken.objects.filter(scope=scope).delete()
+            BayesModel.objects.filter(scope=scope).delete()
+
+
+class RedisStore:
+    LEARNED = (b"#spam", b"#ham")
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+
+    @staticmethod
+    def key(scope: str) -> str:
+        return f"mailadmin:spamfilter:bayes:{scope}"
+
+    @staticmethod
+    def _fields(key: int) -> tuple[bytes, bytes]:
+        raw = key.to_bytes(8, "big", signed=True)
+        return b"s" + raw, b"h" + raw
+
+    def learned(self, scope: str) -> tuple[int, int]:
+        spam, ham = self.client.hmget(self.key(scope), list(self.LEARNED))
+        return int(spam or 0), int(ham or 0)
+
+    def counts(self, scope: str, keys: list[int]) -> list[tuple[int, int]]:
+        if not keys:
+            return []
+        fields = [f for k in keys for f in self._fields(k)]
+        values = self.client.hmget(self.key(scope), fields)
+        return [(int(values[i] or 0), int(values[i + 1] or 0)) for i in range(0, len(values), 2)]
+
+    def learn(self, scope: str, keys: list[int], *, spam: bool) -> None:
+        which = 0 if spam else 1
+        pipe = self.client.pipeline(transaction=True)
+        name = self.key(scope)
+        pipe.hincrby(name, self.LEARNED[which], 1)
+        for key in keys:
+            pipe.hincrby(name, self._fields(key)[which], 1)
+        pipe.execute()
+
+    def purge(self, scope: str) -> None:
+        self.client.delete(self.key(scope))
+
+
+@cache
+def _redis_store(url: str) -> RedisStore:
+    return RedisStore(url)
+
+
+def store() -> DatabaseStore | RedisStore:
+    url = settings.REDIS_URL
+    return _redis_store(url) if url else DatabaseStore()
+
+
+# --- classification --------------------------------------------------------------------
+
+
+def _chi2q(x2: float, freedom: int) -> float:
+    """P(chisq >= x2) with `freedom` (even) degrees of freedom."""
+    m = x2 / 2.0
+    total = term = math.exp(-m)
+    for i in range(1, freedom // 2):
+        term *= m / i
+        total += term
+    return min(total, 1.0)
+
+
+@dataclass
+class BayesVerdict:
+    probability: float | None  # None: the model has not learned enough to vote
+    scope: str
+    spam_learned: int
+    ham_learned: int
+    clues: int = 0
+
+
+def probability(
+    counts: Iterable[tuple[int, int]], spam_learned: int, ham_learned: int
+) -> tuple[float, int]:
+    clues = []
+    for spam, ham in counts:
+        if spam + ham == 0:
+            continue
+        spam_ratio = spam / spam_learned
+        ham_ratio = ham / ham_learned
+        p = spam_ratio / (spam_ratio + ham_ratio)
+        n = spam + ham
+        f = (UNKNOWN_STRENGTH * UNKNOWN_PROBABILITY + n * p) / (UNKNOWN_STRENGTH + n)
+        if abs(f - 0.5) >= MIN_DISTANCE:
+            clues.append(f)
+    if not clues:
+        return 0.5, 0
+    clues.sort(key=lambda f: -abs(f - 0.5))
+    clues = clues[:MAX_CLUES]
+    ln_spam = sum(math.log(1.0 - f) for f in clues)
+    ln_ham = sum(math.log(f) for f in clues)
+    s = 1.0 - _chi2q(-2.0 * ln_spam, 2 * len(clues))
+    h = 1.0 - _chi2q(-2.0 * ln_ham, 2 * len(clues))
+    return (s - h + 1.0) / 2.0, len(clues)
+
+
+def classify(message: ParsedMessage, *, account_id: int | None = None) -> BayesVerdict:
+    """The account's model when it has learned enough, else the global one."""
+    backend = store()
+    minimum = settings.MAILADMIN_SPAM_BAYES_MIN_LEARNS
+    scopes = ([account_scope(account_id)] if account_id else []) + [GLOBAL]
+    for scope in scopes:
+        spam_learned, ham_learned = backend.learned(scope)
+        if spam_learned >= minimum and ham_learned >= minimum:
+            keys = hashed(tokens(message))
+            p, clues = probability(backend.counts(scope, keys), spam_learned, ham_learned)
+            return BayesVerdict(p, scope, spam_learned, ham_learned, clues)
+    spam_learned, ham_learned = backend.learned(scopes[0])
+    return BayesVerdict(None, scopes[0], spam_learned, ham_learned)
+
+
+def learn(message: ParsedMessage, *, spam: bool, scope: str) -> None:
+    store().learn(scope, hashed(tokens(message)), spam=spam)
+
+
+def purge(scope: str) -> None:
+    store().purge(scope)
+
+
+def learned(scope: str) -> tuple[int, int]:
+    return store().learned(scope)

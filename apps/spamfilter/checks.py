@@ -1,0 +1,426 @@
+"""The rules computed in code: each function decides whether its tags apply to a message.
+Scores, enabled flags and actions live in rules.yaml; a test checks that every tag named
+here has a rule there.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from apps.spamfilter.auth import AuthResults, aligned, organizational_domain
+from apps.spamfilter.lookups import ERROR, FOUND, ScanLookups
+from apps.spamfilter.message import ParsedMessage, url_host
+
+CHECKS: list[Callable[[Context], Iterator[str]]] = []
+# Every tag the checks below can give (families as TAG_*), for the rules-file test.
+TAGS: set[str] = set()
+
+BAD_EXTENSIONS = frozenset(
+    [
+        "exe",
+        "scr",
+        "pif",
+        "bat",
+        "cmd",
+        "com",
+        "cpl",
+        "js",
+        "jse",
+        "vbs",
+        "vbe",
+        "wsf",
+        "wsh",
+        "hta",
+        "jar",
+        "msi",
+        "msp",
+        "lnk",
+        "reg",
+        "ps1",
+        "iso",
+        "img",
+        "vhd",
+        "scf",
+        "application",
+        "gadget",
+    ]
+)
+DISGUISE_EXTENSIONS = frozenset(
+    [
+        "pdf",
+        "doc",
+        "docx",
+        "xls",
+        "xlsx",
+        "txt",
+        "jpg",
+        "jpeg",
+        "png",
+        "gif",
+        "zip",
+        "rtf",
+        "htm",
+        "html",
+    ]
+)
+WORD = re.compile(r"\w+", re.UNICODE)
+LATIN = re.compile(r"[A-Za-z]")
+LOOKALIKE = re.compile(r"[\u0370-\u03ff\u0400-\u04ff]")  # Greek, Cyrillic
+ZERO_FONT = re.compile(r"font-size\s*:\s*0(?:px|pt|em|%)?\s*[;\"']", re.IGNORECASE)
+IMG = re.compile(r"<img\b", re.IGNORECASE)
+HOST_LIKE = re.compile(r"^(?:https?://)?(?:[a-z0-9-]+\.)+[a-z]{2,}(?:[/:?#]\S*)?$", re.I)
+
+
+@dataclass
+class Context:
+    message: ParsedMessage
+    remote_ip: str
+    ehlo_domain: str
+    env_from: str
+    env_rcpt_to: Sequence[str]
+    authenticated_as: str
+    is_tls: bool
+    auth: AuthResults | None  # None for authenticated submissions
+    lookups: ScanLookups
+    iprev_names: tuple[str, ...] = ()
+
+
+def check(*tags: str):
+    def register(function):
+        CHECKS.append(function)
+        TAGS.update(tags)
+        return function
+
+    return register
+
+
+def run_checks(context: Context) -> list[str]:
+    found: list[str] = []
+    for function in CHECKS:
+        found.extend(function(context))
+    return found
+
+
+def _addr(value: str) -> str:
+    return value.strip().strip("<>").lower()
+
+
+def _domain(address: str) -> str:
+    return address.rsplit("@", 1)[1].lower().rstrip(".") if "@" in address else ""
+
+
+# --- headers ---------------------------------------------------------------------------
+
+
+@check("MISSING_DATE", "MISSING_MID", "MISSING_MIME_VERSION", "MISSING_FROM", "MISSING_TO")
+def _missing(c: Context) -> Iterator[str]:
+    m = c.message
+    if not m.has("Date"):
+        yield "MISSING_DATE"
+    if not (m.header("Message-ID") or "").strip():
+        yield "MISSING_MID"
+    if not m.has("MIME-Version") and (m.has("Content-Type") or m.has("Content-Transfer-Encoding")):
+        yield "MISSING_MIME_VERSION"
+    if not m.has("From"):
+        yield "MISSING_FROM"
+    if not (m.has("To") or m.has("Cc") or m.has("Bcc")):
+        yield "MISSING_TO"
+
+
+@check("MISSING_SUBJECT", "EMPTY_SUBJECT", "SUBJ_ALL_CAPS", "SUBJ_EXCESS_PUNCT", "MULTIPLE_FROM")
+def _subject(c: Context) -> Iterator[str]:
+    m = c.message
+    subject = m.header("Subject")
+    if subject is None:
+        yield "MISSING_SUBJECT"
+    elif not subject.strip():
+        yield "EMPTY_SUBJECT"
+    else:
+        letters = [ch for ch in subject if ch.isalpha()]
+        if len(letters) >= 10 and len(subject.split()) >= 2 and all(ch.isupper() for ch in letters):
+            yield "SUBJ_ALL_CAPS"
+        if re.search(r"[!?]{3,}", subject):
+            yield "SUBJ_EXCESS_PUNCT"
+    if len(m.header_all("From")) > 1:
+        yield "MULTIPLE_FROM"
+
+
+@check("X_HDR_*")
+def _header_names(c: Context) -> Iterator[str]:
+    seen = set()
+    for name, _ in c.message.headers:
+        tag = "X_HDR_" + re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_")
+        if tag not in seen and len(tag) <= 64:
+            seen.add(tag)
+            yield tag
+
+
+# --- addresses -------------------------------------------------------------------------
+
+
+@check("FROM_NO_DN", "FROM_DN_EQ_ADDR", "FROM_DN_HAS_ADDR", "FROM_NEQ_ENV_FROM", "FORGED_SENDER")
+def _from(c: Context) -> Iterator[str]:
+    sender = c.message.from_address
+    if sender is None or not sender.address:
+        return
+    address = _addr(sender.address)
+    name = sender.name.strip().strip('"').strip()
+    if not name:
+        yield "FROM_NO_DN"
+    elif _addr(name) == address:
+        yield "FROM_DN_EQ_ADDR"
+    elif re.search(r"[\w.+-]+@[\w-]+\.[\w.-]+", name):
+        yield "FROM_DN_HAS_ADDR"
+    env = _addr(c.env_from)
+    if env and env != address:
+        yield "FROM_NEQ_ENV_FROM"
+        if not aligned(_domain(env), _domain(address), "r"):
+            yield "FORGED_SENDER"
+
+
+@check(
+    "FORGED_RECIPIENTS",
+    "TO_DN_NONE",
+    "TO_DN_ALL",
+    "TO_DOM_EQ_FROM_DOM",
+    "TO_EQ_FROM",
+    "RCPT_COUNT_ONE",
+    "RCPT_COUNT_FIVE",
+    "RCPT_COUNT_TWELVE",
+    "REPLYTO_DOM_NEQ_FROM_DOM",
+)
+def _recipients(c: Context) -> Iterator[str]:
+    m = c.message
+    to = [a for a in m.addresses("To") if a.address]
+    listed = {_addr(a.address) for a in to + m.addresses("Cc") + m.addresses("Bcc")}
+    rcpts = [_addr(r) for r in c.env_rcpt_to if r.strip()]
+    if rcpts and listed and not c.authenticated_as and any(r not in listed for r in rcpts):
+        yield "FORGED_RECIPIENTS"
+    if to:
+        named = [a for a in to if a.name.strip().strip('"')]
+        if not named:
+            yield "TO_DN_NONE"
+        elif len(named) == len(to):
+            yield "TO_DN_ALL"
+    sender = m.from_address
+    from_domain = sender.domain if sender else ""
+    if from_domain and to:
+        if all(a.domain == from_domain for a in to):
+            yield "TO_DOM_EQ_FROM_DOM"
+        if len(to) == 1 and sender and _addr(to[0].address) == _addr(sender.address):
+            yield "TO_EQ_FROM"
+    if len(rcpts) == 1:
+        yield "RCPT_COUNT_ONE"
+    elif 5 <= len(rcpts) < 12:
+        yield "RCPT_COUNT_FIVE"
+    elif len(rcpts) >= 12:
+        yield "RCPT_COUNT_TWELVE"
+    reply_to = m.addresses("Reply-To")
+    reply_domain = reply_to[0].domain if reply_to else ""
+    if reply_domain and from_domain and not aligned(reply_domain, from_domain, "r"):
+        yield "REPLYTO_DOM_NEQ_FROM_DOM"
+
+
+# --- the connection --------------------------------------------------------------------
+
+
+def _ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]").removeprefix("IPv6:"))
+    except ValueError:
+        return False
+    return True
+
+
+def _resolves(lookups: ScanLookups, name: str) -> bool | None:
+    """A or MX (or AAAA) found: True; none: False; DNS failed: None."""
+    answers = [lookups.get(name, t) for t in ("A", "MX", "AAAA")]
+    if any(a.status == FOUND for a in answers):
+        return True
+    if any(a.status == ERROR for a in answers):
+        return None
+    return False
+
+
+@check(
+    "HELO_NORES_A_OR_MX",
+    "HELO_IPREV_MISMATCH",
+    "HELO_BAREIP",
+    "FROMHOST_NORES_A_OR_MX",
+    "RDNS_NONE",
+    "RDNS_DNSFAIL",
+    "RCVD_COUNT_ZERO",
+    "RCVD_TLS_LAST",
+    "RCVD_NO_TLS_LAST",
+)
+def _connection(c: Context) -> Iterator[str]:
+    if not c.message.header_all("Received"):
+        yield "RCVD_COUNT_ZERO"
+    yield "RCVD_TLS_LAST" if c.is_tls else "RCVD_NO_TLS_LAST"
+    if c.authenticated_as or c.auth is None:
+        return
+    helo = c.ehlo_domain.strip().rstrip(".").lower()
+    if helo:
+        if _ip_literal(helo):
+            yield "HELO_BAREIP"
+        else:
+            if _resolves(c.lookups, helo) is False:
+                yield "HELO_NORES_A_OR_MX"
+            if c.remote_ip and c.auth.iprev.result != "temperror" and helo not in c.iprev_names:
+                yield "HELO_IPREV_MISMATCH"
+    if c.remote_ip:
+        if c.auth.iprev.result == "temperror":
+            yield "RDNS_DNSFAIL"
+        elif not c.iprev_names:
+            yield "RDNS_NONE"
+    sender = c.message.from_address
+    if sender and sender.domain and _resolves(c.lookups, sender.domain) is False:
+        yield "FROMHOST_NORES_A_OR_MX"
+
+
+# --- sender authentication ---------------------------------------------------------------
+
+SPF_TAGS = {
+    "pass": "SPF_ALLOW",
+    "fail": "SPF_FAIL",
+    "softfail": "SPF_SOFTFAIL",
+    "neutral": "SPF_NEUTRAL",
+    "none": "SPF_NA",
+    "permerror": "SPF_PERMFAIL",
+    "temperror": "SPF_DNSFAIL",
+}
+DKIM_TAGS = {
+    "pass": "DKIM_ALLOW",
+    "fail": "DKIM_REJECT",
+    "neutral": "DKIM_REJECT",
+    "permerror": "DKIM_PERMFAIL",
+    "temperror": "DKIM_TEMPFAIL",
+}
+ARC_TAGS = {"pass": "ARC_ALLOW", "fail": "ARC_REJECT", "temperror": "ARC_DNSFAIL", "none": "ARC_NA"}
+
+
+@check(
+    "AUTH_NA",
+    *SPF_TAGS.values(),
+    *DKIM_TAGS.values(),
+    "DKIM_NA",
+    *ARC_TAGS.values(),
+    "DMARC_POLICY_ALLOW",
+    "DMARC_POLICY_REJECT",
+    "DMARC_POLICY_QUARANTINE",
+    "DMARC_POLICY_SOFTFAIL",
+    "DMARC_NA",
+    "DMARC_BAD_POLICY",
+    "DMARC_DNSFAIL",
+)
+def _authentication(c: Context) -> Iterator[str]:
+    auth = c.auth
+    if auth is None:
+        return
+    yield SPF_TAGS.get(auth.spf.result, "SPF_NA")
+    if auth.dkim:
+        yield from dict.fromkeys(DKIM_TAGS.get(r.result, "DKIM_REJECT") for r in auth.dkim)
+    else:
+        yield "DKIM_NA"
+    yield ARC_TAGS.get(auth.arc.result, "ARC_REJECT")
+    dmarc = auth.dmarc
+    if dmarc.result == "pass":
+        yield "DMARC_POLICY_ALLOW"
+    elif dmarc.result == "fail":
+        yield {
+            "reject": "DMARC_POLICY_REJECT",
+            "quarantine": "DMARC_POLICY_QUARANTINE",
+        }.get(dmarc.policy, "DMARC_POLICY_SOFTFAIL")
+    elif dmarc.result == "temperror":
+        yield "DMARC_DNSFAIL"
+    elif dmarc.result == "permerror":
+        yield "DMARC_BAD_POLICY"
+    else:
+        yield "DMARC_NA"
+    if (
+        auth.spf.result in ("none", "neutral")
+        and not any(r.result == "pass" for r in auth.dkim)
+        and dmarc.result == "none"
+        and auth.arc.result == "none"
+    ):
+        yield "AUTH_NA"
+
+
+# --- content ---------------------------------------------------------------------------
+
+
+@check("SINGLE_SHORT_PART", "MIME_HTML_ONLY", "HTML_SHORT_TEXT_IMAGES", "ZERO_FONT", "BROKEN_MIME")
+def _structure(c: Context) -> Iterator[str]:
+    m = c.message
+    texts = m.text_parts + m.html_text
+    if m.part_count == 1 and len(texts) == 1 and len(WORD.findall(texts[0])) < 10:
+        yield "SINGLE_SHORT_PART"
+    if m.html_parts and not m.text_parts:
+        yield "MIME_HTML_ONLY"
+    if m.html_parts:
+        images = sum(len(IMG.findall(h)) for h in m.html_parts)
+        words = sum(len(WORD.findall(t)) for t in m.html_text)
+        if images >= 1 and words < 40 * images and words < 200:
+            yield "HTML_SHORT_TEXT_IMAGES"
+        if any(ZERO_FONT.search(h) for h in m.html_parts):
+            yield "ZERO_FONT"
+    if m.defects:
+        yield "BROKEN_MIME"
+
+
+@check("URL_ANCHOR_MISMATCH", "URL_NUMERIC_IP", "URL_MANY")
+def _links(c: Context) -> Iterator[str]:
+    m = c.message
+    for anchor in m.anchors:
+        text = anchor.text.strip()
+        if not HOST_LIKE.match(text):
+            continue
+        shown, target = url_host(text), url_host(anchor.href)
+        if shown and target and organizational_domain(shown) != organizational_domain(target):
+            yield "URL_ANCHOR_MISMATCH"
+            break
+    for url in m.urls:
+        host = re.match(r"https?://(?:[^/@]*@)?\[?([^/:\]?#]+)", url, re.I)
+        if host and _ip_literal(host[1]):
+            yield "URL_NUMERIC_IP"
+            break
+    if len(m.urls) > 30:
+        yield "URL_MANY"
+
+
+@check("MIME_BAD_EXTENSION", "MIME_DOUBLE_BAD_EXTENSION")
+def _attachments(c: Context) -> Iterator[str]:
+    bad = double = False
+    for attachment in c.message.attachments:
+        parts = attachment.filename.lower().strip().rstrip(".").split(".")
+        if len(parts) < 2:
+            continue
+        if parts[-1] in BAD_EXTENSIONS:
+            bad = True
+            if len(parts) >= 3 and parts[-2] in DISGUISE_EXTENSIONS:
+                double = True
+    if bad:
+        yield "MIME_BAD_EXTENSION"
+    if double:
+        yield "MIME_DOUBLE_BAD_EXTENSION"
+
+
+def _mixed_script(text: str) -> bool:
+    for word in WORD.findall(text):
+        if len(word) >= 3 and LATIN.search(word) and LOOKALIKE.search(word):
+            return True
+    return False
+
+
+@check("MIXED_CHARSET", "SUBJ_MIXED_CHARSET", "CTYPE_MIXED_CHARSETS")
+def _charsets(c: Context) -> Iterator[str]:
+    m = c.message
+    if _mixed_script(m.subject):
+        yield "SUBJ_MIXED_CHARSET"
+    if any(_mixed_script(t[:20_000]) for t in m.text_parts + m.html_text):
+        yield "MIXED_CHARSET"
+    if len(m.charsets - {"us-ascii"}) >= 3:
+        yield "CTYPE_MIXED_CHARSETS"

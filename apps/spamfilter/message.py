@@ -1,0 +1,184 @@
+"""One message taken apart once for every rule and for Bayes: headers (decoded), text and
+HTML parts (transfer- and charset-decoded), links with their anchor text, attachments.
+
+Hostile input is the normal case here: every decoder is lenient, nothing raises.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import html
+import re
+from dataclasses import dataclass, field
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses
+
+MAX_PARTS = 200
+MAX_TEXT = 500_000  # characters of decoded text looked at per part
+TAG = re.compile(r"<[^>]*>", re.DOTALL)
+INVISIBLE = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
+ANCHOR = re.compile(r"<a\s[^>]*?href\s*=\s*([\"']?)([^\"'\s>]+)\1[^>]*>(.*?)</a\s*>", re.I | re.S)
+URL = re.compile(r"\bhttps?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
+BARE_HOST = re.compile(r"^(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})(?:[/:?#]|$)", re.IGNORECASE)
+SPACES = re.compile(r"\s+")
+
+
+@dataclass
+class Address:
+    name: str
+    address: str
+
+    @property
+    def domain(self) -> str:
+        return self.address.rsplit("@", 1)[1].lower() if "@" in self.address else ""
+
+
+@dataclass
+class Anchor:
+    href: str
+    text: str
+
+
+@dataclass
+class Attachment:
+    filename: str
+    content_type: str
+
+
+@dataclass
+class ParsedMessage:
+    raw: bytes
+    headers: list[tuple[str, str]]  # (name as sent, decoded value), in order
+    text_parts: list[str] = field(default_factory=list)
+    html_parts: list[str] = field(default_factory=list)  # raw HTML (decoded)
+    html_text: list[str] = field(default_factory=list)  # HTML with the markup removed
+    anchors: list[Anchor] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    charsets: set[str] = field(default_factory=set)
+    part_count: int = 0
+    defects: int = 0
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def header_all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for k, v in self.headers if k.lower() == name]
+
+    def has(self, name: str) -> bool:
+        return self.header(name) is not None
+
+    def addresses(self, name: str) -> list[Address]:
+        values = self.header_all(name)
+        if not values:
+            return []
+        try:
+            pairs = getaddresses(values)
+        except Exception:  # noqa: BLE001 - malformed address lists
+            return []
+        return [Address(n.strip(), a.strip()) for n, a in pairs if a or n]
+
+    @property
+    def from_address(self) -> Address | None:
+        found = self.addresses("From")
+        return found[0] if found else None
+
+    @property
+    def subject(self) -> str:
+        return self.header("Subject") or ""
+
+    @property
+    def body_text(self) -> str:
+        return "\n".join(self.text_parts + self.html_text)
+
+
+def _decode_header(value: str) -> str:
+    if "=?" not in value:
+        return SPACES.sub(" ", value).strip()
+    try:
+        return SPACES.sub(" ", str(make_header(decode_header(value)))).strip()
+    except Exception:  # noqa: BLE001 - bad encoded words stay as sent
+        return SPACES.sub(" ", value).strip()
+
+
+def html_to_text(markup: str) -> str:
+    text = INVISIBLE.sub(" ", markup)
+    text = TAG.sub(" ", text)
+    return SPACES.sub(" ", html.unescape(text)).strip()
+
+
+def _payload_text(part: Message) -> str:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001
+        payload = None
+    if payload is None:
+        raw = part.get_payload()
+        return raw if isinstance(raw, str) else ""
+    charset = part.get_content_charset() or "us-ascii"
+    try:
+        return payload.decode(charset, "replace")
+    except (LookupError, ValueError):
+        return payload.decode("latin-1", "replace")
+
+
+def parse(raw: bytes) -> ParsedMessage:
+    if raw.startswith(b"From ") and b"\n" in raw[:1000]:
+        raw_for_parse = raw.split(b"\n", 1)[1]  # an mbox "From " line
+    else:
+        raw_for_parse = raw
+    msg = email.message_from_bytes(raw_for_parse, policy=email.policy.compat32)
+    headers = []
+    for name, value in msg.items():
+        if not isinstance(value, str):
+            value = str(value)
+        headers.append((name.strip(), _decode_header(value)))
+    parsed = ParsedMessage(raw=raw, headers=headers)
+    parsed.defects = len(msg.defects)
+    for index, part in enumerate(msg.walk()):
+        if index >= MAX_PARTS:
+            break
+        parsed.defects += len(part.defects)
+        if part.is_multipart():
+            continue
+        parsed.part_count += 1
+        charset = part.get_param("charset")
+        if isinstance(charset, str) and charset:
+            parsed.charsets.add(charset.lower().strip('"'))
+        content_type = part.get_content_type()
+        filename = None
+        try:
+            filename = part.get_filename()
+        except Exception:  # noqa: BLE001
+            filename = None
+        disposition = (part.get("Content-Disposition") or "").lower()
+        if filename or disposition.startswith("attachment"):
+            parsed.attachments.append(Attachment(_decode_header(filename or ""), content_type))
+            continue
+        if content_type == "text/html":
+            markup = _payload_text(part)[:MAX_TEXT]
+            parsed.html_parts.append(markup)
+            parsed.html_text.append(html_to_text(markup))
+            for match in ANCHOR.finditer(markup):
+                parsed.anchors.append(Anchor(html.unescape(match[2]), html_to_text(match[3])[:500]))
+        elif content_type.startswith("text/") or content_type == "message/rfc822":
+            parsed.text_parts.append(_payload_text(part)[:MAX_TEXT])
+        elif content_type.startswith(("application/", "image/", "audio/", "video/")):
+            parsed.attachments.append(Attachment("", content_type))
+    for text in parsed.text_parts + parsed.html_parts:
+        parsed.urls.extend(m[0].rstrip(".,;:!") for m in URL.finditer(text))
+    parsed.urls.extend(a.href for a in parsed.anchors if a.href.lower().startswith("http"))
+    parsed.urls = list(dict.fromkeys(parsed.urls))[:1000]
+    return parsed
+
+
+def url_host(url: str) -> str:
+    match = BARE_HOST.match(url.strip())
+    return match[1].lower() if match else ""

@@ -1,0 +1,365 @@
+"""The spam filter's operations: scan a received message (what the SMTP listeners call),
+train and purge Bayes models, reload the rules.
+
+`scan` authenticates the sender (SPF, DKIM, ARC, DMARC, iprev), runs the rules and Bayes,
+and answers a Verdict: the score, every tag with its value, the action, and the header
+texts to add (X-Spam-Result, X-Spam-Status, Authentication-Results).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from apps.accounts.models import Principal, PrincipalType
+from apps.accounts.permissions import Perm
+from apps.accounts.principals.selectors import principal_get
+from apps.spamfilter import auth, bayes, checks, rules
+from apps.spamfilter.lookups import ScanLookups, reverse_name
+from apps.spamfilter.message import ParsedMessage, parse
+from mailadmin.audit import audit
+from mailadmin.errors import NotFound, ServiceError, ValidationFailed
+
+logger = logging.getLogger(__name__)
+SEVERITY = {"allow": 0, "quarantine": 1, "reject": 2, "discard": 3}
+MAX_DETAIL_TAGS = 200
+
+
+@dataclass(frozen=True)
+class TagResult:
+    action: str
+    value: float
+
+
+@dataclass
+class Verdict:
+    score: float
+    tags: dict[str, TagResult]
+    action: str  # allow, quarantine, reject, discard
+    is_spam: bool
+    spam_result: str  # "X-Spam-Result: ..." (folded, without the final CRLF)
+    spam_status: str  # "X-Spam-Status: Yes, score=12.70"
+    authentication_results: str  # "Authentication-Results: ..." ("" when authenticated)
+    auth: auth.AuthResults | None = None
+    bayes: bayes.BayesVerdict | None = None
+    rules_version: str = ""
+    elapsed: float = 0.0
+    dns_queries: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def disposition_value(self) -> str:
+        """The header block the management API's classify example shows."""
+        return f"{self.spam_result}\r\n{self.spam_status}\r\n"
+
+    @property
+    def headers(self) -> str:
+        """Everything to prepend to the stored message, CRLF-terminated."""
+        block = self.disposition_value
+        if self.authentication_results:
+            block = f"{self.authentication_results}\r\n" + block
+        return block
+
+
+def _authserv_id() -> str:
+    return settings.MAILADMIN_SPAM_AUTHSERV_ID or settings.MAILADMIN_HOSTNAME
+
+
+def _valid_ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip().strip("[]")))
+    except ValueError:
+        return ""
+
+
+def _authenticate(
+    lookups: ScanLookups,
+    message: ParsedMessage,
+    *,
+    ip: str,
+    helo: str,
+    env_from: str,
+) -> auth.AuthResults:
+    sender = message.from_address
+    from_domain = sender.domain if sender else ""
+    spf_domain = auth.domain_of(env_from) or helo
+    wanted = [(spf_domain, "TXT")] if spf_domain else []
+    wanted += [(name, "TXT") for name in auth.dkim_keys(message.raw)]
+    if from_domain:
+        wanted += auth.dmarc_lookups(from_domain)
+        wanted += [(from_domain, "A"), (from_domain, "MX")]
+    if helo and not checks._ip_literal(helo):
+        wanted += [(helo, "A"), (helo, "MX")]
+    if ip:
+        wanted.append((reverse_name(ip), "PTR"))
+    lookups.prefetch(wanted)
+
+    spf = auth.spf_check(
+        lookups, ip=ip, sender=env_from, helo=helo, receiver=settings.MAILADMIN_HOSTNAME
+    )
+    dkim = auth.dkim_check(lookups, message.raw)
+    arc = auth.arc_check(lookups, message.raw)
+    dmarc = auth.dmarc_check(lookups, from_domain=from_domain, spf=spf, dkim_results=dkim)
+    iprev = auth.iprev_check(lookups, ip) if ip else auth.IprevResult("")
+    return auth.AuthResults(
+        spf=spf,
+        helo_spf=None,
+        dkim=dkim,
+        arc=arc,
+        dmarc=dmarc,
+        iprev=iprev,
+        ip=ip,
+        helo=helo,
+        sender=env_from if "@" in env_from else "",
+    )
+
+
+def _dnsbl(lookups: ScanLookups, ip: str) -> list[tuple[str, float]]:
+    """MAILADMIN_SPAM_DNSBL: "zone:TAG:score,...", asked with the sending IPv4 address."""
+    configured = [e.strip() for e in settings.MAILADMIN_SPAM_DNSBL.split(",") if e.strip()]
+    if not configured or not ip or ":" in ip:
+        return []
+    reversed_ip = ".".join(reversed(ip.split(".")))
+    lists = []
+    for entry in configured:
+        zone, _, rest = entry.partition(":")
+        tag, _, score = rest.partition(":")
+        lists.append((f"{reversed_ip}.{zone}", tag or f"RBL_{zone.upper()}", score))
+    lookups.prefetch((name, "A") for name, _, _ in lists)
+    listed = []
+    for name, tag, score in lists:
+        answer = lookups.get(name, "A")
+        if answer.values and any(v.startswith("127.") for v in answer.values):
+            try:
+                listed.append((tag, float(score or 0)))
+            except ValueError:
+                listed.append((tag, 0.0))
+    return listed
+
+
+def scan(
+    *,
+    message: bytes,
+    remote_ip: str,
+    ehlo_domain: str,
+    env_from: str,
+    env_rcpt_to: Sequence[str],
+    authenticated_as: str = "",
+    is_tls: bool = False,
+    bayes_account_id: int | None = None,
+) -> Verdict:
+    """Authenticate and score one received message. Never raises on what a sender sent;
+    DNS failures become temperror results, bounded by MAILADMIN_SPAM_DNS_DEADLINE."""
+    started = time.perf_counter()
+    ruleset = rules.current()
+    parsed = parse(message)
+    lookups = ScanLookups()
+    ip = _valid_ip(remote_ip) if remote_ip else ""
+    helo = (ehlo_domain or "").strip().rstrip(".").lower()
+    env_from = (env_from or "").strip().strip("<>")
+    results = None
+    if not authenticated_as:
+        results = _authenticate(lookups, parsed, ip=ip, helo=helo, env_from=env_from)
+    context = checks.Context(
+        message=parsed,
+        remote_ip=ip,
+        ehlo_domain=helo,
+        env_from=env_from,
+        env_rcpt_to=list(env_rcpt_to or []),
+        authenticated_as=authenticated_as or "",
+        is_tls=is_tls,
+        auth=results,
+        lookups=lookups,
+        iprev_names=results.iprev.names if results else (),
+    )
+    found: dict[str, float] = {tag: 1.0 for tag in checks.run_checks(context)}
+    if results is not None:
+        for tag, score in _dnsbl(lookups, ip):
+            found[tag] = score  # scored by the setting, not the rules file
+    body = None
+    for rule in ruleset.matchers:
+        if rule.header:
+            values = parsed.header_all(rule.header)
+            hit = any(rule.pattern.search(v) for v in values)
+        else:
+            if body is None:
+                body = parsed.body_text
+            hit = rule.pattern.search(body) is not None
+        if hit:
+            found[rule.tag] = 1.0
+    verdict_bayes = bayes.classify(parsed, account_id=bayes_account_id)
+    if verdict_bayes.probability is not None:
+        p = verdict_bayes.probability
+        if p >= 0.6:
+            found["BAYES_SPAM"] = min(1.0, (p - 0.5) * 2)
+        elif p <= 0.4:
+            found["BAYES_HAM"] = min(1.0, (0.5 - p) * 2)
+
+    tags: dict[str, TagResult] = {}
+    reported: list[tuple[float, str]] = []
+    action = "allow"
+    score = 0.0
+    for tag, factor in found.items():
+        rule = ruleset.find(tag)
+        if tag.startswith("RBL_") and tag not in ruleset.rules:
+            value, rule_action, report = factor, "allow", True
+            if rule is not None and not rule.enabled:
+                continue
+        elif rule is None or not rule.enabled:
+            continue
+        else:
+            value, rule_action, report = round(rule.score * factor, 2), rule.action, rule.report
+        tags[tag] = TagResult(rule_action, value)
+        score += value
+        if report:
+            reported.append((value, tag))
+        if SEVERITY[rule_action] > SEVERITY[action]:
+            action = rule_action
+    score = round(score, 2)
+    thresholds = [
+        ("discard", settings.MAILADMIN_SPAM_THRESHOLD_DISCARD),
+        ("reject", settings.MAILADMIN_SPAM_THRESHOLD_REJECT),
+        ("quarantine", settings.MAILADMIN_SPAM_THRESHOLD_QUARANTINE),
+    ]
+    for name, threshold in thresholds:
+        if threshold > 0 and score >= threshold and SEVERITY[name] > SEVERITY[action]:
+            action = name
+            break
+    spam_threshold = settings.MAILADMIN_SPAM_THRESHOLD_SPAM
+    is_spam = (spam_threshold > 0 and score >= spam_threshold) or action != "allow"
+    reported.sort()
+    lines = [f"{tag} ({value:.2f})" for value, tag in reported]
+    spam_result = "X-Spam-Result: " + (",\r\n\t".join(lines) if lines else "none")
+    spam_status = f"X-Spam-Status: {'Yes' if is_spam else 'No'}, score={score:.2f}"
+    return Verdict(
+        score=score,
+        tags=tags,
+        action=action,
+        is_spam=is_spam,
+        spam_result=spam_result,
+        spam_status=spam_status,
+        authentication_results=results.header(_authserv_id()) if results else "",
+        auth=results,
+        bayes=verdict_bayes,
+        rules_version=ruleset.version,
+        elapsed=time.perf_counter() - started,
+        dns_queries=lookups.queries,
+    )
+
+
+def classify(
+    *,
+    actor: Principal,
+    message: bytes,
+    remote_ip: str = "",
+    ehlo_domain: str = "",
+    env_from: str = "",
+    env_rcpt_to: Sequence[str] = (),
+    authenticated_as: str = "",
+    is_tls: bool = False,
+) -> Verdict:
+    """The classify tester: a scan of a message given by hand (nothing is stored)."""
+    if not message.strip():
+        raise ValidationFailed("The message is empty.", field="message")
+    if remote_ip and not _valid_ip(remote_ip):
+        raise ValidationFailed(f"Invalid IP address: {remote_ip}", field="remoteIp")
+    return scan(
+        message=message,
+        remote_ip=remote_ip,
+        ehlo_domain=ehlo_domain,
+        env_from=env_from,
+        env_rcpt_to=env_rcpt_to,
+        authenticated_as=authenticated_as,
+        is_tls=is_tls,
+    )
+
+
+# --- Bayes training --------------------------------------------------------------------
+
+
+class GlobalModelRefused(ServiceError):
+    status = 403
+    title = "Forbidden"
+
+
+def _account(*, actor: Principal, account_id: str) -> Principal:
+    """An individual account the actor may act for: itself, or one of its tenant's when it
+    may read principals (a plain user trains only its own model)."""
+    account = principal_get(actor=actor, id_or_name=account_id)
+    if account.type != PrincipalType.INDIVIDUAL:
+        raise NotFound(f"{account_id} is not an account.")
+    if account.pk != actor.pk and not actor.has_permission(Perm.PRINCIPAL_GET):
+        raise NotFound()
+    return account
+
+
+def _model(*, actor: Principal, account_id: str | None, doing: str) -> tuple[str, str, int | None]:
+    """(scope, name, tenant id) of the model the actor asks for."""
+    if account_id is None:
+        if not actor.reaches_all_tenants:
+            raise GlobalModelRefused(
+                f"Only a superadmin may {doing} the global Bayes model, which every tenant "
+                "shares; use an account's model instead."
+            )
+        return bayes.GLOBAL, "global Bayes model", None
+    account = _account(actor=actor, account_id=account_id)
+    return bayes.account_scope(account.pk), f"Bayes model of {account.name}", account.tenant_id
+
+
+def bayes_train(
+    *, actor: Principal, message: bytes, spam: bool, account_id: str | None = None
+) -> None:
+    if not message.strip():
+        raise ValidationFailed("The message is empty.", field="body")
+    scope, name, tenant_id = _model(actor=actor, account_id=account_id, doing="train")
+    bayes.learn(parse(message), spam=spam, scope=scope)
+    audit(
+        actor=actor,
+        action="spam-filter.train",
+        object_type="bayes-model",
+        object_id=scope,
+        object_repr=name,
+        tenant_id=tenant_id,
+        changes={"learned": "spam" if spam else "ham"},
+    )
+
+
+def bayes_purge(*, actor: Principal, account_id: str | None = None) -> None:
+    scope, name, tenant_id = _model(actor=actor, account_id=account_id, doing="delete")
+    bayes.purge(scope)
+    audit(
+        actor=actor,
+        action="spam-filter.bayes-purge",
+        object_type="bayes-model",
+        object_id=scope,
+        object_repr=name,
+        tenant_id=tenant_id,
+    )
+
+
+def bayes_learned(*, actor: Principal, account_id: str | None = None) -> tuple[int, int]:
+    scope, _, _ = _model(actor=actor, account_id=account_id, doing="read")
+    return bayes.learned(scope)
+
+
+def rules_reload(*, actor: Principal) -> dict:
+    changes = rules.reload()
+    audit(
+        actor=actor,
+        action="spam-filter.update",
+        object_type="spam-filter-rules",
+        object_id=changes["version"],
+        object_repr=f"rules {changes['version']}",
+        tenant_id=None,
+        changes={
+            "added": changes["added"],
+            "removed": changes["removed"],
+            "changed": sorted(changes["changed"]),
+        },
+    )
+    return changes
