@@ -247,6 +247,8 @@ MAILADMIN_SPAM_THRESHOLD_DISCARD = env_float("MAILADMIN_SPAM_THRESHOLD_DISCARD",
 MAILADMIN_SPAM_BAYES_MIN_LEARNS = env_int("MAILADMIN_SPAM_BAYES_MIN_LEARNS", 50)
 # The name in our Authentication-Results headers (RFC 8601 authserv-id); empty: hostname.
 MAILADMIN_SPAM_AUTHSERV_ID = env_str("MAILADMIN_SPAM_AUTHSERV_ID")
+# The rules file; empty: apps/spamfilter/rules.yaml as shipped.
+MAILADMIN_SPAM_RULES_FILE = env_str("MAILADMIN_SPAM_RULES_FILE")
 # DNS block lists asked with the sending IP, e.g. "zen.spamhaus.org:RBL_SPAMHAUS:4.0"
 # (zone:TAG:score, comma-separated); off by default.
 MAILADMIN_SPAM_DNSBL = env_str("MAILADMIN_SPAM_DNSBL")

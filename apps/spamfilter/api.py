@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import parsers, serializers
 
 from apps.accounts.permissions import Perm
 from apps.spamfilter import services
 from mailadmin.api.parsers import JSONParser, PayloadTooLarge, body_limit, too_large_detail
 from mailadmin.api.schema import NULL_DATA, PROBLEM, envelope
-from mailadmin.api.serializers import StrictCharField, StrictSerializer
+from mailadmin.api.serializers import StrictCharField, StrictIntegerField, StrictSerializer
 from mailadmin.api.views import MethodPermissionApi, ok
 from mailadmin.errors import ValidationFailed
 
@@ -25,18 +30,34 @@ ACCOUNT_PARAMETER = OpenApiParameter(
 )
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON boolean: 0, "yes" and the like are refused, not guessed."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+@extend_schema_field(
+    {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}, {"maxLength": 0}]}
+)
+class RemoteIpField(serializers.IPAddressField):
+    pass
+
+
 class ClassifyInput(StrictSerializer):
     """The management API's request: only `message` is required."""
 
     message = StrictCharField(trim_whitespace=False, max_length=10_000_000)
-    remoteIp = serializers.IPAddressField(required=False, allow_blank=True)  # noqa: N815
+    remoteIp = RemoteIpField(required=False, allow_blank=True)  # noqa: N815
     ehloDomain = StrictCharField(required=False, allow_blank=True, max_length=255)  # noqa: N815
     authenticatedAs = StrictCharField(  # noqa: N815
         required=False, allow_null=True, allow_blank=True, max_length=255
     )
-    isTls = serializers.BooleanField(required=False, default=False)  # noqa: N815
+    isTls = StrictBooleanField(required=False, default=False)  # noqa: N815
     envFrom = StrictCharField(required=False, allow_blank=True, max_length=512)  # noqa: N815
-    envFromFlags = serializers.IntegerField(  # noqa: N815
+    envFromFlags = StrictIntegerField(  # noqa: N815
         required=False, min_value=0, max_value=2**31 - 1
     )
     envRcptTo = serializers.ListField(  # noqa: N815

@@ -68,7 +68,7 @@ class RuleSet:
 
 
 def rules_path() -> Path:
-    configured = getattr(settings, "MAILADMIN_SPAM_RULES_FILE", "")
+    configured = settings.MAILADMIN_SPAM_RULES_FILE
     return Path(configured) if configured else DEFAULT_FILE
 
 

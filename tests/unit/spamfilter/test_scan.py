@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import time
+
 import pytest
 
 from apps.spamfilter.services import scan
+from tests.conftest import corpus_file
 
 pytestmark = pytest.mark.django_db
 
@@ -54,3 +58,144 @@ def test_it_scores_the_spec_example_as_the_spec_does(spec_dns):
     assert verdict.is_spam
     assert {"X_HDR_FROM", "X_HDR_TO", "X_HDR_SUBJECT", "X_HDR_CONTENT_TYPE"} <= set(verdict.tags)
     assert verdict.tags["MISSING_MID"].value == 2.5
+
+
+def test_it_ends_within_the_deadline_when_dns_is_silent(settings, dns_server):
+    for name in ("example.net", "example.org", "foo.org", "8.8.8.8.in-addr.arpa"):
+        dns_server.set_zone(name, "TIMEOUT")
+    dns_server.set_zone("_dmarc.example.org", "TIMEOUT")
+    settings.MAILADMIN_SPAM_DNS_DEADLINE = 0.5
+    started = time.monotonic()
+    verdict = spec_scan()
+    assert time.monotonic() - started < 2.0
+    assert {"SPF_DNSFAIL", "DMARC_DNSFAIL", "RDNS_DNSFAIL"} <= set(verdict.tags)
+    assert "spf=temperror" in verdict.authentication_results
+    assert "dmarc=temperror" in verdict.authentication_results
+
+
+def test_it_skips_sender_checks_for_an_authenticated_submission(spec_dns):
+    verdict = spec_scan(authenticated_as="jane")
+    assert verdict.authentication_results == ""
+    assert not {t for t in verdict.tags if t.split("_")[0] in {"SPF", "DKIM", "DMARC", "ARC"}}
+    assert "FORGED_RECIPIENTS" not in verdict.tags
+
+
+def test_it_passes_a_signed_message_from_an_aligned_domain(dns_server, monkeypatch):
+    import dkim
+
+    class Clock:
+        @staticmethod
+        def time() -> float:
+            return 1667843664.0
+
+    monkeypatch.setattr(dkim, "time", Clock)
+    records, message = corpus_file("dkim", "mail-auth", "dkim-002.txt").read_text().split("\n\n", 1)
+    for line in records.splitlines():
+        owner, value = line.split(" ", 1)
+        dns_server.set_zone(owner, {"TXT": [value]})
+    dns_server.set_zone(
+        "example.com", {"TXT": ["v=spf1 ip4:192.0.2.0/24 -all"], "MX": [(10, "mx.example.com.")]}
+    )
+    dns_server.set_zone("_dmarc.example.com", {"TXT": ["v=DMARC1; p=reject"]})
+    verdict = scan(
+        message=message.replace("\n", "\r\n").encode(),
+        remote_ip="192.0.2.7",
+        ehlo_domain="mx.example.com",
+        env_from="joe@example.com",
+        env_rcpt_to=["suzie@example.net"],
+    )
+    assert {"SPF_ALLOW", "DKIM_ALLOW", "DMARC_POLICY_ALLOW"} <= set(verdict.tags)
+    assert "AUTH_NA" not in verdict.tags
+    header = verdict.authentication_results
+    assert header.startswith(
+        "Authentication-Results: mail.localhost;\r\n\tdkim=pass header.d=example.com"
+    )
+    assert "spf=pass smtp.mailfrom=joe@example.com" in header
+    # From is football.example.com: it aligns (relaxed) with d=example.com, and its DMARC
+    # record is the organisational domain's.
+    assert "dmarc=pass header.from=football.example.com policy.dmarc=none" in header
+
+
+def _content(headers: str, body: str) -> bytes:
+    base = (
+        "From: Shop <shop@example.org>\r\nTo: You <you@example.net>\r\n"
+        "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
+        "Message-ID: <1@example.org>\r\nMIME-Version: 1.0\r\n"
+    )
+    return (base + headers + "\r\n" + body).encode()
+
+
+def content_tags(dns_server, message: bytes) -> set[str]:
+    return set(
+        scan(message=message, remote_ip="", ehlo_domain="", env_from="", env_rcpt_to=[]).tags
+    )
+
+
+def test_it_catches_html_only_mail_whose_link_text_shows_another_host(dns_server):
+    html = (
+        "<html><body><p>Your account is locked.</p>"
+        '<a href="http://login.evil.test/x">https://www.paypal.com/signin</a></body></html>'
+    )
+    tags = content_tags(
+        dns_server, _content("Subject: Account\r\nContent-Type: text/html\r\n", html)
+    )
+    assert {"MIME_HTML_ONLY", "URL_ANCHOR_MISMATCH"} <= tags
+
+
+def test_it_does_not_flag_a_link_whose_text_names_its_own_site(dns_server):
+    html = '<p>hello there</p><a href="https://news.example.org/a?b=1">www.example.org</a>'
+    tags = content_tags(dns_server, _content("Subject: News\r\nContent-Type: text/html\r\n", html))
+    assert "URL_ANCHOR_MISMATCH" not in tags
+
+
+def test_it_flags_executable_and_disguised_attachments(dns_server):
+    body = (
+        "--b\r\nContent-Type: text/plain\r\n\r\n"
+        "See the invoice attached, thanks for your order today.\r\n"
+        "--b\r\nContent-Type: application/octet-stream\r\n"
+        'Content-Disposition: attachment; filename="invoice.pdf.exe"\r\n\r\nMZ\r\n--b--\r\n'
+    )
+    tags = content_tags(
+        dns_server,
+        _content('Subject: Invoice\r\nContent-Type: multipart/mixed; boundary="b"\r\n', body),
+    )
+    assert {"MIME_BAD_EXTENSION", "MIME_DOUBLE_BAD_EXTENSION"} <= tags
+
+
+def test_it_flags_capitals_and_look_alike_letters(dns_server):
+    # "PАYPAL" below spells its "А" with the Cyrillic capital letter.
+    encoded = base64.b64encode("URGENT: VERIFY YOUR PАYPAL ACCOUNT".encode()).decode()
+    subject = f"=?utf-8?b?{encoded}?="
+    tags = content_tags(
+        dns_server,
+        _content(
+            f"Subject: {subject}\r\nContent-Type: text/plain; charset=utf-8\r\n",
+            "Please verify now.\r\n",
+        ),
+    )
+    assert {"SUBJ_ALL_CAPS", "SUBJ_MIXED_CHARSET"} <= tags
+
+
+def test_it_rejects_the_gtube_test_message(dns_server):
+    message = corpus_file("messages", "spam", "spamassassin-t", "gtube.eml").read_bytes()
+    verdict = scan(message=message, remote_ip="", ehlo_domain="", env_from="", env_rcpt_to=[])
+    assert verdict.tags["GTUBE"].action == "reject"
+    assert verdict.action == "reject"
+    assert verdict.is_spam
+
+
+def test_it_scans_every_corpus_message_without_failing(dns_server):
+    folder = corpus_file("messages", "spam", "spamassassin-t", "gtube.eml").parents[2]
+    scanned = 0
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            verdict = scan(
+                message=path.read_bytes(),
+                remote_ip="192.0.2.1",
+                ehlo_domain="mx.sender.test",
+                env_from="a@sender.test",
+                env_rcpt_to=["b@example.org"],
+            )
+            assert verdict.spam_status.startswith("X-Spam-Status: ")
+            scanned += 1
+    assert scanned > 500
