@@ -444,5 +444,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("MAILADMIN_LOG_LEVEL", "INFO")},
-    "loggers": {"mail.log": {"level": "WARNING"}},  # aiosmtpd logs every command at INFO
+    "loggers": {
+        "mail.log": {"level": "WARNING"},  # aiosmtpd logs every command at INFO
+        # dkimpy logs a signature that does not verify as an ERROR; for us it is a result
+        # (Authentication-Results, DKIM_* tags), not a fault.
+        "dkimpy": {"level": "CRITICAL"},
+    },
 }

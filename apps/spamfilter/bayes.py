@@ -22,7 +22,7 @@ from apps.spamfilter.auth import organizational_domain
 from apps.spamfilter.message import ParsedMessage, url_host
 
 GLOBAL = "global"
-MAX_TOKENS = 3000
+MAX_TOKENS = 5000
 MAX_CLUES = 150
 MIN_DISTANCE = 0.1  # a token whose probability is this close to 0.5 says nothing
 UNKNOWN_STRENGTH, UNKNOWN_PROBABILITY = 0.45, 0.5
@@ -45,6 +45,16 @@ def _words(text: str, prefix: str = "") -> Iterable[str]:
             yield prefix + word
         elif len(word) > 24:
             yield f"{prefix}long:{word[:4]}"
+
+
+def _words_and_pairs(text: str) -> Iterable[str]:
+    """Each word and each pair of neighbouring words ("click here" says more than both)."""
+    previous = ""
+    for word in _words(text):
+        yield word
+        if previous:
+            yield f"{previous} {word}"
+        previous = word
 
 
 def tokens(message: ParsedMessage) -> list[str]:
@@ -76,7 +86,7 @@ def tokens(message: ParsedMessage) -> list[str]:
         if host:
             add([f"url:{host}", f"url-domain:{organizational_domain(host)}"])
     for text in message.text_parts + message.html_text:
-        add(_words(text[:100_000]))
+        add(_words_and_pairs(text[:100_000]))
     return list(found)
 
 

@@ -195,10 +195,11 @@ def scan(
     verdict_bayes = bayes.classify(parsed, account_id=bayes_account_id)
     if verdict_bayes.probability is not None:
         p = verdict_bayes.probability
+        # Scaled by certainty: full weight from 0.95 (0.05 for ham), none near 0.5.
         if p >= 0.6:
-            found["BAYES_SPAM"] = min(1.0, (p - 0.5) * 2)
+            found["BAYES_SPAM"] = min(1.0, (p - 0.5) / 0.45)
         elif p <= 0.4:
-            found["BAYES_HAM"] = min(1.0, (0.5 - p) * 2)
+            found["BAYES_HAM"] = min(1.0, (0.5 - p) / 0.45)
 
     tags: dict[str, TagResult] = {}
     reported: list[tuple[float, str]] = []
