@@ -282,3 +282,123 @@ class SpamFilterUpdateApi(MethodPermissionApi):
     )
     def get(self, request):
         return ok(services.rules_reload(actor=request.user))
+
+
+class DmarcTroubleshootInput(StrictSerializer):
+    remoteIp = RemoteIpField(required=False, allow_blank=True)  # noqa: N815
+    ehloDomain = StrictCharField(required=False, allow_blank=True, max_length=255)  # noqa: N815
+    mailFrom = StrictCharField(required=False, allow_blank=True, max_length=512)  # noqa: N815
+    # The message: DKIM, ARC and DMARC need it (the spec marks nothing required).
+    body = StrictCharField(trim_whitespace=False, max_length=10_000_000)
+
+
+# Result names as the management API writes them.
+RESULT_TYPES = {
+    "pass": "pass",
+    "fail": "fail",
+    "softfail": "softFail",
+    "neutral": "neutral",
+    "none": "none",
+    "temperror": "tempError",
+    "permerror": "permError",
+    "": "none",
+}
+RESULT = inline_serializer(name="AuthResultType", fields={"type": serializers.CharField()})
+TROUBLESHOOT_RESULT = envelope(
+    "DmarcTroubleshooting",
+    inline_serializer(
+        name="DmarcTroubleshootingData",
+        fields={
+            "spfEhloDomain": serializers.CharField(),
+            "spfEhloResult": RESULT,
+            "spfMailFromDomain": serializers.CharField(),
+            "spfMailFromResult": inline_serializer(
+                name="SpfMailFromResult",
+                fields={
+                    "type": serializers.CharField(),
+                    "details": serializers.CharField(allow_null=True),
+                },
+            ),
+            "ipRevResult": RESULT,
+            "ipRevPtr": serializers.ListField(child=serializers.CharField()),
+            "dkimResults": serializers.ListField(
+                child=inline_serializer(
+                    name="DkimResultItem",
+                    fields={
+                        "type": serializers.CharField(),
+                        "domain": serializers.CharField(),
+                        "selector": serializers.CharField(),
+                        "details": serializers.CharField(allow_null=True),
+                    },
+                )
+            ),
+            "dkimPass": serializers.BooleanField(),
+            "arcResult": RESULT,
+            "dmarcResult": RESULT,
+            "dmarcPass": serializers.BooleanField(),
+            "dmarcPolicy": serializers.CharField(),
+            "elapsed": serializers.IntegerField(help_text="milliseconds"),
+        },
+    ),
+)
+
+
+def _details(result: str, text: str) -> str | None:
+    return text or None if result in ("temperror", "permerror", "fail") else None
+
+
+def troubleshoot_data(results, elapsed: float) -> dict[str, Any]:
+    helo = results.helo_spf
+    dmarc = results.dmarc
+    return {
+        "spfEhloDomain": results.helo,
+        "spfEhloResult": {"type": RESULT_TYPES.get(helo.result if helo else "", "none")},
+        "spfMailFromDomain": results.spf.domain,
+        "spfMailFromResult": {
+            "type": RESULT_TYPES.get(results.spf.result, "none"),
+            "details": _details(results.spf.result, results.spf.explanation),
+        },
+        "ipRevResult": {"type": RESULT_TYPES.get(results.iprev.result, "none")},
+        "ipRevPtr": [f"{name}." for name in results.iprev.names],
+        "dkimResults": [
+            {
+                "type": RESULT_TYPES.get(r.result, r.result),
+                "domain": r.domain,
+                "selector": r.selector,
+                "details": _details(r.result, r.detail),
+            }
+            for r in results.dkim
+        ],
+        "dkimPass": any(r.result == "pass" for r in results.dkim),
+        "arcResult": {"type": RESULT_TYPES.get(results.arc.result, "none")},
+        "dmarcResult": {"type": RESULT_TYPES.get(dmarc.result, "none")},
+        "dmarcPass": dmarc.result == "pass",
+        "dmarcPolicy": dmarc.published_policy,
+        "elapsed": round(elapsed * 1000),
+    }
+
+
+class DmarcTroubleshootApi(MethodPermissionApi):
+    method_permissions = {"POST": Perm.TROUBLESHOOT}
+
+    @extend_schema(
+        operation_id="troubleshoot_dmarc",
+        request=DmarcTroubleshootInput,
+        responses={200: TROUBLESHOOT_RESULT, 400: PROBLEM, 403: PROBLEM},
+        description=(
+            "SPF (HELO and MAIL FROM), iprev, DKIM, ARC and DMARC for a message as if it "
+            "arrived now from remoteIp, asked of live DNS."
+        ),
+    )
+    def post(self, request):
+        data = DmarcTroubleshootInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        results, elapsed = services.dmarc_troubleshoot(
+            actor=request.user,
+            remote_ip=values.get("remoteIp") or "",
+            ehlo_domain=values.get("ehloDomain") or "",
+            mail_from=values.get("mailFrom") or "",
+            message=(values.get("body") or "").encode("utf-8", "surrogateescape"),
+        )
+        return ok(troubleshoot_data(results, elapsed))

@@ -18,6 +18,7 @@ urlpatterns = [
         api.TrainHamAccountApi.as_view(),
         name="api-spam-train-ham-account",
     ),
+    path("troubleshoot/dmarc", api.DmarcTroubleshootApi.as_view(), name="api-troubleshoot-dmarc"),
     path("update/spam-filter", api.SpamFilterUpdateApi.as_view(), name="api-spam-update"),
     path(
         "store/purge/in-memory/default/bayes-global",

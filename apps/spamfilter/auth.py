@@ -228,6 +228,16 @@ class DmarcResult:
     spf_aligned: bool = False
     dkim_aligned: bool = False
     detail: str = ""
+    record_domain: str = ""  # where the record was found (the From or organisational domain)
+
+    @property
+    def published_policy(self) -> str:
+        """The policy the record sets for the From domain (sp= for a subdomain), or none."""
+        policy = self.published.get("p", "none").lower()
+        subdomain = self.published.get("sp", "").lower()
+        if self.record_domain != self.domain and subdomain in ("none", "quarantine", "reject"):
+            return subdomain
+        return policy
 
 
 def _dmarc_record(values: tuple[str, ...]) -> tuple[dict[str, str] | None, str]:
@@ -291,7 +301,7 @@ def dmarc_check(
     )
     policy = record["p"].lower()
     if at_org and record.get("sp", "").lower() in ("none", "quarantine", "reject"):
-        policy = record["sp"].lower()
+        policy = record["sp"].lower()  # the record is the organisational domain's
     result = "pass" if spf_ok or dkim_ok else "fail"
     applied = "none"
     if result == "fail":
@@ -311,6 +321,7 @@ def dmarc_check(
         spf_ok,
         dkim_ok,
         "" if result == "pass" else "neither SPF nor DKIM aligned with the From domain",
+        org if at_org else from_domain,
     )
 
 

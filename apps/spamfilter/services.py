@@ -84,6 +84,7 @@ def _authenticate(
     ip: str,
     helo: str,
     env_from: str,
+    check_helo: bool = False,
 ) -> auth.AuthResults:
     sender = message.from_address
     from_domain = sender.domain if sender else ""
@@ -102,13 +103,18 @@ def _authenticate(
     spf = auth.spf_check(
         lookups, ip=ip, sender=env_from, helo=helo, receiver=settings.MAILADMIN_HOSTNAME
     )
+    helo_spf = None
+    if check_helo and helo:
+        helo_spf = auth.spf_check(
+            lookups, ip=ip, sender="", helo=helo, receiver=settings.MAILADMIN_HOSTNAME
+        )
     dkim = auth.dkim_check(lookups, message.raw)
     arc = auth.arc_check(lookups, message.raw)
     dmarc = auth.dmarc_check(lookups, from_domain=from_domain, spf=spf, dkim_results=dkim)
     iprev = auth.iprev_check(lookups, ip) if ip else auth.IprevResult("")
     return auth.AuthResults(
         spf=spf,
-        helo_spf=None,
+        helo_spf=helo_spf,
         dkim=dkim,
         arc=arc,
         dmarc=dmarc,
@@ -278,6 +284,25 @@ def classify(
         authenticated_as=authenticated_as,
         is_tls=is_tls,
     )
+
+
+def dmarc_troubleshoot(
+    *, actor: Principal, remote_ip: str, ehlo_domain: str, mail_from: str, message: bytes
+) -> tuple[auth.AuthResults, float]:
+    """Every authentication result for a message as if received now: (results, seconds)."""
+    ip = _valid_ip(remote_ip) if remote_ip else ""
+    if remote_ip and not ip:
+        raise ValidationFailed(f"Invalid IP address: {remote_ip}", field="remoteIp")
+    started = time.perf_counter()
+    results = _authenticate(
+        ScanLookups(),
+        parse(message),
+        ip=ip,
+        helo=(ehlo_domain or "").strip().rstrip(".").lower(),
+        env_from=(mail_from or "").strip().strip("<>"),
+        check_helo=True,
+    )
+    return results, time.perf_counter() - started
 
 
 # --- Bayes training --------------------------------------------------------------------

@@ -195,6 +195,7 @@ REPLAYED = {
     "POST /spam-filter/train/spam/{account_id}",
     "POST /spam-filter/train/ham/{account_id}",
     "GET /update/spam-filter",
+    "POST /troubleshoot/dmarc",
     "GET /store/purge/in-memory/default/bayes-global",
     "GET /store/purge/in-memory/default/bayes-account/{account_id}",
 }
@@ -374,3 +375,7 @@ def test_it_answers_the_spam_filter_examples(api_root, spec, settings, dns_serve
     }
     assert bayes.learned(bayes.GLOBAL) == bayes.learned(bayes.account_scope(account.pk)) == (0, 0)
     assert replay(api_root, spec, "GET /update/spam-filter")["data"]["rules"] > 50
+
+    troubleshooting = replay(api_root, spec, "POST /troubleshoot/dmarc")["data"]
+    assert troubleshooting["ipRevPtr"] == ["dns.google."]
+    assert troubleshooting["spfMailFromDomain"] == "example.org"

@@ -239,3 +239,55 @@ def test_it_leaves_the_rules_to_superadmins(api_a):
     response = api_a.get("/api/update/spam-filter")
     assert response.status_code == 403
     assert response.json()["permission"] == "spam-filter-update"
+
+
+# --- DMARC troubleshooter ------------------------------------------------------------------
+
+TROUBLESHOOT = {
+    "remoteIp": "8.8.8.8",
+    "ehloDomain": "mx.google.com",
+    "mailFrom": "jane@example.org",
+    "body": "From: jane@example.org\nTo: john@example.net\nSubject: Testing\n\nTesting 1, 2, 3\n",
+}
+
+
+def test_it_troubleshoots_dmarc_against_live_dns(api_a, dns_server):
+    dns_server.set_zone("8.8.8.8.in-addr.arpa", {"PTR": ["dns.google."]})
+    dns_server.set_zone("dns.google", {"A": ["8.8.8.8"]})
+    dns_server.set_zone("example.org", {"TXT": ["v=spf1 ~all"]})
+    dns_server.set_zone("_dmarc.example.org", {"TXT": ["v=DMARC1; p=reject"]})
+    response = api_a.post("/api/troubleshoot/dmarc", TROUBLESHOOT, format="json")
+    assert response.status_code == 200, response.content
+    data = response.json()["data"]
+    assert data.pop("elapsed") >= 0
+    assert data == {
+        "spfEhloDomain": "mx.google.com",
+        "spfEhloResult": {"type": "none"},
+        "spfMailFromDomain": "example.org",
+        "spfMailFromResult": {"type": "softFail", "details": None},
+        "ipRevResult": {"type": "pass"},
+        "ipRevPtr": ["dns.google."],
+        "dkimResults": [],
+        "dkimPass": False,
+        "arcResult": {"type": "none"},
+        "dmarcResult": {"type": "fail"},
+        "dmarcPass": False,
+        "dmarcPolicy": "reject",
+    }
+
+
+def test_it_gives_the_subdomain_policy_and_temporary_errors(api_a, dns_server):
+    dns_server.set_zone("_dmarc.example.org", {"TXT": ["v=DMARC1; p=none; sp=quarantine"]})
+    dns_server.set_zone("8.8.8.8.in-addr.arpa", "SERVFAIL")
+    body = TROUBLESHOOT | {
+        "body": TROUBLESHOOT["body"].replace("@example.org", "@news.example.org")
+    }
+    data = api_a.post("/api/troubleshoot/dmarc", body, format="json").json()["data"]
+    assert (data["dmarcResult"], data["dmarcPolicy"]) == ({"type": "fail"}, "quarantine")
+    assert data["ipRevResult"] == {"type": "tempError"}
+
+
+def test_it_needs_troubleshoot(api_client_for, user_a):
+    response = api_client_for(user_a).post("/api/troubleshoot/dmarc", TROUBLESHOOT, format="json")
+    assert response.status_code == 403
+    assert response.json()["permission"] == "troubleshoot"
