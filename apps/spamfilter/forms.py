@@ -1,0 +1,43 @@
+"""Console forms of the spam filter pages."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+
+from mailadmin.core.forms import ServiceErrorsMixin
+
+MAX_MESSAGE = 10_000_000
+
+
+class ClassifyForm(ServiceErrorsMixin, forms.Form):
+    message = forms.CharField(
+        label="Message",
+        strip=False,
+        max_length=MAX_MESSAGE,
+        widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}),
+        help_text="The whole message as received: headers, a blank line, the body.",
+        error_messages={"required": "Paste the message to classify."},
+    )
+    remote_ip = forms.GenericIPAddressField(
+        label="Sending IP address", required=False, unpack_ipv4=True
+    )
+    ehlo_domain = forms.CharField(label="HELO/EHLO name", required=False, max_length=255)
+    env_from = forms.CharField(label="Envelope sender (MAIL FROM)", required=False, max_length=512)
+    env_rcpt_to = forms.CharField(
+        label="Envelope recipients (RCPT TO)",
+        required=False,
+        max_length=10_000,
+        help_text="Separated by commas or spaces.",
+    )
+    is_tls = forms.BooleanField(label="Received over TLS", required=False)
+
+    def clean_message(self) -> str:
+        message = self.cleaned_data["message"]
+        if not message.strip():
+            raise forms.ValidationError("Paste the message to classify.")
+        return message
+
+    def clean_env_rcpt_to(self) -> list[str]:
+        return [r for r in re.split(r"[\s,;]+", self.cleaned_data["env_rcpt_to"]) if r][:1000]

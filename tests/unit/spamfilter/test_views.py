@@ -1,0 +1,49 @@
+"""The classify tester page."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+MESSAGE = "From: a@example.org\r\nTo: b@example.org\r\nSubject: HELLO THERE FRIEND\r\n\r\nhi\r\n"
+
+
+def test_it_shows_the_form(client, user_a):
+    client.force_login(user_a)
+    response = client.get("/spam-filter/")
+    assert response.status_code == 200
+    assert 'id="classify-form"' in response.content.decode()
+
+
+def test_it_shows_the_score_and_each_tag(client, user_a, dns_server):
+    client.force_login(user_a)
+    response = client.post(
+        "/spam-filter/",
+        {"message": MESSAGE, "remote_ip": "192.0.2.1", "env_rcpt_to": "b@example.org, c@x.test"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.lstrip().startswith('<div id="classify-form">')  # the partial only
+    assert "<code>SUBJ_ALL_CAPS</code>" in page
+    assert "Subject written in capitals" in page
+    assert "X-Spam-Status: " in page
+    assert "Authentication-Results: mail.localhost;" in page
+
+
+def test_it_answers_422_with_the_message(client, user_a):
+    client.force_login(user_a)
+    response = client.post("/spam-filter/", {"message": "  ", "remote_ip": "123"})
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert "Paste the message to classify." in page
+    assert "Enter a valid IPv4 or IPv6 address." in page
+
+
+def test_it_needs_spam_filter_classify(client, make_principal):
+    nobody = make_principal(roles=(), enabled_permissions=["dashboard"])
+    client.force_login(nobody)
+    response = client.get("/spam-filter/")
+    assert response.status_code == 403
+    assert "spam-filter-classify" in response.content.decode()
