@@ -17,9 +17,14 @@ from email.utils import getaddresses
 
 MAX_PARTS = 200
 MAX_TEXT = 500_000  # characters of decoded text looked at per part
+MAX_ANCHORS = 1000
+MAX_ANCHOR_TEXT = 2000
 TAG = re.compile(r"<[^>]*>", re.DOTALL)
-INVISIBLE = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
-ANCHOR = re.compile(r"<a\s[^>]*?href\s*=\s*([\"']?)([^\"'\s>]+)\1[^>]*>(.*?)</a\s*>", re.I | re.S)
+INVISIBLE_START = re.compile(r"<(script|style|head)\b", re.IGNORECASE)
+# Linear scans only (no `.*?` between two tags: a message full of unclosed <a> or <script>
+# tags would make such a pattern quadratic).
+ANCHOR_START = re.compile(r"<a\s[^>]{0,2000}>", re.IGNORECASE)
+HREF = re.compile(r"href\s*=\s*([\"']?)([^\"'\s>]+)", re.IGNORECASE)
 URL = re.compile(r"\bhttps?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
 BARE_HOST = re.compile(r"^(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})(?:[/:?#]|$)", re.IGNORECASE)
 SPACES = re.compile(r"\s+")
@@ -108,10 +113,38 @@ def _decode_header(value: str) -> str:
         return SPACES.sub(" ", value).strip()
 
 
+def _without_invisible(markup: str) -> str:
+    """Drop <script>, <style> and <head> elements (to the end when one is not closed)."""
+    lower = markup.lower()
+    kept, position = [], 0
+    for match in INVISIBLE_START.finditer(markup):
+        if match.start() < position:
+            continue
+        kept.append(markup[position : match.start()])
+        end = lower.find(f"</{match[1].lower()}", match.end())
+        position = len(markup) if end < 0 else end
+    kept.append(markup[position:])
+    return " ".join(kept)
+
+
 def html_to_text(markup: str) -> str:
-    text = INVISIBLE.sub(" ", markup)
-    text = TAG.sub(" ", text)
+    text = TAG.sub(" ", _without_invisible(markup))
     return SPACES.sub(" ", html.unescape(text)).strip()
+
+
+def anchors(markup: str) -> list[Anchor]:
+    found = []
+    lower = markup.lower()
+    for match in ANCHOR_START.finditer(markup):
+        href = HREF.search(match[0])
+        if href is None:
+            continue
+        end = lower.find("</a", match.end(), match.end() + MAX_ANCHOR_TEXT)
+        text = markup[match.end() : end] if end >= 0 else ""
+        found.append(Anchor(html.unescape(href[2]), html_to_text(text)[:500]))
+        if len(found) >= MAX_ANCHORS:
+            break
+    return found
 
 
 def _payload_text(part: Message) -> str:
@@ -166,8 +199,7 @@ def parse(raw: bytes) -> ParsedMessage:
             markup = _payload_text(part)[:MAX_TEXT]
             parsed.html_parts.append(markup)
             parsed.html_text.append(html_to_text(markup))
-            for match in ANCHOR.finditer(markup):
-                parsed.anchors.append(Anchor(html.unescape(match[2]), html_to_text(match[3])[:500]))
+            parsed.anchors.extend(anchors(markup))
         elif content_type.startswith("text/") or content_type == "message/rfc822":
             parsed.text_parts.append(_payload_text(part)[:MAX_TEXT])
         elif content_type.startswith(("application/", "image/", "audio/", "video/")):

@@ -6,6 +6,8 @@ import base64
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from apps.spamfilter.services import scan
 from tests.conftest import corpus_file
@@ -199,3 +201,24 @@ def test_it_scans_every_corpus_message_without_failing(dns_server):
             assert verdict.spam_status.startswith("X-Spam-Status: ")
             scanned += 1
     assert scanned > 500
+
+
+def test_it_stays_linear_on_markup_built_to_be_slow(dns_server):
+    trap = "<html><a href=x>" * 40_000 + "<script>" * 40_000
+    message = _content("Subject: trap\r\nContent-Type: text/html\r\n", trap)
+    started = time.monotonic()
+    scan(message=message, remote_ip="", ehlo_domain="", env_from="", env_rcpt_to=[])
+    assert time.monotonic() - started < 5
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(raw=st.binary(max_size=3000))
+def test_it_scans_whatever_bytes_arrive(dns_server, raw):
+    verdict = scan(
+        message=b"From: a@example.org\r\n" + raw,
+        remote_ip="192.0.2.1",
+        ehlo_domain="h",
+        env_from="",
+        env_rcpt_to=[],
+    )
+    assert verdict.spam_status.startswith("X-Spam-Status: ")
