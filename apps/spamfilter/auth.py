@@ -22,6 +22,7 @@ from apps.spamfilter.lookups import ERROR, FOUND, NONE, ScanLookups
 logger = logging.getLogger(__name__)
 _psl = PublicSuffixList()  # the snapshot shipped in the package: no network
 MAX_PTR_NAMES = 10  # RFC 8601 iprev / RFC 7208 5.5: at most 10 PTR names are checked
+MAX_SIGNATURES = 10  # DKIM signatures verified per message (the rest are not looked at)
 ADDRESS = re.compile(r"<?([^<>\s]*@([^<>\s@]+))>?\s*$")
 
 
@@ -165,7 +166,7 @@ def dkim_keys(message: bytes) -> list[str]:
         selector, domain = _tag(header[1], "s"), _tag(header[1], "d")
         if selector and domain:
             names.append(f"{selector}._domainkey.{domain}")
-    return names
+    return list(dict.fromkeys(names))[: MAX_SIGNATURES + 2]
 
 
 def dkim_check(lookups: ScanLookups, message: bytes) -> list[DkimResult]:
@@ -174,6 +175,7 @@ def dkim_check(lookups: ScanLookups, message: bytes) -> list[DkimResult]:
     try:
         verifier = dkim.DKIM(message, timeout=max(lookups.remaining(), 0.1))
         signatures = [v for k, v in verifier.headers if k.lower() == b"dkim-signature"]
+        signatures = signatures[:MAX_SIGNATURES]
     except Exception as exc:  # noqa: BLE001 - unparseable message
         return [DkimResult("permerror", detail=f"message not parseable: {exc}"[:200])]
     results = []

@@ -300,3 +300,11 @@ def test_it_writes_an_rfc8601_header():
         f"\tiprev=pass policy.iprev={IP} (mx.example.org);\r\n"
         "\tdmarc=pass header.from=example.org policy.dmarc=none"
     )
+
+
+def test_it_verifies_at_most_ten_signatures(dns_server):
+    signature = b"DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=s%d; h=from; bh=x; b=y\r\n"
+    message = b"".join(signature % i for i in range(50)) + b"From: a@example.org\r\n\r\nhi\r\n"
+    results = auth.dkim_check(ScanLookups(), message)
+    assert len(results) == 10
+    assert len(auth.dkim_keys(message)) == 12
