@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import DatabaseError
+from redis.exceptions import RedisError
 
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
@@ -198,8 +200,13 @@ def scan(
             hit = rule.pattern.search(body) is not None
         if hit:
             found[rule.tag] = 1.0
-    verdict_bayes = bayes.classify(parsed, account_id=bayes_account_id)
-    if verdict_bayes.probability is not None:
+    try:
+        verdict_bayes = bayes.classify(parsed, account_id=bayes_account_id)
+    except (RedisError, DatabaseError) as exc:
+        # Mail keeps flowing without Bayes' vote rather than failing at DATA.
+        logger.warning("Bayes is unavailable, scanning without it: %s", exc)
+        verdict_bayes = None
+    if verdict_bayes is not None and verdict_bayes.probability is not None:
         p = verdict_bayes.probability
         # Scaled by certainty: full weight from 0.95 (0.05 for ham), none near 0.5.
         if p >= 0.6:

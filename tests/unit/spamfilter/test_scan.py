@@ -222,3 +222,10 @@ def test_it_scans_whatever_bytes_arrive(dns_server, raw):
         env_rcpt_to=[],
     )
     assert verdict.spam_status.startswith("X-Spam-Status: ")
+
+
+def test_it_scans_without_bayes_when_its_store_is_down(settings, spec_dns):
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
+    verdict = spec_scan()
+    assert verdict.bayes is None
+    assert verdict.score == 12.7
