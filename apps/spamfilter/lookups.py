@@ -14,6 +14,7 @@ kept only for the scan that saw them.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -31,7 +32,7 @@ from mailadmin.dns import make_resolver
 
 FOUND, NONE, ERROR = "found", "none", "error"
 CACHE_SIZE = 20_000
-_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="spam-dns")
+_pools: dict[int, ThreadPoolExecutor] = {}  # per process: threads do not survive a fork
 _cache: OrderedDict[tuple, tuple[float, Answer]] = OrderedDict()
 _cache_lock = threading.Lock()
 _resolvers = threading.local()
@@ -46,6 +47,14 @@ class Answer:
     @property
     def temporary(self) -> bool:
         return self.status == ERROR
+
+
+def _pool() -> ThreadPoolExecutor:
+    pid = os.getpid()
+    pool = _pools.get(pid)
+    if pool is None:
+        pool = _pools[pid] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="spam-dns")
+    return pool
 
 
 def cache_clear() -> None:
@@ -96,7 +105,7 @@ class ScanLookups:
             for name, rtype in todo:
                 self.get(name, rtype)
             return
-        futures = [_pool.submit(self.get, n, t) for n, t in todo]
+        futures = [_pool().submit(self.get, n, t) for n, t in todo]
         wait(futures, timeout=max(self.remaining(), 0) + 0.5)
 
     def _known(self, name: str, rtype: str) -> Answer | None:
