@@ -215,6 +215,7 @@ def scan(
             found["BAYES_HAM"] = min(1.0, (0.5 - p) / 0.45)
 
     tags: dict[str, TagResult] = {}
+    reasons: list[str] = []  # why the action is not "allow" (an SMTP reply can say it)
     reported: list[tuple[float, str]] = []
     action = "allow"
     score = 0.0
@@ -234,6 +235,9 @@ def scan(
             reported.append((value, tag))
         if SEVERITY[rule_action] > SEVERITY[action]:
             action = rule_action
+        if rule_action != "allow":
+            described = rule.description if rule is not None else ""
+            reasons.append(f"{tag}: {described}" if described else tag)
     score = round(score, 2)
     thresholds = [
         ("discard", settings.MAILADMIN_SPAM_THRESHOLD_DISCARD),
@@ -243,6 +247,7 @@ def scan(
     for name, threshold in thresholds:
         if threshold > 0 and score >= threshold and SEVERITY[name] > SEVERITY[action]:
             action = name
+            reasons.append(f"spam score {score:.2f} reaches the {name} threshold {threshold:g}")
             break
     spam_threshold = settings.MAILADMIN_SPAM_THRESHOLD_SPAM
     is_spam = (spam_threshold > 0 and score >= spam_threshold) or action != "allow"
@@ -263,6 +268,7 @@ def scan(
         rules_version=ruleset.version,
         elapsed=time.perf_counter() - started,
         dns_queries=lookups.queries,
+        reasons=reasons,
     )
 
 

@@ -183,6 +183,7 @@ def test_it_rejects_the_gtube_test_message(dns_server):
     verdict = scan(message=message, remote_ip="", ehlo_domain="", env_from="", env_rcpt_to=[])
     assert verdict.tags["GTUBE"].action == "reject"
     assert verdict.action == "reject"
+    assert verdict.reasons == ["GTUBE: The generic test for unsolicited bulk email"]
     assert verdict.is_spam
 
 
@@ -229,3 +230,13 @@ def test_it_scans_without_bayes_when_its_store_is_down(settings, spec_dns):
     verdict = spec_scan()
     assert verdict.bayes is None
     assert verdict.score == 12.7
+
+
+def test_it_rejects_above_the_reject_threshold_and_says_why(settings, spec_dns):
+    settings.MAILADMIN_SPAM_THRESHOLD_REJECT = 12.0
+    verdict = spec_scan()
+    assert verdict.action == "reject"
+    assert verdict.reasons == ["spam score 12.70 reaches the reject threshold 12"]
+    settings.MAILADMIN_SPAM_THRESHOLD_QUARANTINE = 10.0
+    settings.MAILADMIN_SPAM_THRESHOLD_REJECT = 0
+    assert spec_scan().action == "quarantine"
