@@ -233,6 +233,8 @@ MAILADMIN_DNS_CHECK_CONCURRENCY = env_int("MAILADMIN_DNS_CHECK_CONCURRENCY", 50)
 # "Check all" splits each batch of domains over this many worker processes (DNS only; the
 # task's process stores the results): judging answers is CPU work, so one per core.
 MAILADMIN_DNS_CHECK_PROCESSES = env_int("MAILADMIN_DNS_CHECK_PROCESSES", os.cpu_count() or 1)
+# Inbound mail (the MX) is scanned: off stores every accepted message in the INBOX as is.
+MAILADMIN_SPAM_FILTER = env_bool("MAILADMIN_SPAM_FILTER", default=True)
 # Spam filter (apps.spamfilter): one scan's DNS lookups all end by this many seconds
 # (then temperror); answers are kept this long (at most their TTL) for the next scans.
 MAILADMIN_SPAM_DNS_DEADLINE = env_float("MAILADMIN_SPAM_DNS_DEADLINE", 5.0)

@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass, field
 
 from aiosmtpd.smtp import SMTP, Session
-from django.db import transaction
+from django.conf import settings
+from django.db import DatabaseError, transaction
 
 from apps.queue.smtp.headers import (
     header_end,
@@ -111,17 +112,83 @@ class ScanVerdict:
     data: bytes  # the message to store (the filter may add headers)
     folder: str = "INBOX"  # e.g. "Junk"
     reject: str | None = None  # an SMTP reply refusing the message, e.g. "550 5.7.1 ..."
+    discard: bool = False  # accepted and dropped (the discard threshold or a rule's action)
+
+
+# What the filter's action means for where a message goes. There is no quarantine store
+# yet, so quarantined mail goes to Junk like mail over the spam threshold.
+JUNK_ACTIONS = {"quarantine"}
+DISPOSITIONS = {"reject": "reject", "quarantine": "quarantine", "discard": "reject"}
 
 
 def scan_inbound(message: InboundMessage) -> ScanVerdict:
     """The spam filter's hook: every inbound message passes here before it is stored.
 
-    A no-op today (everything goes to the INBOX unchanged). apps.spamfilter plugs in
-    here: it may add headers (Authentication-Results, X-Spam-*), choose the folder, or
-    refuse the message with a reply. Runs in the listener's database pool (blocking
-    I/O is fine) inside no transaction.
+    apps.spamfilter scores it (SPF, DKIM, ARC, DMARC, iprev, rules, Bayes); its
+    Authentication-Results and X-Spam-* headers go on top of the message; spam goes to
+    Junk, a rejecting verdict is refused with 550 5.7.1 naming why, a discarding one is
+    accepted and dropped. The authentication outcome is recorded for our outgoing DMARC
+    aggregate reports, rejected mail included. MAILADMIN_SPAM_FILTER=false skips all
+    of it. Runs in the listener's database pool
+    (blocking I/O is fine) inside no transaction.
     """
-    return ScanVerdict(data=message.data)
+    from apps.spamfilter.services import scan
+
+    if not settings.MAILADMIN_SPAM_FILTER:
+        return ScanVerdict(data=message.data)
+    verdict = scan(
+        message=message.data,
+        remote_ip=message.peer_ip,
+        ehlo_domain=message.helo,
+        env_from=message.mail_from,
+        env_rcpt_to=message.recipients,
+        is_tls=message.tls,
+    )
+    _record_authentication(message, verdict)
+    if verdict.action == "reject":
+        why = "; ".join(verdict.reasons) or "message refused by the spam filter"
+        return ScanVerdict(data=message.data, reject=f"550 5.7.1 {_one_line(why)}")
+    if verdict.action == "discard":
+        return ScanVerdict(data=message.data, discard=True)
+    junk = verdict.is_spam or verdict.action in JUNK_ACTIONS
+    data = verdict.headers.encode("utf-8", "replace") + message.data
+    return ScanVerdict(data=data, folder="Junk" if junk else "INBOX")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:400]
+
+
+def _record_authentication(message: InboundMessage, verdict) -> None:
+    """Our DMARC aggregate reports are built from these rows; failing to write one is
+    logged, never a reason to refuse mail."""
+    auth = verdict.auth
+    if auth is None:  # authenticated submission: nothing was checked
+        return
+    from apps.reports.services import DmarcVerdict, record_inbound_auth
+
+    dmarc = auth.dmarc
+    try:
+        record_inbound_auth(
+            source_ip=auth.ip or message.peer_ip,
+            envelope_from=message.mail_from,
+            spf_domain=auth.spf.domain,
+            spf_result=auth.spf.result,
+            dkim_results=[
+                {"domain": d.domain, "selector": d.selector, "result": d.result} for d in auth.dkim
+            ],
+            verdicts=[
+                DmarcVerdict(
+                    header_from=dmarc.domain,
+                    result=dmarc.result,
+                    spf_aligned=dmarc.spf_aligned,
+                    dkim_aligned=dmarc.dkim_aligned,
+                    disposition=DISPOSITIONS.get(verdict.action, "none"),
+                )
+            ],
+        )
+    except DatabaseError:
+        log.exception("could not record the authentication results of %s", message.queue_id)
 
 
 def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
@@ -132,6 +199,9 @@ def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
     verdict = scan_inbound(message)
     if verdict.reject:
         return verdict.reject
+    if verdict.discard:
+        log.info("discarded %s from <%s>: spam filter", message.queue_id, message.mail_from)
+        return None
     # The bytes first, outside the transaction: content-addressed, written once and
     # fsynced while no database lock is held (deliver() finds them already there).
     blobs.put(verdict.data)

@@ -22,6 +22,13 @@ def _blob_dir(settings, tmp_path):
     settings.MAILADMIN_BLOB_DIR = tmp_path / "blobs"
 
 
+@pytest.fixture(autouse=True)
+def _unfiltered(settings):
+    """The listener's own behaviour, byte for byte; the spam filter's part in the MX path
+    is tested in test_smtp_filtering.py."""
+    settings.MAILADMIN_SPAM_FILTER = False
+
+
 @pytest.fixture
 def domain(tenant_a):
     return Principal.objects.create(name="example.test", type=PrincipalType.DOMAIN, tenant=tenant_a)

@@ -1,0 +1,94 @@
+"""The spam filter in the inbound MX path: its headers on top of what is stored, spam in
+Junk, a rejecting verdict refused at DATA with nothing stored, and the authentication
+outcome recorded for our outgoing DMARC reports. Real sockets, the live DNS fixture."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.accounts.models import Principal, PrincipalType
+from apps.reports.models import InboundAuthResult
+from apps.store import blobs
+from apps.store.models import Message
+from tests.support.smtp_listeners import connect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HAM = (
+    b"From: Sender <sender@remote.test>\r\n"
+    b"To: Jane <jane@example.test>\r\n"
+    b"Subject: Lunch on Thursday\r\n"
+    b"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
+    b"Message-ID: <lunch-1@remote.test>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"\r\n"
+    b"Shall we meet at noon at the usual place? Bring the notes from Monday.\r\n"
+)
+GTUBE = HAM.replace(
+    b"Shall we meet", b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def _blob_dir(settings, tmp_path):
+    settings.MAILADMIN_BLOB_DIR = tmp_path / "blobs"
+
+
+@pytest.fixture
+def jane(make_principal, tenant_a, dns_server):
+    Principal.objects.create(name="example.test", type=PrincipalType.DOMAIN, tenant=tenant_a)
+    principal = make_principal(name="jane", tenant=tenant_a)
+    principal.emails.create(address="jane@example.test")
+    dns_server.set_zone("remote.test", {"TXT": ["v=spf1 ip4:127.0.0.1 -all"]})
+    dns_server.set_zone("_dmarc.remote.test", {"TXT": ["v=DMARC1; p=reject"]})
+    return principal
+
+
+@pytest.fixture
+def inbound(start_listeners):
+    return start_listeners("inbound")
+
+
+def test_a_clean_message_gets_the_filters_headers_and_lands_in_the_inbox(inbound, jane):
+    with connect(inbound) as client:
+        client.sendmail("sender@remote.test", ["jane@example.test"], HAM)
+    [stored] = Message.objects.filter(principal=jane)
+    assert stored.folder.name == "INBOX"
+    data = blobs.read(stored.blob_hash)
+    assert data.startswith(b"Authentication-Results: ")
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert b"spf=pass" in head and b"dmarc=pass" in head
+    assert b"X-Spam-Status: No" in head
+    assert data.endswith(HAM)
+    [row] = InboundAuthResult.objects.all()
+    assert (row.header_from, row.spf_result, row.dmarc_result, row.disposition) == (
+        "remote.test",
+        "pass",
+        "pass",
+        "none",
+    )
+
+
+def test_a_message_over_the_reject_threshold_is_refused_and_nothing_is_stored(inbound, jane):
+    with connect(inbound) as client:
+        client.mail("sender@remote.test")
+        client.rcpt("jane@example.test")
+        code, reply = client.data(GTUBE)
+    assert code == 550
+    assert reply.startswith(b"5.7.1 ")
+    assert not Message.objects.exists()
+    [row] = InboundAuthResult.objects.all()
+    assert row.disposition == "reject"
+
+
+def test_spam_goes_to_junk(inbound, jane, settings):
+    """No Date, no Message-ID, no MIME-Version, no display name: marked spam at a low
+    threshold, kept in Junk."""
+    settings.MAILADMIN_SPAM_THRESHOLD_SPAM = 0.5
+    bare = b"From: sender@remote.test\r\nSubject: hello\r\n\r\nHello Jane.\r\n"
+    with connect(inbound) as client:
+        client.sendmail("sender@remote.test", ["jane@example.test"], bare)
+    [stored] = Message.objects.filter(principal=jane)
+    assert stored.folder.name == "Junk"
+    assert b"X-Spam-Status: Yes" in blobs.read(stored.blob_hash)
