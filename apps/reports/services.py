@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
 
@@ -108,6 +108,11 @@ class _Destination:
     actor: Principal | None
     domain: Principal | None  # the upload's chosen domain, or the mail's recipient domain
     by_mail: bool
+    # Per ingest (one upload or one message): where each named domain was filed, so a
+    # batch of reports about the same few domains looks each up once; and the DMARC
+    # reports stored, whose sources are handed to the PTR lookup once at the end.
+    filed: dict = field(default_factory=dict, compare=False, repr=False)
+    dmarc_ids: list = field(default_factory=list, compare=False, repr=False)
 
     def tenant_id(self) -> int | None:
         if self.domain is not None:
@@ -134,7 +139,20 @@ def _find_domain(name: str, queryset: QuerySet[Principal]) -> Principal | None:
 
 
 def _attribute(dest: _Destination, name: str) -> tuple[int | None, Principal | None]:
-    """(tenant id, domain) a report about `name` is filed under, or ReportError why not."""
+    """(tenant id, domain) a report about `name` is filed under, or ReportError why not;
+    remembered for the rest of the ingest (same actor, same destination)."""
+    if name not in dest.filed:
+        try:
+            dest.filed[name] = _attribute_uncached(dest, name)
+        except ReportError as exc:
+            dest.filed[name] = exc
+    found = dest.filed[name]
+    if isinstance(found, ReportError):
+        raise ReportError(found.reason)
+    return found
+
+
+def _attribute_uncached(dest: _Destination, name: str) -> tuple[int | None, Principal | None]:
     if dest.domain is not None:
         tenant_queryset = Principal.objects.filter(tenant_id=dest.domain.tenant_id)
         if dest.by_mail:
@@ -185,6 +203,7 @@ def report_upload(
     results: list[IngestResult] = []
     for name, data in files:
         results.extend(_ingest_file(dest, data=data, name=name, source=source))
+    source_names_after_ingest(dest.dmarc_ids)
     return results
 
 
@@ -227,6 +246,7 @@ def report_upload_run(*, upload_ids: list[int], progress: Progress) -> Outcome:
     pending = list(PendingUpload.objects.filter(pk__in=upload_ids).order_by("id").only("pk"))
     progress.begin(len(pending))
     results: list[IngestResult] = []
+    dmarc_ids: list[int] = []
     for done, row in enumerate(pending, 1):
         upload = PendingUpload.objects.select_related("actor", "domain").get(pk=row.pk)
         dest = _Destination(actor=upload.actor, domain=upload.domain, by_mail=False)
@@ -235,8 +255,10 @@ def report_upload_run(*, upload_ids: list[int], progress: Progress) -> Outcome:
         found = _ingest_file(dest, data=bytes(upload.data), name=upload.filename,
                              source=upload.source)  # fmt: skip
         results.extend(found)
+        dmarc_ids.extend(dest.dmarc_ids)
         progress.step(done, f"{upload.filename}: " + ", ".join(r.status for r in found))
     PendingUpload.objects.filter(pk__in=upload_ids).delete()
+    source_names_after_ingest(dmarc_ids)
     counts = Counter(r.status for r in results)
     message = (
         f"{counts['ingested']} ingested, {counts['duplicate']} duplicate, "
@@ -260,7 +282,9 @@ def report_ingest_message(*, recipient_domain: Principal, message: bytes) -> lis
     actor (the audit log says "system") and the tenant is the recipient domain's.
     """
     dest = _Destination(actor=None, domain=recipient_domain, by_mail=True)
-    return _ingest_file(dest, data=message, name="message.eml", source=Source.SMTP)
+    results = _ingest_file(dest, data=message, name="message.eml", source=Source.SMTP)
+    source_names_after_ingest(dest.dmarc_ids)
+    return results
 
 
 def _ingest_file(dest: _Destination, *, data: bytes, name: str, source: str) -> list[IngestResult]:
@@ -360,6 +384,13 @@ def _insert_sql() -> str:
     return f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608
 
 
+def _copy_sql() -> str:
+    """PostgreSQL's COPY of the same columns (text format: the JSON goes in as its text)."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(name) for name, _ in _RECORD_COLUMNS)
+    return f"COPY {quote(DmarcRecord._meta.db_table)} ({columns}) FROM STDIN"
+
+
 def _insert_records(report_id: int, records: list[AggregateRecord]) -> None:
     dumps = json.dumps
     rows = [
@@ -381,7 +412,48 @@ def _insert_records(report_id: int, records: list[AggregateRecord]) -> None:
         for r in records
     ]
     with connection.cursor() as cursor:
-        cursor.executemany(_insert_sql(), rows)
+        if connection.vendor != "postgresql":
+            cursor.executemany(_insert_sql(), rows)  # SQLite: in process, no round trips
+            return
+        # PostgreSQL: COPY streams the rows in one statement (executemany is a message
+        # and a server-side INSERT per row).
+        with cursor.cursor.copy(_copy_sql()) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def _complete_dmarc(
+    report: Report,
+    reader: AggregateReader,
+    records: list[AggregateRecord],
+    *,
+    tallies: list[int] | None = None,
+) -> None:
+    """Fill in what is known once the reader is done: the totals of `records` (or the
+    `tallies` [records, messages, passed] of a report stored in batches) and the metadata
+    that may follow the records (the date range)."""
+    if tallies is None:
+        tallies = [
+            len(records),
+            sum(r.count for r in records),
+            sum(r.count for r in records if r.dmarc_pass),
+        ]
+    count, messages, passed = tallies
+    meta = reader.meta
+    report.date_begin = meta.begin
+    report.date_end = meta.end
+    report.record_count = count
+    report.message_count = messages
+    report.pass_count = passed
+    report.fail_count = messages - passed
+    report.policy = meta.policy
+    report.details = {
+        "extraContactInfo": meta.extra_contact_info,
+        "errors": meta.errors,
+        "version": meta.version,
+        "generator": meta.generator,
+        "namespace": meta.namespace,
+    }
 
 
 def _store_dmarc(dest: _Destination, reader: AggregateReader, *, source: str, name: str):
@@ -407,9 +479,13 @@ def _store_dmarc(dest: _Destination, reader: AggregateReader, *, source: str, na
     if existing is not None:
         records.close()
         return IngestResult(file=name, status="duplicate", type=kind, id=existing)
+    # Read up to one batch ahead (and one record more): when the report ends within it,
+    # as most do, the report row goes in complete with its totals, no UPDATE after.
+    pending = held + list(islice(records, max(0, BATCH + 1 - len(held))))
+    whole = len(pending) <= BATCH  # the reader is done: its metadata is complete
     try:
         with transaction.atomic():
-            report = Report.objects.create(
+            report = Report(
                 kind=kind,
                 tenant_id=tenant_id,
                 domain=domain,
@@ -421,37 +497,28 @@ def _store_dmarc(dest: _Destination, reader: AggregateReader, *, source: str, na
                 filename=name,
                 dedupe_key=key,
             )
-            count = messages = passed = 0
-            pending = held
-            while pending:
+            if whole:
+                _complete_dmarc(report, reader, pending)
+                report.save(force_insert=True)
                 _insert_records(report.pk, pending)
-                count += len(pending)
-                messages += sum(r.count for r in pending)
-                passed += sum(r.count for r in pending if r.dmarc_pass)
-                pending = list(islice(records, BATCH))
-            meta = reader.meta  # complete now: the date range may follow the records
-            report.date_begin = meta.begin
-            report.date_end = meta.end
-            report.record_count = count
-            report.message_count = messages
-            report.pass_count = passed
-            report.fail_count = messages - passed
-            report.policy = meta.policy
-            report.details = {
-                "extraContactInfo": meta.extra_contact_info,
-                "errors": meta.errors,
-                "version": meta.version,
-                "generator": meta.generator,
-                "namespace": meta.namespace,
-            }
-            report.save()
+            else:
+                report.save(force_insert=True)
+                tallies = [0, 0, 0]
+                while pending:
+                    _insert_records(report.pk, pending)
+                    tallies[0] += len(pending)
+                    tallies[1] += sum(r.count for r in pending)
+                    tallies[2] += sum(r.count for r in pending if r.dmarc_pass)
+                    pending = list(islice(records, BATCH))
+                _complete_dmarc(report, reader, [], tallies=tallies)
+                report.save()
             _audit_ingest(dest, report)
-            source_names_after_ingest(report.pk)
     except IntegrityError:
         existing = _existing(key)  # the same report, ingested concurrently
         if existing is None:
             raise
         return IngestResult(file=name, status="duplicate", type=kind, id=existing)
+    dest.dmarc_ids.append(report.pk)
     return IngestResult(file=name, status="ingested", type=kind, id=report.pk)
 
 

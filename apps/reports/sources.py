@@ -127,17 +127,21 @@ def _start_run() -> TaskRun:
     )
 
 
-def source_names_after_ingest(report_id: int) -> None:
-    """Called by the DMARC ingest: once the report is committed, start a lookup run when
-    one of its sources has no fresh name and no run is under way (two small indexed
-    queries: a large upload neither scans the table nor starts a run per report). A broker
-    that is down must not fail an ingest that already succeeded: beat starts it later."""
+def source_names_after_ingest(report_ids: list[int]) -> None:
+    """Called once per ingest (an upload, a message) with the DMARC reports it stored: once
+    they are committed, start a lookup run when one of their sources has no fresh name and
+    no run is under way (two small indexed queries per ingest, not per report: a large
+    upload neither scans the table nor starts a run per report). A broker that is down
+    must not fail an ingest that already succeeded: beat starts it later."""
+    if not report_ids:
+        return
+    report_ids = list(report_ids)
 
     def start() -> None:
         try:
             known = SourceName.objects.filter(_fresh()).values("ip")
             unnamed = (
-                DmarcRecord.objects.filter(report_id=report_id)
+                DmarcRecord.objects.filter(report_id__in=report_ids)
                 .exclude(source_ip=None)
                 .exclude(source_ip__in=known)
             )
