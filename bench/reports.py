@@ -275,11 +275,13 @@ def main() -> int:
         print(f"{len(paths)} generated DMARC aggregate reports, {records:,} records")
         seconds, parsed = bench_parse(paths)
         assert parsed == records, (parsed, records)
+        print(f"  load average before: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
         ours = rate("mailadmin: parse", seconds, len(paths), records)
+        ingested = None
         if not args.no_db:
             seconds, stored = bench_ingest(paths)
             assert stored == records, (stored, records)
-            rate("mailadmin: parse and store", seconds, len(paths), records)
+            ingested = rate("mailadmin: parse and store", seconds, len(paths), records)
         if not args.no_parsedmarc:
             theirs = bench_parsedmarc(args.parsedmarc_python, paths)
             if theirs:
@@ -287,6 +289,12 @@ def main() -> int:
                 rate(f"parsedmarc {theirs['version']}: parse", theirs["seconds"], len(paths),
                      records)  # fmt: skip
                 print(f"  speed-up (parse vs parse): {theirs['seconds'] / ours['seconds']:.1f}x")
+                if ingested:
+                    print(
+                        "  speed-up (parse and store vs parse):"
+                        f" {theirs['seconds'] / ingested['seconds']:.1f}x"
+                    )
+        print(f"  load average after: {os.getloadavg()[0]:.1f}")
         if args.big_mb:
             bench_big(args.big_mb)
     finally:

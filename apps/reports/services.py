@@ -392,7 +392,7 @@ def _copy_sql() -> str:
 
 
 def _insert_records(report_id: int, records: list[AggregateRecord]) -> None:
-    dumps = json.dumps
+    dumps = json.JSONEncoder().encode  # json.dumps without its keyword handling per call
     rows = [
         (
             report_id,
@@ -405,7 +405,7 @@ def _insert_records(report_id: int, records: list[AggregateRecord]) -> None:
             r.header_from[:255],
             r.envelope_from[:255],
             r.envelope_to[:255],
-            dumps(r.reasons),
+            dumps(r.reasons) if r.reasons else "[]",  # mostly none
             dumps(r.dkim_results),
             dumps(r.spf_results),
         )
