@@ -16,7 +16,7 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
@@ -527,54 +527,47 @@ def _store_dmarc(dest: _Destination, reader: AggregateReader, *, source: str, na
 
 def _store_tls(dest: _Destination, tls: TlsReport, *, source: str, name: str) -> IngestResult:
     tenant_id, domain = _attribute(dest, tls.domain)
-    kind = Report.Kind.TLS
-    key = _dedupe_key(kind, tenant_id, tls.org_name, tls.report_id)
-    existing = _existing(key)
-    if existing is not None:
-        return IngestResult(file=name, status="duplicate", type=kind, id=existing)
     successful = sum(p.successful for p in tls.policies)
     failed = sum(p.failed for p in tls.policies)
-    try:
-        with transaction.atomic():
-            report = Report.objects.create(
-                kind=kind,
-                tenant_id=tenant_id,
-                domain=domain,
-                domain_name=_clip(tls.domain, 255),
-                reporter=_clip(tls.org_name, 255),
-                reporter_email=_clip(tls.contact_info, 320),
-                report_id=_clip(tls.report_id, 255),
-                date_begin=tls.begin,
-                date_end=tls.end,
-                source=source,
-                filename=name,
-                dedupe_key=key,
-                record_count=len(tls.policies),
-                message_count=successful + failed,
-                pass_count=successful,
-                fail_count=failed,
-                details={"contactInfo": tls.contact_info},
+
+    def policies(report: Report) -> None:
+        TlsPolicyResult.objects.bulk_create(
+            TlsPolicyResult(
+                report=report,
+                policy_type=_clip(p.policy_type, 32),
+                policy_domain=_clip(p.policy_domain, 255),
+                policy_string=p.policy_string,
+                mx_host=p.mx_host,
+                successful=p.successful,
+                failed=p.failed,
+                failure_details=p.failure_details,
             )
-            TlsPolicyResult.objects.bulk_create(
-                TlsPolicyResult(
-                    report=report,
-                    policy_type=_clip(p.policy_type, 32),
-                    policy_domain=_clip(p.policy_domain, 255),
-                    policy_string=p.policy_string,
-                    mx_host=p.mx_host,
-                    successful=p.successful,
-                    failed=p.failed,
-                    failure_details=p.failure_details,
-                )
-                for p in tls.policies
-            )
-            _audit_ingest(dest, report)
-    except IntegrityError:
-        existing = _existing(key)
-        if existing is None:
-            raise
-        return IngestResult(file=name, status="duplicate", type=kind, id=existing)
-    return IngestResult(file=name, status="ingested", type=kind, id=report.pk)
+            for p in tls.policies
+        )
+
+    return _store_once(
+        dest,
+        Report(
+            kind=Report.Kind.TLS,
+            tenant_id=tenant_id,
+            domain=domain,
+            domain_name=_clip(tls.domain, 255),
+            reporter=_clip(tls.org_name, 255),
+            reporter_email=_clip(tls.contact_info, 320),
+            report_id=_clip(tls.report_id, 255),
+            date_begin=tls.begin,
+            date_end=tls.end,
+            source=source,
+            filename=name,
+            record_count=len(tls.policies),
+            message_count=successful + failed,
+            pass_count=successful,
+            fail_count=failed,
+            details={"contactInfo": tls.contact_info},
+        ),
+        key=(tls.org_name, tls.report_id),
+        then=policies,
+    )
 
 
 # --- ARF and DMARC failure reports -------------------------------------------------------
@@ -582,42 +575,59 @@ def _store_tls(dest: _Destination, tls: TlsReport, *, source: str, name: str) ->
 
 def _store_feedback(dest: _Destination, feedback: Feedback, *, source: str, name: str):
     tenant_id, domain = _attribute(dest, feedback.domain)
-    kind = feedback.kind
-    key = _dedupe_key(kind, tenant_id, feedback.reporter, feedback.report_id)
-    existing = _existing(key)
+    return _store_once(
+        dest,
+        Report(
+            kind=feedback.kind,
+            tenant_id=tenant_id,
+            domain=domain,
+            domain_name=_clip(feedback.domain, 255),
+            reporter=_clip(feedback.reporter, 255),
+            reporter_email=_clip(feedback.reporter_email, 320),
+            report_id=feedback.report_id,
+            date_begin=feedback.date,
+            date_end=feedback.date,
+            source=source,
+            filename=name,
+            record_count=1,
+            message_count=1,
+            fail_count=1,
+            details={
+                "feedbackType": feedback.feedback_type,
+                "sourceIp": feedback.source_ip,
+                "subject": feedback.subject,
+                "fields": feedback.fields,
+                "original": feedback.original,
+                "originalHeaders": feedback.original_headers,
+                "variant": feedback.variant,
+            },
+        ),
+        key=(feedback.reporter, feedback.report_id),
+    )
+
+
+def _store_once(
+    dest: _Destination,
+    report: Report,
+    *,
+    key: tuple[str, str],
+    then: Callable[[Report], None] | None = None,
+) -> IngestResult:
+    """Store a TLS or feedback report (unsaved `report`, `then` adds its parts) unless the
+    same one (kind, tenant, reporter, report id as `key` gives them) is already stored."""
+    kind, name = report.kind, report.filename
+    report.dedupe_key = _dedupe_key(kind, report.tenant_id, *key)
+    existing = _existing(report.dedupe_key)
     if existing is not None:
         return IngestResult(file=name, status="duplicate", type=kind, id=existing)
     try:
         with transaction.atomic():
-            report = Report.objects.create(
-                kind=kind,
-                tenant_id=tenant_id,
-                domain=domain,
-                domain_name=_clip(feedback.domain, 255),
-                reporter=_clip(feedback.reporter, 255),
-                reporter_email=_clip(feedback.reporter_email, 320),
-                report_id=feedback.report_id,
-                date_begin=feedback.date,
-                date_end=feedback.date,
-                source=source,
-                filename=name,
-                dedupe_key=key,
-                record_count=1,
-                message_count=1,
-                fail_count=1,
-                details={
-                    "feedbackType": feedback.feedback_type,
-                    "sourceIp": feedback.source_ip,
-                    "subject": feedback.subject,
-                    "fields": feedback.fields,
-                    "original": feedback.original,
-                    "originalHeaders": feedback.original_headers,
-                    "variant": feedback.variant,
-                },
-            )
+            report.save(force_insert=True)
+            if then is not None:
+                then(report)
             _audit_ingest(dest, report)
     except IntegrityError:
-        existing = _existing(key)
+        existing = _existing(report.dedupe_key)  # the same report, ingested concurrently
         if existing is None:
             raise
         return IngestResult(file=name, status="duplicate", type=kind, id=existing)
