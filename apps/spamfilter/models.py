@@ -31,3 +31,37 @@ class BayesToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.token}: {self.spam}/{self.ham}"
+
+
+class SenderListEntry(models.Model):
+    """One entry of a mailbox's block or safe list (mailbox-provisioning-api.txt "Spam"):
+    an address (`anyone@spam.com`), a domain (`spam.com`, its subdomains too) or, on the IP
+    lists, an address or CIDR network (`216.12.34.1`, `2001:db8::/32`). Stored normalised:
+    addresses and domains lower-case (IDNs as punycode), networks in their canonical text."""
+
+    BLOCK = "blacklist"
+    BLOCK_IP = "ipblacklist"
+    SAFE = "safelist"
+    SAFE_IP = "ipsafelist"
+    LISTS = [(BLOCK, "Block list"), (BLOCK_IP, "IP block list"), (SAFE, "Safe list"),
+             (SAFE_IP, "IP safe list")]  # fmt: skip
+
+    mailbox = models.ForeignKey(
+        "accounts.Principal", on_delete=models.CASCADE, related_name="sender_list_entries"
+    )
+    tenant = models.ForeignKey(
+        "accounts.Principal", null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    list = models.CharField(max_length=16, choices=LISTS)
+    value = models.CharField(max_length=320)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox", "list", "value"], name="spamfilter_sender_list_entry_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.value} on the {self.list} of mailbox {self.mailbox_id}"

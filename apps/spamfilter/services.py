@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
 from apps.accounts.principals.selectors import principal_get
-from apps.spamfilter import auth, bayes, checks, rules
+from apps.spamfilter import auth, bayes, checks, rules, sender_lists
 from apps.spamfilter.lookups import ScanLookups, reverse_name
 from apps.spamfilter.message import ParsedMessage, parse
 from mailadmin.audit import audit
@@ -53,6 +53,9 @@ class Verdict:
     elapsed: float = 0.0
     dns_queries: int = 0
     reasons: list[str] = field(default_factory=list)
+    # {mailbox principal id: "safe" | "block"}: recipients whose own lists name the sender
+    # (apps.spamfilter.sender_lists); the others follow the action above.
+    sender_lists: dict[int, str] = field(default_factory=dict)
 
     @property
     def disposition_value(self) -> str:
@@ -160,9 +163,14 @@ def scan(
     authenticated_as: str = "",
     is_tls: bool = False,
     bayes_account_id: int | None = None,
+    recipient_mailboxes: Sequence[int] = (),
 ) -> Verdict:
     """Authenticate and score one received message. Never raises on what a sender sent;
-    DNS failures become temperror results, bounded by MAILADMIN_SPAM_DNS_DEADLINE."""
+    DNS failures become temperror results, bounded by MAILADMIN_SPAM_DNS_DEADLINE.
+
+    `recipient_mailboxes` (principal ids) are looked up in the mailboxes' block and safe
+    lists by envelope sender, From address and connecting IP: Verdict.sender_lists says
+    which of them list the sender, for the caller to deliver, junk or refuse each copy."""
     started = time.perf_counter()
     ruleset = rules.current()
     parsed = parse(message)
@@ -269,6 +277,13 @@ def scan(
         elapsed=time.perf_counter() - started,
         dns_queries=lookups.queries,
         reasons=reasons,
+        sender_lists=sender_lists.sender_status(
+            mailbox_ids=recipient_mailboxes,
+            senders=[env_from, parsed.from_address.address if parsed.from_address else ""],
+            remote_ip=ip,
+        )
+        if recipient_mailboxes
+        else {},
     )
 
 

@@ -113,15 +113,30 @@ class ScanVerdict:
     folder: str = "INBOX"  # e.g. "Junk"
     reject: str | None = None  # an SMTP reply refusing the message, e.g. "550 5.7.1 ..."
     discard: bool = False  # accepted and dropped (the discard threshold or a rule's action)
+    # Recipients' own sender lists (principal ids): a safe-listed sender's copy goes to
+    # INBOX as `safe_data` whatever the verdict; a blocked sender's copy is not stored.
+    safelisted: frozenset[int] = frozenset()
+    blocked: frozenset[int] = frozenset()
+    safe_data: bytes = b""
+
+    def copy_for(self, principal_id: int) -> tuple[bytes, str] | None:
+        """(message, folder) to store for one mailbox, or None for no copy."""
+        if principal_id in self.safelisted:
+            return self.safe_data, "INBOX"
+        if self.discard or self.reject or principal_id in self.blocked:
+            return None
+        return self.data, self.folder
 
 
 # What the filter's action means for where a message goes. There is no quarantine store
 # yet, so quarantined mail goes to Junk like mail over the spam threshold.
 JUNK_ACTIONS = {"quarantine"}
+BLOCKED_SENDER = "550 5.7.1 Message refused: the sender is on the recipient's block list"
+SAFELISTED = b"X-Spam-Sender-List: SAFELISTED\r\n"
 DISPOSITIONS = {"reject": "reject", "quarantine": "quarantine", "discard": "reject"}
 
 
-def scan_inbound(message: InboundMessage) -> ScanVerdict:
+def scan_inbound(message: InboundMessage, mailbox_ids: list[int] | tuple = ()) -> ScanVerdict:
     """The spam filter's hook: every inbound message passes here before it is stored.
 
     apps.spamfilter scores it (SPF, DKIM, ARC, DMARC, iprev, rules, Bayes); its
@@ -129,8 +144,15 @@ def scan_inbound(message: InboundMessage) -> ScanVerdict:
     Junk, a rejecting verdict is refused with 550 5.7.1 naming why, a discarding one is
     accepted and dropped. The authentication outcome is recorded for our outgoing DMARC
     aggregate reports, rejected mail included. MAILADMIN_SPAM_FILTER=false skips all
-    of it. Runs in the listener's database pool
+    of it (the mailboxes' sender lists included). Runs in the listener's database pool
     (blocking I/O is fine) inside no transaction.
+
+    The recipients' (`mailbox_ids`) block and safe lists are honoured per copy: a
+    safe-listed sender's copy is never junked, dropped or refused (it goes to INBOX with
+    `X-Spam-Sender-List: SAFELISTED`; a rejecting verdict then puts the other recipients'
+    copies in Junk, since one DATA reply can't refuse only some of them); a blocked
+    sender's copy is not stored (deliver_inbound refuses the message with 550 5.7.1 when
+    no recipient is left).
     """
     from apps.spamfilter.services import scan
 
@@ -143,16 +165,23 @@ def scan_inbound(message: InboundMessage) -> ScanVerdict:
         env_from=message.mail_from,
         env_rcpt_to=message.recipients,
         is_tls=message.tls,
+        recipient_mailboxes=list(mailbox_ids),
     )
     _record_authentication(message, verdict)
+    lists = verdict.sender_lists
+    safe = frozenset(i for i, status in lists.items() if status == "safe")
+    blocked = frozenset(i for i, status in lists.items() if status == "block")
+    data = verdict.headers.encode("utf-8", "replace") + message.data
+    listed = {"safelisted": safe, "blocked": blocked, "safe_data": SAFELISTED + data}
     if verdict.action == "reject":
+        if safe:
+            return ScanVerdict(data=data, folder="Junk", **listed)
         why = "; ".join(verdict.reasons) or "message refused by the spam filter"
         return ScanVerdict(data=message.data, reject=f"550 5.7.1 {_one_line(why)}")
     if verdict.action == "discard":
-        return ScanVerdict(data=message.data, discard=True)
+        return ScanVerdict(data=data, discard=True, **listed)
     junk = verdict.is_spam or verdict.action in JUNK_ACTIONS
-    data = verdict.headers.encode("utf-8", "replace") + message.data
-    return ScanVerdict(data=data, folder="Junk" if junk else "INBOX")
+    return ScanVerdict(data=data, folder="Junk" if junk else "INBOX", **listed)
 
 
 def _one_line(text: str) -> str:
@@ -196,30 +225,37 @@ def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
     from apps.store import blobs
     from apps.store.services import deliver
 
-    verdict = scan_inbound(message)
+    mailboxes = {p.pk: p for route in routes for p in route.mailboxes}
+    verdict = scan_inbound(message, list(mailboxes))
     if verdict.reject:
         return verdict.reject
-    if verdict.discard:
+    copies = {pk: verdict.copy_for(pk) for pk in mailboxes}
+    copies = {pk: copy for pk, copy in copies.items() if copy is not None}
+    passing_on = not verdict.discard and any(r.forward_to or r.report_domain for r in routes)
+    if not copies and not passing_on:
+        if verdict.blocked and not verdict.discard:
+            log.info("refused %s from <%s>: blocked by every recipient", message.queue_id,
+                     message.mail_from)  # fmt: skip
+            return BLOCKED_SENDER
         log.info("discarded %s from <%s>: spam filter", message.queue_id, message.mail_from)
         return None
     # The bytes first, outside the transaction: content-addressed, written once and
     # fsynced while no database lock is held (deliver() finds them already there).
-    blobs.put(verdict.data)
+    for data in {data for data, _ in copies.values()} | ({verdict.data} if passing_on else set()):
+        blobs.put(data)
     with transaction.atomic():  # every copy or none: a retried message is not doubled
-        stored: set[int] = set()
         forwards: dict[tuple[int | None, str], None] = {}
         report_domains = [r.report_domain for r in routes if r.report_domain is not None]
-        if report_domains:  # DMARC/TLS-RPT reports to a domain's report address
+        if report_domains and passing_on:  # DMARC/TLS-RPT reports to a domain's report address
             from apps.store.recipients import ingest_report_mail
 
             ingest_report_mail(report_domains, verdict.data)
+        for pk, (data, folder) in copies.items():
+            deliver(mailboxes[pk], data, folder=folder)
         for route in routes:
-            for principal in route.mailboxes:
-                if principal.pk not in stored:
-                    stored.add(principal.pk)
-                    deliver(principal, verdict.data, folder=verdict.folder)
-            for address in route.forward_to:
-                forwards[(route.tenant_id, address)] = None
+            if passing_on:
+                for address in route.forward_to:
+                    forwards[(route.tenant_id, address)] = None
         by_tenant: dict[int | None, list[str]] = {}
         for tenant_id, address in forwards:
             by_tenant.setdefault(tenant_id, []).append(address)

@@ -1,0 +1,120 @@
+"""The mailboxes' own block and safe lists in the inbound MX path, over real sockets: a
+safe-listed sender is never junked or refused for that mailbox, a blocked sender's copy is
+not stored and a message every recipient blocks is refused with 550 5.7.1 at DATA."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.accounts.models import Principal, PrincipalType
+from apps.spamfilter.models import SenderListEntry
+from apps.store import blobs
+from apps.store.models import Message
+from tests.support.smtp_listeners import connect
+from tests.unit.queue.test_smtp_filtering import GTUBE, HAM
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _blob_dir(settings, tmp_path):
+    settings.MAILADMIN_BLOB_DIR = tmp_path / "blobs"
+
+
+@pytest.fixture
+def mailboxes(make_principal, tenant_a, dns_server):
+    Principal.objects.create(name="example.test", type=PrincipalType.DOMAIN, tenant=tenant_a)
+    found = {}
+    for name in ("jane", "joe"):
+        principal = make_principal(name=name, tenant=tenant_a)
+        principal.emails.create(address=f"{name}@example.test")
+        found[name] = principal
+    dns_server.set_zone("remote.test", {"TXT": ["v=spf1 ip4:127.0.0.1 -all"]})
+    dns_server.set_zone("_dmarc.remote.test", {"TXT": ["v=DMARC1; p=reject"]})
+    return found
+
+
+@pytest.fixture
+def inbound(start_listeners):
+    return start_listeners("inbound")
+
+
+def _listed(principal, list_name: str, value: str) -> None:
+    SenderListEntry.objects.create(
+        mailbox=principal, tenant_id=principal.tenant_id, list=list_name, value=value
+    )
+
+
+def _send(inbound, recipients, message=HAM, sender="sender@remote.test"):
+    with connect(inbound) as client:
+        client.mail(sender)
+        for rcpt in recipients:
+            assert client.rcpt(rcpt)[0] == 250
+        return client.data(message)
+
+
+def test_a_sender_every_recipient_blocks_is_refused_at_data(inbound, mailboxes):
+    _listed(mailboxes["jane"], "blacklist", "remote.test")  # the domain
+    _listed(mailboxes["joe"], "blacklist", "sender@remote.test")  # the address
+    code, reply = _send(inbound, ["jane@example.test", "joe@example.test"])
+    assert code == 550
+    assert reply == b"5.7.1 Message refused: the sender is on the recipient's block list"
+    assert not Message.objects.exists()
+
+
+def test_a_blocked_copy_is_dropped_and_the_others_delivered(inbound, mailboxes):
+    _listed(mailboxes["jane"], "ipblacklist", "127.0.0.0/8")
+    code, _ = _send(inbound, ["jane@example.test", "joe@example.test"])
+    assert code == 250
+    assert not Message.objects.filter(principal=mailboxes["jane"]).exists()
+    assert Message.objects.filter(principal=mailboxes["joe"]).count() == 1
+
+
+def test_a_subdomain_of_a_blocked_domain_is_blocked(inbound, mailboxes):
+    _listed(mailboxes["jane"], "blacklist", "remote.test")
+    message = HAM.replace(b"sender@remote.test", b"news@mail.remote.test")
+    code, _ = _send(inbound, ["jane@example.test"], message, sender="news@mail.remote.test")
+    assert code == 550
+
+
+def test_a_safelisted_sender_is_never_refused_for_that_mailbox(inbound, mailboxes):
+    """GTUBE is over the reject threshold: refused for joe alone, but jane safe-lists the
+    sender's IP, so the message is accepted: INBOX for jane, Junk for joe."""
+    code, _ = _send(inbound, ["joe@example.test"], GTUBE)
+    assert code == 550
+    _listed(mailboxes["jane"], "ipsafelist", "127.0.0.1")
+    code, _ = _send(inbound, ["jane@example.test", "joe@example.test"], GTUBE)
+    assert code == 250
+    [for_jane] = Message.objects.filter(principal=mailboxes["jane"])
+    assert for_jane.folder.name == "INBOX"
+    data = blobs.read(for_jane.blob_hash)
+    assert data.startswith(b"X-Spam-Sender-List: SAFELISTED\r\n")
+    assert data.endswith(GTUBE)
+    [for_joe] = Message.objects.filter(principal=mailboxes["joe"])
+    assert for_joe.folder.name == "Junk"
+    assert b"SAFELISTED" not in blobs.read(for_joe.blob_hash)
+
+
+def test_a_safelisted_from_address_is_not_junked(inbound, mailboxes, settings):
+    settings.MAILADMIN_SPAM_THRESHOLD_SPAM = 0.5
+    bare = b"From: sender@remote.test\r\nSubject: hello\r\n\r\nHello Jane.\r\n"
+    _listed(mailboxes["jane"], "safelist", "sender@remote.test")
+    code, _ = _send(inbound, ["jane@example.test", "joe@example.test"], bare, sender="")
+    assert code == 250
+    assert Message.objects.get(principal=mailboxes["jane"]).folder.name == "INBOX"
+    assert Message.objects.get(principal=mailboxes["joe"]).folder.name == "Junk"
+
+
+def test_a_safe_entry_wins_over_a_blocked_domain(inbound, mailboxes):
+    _listed(mailboxes["jane"], "blacklist", "remote.test")
+    _listed(mailboxes["jane"], "safelist", "sender@remote.test")
+    code, _ = _send(inbound, ["jane@example.test"])
+    assert code == 250
+    assert Message.objects.get(principal=mailboxes["jane"]).folder.name == "INBOX"
+
+
+def test_another_mailboxs_lists_do_not_apply(inbound, mailboxes):
+    _listed(mailboxes["joe"], "blacklist", "remote.test")
+    code, _ = _send(inbound, ["jane@example.test"])
+    assert code == 250
+    assert Message.objects.filter(principal=mailboxes["jane"]).count() == 1
