@@ -6,7 +6,13 @@ from apps.domains.api import DkimCollectionApi, DkimDetailApi
 from apps.domains.check_api import DnsCheckApi, DnsRecordsApi
 from apps.domains.domains_api import DomainCollectionApi, DomainDetailApi
 from apps.domains.mailserver_api import MailServerApi
-from apps.domains.provisioning_api import MailboxAddressApi, MailboxDetailApi, MailboxListApi
+from apps.domains.provisioning_api import (
+    MailboxAddressApi,
+    MailboxDetailApi,
+    MailboxListApi,
+    MailboxSenderListApi,
+    MailboxSenderListEntryApi,
+)
 
 # The mailbox provisioning API (mailbox-provisioning-api.txt); the customer is the tenant.
 MAILBOXES = "customers/<str:customer>/domains/<str:domain>/mailboxes"
@@ -26,5 +32,16 @@ urlpatterns = [
         f"{MAILBOXES}/<str:name>/emailaddresses/<str:address>",
         MailboxAddressApi.as_view(),
         name="api-provisioning-address",
+    ),
+    # Its spam lists; an IP list's entry may be a CIDR network (hence path: it has a "/").
+    path(
+        f"{MAILBOXES}/<str:name>/spam/<str:list_name>",
+        MailboxSenderListApi.as_view(),
+        name="api-provisioning-sender-list",
+    ),
+    path(
+        f"{MAILBOXES}/<str:name>/spam/<str:list_name>/<path:entry>",
+        MailboxSenderListEntryApi.as_view(),
+        name="api-provisioning-sender-list-entry",
     ),
 ]

@@ -21,10 +21,11 @@ from rest_framework import parsers, serializers
 from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 
-from apps.accounts.emails import display_address
+from apps.accounts.emails import display_address, display_domain
 from apps.accounts.permissions import Perm
 from apps.domains import mailbox_fields, mailbox_selectors, mailbox_services
 from apps.domains.mailbox_services import MB
+from apps.spamfilter import sender_lists
 from mailadmin.api.pagination import paginate_request
 from mailadmin.api.parsers import (
     BodyError,
@@ -310,3 +311,98 @@ class MailboxAddressApi(_ProvisioningApi):
         )
         profile = mailbox_selectors.mailbox_by_id(actor=request.user, mailbox_id=mailbox.pk)
         return ok(mailbox_data(profile))
+
+
+# --- the mailbox's spam lists (the spec's "Spam" part) ------------------------------------
+
+LIST = OpenApiParameter(
+    "list_name",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    enum=["blacklist", "ipblacklist", "safelist", "ipsafelist"],
+    description="Which list: addresses/domains (blacklist, safelist) or IPs/CIDR networks",
+)
+ENTRY = OpenApiParameter(
+    "entry",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="An address, a domain, or an IP address / CIDR network (IP lists)",
+)
+SenderListOutput = inline_serializer(
+    name="MailboxSenderList",
+    fields={
+        "name": serializers.CharField(help_text="The list"),
+        "entries": serializers.ListField(child=serializers.CharField()),
+    },
+)
+
+
+class _SenderListApi(_ProvisioningApi):
+    def list_mailbox(self, request, customer: str, domain: str, name: str, list_name: str):
+        """(domain, mailbox principal); the spec's "No user with the email address ..."
+        for a mailbox that is not there (or is another tenant's)."""
+        if list_name not in sender_lists.LISTS:
+            raise NotFound()
+        found = self.domain(request, customer, domain)
+        try:
+            mailbox = mailbox_selectors.mailbox_get(actor=request.user, domain=found, name=name)
+        except NotFound:
+            shown = f"{(name or '').strip().lower()}@{display_domain(found.name)}"
+            raise NotFound(f"No user with the email address {shown} exists") from None
+        return found, mailbox.principal
+
+    def answer(self, request, mailbox, list_name: str):
+        entries = sender_lists.entry_list(actor=request.user, mailbox=mailbox, list_name=list_name)
+        return ok({"name": list_name, "entries": entries})
+
+
+class MailboxSenderListApi(_SenderListApi):
+    method_permissions = {"GET": Perm.PRINCIPAL_GET}
+
+    @extend_schema(
+        operation_id="provisioning_sender_list_get",
+        parameters=[CUSTOMER, DOMAIN, NAME, LIST],
+        responses={200: envelope("MailboxSenderListEnvelope", SenderListOutput), 404: PROBLEM},
+    )
+    def get(self, request, customer: str, domain: str, name: str, list_name: str):
+        _, mailbox = self.list_mailbox(request, customer, domain, name, list_name)
+        return self.answer(request, mailbox, list_name)
+
+
+class MailboxSenderListEntryApi(_SenderListApi):
+    method_permissions = {"POST": Perm.PRINCIPAL_UPDATE, "DELETE": Perm.PRINCIPAL_UPDATE}
+
+    @extend_schema(
+        operation_id="provisioning_sender_list_add",
+        parameters=[CUSTOMER, DOMAIN, NAME, LIST, ENTRY],
+        request=None,
+        responses={
+            200: envelope("MailboxSenderListAdded", SenderListOutput),
+            400: PROBLEM,
+            404: PROBLEM,
+        },
+    )
+    def post(self, request, customer: str, domain: str, name: str, list_name: str, entry: str):
+        found, mailbox = self.list_mailbox(request, customer, domain, name, list_name)
+        target, _ = sender_lists.parse_entry(list_name, entry)
+        sender_lists.entry_add(
+            actor=request.user, mailbox=mailbox, domain=found, list_name=list_name, value=entry
+        )
+        return self.answer(request, mailbox, target)
+
+    @extend_schema(
+        operation_id="provisioning_sender_list_delete",
+        parameters=[CUSTOMER, DOMAIN, NAME, LIST, ENTRY],
+        responses={
+            200: envelope("MailboxSenderListRemoved", SenderListOutput),
+            400: PROBLEM,
+            404: PROBLEM,
+        },
+    )
+    def delete(self, request, customer: str, domain: str, name: str, list_name: str, entry: str):
+        _, mailbox = self.list_mailbox(request, customer, domain, name, list_name)
+        target, _ = sender_lists.parse_entry(list_name, entry)
+        sender_lists.entry_remove(
+            actor=request.user, mailbox=mailbox, list_name=list_name, value=entry
+        )
+        return self.answer(request, mailbox, target)

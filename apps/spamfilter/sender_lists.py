@@ -70,9 +70,10 @@ def parse_entry(list_name: str, value: str) -> tuple[str, str]:
         raise NotFound()
     value = (value or "").strip()
     ip = _ip_value(value)
-    if list_name in IP_LIST and ip is not None and "@" not in value:
+    address_list = list_name in IP_LIST  # blacklist, safelist (the keys: address lists)
+    if address_list and ip is not None:
         return IP_LIST[list_name], ip
-    if list_name not in IP_LIST:
+    if address_list:
         try:
             if "@" in value:
                 return list_name, normalize_address(value)

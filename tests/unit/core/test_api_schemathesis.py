@@ -32,7 +32,8 @@ pytestmark = pytest.mark.django_db
 # a superadmin registering a domain without a project or asking for a mail server record
 # without a tenant (a tenant admin needs neither), deleting a domain with mailboxes (409),
 # the provisioning API's customers, domains and mailboxes that must exist (404 with the
-# spec's words) and its Add/Edit rules (a name in use, an address of another tenant).
+# spec's words) and its Add/Edit rules (a name in use, an address of another tenant), and
+# a mailbox's spam list entries (the current domain; an entry to delete that is not there).
 STATEFUL_OPERATIONS = [
     "principal_create",
     "principal_update",
@@ -52,6 +53,9 @@ STATEFUL_OPERATIONS = [
     "provisioning_mailbox_delete",
     "provisioning_address_add",
     "provisioning_address_delete",
+    "provisioning_sender_list_get",
+    "provisioning_sender_list_add",
+    "provisioning_sender_list_delete",
 ]
 
 

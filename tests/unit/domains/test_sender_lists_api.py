@@ -1,0 +1,137 @@
+"""A mailbox's spam lists over the provisioning API beyond the spec's examples: CIDR
+networks and IPv6, normalised entries, audit, isolation between tenants, permissions, and
+an index whose query count does not grow with its length."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.spamfilter.models import SenderListEntry
+from mailadmin.core.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+GOOD = {"displayName": "Alex Smith", "password": "Secret123!@#", "size": "2048"}
+
+
+def _url(tenant, list_name="blacklist", entry=None, name="alex.smith", domain="a.example"):
+    url = f"/api/customers/{tenant.pk}/domains/{domain}/mailboxes/{name}/spam/{list_name}"
+    return url if entry is None else f"{url}/{entry}"
+
+
+@pytest.fixture
+def alex(api_a, tenant_a, domain_a):
+    url = f"/api/customers/{tenant_a.pk}/domains/a.example/mailboxes/alex.smith"
+    response = api_a.post(url, GOOD)
+    assert response.status_code == 200, response.content
+    return response
+
+
+@pytest.mark.parametrize(
+    ("list_name", "entry", "stored_on", "stored"),
+    [
+        ("blacklist", "Anyone@Spam.COM", "blacklist", "anyone@spam.com"),
+        ("blacklist", "Spam.COM", "blacklist", "spam.com"),
+        ("safelist", "bücher.example", "safelist", "xn--bcher-kva.example"),
+        ("ipblacklist", "10.1.2.0/24", "ipblacklist", "10.1.2.0/24"),
+        ("ipblacklist", "10.1.2.3/24", "ipblacklist", "10.1.2.0/24"),
+        ("ipsafelist", "2001:DB8::1", "ipsafelist", "2001:db8::1"),
+        ("ipsafelist", "2001:db8::/32", "ipsafelist", "2001:db8::/32"),
+        ("safelist", "192.0.2.7", "ipsafelist", "192.0.2.7"),  # the spec's own example
+    ],
+)
+def test_it_stores_entries_normalised(api_a, tenant_a, alex, list_name, entry, stored_on, stored):
+    response = api_a.post(_url(tenant_a, list_name, entry))
+    assert response.status_code == 200, response.content
+    assert response.json()["data"] == {"name": stored_on, "entries": [stored]}
+    [row] = SenderListEntry.objects.all()
+    assert (row.list, row.value, row.tenant_id) == (stored_on, stored, tenant_a.pk)
+    assert row.mailbox.name == "alex.smith@a.example"
+    again = api_a.post(_url(tenant_a, list_name, entry))  # already there: nothing changes
+    assert again.status_code == 200
+    assert SenderListEntry.objects.count() == 1
+    assert api_a.get(_url(tenant_a, stored_on)).json()["data"]["entries"] == [stored]
+    assert AuditEvent.objects.filter(action="spam-filter.list-add").count() == 1
+    response = api_a.delete(_url(tenant_a, list_name, entry))
+    assert response.status_code == 200, response.content
+    assert response.json()["data"]["entries"] == []
+    assert not SenderListEntry.objects.exists()
+    assert AuditEvent.objects.filter(action="spam-filter.list-remove").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("list_name", "entry", "message"),
+    [
+        ("blacklist", "a.example", "Adding a.example would blacklist the current domain"),
+        ("blacklist", "abc", "invalid email address: abc"),
+        ("safelist", "a b@c.example", "invalid email address: a b@c.example"),
+        ("ipsafelist", "spam.com", "invalid ip address: spam.com"),
+        ("ipblacklist", "10.0.0.0/33", "invalid ip address: 10.0.0.0/33"),
+    ],
+)
+def test_it_refuses_bad_entries_with_the_spec_words(
+    api_a, tenant_a, alex, list_name, entry, message
+):
+    response = api_a.post(_url(tenant_a, list_name, entry))
+    assert response.status_code == 400
+    assert response.json()["detail"] == message
+    assert not SenderListEntry.objects.exists()
+
+
+def test_an_unknown_list_is_not_found(api_a, tenant_a, alex):
+    assert api_a.get(_url(tenant_a, "greylist")).status_code == 404
+    assert api_a.post(_url(tenant_a, "greylist", "x@y.example")).status_code == 404
+
+
+def test_a_tenant_admin_cannot_reach_another_tenants_lists(
+    api_a, api_b, tenant_a, tenant_b, alex, domain_b
+):
+    assert api_a.post(_url(tenant_a, "blacklist", "spam.com")).status_code == 200
+    for method, url in [
+        ("get", _url(tenant_a)),
+        ("post", _url(tenant_a, "blacklist", "friend.example")),
+        ("delete", _url(tenant_a, "blacklist", "spam.com")),
+    ]:
+        response = getattr(api_b, method)(url)
+        assert response.status_code == 404, (method, url)
+        assert response.json()["detail"] == f"Customer {tenant_a.pk} not found"
+    # Its own customer path with the other tenant's domain: not found either.
+    response = api_b.get(_url(tenant_b))
+    assert response.status_code == 404
+    assert response.json()["detail"] == "a.example not found"
+    assert list(SenderListEntry.objects.values_list("value", flat=True)) == ["spam.com"]
+
+
+def test_a_mailbox_that_is_not_there_has_the_spec_message(api_a, tenant_a, domain_a):
+    response = api_a.get(_url(tenant_a, name="Nobody"))
+    assert response.status_code == 404
+    assert response.json()["detail"] == "No user with the email address nobody@a.example exists"
+
+
+@pytest.mark.parametrize(
+    ("method", "entry", "permission"),
+    [("get", None, "principal-get"), ("post", "x.example", "principal-update"),
+     ("delete", "x.example", "principal-update")],
+)  # fmt: skip
+def test_it_needs_the_principal_permissions(
+    method, entry, permission, api_client_for, make_principal, tenant_a, alex
+):
+    user = make_principal(tenant=tenant_a, roles=["user"])
+    response = getattr(api_client_for(user), method)(_url(tenant_a, "blacklist", entry))
+    assert response.status_code == 403
+    assert response.json()["permission"] == permission
+    assert not SenderListEntry.objects.exists()
+
+
+def test_the_index_costs_a_fixed_number_of_queries(api_a, tenant_a, alex):
+    api_a.post(_url(tenant_a, "ipblacklist", "10.0.0.1"))
+    with CaptureQueriesContext(connection) as one:
+        api_a.get(_url(tenant_a, "ipblacklist"))
+    for index in range(2, 12):
+        api_a.post(_url(tenant_a, "ipblacklist", f"10.0.0.{index}"))
+    with CaptureQueriesContext(connection) as eleven:
+        response = api_a.get(_url(tenant_a, "ipblacklist"))
+    assert len(response.json()["data"]["entries"]) == 11
+    assert len(eleven.captured_queries) == len(one.captured_queries)
