@@ -12,6 +12,7 @@ from apps.domains.provisioning_api import (
     MailboxListApi,
     MailboxSenderListApi,
     MailboxSenderListEntryApi,
+    MailboxSpamSettingApi,
 )
 
 # The mailbox provisioning API (mailbox-provisioning-api.txt); the customer is the tenant.
@@ -32,6 +33,11 @@ urlpatterns = [
         f"{MAILBOXES}/<str:name>/emailaddresses/<str:address>",
         MailboxAddressApi.as_view(),
         name="api-provisioning-address",
+    ),
+    path(
+        f"{MAILBOXES}/<str:name>/spam/settings",
+        MailboxSpamSettingApi.as_view(),
+        name="api-provisioning-spam-setting",
     ),
     # Its spam lists; an IP list's entry may be a CIDR network (hence path: it has a "/").
     path(

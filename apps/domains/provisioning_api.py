@@ -406,3 +406,59 @@ class MailboxSenderListEntryApi(_SenderListApi):
             actor=request.user, mailbox=mailbox, list_name=list_name, value=entry
         )
         return self.answer(request, mailbox, target)
+
+
+SpamSettingOutput = inline_serializer(
+    name="MailboxSpamSetting",
+    fields={
+        "filterlevel": serializers.ChoiceField(choices=["on", "off", "exclusive"]),
+        "sendtodomainquarantine": serializers.BooleanField(),
+        "quarantineowner": serializers.CharField(allow_blank=True),
+    },
+)
+SpamSettingInput = inline_serializer(
+    name="MailboxSpamSettingInput",
+    fields={
+        "filterlevel": serializers.ChoiceField(choices=["on", "off", "exclusive"]),
+        "sendtodomainquarantine": serializers.BooleanField(required=False),
+        "quarantineowner": serializers.EmailField(required=False),
+    },
+)
+
+
+class MailboxSpamSettingApi(_SenderListApi):
+    """Show / Edit Spam Setting: `filterlevel` on/off/exclusive (off forces
+    `sendtodomainquarantine` false; exclusive accepts only safe-listed senders)."""
+
+    method_permissions = {"GET": Perm.PRINCIPAL_GET, "PUT": Perm.PRINCIPAL_UPDATE}
+
+    @extend_schema(
+        operation_id="provisioning_spam_setting_get",
+        parameters=[CUSTOMER, DOMAIN, NAME],
+        responses={200: envelope("MailboxSpamSettingEnvelope", SpamSettingOutput), 404: PROBLEM},
+    )
+    def get(self, request, customer: str, domain: str, name: str):
+        mailbox = self.mailbox(request, customer, domain, name).principal  # "Mailbox not found"
+        setting = sender_lists.setting_get(actor=request.user, mailbox=mailbox)
+        return ok(sender_lists.setting_data(setting))
+
+    @extend_schema(
+        operation_id="provisioning_spam_setting_edit",
+        parameters=[CUSTOMER, DOMAIN, NAME],
+        request={
+            "application/json": SpamSettingInput,
+            "application/x-www-form-urlencoded": SpamSettingInput,
+            "application/xml": SpamSettingInput,
+        },
+        responses={
+            200: envelope("MailboxSpamSettingEdited", SpamSettingOutput),
+            400: PROBLEM,
+            404: PROBLEM,
+        },
+    )
+    def put(self, request, customer: str, domain: str, name: str):
+        _, mailbox = self.list_mailbox(request, customer, domain, name, "safelist")
+        setting = sender_lists.setting_update(
+            actor=request.user, mailbox=mailbox, raw=_body(request)
+        )
+        return ok(sender_lists.setting_data(setting))

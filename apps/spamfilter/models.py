@@ -65,3 +65,24 @@ class SenderListEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value} on the {self.list} of mailbox {self.mailbox_id}"
+
+
+class MailboxSpamSetting(models.Model):
+    """A mailbox's spam settings (mailbox-provisioning-api.txt "Edit Spam Setting"); a
+    mailbox without a row has the defaults (filter on, its own quarantine, no owner)."""
+
+    ON, OFF, EXCLUSIVE = "on", "off", "exclusive"
+    LEVELS = [(ON, "On"), (OFF, "Off"), (EXCLUSIVE, "Exclusive: safe-listed senders only")]
+
+    mailbox = models.OneToOneField(
+        "accounts.Principal", on_delete=models.CASCADE, related_name="spam_setting"
+    )
+    tenant = models.ForeignKey(
+        "accounts.Principal", null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    filter_level = models.CharField(max_length=16, choices=LEVELS, default=ON)
+    send_to_domain_quarantine = models.BooleanField(default=False)
+    quarantine_owner = models.CharField(max_length=320, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"spam filter {self.filter_level} for mailbox {self.mailbox_id}"

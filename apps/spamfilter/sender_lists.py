@@ -19,7 +19,7 @@ from django.db.models import Q, QuerySet
 from apps.accounts.emails import InvalidAddress, display_domain, normalize_address, normalize_domain
 from apps.accounts.models import Principal
 from apps.accounts.permissions import Perm
-from apps.spamfilter.models import SenderListEntry
+from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
 from mailadmin.audit import audit
 from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
 from mailadmin.tenancy import scope
@@ -45,6 +45,7 @@ LIST_WORD = {
 MAX_ENTRIES = 1000
 SAFE = "safe"
 BLOCK = "block"
+UNFILTERED = "unfiltered"  # the mailbox's spam filter is off
 
 
 def _require(actor: Principal, permission: str) -> None:
@@ -152,6 +153,92 @@ def entry_remove(*, actor: Principal, mailbox: Principal, list_name: str, value:
     )
 
 
+# --- spam settings ------------------------------------------------------------------------
+
+SETTING_FIELDS = ("filterlevel", "sendtodomainquarantine", "quarantineowner")
+LEVELS = (MailboxSpamSetting.ON, MailboxSpamSetting.OFF, MailboxSpamSetting.EXCLUSIVE)
+
+
+def setting_data(setting: MailboxSpamSetting | None) -> dict:
+    setting = setting or MailboxSpamSetting()
+    return {
+        "filterlevel": setting.filter_level,
+        "sendtodomainquarantine": setting.send_to_domain_quarantine,
+        "quarantineowner": setting.quarantine_owner,
+    }
+
+
+def setting_get(*, actor: Principal, mailbox: Principal) -> MailboxSpamSetting | None:
+    return scope(MailboxSpamSetting.objects.all(), actor).filter(mailbox=mailbox).first()
+
+
+def _setting_values(raw: dict) -> dict:
+    """The spec's fields, refused in its words: an unknown field, filterlevel missing or
+    empty or not on/off/exclusive, a non-boolean sendtodomainquarantine."""
+    for name in raw:
+        if name not in SETTING_FIELDS:
+            raise ValidationFailed(f"Unrecognized field: {name}", field=str(name))
+    if "filterlevel" not in raw:
+        raise ValidationFailed("Missing required field: filterlevel", field="filterlevel")
+    level = raw["filterlevel"]
+    if level is None or (isinstance(level, str) and not level.strip()):
+        raise ValidationFailed("Required field filterlevel cannot be empty", field="filterlevel")
+    level = level.strip().lower() if isinstance(level, str) else level
+    if level not in LEVELS:
+        raise ValidationFailed(
+            "Invalid filterLevel, input must be: on/off/exclusive", field="filterlevel"
+        )
+    values: dict = {"filter_level": level}
+    if "sendtodomainquarantine" in raw:
+        flag = raw["sendtodomainquarantine"]
+        if isinstance(flag, str) and flag.strip().lower() in ("true", "false"):
+            flag = flag.strip().lower() == "true"
+        if not isinstance(flag, bool):
+            raise ValidationFailed(
+                "Invalid format for sendtodomainquarantine, input must be true or false",
+                field="sendtodomainquarantine",
+            )
+        values["send_to_domain_quarantine"] = flag
+    if "quarantineowner" in raw:
+        owner = raw["quarantineowner"]
+        owner = owner.strip() if isinstance(owner, str) else ""
+        if owner:
+            try:
+                owner = normalize_address(owner)
+            except InvalidAddress:
+                raise ValidationFailed(
+                    f"invalid email address: {owner}", field="quarantineowner"
+                ) from None
+        values["quarantine_owner"] = owner
+    if level == MailboxSpamSetting.OFF:  # the spec: off forces the domain quarantine off
+        values["send_to_domain_quarantine"] = False
+    return values
+
+
+@transaction.atomic
+def setting_update(*, actor: Principal, mailbox: Principal, raw: dict) -> MailboxSpamSetting:
+    _require(actor, Perm.PRINCIPAL_UPDATE)
+    values = _setting_values(raw)
+    setting, _ = MailboxSpamSetting.objects.get_or_create(
+        mailbox=mailbox, defaults={"tenant_id": mailbox.tenant_id}
+    )
+    before = setting_data(setting)
+    for attr, value in values.items():
+        setattr(setting, attr, value)
+    setting.save()
+    after = setting_data(setting)
+    audit(
+        actor=actor,
+        action="spam-filter.settings",
+        object_type="principal",
+        object_id=str(mailbox.pk),
+        object_repr=mailbox.name,
+        tenant_id=mailbox.tenant_id,
+        changes={k: v for k, v in after.items() if before[k] != v},
+    )
+    return setting
+
+
 # --- the scan's lookup ----------------------------------------------------------------------
 
 
@@ -182,10 +269,12 @@ def _in_network(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None, value:
 def sender_status(
     *, mailbox_ids: Iterable[int], senders: Iterable[str], remote_ip: str
 ) -> dict[int, str]:
-    """{mailbox id: "safe" | "block"} for the recipients whose lists name this sender (by
-    envelope or From address, its domain or a parent domain, or the connecting IP); one
-    query. A sender on both of a mailbox's lists is safe: the narrower safe entry is how
-    one lets a colleague through a blocked domain."""
+    """{mailbox id: "safe" | "block" | "unfiltered"} for the recipients whose lists name
+    this sender (by envelope or From address, its domain or a parent domain, or the
+    connecting IP) or whose spam settings say so; two queries. A sender on both of a
+    mailbox's lists is safe: the narrower safe entry is how one lets a colleague through a
+    blocked domain. Filter level "exclusive" blocks every sender not safe-listed; "off"
+    leaves the others unfiltered."""
     ids = sorted(set(mailbox_ids))
     if not ids:
         return {}
@@ -208,4 +297,12 @@ def sender_status(
             status[mailbox_id] = SAFE
         else:
             status.setdefault(mailbox_id, BLOCK)
+    levels = MailboxSpamSetting.objects.filter(mailbox_id__in=ids).exclude(
+        filter_level=MailboxSpamSetting.ON
+    )
+    for mailbox_id, level in levels.values_list("mailbox_id", "filter_level"):
+        if level == MailboxSpamSetting.EXCLUSIVE and status.get(mailbox_id) != SAFE:
+            status[mailbox_id] = BLOCK
+        elif level == MailboxSpamSetting.OFF:
+            status.setdefault(mailbox_id, UNFILTERED)
     return status

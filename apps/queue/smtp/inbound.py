@@ -118,11 +118,14 @@ class ScanVerdict:
     safelisted: frozenset[int] = frozenset()
     blocked: frozenset[int] = frozenset()
     safe_data: bytes = b""
+    unfiltered: frozenset[int] = frozenset()  # spam filter off: INBOX as `data`
 
     def copy_for(self, principal_id: int) -> tuple[bytes, str] | None:
         """(message, folder) to store for one mailbox, or None for no copy."""
         if principal_id in self.safelisted:
             return self.safe_data, "INBOX"
+        if principal_id in self.unfiltered:
+            return self.data, "INBOX"
         if self.discard or self.reject or principal_id in self.blocked:
             return None
         return self.data, self.folder
@@ -131,7 +134,7 @@ class ScanVerdict:
 # What the filter's action means for where a message goes. There is no quarantine store
 # yet, so quarantined mail goes to Junk like mail over the spam threshold.
 JUNK_ACTIONS = {"quarantine"}
-BLOCKED_SENDER = "550 5.7.1 Message refused: the sender is on the recipient's block list"
+BLOCKED_SENDER = "550 5.7.1 Message refused: the recipient does not accept mail from this sender"
 SAFELISTED = b"X-Spam-Sender-List: SAFELISTED\r\n"
 DISPOSITIONS = {"reject": "reject", "quarantine": "quarantine", "discard": "reject"}
 
@@ -152,7 +155,8 @@ def scan_inbound(message: InboundMessage, mailbox_ids: list[int] | tuple = ()) -
     `X-Spam-Sender-List: SAFELISTED`; a rejecting verdict then puts the other recipients'
     copies in Junk, since one DATA reply can't refuse only some of them); a blocked
     sender's copy is not stored (deliver_inbound refuses the message with 550 5.7.1 when
-    no recipient is left).
+    no recipient is left). A mailbox's spam settings: filter "off" is treated like a safe
+    list without the tag; "exclusive" blocks every sender its safe lists don't name.
     """
     from apps.spamfilter.services import scan
 
@@ -171,10 +175,12 @@ def scan_inbound(message: InboundMessage, mailbox_ids: list[int] | tuple = ()) -
     lists = verdict.sender_lists
     safe = frozenset(i for i, status in lists.items() if status == "safe")
     blocked = frozenset(i for i, status in lists.items() if status == "block")
+    unfiltered = frozenset(i for i, status in lists.items() if status == "unfiltered")
     data = verdict.headers.encode("utf-8", "replace") + message.data
-    listed = {"safelisted": safe, "blocked": blocked, "safe_data": SAFELISTED + data}
+    listed = {"safelisted": safe, "blocked": blocked, "safe_data": SAFELISTED + data,
+              "unfiltered": unfiltered}  # fmt: skip
     if verdict.action == "reject":
-        if safe:
+        if safe or unfiltered:
             return ScanVerdict(data=data, folder="Junk", **listed)
         why = "; ".join(verdict.reasons) or "message refused by the spam filter"
         return ScanVerdict(data=message.data, reject=f"550 5.7.1 {_one_line(why)}")

@@ -56,6 +56,8 @@ STATEFUL_OPERATIONS = [
     "provisioning_sender_list_get",
     "provisioning_sender_list_add",
     "provisioning_sender_list_delete",
+    "provisioning_spam_setting_get",
+    "provisioning_spam_setting_edit",
 ]
 
 

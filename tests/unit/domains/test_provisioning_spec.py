@@ -21,21 +21,22 @@ from defusedxml import ElementTree
 
 from apps.accounts.models import Principal, PrincipalEmail
 from apps.domains.models import MailboxProfile
-from apps.spamfilter.models import SenderListEntry
+from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
 from tests.conftest import ROOT, skip_or_fail
 
 pytestmark = pytest.mark.django_db
 
 SPECS_DIR = Path(os.environ.get("MAILADMIN_SPECS_DIR") or ROOT.parent / "shared" / "specs")
-# The sections this API serves: the mailbox ones and the spam lists (spam settings and
-# mobile services, from "Show Spam Setting" on, are not served yet: see the README).
+# The sections this API serves: the mailbox ones, the spam lists and spam settings (the
+# mobile services, from "BlackBerry Mobile Service" on, are not served yet: see the README).
 SERVED = (
     *("Index", "Show", "Add/Edit", "Delete", "Add Email Address", "Delete Email Address"),
     *("Index Blacklist", "Index IP Blacklist", "Index Safelist", "Index IP Safelist"),
     *("Add Blacklist", "Add IP Blacklist", "Add Safelist", "Add IP Safelist"),
     *("Delete Blacklist", "Delete IP Blacklist", "Delete Safelist", "Delete IP Safelist"),
+    *("Show Spam Setting", "Edit Spam Setting"),
 )
-NOT_SERVED = "\nShow Spam Setting\n"
+NOT_SERVED = "\nBlackBerry Mobile Service\n"
 EXAMPLE = re.compile(r"^(get|post|put|delete) '(/customers/[^']+)', '([^']+)'(?:, \{(.*)\})?$")
 FIELD = re.compile(r"'(\w+)' => '([^']*)'")
 ERROR_ROW = re.compile(r"^(.+?) \| (\d{3}) \| (.+?) \|$")
@@ -50,7 +51,7 @@ def _spec_text() -> str:
 
 
 def _mailbox_sections() -> list[str]:
-    """The text of each served section (before the spam settings part of the spec)."""
+    """The text of each served section (before the mobile services part of the spec)."""
     text = _spec_text().split(NOT_SERVED, 1)[0]
     return re.split(r"\n(?=URL:\n)", text)
 
@@ -126,7 +127,7 @@ def _rank(method: str, path: str) -> float:
 
 def test_it_finds_the_examples_and_messages_in_the_spec():
     examples = spec_examples()
-    assert len(examples) == 19
+    assert len(examples) == 21
     assert (400, "Adding example.com would blacklist the current domain") in spec_errors()
     assert (400, "Missing required field: displayName") in spec_errors()
 
@@ -154,7 +155,10 @@ def test_it_answers_every_request_example_of_the_spec(fmt, body, api_a, tenant_a
             assert MailboxProfile.objects.get(name="alex.smith").home_number == "8005551234"
         if "/emailaddresses/" in path and method == "POST":
             assert PrincipalEmail.objects.filter(address="alex@example.com").exists()
-        if "/spam/" in path:
+        if "/spam/settings" in path:
+            if method == "PUT":
+                assert MailboxSpamSetting.objects.get().filter_level == fields["filterlevel"]
+        elif "/spam/" in path:
             _check_list_answer(response, fmt, method, path)
     assert not SenderListEntry.objects.exists()  # deleted, and gone with the mailbox
     assert not MailboxProfile.objects.exists()
@@ -256,6 +260,26 @@ PROVOKE: dict[str, tuple[tuple[str, str, dict], Callable | None]] = {
         ("delete", ALEX + "/spam/ipsafelist/216.12.34.1", {}),
         _alex,
     ),
+    "Missing required field: filterlevel": (
+        ("put", ALEX + "/spam/settings", {"sendtodomainquarantine": "true"}),
+        _alex,
+    ),
+    "Required field filterlevel cannot be empty": (
+        ("put", ALEX + "/spam/settings", {"filterlevel": ""}),
+        _alex,
+    ),
+    "Unrecognized field: address": (
+        ("put", ALEX + "/spam/settings", {"filterlevel": "on", "address": "x"}),
+        _alex,
+    ),
+    "Invalid format for sendtodomainquarantine, input must be true or false": (
+        ("put", ALEX + "/spam/settings", {"filterlevel": "on", "sendtodomainquarantine": "yes"}),
+        _alex,
+    ),
+    "Invalid filterLevel, input must be: on/off/exclusive": (
+        ("put", ALEX + "/spam/settings", {"filterlevel": "high"}),
+        _alex,
+    ),
 }
 
 
@@ -292,15 +316,15 @@ def test_it_refuses_an_unknown_format_parameter_as_invalid_format(fmt, api_a, te
 def test_the_examples_of_the_sections_not_served_yet_are_unknown_paths(
     api_a, tenant_a, example_com
 ):
-    """Spam settings and mobile services: listed here until they are served (then their
-    examples join the replay above)."""
+    """The mobile services: listed here until they are served (then their examples join
+    the replay above)."""
     text = _spec_text()
     unserved = []
     for line in text.split(NOT_SERVED, 1)[1].splitlines():
         match = EXAMPLE.match(line.strip())
         if match:
             unserved.append((match[1], _our_path(match[2], tenant_a.pk)))
-    assert len(unserved) == 8
+    assert len(unserved) == 6
     for method, path in unserved:
         response = getattr(api_a, method)(path)
         assert response.status_code in (404, 405), (method, path)

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from apps.spamfilter.models import SenderListEntry
+from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
 from mailadmin.core.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -135,3 +135,52 @@ def test_the_index_costs_a_fixed_number_of_queries(api_a, tenant_a, alex):
         response = api_a.get(_url(tenant_a, "ipblacklist"))
     assert len(response.json()["data"]["entries"]) == 11
     assert len(eleven.captured_queries) == len(one.captured_queries)
+
+
+# --- spam settings ------------------------------------------------------------------------
+
+
+def _settings_url(tenant, name="alex.smith", domain="a.example"):
+    return f"/api/customers/{tenant.pk}/domains/{domain}/mailboxes/{name}/spam/settings"
+
+
+def test_spam_settings_default_and_change(api_a, tenant_a, alex):
+    url = _settings_url(tenant_a)
+    assert api_a.get(url).json()["data"] == {
+        "filterlevel": "on",
+        "sendtodomainquarantine": False,
+        "quarantineowner": "",
+    }
+    body = {"filterlevel": "Exclusive", "sendtodomainquarantine": True,
+            "quarantineowner": "Boss@A.example"}  # fmt: skip
+    response = api_a.put(url, body, format="json")
+    assert response.status_code == 200, response.content
+    expected = {"filterlevel": "exclusive", "sendtodomainquarantine": True,
+                "quarantineowner": "boss@a.example"}  # fmt: skip
+    assert response.json()["data"] == expected
+    assert api_a.get(url).json()["data"] == expected
+    # "off" forces the domain quarantine off, whatever is asked.
+    response = api_a.put(url, {"filterlevel": "off", "sendtodomainquarantine": "true"})
+    assert response.json()["data"]["sendtodomainquarantine"] is False
+    assert MailboxSpamSetting.objects.get().filter_level == "off"
+    assert AuditEvent.objects.filter(action="spam-filter.settings").count() == 2
+
+
+def test_spam_settings_messages(api_a, tenant_a, domain_a):
+    assert api_a.get(_settings_url(tenant_a)).json()["detail"] == "Mailbox not found"
+    response = api_a.put(_settings_url(tenant_a), {"filterlevel": "on"})
+    assert response.json()["detail"] == "No user with the email address alex.smith@a.example exists"
+
+
+def test_spam_settings_of_another_tenant_are_out_of_reach(
+    api_b, api_client_for, make_principal, tenant_a, alex
+):
+    for method in ("get", "put"):
+        response = getattr(api_b, method)(_settings_url(tenant_a), {"filterlevel": "off"})
+        assert response.status_code == 404
+        assert response.json()["detail"] == f"Customer {tenant_a.pk} not found"
+    user = make_principal(tenant=tenant_a, roles=["user"])
+    response = api_client_for(user).put(_settings_url(tenant_a), {"filterlevel": "off"})
+    assert response.status_code == 403
+    assert response.json()["permission"] == "principal-update"
+    assert not MailboxSpamSetting.objects.exists()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from apps.accounts.models import Principal, PrincipalType
-from apps.spamfilter.models import SenderListEntry
+from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
 from apps.store import blobs
 from apps.store.models import Message
 from tests.support.smtp_listeners import connect
@@ -58,7 +58,7 @@ def test_a_sender_every_recipient_blocks_is_refused_at_data(inbound, mailboxes):
     _listed(mailboxes["joe"], "blacklist", "sender@remote.test")  # the address
     code, reply = _send(inbound, ["jane@example.test", "joe@example.test"])
     assert code == 550
-    assert reply == b"5.7.1 Message refused: the sender is on the recipient's block list"
+    assert reply == b"5.7.1 Message refused: the recipient does not accept mail from this sender"
     assert not Message.objects.exists()
 
 
@@ -118,3 +118,36 @@ def test_another_mailboxs_lists_do_not_apply(inbound, mailboxes):
     code, _ = _send(inbound, ["jane@example.test"])
     assert code == 250
     assert Message.objects.filter(principal=mailboxes["jane"]).count() == 1
+
+
+def _level(principal, level: str) -> None:
+    MailboxSpamSetting.objects.create(
+        mailbox=principal, tenant_id=principal.tenant_id, filter_level=level
+    )
+
+
+def test_an_exclusive_mailbox_takes_only_safe_listed_senders(inbound, mailboxes):
+    _level(mailboxes["jane"], "exclusive")
+    code, reply = _send(inbound, ["jane@example.test"])
+    assert code == 550
+    assert reply.startswith(b"5.7.1 ")
+    code, _ = _send(inbound, ["jane@example.test", "joe@example.test"])
+    assert code == 250
+    assert not Message.objects.filter(principal=mailboxes["jane"]).exists()
+    _listed(mailboxes["jane"], "safelist", "remote.test")
+    code, _ = _send(inbound, ["jane@example.test"])
+    assert code == 250
+    assert Message.objects.get(principal=mailboxes["jane"]).folder.name == "INBOX"
+
+
+def test_a_mailbox_with_its_filter_off_gets_even_spam_in_its_inbox(inbound, mailboxes):
+    _level(mailboxes["jane"], "off")
+    code, _ = _send(inbound, ["jane@example.test", "joe@example.test"], GTUBE)
+    assert code == 250
+    for_jane = Message.objects.get(principal=mailboxes["jane"])
+    assert for_jane.folder.name == "INBOX"
+    assert b"SAFELISTED" not in blobs.read(for_jane.blob_hash)
+    assert Message.objects.get(principal=mailboxes["joe"]).folder.name == "Junk"
+    _listed(mailboxes["jane"], "blacklist", "remote.test")  # its block list still holds
+    code, _ = _send(inbound, ["jane@example.test"])
+    assert code == 550
