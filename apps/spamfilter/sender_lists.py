@@ -11,7 +11,7 @@ spec's words.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -19,6 +19,7 @@ from django.db.models import Q, QuerySet
 from apps.accounts.emails import InvalidAddress, display_domain, normalize_address, normalize_domain
 from apps.accounts.models import Principal
 from apps.accounts.permissions import Perm
+from apps.spamfilter.auth import AuthResults, aligned, domain_of
 from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
 from mailadmin.audit import audit
 from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
@@ -46,6 +47,7 @@ MAX_ENTRIES = 1000
 SAFE = "safe"
 BLOCK = "block"
 UNFILTERED = "unfiltered"  # the mailbox's spam filter is off
+UNVERIFIED = "unverified"  # safe-listed address or domain, but not authenticated
 
 
 def _require(actor: Principal, permission: str) -> None:
@@ -242,17 +244,19 @@ def setting_update(*, actor: Principal, mailbox: Principal, raw: dict) -> Mailbo
 # --- the scan's lookup ----------------------------------------------------------------------
 
 
-def _sender_keys(addresses: Iterable[str]) -> set[str]:
-    """The address and every domain above it (sub.spam.com, spam.com) of each sender."""
-    keys: set[str] = set()
+def _sender_keys(addresses: Iterable[str], authenticated: Collection[str]) -> dict[str, bool]:
+    """{key: whether a sender that yields it is authenticated}: the address and every
+    domain above it (sub.spam.com, spam.com) of each sender."""
+    keys: dict[str, bool] = {}
     for address in addresses:
         try:
             stored = normalize_address(address)
         except InvalidAddress:
             continue
-        keys.add(stored)
+        trusted = address in authenticated
         labels = stored.rpartition("@")[2].split(".")
-        keys.update(".".join(labels[i:]) for i in range(len(labels) - 1))
+        for key in [stored, *(".".join(labels[i:]) for i in range(len(labels) - 1))]:
+            keys[key] = keys.get(key, False) or trusted
     return keys
 
 
@@ -267,18 +271,27 @@ def _in_network(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None, value:
 
 
 def sender_status(
-    *, mailbox_ids: Iterable[int], senders: Iterable[str], remote_ip: str
+    *,
+    mailbox_ids: Iterable[int],
+    senders: Iterable[str],
+    remote_ip: str,
+    authenticated: Collection[str],
 ) -> dict[int, str]:
-    """{mailbox id: "safe" | "block" | "unfiltered"} for the recipients whose lists name
-    this sender (by envelope or From address, its domain or a parent domain, or the
-    connecting IP) or whose spam settings say so; two queries. A sender on both of a
-    mailbox's lists is safe: the narrower safe entry is how one lets a colleague through a
-    blocked domain. Filter level "exclusive" blocks every sender not safe-listed; "off"
-    leaves the others unfiltered."""
+    """{mailbox id: "safe" | "block" | "unverified" | "unfiltered"} for the recipients
+    whose lists name this sender (by envelope or From address, its domain or a parent
+    domain, or the connecting IP) or whose spam settings say so; two queries.
+
+    An address or domain on a safe list counts only for a sender in `authenticated`
+    (see `unauthenticated`): anyone can write a safe-listed address in MAIL FROM or From,
+    so a match by an unauthenticated sender is "unverified" and filtered like any other
+    mail. IP safe entries match the connecting IP, which the sender cannot forge. A sender
+    on both of a mailbox's lists is safe: the narrower safe entry is how one lets a
+    colleague through a blocked domain. Filter level "exclusive" blocks every sender not
+    safe-listed; "off" leaves the others unfiltered."""
     ids = sorted(set(mailbox_ids))
     if not ids:
         return {}
-    keys = _sender_keys(s for s in senders if s)
+    keys = _sender_keys((s for s in senders if s), authenticated)
     try:
         ip = ipaddress.ip_address(remote_ip.strip().strip("[]")) if remote_ip else None
     except ValueError:
@@ -288,21 +301,71 @@ def sender_status(
         wanted |= Q(list__in=list(IP_LIST.values()))
     rows = SenderListEntry.objects.filter(wanted, mailbox_id__in=ids)
     rows = rows.values_list("mailbox_id", "list", "value")
-    status: dict[int, str] = {}
+    found: dict[int, set[str]] = {}
     for mailbox_id, list_name, value in rows.iterator():
-        hit = value in keys if list_name in IP_LIST else _in_network(ip, value)
-        if not hit:
-            continue
-        if list_name in (SenderListEntry.SAFE, SenderListEntry.SAFE_IP):
-            status[mailbox_id] = SAFE
+        if list_name == SenderListEntry.SAFE and value in keys:
+            hit = SAFE if keys[value] else UNVERIFIED
+        elif list_name == SenderListEntry.BLOCK and value in keys:
+            hit = BLOCK
+        elif list_name in IP_LIST.values() and _in_network(ip, value):
+            hit = SAFE if list_name == SenderListEntry.SAFE_IP else BLOCK
         else:
-            status.setdefault(mailbox_id, BLOCK)
+            continue
+        found.setdefault(mailbox_id, set()).add(hit)
+    status = {
+        mailbox_id: next(s for s in (SAFE, BLOCK, UNVERIFIED) if s in hits)
+        for mailbox_id, hits in found.items()
+    }
     levels = MailboxSpamSetting.objects.filter(mailbox_id__in=ids).exclude(
         filter_level=MailboxSpamSetting.ON
     )
     for mailbox_id, level in levels.values_list("mailbox_id", "filter_level"):
         if level == MailboxSpamSetting.EXCLUSIVE and status.get(mailbox_id) != SAFE:
             status[mailbox_id] = BLOCK
-        elif level == MailboxSpamSetting.OFF:
-            status.setdefault(mailbox_id, UNFILTERED)
+        elif level == MailboxSpamSetting.OFF and status.get(mailbox_id) in (None, UNVERIFIED):
+            status[mailbox_id] = UNFILTERED
     return status
+
+
+def unauthenticated(results: AuthResults | None, senders: Iterable[str]) -> dict[str, str]:
+    """{sender address: why it is not authenticated} for the senders whose domain the
+    message does not prove: a sender is authenticated by a DMARC pass for its domain, or
+    by an SPF or DKIM pass for a domain aligned with it (relaxed: the same organisational
+    domain). `results` None: an authenticated submission, every sender is."""
+    if results is None:
+        return {}
+    why: dict[str, str] = {}
+    for address in senders:
+        domain = domain_of(address)
+        if not address or address in why:
+            continue
+        if domain and (
+            (results.dmarc.result == "pass" and results.dmarc.domain == domain)
+            or (results.spf.result == "pass" and aligned(results.spf.domain, domain, "r"))
+            or any(r.result == "pass" and aligned(r.domain, domain, "r") for r in results.dkim)
+        ):
+            continue
+        dkim = ", ".join(f"{r.result} d={r.domain or '?'}" for r in results.dkim) or "none"
+        why[address] = (
+            f"{address} is not authenticated for {domain or 'its domain'} "
+            f"(dmarc={results.dmarc.result}, spf={results.spf.result}"
+            f"{' for ' + results.spf.domain if results.spf.domain else ''}, dkim={dkim})"
+        )
+    return why
+
+
+def scan_status(
+    *, mailbox_ids: Iterable[int], senders: list[str], remote_ip: str, results: AuthResults | None
+) -> tuple[dict[int, str], str]:
+    """What the scan asks: (sender_status, the note an "unverified" copy carries)."""
+    why = unauthenticated(results, senders)
+    status = sender_status(
+        mailbox_ids=mailbox_ids,
+        senders=senders,
+        remote_ip=remote_ip,
+        authenticated=[s for s in senders if s and s not in why],
+    )
+    note = ""
+    if UNVERIFIED in status.values():
+        note = "safe list not applied: " + "; ".join(why.values())
+    return status, note

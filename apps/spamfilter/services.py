@@ -56,6 +56,9 @@ class Verdict:
     # {mailbox principal id: "safe" | "block"}: recipients whose own lists name the sender
     # (apps.spamfilter.sender_lists); the others follow the action above.
     sender_lists: dict[int, str] = field(default_factory=dict)
+    # Why an "unverified" recipient's safe list was not applied (the sender's address is
+    # listed but not authenticated for its domain), for that copy's X-Spam-Sender-List.
+    sender_list_note: str = ""
 
     @property
     def disposition_value(self) -> str:
@@ -263,6 +266,14 @@ def scan(
     lines = [f"{tag} ({value:.2f})" for value, tag in reported]
     spam_result = "X-Spam-Result: " + (",\r\n\t".join(lines) if lines else "none")
     spam_status = f"X-Spam-Status: {'Yes' if is_spam else 'No'}, score={score:.2f}"
+    listed, note = {}, ""
+    if recipient_mailboxes:
+        listed, note = sender_lists.scan_status(
+            mailbox_ids=recipient_mailboxes,
+            senders=[env_from, parsed.from_address.address if parsed.from_address else ""],
+            remote_ip=ip,
+            results=results,
+        )
     return Verdict(
         score=score,
         tags=tags,
@@ -277,13 +288,8 @@ def scan(
         elapsed=time.perf_counter() - started,
         dns_queries=lookups.queries,
         reasons=reasons,
-        sender_lists=sender_lists.sender_status(
-            mailbox_ids=recipient_mailboxes,
-            senders=[env_from, parsed.from_address.address if parsed.from_address else ""],
-            remote_ip=ip,
-        )
-        if recipient_mailboxes
-        else {},
+        sender_lists=listed,
+        sender_list_note=note,
     )
 
 

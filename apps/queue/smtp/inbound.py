@@ -119,6 +119,10 @@ class ScanVerdict:
     blocked: frozenset[int] = frozenset()
     safe_data: bytes = b""
     unfiltered: frozenset[int] = frozenset()  # spam filter off: INBOX as `data`
+    # Safe-listed by an address the message does not authenticate: filtered like the
+    # others, stored as `unverified_data` (a header saying why the list was not applied).
+    unverified: frozenset[int] = frozenset()
+    unverified_data: bytes = b""
 
     def copy_for(self, principal_id: int) -> tuple[bytes, str] | None:
         """(message, folder) to store for one mailbox, or None for no copy."""
@@ -128,6 +132,8 @@ class ScanVerdict:
             return self.data, "INBOX"
         if self.discard or self.reject or principal_id in self.blocked:
             return None
+        if principal_id in self.unverified:
+            return self.unverified_data, self.folder
         return self.data, self.folder
 
 
@@ -136,6 +142,7 @@ class ScanVerdict:
 JUNK_ACTIONS = {"quarantine"}
 BLOCKED_SENDER = "550 5.7.1 Message refused: the recipient does not accept mail from this sender"
 SAFELISTED = b"X-Spam-Sender-List: SAFELISTED\r\n"
+UNVERIFIED = b"X-Spam-Sender-List: UNVERIFIED; "  # + why the safe list was not applied
 DISPOSITIONS = {"reject": "reject", "quarantine": "quarantine", "discard": "reject"}
 
 
@@ -157,6 +164,9 @@ def scan_inbound(message: InboundMessage, mailbox_ids: list[int] | tuple = ()) -
     sender's copy is not stored (deliver_inbound refuses the message with 550 5.7.1 when
     no recipient is left). A mailbox's spam settings: filter "off" is treated like a safe
     list without the tag; "exclusive" blocks every sender its safe lists don't name.
+    An address or domain safe entry counts only when the message authenticates the
+    sender's domain (DMARC, or aligned SPF/DKIM pass); otherwise that copy is filtered
+    like the others and tagged `X-Spam-Sender-List: UNVERIFIED; <why>`.
     """
     from apps.spamfilter.services import scan
 
@@ -176,9 +186,13 @@ def scan_inbound(message: InboundMessage, mailbox_ids: list[int] | tuple = ()) -
     safe = frozenset(i for i, status in lists.items() if status == "safe")
     blocked = frozenset(i for i, status in lists.items() if status == "block")
     unfiltered = frozenset(i for i, status in lists.items() if status == "unfiltered")
+    unverified = frozenset(i for i, status in lists.items() if status == "unverified")
     data = verdict.headers.encode("utf-8", "replace") + message.data
     listed = {"safelisted": safe, "blocked": blocked, "safe_data": SAFELISTED + data,
               "unfiltered": unfiltered}  # fmt: skip
+    if unverified:
+        note = _one_line(verdict.sender_list_note).encode("utf-8", "replace")
+        listed.update(unverified=unverified, unverified_data=UNVERIFIED + note + b"\r\n" + data)
     if verdict.action == "reject":
         if safe or unfiltered:
             return ScanVerdict(data=data, folder="Junk", **listed)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from apps.accounts.models import Principal, PrincipalType
+from apps.domains import dkim, records
+from apps.spamfilter import lookups
 from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
 from apps.store import blobs
 from apps.store.models import Message
@@ -14,6 +16,7 @@ from tests.support.smtp_listeners import connect
 from tests.unit.queue.test_smtp_filtering import GTUBE, HAM
 
 pytestmark = pytest.mark.django_db(transaction=True)
+BARE = b"From: sender@remote.test\r\nSubject: hello\r\n\r\nHello Jane.\r\n"
 
 
 @pytest.fixture(autouse=True)
@@ -95,14 +98,70 @@ def test_a_safelisted_sender_is_never_refused_for_that_mailbox(inbound, mailboxe
     assert b"SAFELISTED" not in blobs.read(for_joe.blob_hash)
 
 
-def test_a_safelisted_from_address_is_not_junked(inbound, mailboxes, settings):
+def test_a_safelisted_from_address_signed_by_its_domain_is_not_junked(
+    inbound, mailboxes, settings, dns_server
+):
+    """Null envelope sender (no SPF for remote.test), but a DKIM signature of remote.test:
+    the From address is authenticated and jane's safe list applies."""
     settings.MAILADMIN_SPAM_THRESHOLD_SPAM = 0.5
-    bare = b"From: sender@remote.test\r\nSubject: hello\r\n\r\nHello Jane.\r\n"
+    pair = dkim.generate(dkim.RSA)
+    dns_server.set_zone(
+        records.dkim_name("remote.test", "s1"),
+        {"TXT": [dkim.txt_record(pair.algorithm, pair.public_key)]},
+    )
+    signed = dkim.sign(BARE, domain="remote.test", selector="s1", key=pair) + BARE
     _listed(mailboxes["jane"], "safelist", "sender@remote.test")
-    code, _ = _send(inbound, ["jane@example.test", "joe@example.test"], bare, sender="")
+    code, _ = _send(inbound, ["jane@example.test", "joe@example.test"], signed, sender="")
+    assert code == 250
+    for_jane = Message.objects.get(principal=mailboxes["jane"])
+    assert for_jane.folder.name == "INBOX"
+    data = blobs.read(for_jane.blob_hash)
+    assert data.startswith(b"X-Spam-Sender-List: SAFELISTED\r\n")
+    assert b"dkim=pass header.d=remote.test" in data
+    assert Message.objects.get(principal=mailboxes["joe"]).folder.name == "Junk"
+
+
+def test_a_spoofed_safelisted_from_address_is_not_honoured(inbound, mailboxes, settings):
+    """The same message unsigned, from a server remote.test does not authorise: anyone
+    could have written that From line, so jane's copy is filtered like joe's, and tagged
+    with why her safe list was not applied."""
+    settings.MAILADMIN_SPAM_THRESHOLD_SPAM = 0.5
+    _listed(mailboxes["jane"], "safelist", "sender@remote.test")
+    code, _ = _send(inbound, ["jane@example.test", "joe@example.test"], BARE, sender="")
+    assert code == 250
+    for_jane = Message.objects.get(principal=mailboxes["jane"])
+    assert for_jane.folder.name == "Junk"
+    data = blobs.read(for_jane.blob_hash)
+    assert data.startswith(
+        b"X-Spam-Sender-List: UNVERIFIED; safe list not applied: sender@remote.test is not "
+        b"authenticated for remote.test (dmarc=fail, spf=none for client.test, dkim=none)\r\n"
+    )
+    for_joe = Message.objects.get(principal=mailboxes["joe"])
+    assert for_joe.folder.name == "Junk"
+    assert b"X-Spam-Sender-List" not in blobs.read(for_joe.blob_hash)
+
+
+def test_a_spoofed_envelope_sender_is_not_honoured_either(inbound, mailboxes, dns_server):
+    """GTUBE over the reject threshold, MAIL FROM a safe-listed domain whose SPF does not
+    authorise this IP: refused like for anyone; from an authorised IP, accepted."""
+    dns_server.set_zone("remote.test", {"TXT": ["v=spf1 ip4:192.0.2.1 -all"]})
+    _listed(mailboxes["jane"], "safelist", "remote.test")
+    code, _ = _send(inbound, ["jane@example.test"], GTUBE)
+    assert code == 550
+    assert not Message.objects.exists()
+    dns_server.set_zone("remote.test", {"TXT": ["v=spf1 ip4:127.0.0.1 -all"]})
+    lookups.cache_clear()
+    code, _ = _send(inbound, ["jane@example.test"], GTUBE)
     assert code == 250
     assert Message.objects.get(principal=mailboxes["jane"]).folder.name == "INBOX"
-    assert Message.objects.get(principal=mailboxes["joe"]).folder.name == "Junk"
+
+
+def test_an_ip_safe_entry_needs_no_authentication(inbound, mailboxes, settings):
+    settings.MAILADMIN_SPAM_THRESHOLD_SPAM = 0.5
+    _listed(mailboxes["jane"], "ipsafelist", "127.0.0.0/8")
+    code, _ = _send(inbound, ["jane@example.test"], BARE, sender="")
+    assert code == 250
+    assert Message.objects.get(principal=mailboxes["jane"]).folder.name == "INBOX"
 
 
 def test_a_safe_entry_wins_over_a_blocked_domain(inbound, mailboxes):
