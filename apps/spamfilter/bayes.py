@@ -110,6 +110,14 @@ class DatabaseStore:
         row = BayesModel.objects.filter(scope=scope).values_list("spam_learned", "ham_learned")
         return row.first() or (0, 0)
 
+    def learned_many(self, scopes: list[str]) -> list[tuple[int, int]]:
+        from apps.spamfilter.models import BayesModel
+
+        rows = BayesModel.objects.filter(scope__in=scopes)
+        rows = rows.values_list("scope", "spam_learned", "ham_learned")
+        found = {scope: (spam, ham) for scope, spam, ham in rows}
+        return [found.get(s, (0, 0)) for s in scopes]
+
     def counts(self, scope: str, keys: list[int]) -> list[tuple[int, int]]:
         from apps.spamfilter.models import BayesToken
 
@@ -181,6 +189,12 @@ class RedisStore:
 
     def learned(self, scope: str) -> tuple[int, int]:
         return self._split(self.client.hget(self.key(scope), self.LEARNED))
+
+    def learned_many(self, scopes: list[str]) -> list[tuple[int, int]]:
+        pipe = self.client.pipeline(transaction=False)
+        for scope in scopes:
+            pipe.hget(self.key(scope), self.LEARNED)
+        return [self._split(v) for v in pipe.execute()] if scopes else []
 
     def counts(self, scope: str, keys: list[int]) -> list[tuple[int, int]]:
         if not keys:
@@ -283,3 +297,8 @@ def purge(scope: str) -> None:
 
 def learned(scope: str) -> tuple[int, int]:
     return store().learned(scope)
+
+
+def learned_many(scopes: list[str]) -> list[tuple[int, int]]:
+    """(spam, ham) learned by each model, in one query or one Redis round trip."""
+    return store().learned_many(scopes)

@@ -1,9 +1,38 @@
 from django.urls import path
 
-from apps.spamfilter import views
+from apps.spamfilter import console_views, views
 
 app_name = "spamfilter"
 
 urlpatterns = [
     path("", views.classify, name="index"),
+    path("bayes/", console_views.bayes_status, name="bayes"),
+    path("bayes/train/", console_views.bayes_train, name="bayes-train"),
+    path("bayes/purge/", console_views.bayes_purge_global, name="bayes-purge"),
+    path(
+        "bayes/purge/<id:account_id>/",
+        console_views.bayes_purge_account,
+        name="bayes-purge-account",
+    ),
+    path("dmarc/", console_views.dmarc_troubleshoot, name="dmarc"),
+    path(
+        "mailboxes/<id:domain_id>/<id:mailbox_id>/",
+        console_views.mailbox_spam,
+        name="mailbox-spam",
+    ),
+    path(
+        "mailboxes/<id:domain_id>/<id:mailbox_id>/<str:list_name>/add/",
+        console_views.mailbox_list_add,
+        name="mailbox-list-add",
+    ),
+    path(
+        "mailboxes/<id:domain_id>/<id:mailbox_id>/<str:list_name>/remove/",
+        console_views.mailbox_list_remove,
+        name="mailbox-list-remove",
+    ),
+    path(
+        "mailboxes/<id:domain_id>/<id:mailbox_id>/settings/",
+        console_views.mailbox_spam_settings,
+        name="mailbox-spam-settings",
+    ),
 ]
