@@ -331,18 +331,22 @@ def unauthenticated(results: AuthResults | None, senders: Iterable[str]) -> dict
     """{sender address: why it is not authenticated} for the senders whose domain the
     message does not prove: a sender is authenticated by a DMARC pass for its domain, or
     by an SPF or DKIM pass for a domain aligned with it (relaxed: the same organisational
-    domain). `results` None: an authenticated submission, every sender is."""
+    domain; strict where the From domain's DMARC record asks for it). `results` None: an
+    authenticated submission, every sender is."""
     if results is None:
         return {}
+    dmarc = results.dmarc
     why: dict[str, str] = {}
     for address in senders:
         domain = domain_of(address)
         if not address or address in why:
             continue
+        modes = dmarc.published if dmarc.domain.lower() == domain else {}
+        aspf, adkim = modes.get("aspf", "r").lower()[:1], modes.get("adkim", "r").lower()[:1]
         if domain and (
-            (results.dmarc.result == "pass" and results.dmarc.domain == domain)
-            or (results.spf.result == "pass" and aligned(results.spf.domain, domain, "r"))
-            or any(r.result == "pass" and aligned(r.domain, domain, "r") for r in results.dkim)
+            (dmarc.result == "pass" and dmarc.domain.lower() == domain)
+            or (results.spf.result == "pass" and aligned(results.spf.domain, domain, aspf))
+            or any(r.result == "pass" and aligned(r.domain, domain, adkim) for r in results.dkim)
         ):
             continue
         dkim = ", ".join(f"{r.result} d={r.domain or '?'}" for r in results.dkim) or "none"

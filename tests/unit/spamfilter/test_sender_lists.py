@@ -140,6 +140,20 @@ def _results(*, dmarc=("none", ""), spf=("none", ""), dkim=()):
         (_results(spf=("pass", "evil.test"), dkim=[("pass", "evil.test")]), False),
         (_results(spf=("softfail", "bank.test"), dkim=[("fail", "bank.test")]), False),
         (_results(dkim=[("pass", "bank.test.evil.test")]), False),
+        # The domain's DMARC record asks for strict DKIM alignment: a subdomain's is not.
+        (
+            _results(
+                dmarc=("fail", "bank.test", "none", {"adkim": "s"}),
+                dkim=[("pass", "mail.bank.test")],
+            ),
+            False,
+        ),  # fmt: skip
+        (
+            _results(
+                dmarc=("fail", "bank.test", "none", {"adkim": "s"}), dkim=[("pass", "bank.test")]
+            ),
+            True,
+        ),  # fmt: skip
         (None, True),  # an authenticated submission: nothing to check
     ],
 )
