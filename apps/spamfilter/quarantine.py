@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
@@ -27,7 +27,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from redis.exceptions import RedisError
 
 from apps.accounts.emails import InvalidAddress, domain_of, normalize_address
@@ -138,27 +137,10 @@ def quarantine_visible(actor: Principal) -> QuerySet[QuarantinedMessage]:
     return scope(QuarantinedMessage.objects.all(), actor)
 
 
-def _moment(value: str, name: str, *, end: bool) -> datetime:
-    text = value.strip()
-    day = parse_date(text) if len(text) == 10 else None
-    try:
-        moment = parse_datetime(text) if day is None else None
-    except ValueError:
-        moment = None
-    if day is not None:
-        if end:
-            day = day + timedelta(days=1)
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
-    if moment is None:
-        raise ValidationFailed(
-            f"Invalid value for field {name}: {text[:40]} is not a date (YYYY-MM-DD).",
-            field=name,
-        )
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def parse_filters(params) -> dict:
     """The list's filters from a query string; a bad one is a 400 naming the field."""
+    from apps.queue.serializers import _moment  # the queue's filters read dates alike
+
     raw = {k: (params.get(k) or "").strip() for k in FILTER_NAMES}
     filters: dict = {}
     if raw["mailbox"]:
@@ -173,10 +155,11 @@ def parse_filters(params) -> dict:
         filters["kind"] = raw["kind"]
     if raw["sender"]:
         filters["sender"] = raw["sender"].lower()[:320]
-    if raw["from"]:
-        filters["from"] = _moment(raw["from"], "from", end=False)
-    if raw["to"]:
-        filters["to"] = _moment(raw["to"], "to", end=True)
+    # Given but empty is refused like a bad date (the console leaves empty fields out).
+    if params.get("from") is not None:
+        filters["from"] = _moment(params.get("from"), "from")
+    if params.get("to") is not None:
+        filters["to"] = _moment(params.get("to"), "to", end=True)
     return filters
 
 
@@ -198,7 +181,7 @@ def quarantine_list(*, actor: Principal, filters: dict | None = None) -> QuerySe
     if filters.get("from"):
         items = items.filter(received_at__gte=filters["from"])
     if filters.get("to"):
-        items = items.filter(received_at__lt=filters["to"])
+        items = items.filter(received_at__lte=filters["to"])
     return items.order_by("-received_at", "-id")
 
 

@@ -13,6 +13,7 @@ NAVIGATION = [
     ("Queue", "queue:index", "message-queue-list"),
     ("Reports", "reports:index", "incoming-report-list"),
     ("Spam filter", "spamfilter:index", "spam-filter-classify"),
+    ("Quarantine", "spamfilter:quarantine", "principal-get"),
     ("Telemetry", "telemetry:index", "metrics-list"),
     ("Store", "store:index", "undelete"),
     ("Settings", "config:index", "settings-list"),
