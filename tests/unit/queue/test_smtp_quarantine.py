@@ -13,22 +13,12 @@ from apps.spamfilter.models import MailboxSpamSetting, QuarantinedMessage, Sende
 from apps.store import blobs
 from apps.store.models import Message
 from tests.support.smtp_listeners import connect
+from tests.unit.queue.test_smtp_filtering import HAM
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # No Date, Message-ID, To, MIME-Version or display name.
 BARE = b"From: sender@remote.test\r\nSubject: cheap watches\r\n\r\nHello Jane.\r\n"
-HAM = (
-    b"From: Sender <sender@remote.test>\r\n"
-    b"To: Jane <jane@example.test>\r\n"
-    b"Subject: Lunch on Thursday\r\n"
-    b"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
-    b"Message-ID: <lunch-1@remote.test>\r\n"
-    b"MIME-Version: 1.0\r\n"
-    b"Content-Type: text/plain; charset=utf-8\r\n"
-    b"\r\n"
-    b"Shall we meet at noon at the usual place?\r\n"
-)
 
 
 @pytest.fixture(autouse=True)

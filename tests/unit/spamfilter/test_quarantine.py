@@ -418,3 +418,13 @@ def test_beat_starts_one_purge_and_one_digest_a_day(django_capture_on_commit_cal
         again = quarantine.quarantine_runs_start()
     assert [r.pk for r in first] == [r.pk for r in again]
     assert {r.task_name for r in first} == {quarantine.PURGE_TASK, quarantine.DIGEST_TASK}
+
+
+def test_the_navigation_marks_quarantine_as_the_current_page(client, admin_a):
+    client.force_login(admin_a)
+    page = client.get("/spam-filter/quarantine/").content.decode()
+    nav = page[page.index('aria-label="Main"') :]
+    nav = nav[: nav.index("</nav>")]
+    assert nav.count('aria-current="page"') == 1
+    current = nav[: nav.index('aria-current="page"')].rsplit("<a", 1)[1]
+    assert 'href="/spam-filter/quarantine/"' in current
