@@ -276,16 +276,18 @@ def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
             from apps.store.recipients import ingest_report_mail
 
             ingest_report_mail(report_domains, verdict.data)
-        held = [mailboxes[pk] for pk, (_, folder) in copies.items() if folder == QUARANTINE]
+        held: dict[bytes, list] = {}  # the quarantine's copies, by their bytes
         for pk, (data, folder) in copies.items():
-            if folder != QUARANTINE:
+            if folder == QUARANTINE:
+                held.setdefault(data, []).append(mailboxes[pk])
+            else:
                 deliver(mailboxes[pk], data, folder=folder)
-        if held:
+        for data, held_for in held.items():
             from apps.spamfilter.quarantine import quarantine_store
 
             quarantine_store(
-                mailboxes=held,
-                data=verdict.data,
+                mailboxes=held_for,
+                data=data,
                 sender=message.mail_from,
                 score=verdict.score,
                 tags=verdict.tags,
