@@ -428,3 +428,14 @@ def test_the_navigation_marks_quarantine_as_the_current_page(client, admin_a):
     assert nav.count('aria-current="page"') == 1
     current = nav[: nav.index('aria-current="page"')].rsplit("<a", 1)[1]
     assert 'href="/spam-filter/quarantine/"' in current
+
+
+def test_the_admin_site_shows_items_read_only(client, superadmin, jane):
+    item = hold(jane)
+    client.force_login(superadmin)
+    base = "/admin/spamfilter/quarantinedmessage/"
+    page = client.get(base, {"q": "jane@example.test"})
+    assert page.status_code == 200 and "Cheap watches" in page.content.decode()
+    assert client.get(f"{base}{item.pk}/change/").status_code == 200
+    assert client.post(f"{base}{item.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert QuarantinedMessage.objects.filter(pk=item.pk).exists()
