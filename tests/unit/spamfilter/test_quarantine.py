@@ -15,7 +15,11 @@ from apps.accounts.models import Principal, PrincipalType
 from apps.queue.models import QueuedMessage
 from apps.spamfilter import bayes, quarantine
 from apps.spamfilter.models import MailboxSpamSetting, QuarantinedMessage
-from apps.spamfilter.tasks import quarantine_digest_task, quarantine_purge_task
+from apps.spamfilter.tasks import (
+    quarantine_digest_task,
+    quarantine_due_task,
+    quarantine_purge_task,
+)
 from apps.store import blobs
 from apps.store.models import Message
 from apps.store.services import deliver
@@ -413,11 +417,14 @@ def test_retention_zero_keeps_everything(jane, settings):
 
 
 def test_beat_starts_one_purge_and_one_digest_a_day(django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=False):
-        first = quarantine.quarantine_runs_start()
-        again = quarantine.quarantine_runs_start()
-    assert [r.pk for r in first] == [r.pk for r in again]
-    assert {r.task_name for r in first} == {quarantine.PURGE_TASK, quarantine.DIGEST_TASK}
+    with django_capture_on_commit_callbacks(execute=False) as wakeups:
+        first = quarantine_due_task()
+        again = quarantine_due_task()
+    assert first == again  # the day's runs, not twins
+    runs = TaskRun.objects.filter(pk__in=first)
+    assert {r.task_name for r in runs} == {quarantine.PURGE_TASK, quarantine.DIGEST_TASK}
+    assert {r.actor_id for r in runs} == {None}
+    assert len(wakeups) == 2
 
 
 def test_the_navigation_marks_quarantine_as_the_current_page(client, admin_a):
