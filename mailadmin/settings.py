@@ -185,6 +185,9 @@ CELERY_TASK_ROUTES = {
     "reports.outgoing": {"queue": "reports"},
     "reports.outgoing_due": {"queue": "reports"},
     "reports.outgoing_send": {"queue": "reports"},
+    "spamfilter.quarantine_due": {"queue": "maintenance"},
+    "spamfilter.quarantine_purge": {"queue": "maintenance"},
+    "spamfilter.quarantine_digest": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died (lease expired) go back to a worker, or fail saying so.
@@ -206,6 +209,11 @@ CELERY_BEAT_SCHEDULE = {
     "domains-dkim-rotation": {"task": "domains.dkim_rotation_due", "schedule": 10 * 60},
     # Due queue entries whose wake-up was lost, leases of dead workers, DSNs, the chart.
     "queue-sweep": {"task": "queue.sweep", "schedule": 30},
+    # The spam quarantine: items past their retention deleted, each owner's digest sent.
+    "spamfilter-quarantine": {
+        "task": "spamfilter.quarantine_due",
+        "schedule": crontab(hour="6", minute="7"),
+    },
 }
 
 # A worker holds a run this long past its last heartbeat (every quarter of it); then the
@@ -254,6 +262,11 @@ MAILADMIN_SPAM_RULES_FILE = env_str("MAILADMIN_SPAM_RULES_FILE")
 # DNS block lists asked with the sending IP, e.g. "zen.spamhaus.org:RBL_SPAMHAUS:4.0"
 # (zone:TAG:score, comma-separated); off by default.
 MAILADMIN_SPAM_DNSBL = env_str("MAILADMIN_SPAM_DNSBL")
+# Quarantined messages are deleted this many days after they arrived (0 keeps them); the
+# daily digest to each quarantine's owner comes from this address (empty:
+# noreply-quarantine@<hostname>).
+MAILADMIN_QUARANTINE_RETENTION_DAYS = env_int("MAILADMIN_QUARANTINE_RETENTION_DAYS", 30)
+MAILADMIN_QUARANTINE_DIGEST_FROM = env_str("MAILADMIN_QUARANTINE_DIGEST_FROM")
 # The addresses this server sends mail from, which a domain's SPF must authorise; empty: the
 # A/AAAA addresses of MAILADMIN_HOSTNAME.
 MAILADMIN_OUTBOUND_IPS = [ip for ip in env_str("MAILADMIN_OUTBOUND_IPS").replace(",", " ").split()]

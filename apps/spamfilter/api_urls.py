@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.spamfilter import api
+from apps.spamfilter import api, quarantine_api
 
 urlpatterns = [
     path("spam-filter/classify", api.ClassifyApi.as_view(), name="api-spam-classify"),
@@ -29,5 +29,30 @@ urlpatterns = [
         "store/purge/in-memory/default/bayes-account/<str:account_id>",
         api.BayesAccountPurgeApi.as_view(),
         name="api-bayes-account-purge",
+    ),
+    path(
+        "spam-filter/quarantine",
+        quarantine_api.QuarantineListApi.as_view(),
+        name="api-quarantine-list",
+    ),
+    path(
+        "spam-filter/quarantine/release",
+        quarantine_api.QuarantineBulkReleaseApi.as_view(),
+        name="api-quarantine-release-many",
+    ),
+    path(
+        "spam-filter/quarantine/delete",
+        quarantine_api.QuarantineBulkDeleteApi.as_view(),
+        name="api-quarantine-delete-many",
+    ),
+    path(
+        "spam-filter/quarantine/<int:item_id>",
+        quarantine_api.QuarantineDetailApi.as_view(),
+        name="api-quarantine-detail",
+    ),
+    path(
+        "spam-filter/quarantine/<int:item_id>/release",
+        quarantine_api.QuarantineReleaseApi.as_view(),
+        name="api-quarantine-release",
     ),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 
 class BayesModel(models.Model):
@@ -86,3 +87,63 @@ class MailboxSpamSetting(models.Model):
 
     def __str__(self) -> str:
         return f"spam filter {self.filter_level} for mailbox {self.mailbox_id}"
+
+
+class QuarantinedMessage(models.Model):
+    """One recipient's copy of a message the filter quarantined (its action "quarantine"):
+    held out of the mailbox until an administrator releases it to the INBOX or deletes it,
+    or the retention purge drops it. The bytes (with the filter's headers) are a blob of
+    the store (apps.store.blobs), like a stored message's.
+
+    `kind` says whose quarantine it is in: the mailbox's own (its digest goes to the
+    mailbox's address), or its domain's when the mailbox's spam settings say
+    `sendtodomainquarantine` (the digest goes to `quarantineowner`). `owner` is that
+    digest address, fixed when the copy arrives."""
+
+    MAILBOX, DOMAIN = "mailbox", "domain"
+    KINDS = [(MAILBOX, "Mailbox quarantine"), (DOMAIN, "Domain quarantine")]
+
+    tenant = models.ForeignKey(
+        "accounts.Principal", null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    mailbox = models.ForeignKey(
+        "accounts.Principal",
+        on_delete=models.CASCADE,
+        related_name="quarantined_messages",
+        db_index=False,  # the (mailbox, ...) index below starts with it
+    )
+    kind = models.CharField(max_length=8, choices=KINDS, default=MAILBOX)
+    domain = models.CharField(max_length=253, blank=True, default="")
+    owner = models.CharField(max_length=320, blank=True, default="")
+    recipient = models.CharField(max_length=320)
+    sender = models.CharField(max_length=320, blank=True, default="")  # envelope ("" bounce)
+    from_address = models.CharField(max_length=320, blank=True, default="")
+    subject = models.CharField(max_length=998, blank=True, default="")
+    date = models.DateTimeField(null=True, blank=True)  # the Date header
+    message_id = models.CharField(max_length=998, blank=True, default="")
+    size = models.PositiveBigIntegerField()
+    blob_hash = models.CharField(max_length=64)
+    score = models.FloatField(default=0.0)
+    tags = models.JSONField(default=dict, blank=True)  # {TAG: score}
+    reasons = models.JSONField(default=list, blank=True)  # why the action was quarantine
+    peer_ip = models.CharField(max_length=45, blank=True, default="")
+    queue_id = models.CharField(max_length=64, blank=True, default="")
+    received_at = models.DateTimeField(default=timezone.now)
+    digested_at = models.DateTimeField(null=True, blank=True)  # named in a digest
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-received_at", "-id"], name="spam_quar_list_idx"),
+            models.Index(fields=["mailbox", "-received_at"], name="spam_quar_mailbox_idx"),
+            models.Index(fields=["received_at"], name="spam_quar_age_idx"),
+            models.Index(fields=["blob_hash"], name="spam_quar_blob_idx"),
+            models.Index(
+                fields=["owner", "id"],
+                name="spam_quar_undigested_idx",
+                condition=models.Q(digested_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"quarantined for {self.recipient}: {self.subject[:80]}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.spamfilter import console_views, views
+from apps.spamfilter import console_views, quarantine_views, views
 
 app_name = "spamfilter"
 
@@ -34,5 +34,18 @@ urlpatterns = [
         "mailboxes/<id:domain_id>/<id:mailbox_id>/settings/",
         console_views.mailbox_spam_settings,
         name="mailbox-spam-settings",
+    ),
+    path("quarantine/", quarantine_views.quarantine_index, name="quarantine"),
+    path("quarantine/bulk/", quarantine_views.quarantine_bulk, name="quarantine-bulk"),
+    path("quarantine/<int:pk>/", quarantine_views.quarantine_detail, name="quarantine-detail"),
+    path(
+        "quarantine/<int:pk>/release/",
+        quarantine_views.quarantine_item_release,
+        name="quarantine-release",
+    ),
+    path(
+        "quarantine/<int:pk>/delete/",
+        quarantine_views.quarantine_item_delete,
+        name="quarantine-delete",
     ),
 ]

@@ -13,6 +13,7 @@ NAVIGATION = [
     ("Queue", "queue:index", "message-queue-list"),
     ("Reports", "reports:index", "incoming-report-list"),
     ("Spam filter", "spamfilter:index", "spam-filter-classify"),
+    ("Quarantine", "spamfilter:quarantine", "principal-get"),
     ("Telemetry", "telemetry:index", "metrics-list"),
     ("Store", "store:index", "undelete"),
     ("Settings", "config:index", "settings-list"),
@@ -31,6 +32,10 @@ def navigation(request) -> dict:
         url = reverse(url_name)
         active = path == url if url == "/" else path.startswith(url)
         items.append({"label": label, "url": url, "active": active})
+    # One entry is current: the longest match (Quarantine, not Spam filter, at its URL).
+    current = max((i for i in items if i["active"]), key=lambda i: len(i["url"]), default=None)
+    for item in items:
+        item["active"] = item is current
     return {"navigation": items}
 
 

@@ -3,9 +3,10 @@
 RCPT is answered from the store's recipient resolution (unknown mailbox 550 5.1.1, a
 domain not hosted here 550 5.7.1, a full mailbox 452 4.2.2, judged with MAIL FROM's SIZE=
 when given). DATA adds a Received line, passes the message to the spam filter's hook,
-and stores one copy per mailbox and queues one copy for the external forward addresses,
-all in one database transaction: the client hears 250 only after everything is
-committed, and 451 (so it retries) when anything failed, with nothing half-delivered.
+and stores one copy per mailbox (or holds it in the quarantine, when the filter says so)
+and queues one copy for the external forward addresses, all in one database
+transaction: the client hears 250 only after everything is committed, and 451 (so it
+retries) when anything failed, with nothing half-delivered.
 """
 
 from __future__ import annotations
@@ -123,9 +124,14 @@ class ScanVerdict:
     # others, stored as `unverified_data` (a header saying why the list was not applied).
     unverified: frozenset[int] = frozenset()
     unverified_data: bytes = b""
+    # What the quarantine keeps of the verdict (folder QUARANTINE): score, tags, why.
+    score: float = 0.0
+    tags: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
 
     def copy_for(self, principal_id: int) -> tuple[bytes, str] | None:
-        """(message, folder) to store for one mailbox, or None for no copy."""
+        """(message, folder) to store for one mailbox (folder QUARANTINE: held in the
+        mailbox's or its domain's quarantine), or None for no copy."""
         if principal_id in self.safelisted:
             return self.safe_data, "INBOX"
         if principal_id in self.unfiltered:
@@ -137,9 +143,12 @@ class ScanVerdict:
         return self.data, self.folder
 
 
-# What the filter's action means for where a message goes. There is no quarantine store
-# yet, so quarantined mail goes to Junk like mail over the spam threshold.
-JUNK_ACTIONS = {"quarantine"}
+# Not a folder: copies "stored" here go to apps.spamfilter.quarantine instead.
+QUARANTINE = "\x00quarantine"
+# What the filter's action means for where a message goes: quarantined mail is held in
+# the quarantine (released to INBOX, or deleted, by an administrator; purged after the
+# retention), spam over the spam threshold goes to Junk.
+QUARANTINE_ACTIONS = {"quarantine"}
 BLOCKED_SENDER = "550 5.7.1 Message refused: the recipient does not accept mail from this sender"
 SAFELISTED = b"X-Spam-Sender-List: SAFELISTED\r\n"
 UNVERIFIED = b"X-Spam-Sender-List: UNVERIFIED; "  # + why the safe list was not applied
@@ -150,9 +159,12 @@ def scan_inbound(message: InboundMessage, mailbox_ids: list[int] | tuple = ()) -
     """The spam filter's hook: every inbound message passes here before it is stored.
 
     apps.spamfilter scores it (SPF, DKIM, ARC, DMARC, iprev, rules, Bayes); its
-    Authentication-Results and X-Spam-* headers go on top of the message; spam goes to
-    Junk, a rejecting verdict is refused with 550 5.7.1 naming why, a discarding one is
-    accepted and dropped. The authentication outcome is recorded for our outgoing DMARC
+    Authentication-Results and X-Spam-* headers go on top of the message; a quarantining
+    verdict (MAILADMIN_SPAM_THRESHOLD_QUARANTINE, or a rule's action) holds each copy in
+    the recipient's quarantine (its domain's when the mailbox's settings say
+    `sendtodomainquarantine`) with the score and tags, other spam goes to Junk, a
+    rejecting verdict is refused with 550 5.7.1 naming why, a discarding one is accepted
+    and dropped. The authentication outcome is recorded for our outgoing DMARC
     aggregate reports, rejected mail included. MAILADMIN_SPAM_FILTER=false skips all
     of it (the mailboxes' sender lists included). Runs in the listener's database pool
     (blocking I/O is fine) inside no transaction.
@@ -200,8 +212,16 @@ def scan_inbound(message: InboundMessage, mailbox_ids: list[int] | tuple = ()) -
         return ScanVerdict(data=message.data, reject=f"550 5.7.1 {_one_line(why)}")
     if verdict.action == "discard":
         return ScanVerdict(data=data, discard=True, **listed)
-    junk = verdict.is_spam or verdict.action in JUNK_ACTIONS
-    return ScanVerdict(data=data, folder="Junk" if junk else "INBOX", **listed)
+    if verdict.action in QUARANTINE_ACTIONS:
+        return ScanVerdict(
+            data=data,
+            folder=QUARANTINE,
+            score=verdict.score,
+            tags={tag: result.value for tag, result in verdict.tags.items()},
+            reasons=list(verdict.reasons),
+            **listed,
+        )
+    return ScanVerdict(data=data, folder="Junk" if verdict.is_spam else "INBOX", **listed)
 
 
 def _one_line(text: str) -> str:
@@ -270,8 +290,26 @@ def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
             from apps.store.recipients import ingest_report_mail
 
             ingest_report_mail(report_domains, verdict.data)
+        held: dict[bytes, list] = {}  # the quarantine's copies, by their bytes
         for pk, (data, folder) in copies.items():
-            deliver(mailboxes[pk], data, folder=folder)
+            if folder == QUARANTINE:
+                held.setdefault(data, []).append(mailboxes[pk])
+            else:
+                deliver(mailboxes[pk], data, folder=folder)
+        for data, held_for in held.items():
+            from apps.spamfilter.quarantine import quarantine_store
+
+            quarantine_store(
+                mailboxes=held_for,
+                data=data,
+                sender=message.mail_from,
+                score=verdict.score,
+                tags=verdict.tags,
+                reasons=verdict.reasons,
+                peer_ip=message.peer_ip,
+                queue_id=message.queue_id,
+                recipients=message.recipients,
+            )
         for route in routes:
             if passing_on:
                 for address in route.forward_to:

@@ -1,0 +1,508 @@
+"""The quarantine: what the inbound MX holds back instead of delivering (the filter's
+action "quarantine"), per mailbox, or per domain for the mailboxes whose spam settings say
+`sendtodomainquarantine`.
+
+- `quarantine_store` is the MX's call (inside its delivery transaction): one row per
+  recipient mailbox, the bytes a blob of the store, the score and the tags that caused it.
+- Reads are scoped through `quarantine_visible` (a tenant admin sees their tenant's only).
+- `quarantine_release` delivers an item to the recipient's INBOX through the store's
+  delivery and trains that account's Bayes model as ham; `quarantine_delete` drops items.
+  Both are audited per item and take a scoped queryset, so one call serves a single item
+  and a bulk selection alike.
+- `quarantine_purge` (retention) and `quarantine_digest_send` (a daily list of new items
+  to each quarantine's owner) run as tasks on the shared base (apps.spamfilter.tasks).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from apps.accounts.emails import InvalidAddress, domain_of, normalize_address
+from apps.accounts.models import Principal, PrincipalEmail
+from apps.accounts.permissions import Perm
+from apps.spamfilter import bayes
+from apps.spamfilter.message import parse
+from apps.spamfilter.models import MailboxSpamSetting, QuarantinedMessage
+from apps.store import blobs
+from apps.store.headers import parse_summary
+from mailadmin.audit import audit
+from mailadmin.core.models import TaskRun
+from mailadmin.core.progress import Outcome, Progress, task_run_start
+from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
+from mailadmin.tenancy import scope
+
+logger = logging.getLogger(__name__)
+
+# A bulk action acts on at most this many items (the ticked ones, or the first of all
+# matching); the confirmation page says so.
+MAX_BULK = 1000
+# A digest names at most this many items (and says how many more there are).
+DIGEST_MAX_ITEMS = 200
+PURGE_TASK = "spamfilter.quarantine_purge"
+DIGEST_TASK = "spamfilter.quarantine_digest"
+FILTER_NAMES = ("mailbox", "domain", "kind", "sender", "from", "to")
+
+
+# --- the MX's write ---------------------------------------------------------------------
+
+
+def _primary_addresses(mailbox_ids: Sequence[int]) -> dict[int, str]:
+    rows = PrincipalEmail.objects.filter(principal_id__in=list(mailbox_ids)).order_by(
+        "principal_id", "position"
+    )
+    found: dict[int, str] = {}
+    for principal_id, address in rows.values_list("principal_id", "address"):
+        found.setdefault(principal_id, address)
+    return found
+
+
+def quarantine_store(
+    *,
+    mailboxes: Sequence[Principal],
+    data: bytes,
+    sender: str,
+    score: float,
+    tags: dict[str, float],
+    reasons: Sequence[str],
+    peer_ip: str = "",
+    queue_id: str = "",
+    recipients: Sequence[str] = (),
+) -> list[QuarantinedMessage]:
+    """Hold one copy of `data` (with the filter's headers) per mailbox: three queries
+    whatever the number of mailboxes. Data-plane write (like store delivery): not audited.
+    `recipients` (the RCPT addresses) name a mailbox that has no address of its own."""
+    if not mailboxes:
+        return []
+    ids = [m.pk for m in mailboxes]
+    blob_hash = blobs.put(bytes(data))
+    summary = parse_summary(data)
+    addresses = _primary_addresses(ids)
+    spam_settings = {s.mailbox_id: s for s in MailboxSpamSetting.objects.filter(mailbox_id__in=ids)}
+    fallback = recipients[0] if recipients else ""
+    now = timezone.now()
+    rows = []
+    for mailbox in mailboxes:
+        recipient = addresses.get(mailbox.pk) or fallback or mailbox.name
+        domain = domain_of(recipient) if "@" in recipient else ""
+        setting = spam_settings.get(mailbox.pk)
+        kind, owner = QuarantinedMessage.MAILBOX, recipient
+        if setting is not None and setting.send_to_domain_quarantine:
+            # The domain's quarantine: its digest goes to the owner the settings name, or
+            # (none named) to the domain's postmaster (RFC 5321 4.5.1).
+            kind = QuarantinedMessage.DOMAIN
+            owner = setting.quarantine_owner or (f"postmaster@{domain}" if domain else "")
+        rows.append(
+            QuarantinedMessage(
+                tenant_id=mailbox.tenant_id,
+                mailbox=mailbox,
+                kind=kind,
+                domain=domain,
+                owner=owner,
+                recipient=recipient,
+                sender=sender[:320],
+                from_address=summary.from_address[:320],
+                subject=summary.subject,
+                date=summary.date,
+                message_id=summary.message_id,
+                size=len(data),
+                blob_hash=blob_hash,
+                score=round(float(score), 2),
+                tags={tag: round(float(value), 2) for tag, value in tags.items()},
+                reasons=[str(r)[:500] for r in reasons][:50],
+                peer_ip=peer_ip[:45],
+                queue_id=queue_id[:64],
+                received_at=now,
+            )
+        )
+    return QuarantinedMessage.objects.bulk_create(rows)
+
+
+# --- reads --------------------------------------------------------------------------------
+
+
+def quarantine_visible(actor: Principal) -> QuerySet[QuarantinedMessage]:
+    """The one scoping entry point: the actor's tenant's items (all for a superadmin)."""
+    return scope(QuarantinedMessage.objects.all(), actor)
+
+
+def parse_filters(params) -> dict:
+    """The list's filters from a query string; a bad one is a 400 naming the field."""
+    from apps.queue.serializers import _moment  # the queue's filters read dates alike
+
+    raw = {k: (params.get(k) or "").strip() for k in FILTER_NAMES}
+    filters: dict = {}
+    if raw["mailbox"]:
+        filters["mailbox"] = raw["mailbox"].lower()[:320]
+    if raw["domain"]:
+        filters["domain"] = raw["domain"].lower().strip(".")[:253]
+    if raw["kind"]:
+        if raw["kind"] not in (QuarantinedMessage.MAILBOX, QuarantinedMessage.DOMAIN):
+            raise ValidationFailed(
+                "Invalid value for field kind: must be mailbox or domain.", field="kind"
+            )
+        filters["kind"] = raw["kind"]
+    if raw["sender"]:
+        filters["sender"] = raw["sender"].lower()[:320]
+    # Given but empty is refused like a bad date (the console leaves empty fields out).
+    if params.get("from") is not None:
+        filters["from"] = _moment(params.get("from"), "from")
+    if params.get("to") is not None:
+        filters["to"] = _moment(params.get("to"), "to", end=True)
+    return filters
+
+
+def quarantine_list(*, actor: Principal, filters: dict | None = None) -> QuerySet:
+    """Scoped items matching `filters` (from parse_filters), newest first."""
+    items = quarantine_visible(actor).select_related("tenant")
+    filters = filters or {}
+    mailbox = filters.get("mailbox")
+    if mailbox:
+        items = items.filter(Q(recipient=mailbox) | Q(owner=mailbox) | Q(mailbox__name=mailbox))
+    if filters.get("domain"):
+        items = items.filter(domain=filters["domain"])
+    if filters.get("kind"):
+        items = items.filter(kind=filters["kind"])
+    if filters.get("sender"):
+        items = items.filter(
+            Q(sender__icontains=filters["sender"]) | Q(from_address__icontains=filters["sender"])
+        )
+    if filters.get("from"):
+        items = items.filter(received_at__gte=filters["from"])
+    if filters.get("to"):
+        items = items.filter(received_at__lte=filters["to"])
+    return items.order_by("-received_at", "-id")
+
+
+def quarantine_get(*, actor: Principal, item_id) -> QuarantinedMessage:
+    """One item the actor may see; NotFound for another tenant's (never 403: no leak)."""
+    text = str(item_id)
+    if not text.isdigit() or len(text) > 18:
+        raise NotFound()
+    item = quarantine_visible(actor).select_related("tenant", "mailbox").filter(pk=int(text))
+    found = item.first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def headers_of(item: QuarantinedMessage, limit: int = 64 * 1024) -> str:
+    """The header block of a held message (its first `limit` bytes at most)."""
+    try:
+        data = blobs.read(item.blob_hash, limit=limit)
+    except blobs.BlobNotFound:
+        return ""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        end = data.find(b"\n\n")
+    head = data if end < 0 else data[:end]
+    return head.decode("utf-8", "replace")
+
+
+# --- release and delete -------------------------------------------------------------------
+
+
+@dataclass
+class ActionResult:
+    done: int = 0
+    failed: list[str] = field(default_factory=list)  # one human line per item not done
+
+    @property
+    def message(self) -> str:
+        return "; ".join(self.failed)
+
+
+def _require(actor: Principal, permission: str) -> None:
+    if not actor.has_permission(permission):
+        raise PermissionDenied(permission)
+
+
+def _audit(actor: Principal, action: str, item: QuarantinedMessage, **changes) -> None:
+    audit(
+        actor=actor,
+        action=action,
+        object_type="quarantined-message",
+        object_id=str(item.pk),
+        object_repr=f"{item.recipient}: {item.subject or '(no subject)'}"[:255],
+        tenant_id=item.tenant_id,
+        changes={
+            "sender": item.sender,
+            "recipient": item.recipient,
+            "score": item.score,
+            "kind": item.kind,
+            **changes,
+        },  # fmt: skip
+    )
+
+
+def _bounded(items: QuerySet) -> list[int]:
+    return list(items.order_by("-received_at", "-id").values_list("pk", flat=True)[:MAX_BULK])
+
+
+def quarantine_release(*, actor: Principal, items: QuerySet) -> ActionResult:
+    """Deliver each item (at most MAX_BULK) to its recipient's INBOX, with the next UID,
+    train that account's Bayes model as ham, drop it from the quarantine and audit it.
+    `items` must come from a selector (scoped to the actor). Each item is its own
+    transaction: one that can't be delivered (the mailbox is full, or gone) is left in
+    the quarantine and named in the result, the others go."""
+    from apps.store.services import deliver_stored, quota_exceeded
+
+    _require(actor, Perm.PRINCIPAL_UPDATE)
+    result = ActionResult()
+    for pk in _bounded(items):
+        with transaction.atomic():
+            item = (
+                QuarantinedMessage.objects.select_for_update(of=("self",))
+                .select_related("mailbox")
+                .filter(pk=pk)
+                .first()
+            )
+            if item is None:  # released or deleted meanwhile
+                continue
+            mailbox = item.mailbox
+            try:
+                data = blobs.read(item.blob_hash)
+            except blobs.BlobNotFound:
+                result.failed.append(f"{item.recipient}: the message's bytes are missing")
+                continue
+            if not mailbox.is_active:
+                result.failed.append(f"{item.recipient}: the mailbox is disabled")
+                continue
+            if quota_exceeded(mailbox, len(data)):
+                result.failed.append(f"{item.recipient}: the mailbox is full")
+                continue
+            stored = deliver_stored(
+                mailbox,
+                blob_hash=item.blob_hash,
+                size=len(data),
+                summary=parse_summary(data),
+                folder="INBOX",
+                flags=[],
+            )
+            try:
+                bayes.learn(parse(data), spam=False, scope=bayes.account_scope(mailbox.pk))
+            except RedisError:
+                logger.warning("release of %s: Bayes unavailable, not trained", pk, exc_info=True)
+            _audit(actor, "spam-filter.quarantine-release", item, uid=stored.uid)
+            item.delete()
+            result.done += 1
+    return result
+
+
+def quarantine_delete(*, actor: Principal, items: QuerySet) -> ActionResult:
+    """Drop each item (at most MAX_BULK) from the quarantine, audited one by one. The blob
+    stays on disk: blobs are shared by content (the store never deletes one a row drops)."""
+    _require(actor, Perm.PRINCIPAL_UPDATE)
+    result = ActionResult()
+    with transaction.atomic():
+        ids = _bounded(items)
+        for item in QuarantinedMessage.objects.select_for_update().filter(pk__in=ids):
+            _audit(actor, "spam-filter.quarantine-delete", item)
+            result.done += 1
+        QuarantinedMessage.objects.filter(pk__in=ids).delete()
+    return result
+
+
+# --- retention ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurgeOutcome:
+    deleted: int
+    finished: bool
+
+
+def quarantine_purge(
+    *,
+    days: int | None = None,
+    batch: int = 500,
+    budget_seconds: float = 300.0,
+    progress: Progress | None = None,
+) -> PurgeOutcome:
+    """Drop items held longer than `days` (MAILADMIN_QUARANTINE_RETENTION_DAYS; 0 keeps
+    them), in batches by id under a time budget: what is left goes with the next run. As
+    the store does, the rows (the blob references) go and the shared blobs stay."""
+    days = settings.MAILADMIN_QUARANTINE_RETENTION_DAYS if days is None else days
+    if days <= 0:
+        return PurgeOutcome(0, True)
+    cutoff = timezone.now() - timedelta(days=days)
+    old = QuarantinedMessage.objects.filter(received_at__lt=cutoff)
+    if progress is not None:
+        progress.begin(old.order_by()[:100_000].count())
+    started = time.monotonic()
+    deleted = 0
+    finished = True
+    while True:
+        ids = list(old.order_by("id").values_list("id", flat=True)[:batch])
+        if not ids:
+            break
+        with transaction.atomic():
+            deleted += QuarantinedMessage.objects.filter(id__in=ids).delete()[0]
+        if progress is not None:
+            progress.step(deleted, f"{deleted} item(s) older than {days} days deleted")
+        if time.monotonic() - started > budget_seconds:
+            finished = False
+            break
+    if deleted:
+        audit(
+            actor=None,
+            action="spam-filter.quarantine-purge",
+            object_type="quarantine",
+            object_repr=f"older than {days} days",
+            changes={"deleted": deleted, "cutoff": cutoff.isoformat()},
+        )
+        logger.info("quarantine purge: %s item(s) older than %s days", deleted, days)
+    return PurgeOutcome(deleted, finished)
+
+
+# --- the digest ---------------------------------------------------------------------------
+
+
+def _digest_from() -> str:
+    return settings.MAILADMIN_QUARANTINE_DIGEST_FROM or (
+        f"noreply-quarantine@{settings.MAILADMIN_HOSTNAME}"
+    )
+
+
+def digest_message(owner: str, items: Sequence[QuarantinedMessage], more: int = 0) -> bytes:
+    """A plain-text mail naming each item: when, from whom, to whom, subject, score."""
+    message = EmailMessage()
+    message["From"] = _digest_from()
+    message["To"] = owner
+    message["Date"] = format_datetime(timezone.now().astimezone(UTC))
+    message["Message-ID"] = make_msgid(domain=settings.MAILADMIN_HOSTNAME)
+    count = len(items) + more
+    message["Subject"] = f"Quarantine digest: {count} new message{'s' if count != 1 else ''}"
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to it
+    lines = [
+        f"{count} message(s) were held in quarantine for you since the last digest.",
+        "An administrator can release them to the inbox or delete them in the console",
+        "(Spam filter > Quarantine); they are deleted after "
+        f"{settings.MAILADMIN_QUARANTINE_RETENTION_DAYS} days.",
+        "",
+    ]
+    for item in items:
+        lines += [
+            f"#{item.pk}  {item.received_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC  "
+            f"score {item.score:.2f}",
+            f"  From:    {item.from_address or item.sender or '<>'}",
+            f"  To:      {item.recipient}",
+            f"  Subject: {item.subject or '(no subject)'}",
+            "",
+        ]
+    if more:
+        lines.append(f"... and {more} more.")
+    message.set_content("\n".join(lines) + "\n")
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+
+
+def _send(owner: str, data: bytes, tenant_id: int | None) -> str:
+    """Into the owner's INBOX when hosted here, else through the outbound queue; what was
+    done, in words."""
+    from apps.store.recipients import deliver_resolutions, resolve
+
+    resolution = resolve(owner)
+    if resolution is None:  # not a domain of ours: a remote owner
+        from apps.queue.services import enqueue
+
+        enqueue(return_path="", recipients=[owner], data=data, tenant_id=tenant_id)
+        return "queued"
+    if not resolution.known:
+        return "no such mailbox"
+    delivered = deliver_resolutions([resolution], data)
+    return "delivered" if delivered.stored else "over quota"
+
+
+def quarantine_digest_send(*, progress: Progress | None = None) -> dict[str, int]:
+    """One digest per owner naming the items held since their last one (each item is
+    named once: marked in the same transaction that delivers or queues the digest)."""
+    owners = list(
+        QuarantinedMessage.objects.filter(digested_at__isnull=True)
+        .exclude(owner="")
+        .order_by("owner")
+        .values_list("owner", flat=True)
+        .distinct()[:10_000]
+    )
+    if progress is not None:
+        progress.begin(len(owners))
+    counts = {"owners": 0, "items": 0, "delivered": 0, "queued": 0, "undeliverable": 0}
+    for done, owner in enumerate(owners, 1):
+        with transaction.atomic():
+            pending = QuarantinedMessage.objects.select_for_update().filter(
+                owner=owner, digested_at__isnull=True
+            )
+            ids = list(pending.order_by("id").values_list("pk", flat=True)[:10_000])
+            if not ids:
+                continue
+            listed = list(QuarantinedMessage.objects.filter(pk__in=ids[:DIGEST_MAX_ITEMS]))
+            try:
+                normalized = normalize_address(owner)
+            except InvalidAddress:
+                normalized = ""
+            outcome = "no such mailbox"
+            if normalized:
+                data = digest_message(normalized, listed, more=len(ids) - len(listed))
+                outcome = _send(normalized, data, listed[0].tenant_id)
+            QuarantinedMessage.objects.filter(pk__in=ids).update(digested_at=timezone.now())
+        counts["owners"] += 1
+        counts["items"] += len(ids)
+        key = outcome if outcome in ("delivered", "queued") else "undeliverable"
+        counts[key] += 1
+        if key == "undeliverable":
+            logger.warning("quarantine digest for %s not delivered: %s", owner, outcome)
+        if progress is not None:
+            progress.step(done, f"{owner}: {len(ids)} item(s), {outcome}")
+    return counts
+
+
+# --- runs (started by beat; carried out by apps.spamfilter.tasks) -------------------------
+
+
+def quarantine_runs_start(*, day: date | None = None) -> list[TaskRun]:
+    """Beat, daily: the retention purge and the digest, one run of each per day."""
+    day = day or timezone.now().date()
+    return [
+        task_run_start(
+            actor=None,
+            kind=f"{PURGE_TASK}:{day:%Y-%m-%d}",
+            title="Delete quarantined messages past their retention",
+            task_name=PURGE_TASK,
+            tenant_id=None,
+        ),
+        task_run_start(
+            actor=None,
+            kind=f"{DIGEST_TASK}:{day:%Y-%m-%d}",
+            title="Send the quarantine digests",
+            task_name=DIGEST_TASK,
+            tenant_id=None,
+        ),
+    ]
+
+
+def purge_outcome(outcome: PurgeOutcome) -> Outcome:
+    more = "" if outcome.finished else " (more are left for the next run)"
+    return Outcome(
+        True,
+        f"Deleted {outcome.deleted} quarantined message(s){more}.",
+        {"deleted": outcome.deleted, "finished": outcome.finished},
+    )
+
+
+def digest_outcome(counts: dict[str, int]) -> Outcome:
+    return Outcome(
+        True,
+        f"{counts['owners']} digest(s) for {counts['items']} item(s): {counts['delivered']} "
+        f"delivered, {counts['queued']} queued, {counts['undeliverable']} undeliverable.",
+        counts,
+    )

@@ -1,0 +1,169 @@
+"""Quarantine pages: the held messages with filters (mailbox, domain, quarantine, sender,
+dates) and the one pager; an item's headers, score and tags; release to the INBOX or
+delete, one at a time or ticked in bulk after a confirmation page.
+
+Reading needs `principal-get` and acting `principal-update` (a quarantine is mailbox
+data, like its spam settings); another tenant's item (or a missing one) is 404.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from apps.accounts.permissions import Perm
+from apps.spamfilter import quarantine
+from mailadmin.api.pagination import paginate_query
+from mailadmin.core.decorators import permission_required
+from mailadmin.core.rendering import render_page
+from mailadmin.core.tenants import narrow
+from mailadmin.errors import NotFound, ServiceError
+
+PAGE_SIZE = 50
+ACTIONS = {"release": "Release", "delete": "Delete"}
+
+
+def _params(source) -> dict[str, str]:
+    return {
+        k: source.get(k, "").strip()[:320]
+        for k in quarantine.FILTER_NAMES
+        if source.get(k, "").strip()
+    }
+
+
+def _matching(request: HttpRequest, params: dict[str, str]):
+    """Scoped items matching `params`, narrowed to the selected tenant: (qs, problem)."""
+    try:
+        filters = quarantine.parse_filters(params)
+        problem = ""
+    except ServiceError as exc:
+        filters = quarantine.parse_filters({k: v for k, v in params.items() if k != exc.field})
+        problem = exc.message
+    return narrow(quarantine.quarantine_list(actor=request.user, filters=filters), request), problem
+
+
+def _back(params: dict[str, str]) -> str:
+    return reverse("spamfilter:quarantine") + ("?" + urlencode(params) if params else "")
+
+
+@permission_required(Perm.PRINCIPAL_GET)
+def quarantine_index(request: HttpRequest) -> HttpResponse:
+    params = _params(request.GET)
+    items, problem = _matching(request, params)
+    pagination = paginate_query(request.GET, items, limit=PAGE_SIZE)
+    context = {
+        "pagination": pagination,
+        "items": pagination.page.items,
+        "filters": params,
+        "problem": problem,
+        "show_tenant": request.user.reaches_all_tenants,
+        "can_act": request.user.has_permission(Perm.PRINCIPAL_UPDATE),
+        "max_bulk": quarantine.MAX_BULK,
+        "retention_days": quarantine.settings.MAILADMIN_QUARANTINE_RETENTION_DAYS,
+    }
+    return render_page(
+        request, "spamfilter/quarantine_list.html", context, partial="quarantine-table"
+    )
+
+
+def _denied(permission: str) -> PermissionDenied:
+    return PermissionDenied(f"You do not have the permission '{permission}' needed for this page.")
+
+
+def _report(request: HttpRequest, verb: str, result: quarantine.ActionResult) -> None:
+    if result.done:
+        messages.success(request, f"{verb} {result.done} message(s).")
+    if result.failed:
+        messages.error(request, f"Not done: {result.message}")
+    if not result.done and not result.failed:
+        messages.info(request, "No messages were selected.")
+
+
+@require_POST
+@permission_required(Perm.PRINCIPAL_GET)
+def quarantine_bulk(request: HttpRequest) -> HttpResponse:
+    """Release or delete the ticked items, or all matching the filters (at most MAX_BULK):
+    first a confirmation page saying how many, then (with confirm=yes) the action."""
+    action = request.POST.get("action", "")
+    if action not in ACTIONS:
+        raise Http404
+    if not request.user.has_permission(Perm.PRINCIPAL_UPDATE):
+        raise _denied(Perm.PRINCIPAL_UPDATE)
+    params = _params(request.POST)
+    items, _ = _matching(request, params)
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit() and len(i) < 19]
+    ids = ids[: quarantine.MAX_BULK]
+    scope_all = request.POST.get("scope") == "all"
+    if not scope_all:
+        items = items.filter(pk__in=ids)
+    back = _back(params)
+    if request.POST.get("confirm") != "yes":
+        count = items.order_by()[: quarantine.MAX_BULK].count()
+        if not count:
+            messages.info(request, "No messages selected.")
+            return redirect(back)
+        context = {
+            "action": action,
+            "verb": ACTIONS[action],
+            "count": count,
+            "capped": count >= quarantine.MAX_BULK,
+            "ids": ids,
+            "scope_all": scope_all,
+            "filters": params,
+            "back": back,
+        }
+        return render(request, "spamfilter/quarantine_confirm.html", context)
+    if action == "release":
+        result = quarantine.quarantine_release(actor=request.user, items=items)
+        _report(request, "Released", result)
+    else:
+        result = quarantine.quarantine_delete(actor=request.user, items=items)
+        _report(request, "Deleted", result)
+    return redirect(back)
+
+
+def _get(request: HttpRequest, pk: int):
+    try:
+        return quarantine.quarantine_get(actor=request.user, item_id=pk)
+    except NotFound:
+        raise Http404 from None
+
+
+@permission_required(Perm.PRINCIPAL_GET)
+def quarantine_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _get(request, pk)
+    tags = sorted(item.tags.items(), key=lambda tag: (-abs(tag[1]), tag[0]))
+    context = {
+        "item": item,
+        "tags": tags,
+        "headers": quarantine.headers_of(item),
+        "can_act": request.user.has_permission(Perm.PRINCIPAL_UPDATE),
+    }
+    return render(request, "spamfilter/quarantine_detail.html", context)
+
+
+@require_POST
+@permission_required(Perm.PRINCIPAL_UPDATE)
+def quarantine_item_release(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _get(request, pk)
+    items = quarantine.quarantine_visible(request.user).filter(pk=item.pk)
+    result = quarantine.quarantine_release(actor=request.user, items=items)
+    _report(request, "Released", result)
+    if result.failed:
+        return redirect("spamfilter:quarantine-detail", pk=item.pk)
+    return redirect("spamfilter:quarantine")
+
+
+@require_POST
+@permission_required(Perm.PRINCIPAL_UPDATE)
+def quarantine_item_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _get(request, pk)
+    items = quarantine.quarantine_visible(request.user).filter(pk=item.pk)
+    _report(request, "Deleted", quarantine.quarantine_delete(actor=request.user, items=items))
+    return redirect("spamfilter:quarantine")

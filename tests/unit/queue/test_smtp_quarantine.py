@@ -1,0 +1,139 @@
+"""The quarantine in the inbound MX path, over real sockets: a message whose verdict is
+"quarantine" is held (not stored in Junk) with its score, tags and envelope, in the
+mailbox's quarantine or its domain's; released from the console it lands in the INBOX
+with the folder's next UID and trains the account's Bayes model as ham."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.accounts.models import Principal, PrincipalType
+from apps.spamfilter import bayes
+from apps.spamfilter.models import MailboxSpamSetting, QuarantinedMessage, SenderListEntry
+from apps.store import blobs
+from apps.store.models import Message
+from tests.support.smtp_listeners import connect
+from tests.unit.queue.test_smtp_filtering import HAM
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# No Date, Message-ID, To, MIME-Version or display name.
+BARE = b"From: sender@remote.test\r\nSubject: cheap watches\r\n\r\nHello Jane.\r\n"
+
+
+@pytest.fixture(autouse=True)
+def _thresholds(settings, tmp_path):
+    settings.MAILADMIN_BLOB_DIR = tmp_path / "blobs"
+    settings.MAILADMIN_SPAM_THRESHOLD_QUARANTINE = 6.0  # BARE scores 8.7 here, HAM 3.2
+    settings.MAILADMIN_SPAM_THRESHOLD_SPAM = 5.0
+
+
+@pytest.fixture
+def mailboxes(make_principal, tenant_a, dns_server):
+    Principal.objects.create(name="example.test", type=PrincipalType.DOMAIN, tenant=tenant_a)
+    found = {}
+    for name in ("jane", "joe"):
+        principal = make_principal(name=name, tenant=tenant_a)
+        principal.emails.create(address=f"{name}@example.test")
+        found[name] = principal
+    dns_server.set_zone("remote.test", {"TXT": ["v=spf1 ip4:127.0.0.1 -all"]})
+    dns_server.set_zone("_dmarc.remote.test", {"TXT": ["v=DMARC1; p=reject"]})
+    return found
+
+
+@pytest.fixture
+def inbound(start_listeners):
+    return start_listeners("inbound")
+
+
+def _send(inbound, recipients, message=BARE, sender="sender@remote.test"):
+    with connect(inbound) as client:
+        client.mail(sender)
+        for rcpt in recipients:
+            assert client.rcpt(rcpt)[0] == 250
+        return client.data(message)
+
+
+def test_a_message_over_the_quarantine_threshold_is_held_not_junked(inbound, mailboxes):
+    code, _ = _send(inbound, ["jane@example.test"])
+    assert code == 250
+    assert not Message.objects.exists()  # neither INBOX nor Junk
+    [held] = QuarantinedMessage.objects.all()
+    assert (held.kind, held.mailbox, held.tenant_id) == (
+        "mailbox",
+        mailboxes["jane"],
+        mailboxes["jane"].tenant_id,
+    )
+    assert (held.recipient, held.owner, held.domain) == (
+        "jane@example.test",
+        "jane@example.test",
+        "example.test",
+    )
+    assert (held.sender, held.from_address, held.subject) == (
+        "sender@remote.test",
+        "sender@remote.test",
+        "cheap watches",
+    )
+    assert held.score >= 6.0
+    assert {"MISSING_DATE", "MISSING_MID"} <= set(held.tags)
+    assert any("quarantine threshold" in reason for reason in held.reasons)
+    data = blobs.read(held.blob_hash)
+    assert held.size == len(data)
+    assert data.endswith(BARE)
+    assert b"X-Spam-Status: Yes" in data and b"Authentication-Results: " in data
+
+
+def test_a_clean_message_is_not_held(inbound, mailboxes):
+    code, _ = _send(inbound, ["jane@example.test"], HAM)
+    assert code == 250
+    assert not QuarantinedMessage.objects.exists()
+    assert Message.objects.get().folder.name == "INBOX"
+
+
+def test_a_mailbox_sending_to_the_domain_quarantine_is_held_there(inbound, mailboxes):
+    MailboxSpamSetting.objects.create(
+        mailbox=mailboxes["jane"],
+        tenant_id=mailboxes["jane"].tenant_id,
+        send_to_domain_quarantine=True,
+        quarantine_owner="boss@example.test",
+    )
+    code, _ = _send(inbound, ["jane@example.test", "joe@example.test"])
+    assert code == 250
+    by_mailbox = {q.mailbox.name: q for q in QuarantinedMessage.objects.select_related("mailbox")}
+    assert (by_mailbox["jane"].kind, by_mailbox["jane"].owner) == ("domain", "boss@example.test")
+    assert (by_mailbox["joe"].kind, by_mailbox["joe"].owner) == ("mailbox", "joe@example.test")
+    assert by_mailbox["jane"].blob_hash == by_mailbox["joe"].blob_hash  # the bytes once
+
+
+def test_a_safelisting_recipient_gets_it_while_the_other_copy_is_held(inbound, mailboxes):
+    SenderListEntry.objects.create(
+        mailbox=mailboxes["jane"],
+        tenant_id=mailboxes["jane"].tenant_id,
+        list="safelist",
+        value="remote.test",
+    )
+    code, _ = _send(inbound, ["jane@example.test", "joe@example.test"])
+    assert code == 250
+    assert Message.objects.get(principal=mailboxes["jane"]).folder.name == "INBOX"
+    assert QuarantinedMessage.objects.get().mailbox == mailboxes["joe"]
+
+
+def test_a_released_message_lands_in_the_inbox_with_the_next_uid(
+    inbound, mailboxes, client, make_principal, tenant_a
+):
+    assert _send(inbound, ["jane@example.test"], HAM)[0] == 250  # UID 1 in INBOX
+    assert _send(inbound, ["jane@example.test"])[0] == 250
+    held = QuarantinedMessage.objects.get()
+    scope = bayes.account_scope(mailboxes["jane"].pk)
+    _, ham_before = bayes.learned(scope)
+    client.force_login(make_principal(name="admin-a", tenant=tenant_a, roles=["tenant-admin"]))
+    response = client.post(f"/spam-filter/quarantine/{held.pk}/release/")
+    assert response.status_code == 302
+    assert not QuarantinedMessage.objects.exists()
+    inbox = Message.objects.filter(principal=mailboxes["jane"], folder__name="INBOX")
+    assert list(inbox.order_by("uid").values_list("uid", "subject")) == [
+        (1, "Lunch on Thursday"),
+        (2, "cheap watches"),
+    ]
+    assert inbox.get(uid=2).blob_hash == held.blob_hash
+    assert bayes.learned(scope)[1] == ham_before + 1

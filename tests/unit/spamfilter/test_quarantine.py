@@ -1,0 +1,448 @@
+"""The quarantine: browse (filters, the one pager, constant queries), an item's detail,
+release (INBOX with the next UID, Bayes ham), delete, bulk actions after a confirmation,
+audit, tenant isolation, the daily digest to each owner and the retention purge, the last
+two as runs on the task base. Items are held by the MX's own call (quarantine_store); the
+SMTP path itself is tested in tests/unit/queue/test_smtp_quarantine.py."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.accounts.models import Principal, PrincipalType
+from apps.queue.models import QueuedMessage
+from apps.spamfilter import bayes, quarantine
+from apps.spamfilter.models import MailboxSpamSetting, QuarantinedMessage
+from apps.spamfilter.tasks import (
+    quarantine_digest_task,
+    quarantine_due_task,
+    quarantine_purge_task,
+)
+from apps.store import blobs
+from apps.store.models import Message
+from apps.store.services import deliver
+from mailadmin.core.models import AuditEvent, TaskRun
+
+pytestmark = pytest.mark.django_db
+
+
+def _message(subject: str, sender: str = "spammer@junk.test") -> bytes:
+    return (
+        f"X-Spam-Status: Yes, score=9.00\r\nFrom: {sender}\r\nTo: someone@example.test\r\n"
+        f"Subject: {subject}\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\n\r\nBuy now.\r\n"
+    ).encode()
+
+
+@pytest.fixture
+def mailbox(make_principal):
+    def make(name: str, tenant, domain: str = "example.test"):
+        if not Principal.objects.filter(name=domain).exists():
+            Principal.objects.create(name=domain, type=PrincipalType.DOMAIN, tenant=tenant)
+        principal = make_principal(name=name, tenant=tenant)
+        principal.emails.create(address=f"{name}@{domain}")
+        return principal
+
+    return make
+
+
+@pytest.fixture
+def jane(mailbox, tenant_a):
+    return mailbox("jane", tenant_a)
+
+
+@pytest.fixture
+def bob(mailbox, tenant_b):
+    return mailbox("bob", tenant_b, "other.test")
+
+
+def hold(principal, subject="Cheap watches", sender="spammer@junk.test", age_days=0):
+    [item] = quarantine.quarantine_store(
+        mailboxes=[principal],
+        data=_message(subject, sender),
+        sender=sender,
+        score=9.0,
+        tags={"MISSING_MID": 2.5, "BAYES_SPAM": 5.1},
+        reasons=["spam score 9.00 reaches the quarantine threshold 6"],
+        peer_ip="192.0.2.7",
+        queue_id="ABC123",
+    )
+    if age_days:
+        item.received_at = timezone.now() - timedelta(days=age_days)
+        item.save(update_fields=["received_at"])
+    return item
+
+
+# --- browsing ------------------------------------------------------------------------------
+
+
+def test_it_lists_the_tenants_items_only(client, admin_a, jane, bob):
+    mine = hold(jane, "Cheap watches")
+    hold(bob, "Tenant B's secret")
+    client.force_login(admin_a)
+    response = client.get("/spam-filter/quarantine/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Cheap watches" in page and f"/spam-filter/quarantine/{mine.pk}/" in page
+    assert "Tenant B&#x27;s secret" not in page and "Tenant B's secret" not in page
+    assert "1 in all" in page
+
+
+def test_it_filters_by_mailbox_domain_sender_and_date(client, admin_a, jane, mailbox, tenant_a):
+    joe = mailbox("joe", tenant_a, "example.org")
+    hold(jane, "For Jane", sender="a@spam.test")
+    hold(joe, "For Joe", sender="b@other.test")
+    hold(jane, "Old one", age_days=10)
+    client.force_login(admin_a)
+
+    def subjects(**query) -> set[str]:
+        response = client.get("/spam-filter/quarantine/", query, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert page.lstrip().startswith('<div id="quarantine-table">')
+        return {s for s in ("For Jane", "For Joe", "Old one") if s in page}
+
+    assert subjects() == {"For Jane", "For Joe", "Old one"}
+    assert subjects(mailbox="jane@example.test") == {"For Jane", "Old one"}
+    assert subjects(domain="example.org") == {"For Joe"}
+    assert subjects(sender="spam.test") == {"For Jane"}
+    today = timezone.now().date()
+    assert subjects(**{"from": str(today - timedelta(days=1))}) == {"For Jane", "For Joe"}
+    assert subjects(to=str(today - timedelta(days=5))) == {"Old one"}
+
+
+def test_a_bad_filter_is_named_and_the_rest_still_applies(client, admin_a, jane):
+    hold(jane)
+    client.force_login(admin_a)
+    response = client.get("/spam-filter/quarantine/", {"from": "yesterday"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Invalid value for field from: &#x27;yesterday&#x27; is not a date or date-time." in page
+    assert "Cheap watches" in page
+
+
+def _copies(item: QuarantinedMessage, n: int) -> None:
+    fields = {f.attname: getattr(item, f.attname) for f in item._meta.concrete_fields}
+    del fields["id"]
+    QuarantinedMessage.objects.bulk_create(
+        [QuarantinedMessage(**{**fields, "subject": f"Offer {i}"}) for i in range(n)]
+    )
+
+
+def test_the_list_costs_the_same_queries_for_many_items(
+    client, admin_a, jane, django_assert_max_num_queries
+):
+    _copies(hold(jane), 160)  # page 2 is full: the total is counted
+    client.force_login(admin_a)
+    client.get("/spam-filter/quarantine/")  # warm the session and permission caches
+    with django_assert_max_num_queries(8) as counted:
+        assert client.get("/spam-filter/quarantine/", {"page": 2}).status_code == 200
+    _copies(QuarantinedMessage.objects.first(), 600)
+    with django_assert_max_num_queries(len(counted.captured_queries)):
+        response = client.get("/spam-filter/quarantine/", {"page": 3})
+    assert "Page 3 of 16" in response.content.decode()
+
+
+def test_the_detail_shows_headers_score_tags_and_why(client, admin_a, jane):
+    item = hold(jane)
+    client.force_login(admin_a)
+    response = client.get(f"/spam-filter/quarantine/{item.pk}/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "<b>9.00</b>" in page
+    assert "<code>BAYES_SPAM</code>" in page and "5.10" in page
+    assert "reaches the quarantine threshold" in page
+    assert "X-Spam-Status: Yes, score=9.00" in page
+    assert "Subject: Cheap watches" in page
+    assert "Buy now." not in page  # headers only
+
+
+# --- release and delete ----------------------------------------------------------------------
+
+
+def test_release_delivers_to_the_inbox_with_the_next_uid_and_trains_ham(client, admin_a, jane):
+    deliver(jane, b"Subject: earlier\r\n\r\nhi\r\n")  # INBOX UID 1
+    item = hold(jane)
+    scope = bayes.account_scope(jane.pk)
+    _, ham_before = bayes.learned(scope)
+    client.force_login(admin_a)
+    response = client.post(f"/spam-filter/quarantine/{item.pk}/release/")
+    assert response.status_code == 302
+    assert response.url == "/spam-filter/quarantine/"
+    assert not QuarantinedMessage.objects.exists()
+    released = Message.objects.get(principal=jane, subject="Cheap watches")
+    assert (released.folder.name, released.uid, released.blob_hash) == (
+        "INBOX",
+        2,
+        item.blob_hash,
+    )
+    assert bayes.learned(scope)[1] == ham_before + 1
+    event = AuditEvent.objects.get(action="spam-filter.quarantine-release")
+    assert (event.actor, event.tenant_id, event.object_id) == (
+        admin_a,
+        jane.tenant_id,
+        str(item.pk),
+    )
+    assert event.changes["uid"] == 2 and event.changes["recipient"] == "jane@example.test"
+
+
+def test_release_into_a_full_mailbox_keeps_the_item_held(client, admin_a, jane):
+    item = hold(jane)
+    jane.quota = 10
+    jane.save(update_fields=["quota"])
+    client.force_login(admin_a)
+    response = client.post(f"/spam-filter/quarantine/{item.pk}/release/", follow=True)
+    assert "Not done: jane@example.test: the mailbox is full" in response.content.decode()
+    assert QuarantinedMessage.objects.filter(pk=item.pk).exists()
+    assert not Message.objects.exists()
+
+
+def test_delete_drops_the_item_and_audits_it(client, admin_a, jane):
+    item = hold(jane)
+    client.force_login(admin_a)
+    response = client.post(f"/spam-filter/quarantine/{item.pk}/delete/")
+    assert response.status_code == 302
+    assert not QuarantinedMessage.objects.exists()
+    assert not Message.objects.exists()
+    event = AuditEvent.objects.get(action="spam-filter.quarantine-delete")
+    assert (event.actor, event.object_type, event.interface) == (
+        admin_a,
+        "quarantined-message",
+        "html",
+    )
+
+
+def test_bulk_release_asks_first_then_releases_the_ticked(client, admin_a, jane):
+    items = [hold(jane, f"Offer {n}") for n in range(3)]
+    ticked = [items[0].pk, items[2].pk]
+    client.force_login(admin_a)
+    response = client.post("/spam-filter/quarantine/bulk/", {"action": "release", "ids": ticked})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Release 2 quarantined messages?" in page
+    assert QuarantinedMessage.objects.count() == 3  # nothing done before the confirmation
+    response = client.post(
+        "/spam-filter/quarantine/bulk/",
+        {"action": "release", "ids": ticked, "confirm": "yes"},
+        follow=True,
+    )
+    assert "Released 2 message(s)." in response.content.decode()
+    assert list(QuarantinedMessage.objects.values_list("pk", flat=True)) == [items[1].pk]
+    assert set(Message.objects.filter(folder__name="INBOX").values_list("subject", flat=True)) == {
+        "Offer 0",
+        "Offer 2",
+    }
+    assert AuditEvent.objects.filter(action="spam-filter.quarantine-release").count() == 2
+
+
+def test_bulk_delete_of_all_matching_keeps_what_the_filter_leaves_out(client, admin_a, jane):
+    hold(jane, "From spam", sender="x@spam.test")
+    hold(jane, "From spam too", sender="y@spam.test")
+    kept = hold(jane, "From a friend", sender="friend@ok.test")
+    client.force_login(admin_a)
+    data = {"action": "delete", "scope": "all", "sender": "spam.test"}
+    response = client.post("/spam-filter/quarantine/bulk/", data)
+    assert "Delete 2 quarantined messages?" in response.content.decode()
+    response = client.post("/spam-filter/quarantine/bulk/", {**data, "confirm": "yes"})
+    assert response.status_code == 302
+    assert response.url == "/spam-filter/quarantine/?sender=spam.test"
+    assert list(QuarantinedMessage.objects.all()) == [kept]
+    assert AuditEvent.objects.filter(action="spam-filter.quarantine-delete").count() == 2
+
+
+def test_another_tenants_admin_gets_404_and_changes_nothing(client, admin_b, jane):
+    item = hold(jane)
+    client.force_login(admin_b)
+    assert client.get(f"/spam-filter/quarantine/{item.pk}/").status_code == 404
+    assert client.post(f"/spam-filter/quarantine/{item.pk}/release/").status_code == 404
+    assert client.post(f"/spam-filter/quarantine/{item.pk}/delete/").status_code == 404
+    response = client.post(
+        "/spam-filter/quarantine/bulk/", {"action": "delete", "ids": [item.pk], "confirm": "yes"}
+    )
+    assert response.status_code == 302
+    assert "Cheap watches" not in client.get("/spam-filter/quarantine/").content.decode()
+    assert QuarantinedMessage.objects.filter(pk=item.pk).exists()
+    assert not Message.objects.exists()
+
+
+def test_a_plain_user_may_not_browse_or_release(client, user_a, jane):
+    item = hold(jane)
+    client.force_login(user_a)
+    response = client.get("/spam-filter/quarantine/")
+    assert response.status_code == 403
+    assert "principal-get" in response.content.decode()
+    assert client.post(f"/spam-filter/quarantine/{item.pk}/release/").status_code == 403
+    assert QuarantinedMessage.objects.filter(pk=item.pk).exists()
+
+
+def test_a_superadmin_sees_every_tenant(client, superadmin, jane, bob):
+    hold(jane, "For Jane")
+    hold(bob, "For Bob")
+    client.force_login(superadmin)
+    page = client.get("/spam-filter/quarantine/").content.decode()
+    assert "For Jane" in page and "For Bob" in page and "tenant-b" in page
+
+
+# --- the API -------------------------------------------------------------------------------
+
+
+def test_the_api_lists_releases_and_deletes(api_a, jane):
+    first = hold(jane, "First")
+    second = hold(jane, "Second")
+    third = hold(jane, "Third")
+    response = api_a.get("/api/spam-filter/quarantine", {"limit": 2})
+    assert response.status_code == 200
+    body = response.json()["data"]
+    assert body["total"] == 3
+    assert [i["subject"] for i in body["items"]] == ["Third", "Second"]
+    assert body["items"][0]["tags"] == {"MISSING_MID": 2.5, "BAYES_SPAM": 5.1}
+    response = api_a.post(f"/api/spam-filter/quarantine/{first.pk}/release")
+    assert response.json() == {"data": {"done": 1, "failed": []}}
+    assert Message.objects.get(principal=jane).subject == "First"
+    response = api_a.post(
+        "/api/spam-filter/quarantine/delete", {"ids": [second.pk, third.pk]}, format="json"
+    )
+    assert response.json() == {"data": {"done": 2, "failed": []}}
+    assert not QuarantinedMessage.objects.exists()
+
+
+def test_the_api_refuses_bad_input_and_hides_other_tenants(api_a, api_b, jane):
+    item = hold(jane)
+    response = api_a.get("/api/spam-filter/quarantine", {"kind": "folder"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Invalid value for field kind: must be mailbox or domain."
+    response = api_a.get("/api/spam-filter/quarantine", {"to": ""})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Invalid value for field to: '' is not a date or date-time."
+    response = api_a.post("/api/spam-filter/quarantine/release", {"ids": []}, format="json")
+    assert response.status_code == 400
+    assert api_b.get(f"/api/spam-filter/quarantine/{item.pk}").status_code == 404
+    assert api_b.post(f"/api/spam-filter/quarantine/{item.pk}/release").status_code == 404
+    assert api_b.delete(f"/api/spam-filter/quarantine/{item.pk}").status_code == 404
+    response = api_b.post("/api/spam-filter/quarantine/delete", {"ids": [item.pk]}, format="json")
+    assert response.json() == {"data": {"done": 0, "failed": []}}
+    assert api_b.get("/api/spam-filter/quarantine").json()["data"]["total"] == 0
+    assert QuarantinedMessage.objects.filter(pk=item.pk).exists()
+
+
+# --- digest and purge (runs on the task base) ------------------------------------------------
+
+
+def _run(task, task_name: str, django_capture_on_commit_callbacks) -> TaskRun:
+    with django_capture_on_commit_callbacks(execute=False):
+        runs = quarantine.quarantine_runs_start()
+    [run] = [r for r in runs if r.task_name == task_name]
+    task(str(run.pk))
+    run.refresh_from_db()
+    assert run.state == TaskRun.State.SUCCESS, run.message
+    return run
+
+
+def test_the_digest_reaches_each_owners_inbox_naming_the_new_items(
+    jane, mailbox, tenant_a, django_capture_on_commit_callbacks
+):
+    boss = mailbox("boss", tenant_a)
+    joe = mailbox("joe", tenant_a)
+    MailboxSpamSetting.objects.create(
+        mailbox=joe,
+        tenant_id=tenant_a.pk,
+        send_to_domain_quarantine=True,
+        quarantine_owner="boss@example.test",
+    )
+    for_jane = hold(jane, "Cheap watches")
+    for_joe = hold(joe, "Lottery win")
+    assert (for_joe.kind, for_joe.owner) == ("domain", "boss@example.test")
+    run = _run(quarantine_digest_task, quarantine.DIGEST_TASK, django_capture_on_commit_callbacks)
+    assert run.message == "2 digest(s) for 2 item(s): 2 delivered, 0 queued, 0 undeliverable."
+
+    [to_jane] = Message.objects.filter(principal=jane, folder__name="INBOX")
+    text = blobs.read(to_jane.blob_hash).decode()
+    assert to_jane.subject == "Quarantine digest: 1 new message"
+    assert f"#{for_jane.pk} " in text and "Subject: Cheap watches" in text
+    assert "Lottery win" not in text
+    [to_boss] = Message.objects.filter(principal=boss, folder__name="INBOX")
+    text = blobs.read(to_boss.blob_hash).decode()
+    assert "Subject: Lottery win" in text and "To:      joe@example.test" in text
+    assert not Message.objects.filter(principal=joe).exists()  # held, not delivered
+
+    hold(jane, "Second offer")  # the next digest names only what is new
+    TaskRun.objects.all().delete()
+    _run(quarantine_digest_task, quarantine.DIGEST_TASK, django_capture_on_commit_callbacks)
+    latest = Message.objects.filter(principal=jane).order_by("-uid").first()
+    text = blobs.read(latest.blob_hash).decode()
+    assert "Second offer" in text and "Cheap watches" not in text
+    assert not Message.objects.filter(principal=boss).exclude(pk=to_boss.pk).exists()
+
+
+def test_a_remote_owners_digest_goes_to_the_outbound_queue(
+    jane, django_capture_on_commit_callbacks
+):
+    MailboxSpamSetting.objects.create(
+        mailbox=jane,
+        tenant_id=jane.tenant_id,
+        send_to_domain_quarantine=True,
+        quarantine_owner="it@provider.test",
+    )
+    hold(jane)
+    run = _run(quarantine_digest_task, quarantine.DIGEST_TASK, django_capture_on_commit_callbacks)
+    assert "1 queued" in run.message
+    [queued] = QueuedMessage.objects.all()
+    assert queued.return_path == ""
+    assert list(queued.domains.values_list("recipients__address", flat=True)) == [
+        "it@provider.test"
+    ]
+    assert b"Cheap watches" in blobs.read(queued.blob_hash)
+
+
+def test_the_purge_removes_old_items_and_their_blob_refs(
+    jane, settings, django_capture_on_commit_callbacks
+):
+    settings.MAILADMIN_QUARANTINE_RETENTION_DAYS = 30
+    old = hold(jane, "Old offer", age_days=31)
+    young = hold(jane, "New offer", age_days=29)
+    run = _run(quarantine_purge_task, quarantine.PURGE_TASK, django_capture_on_commit_callbacks)
+    assert run.message == "Deleted 1 quarantined message(s)."
+    assert list(QuarantinedMessage.objects.all()) == [young]
+    assert not QuarantinedMessage.objects.filter(blob_hash=old.blob_hash).exists()
+    event = AuditEvent.objects.get(action="spam-filter.quarantine-purge")
+    assert (event.actor_name, event.interface, event.changes["deleted"]) == ("system", "task", 1)
+
+
+def test_retention_zero_keeps_everything(jane, settings):
+    settings.MAILADMIN_QUARANTINE_RETENTION_DAYS = 0
+    hold(jane, age_days=400)
+    assert quarantine.quarantine_purge() == quarantine.PurgeOutcome(0, True)
+    assert QuarantinedMessage.objects.count() == 1
+
+
+def test_beat_starts_one_purge_and_one_digest_a_day(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as wakeups:
+        first = quarantine_due_task()
+        again = quarantine_due_task()
+    assert first == again  # the day's runs, not twins
+    runs = TaskRun.objects.filter(pk__in=first)
+    assert {r.task_name for r in runs} == {quarantine.PURGE_TASK, quarantine.DIGEST_TASK}
+    assert {r.actor_id for r in runs} == {None}
+    assert len(wakeups) == 2
+
+
+def test_the_navigation_marks_quarantine_as_the_current_page(client, admin_a):
+    client.force_login(admin_a)
+    page = client.get("/spam-filter/quarantine/").content.decode()
+    nav = page[page.index('aria-label="Main"') :]
+    nav = nav[: nav.index("</nav>")]
+    assert nav.count('aria-current="page"') == 1
+    current = nav[: nav.index('aria-current="page"')].rsplit("<a", 1)[1]
+    assert 'href="/spam-filter/quarantine/"' in current
+
+
+def test_the_admin_site_shows_items_read_only(client, superadmin, jane):
+    item = hold(jane)
+    client.force_login(superadmin)
+    base = "/admin/spamfilter/quarantinedmessage/"
+    page = client.get(base, {"q": "jane@example.test"})
+    assert page.status_code == 200 and "Cheap watches" in page.content.decode()
+    assert client.get(f"{base}{item.pk}/change/").status_code == 200
+    assert client.post(f"{base}{item.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert QuarantinedMessage.objects.filter(pk=item.pk).exists()
