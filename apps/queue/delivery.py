@@ -524,26 +524,60 @@ def send_dsn(
     return path (no bounce of a bounce)."""
     if not message.return_path:
         return None
-    from apps.queue.services import enqueue
     from apps.store import blobs
 
     try:
         original = blobs.read(message.blob_hash, limit=64 * 1024)
     except FileNotFoundError:
         original = b""
-    data = dsn.build(
-        hostname=settings.MAILADMIN_HOSTNAME,
+    return send_report(
         to=message.return_path,
-        recipients=reports,
+        reports=reports,
         original=original,
         arrival=message.created,
+        tenant_id=message.tenant_id,
         now=now,
         delayed=delayed,
         retry_until=retry_until,
     )
-    return enqueue(
-        return_path="", recipients=[message.return_path], data=data, tenant_id=message.tenant_id
+
+
+def send_report(
+    *,
+    to: str,
+    reports: list[dsn.RecipientReport],
+    original: bytes,
+    arrival: datetime,
+    tenant_id: int | None,
+    now: datetime | None = None,
+    delayed: bool = False,
+    retry_until: datetime | None = None,
+) -> QueuedMessage | None:
+    """Queue a DSN to `to` from the null sender. A return path that is one of our SRS
+    addresses goes straight to the sender it stands for (an invalid one gets nothing)."""
+    from apps.queue import srs
+    from apps.queue.services import enqueue
+
+    if not to:
+        return None
+    if srs.is_srs(to):
+        try:
+            to = srs.unwrap(to)
+        except srs.SrsError as exc:
+            log.warning("no DSN to <%s>: %s", to, exc)
+            return None
+    now = now or timezone.now()
+    data = dsn.build(
+        hostname=settings.MAILADMIN_HOSTNAME,
+        to=to,
+        recipients=reports,
+        original=original,
+        arrival=arrival,
+        now=now,
+        delayed=delayed,
+        retry_until=retry_until,
     )
+    return enqueue(return_path="", recipients=[to], data=data, tenant_id=tenant_id)
 
 
 # --- waking workers and the sweep -------------------------------------------------------
