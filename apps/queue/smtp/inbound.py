@@ -300,37 +300,15 @@ def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
 def _report_full_members(message: InboundMessage, routes: list[Route]) -> None:
     """A failure DSN to the sender naming each list member whose mailbox was full (the
     other members got the message); none for a null sender."""
-    left_out = [(route, p) for route in routes for p in route.full]
-    if not left_out or not message.mail_from:
-        return
-    from apps.accounts.models import PrincipalEmail
-    from apps.queue import dsn
-    from apps.queue.delivery import send_report
+    from apps.queue.delivery import send_over_quota_dsn
 
-    primary = dict(
-        PrincipalEmail.objects.filter(principal__in=[p for _, p in left_out], position=0)
-        .values_list("principal_id", "address")
-    )  # fmt: skip
-    reports = []
-    for route, principal in left_out:
-        member = primary.get(principal.pk) or route.address
-        reports.append(
-            dsn.RecipientReport(
-                member,
-                None,
-                f"Mailbox full: the message would exceed the quota of <{member}> "
-                f"(a member of <{route.address}>)",
-                original_recipient=route.address,
-                status="5.2.2",
-            )
-        )
-    tenant_id = next((r.tenant_id for r, _ in left_out if r.tenant_id), None)
-    send_report(
+    left_out = [(route.address, p) for route in routes for p in route.full]
+    send_over_quota_dsn(
         to=message.mail_from,
-        reports=reports,
-        original=message.data,
+        left_out=left_out,
+        original=message.data[: 64 * 1024],
         arrival=timezone.now(),
-        tenant_id=tenant_id,
+        tenant_id=next((r.tenant_id for r in routes if r.full and r.tenant_id), None),
     )
 
 
