@@ -457,11 +457,12 @@ def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data
 
 def _sts_policy(domain: str) -> tls_policy.StsPolicy | None:
     """The domain's MTA-STS policy (None: none, or verified TLS is switched off). A
-    published policy we could not fetch is recorded for TLS-RPT; delivery goes on."""
+    published policy we could not fetch is recorded for TLS-RPT (once per lookup: they
+    are kept a minute); delivery goes on."""
     if not settings.MAILADMIN_QUEUE_TLS_POLICIES:
         return None
     found = tls_policy.sts_policy(domain)
-    if found.error is not None:
+    if found.error is not None and found.fresh:  # once per lookup, not per message
         from apps.reports.outgoing import record_tls_outcome
 
         record_tls_outcome(

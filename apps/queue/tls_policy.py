@@ -35,7 +35,7 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import dns.exception
@@ -219,6 +219,7 @@ def _get_policy(address: str, port: int, host: str, timeout: float) -> str:
 class StsLookup:
     policy: StsPolicy | None
     error: PolicyError | None = None  # a published policy we could not get
+    fresh: bool = True  # False: this process's copy from the last minute (error reported)
 
 
 _sts_seen: dict[str, tuple[float, StsLookup]] = {}
@@ -245,7 +246,7 @@ def sts_policy(domain: str) -> StsLookup:
     with _lock:
         seen = _sts_seen.get(domain)
         if seen and seen[0] > now:
-            return seen[1]
+            return replace(seen[1], fresh=False)
     row = StsPolicyCache.objects.filter(domain=domain, expires__gt=timezone.now()).first()
     cached = (
         StsPolicy(row.mode, tuple(row.mx), row.max_age, row.policy_id) if row is not None else None

@@ -340,3 +340,13 @@ def test_verified_tls_can_be_switched_off(policy_host, sinks, tmp_path, settings
     sinks(Authority(tmp_path, "private").issue("mx.remote.test").server_context())
     assert send().status == "delivered"
     assert policy_host.requests == []
+
+
+def test_a_fetch_failure_is_reported_once_per_lookup_not_per_message(policy_host, ca, sinks):
+    policy_host.status = 500
+    sink = sinks(ca.issue("mx.remote.test").server_context())
+    send()
+    send()
+    assert len(sink.wait_for(2)) == 2
+    assert OutboundTlsResult.objects.filter(mx_host="").count() == 1
+    assert OutboundTlsResult.objects.exclude(mx_host="").count() == 2
