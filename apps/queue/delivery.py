@@ -349,15 +349,11 @@ def send_over_quota_dsn(
     reports = []
     for address, principal in left_out:
         member = primary.get(principal.pk) or address
+        text = f"Mailbox full: the message would exceed the quota of <{member}>"
+        if member.lower() != address.lower():  # else: an account that also forwards
+            text += f" (a member of <{address}>)"
         reports.append(
-            dsn.RecipientReport(
-                member,
-                None,
-                f"Mailbox full: the message would exceed the quota of <{member}> "
-                f"(a member of <{address}>)",
-                original_recipient=address,
-                status="5.2.2",
-            )
+            dsn.RecipientReport(member, None, text, original_recipient=address, status="5.2.2")
         )
     return send_report(
         to=to, reports=reports, original=original, arrival=arrival, tenant_id=tenant_id

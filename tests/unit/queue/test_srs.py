@@ -217,3 +217,34 @@ def test_a_failure_dsn_of_a_forwarded_copy_goes_to_the_original_sender(
     from apps.store.models import Message
 
     assert Message.objects.filter(principal=forwarder).count() == 1  # jane still got it
+
+
+@pytestmark_mx
+def test_a_full_account_that_forwards_still_forwards_and_the_sender_hears_of_its_copy(
+    start_listeners, forwarder, tenant_a
+):
+    """jane forwards to a remote address and her mailbox is full: the forward leaves (with
+    an SRS return path) and the sender's DSN names jane alone, not as a list member."""
+    from apps.domains.models import MailboxProfile
+    from apps.store.models import Message
+
+    domain = Principal.objects.get(name="example.test")
+    MailboxProfile.objects.create(
+        principal=forwarder, domain=domain, tenant=tenant_a, name="jane", display_name="Jane",
+        forwarding_address="jane@home.test",
+    )  # fmt: skip
+    Principal.objects.filter(pk=forwarder.pk).update(quota=10)
+    inbound = start_listeners("inbound")
+    with connect(inbound) as client:
+        client.sendmail("alice@origin.test", ["jane@example.test"], MESSAGE)
+    assert not Message.objects.filter(principal=forwarder).exists()
+    forward = QueuedMessage.objects.get(recipients__address="jane@home.test")
+    assert forward.return_path.startswith("SRS0=")
+    bounce = QueuedMessage.objects.get(return_path="")
+    assert list(bounce.recipients.values_list("address", flat=True)) == ["alice@origin.test"]
+    from apps.store import blobs
+
+    text = blobs.read(bounce.blob_hash).decode()
+    assert "<jane@example.test>: Mailbox full: the message would exceed the quota of " in text
+    assert "<jane@example.test>\r\n" in text and "a member of" not in text
+    assert "Status: 5.2.2\r\n" in text
