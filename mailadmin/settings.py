@@ -322,6 +322,24 @@ MAILADMIN_QUEUE_POOL_IDLE_SECONDS = env_int("MAILADMIN_QUEUE_POOL_IDLE_SECONDS",
 # Delivered, failed and cancelled messages stay listed this many days, then are deleted.
 MAILADMIN_QUEUE_KEEP_DAYS = env_int("MAILADMIN_QUEUE_KEEP_DAYS", 7)
 
+# Verified outbound TLS (apps.queue.tls_policy): DANE (TLSA records the resolver marks
+# authenticated) and MTA-STS policies of destination domains; off: opportunistic TLS only.
+MAILADMIN_QUEUE_TLS_POLICIES = env_bool("MAILADMIN_QUEUE_TLS_POLICIES", default=True)
+# CA certificates (PEM) trusted for MTA-STS: policy fetches and MX certificates; empty: the
+# system's. The HTTPS port of mta-sts.<domain> (443; tests serve it on loopback).
+MAILADMIN_TLS_CA_FILE = env_str("MAILADMIN_TLS_CA_FILE")
+MAILADMIN_MTA_STS_HTTPS_PORT = env_int("MAILADMIN_MTA_STS_HTTPS_PORT", 443)
+
+# --- SRS (apps.queue.srs): the return path of mail relayed for a forwarding address ----
+# Rewritten into the forwarding address's domain (or MAILADMIN_SRS_DOMAIN) so SPF passes
+# at the destination; bounces to those addresses are checked (hash, age) and sent back.
+MAILADMIN_SRS = env_bool("MAILADMIN_SRS", default=True)
+# Comma-separated: the first signs, every one still reverses (rotation). Empty: derived
+# from SECRET_KEY.
+MAILADMIN_SRS_SECRET = env_str("MAILADMIN_SRS_SECRET")
+MAILADMIN_SRS_DOMAIN = env_str("MAILADMIN_SRS_DOMAIN").strip().rstrip(".").lower()
+MAILADMIN_SRS_MAX_AGE_DAYS = env_int("MAILADMIN_SRS_MAX_AGE_DAYS", 21)
+
 # --- Domains: DKIM rotation and the published record set (apps.domains.records) ------
 # A replaced or retired DKIM key stays published (not signing) this many days, so mail it
 # signed still verifies; then its record is withdrawn and its private key destroyed.

@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, Prefetch, Q
 from django.utils import timezone
 
-from apps.queue import dsn, remote
+from apps.queue import dsn, remote, tls_policy
 from apps.queue.models import (
     FINAL,
     QueueControl,
@@ -233,7 +233,7 @@ def _attempt(entry: QueueDomain, recipients: list[QueueRecipient]):
     data = blobs.read(entry.message.blob_hash)
     store = _local_store()
     if _hosted(store, entry.name, recipients[0].address):
-        return _deliver_locally(store, recipients, data), None
+        return _deliver_locally(store, recipients, data, entry.message), None
     return _deliver_remotely(entry, recipients, data)
 
 
@@ -263,14 +263,27 @@ def _local_store():
     return store
 
 
-def _deliver_locally(store, recipients: list[QueueRecipient], data: bytes) -> dict[int, Result]:
+def _deliver_locally(
+    store, recipients: list[QueueRecipient], data: bytes, message: QueuedMessage | None = None
+) -> dict[int, Result]:
     """Into the store's mailboxes: an unknown address fails (550 5.1.1), a full mailbox is
-    tried again later (452 4.2.2) until the message expires."""
+    tried again later (452 4.2.2) until the message expires. A list's members whose
+    mailbox is full are named in a failure DSN to the sender while the others get the
+    message; its external members and forwarding addresses get a copy through the queue
+    (return path SRS-rewritten)."""
     unknown, full = store.UnknownRecipient, store.QuotaExceeded
     results = {}
     for rcpt in recipients:
         try:
-            messages = store.deliver_to_address(rcpt.address, data)
+            resolution = store.resolve(rcpt.address)
+            if resolution is None or not resolution.known:
+                raise unknown(rcpt.address)
+            delivered = store.deliver_resolutions([resolution], data)
+            passed_on = bool(delivered.stored or delivered.reports or resolution.forward_to)
+            if delivered.over_quota and not passed_on:
+                raise full(delivered.over_quota)
+            if message is not None:
+                _pass_on_locally(message, rcpt.address, resolution, delivered, data)
         except unknown:
             results[rcpt.pk] = Result(
                 PERMANENT, 550, f"550 5.1.1 <{rcpt.address}>: Recipient address rejected"
@@ -283,13 +296,68 @@ def _deliver_locally(store, recipients: list[QueueRecipient], data: bytes) -> di
             log.warning("local delivery to %s failed", rcpt.address, exc_info=True)
             results[rcpt.pk] = Result(TEMPORARY, 451, f"451 4.3.0 {exc}"[:500])
             continue
-        if messages:
+        if delivered.stored or delivered.reports or resolution.forward_to:
             results[rcpt.pk] = Result(DELIVERED, 250, "250 2.0.0 Delivered to the local mailbox")
         else:
             results[rcpt.pk] = Result(
                 PERMANENT, 550, f"550 5.1.1 <{rcpt.address}>: Recipient address rejected"
             )
     return results
+
+
+def _pass_on_locally(message: QueuedMessage, address: str, resolution, delivered, data) -> None:
+    """The forwards of a hosted recipient, and the DSN naming its members left out."""
+    from apps.queue import srs
+    from apps.queue.services import enqueue
+
+    if resolution.forward_to:
+        return_path = message.return_path
+        if resolution.domain is not None:
+            return_path = srs.rewrite_sender(return_path, forwarding_domain=resolution.domain.name)
+        enqueue(
+            return_path=return_path,
+            recipients=resolution.forward_to,
+            data=data,
+            tenant_id=message.tenant_id,
+        )
+    if delivered.over_quota:
+        send_over_quota_dsn(
+            to=message.return_path,
+            left_out=[(address, p) for p in delivered.over_quota],
+            original=data[: 64 * 1024],
+            arrival=message.created,
+            tenant_id=message.tenant_id,
+        )
+
+
+def send_over_quota_dsn(
+    *, to: str, left_out: list, original: bytes, arrival: datetime, tenant_id: int | None
+) -> QueuedMessage | None:
+    """A failure DSN (RFC 3464) to `to` naming each list member whose mailbox was full:
+    `left_out` holds (the address the sender used, the member's Principal); the member's
+    primary address is the Final-Recipient, the list's the Original-Recipient. None for a
+    null sender."""
+    if not left_out or not to:
+        return None
+    from apps.accounts.models import PrincipalEmail
+
+    primary = dict(
+        PrincipalEmail.objects.filter(
+            principal__in=[p for _, p in left_out], position=0
+        ).values_list("principal_id", "address")
+    )
+    reports = []
+    for address, principal in left_out:
+        member = primary.get(principal.pk) or address
+        text = f"Mailbox full: the message would exceed the quota of <{member}>"
+        if member.lower() != address.lower():  # else: an account that also forwards
+            text += f" (a member of <{address}>)"
+        reports.append(
+            dsn.RecipientReport(member, None, text, original_recipient=address, status="5.2.2")
+        )
+    return send_report(
+        to=to, reports=reports, original=original, arrival=arrival, tenant_id=tenant_id
+    )
 
 
 def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data: bytes):
@@ -309,7 +377,24 @@ def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data
     mail_from = entry.message.return_path
     addresses = [r.address for r in recipients]
     errors = []
+    sts = _sts_policy(entry.name)
     for exchange in exchanges:
+        if sts is not None and sts.mode == "enforce" and not sts.matches(exchange.host):
+            detail = f"{exchange.host} is not an MX host of the domain's MTA-STS policy"
+            record_tls_outcome(
+                recipient_domain=entry.name,
+                mx_host=exchange.host,
+                success=False,
+                result_type="validation-failure",
+                policy_type="sts",
+                policy_string=sts.strings(),
+                additional_info=detail,
+            )
+            errors.append(f"{exchange.host}: MTA-STS: {detail}")
+            continue
+        need = _tls_requirement(exchange.host, port, sts)
+        policy_type = need.kind if need else "no-policy-found"
+        policy_string = list(need.strings) if need else []
         for address in exchange.addresses:
             try:
                 sent = remote.send(
@@ -319,7 +404,23 @@ def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data
                     recipients=addresses,
                     data=data,
                     server_name=exchange.host,
+                    require=need,
                 )
+            except tls_policy.PolicyFailure as exc:
+                record_tls_outcome(
+                    recipient_domain=entry.name,
+                    mx_host=exchange.host,
+                    success=False,
+                    result_type=exc.result_type,
+                    policy_type=policy_type,
+                    policy_string=policy_string,
+                    receiving_ip=address,
+                    additional_info=exc.detail,
+                )
+                label = "DANE" if exc.requirement.kind == "tlsa" else "MTA-STS"
+                errors.append(f"{exchange.host}[{address}]:{port}: {label}: {exc.detail}")
+                _renew(entry)
+                continue
             except (OSError, smtplib.SMTPException) as exc:
                 errors.append(f"{exchange.host}[{address}]:{port}: {exc or type(exc).__name__}")
                 _renew(entry)
@@ -327,8 +428,10 @@ def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data
             record_tls_outcome(  # what our TLS-RPT reports to this domain count
                 recipient_domain=entry.name,
                 mx_host=exchange.host,
-                success=sent.tls,
+                success=sent.tls and not sent.tls_failure,
                 result_type=sent.tls_failure,
+                policy_type=policy_type,
+                policy_string=policy_string,
                 receiving_ip=address,
                 additional_info=sent.tls_detail,
             )
@@ -346,6 +449,33 @@ def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data
             return results, sent.tls
     text = "Connection failed: " + "; ".join(errors)
     return all_(TEMPORARY, None, text[:1000]), None
+
+
+def _sts_policy(domain: str) -> tls_policy.StsPolicy | None:
+    """The domain's MTA-STS policy (None: none, or verified TLS is switched off). A
+    published policy we could not fetch is recorded for TLS-RPT (once per lookup: they
+    are kept a minute); delivery goes on."""
+    if not settings.MAILADMIN_QUEUE_TLS_POLICIES:
+        return None
+    found = tls_policy.sts_policy(domain)
+    if found.error is not None and found.fresh:  # once per lookup, not per message
+        from apps.reports.outgoing import record_tls_outcome
+
+        record_tls_outcome(
+            recipient_domain=domain,
+            mx_host="",
+            success=False,
+            result_type=found.error.result_type,
+            policy_type="sts",
+            additional_info=str(found.error),
+        )
+    return found.policy
+
+
+def _tls_requirement(host: str, port: int, sts) -> tls_policy.Requirement | None:
+    if not settings.MAILADMIN_QUEUE_TLS_POLICIES:
+        return None
+    return tls_policy.requirement(host, port, sts)
 
 
 def _renew(entry: QueueDomain) -> None:
@@ -524,26 +654,60 @@ def send_dsn(
     return path (no bounce of a bounce)."""
     if not message.return_path:
         return None
-    from apps.queue.services import enqueue
     from apps.store import blobs
 
     try:
         original = blobs.read(message.blob_hash, limit=64 * 1024)
     except FileNotFoundError:
         original = b""
-    data = dsn.build(
-        hostname=settings.MAILADMIN_HOSTNAME,
+    return send_report(
         to=message.return_path,
-        recipients=reports,
+        reports=reports,
         original=original,
         arrival=message.created,
+        tenant_id=message.tenant_id,
         now=now,
         delayed=delayed,
         retry_until=retry_until,
     )
-    return enqueue(
-        return_path="", recipients=[message.return_path], data=data, tenant_id=message.tenant_id
+
+
+def send_report(
+    *,
+    to: str,
+    reports: list[dsn.RecipientReport],
+    original: bytes,
+    arrival: datetime,
+    tenant_id: int | None,
+    now: datetime | None = None,
+    delayed: bool = False,
+    retry_until: datetime | None = None,
+) -> QueuedMessage | None:
+    """Queue a DSN to `to` from the null sender. A return path that is one of our SRS
+    addresses goes straight to the sender it stands for (an invalid one gets nothing)."""
+    from apps.queue import srs
+    from apps.queue.services import enqueue
+
+    if not to:
+        return None
+    if srs.is_srs(to):
+        try:
+            to = srs.unwrap(to)
+        except srs.SrsError as exc:
+            log.warning("no DSN to <%s>: %s", to, exc)
+            return None
+    now = now or timezone.now()
+    data = dsn.build(
+        hostname=settings.MAILADMIN_HOSTNAME,
+        to=to,
+        recipients=reports,
+        original=original,
+        arrival=arrival,
+        now=now,
+        delayed=delayed,
+        retry_until=retry_until,
     )
+    return enqueue(return_path="", recipients=[to], data=data, tenant_id=tenant_id)
 
 
 # --- waking workers and the sweep -------------------------------------------------------

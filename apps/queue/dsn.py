@@ -18,6 +18,9 @@ class RecipientReport:
     code: int | None
     response: str  # the remote server's reply, or our own explanation
     remote_mta: str = ""
+    # The address the sender used, when it is not `address` (a list a member is on).
+    original_recipient: str = ""
+    status: str = ""  # an RFC 3463 code; empty: from the reply (status_code)
 
 
 def status_code(code: int | None, response: str, *, failed: bool) -> str:
@@ -81,9 +84,9 @@ def build(
     for r in recipients:
         fields += [
             f"Final-Recipient: rfc822; {r.address}",
-            f"Original-Recipient: rfc822; {r.address}",
+            f"Original-Recipient: rfc822; {r.original_recipient or r.address}",
             f"Action: {action}",
-            f"Status: {status_code(r.code, r.response, failed=not delayed)}",
+            f"Status: {r.status or status_code(r.code, r.response, failed=not delayed)}",
         ]
         if r.remote_mta:
             fields.append(f"Remote-MTA: dns; {r.remote_mta}")

@@ -130,3 +130,21 @@ class QueueSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.size} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class StsPolicyCache(models.Model):
+    """The MTA-STS policy (RFC 8461) last fetched for a destination domain, kept until its
+    max_age runs out (5.1): a policy must survive an attacker who strips the TXT record or
+    blocks the HTTPS fetch, so it is in the database, shared by every worker."""
+
+    domain = models.CharField(max_length=255, unique=True)
+    policy_id = models.CharField(max_length=32)
+    mode = models.CharField(max_length=8)
+    mx = models.JSONField(default=list)
+    max_age = models.PositiveIntegerField()
+    text = models.TextField()
+    fetched = models.DateTimeField()
+    expires = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.domain}: {self.mode} (id {self.policy_id})"

@@ -251,18 +251,25 @@ def send(
     recipients: list[str],
     data: bytes,
     server_name: str | None = None,
+    require=None,
 ):
     """One SMTP transaction on a pooled (or new) connection to host:port (an address;
-    `server_name` is the MX host's name, for TLS).
+    `server_name` is the MX host's name, for TLS). `require`: a tls_policy.Requirement
+    (DANE or MTA-STS) the connection must meet, else tls_policy.PolicyFailure.
 
     Returns a TransactionResult; raises OSError/SMTPException when the connection failed
     before recipients had answers (the caller tries the next MX). A reused connection that
     turns out closed is replaced once.
     """
+    pooled = host if require is None else f"{host}#{require.key}"  # kept apart by policy
     for attempt in (1, 2):
-        conn = pool.take(host, port)
+        conn = pool.take(pooled, port)
         reused = conn is not None
-        if conn is None:
+        if conn is None and require is not None:
+            from apps.queue import tls_policy
+
+            conn = tls_policy.open_connection(host, port, server_name or host, require)
+        elif conn is None:
             conn = _open(host, port, server_name or host)
         try:
             result = _transaction(conn, host, mail_from=mail_from, recipients=recipients, data=data)
@@ -275,7 +282,7 @@ def send(
         except BaseException:
             conn.client.close()
             raise
-        pool.give_back(host, port, conn)
+        pool.give_back(pooled, port, conn)
         return result
     raise AssertionError("unreachable")
 

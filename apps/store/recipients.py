@@ -34,6 +34,7 @@ from apps.accounts.emails import InvalidAddress, domain_of, normalize_address
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from apps.domains import routing
 from apps.domains.selectors import domain_hosted
+from apps.queue import srs
 from apps.store import blobs, services
 from apps.store.headers import parse_summary
 from apps.store.models import Message
@@ -59,7 +60,11 @@ class Resolution:
     forward_to: list[str] = field(default_factory=list)
     # A report address: the message is ingested as reports of `domain`'s tenant.
     ingest_reports: bool = False
+    # The hosted domain the address is in (for reports: whose tenant ingests them; for
+    # forwarding: the domain the return path is SRS-rewritten into).
     domain: Principal | None = field(default=None, compare=False, repr=False)
+    # An SRS address of ours that does not reverse (forged, damaged, expired): why.
+    srs_error: str = ""
 
 
 class UnknownRecipient(InvalidAddress):
@@ -105,6 +110,8 @@ def resolve(address: str) -> Resolution | None:
         normalized = normalize_address(address)
     except InvalidAddress:
         return None
+    if srs.is_srs(normalized):
+        return _resolve_srs(str(address).strip().strip("<>"), normalized)
     hosted = hosted_address(normalized)
     if hosted is None:
         return None
@@ -121,7 +128,31 @@ def resolve(address: str) -> Resolution | None:
     for forward in routing.forwarding_addresses(mailboxes):
         if forward not in forward_to:
             forward_to.append(forward)
-    return Resolution(address=normalized, known=True, mailboxes=mailboxes, forward_to=forward_to)
+    return Resolution(
+        address=normalized, known=True, mailboxes=mailboxes, forward_to=forward_to, domain=domain
+    )
+
+
+def _resolve_srs(raw: str, normalized: str) -> Resolution | None:
+    """A bounce to an SRS address (apps.queue.srs) in a hosted domain (or
+    MAILADMIN_SRS_DOMAIN): goes where the address reverses to, a hosted mailbox or the
+    remote sender; one that does not reverse is unknown, with the reason."""
+    hosted = hosted_address(normalized)
+    srs_domain = settings.MAILADMIN_SRS_DOMAIN
+    if hosted is None and not (srs_domain and domain_of(normalized) == srs_domain):
+        return None
+    try:
+        original = srs.reverse_configured(raw)
+    except srs.SrsError as exc:
+        return Resolution(address=normalized, known=False, srs_error=str(exc))
+    target = resolve(original)
+    if target is not None:  # a sender of ours (report addresses are no senders)
+        if not target.known or target.ingest_reports:
+            return Resolution(address=normalized, known=False)
+        target.address = normalized
+        return target
+    domain = hosted[1] if hosted else None
+    return Resolution(address=normalized, known=True, forward_to=[original], domain=domain)
 
 
 def report_localparts() -> tuple[str, ...]:

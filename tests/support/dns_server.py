@@ -13,6 +13,7 @@
         "1.2.0.192.in-addr.arpa": {"PTR": ["mail.example.test."]},
     }
 
+`server.authenticated.add(name)` sets the AD bit on answers for that name (DANE tests).
 Names not in `zones` get NXDOMAIN; a known name without the asked type gets NOERROR with an
 empty answer (NoAnswer). Zones can be changed while the server runs (`server.zones[...]`).
 `server.udp_limit = 512` makes UDP answers larger than that truncated (TC set, no records),
@@ -92,6 +93,9 @@ class DnsServer:
         self.queries: list[tuple[str, str]] = []
         self.tcp_queries: list[tuple[str, str]] = []
         self.udp_limit: int | None = None
+        # Names answered with the AD bit set, as a validating resolver does for data it
+        # proved with DNSSEC. The records are not signed: this stands in for the resolver.
+        self.authenticated: set[str] = set()
         self._tcp, self._udp = _bind_pair("127.0.0.1")
         self.port = self._tcp.getsockname()[1]
         self._stop = threading.Event()
@@ -131,6 +135,8 @@ class DnsServer:
         qtype = QTYPE[request.q.qtype]
         self.queries.append((qname, qtype))
         reply = request.reply()
+        # reply() copies the question's flags: AD only where a test says it was proved
+        reply.header.ad = 1 if qname in self.authenticated else 0
         zone = self.zones.get(qname)
         if zone == "TIMEOUT":
             return None

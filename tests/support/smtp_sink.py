@@ -137,10 +137,14 @@ def self_signed_context(
 
 class SmtpSink:
     """`tls_dir`: offer STARTTLS with a self-signed certificate written there (with
-    `tls_maximum_version`, a handshake that fails)."""
+    `tls_maximum_version`, a handshake that fails); `tls_context`: with that context."""
 
     def __init__(
-        self, *, tls_dir: str | None = None, tls_maximum_version: ssl.TLSVersion | None = None
+        self,
+        *,
+        tls_dir: str | None = None,
+        tls_maximum_version: ssl.TLSVersion | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.handler = SinkHandler()
         # aiosmtpd's Controller probes its own port when starting, so it needs a real one.
@@ -149,6 +153,8 @@ class SmtpSink:
         if tls_dir:
             context = self_signed_context(tls_dir, maximum_version=tls_maximum_version)
             tls = {"tls_context": context}
+        if tls_context is not None:  # e.g. a certificate from tests.support.tls_ca
+            tls = {"tls_context": tls_context}
         self.controller = Controller(
             self.handler,
             hostname="127.0.0.1",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from aiosmtpd.smtp import SMTP, Session
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from apps.queue.smtp.headers import (
     header_end,
@@ -38,6 +39,7 @@ UNKNOWN_USER = "550 5.1.1 Recipient address rejected: User unknown"
 RELAY_DENIED = "550 5.7.1 Relaying denied"
 MAILBOX_FULL = "452 4.2.2 Mailbox full"
 TOO_MANY_HOPS = "554 5.4.6 Too many hops (mail loop?)"
+SRS_INVALID = "550 5.1.1 Invalid SRS address: {reason}"
 MAX_HOPS = 50  # Received lines, as Postfix's hopcount_limit
 _RECEIVED = re.compile(rb"^Received[ \t]*:", re.I | re.M)
 
@@ -58,6 +60,12 @@ class Route:
     forward_to: list[str] = field(default_factory=list)  # external addresses (queue)
     tenant_id: int | None = None
     report_domain: object = None  # a report address's domain: ingested as reports
+    # The hosted domain of the address: relayed copies' return path is SRS-rewritten into it.
+    srs_domain: str = ""
+    # Members of a list or group left out because their mailbox is full: the sender gets
+    # a failure DSN naming each (`address` is the recipient the sender used).
+    full: list = field(default_factory=list)  # Principals
+    address: str = ""
 
 
 def route_recipient(address: str, size: int) -> tuple[str | None, Route | None]:
@@ -73,6 +81,8 @@ def route_recipient(address: str, size: int) -> tuple[str | None, Route | None]:
     if resolution is None:
         return RELAY_DENIED, None
     if not resolution.known:
+        if resolution.srs_error:
+            return SRS_INVALID.format(reason=resolution.srs_error), None
         return UNKNOWN_USER, None
     if getattr(resolution, "ingest_reports", False) and resolution.domain is not None:
         return None, Route(tenant_id=resolution.domain.tenant_id, report_domain=resolution.domain)
@@ -89,10 +99,14 @@ def route_recipient(address: str, size: int) -> tuple[str | None, Route | None]:
     for principal in full:
         log.warning("mailbox %s is full: left out of mail for %s", principal.name, address)
     tenants = {p.tenant_id for p in resolution.mailboxes}
-    tenant_id = getattr(resolution, "tenant_id", None) or (
-        tenants.pop() if len(tenants) == 1 else None
-    )
-    return None, Route(room, list(resolution.forward_to), tenant_id)
+    if not tenants and resolution.domain is not None:  # forwarding only (an SRS bounce)
+        tenants = {resolution.domain.tenant_id}
+    tenant_id = tenants.pop() if len(tenants) == 1 else None
+    srs_domain = resolution.domain.name if resolution.domain is not None else ""
+    return None, Route(
+        room, list(resolution.forward_to), tenant_id, srs_domain=srs_domain, full=full,
+        address=address,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -284,7 +298,7 @@ def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
     for data in {data for data, _ in copies.values()} | ({verdict.data} if passing_on else set()):
         blobs.put(data)
     with transaction.atomic():  # every copy or none: a retried message is not doubled
-        forwards: dict[tuple[int | None, str], None] = {}
+        forwards: dict[tuple[int | None, str, str], None] = {}
         report_domains = [r.report_domain for r in routes if r.report_domain is not None]
         if report_domains and passing_on:  # DMARC/TLS-RPT reports to a domain's report address
             from apps.store.recipients import ingest_report_mail
@@ -313,21 +327,41 @@ def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
         for route in routes:
             if passing_on:
                 for address in route.forward_to:
-                    forwards[(route.tenant_id, address)] = None
-        by_tenant: dict[int | None, list[str]] = {}
-        for tenant_id, address in forwards:
-            by_tenant.setdefault(tenant_id, []).append(address)
-        if by_tenant:
+                    forwards[(route.tenant_id, route.srs_domain, address)] = None
+        by_sender: dict[tuple[int | None, str], list[str]] = {}
+        for tenant_id, srs_domain, address in forwards:
+            by_sender.setdefault((tenant_id, srs_domain), []).append(address)
+        if by_sender:
+            from apps.queue import srs
             from apps.queue.services import enqueue
-        for tenant_id, addresses in by_tenant.items():
-            # The original return path is kept: no SRS, so SPF at the far end may fail.
+        for (tenant_id, srs_domain), addresses in by_sender.items():
+            # SRS: the return path moves into the forwarding domain, so SPF passes there
+            return_path = message.mail_from
+            if srs_domain:
+                return_path = srs.rewrite_sender(return_path, forwarding_domain=srs_domain)
             enqueue(
-                return_path=message.mail_from,
+                return_path=return_path,
                 recipients=addresses,
                 data=verdict.data,
                 tenant_id=tenant_id,
             )
+        _report_full_members(message, routes)
     return None
+
+
+def _report_full_members(message: InboundMessage, routes: list[Route]) -> None:
+    """A failure DSN to the sender naming each list member whose mailbox was full (the
+    other members got the message); none for a null sender."""
+    from apps.queue.delivery import send_over_quota_dsn
+
+    left_out = [(route.address, p) for route in routes for p in route.full]
+    send_over_quota_dsn(
+        to=message.mail_from,
+        left_out=left_out,
+        original=message.data[: 64 * 1024],
+        arrival=timezone.now(),
+        tenant_id=next((r.tenant_id for r in routes if r.full and r.tenant_id), None),
+    )
 
 
 class InboundHandler(BaseHandler):

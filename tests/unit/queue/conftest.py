@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.queue import delivery, remote
+from apps.queue import delivery, remote, tls_policy
 
 REMOTE = "remote.test"
 
@@ -16,9 +16,11 @@ def _fresh_pool_and_blobs(settings, tmp_path):
     remote.clear_mx_cache()
     remote.pool.close_all()
     delivery.clear_hosted_cache()
+    tls_policy.clear_caches()
     yield
     remote.pool.close_all()
     remote.clear_mx_cache()
+    tls_policy.clear_caches()
 
 
 @pytest.fixture

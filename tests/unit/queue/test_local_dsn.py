@@ -68,3 +68,49 @@ def test_a_full_local_mailbox_is_tried_again_later(sender_mailbox):
     assert (rcpt.status, rcpt.code) == ("scheduled", 452)
     assert rcpt.response == "452 4.2.2 <jane@origin.test>: Mailbox full"
     assert QueueDomain.objects.get(message=queued).retry_num == 1
+
+
+def test_a_queued_message_to_a_hosted_list_names_a_full_member_and_forwards_the_external(
+    mx, sender_mailbox, make_principal, tenant_a
+):
+    """Mail a local account submitted to a hosted list: the member with room gets it, the
+    full one is named in a failure DSN in the sender's INBOX, the external member gets a
+    copy over SMTP (the hosted sender's own return path: no SRS needed for it)."""
+    from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
+    from apps.store import blobs
+    from apps.store.models import Message
+
+    full = make_principal(tenant=tenant_a, roles=(), name="full", password="", quota=10)
+    PrincipalEmail.objects.create(principal=full, address="full@origin.test")
+    room = make_principal(tenant=tenant_a, roles=(), name="room", password="")
+    PrincipalEmail.objects.create(principal=room, address="room@origin.test")
+    team = Principal.objects.create(
+        name="team", type=PrincipalType.LIST, tenant=tenant_a, external_members=["x@remote.test"]
+    )
+    PrincipalEmail.objects.create(principal=team, address="team@origin.test")
+    full.member_of.add(team)
+    room.member_of.add(team)
+    queued = enqueue(
+        return_path="jane@origin.test",
+        recipients=["team@origin.test"],
+        data=message("Plans"),
+        tenant_id=tenant_a.pk,
+    )
+    delivery.deliver(QueueDomain.objects.get(message=queued).pk, drain=False)
+    rcpt = queued.recipients.get()
+    assert (rcpt.status, rcpt.code) == ("delivered", 250)
+    assert Message.objects.filter(principal=room).count() == 1
+    assert not Message.objects.filter(principal=full).exists()
+
+    forward = QueuedMessage.objects.get(recipients__address="x@remote.test")
+    assert forward.return_path == "jane@origin.test"
+    bounce = QueuedMessage.objects.get(return_path="", recipients__address="jane@origin.test")
+    for entry in QueueDomain.objects.filter(message__in=[forward, bounce]):
+        delivery.deliver(entry.pk, drain=False)
+    assert mx.wait_for(1)[0].rcpt_tos == ["x@remote.test"]
+    [dsn] = Message.objects.filter(principal=sender_mailbox)
+    text = blobs.read(dsn.blob_hash).decode()
+    assert "Final-Recipient: rfc822; full@origin.test\r\n" in text
+    assert "Original-Recipient: rfc822; team@origin.test\r\n" in text
+    assert "Status: 5.2.2\r\n" in text
+    assert "room@origin.test" not in text

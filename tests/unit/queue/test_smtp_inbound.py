@@ -260,7 +260,9 @@ def test_it_queues_a_copy_for_a_lists_external_members(inbound, jane, tenant_a):
         client.sendmail("sender@origin.test", ["team@example.test"], MESSAGE)
     [stored] = inbox(jane)
     [forwarded] = QueuedMessage.objects.all()
-    assert forwarded.return_path == "sender@origin.test"  # no SRS: the original sender
+    # SRS: rewritten into the list's domain (test_srs.py has the details)
+    assert forwarded.return_path.startswith("SRS0=")
+    assert forwarded.return_path.endswith("=origin.test=sender@example.test")
     assert forwarded.tenant_id == tenant_a.pk
     addresses = sorted(forwarded.recipients.values_list("address", flat=True))
     assert addresses == ["ext@remote.test", "other@remote.test"]
@@ -284,6 +286,46 @@ def test_it_leaves_a_full_member_out_of_list_mail_and_refuses_when_all_are_full(
         assert client.rcpt("team@example.test") == (452, b"4.2.2 Mailbox full")
     assert [m.uid for m in inbox(jane)] == [1]
     assert [m.uid for m in inbox(john)] == [1, 2]
+
+
+def test_it_sends_the_sender_a_failure_dsn_naming_a_full_member(
+    inbound, jane, make_principal, tenant_a, mx
+):
+    """RFC 3464: the second message reaches john; jane (full) is named in a DSN to the
+    remote sender, with the list as the original recipient; a bounce gets no DSN."""
+    from apps.queue import delivery
+    from apps.queue.models import QueuedMessage, QueueDomain
+
+    john = make_principal(name="john", tenant=tenant_a)
+    john.emails.create(address="john@example.test")
+    team = Principal.objects.create(name="team", type=PrincipalType.LIST, tenant=tenant_a)
+    team.emails.create(address="team@example.test")
+    jane.member_of.add(team)
+    john.member_of.add(team)
+    Principal.objects.filter(pk=jane.pk).update(quota=10)
+    with connect(inbound) as client:
+        client.sendmail("sender@remote.test", ["team@example.test"], MESSAGE)
+        client.sendmail("", ["team@example.test"], MESSAGE)  # a bounce: no DSN for it
+    assert inbox(jane) == []
+    assert [m.uid for m in inbox(john)] == [1, 2]
+    [bounce] = QueuedMessage.objects.all()
+    assert bounce.return_path == ""
+    assert list(bounce.recipients.values_list("address", flat=True)) == ["sender@remote.test"]
+    delivery.deliver(QueueDomain.objects.get(message=bounce).pk, drain=False)
+    [received] = mx.wait_for(1)
+    report = received.message
+    assert report.get_content_type() == "multipart/report"
+    human, status, headers = report.iter_parts()
+    assert human.get_content().endswith(
+        "<jane@example.test>: Mailbox full: the message would exceed the quota of "
+        "<jane@example.test> (a member of <team@example.test>)\r\n"
+    )
+    fields = status.as_bytes().decode()
+    assert "Final-Recipient: rfc822; jane@example.test\n" in fields
+    assert "Original-Recipient: rfc822; team@example.test\n" in fields
+    assert "Action: failed\nStatus: 5.2.2\n" in fields
+    assert "john@example.test" not in fields
+    assert "Subject: hello" in headers.as_string()
 
 
 def test_it_resolves_a_list_in_constant_queries(
