@@ -251,6 +251,11 @@ class Search:
     `arms` returns querysets over the unsearched list (scoped and filtered like it) whose
     union is exactly the matches, each answered by an index, or None when no index can
     answer (a term shorter than a trigram, or a backend without one).
+
+    `sortable` (optional) gives step 3 the matches as one queryset to sort instead of the
+    union of the arms, for at most n matches (None: more than n, or no index): on
+    PostgreSQL one bitmap OR of the indexes over the list's own rows, where a union of
+    arms joined to another table lets the planner pick a hash join over the whole list.
     """
 
     queryset: QuerySet  # the list without the search: scoped, filtered, ordered
@@ -259,6 +264,7 @@ class Search:
     # Whether there may be at most n matches, where asking the arms would cost more than
     # a quick look (an index that cannot stop early when its answer is cut to the list).
     few: Callable[[int], bool] | None = None
+    sortable: Callable[[int], QuerySet | None] | None = None
 
 
 # Each a bound on rows read: the probe reads up to NARROW + 1 per index, the walk WINDOW.
@@ -315,12 +321,24 @@ def paginate(
         return _paginate(matches, fetch=partial(_windowed, queryset), total=total, **args)
     except WindowTooNarrow:
         pass
-    if arms is not None:
+    to_sort = _to_sort(search, arms)
+    if to_sort is not None:
         try:
-            return _paginate(queryset, fetch=partial(_sorted_union, arms), total=total, **args)
+            return _paginate(queryset, fetch=partial(_sorted_union, to_sort), total=total, **args)
         except TooManyMatches:
             pass
     return _paginate(matches, fetch=_slice, total=total, **args)
+
+
+def _to_sort(search: Search, arms: list[QuerySet] | None) -> list[QuerySet] | None:
+    """What step 3 sorts: the search's own sortable queryset, or the union of the arms;
+    None when there is nothing an index answers, or too much to sort."""
+    if arms is None:
+        return None
+    if search.sortable is None:
+        return arms
+    one = search.sortable(FULL_SORT)
+    return None if one is None else [one]
 
 
 class WindowTooNarrow(Exception):
@@ -436,7 +454,11 @@ def _sorted_union(
     """The page sorted out of all matches found through the indexes, in one query: a
     UNION cannot be walked in index order, so the database reads the matches once and
     sorts them (no walk over the rows that do not match). Raises TooManyMatches when
-    there are more than FULL_SORT."""
+    there are more than FULL_SORT.
+
+    The matches are read once into a CTE (used twice, so the database materialises it),
+    counted, and only the page's rows are kept in sorted order (a top-N sort): ranking
+    and counting every match with window functions cost as much again as reading them."""
     if key is None:
         raise TooManyMatches
     # Named columns: the pk as k0, the key fields as k1, k2...
@@ -444,29 +466,29 @@ def _sorted_union(
     parts, params = [], []
     for n, arm in enumerate(arms):
         positioned = _positioned(arm.order_by(), key, at).order_by()
+        # The LIMIT also keeps the planner from walking the list in order to fill the page.
         named = positioned.annotate(**columns).values_list(*columns)[: FULL_SORT + 1]
         sql, arm_params = named.query.sql_with_params()
         parts.append(f"SELECT * FROM ({sql}) arm{n}")  # noqa: S608 - SQL from querysets
         params.extend(arm_params)
     ascending = at.forward != key.descending
-    order = ", ".join(
-        f"k{n} {'ASC' if ascending else 'DESC'}" for n in range(1, len(key.fields) + 1)
-    )
-    # Row 1 always comes back, so the count of matches does even when OFFSET skips all.
+    keys = range(1, len(key.fields) + 1)
+    order = ", ".join(f"k{n} {'ASC' if ascending else 'DESC'}" for n in keys)
+    page_order = ", ".join(f"page.k{n} {'ASC' if ascending else 'DESC'}" for n in keys)
+    # The count's row always comes back, so the count does even when OFFSET skips all.
     sql = (
-        "SELECT * FROM (SELECT u.*, count(*) OVER () AS matched, "  # noqa: S608
-        f"row_number() OVER (ORDER BY {order}) AS position "
-        f"FROM ({' UNION '.join(parts)}) u) ranked "
-        "WHERE position = 1 OR position BETWEEN %s AND %s ORDER BY position"
+        f"WITH matches AS ({' UNION '.join(parts)}) "  # noqa: S608
+        "SELECT page.k0, counted.matched FROM (SELECT count(*) AS matched FROM matches) counted "
+        f"LEFT JOIN (SELECT * FROM matches ORDER BY {order} LIMIT %s OFFSET %s) page ON 1 = 1 "
+        f"ORDER BY {page_order}"
     )
-    first, last = at.offset + 1, at.offset + at.limit + 1
     with connections[queryset.db].cursor() as cursor:
-        cursor.execute(sql, [*params, first, last])
+        cursor.execute(sql, [*params, at.limit + 1, at.offset])
         found = cursor.fetchall()
-    matched = found[0][-2] if found else 0
+    matched = found[0][1] if found else 0
     if matched > FULL_SORT:
         raise TooManyMatches
-    ids = [row[0] for row in found if first <= row[-1] <= last]
+    ids = [row[0] for row in found if row[0] is not None]
     rows = {row.pk: row for row in queryset.filter(pk__in=ids)}
     # The count is of what follows the position's key: the total only without one.
     return [rows[pk] for pk in ids if pk in rows], matched if at.values is None else None

@@ -70,6 +70,25 @@ def test_address_search_uses_the_address_trigram_index(crowd, admin_a):
     assert "accounts_principalemail_address_trgm" in plan(by_address, walks=False)
 
 
+def test_many_matches_are_sorted_from_one_bitmap_of_the_indexes(crowd, admin_a):
+    """The pager's sort (a common term away from the page's start) reads each matching
+    principal once: the name and description trigram indexes and the primary keys of the
+    matching addresses' owners in one bitmap, joined to nothing, so no estimate can turn it
+    into a hash join over the whole list (the plan of the selective arms is above)."""
+    listing = selectors.principal_list(actor=admin_a, types=["individual"], search="son01")
+    sortable = listing.sortable(200_000)
+    text = plan(sortable.order_by().values("pk", "name"), walks=False)
+    assert "BitmapOr" in text
+    assert "accounts_principal_name_trgm" in text
+    assert "accounts_principal_description_trgm" in text
+    assert "accounts_principal_pkey" in text
+    assert "Join" not in text
+    assert sorted(sortable.values_list("name", flat=True)) == [
+        f"person{i:05}" for i in range(1000, 2000)
+    ]
+    assert listing.sortable(999) is None  # more addresses match than it may sort
+
+
 def test_the_address_match_is_joined_to_the_actors_tenant(crowd, admin_a, admin_b):
     _, by_address = arms(admin_b, "person00001@a.example")
     sql = str(by_address.query)
