@@ -1,5 +1,5 @@
 """Each process's copy of the settings it reads on hot paths (the spam filter's rule
-overrides), kept by generation: the store's Generation row moves with every write.
+overrides), kept by generation: the store's Generation row changes with every write.
 
 `values_under(prefix)` answers from memory; it asks the database for the generation at most
 once per MAILADMIN_SETTINGS_REFRESH_SECONDS, and re-reads a prefix only when the generation

@@ -25,8 +25,8 @@ class Setting(models.Model):
 
 
 class Generation(models.Model):
-    """A single row (id 1): how many times the store has changed. A process re-reads what it
-    cached only when this number moved, and asks for it at most once per
+    """A single row (id 1): a new random number with every change of the store. A process
+    re-reads what it cached only when this number moved, and asks for it at most once per
     MAILADMIN_SETTINGS_REFRESH_SECONDS, so the scan path costs no query per message."""
 
     value = models.BigIntegerField(default=0)

@@ -4,11 +4,11 @@ generation that tells every process to re-read (apps.config.cache)."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
 
 from apps.accounts.models import Principal
 from apps.accounts.permissions import Perm
@@ -97,8 +97,9 @@ def _assert_empty(change: Insert, values: dict[str, str]) -> None:
 
 
 def _bump() -> None:
-    if not Generation.objects.filter(pk=1).update(value=F("value") + 1):
-        Generation.objects.get_or_create(pk=1, defaults={"value": 1})
+    """A new generation: random, not a counter, so that one written by a transaction that
+    rolled back (and maybe cached by this process meanwhile) is never reused."""
+    Generation.objects.update_or_create(pk=1, defaults={"value": secrets.randbits(62)})
     cache.invalidate()
     transaction.on_commit(cache.invalidate)
 

@@ -13,6 +13,7 @@ NAVIGATION = [
     ("Queue", "queue:index", "message-queue-list"),
     ("Reports", "reports:index", "incoming-report-list"),
     ("Spam filter", "spamfilter:index", "spam-filter-classify"),
+    ("Spam rules", "spamfilter:rules", "spam-filter-update"),
     ("Telemetry", "telemetry:index", "metrics-list"),
     ("Store", "store:index", "undelete"),
     ("Settings", "config:index", "settings-list"),

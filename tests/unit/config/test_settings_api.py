@@ -136,7 +136,7 @@ def test_it_inserts_deletes_and_clears_in_order(api_root, listeners, superadmin)
     }
     assert event.changes["cleared"] == ["server.listener."]
     assert event.changes["removed"] == 7
-    assert Generation.objects.get(pk=1).value == 1
+    assert Generation.objects.get(pk=1).value != 0  # a new generation for every process
 
 
 def test_it_refuses_an_insert_over_existing_settings_when_asked(api_root, listeners):

@@ -4,8 +4,9 @@ restart and without a query per message, and the rules reload reports them."""
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
-from django.db.models import F
 
 from apps.config import cache
 from apps.config.models import Generation, Setting
@@ -124,8 +125,7 @@ def _written_by_another_process(key: str, value: str) -> None:
     """What a write in another process leaves: the row and a new generation, with this
     process's cached copy untouched."""
     Setting.objects.update_or_create(key=key, defaults={"value": value})
-    if not Generation.objects.filter(pk=1).update(value=F("value") + 1):
-        Generation.objects.create(pk=1, value=1)
+    Generation.objects.update_or_create(pk=1, defaults={"value": secrets.randbits(62)})
 
 
 def test_another_processes_change_applies_after_the_refresh_interval(settings):
