@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 
 from apps.accounts.permissions import Perm
+from apps.config.views import superadmin_only
 from apps.spamfilter import overrides, rules
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.forms import ServiceErrorsMixin
@@ -64,11 +65,13 @@ def _page(request, *, form=None, form_tag=None) -> HttpResponse:
 
 
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_LIST)
+@superadmin_only
 def rule_list(request: HttpRequest) -> HttpResponse:
     return _page(request)
 
 
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_UPDATE)
+@superadmin_only
 def rule_edit(request: HttpRequest, tag: str) -> HttpResponse:
     row = _row(request, tag)
     if request.method != "POST":
@@ -91,6 +94,7 @@ def rule_edit(request: HttpRequest, tag: str) -> HttpResponse:
 
 
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_DELETE)
+@superadmin_only
 def rule_reset(request: HttpRequest, tag: str) -> HttpResponse:
     row = _row(request, tag)
     if request.method == "POST":

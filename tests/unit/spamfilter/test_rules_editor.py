@@ -131,3 +131,15 @@ def test_it_is_for_superadmins_only(client, admin_a, method, url):
     response = getattr(client, method)(url, {"score": "1"})
     assert response.status_code == 403
     assert not Setting.objects.exists()
+
+
+def test_it_refuses_a_global_account_granted_the_permissions(client, make_principal):
+    granted = make_principal(
+        roles=(),
+        enabled_permissions=["spam-filter-update", "settings-list", "settings-update"],
+    )
+    client.force_login(granted)
+    assert client.get("/spam-filter/rules/").status_code == 403
+    response = client.post("/spam-filter/rules/SUBJ_ALL_CAPS/", {"score": "1"})
+    assert response.status_code == 403
+    assert not Setting.objects.exists()
