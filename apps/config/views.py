@@ -111,8 +111,8 @@ def setting_save(request: HttpRequest) -> HttpResponse:
             return redirect_after_form(request, reverse("config:index") + f"?q={key}")
     if is_row and getattr(request, "htmx", False):
         key = request.POST.get("key", "")
-        context = {"row": _row(key, request.POST.get("value", "")), "form": form}
-        return render_form(request, TEMPLATE, context, partial="setting-row")
+        context = {"row": _row(key, request.POST.get("value", "")), "row_form": form}
+        return render_form(request, TEMPLATE, context, form=form, partial="setting-row")
     return _page(request, add_form=form)
 
 

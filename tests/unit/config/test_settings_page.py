@@ -27,6 +27,7 @@ def test_it_lists_keys_by_group_in_constant_queries(root, django_assert_max_num_
     page = response.content.decode()
     assert page.count('<tr id="setting-') == 100
     assert 'scope="rowgroup">server.listener.l000</th>' in page
+    assert 'value="[::]:0"' in page  # each row's value in its input
     assert "Page 1 of 3 · 251 in all" in page
     with django_assert_max_num_queries(8):
         last = root.get("/settings/?page=3", HTTP_HX_REQUEST="true").content.decode()
