@@ -262,7 +262,7 @@ def _overrides() -> tuple[int, dict[str, str]]:
         # Mail keeps flowing on the rules last in force rather than failing the scan.
         logger.warning("Cannot read the spam-filter rule overrides: %s", exc)
         merged = _loaded.merged
-        return (merged[1], {}) if merged is None else (merged[1], _as_values(merged[2]))
+        return (0, {}) if merged is None else (merged[1], _as_values(merged[2]))
 
 
 def _as_values(ruleset: RuleSet) -> dict[str, str]:

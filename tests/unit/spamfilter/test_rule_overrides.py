@@ -170,3 +170,19 @@ def test_it_ignores_an_override_the_checks_refuse():
     )
     assert merged.overrides == {"MISSING_MID": {"enabled": False}}
     assert merged.rules["MISSING_DATE"] is base.rules["MISSING_DATE"]
+
+
+def test_the_scan_keeps_the_rules_in_force_when_the_database_fails(settings, monkeypatch):
+    from django.db import DatabaseError
+
+    settings.MAILADMIN_SETTINGS_REFRESH_SECONDS = 0
+    _written_by_another_process("spam-filter.rule.MISSING_DATE.score", "7")
+    assert rules.current().rules["MISSING_DATE"].score == 7.0
+
+    def fails(prefix):
+        raise DatabaseError("connection lost")
+
+    monkeypatch.setattr(cache, "values_under", fails)
+    assert rules.current().rules["MISSING_DATE"].score == 7.0  # the overrides last read
+    rules._loaded.merged = None  # a process that never read them: the file's rules
+    assert rules.current().rules["MISSING_DATE"] is rules.bundled().rules["MISSING_DATE"]
