@@ -259,6 +259,9 @@ MAILADMIN_SPAM_BAYES_MIN_LEARNS = env_int("MAILADMIN_SPAM_BAYES_MIN_LEARNS", 50)
 MAILADMIN_SPAM_AUTHSERV_ID = env_str("MAILADMIN_SPAM_AUTHSERV_ID")
 # The rules file; empty: apps/spamfilter/rules.yaml as shipped.
 MAILADMIN_SPAM_RULES_FILE = env_str("MAILADMIN_SPAM_RULES_FILE")
+# How often (seconds) a process asks whether the settings store changed (one tiny query);
+# a change made by this process is seen at once, one made by another within this time.
+MAILADMIN_SETTINGS_REFRESH_SECONDS = env_float("MAILADMIN_SETTINGS_REFRESH_SECONDS", 1.0)
 # DNS block lists asked with the sending IP, e.g. "zen.spamhaus.org:RBL_SPAMHAUS:4.0"
 # (zone:TAG:score, comma-separated); off by default.
 MAILADMIN_SPAM_DNSBL = env_str("MAILADMIN_SPAM_DNSBL")

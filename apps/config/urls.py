@@ -1,14 +1,11 @@
 from django.urls import path
 
-from apps.accounts.permissions import Perm
-from mailadmin.core.views import not_built
+from apps.config import views
 
 app_name = "config"
 
 urlpatterns = [
-    path(
-        "",
-        not_built("Settings", "The server settings store.", Perm.SETTINGS_LIST),
-        name="index",
-    ),
+    path("", views.settings_index, name="index"),
+    path("save/", views.setting_save, name="save"),
+    path("delete/", views.setting_delete, name="delete"),
 ]

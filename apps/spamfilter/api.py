@@ -17,7 +17,12 @@ from apps.accounts.permissions import Perm
 from apps.spamfilter import services
 from mailadmin.api.parsers import JSONParser, PayloadTooLarge, body_limit, too_large_detail
 from mailadmin.api.schema import NULL_DATA, PROBLEM, envelope
-from mailadmin.api.serializers import StrictCharField, StrictIntegerField, StrictSerializer
+from mailadmin.api.serializers import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictSerializer,
+)
 from mailadmin.api.views import MethodPermissionApi, ok
 from mailadmin.errors import ValidationFailed
 
@@ -28,15 +33,6 @@ ACCOUNT_PARAMETER = OpenApiParameter(
     OpenApiParameter.PATH,
     description="The account's name or id",
 )
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """A JSON boolean: 0, "yes" and the like are refused, not guessed."""
-
-    def to_internal_value(self, data: Any) -> bool:
-        if not isinstance(data, bool):
-            self.fail("invalid", input=data)
-        return data
 
 
 @extend_schema_field(
@@ -263,6 +259,10 @@ RELOAD_RESULT = envelope(
             "added": serializers.ListField(child=serializers.CharField()),
             "removed": serializers.ListField(child=serializers.CharField()),
             "changed": serializers.DictField(child=serializers.DictField()),
+            "overrides": serializers.DictField(
+                child=serializers.DictField(),
+                help_text="Rules the settings store overrides: {tag: {score, enabled}}",
+            ),
         },
     ),
 )
@@ -275,9 +275,11 @@ class SpamFilterUpdateApi(MethodPermissionApi):
         operation_id="spam_filter_update",
         responses={200: RELOAD_RESULT, 400: PROBLEM, 403: PROBLEM},
         description=(
-            "Reloads the rules file and answers what changed: tags added, removed, and "
-            "changed (score, enabled, action). A file that does not load is a 400 naming "
-            "the problem; the rules in force stay."
+            "Reloads the rules file and the overrides of the settings store "
+            "(spam-filter.rule.<TAG>.score / .enabled) and answers what changed since the "
+            "previous reload: tags added, removed, and changed (score, enabled, action, "
+            "overrides included), and the overrides in force. A file that does not load is "
+            "a 400 naming the problem; the rules in force stay."
         ),
     )
     def get(self, request):

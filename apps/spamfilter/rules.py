@@ -1,29 +1,46 @@
 """The rules file (rules.yaml beside this module, or MAILADMIN_SPAM_RULES_FILE): loading,
-validation, and what changed between two versions.
+validation, administrators' overrides from the settings store, and what changed between
+two versions.
 
 Every process reads the file on first use and again whenever its modification time
 changes, so an edit reaches every web process and worker without a restart;
 GET /api/update/spam-filter reloads it at once and reports the difference.
+
+Overrides are settings `spam-filter.rule.<TAG>.score` (a number from -100 to 100) and
+`spam-filter.rule.<TAG>.enabled` (true/false), merged over the file's rule of that tag.
+They come from apps.config.cache, which asks the database only when the store changed
+(checked at most once per MAILADMIN_SETTINGS_REFRESH_SECONDS), never once per message.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 from django.conf import settings
+from django.db import DatabaseError
 
+from apps.config import cache as settings_cache
+from apps.config.keys import SettingInvalid
 from mailadmin.errors import ServiceError
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_FILE = Path(__file__).with_name("rules.yaml")
 TAG_NAME = re.compile(r"^[A-Z0-9_]{1,64}\*?$")
 ACTIONS = ("allow", "quarantine", "reject", "discard")
 FIELDS = {"tag", "score", "enabled", "action", "description", "report", "header", "pattern", "body"}
+OVERRIDE_PREFIX = "spam-filter.rule."
+OVERRIDE_KEY = re.compile(r"^spam-filter\.rule\.(?P<tag>[^.]+)\.(?P<field>[^.]+)$")
+OVERRIDE_FIELDS = ("score", "enabled")
+MAX_SCORE = 100.0
+NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 
 
 class RulesError(ServiceError):
@@ -56,6 +73,8 @@ class RuleSet:
     rules: dict[str, Rule]
     families: tuple[Rule, ...]  # longest prefix first
     matchers: tuple[Rule, ...]  # rules with a pattern, enabled ones only
+    # {tag: {"score": 2.0, "enabled": False}}: what the settings store changed of the file
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def find(self, tag: str) -> Rule | None:
         rule = self.rules.get(tag)
@@ -88,9 +107,15 @@ def parse_rules(text: str, *, source: str = "rules file") -> RuleSet:
         if rule.tag in rules:
             raise RulesError(f"{source}: rule {index}: tag {rule.tag} is defined twice")
         rules[rule.tag] = rule
+    return _ruleset(version, rules)
+
+
+def _ruleset(
+    version: str, rules: dict[str, Rule], overrides: dict[str, dict[str, Any]] | None = None
+) -> RuleSet:
     families = tuple(sorted((r for r in rules.values() if r.family), key=lambda r: -len(r.tag)))
     matchers = tuple(r for r in rules.values() if r.pattern is not None and r.enabled)
-    return RuleSet(version, rules, families, matchers)
+    return RuleSet(version, rules, families, matchers, overrides or {})
 
 
 def _rule(entry: Any, where: str) -> Rule:
@@ -161,6 +186,7 @@ def diff(old: RuleSet | None, new: RuleSet) -> dict[str, Any]:
         "added": sorted(set(new.rules) - set(before)),
         "removed": sorted(set(before) - set(new.rules)),
         "changed": changed,
+        "overrides": {tag: dict(values) for tag, values in sorted(new.overrides.items())},
     }
 
 
@@ -168,7 +194,11 @@ class _Loaded:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.key: tuple[str, float, int] | None = None
-        self.rules: RuleSet | None = None
+        self.rules: RuleSet | None = None  # the file's rules
+        # (file rules, settings generation, merged rules): the rules in force
+        self.merged: tuple[RuleSet, int, RuleSet] | None = None
+        # what the last reload reported against (the merged rules then)
+        self.reported: RuleSet | None = None
 
 
 _loaded = _Loaded()
@@ -183,8 +213,8 @@ def _load(path: Path) -> tuple[RuleSet, tuple[str, float, int]]:
     return parse_rules(text, source=path.name), (str(path), stat.st_mtime, stat.st_size)
 
 
-def current() -> RuleSet:
-    """The rules in force, re-read when the file changed (a bad edit keeps the old ones)."""
+def bundled() -> RuleSet:
+    """The file's rules, re-read when the file changed (a bad edit keeps the old ones)."""
     path = rules_path()
     try:
         stat = os.stat(path)
@@ -204,10 +234,109 @@ def current() -> RuleSet:
     return _loaded.rules
 
 
+def apply_overrides(base: RuleSet, values: dict[str, str]) -> RuleSet:
+    """The file's rules with the store's overrides. One naming no rule of the file, or with
+    a value the checks refuse (written around them), is ignored; Reload Settings lists it."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        match = OVERRIDE_KEY.match(key)
+        if match is None or match["tag"] not in base.rules:
+            continue
+        try:
+            parsed = _override_value(key, match["field"], value)
+        except SettingInvalid:
+            continue
+        overrides.setdefault(match["tag"], {})[match["field"]] = parsed
+    if not overrides:
+        return base
+    rules = dict(base.rules)
+    for tag, changes in overrides.items():
+        rules[tag] = replace(rules[tag], **changes)
+    return _ruleset(base.version, rules, overrides)
+
+
+def _overrides() -> tuple[int, dict[str, str]]:
+    try:
+        return settings_cache.values_under(OVERRIDE_PREFIX)
+    except DatabaseError as exc:
+        # Mail keeps flowing on the rules last in force rather than failing the scan.
+        logger.warning("Cannot read the spam-filter rule overrides: %s", exc)
+        merged = _loaded.merged
+        return (0, {}) if merged is None else (merged[1], _as_values(merged[2]))
+
+
+def _as_values(ruleset: RuleSet) -> dict[str, str]:
+    return {
+        override_key(tag, name): str(value).lower() if isinstance(value, bool) else str(value)
+        for tag, changes in ruleset.overrides.items()
+        for name, value in changes.items()
+    }
+
+
+def current() -> RuleSet:
+    """The rules in force: the file's, with the settings store's overrides merged over."""
+    base = bundled()
+    generation, values = _overrides()
+    merged = _loaded.merged
+    if merged is not None and merged[0] is base and merged[1] == generation:
+        return merged[2]
+    rules = apply_overrides(base, values)
+    _loaded.merged = (base, generation, rules)
+    return rules
+
+
 def reload() -> dict[str, Any]:
-    """Read the file now; answers the difference (RulesError leaves the rules unchanged)."""
+    """Read the file and the overrides now; answers the difference from what the previous
+    reload of this process reported (its first: from the rules it first ran with).
+    RulesError leaves the rules unchanged."""
     with _loaded.lock:
         new, key = _load(rules_path())
-        old = _loaded.rules
+        previous = _loaded.reported or (_loaded.merged[2] if _loaded.merged else _loaded.rules)
         _loaded.rules, _loaded.key = new, key
-    return diff(old, new)
+    settings_cache.invalidate()
+    rules = current()
+    _loaded.reported = rules
+    return diff(previous, rules)
+
+
+# --- overrides in the settings store ---------------------------------------------------------
+
+
+def override_key(tag: str, name: str) -> str:
+    return f"{OVERRIDE_PREFIX}{tag}.{name}"
+
+
+def _override_value(key: str, name: str, value: str) -> float | bool:
+    text = value.strip().lower()
+    if name == "score":
+        if not NUMBER.match(text) or abs(float(text)) > MAX_SCORE:
+            raise SettingInvalid(
+                f"Invalid value for {key}: {value} is not a number from "
+                f"{-MAX_SCORE:g} to {MAX_SCORE:g}",
+                field=key,
+            )
+        return float(text)
+    if text not in ("true", "false"):
+        raise SettingInvalid(f"Invalid value for {key}: {value} is not true or false", field=key)
+    return text == "true"
+
+
+def check_override(key: str, match: re.Match, value: str) -> str:
+    """The settings store's check of `spam-filter.rule.*` keys (see apps.py): the value
+    to store, normalised ("2.50" -> "2.5", "TRUE" -> "true")."""
+    parts = OVERRIDE_KEY.match(key)
+    if parts is None or parts["field"] not in OVERRIDE_FIELDS:
+        raise SettingInvalid(
+            f"Unknown spam-filter rule setting: {key} "
+            f"({OVERRIDE_PREFIX}<TAG>.score or {OVERRIDE_PREFIX}<TAG>.enabled)",
+            field=key,
+        )
+    if parts["tag"] not in bundled().rules:
+        raise SettingInvalid(
+            f"Unknown spam-filter rule: {parts['tag']} (no such tag in the rules file)",
+            field=key,
+        )
+    parsed = _override_value(key, parts["field"], value)
+    if isinstance(parsed, bool):
+        return "true" if parsed else "false"
+    return repr(parsed)

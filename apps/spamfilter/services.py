@@ -420,6 +420,7 @@ def rules_reload(*, actor: Principal) -> dict:
             "added": changes["added"],
             "removed": changes["removed"],
             "changed": sorted(changes["changed"]),
+            "overrides": sorted(changes["overrides"]),
         },
     )
     return changes

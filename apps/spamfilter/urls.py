@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.spamfilter import console_views, quarantine_views, views
+from apps.spamfilter import console_views, quarantine_views, rules_views, views
 
 app_name = "spamfilter"
 
@@ -48,4 +48,7 @@ urlpatterns = [
         quarantine_views.quarantine_item_delete,
         name="quarantine-delete",
     ),
+    path("rules/", rules_views.rule_list, name="rules"),
+    path("rules/<str:tag>/", rules_views.rule_edit, name="rule-edit"),
+    path("rules/<str:tag>/reset/", rules_views.rule_reset, name="rule-reset"),
 ]

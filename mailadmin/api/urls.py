@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("apps.store.api_urls")),
     path("", include("apps.queue.api_urls")),
     path("", include("apps.spamfilter.api_urls")),
+    path("", include("apps.config.api_urls")),
 ]

@@ -33,7 +33,9 @@ pytestmark = pytest.mark.django_db
 # without a tenant (a tenant admin needs neither), deleting a domain with mailboxes (409),
 # the provisioning API's customers, domains and mailboxes that must exist (404 with the
 # spec's words) and its Add/Edit rules (a name in use, an address of another tenant), and
-# a mailbox's spam list entries (the current domain; an entry to delete that is not there).
+# a mailbox's spam list entries (the current domain; an entry to delete that is not there),
+# a setting's value that must suit its key (a rule's score is a number, its tag must be in
+# the rules file) and Update Settings' assertEmpty (409 when the key is already set).
 STATEFUL_OPERATIONS = [
     "principal_create",
     "principal_update",
@@ -58,6 +60,7 @@ STATEFUL_OPERATIONS = [
     "provisioning_sender_list_delete",
     "provisioning_spam_setting_get",
     "provisioning_spam_setting_edit",
+    "settings_update",
 ]
 
 

@@ -56,7 +56,7 @@ def test_it_answers_403_naming_the_permission(client, user_a):
 
 def test_it_says_plainly_what_is_not_built(client, superadmin):
     client.force_login(superadmin)
-    response = client.get("/settings/")
+    response = client.get("/store/")
     assert response.status_code == 200
     assert b"Not built yet." in response.content
 

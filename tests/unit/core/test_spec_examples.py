@@ -198,6 +198,11 @@ REPLAYED = {
     "POST /troubleshoot/dmarc",
     "GET /store/purge/in-memory/default/bayes-global",
     "GET /store/purge/in-memory/default/bayes-account/{account_id}",
+    "GET /settings/keys",
+    "GET /settings/group",
+    "GET /settings/list",
+    "POST /settings",
+    "GET /reload/",
 }
 
 
@@ -379,3 +384,43 @@ def test_it_answers_the_spam_filter_examples(api_root, spec, settings, dns_serve
     troubleshooting = replay(api_root, spec, "POST /troubleshoot/dmarc")["data"]
     assert troubleshooting["ipRevPtr"] == ["dns.google."]
     assert troubleshooting["spfMailFromDomain"] == "example.org"
+
+
+def test_it_answers_the_settings_examples(api_root, spec):
+    """The store is filled through Update Settings with the values the spec's own list
+    examples show, then each example is asked for."""
+    groups = spec["GET /settings/group"].response["data"]["items"]
+    listed = spec["GET /settings/list"].response["data"]["items"]
+    keys = spec["GET /settings/keys"].response["data"]
+    changes = [
+        {
+            "type": "insert",
+            "prefix": f"server.listener.{group['_id']}",
+            "values": [[k, v] for k, v in group.items() if k != "_id"],
+        }
+        for group in groups
+    ]
+    values = [list(item) for item in listed.items()]
+    changes.append({"type": "insert", "prefix": "lookup.openphish", "values": values})
+    changes.append({"type": "insert", "values": [list(i) for i in keys.items()]})
+    changes.append({"type": "insert", "values": [["spam-filter.rule.MISSING_DATE.score", "2"]]})
+    assert api_root.post("/api/settings", changes, format="json").status_code == 200
+
+    path = "/settings/keys?keys=" + ",".join(keys)
+    assert replay(api_root, spec, "GET /settings/keys", path) == {"data": keys}
+    data = replay(api_root, spec, "GET /settings/group", "/settings/group?prefix=server.listener")
+    assert data["data"]["total"] == len(groups) == 10
+    assert sorted(data["data"]["items"], key=lambda g: g["_id"]) == sorted(
+        groups, key=lambda g: g["_id"]
+    )
+    data = replay(api_root, spec, "GET /settings/list", "/settings/list?prefix=lookup.openphish")
+    assert (data["data"]["total"], data["data"]["items"]) == (9, listed)
+
+    # Update Settings' example clears a prefix; ours is a rule's overrides.
+    spec["POST /settings"].body.append({"type": "clear", "prefix": "spam-filter.rule."})
+    assert replay(api_root, spec, "POST /settings") == {"data": None}
+    assert api_root.get("/api/settings/keys?prefixes=spam-filter").json() == {"data": {}}
+
+    reloaded = replay(api_root, spec, "GET /reload/")["data"]
+    assert reloaded["errors"] == {}
+    assert set(reloaded["warnings"]) >= set(keys)  # stored only: nothing reads them

@@ -1,0 +1,103 @@
+"""The rules editor: every rule of the rules file with its score and enabled flag, and the
+administrators' overrides kept in the settings store, edited inline one row at a time."""
+
+from __future__ import annotations
+
+from django import forms
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
+
+from apps.accounts.permissions import Perm
+from apps.config.views import superadmin_only
+from apps.spamfilter import overrides, rules
+from mailadmin.core.decorators import permission_required
+from mailadmin.core.forms import ServiceErrorsMixin
+from mailadmin.core.rendering import redirect_after_form, render_form, render_page
+from mailadmin.errors import ServiceError
+
+TEMPLATE = "spamfilter/rules.html"
+
+
+class RuleOverrideForm(ServiceErrorsMixin, forms.Form):
+    score = forms.FloatField(
+        label="Override score",
+        required=False,
+        min_value=-rules.MAX_SCORE,
+        max_value=rules.MAX_SCORE,
+        error_messages={"invalid": f"Enter a number from {-rules.MAX_SCORE:g} to "
+                        f"{rules.MAX_SCORE:g}."},
+    )  # fmt: skip
+    enabled = forms.BooleanField(label="Enabled", required=False)
+
+
+def _row(request: HttpRequest, tag: str) -> overrides.RuleRow:
+    row = overrides.rule_row(actor=request.user, tag=tag)
+    if row is None:
+        raise Http404(f"No rule {tag} in the rules file.")
+    return row
+
+
+def _render_row(request, row, *, form=None, status=None) -> HttpResponse:
+    context = {"row": row, "form": form, "form_tag": row.tag if form is not None else None}
+    if getattr(request, "htmx", False):
+        if form is not None:
+            return render_form(request, TEMPLATE, context, partial="rule-row", status=status)
+        return render_page(request, TEMPLATE, context, partial="rule-row")
+    if form is not None and form.errors:
+        return _page(request, form=form, form_tag=row.tag)
+    return redirect_after_form(request, reverse("spamfilter:rules"))
+
+
+def _page(request, *, form=None, form_tag=None) -> HttpResponse:
+    search = (request.GET.get("q") or "").strip()[:64]
+    rows = overrides.rule_rows(actor=request.user, search=search)
+    context = {
+        "rows": rows,
+        "search": search,
+        "total": len(rows),
+        "overridden": sum(1 for r in rows if r.overridden),
+        "version": rules.bundled().version,
+        "form": form,
+        "form_tag": form_tag,
+    }
+    status = 422 if form is not None and form.errors else 200
+    return render_page(request, TEMPLATE, context, partial="rules-table", status=status)
+
+
+@permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_LIST)
+@superadmin_only
+def rule_list(request: HttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+@permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_UPDATE)
+@superadmin_only
+def rule_edit(request: HttpRequest, tag: str) -> HttpResponse:
+    row = _row(request, tag)
+    if request.method != "POST":
+        return _render_row(request, row)
+    form = RuleOverrideForm(request.POST)
+    if form.is_valid():
+        try:
+            overrides.rule_override_set(
+                actor=request.user,
+                tag=row.tag,
+                score=form.cleaned_data["score"],
+                enabled=form.cleaned_data["enabled"],
+            )
+        except ServiceError as exc:
+            form.add_error("score" if exc.field and exc.field.endswith(".score") else None,
+                           exc.message)  # fmt: skip
+        else:
+            return _render_row(request, _row(request, tag))
+    return _render_row(request, row, form=form)
+
+
+@permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_DELETE)
+@superadmin_only
+def rule_reset(request: HttpRequest, tag: str) -> HttpResponse:
+    row = _row(request, tag)
+    if request.method == "POST":
+        overrides.rule_override_reset(actor=request.user, tag=row.tag)
+        row = _row(request, tag)
+    return _render_row(request, row)
