@@ -14,7 +14,6 @@ NAVIGATION = [
     ("Reports", "reports:index", "incoming-report-list"),
     ("Spam filter", "spamfilter:index", "spam-filter-classify"),
     ("Quarantine", "spamfilter:quarantine", "principal-get"),
-    ("Spam rules", "spamfilter:rules", "spam-filter-update"),
     ("Telemetry", "telemetry:index", "metrics-list"),
     ("Store", "store:index", "undelete"),
     ("Settings", "config:index", "settings-list"),
