@@ -62,6 +62,8 @@ HTML_TAG = re.compile(r"<([a-z][a-z0-9]{0,9})\b([^>]{0,300})>", re.IGNORECASE)
 HTML_ATTRIBUTE = re.compile(
     r"\b(bgcolor|color|size|face|align|width|style|class)\s*=", re.IGNORECASE
 )
+MONEY = re.compile(r"[$€£]\s?(\d[\d,]*)")
+PUNCT_RUN = re.compile(r"[!?$%*]{2,}")
 URL_PATH_WORD = re.compile(r"[a-z][a-z0-9]{2,23}", re.IGNORECASE)
 
 
@@ -70,16 +72,29 @@ def is_list_message(message: ParsedMessage) -> bool:
 
 
 def without_list_footer(text: str) -> str:
-    """The text without a mailing list's footer: from the earliest separator line among the
-    last lines after which the list's boilerplate words follow."""
+    """The text without the footers lists append (Mailman's, a sponsor's above it, ...): cut
+    at the last separator line among the last lines when the list's boilerplate words
+    follow it, again while one does; a signature without such words stays."""
     lines = text.rstrip().splitlines()
-    start = max(0, len(lines) - FOOTER_LINES)
-    for index in range(start, len(lines)):
-        if FOOTER_SEPARATOR.match(lines[index]) and FOOTER_WORDS.search(
-            "\n".join(lines[index + 1 :])
-        ):
-            return "\n".join(lines[:index])
-    return text
+    kept, cut = len(lines), True
+    while cut:
+        cut = False
+        for index in range(len(lines) - 1, max(-1, len(lines) - 1 - FOOTER_LINES), -1):
+            if FOOTER_SEPARATOR.match(lines[index]) and FOOTER_WORDS.search(
+                "\n".join(lines[index + 1 :])
+            ):
+                lines, cut = lines[:index], True
+                break
+    return text if len(lines) == kept else "\n".join(lines)
+
+
+def list_hosts(message: ParsedMessage) -> set[str]:
+    """The hosts of the links in the List-* headers (the list's own server)."""
+    hosts = set()
+    for name, value in message.headers:
+        if name.lower().startswith("list-"):
+            hosts.update(url_host(u) for u in re.findall(r"https?://[^\s<>,]+", value))
+    return hosts - {""}
 
 
 def _words(text: str, prefix: str = "") -> Iterable[str]:
@@ -106,8 +121,8 @@ def _url_tokens(url: str) -> list[str]:
     if not host:
         return []
     found = [f"url:{host}", f"url-domain:{organizational_domain(host)}"]
-    path = url.split(host, 1)[-1] if host in url.lower() else ""
-    found.extend(f"url-path:{w.lower()}" for w in URL_PATH_WORD.findall(path[:200]))
+    path = url.lower().split(host, 1)[-1]
+    found.extend(f"url-path:{w}" for w in URL_PATH_WORD.findall(path[:200]))
     return found
 
 
@@ -118,6 +133,33 @@ def _html_tokens(markup: str) -> Iterable[str]:
         yield f"html:{name}"
         for attribute in HTML_ATTRIBUTE.findall(attributes):
             yield f"html:{name}.{attribute.lower()}"
+
+
+def _shape_tokens(message: ParsedMessage, subject: str) -> Iterable[str]:
+    """How a message is written rather than what it says: amounts of money by magnitude,
+    runs of !?$%*, capitalised words, and who it is addressed to."""
+    for run in PUNCT_RUN.findall(subject):
+        yield f"subject:{run[:3]}"
+    letters = [c for c in subject if c.isalpha()]
+    if len(letters) >= 6:
+        upper = sum(c.isupper() for c in letters) / len(letters)
+        yield f"subject-caps:{round(upper * 4)}"
+    text = message.body_text[:100_000]
+    for amount in MONEY.findall(text)[:50]:
+        yield f"money:{len(amount.replace(',', ''))}"
+    for run in PUNCT_RUN.findall(text)[:50]:
+        yield f"punct:{run[:3]}"
+    words = [w for w in WORD.findall(text[:20_000]) if len(w) >= 3]
+    if words:
+        caps = sum(w.isupper() for w in words) / len(words)
+        yield f"body-caps:{min(4, round(caps * 10))}"
+    to = message.addresses("To")
+    yield f"to-count:{min(len(to), 5)}"
+    if to and not any(a.address for a in to):
+        yield "to:no-address"
+    sender = message.from_address
+    if sender is not None:
+        yield "from-name:" + ("none" if not sender.name else "has")
 
 
 def tokens(message: ParsedMessage) -> list[str]:
@@ -155,13 +197,16 @@ def tokens(message: ParsedMessage) -> list[str]:
         add(["shape:html-only"])
     for markup in message.html_parts:
         add(_html_tokens(markup))
+    own_hosts = list_hosts(message) if listed else set()
     for url in message.urls[:200]:
-        add(_url_tokens(url))
+        if not own_hosts or url_host(url) not in own_hosts:
+            add(_url_tokens(url))
     texts = message.text_parts
     if listed:
         texts = [without_list_footer(t[:100_000]) for t in texts]
     for text in texts + message.html_text:
         add(_words_and_pairs(text[:100_000]))
+    add(_shape_tokens(message, subject))
     return list(found)
 
 
