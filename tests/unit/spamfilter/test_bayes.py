@@ -99,11 +99,12 @@ def test_it_tells_held_out_spam_from_ham_after_learning_half_the_corpus(store, d
     ham_p = [bayes.classify(parse(p.read_bytes())).probability for p in test_ham]
     recall = sum(p >= 0.6 for p in spam_p) / len(spam_p)
     false_positives = sum(p >= 0.6 for p in ham_p) / len(ham_p)
-    # 130 spam messages are little to learn from, and some spam came through the same
-    # mailing lists as the ham (same list headers and footers): Bayes alone catches ~2/3
-    # of the held-out spam, the rules add the rest (bench/spamfilter.py).
+    # 130 spam messages are little to learn from. With what mailing lists add left out
+    # (some spam came through the same lists as the ham), Bayes alone at 0.6 catches 114
+    # of the 130 held-out spam and 5 of the 141 ham; the rules add the rest
+    # (bench/spamfilter.py).
     assert statistics.median(spam_p) > 0.8 > 0.1 > statistics.median(ham_p)
-    assert recall >= 0.6, recall
+    assert recall >= 0.8, recall
     assert false_positives <= 0.05, false_positives
 
     # And in the whole scan: held-out spam scores above held-out ham.
