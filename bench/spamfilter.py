@@ -132,7 +132,7 @@ def main() -> None:
                 is_tls=True,
             )
             queries += verdict.dns_queries
-            flagged = verdict.score >= threshold
+            flagged = verdict.is_spam  # the score reaches the threshold, or a rule acts
             counts[("t" if flagged == is_spam else "f") + ("p" if flagged else "n")] += 1
             if args.misses and number == 1 and flagged != is_spam:
                 tags = sorted(verdict.tags.items(), key=lambda t: -abs(t[1].value))

@@ -26,9 +26,11 @@ MAX_TOKENS = 5000
 MAX_CLUES = 150
 MIN_DISTANCE = 0.1  # a token whose probability is this close to 0.5 says nothing
 UNKNOWN_STRENGTH, UNKNOWN_PROBABILITY = 0.45, 0.5
+SPAM_FROM, SPAM_FULL = 0.5, 0.99  # BAYES_SPAM: none at or below 0.5, all of it from 0.99
+HAM_FROM = 0.4  # BAYES_HAM: from 0.4 down, all of it at 0.05
 WORD = re.compile(r"[^\W_][\w'$€£.-]*[^\W_]|[^\W_]", re.UNICODE)
 SUBJECT_HEADERS = ("Subject",)
-TOKEN_HEADERS = ("From", "Reply-To", "X-Mailer", "User-Agent", "Content-Type", "Return-Path")
+TOKEN_HEADERS = ("From", "Reply-To", "X-Mailer", "User-Agent", "Return-Path")
 
 
 def account_scope(account_id: int) -> str:
@@ -36,6 +38,63 @@ def account_scope(account_id: int) -> str:
 
 
 # --- tokens ----------------------------------------------------------------------------
+
+# What a mailing list adds to every message it relays, spam and ham alike: its headers, its
+# bounce address, its subject tag and its footer. Learned as evidence they say "mailing
+# list", not "ham": a spam relayed by a list would look like the list's ham.
+LIST_MARKERS = ("List-Id", "List-Post", "List-Unsubscribe", "Mailing-List", "X-Mailman-Version")
+LIST_HEADER = re.compile(
+    r"^(?:list-|x-mailman|x-beenthere|x-list|mailing-list$|x-loop$|errors-to$|precedence$"
+    r"|sender$|x-original-|x-yahoo|x-egroups|delivered-to$)",
+    re.IGNORECASE,
+)
+SUBJECT_TAG = re.compile(r"^\s*(?:(?:re|fwd?|aw)\s*:\s*)*\[[^\]]{1,40}\]\s*", re.IGNORECASE)
+# A footer starts at a separator line: "-- ", a row of -, _, = or ~ (Mailman, Yahoo! Groups,
+# SourceForge), within the last FOOTER_LINES lines of a text part.
+FOOTER_SEPARATOR = re.compile(r"^(?:-- ?|[-_=~]{10,}.*|.{0,30}[-_=~]{10,})\s*$")
+FOOTER_WORDS = re.compile(
+    r"listinfo|mailing list|unsubscri|\(un\)subscri|list maintainer|groups sponsor"
+    r"|your use of yahoo|sponsored by",
+    re.IGNORECASE,
+)
+FOOTER_LINES = 40
+HTML_TAG = re.compile(r"<([a-z][a-z0-9]{0,9})\b([^>]{0,300})>", re.IGNORECASE)
+HTML_ATTRIBUTE = re.compile(
+    r"\b(bgcolor|color|size|face|align|width|style|class)\s*=", re.IGNORECASE
+)
+MONEY = re.compile(r"[$€£]\s?(\d[\d,]*)")
+PUNCT_RUN = re.compile(r"[!?$%*]{2,}")
+URL_PATH_WORD = re.compile(r"[a-z][a-z0-9]{2,23}", re.IGNORECASE)
+
+
+def is_list_message(message: ParsedMessage) -> bool:
+    return any(message.has(name) for name in LIST_MARKERS)
+
+
+def without_list_footer(text: str) -> str:
+    """The text without the footers lists append (Mailman's, a sponsor's above it, ...): cut
+    at the last separator line among the last lines when the list's boilerplate words
+    follow it, again while one does; a signature without such words stays."""
+    lines = text.rstrip().splitlines()
+    kept, cut = len(lines), True
+    while cut:
+        cut = False
+        for index in range(len(lines) - 1, max(-1, len(lines) - 1 - FOOTER_LINES), -1):
+            if FOOTER_SEPARATOR.match(lines[index]) and FOOTER_WORDS.search(
+                "\n".join(lines[index + 1 :])
+            ):
+                lines, cut = lines[:index], True
+                break
+    return text if len(lines) == kept else "\n".join(lines)
+
+
+def list_hosts(message: ParsedMessage) -> set[str]:
+    """The hosts of the links in the List-* headers (the list's own server)."""
+    hosts = set()
+    for name, value in message.headers:
+        if name.lower().startswith("list-"):
+            hosts.update(url_host(u) for u in re.findall(r"https?://[^\s<>,]+", value))
+    return hosts - {""}
 
 
 def _words(text: str, prefix: str = "") -> Iterable[str]:
@@ -57,6 +116,52 @@ def _words_and_pairs(text: str) -> Iterable[str]:
         previous = word
 
 
+def _url_tokens(url: str) -> list[str]:
+    host = url_host(url)
+    if not host:
+        return []
+    found = [f"url:{host}", f"url-domain:{organizational_domain(host)}"]
+    path = url.lower().split(host, 1)[-1]
+    found.extend(f"url-path:{w}" for w in URL_PATH_WORD.findall(path[:200]))
+    return found
+
+
+def _html_tokens(markup: str) -> Iterable[str]:
+    """Which tags and presentational attributes the HTML uses (not their values)."""
+    for name, attributes in HTML_TAG.findall(markup[:100_000]):
+        name = name.lower()
+        yield f"html:{name}"
+        for attribute in HTML_ATTRIBUTE.findall(attributes):
+            yield f"html:{name}.{attribute.lower()}"
+
+
+def _shape_tokens(message: ParsedMessage, subject: str) -> Iterable[str]:
+    """How a message is written rather than what it says: amounts of money by magnitude,
+    runs of !?$%*, capitalised words, and who it is addressed to."""
+    for run in PUNCT_RUN.findall(subject):
+        yield f"subject:{run[:3]}"
+    letters = [c for c in subject if c.isalpha()]
+    if len(letters) >= 6:
+        upper = sum(c.isupper() for c in letters) / len(letters)
+        yield f"subject-caps:{round(upper * 4)}"
+    text = message.body_text[:100_000]
+    for amount in MONEY.findall(text)[:50]:
+        yield f"money:{len(amount.replace(',', ''))}"
+    for run in PUNCT_RUN.findall(text)[:50]:
+        yield f"punct:{run[:3]}"
+    words = [w for w in WORD.findall(text[:20_000]) if len(w) >= 3]
+    if words:
+        caps = sum(w.isupper() for w in words) / len(words)
+        yield f"body-caps:{min(4, round(caps * 10))}"
+    to = message.addresses("To")
+    yield f"to-count:{min(len(to), 5)}"
+    if to and not any(a.address for a in to):
+        yield "to:no-address"
+    sender = message.from_address
+    if sender is not None:
+        yield "from-name:" + ("none" if not sender.name else "has")
+
+
 def tokens(message: ParsedMessage) -> list[str]:
     """The message's distinct features, in a stable order."""
     found: dict[str, None] = {}
@@ -67,26 +172,41 @@ def tokens(message: ParsedMessage) -> list[str]:
                 return
             found[item] = None
 
-    add(_words(message.subject, "subject:"))
+    listed = is_list_message(message)
+    subject = message.subject
+    if listed:
+        subject = SUBJECT_TAG.sub("", subject)
+    add(_words(subject, "subject:"))
     for name in TOKEN_HEADERS:
+        if listed and name == "Return-Path":
+            continue  # the list's bounce address
         value = message.header(name)
         if value:
             add(_words(value, f"{name.lower()}:"))
+    content_type = message.header("Content-Type")
+    if content_type:  # the type only: a boundary is a random string
+        add([f"content-type:{content_type.split(';', 1)[0].strip().lower()[:60]}"])
     sender = message.from_address
     if sender and sender.domain:
         add([f"from-domain:{sender.domain}"])
-    add(f"header:{name.lower()}" for name, _ in message.headers)
+    add(f"header:{name.lower()}" for name, _ in message.headers if not LIST_HEADER.match(name))
     add([f"received:{min(len(message.header_all('Received')), 8)}"])
     add(f"charset:{c}" for c in sorted(message.charsets))
     add(f"attachment:{a.content_type}" for a in message.attachments)
     if message.html_parts and not message.text_parts:
         add(["shape:html-only"])
+    for markup in message.html_parts:
+        add(_html_tokens(markup))
+    own_hosts = list_hosts(message) if listed else set()
     for url in message.urls[:200]:
-        host = url_host(url)
-        if host:
-            add([f"url:{host}", f"url-domain:{organizational_domain(host)}"])
-    for text in message.text_parts + message.html_text:
+        if not own_hosts or url_host(url) not in own_hosts:
+            add(_url_tokens(url))
+    texts = message.text_parts
+    if listed:
+        texts = [without_list_footer(t[:100_000]) for t in texts]
+    for text in texts + message.html_text:
         add(_words_and_pairs(text[:100_000]))
+    add(_shape_tokens(message, subject))
     return list(found)
 
 
@@ -270,6 +390,26 @@ def probability(
     s = 1.0 - _chi2q(-2.0 * ln_spam, 2 * len(clues))
     h = 1.0 - _chi2q(-2.0 * ln_ham, 2 * len(clues))
     return (s - h + 1.0) / 2.0, len(clues)
+
+
+def _log_odds(p: float) -> float:
+    return math.log10(1.0 / max(1e-12, 1.0 - p))
+
+
+def vote(p: float) -> tuple[str, float] | None:
+    """How much of its rule's score Bayes gives: (BAYES_SPAM or BAYES_HAM, 0 to 1).
+
+    Chi-squared combining answers 0.99 or 0.999 for a message it is sure of and about 0.5
+    when the evidence conflicts, so the spam side grows with the order of magnitude of
+    1 - p (0.5 gives nothing, 0.9 about two thirds, 0.99 all of it), rising faster at
+    first than a straight line: a message Bayes leans on adds to the rules that fire on
+    it. The ham side is linear from 0.4, full weight at 0.05 and below."""
+    if p > SPAM_FROM:
+        low, full = _log_odds(SPAM_FROM), _log_odds(SPAM_FULL)
+        return "BAYES_SPAM", min(1.0, (_log_odds(p) - low) / (full - low)) ** 0.5
+    if p <= HAM_FROM:
+        return "BAYES_HAM", min(1.0, (0.5 - p) / 0.45)
+    return None
 
 
 def classify(message: ParsedMessage, *, account_id: int | None = None) -> BayesVerdict:

@@ -71,6 +71,8 @@ LATIN = re.compile(r"[A-Za-z]")
 LOOKALIKE = re.compile(r"[\u0370-\u03ff\u0400-\u04ff]")  # Greek, Cyrillic
 ZERO_FONT = re.compile(r"font-size\s*:\s*0(?:px|pt|em|%)?\s*[;\"']", re.IGNORECASE)
 IMG = re.compile(r"<img\b", re.IGNORECASE)
+FONT_LARGE = re.compile(r"<font\b[^>]*\bsize\s*=\s*[\"']?\+?[4-7]", re.IGNORECASE)
+EXCLAIM = re.compile(r"!{2,}")
 HOST_LIKE = re.compile(r"^(?:https?://)?(?:[a-z0-9-]+\.)+[a-z]{2,}(?:[/:?#]\S*)?$", re.I)
 
 
@@ -352,7 +354,15 @@ def _authentication(c: Context) -> Iterator[str]:
 # --- content ---------------------------------------------------------------------------
 
 
-@check("SINGLE_SHORT_PART", "MIME_HTML_ONLY", "HTML_SHORT_TEXT_IMAGES", "ZERO_FONT", "BROKEN_MIME")
+@check(
+    "SINGLE_SHORT_PART",
+    "MIME_HTML_ONLY",
+    "HTML_SHORT_TEXT_IMAGES",
+    "ZERO_FONT",
+    "HTML_FONT_LARGE",
+    "BODY_EXCESS_EXCLAIM",
+    "BROKEN_MIME",
+)
 def _structure(c: Context) -> Iterator[str]:
     m = c.message
     texts = m.text_parts + m.html_text
@@ -367,6 +377,10 @@ def _structure(c: Context) -> Iterator[str]:
             yield "HTML_SHORT_TEXT_IMAGES"
         if any(ZERO_FONT.search(h) for h in m.html_parts):
             yield "ZERO_FONT"
+        if any(FONT_LARGE.search(h) for h in m.html_parts):
+            yield "HTML_FONT_LARGE"
+    if sum(len(EXCLAIM.findall(t[:100_000])) for t in texts) >= 3:
+        yield "BODY_EXCESS_EXCLAIM"
     if m.defects:
         yield "BROKEN_MIME"
 

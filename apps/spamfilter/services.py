@@ -218,12 +218,9 @@ def scan(
         logger.warning("Bayes is unavailable, scanning without it: %s", exc)
         verdict_bayes = None
     if verdict_bayes is not None and verdict_bayes.probability is not None:
-        p = verdict_bayes.probability
-        # Scaled by certainty: full weight from 0.95 (0.05 for ham), none near 0.5.
-        if p >= 0.6:
-            found["BAYES_SPAM"] = min(1.0, (p - 0.5) / 0.45)
-        elif p <= 0.4:
-            found["BAYES_HAM"] = min(1.0, (0.5 - p) / 0.45)
+        vote = bayes.vote(verdict_bayes.probability)  # scaled by certainty
+        if vote is not None:
+            found[vote[0]] = vote[1]
 
     tags: dict[str, TagResult] = {}
     reasons: list[str] = []  # why the action is not "allow" (an SMTP reply can say it)

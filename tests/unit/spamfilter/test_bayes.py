@@ -99,11 +99,12 @@ def test_it_tells_held_out_spam_from_ham_after_learning_half_the_corpus(store, d
     ham_p = [bayes.classify(parse(p.read_bytes())).probability for p in test_ham]
     recall = sum(p >= 0.6 for p in spam_p) / len(spam_p)
     false_positives = sum(p >= 0.6 for p in ham_p) / len(ham_p)
-    # 130 spam messages are little to learn from, and some spam came through the same
-    # mailing lists as the ham (same list headers and footers): Bayes alone catches ~2/3
-    # of the held-out spam, the rules add the rest (bench/spamfilter.py).
+    # 130 spam messages are little to learn from. With what mailing lists add left out
+    # (some spam came through the same lists as the ham), Bayes alone at 0.6 catches 114
+    # of the 130 held-out spam and 5 of the 141 ham; the rules add the rest
+    # (bench/spamfilter.py).
     assert statistics.median(spam_p) > 0.8 > 0.1 > statistics.median(ham_p)
-    assert recall >= 0.6, recall
+    assert recall >= 0.8, recall
     assert false_positives <= 0.05, false_positives
 
     # And in the whole scan: held-out spam scores above held-out ham.
@@ -115,3 +116,92 @@ def test_it_tells_held_out_spam_from_ham_after_learning_half_the_corpus(store, d
     spam_scores = [score(p) for p in test_spam[:40]]
     ham_scores = [score(p) for p in test_ham[:40]]
     assert statistics.median(spam_scores) > statistics.median(ham_scores) + 3
+
+
+LIST_HEAD = (
+    b"List-Id: Knitting talk <knit.lists.example>\r\n"
+    b"List-Unsubscribe: <https://lists.example/mailman/listinfo/knit>\r\n"
+    b"List-Post: <mailto:knit@lists.example>\r\nX-Mailman-Version: 2.0.1\r\n"
+    b"Precedence: bulk\r\nSender: knit-admin@lists.example\r\n"
+    b"Return-Path: <knit-admin@lists.example>\r\n"
+)
+LIST_FOOTER = (
+    b"\r\n_______________________________________________\r\n"
+    b"Knit mailing list\r\nknit@lists.example\r\n"
+    b"https://lists.example/mailman/listinfo/knit\r\n"
+)
+
+
+def list_message(subject: bytes, body: bytes) -> bytes:
+    return LIST_HEAD + b"Subject: [Knit] " + subject + b"\r\n\r\n" + body + LIST_FOOTER
+
+
+def test_it_leaves_out_what_a_mailing_list_adds():
+    message = parse(list_message(b"Cable needles", b"Which cable needles do you use?\r\n"))
+    tokens = set(bayes.tokens(message))
+    assert {"subject:cable", "subject:needles", "cable needles"} <= tokens
+    assert not [t for t in tokens if t.startswith(("header:list-", "return-path:"))]
+    assert {"header:x-mailman-version", "header:precedence", "header:sender"}.isdisjoint(tokens)
+    assert {"subject:knit", "listinfo", "mailing", "knit mailing"}.isdisjoint(tokens)
+    assert not [t for t in tokens if t.startswith("url")]  # the footer's link to the list
+    # Outside a list, the subject tag and the words are the message's own (list headers'
+    # names never are: a list's ham and the spam it relays share them).
+    plain = parse(b"Subject: [Knit] Cable needles\r\nPrecedence: bulk\r\n\r\nknit mailing list\r\n")
+    assert {"subject:knit", "knit mailing"} <= set(bayes.tokens(plain))
+    assert "header:precedence" not in bayes.tokens(plain)
+
+
+def test_it_cuts_a_list_footer_but_keeps_a_signature():
+    text = (
+        "Use bamboo ones.\n-- \nAnn\n\n----------------\nThis list is sponsored by Yarn Co\n"
+        "_______________\nKnit mailing list\nlistinfo/knit\n"
+    )
+    assert bayes.without_list_footer(text).rstrip() == "Use bamboo ones.\n-- \nAnn"
+    signed = "Use bamboo ones.\n-- \nAnn, who knits\n"
+    assert bayes.without_list_footer(signed) == signed
+
+
+def test_it_tokenizes_the_content_type_not_its_boundary_and_html_by_tag():
+    message = parse(
+        b'Subject: Hi\r\nContent-Type: multipart/alternative; boundary="----=_NextPart_0a1"\r\n'
+        b"\r\n------=_NextPart_0a1\r\nContent-Type: text/html\r\n\r\n"
+        b'<font size="5" color="red">BIG</font> <a href="http://x.example/Buy/Now">go</a>\r\n'
+        b"------=_NextPart_0a1--\r\n"
+    )
+    tokens = set(bayes.tokens(message))
+    assert "content-type:multipart/alternative" in tokens
+    assert not [t for t in tokens if "nextpart" in t.lower()]
+    assert {"html:font", "html:font.size", "html:font.color", "html:a"} <= tokens
+    assert {"url-path:buy", "url-path:now"} <= tokens
+
+
+def test_a_message_of_list_boilerplate_only_gets_no_vote(store, settings):
+    """Ham came through a list, spam did not: a message that is nothing but the list's
+    headers and footer must not look like ham for it."""
+    settings.MAILADMIN_SPAM_BAYES_MIN_LEARNS = 5
+    topics = [b"cable needles", b"sock yarn", b"lace charts", b"blocking wires", b"row counters"]
+    for topic in topics:
+        body = b"Has anyone tried " + topic + b" from the shop in town? Thanks, Ann\r\n"
+        bayes.learn(parse(list_message(topic, body)), spam=False, scope=bayes.GLOBAL)
+    for offer in [b"cheap pills", b"free casino", b"hot stocks", b"loan approval", b"replica"]:
+        raw = b"Return-Path: <a@b.example>\r\nSubject: %s\r\n\r\nBuy %s now, click here!\r\n" % (
+            offer,
+            offer,
+        )
+        bayes.learn(parse(raw), spam=True, scope=bayes.GLOBAL)
+    boilerplate = bayes.classify(parse(list_message(b"", b"")))
+    assert boilerplate.clues == 0
+    assert bayes.vote(boilerplate.probability) is None
+    # What the list members write still counts.
+    own = bayes.classify(parse(list_message(b"sock yarn", b"Has anyone tried sock yarn?")))
+    assert bayes.vote(own.probability)[0] == "BAYES_HAM"
+
+
+def test_its_vote_grows_with_certainty():
+    assert bayes.vote(0.5) is None and bayes.vote(0.45) is None
+    spam = [bayes.vote(p)[1] for p in (0.6, 0.8, 0.9, 0.95, 0.99)]
+    assert spam == sorted(spam) and spam[-1] == 1.0
+    assert 0.6 < bayes.vote(0.9)[1] < 0.7  # an order of magnitude out of two
+    assert bayes.vote(0.9999) == ("BAYES_SPAM", 1.0)
+    assert bayes.vote(0.3) == ("BAYES_HAM", pytest.approx(0.2 / 0.45))
+    assert bayes.vote(0.01) == ("BAYES_HAM", 1.0)

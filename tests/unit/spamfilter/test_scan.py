@@ -178,6 +178,43 @@ def test_it_flags_capitals_and_look_alike_letters(dns_server):
     assert {"SUBJ_ALL_CAPS", "SUBJ_MIXED_CHARSET"} <= tags
 
 
+BULK_WORDING = {
+    "DEAR_FRIEND",
+    "ACT_NOW",
+    "GUARANTEED",
+    "MAKE_MONEY",
+    "MONEY_PER_PERIOD",
+    "LOAN_OFFER",
+    "PILLS",
+    "MIRACLE_WORDS",
+    "CLICK_HERE",
+    "SPAM_LAW",
+    "BODY_EXCESS_EXCLAIM",
+    "HTML_FONT_LARGE",
+}
+
+
+def test_it_flags_the_wording_of_bulk_advertising(dns_server):
+    html = (
+        "<p>Dear Friend,</p><p><font size=5>Work from home and earn $500 a week!!</font> "
+        "100% guaranteed, order now!! A revolutionary herbal formula; refinance at the lowest "
+        "rates!! <a href='http://x.example/'>Click here</a>. Under Bill S.1618 Title III "
+        "this cannot be considered spam.</p>"
+    )
+    tags = content_tags(dns_server, _content("Subject: Hi\r\nContent-Type: text/html\r\n", html))
+    assert tags >= BULK_WORDING
+
+
+def test_it_leaves_a_colleagues_note_without_bulk_wording_tags(dns_server):
+    text = (
+        "Dear Ann,\r\n\r\nThe order for the new monitors went out today; accounting says "
+        "the price is guaranteed until Friday. See https://wiki.example.org/orders/42 and "
+        "call me if the font size on the report is too small!\r\n\r\nBob\r\n"
+    )
+    tags = content_tags(dns_server, _content("Subject: Monitors\r\n", text))
+    assert tags & BULK_WORDING == set()
+
+
 def test_it_rejects_the_gtube_test_message(dns_server):
     message = corpus_file("messages", "spam", "spamassassin-t", "gtube.eml").read_bytes()
     verdict = scan(message=message, remote_ip="", ehlo_domain="", env_from="", env_rcpt_to=[])
