@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import math
 import os
 import pstats
 import re
@@ -62,6 +63,22 @@ def envelope(raw: bytes) -> tuple[str, str, list[str]]:
         text,
         text.rsplit("@", 1)[-1].lower() if text else "",
         [rcpt.decode("latin-1") or "postmaster@example.org"],
+    )
+
+
+def operating_point(scores: list[tuple[float, bool]], max_false_positive_rate: float) -> str:
+    """The spam recall at the lowest threshold that keeps ham false positives within
+    the rate: what the filter could reach with the threshold moved, not a tuning of it."""
+    ham = sorted((score for score, is_spam in scores if not is_spam), reverse=True)
+    spam = [score for score, is_spam in scores if is_spam]
+    allowed = int(max_false_positive_rate * len(ham))  # ham that may score at or over it
+    # Just over the highest ham score that must stay under the threshold.
+    floor = ham[allowed] if allowed < len(ham) else -math.inf
+    caught = sum(1 for score in spam if score > floor)
+    return (
+        f"at ham false positives <= {max_false_positive_rate:g} ({allowed}/{len(ham)}): "
+        f"threshold just over {floor:.2f}, spam recall {caught / max(1, len(spam)):.3f} "
+        f"({caught}/{len(spam)})"
     )
 
 
@@ -115,6 +132,7 @@ def main() -> None:
     threshold = settings.MAILADMIN_SPAM_THRESHOLD_SPAM
     lookups.cache_clear()
     profiler = cProfile.Profile() if args.profile else None
+    scores: list[tuple[float, bool]] = []  # the first pass's (score, is spam)
     for number in range(1, args.passes + 1):
         counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
         queries = 0
@@ -132,6 +150,15 @@ def main() -> None:
                 is_tls=True,
             )
             queries += verdict.dns_queries
+            if number == 1:
+                scores.append(
+                    (
+                        math.inf
+                        if verdict.is_spam and verdict.score < threshold
+                        else verdict.score,
+                        is_spam,
+                    )
+                )
             flagged = verdict.is_spam  # the score reaches the threshold, or a rule acts
             counts[("t" if flagged == is_spam else "f") + ("p" if flagged else "n")] += 1
             if args.misses and number == 1 and flagged != is_spam:
@@ -154,6 +181,7 @@ def main() -> None:
             f"ham false positives {counts['fp'] / max(1, ham_total):.3f} "
             f"({counts['fp']}/{ham_total})"
         )
+    print(operating_point(scores, max_false_positive_rate=0.01))
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
     bayes.purge(bayes.GLOBAL)
