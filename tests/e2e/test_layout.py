@@ -64,6 +64,17 @@ NOT_PAGES = {
     "reports:failed-raw",  # a download
     "reports:outgoing-cancel",  # POST-only; its button is on reports:outgoing
     "store:message-raw",  # a download
+    "spamfilter:bayes-train",  # POST-only; its form is on spamfilter:bayes
+    "spamfilter:mailbox-list-add",  # POST-only; forms on spamfilter:mailbox-spam
+    "spamfilter:mailbox-list-remove",
+    "spamfilter:mailbox-spam-settings",
+    "spamfilter:quarantine-bulk",  # POST-only; its buttons are on spamfilter:quarantine
+    "spamfilter:quarantine-release",  # POST-only; buttons on spamfilter:quarantine-detail
+    "spamfilter:quarantine-delete",
+    "spamfilter:rule-edit",  # a row fragment of spamfilter:rules, measured there
+    "spamfilter:rule-reset",
+    "config:save",  # POST-only; its forms are on config:index
+    "config:delete",
     # XML for mail clients, not pages (tests/unit/domains/test_client_config.py)
     "autoconfig",
     "autoconfig-well-known",
@@ -168,10 +179,12 @@ def crowded(superadmin, make_principal, tenant_a, admin_a):
         flags=["\\Seen", *(f"$k{i}{'k' * 50}" for i in range(5))],
     )
     mailbox = _long_mailbox(superadmin, domain)
+    held = _long_quarantined(tenant_a, mailbox, domain)
     return {
         **reports,
         "message": stored,
         "mailbox": mailbox,
+        "held": held,
         "queued": _long_queued_message(tenant_a, domain),
         "account": account,
         "group": group,
@@ -202,6 +215,40 @@ def _long_mailbox(actor, domain):
     )
     mailbox_services.catch_all_set(actor=actor, domain=domain, target=f"{LONG_LOCAL}@{domain.name}")
     return mailbox
+
+
+def _long_quarantined(tenant, mailbox, domain):
+    """A held message with long addresses, subject, tags and reasons, and long entries on
+    the mailbox's sender lists."""
+    from apps.spamfilter.models import QuarantinedMessage, SenderListEntry
+
+    SenderListEntry.objects.bulk_create(
+        SenderListEntry(mailbox=mailbox.principal, tenant=tenant, list=name, value=value)
+        for name, value in (
+            ("blacklist", f"{LONG_LOCAL}@{'j' * 60}.example"),
+            ("safelist", "s" * 60 + "." + "t" * 60 + ".example"),
+            ("ipblacklist", "2001:db8:abcd:ef01::/64"),
+            ("ipsafelist", LONG_SOURCE),
+        )
+    )
+    return QuarantinedMessage.objects.create(
+        tenant=tenant,
+        mailbox=mailbox.principal,
+        domain=domain.name,
+        owner=f"{LONG_LOCAL}@{domain.name}",
+        recipient=f"{LONG_LOCAL}@{domain.name}",
+        sender=f"{LONG_LOCAL}@{'q' * 60}.example",
+        from_address=f"{LONG_LOCAL}@{'f' * 60}.example",
+        subject="s" * 900,
+        message_id="<" + "m" * 300 + "@example>",
+        size=10**9,
+        blob_hash="0" * 64,
+        score=99.5,
+        tags={f"TAG_{'X' * 60}_{i}": 9.5 for i in range(20)},
+        reasons=["r " * 300],
+        peer_ip=LONG_SOURCE,
+        queue_id="q" * 64,
+    )
 
 
 def _long_queued_message(tenant, domain):
@@ -323,6 +370,7 @@ def pages(objects: dict) -> dict[str, list[str]]:
     reports = {kind: objects.pop(kind).pk for kind in ("dmarc", "tls", "arf")}
     message = objects.pop("message")
     mailbox = objects.pop("mailbox")
+    held = objects.pop("held").pk
     queued = objects.pop("queued").pk
     ids = {kind: obj.pk for kind, obj in objects.items()}
     with_memberships = ("account", "group", "list", "role", "key")
@@ -367,6 +415,14 @@ def pages(objects: dict) -> dict[str, list[str]]:
         "reports:tls-detail": [f"/reports/tls/{reports['tls']}/"],
         "reports:arf-detail": [f"/reports/arf/{reports['arf']}/"],
         "spamfilter:index": ["/spam-filter/"],
+        "spamfilter:bayes": ["/spam-filter/bayes/"],
+        "spamfilter:bayes-purge": ["/spam-filter/bayes/purge/"],
+        "spamfilter:bayes-purge-account": [f"/spam-filter/bayes/purge/{ids['account']}/"],
+        "spamfilter:dmarc": ["/spam-filter/dmarc/"],
+        "spamfilter:mailbox-spam": [f"/spam-filter/mailboxes/{ids['domain']}/{mailbox.pk}/"],
+        "spamfilter:quarantine": ["/spam-filter/quarantine/"],
+        "spamfilter:quarantine-detail": [f"/spam-filter/quarantine/{held}/"],
+        "spamfilter:rules": ["/spam-filter/rules/"],
         "telemetry:index": ["/telemetry/"],
         "telemetry:self-check": ["/telemetry/self-check/"],
         "store:index": ["/store/"],
