@@ -252,6 +252,7 @@ class OutgoingReport(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"  # waiting for its send time (cancellable)
+        SENDING = "sending", "Being sent (HTTPS endpoints retried)"
         SENT = "sent", "Handed to the outbound queue"
         FAILED = "failed", "Could not be queued"
         CANCELLED = "cancelled", "Cancelled"
@@ -264,6 +265,11 @@ class OutgoingReport(models.Model):
     filename = models.CharField(max_length=255)
     rua = models.JSONField(default=list)  # the URIs as published
     recipients = models.JSONField(default=list)  # the mailto: addresses we send to
+    # TLS-RPT https: endpoints (RFC 8460 3) we POST to, and each one's delivery state:
+    # [{"uri", "status": pending|sent|failed, "attempts", "http_status", "error",
+    #   "next_attempt_at", "sent_at"}]
+    endpoints = models.JSONField(default=list, blank=True)
+    deliveries = models.JSONField(default=list, blank=True)
     payload = models.BinaryField()  # the gzip file as attached
     record_count = models.PositiveIntegerField(default=0)
     message_count = models.BigIntegerField(default=0)

@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 from xml.etree import ElementTree as ET  # noqa: S405 - building XML, never parsing it
 
 import dns.exception
 import dns.resolver
+import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -58,6 +59,11 @@ SEND_DELAY = timedelta(hours=1)  # the window in which a queued report can be ca
 KEEP_OUTCOMES = timedelta(days=8)  # recorded outcomes, past the report that used them
 KEEP_REPORTS = timedelta(days=30)  # sent, failed and cancelled rows
 MAX_SEND_ATTEMPTS = 5
+# A failed POST to a TLS-RPT https: endpoint is tried again after these waits, then given up.
+HTTPS_BACKOFF = (timedelta(minutes=10), timedelta(minutes=30), timedelta(hours=2),
+                 timedelta(hours=6))  # fmt: skip
+MAX_HTTPS_ATTEMPTS = len(HTTPS_BACKOFF) + 1
+SEND_LEASE = timedelta(minutes=15)  # a worker posting a report holds it this long at most
 MAX_RECIPIENTS = 10
 DMARC_NS = None  # RFC 7489 aggregate reports carry no namespace
 TLS_RESULT_TYPES = {
@@ -230,11 +236,22 @@ def _mailto(uris: str) -> tuple[list[str], list[str]]:
     return found, addresses
 
 
+def _https(uris: Iterable[str]) -> list[str]:
+    """The https: URIs with a host (RFC 8460 3: reports are POSTed there)."""
+    endpoints = []
+    for uri in uris:
+        parts = urlsplit(uri)
+        if parts.scheme.lower() == "https" and parts.hostname and uri not in endpoints:
+            endpoints.append(uri)
+    return endpoints
+
+
 @dataclass(frozen=True)
 class Destination:
     rua: list[str]  # as published
     recipients: list[str]  # where we send: mailto: addresses that accept our report
     policy: dict[str, str]  # DMARC: the published record's tags
+    endpoints: Sequence[str] = ()  # TLS-RPT: https: URIs we POST to
 
 
 def dmarc_destination(resolver: dns.resolver.Resolver, domain: str) -> Destination | None:
@@ -266,15 +283,19 @@ def dmarc_destination(resolver: dns.resolver.Resolver, domain: str) -> Destinati
 
 
 def tls_destination(resolver: dns.resolver.Resolver, domain: str) -> Destination | None:
-    """The `_smtp._tls` record's rua (RFC 8460 3): mailto: addresses; https: endpoints are
-    listed but not posted to."""
+    """The `_smtp._tls` record's rua (RFC 8460 3): mailto: addresses and https: endpoints."""
     found = [
         t for t in _txt(resolver, f"_smtp._tls.{domain}") if t.lower().startswith("v=tlsrptv1")
     ]
     if len(found) != 1:
         return None
     rua, addresses = _mailto(_tags(found[0]).get("rua", ""))
-    return Destination(rua=rua, recipients=addresses[:MAX_RECIPIENTS], policy={})
+    return Destination(
+        rua=rua,
+        recipients=addresses[:MAX_RECIPIENTS],
+        policy={},
+        endpoints=_https(rua)[:MAX_RECIPIENTS],
+    )
 
 
 # --- building the reports -------------------------------------------------------------------
@@ -562,7 +583,7 @@ def _generate_dmarc(resolver, domain: str, begin: datetime, end: datetime) -> bo
 
 def _generate_tls(resolver, domain: str, begin: datetime, end: datetime) -> bool:
     destination = tls_destination(resolver, domain)
-    if destination is None or not destination.recipients:
+    if destination is None or not (destination.recipients or destination.endpoints):
         return False
     report_id = _report_id(domain, begin)
     body = build_tls_json(domain=domain, begin=begin, end=end, report_id=report_id)
@@ -578,6 +599,8 @@ def _generate_tls(resolver, domain: str, begin: datetime, end: datetime) -> bool
         report_id=report_id,
         rua=destination.rua,
         recipients=destination.recipients,
+        endpoints=list(destination.endpoints),
+        deliveries=[_pending(uri) for uri in destination.endpoints],
         payload=gzip.compress(json.dumps(body).encode(), mtime=0),
         record_count=len(body["policies"]),
         message_count=sessions,
@@ -647,16 +670,56 @@ def report_message(report: OutgoingReport) -> bytes:
 
 
 def outgoing_reports_send(*, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
-    """Hand the queued reports whose time has come to the outbound queue. Each row is
-    locked (SKIP LOCKED: workers never send one twice) and marked sent in the transaction
-    that writes the queued message; a failure is retried up to MAX_SEND_ATTEMPTS times."""
+    """Send the queued reports whose time has come: the mail goes to the outbound queue
+    (`enqueue`, in the transaction that records it: never twice), and a TLS-RPT report is
+    POSTed to each https: endpoint (RFC 8460 3) outside any transaction, under a lease
+    (`send_after` moved ahead, status `sending`: not cancellable, not picked up by another
+    worker). A failed POST is retried with backoff (HTTPS_BACKOFF), each endpoint's state
+    recorded in `deliveries`; a failed enqueue is retried at the next run. The row ends
+    `sent` once everything settled with at least one destination reached, else `failed`."""
     now = now or timezone.now()
     sent = failed = 0
     for pk in list(_due(now).values_list("pk", flat=True)[:limit]):
-        with transaction.atomic():
-            report = _due(now).select_for_update(skip_locked=True).filter(pk=pk).first()
-            if report is None:
-                continue
+        claimed = _send_claim(pk, now)
+        if claimed is None:
+            continue
+        report, uris = claimed
+        results = {uri: post_tls_report(report, uri) for uri in uris}
+        status = _send_settle(pk, results, now) if uris else report.status
+        sent += status == OutgoingReport.Status.SENT
+        failed += status == OutgoingReport.Status.FAILED
+    return {"sent": sent, "failed": failed}
+
+
+def _pending(uri: str) -> dict:
+    return {"uri": uri, "status": "pending", "attempts": 0, "http_status": None, "error": "",
+            "next_attempt_at": None, "sent_at": None}  # fmt: skip
+
+
+def _mail_pending(report: OutgoingReport) -> bool:
+    return bool(
+        report.recipients
+        and report.queued_message_id is None
+        and report.attempts < MAX_SEND_ATTEMPTS
+    )
+
+
+def _posts_due(report: OutgoingReport, now: datetime) -> list[str]:
+    return [
+        d["uri"]
+        for d in report.deliveries
+        if d["status"] == "pending"
+        and (not d["next_attempt_at"] or datetime.fromisoformat(d["next_attempt_at"]) <= now)
+    ]
+
+
+def _send_claim(pk: int, now: datetime) -> tuple[OutgoingReport, list[str]] | None:
+    """Lock the row, queue its mail if not done yet, and lease its due https: endpoints."""
+    with transaction.atomic():
+        report = _due(now).select_for_update(skip_locked=True).filter(pk=pk).first()
+        if report is None:
+            return None
+        if _mail_pending(report):
             try:
                 with transaction.atomic():
                     queued = enqueue(
@@ -667,28 +730,113 @@ def outgoing_reports_send(*, now: datetime | None = None, limit: int = 500) -> d
                     )
             except Exception as exc:
                 log.warning("queuing report %s failed", report.pk, exc_info=True)
-                report.attempts += 1
                 report.error = f"{type(exc).__name__}: {exc}"[:1024]
-                if report.attempts >= MAX_SEND_ATTEMPTS:
-                    report.status = OutgoingReport.Status.FAILED
-                    failed += 1
-                report.save(update_fields=["attempts", "error", "status"])
-                continue
-            report.status = OutgoingReport.Status.SENT
-            report.sent_at = timezone.now()
-            report.queued_message_id = getattr(queued, "pk", None)
+            else:
+                report.queued_message_id = getattr(queued, "pk", None)
+                report.sent_at = timezone.now()
+                report.error = ""
             report.attempts += 1
-            report.error = ""
-            report.save(
-                update_fields=["status", "sent_at", "queued_message_id", "attempts", "error"]
+        uris = _posts_due(report, now)
+        if uris:  # the lease: a worker that dies here is retried once it ends
+            report.status = OutgoingReport.Status.SENDING
+            report.send_after = now + SEND_LEASE
+        else:
+            _settle_status(report, now)
+        report.save(
+            update_fields=["status", "send_after", "sent_at", "queued_message_id", "attempts",
+                           "error"]
+        )  # fmt: skip
+        return report, uris
+
+
+def _send_settle(pk: int, results: dict[str, tuple[bool, int | None, str]], now: datetime) -> str:
+    """Record the POSTs' outcomes (next attempt by backoff) and the row's status."""
+    with transaction.atomic():
+        report = OutgoingReport.objects.select_for_update().get(pk=pk)
+        deliveries = []
+        for delivery in report.deliveries:
+            delivery = dict(delivery)
+            if delivery["uri"] in results:
+                ok, http_status, error = results[delivery["uri"]]
+                delivery["attempts"] += 1
+                delivery.update(http_status=http_status, error=error[:1024])
+                if ok:
+                    delivery.update(status="sent", sent_at=_iso(now), next_attempt_at=None)
+                elif delivery["attempts"] >= MAX_HTTPS_ATTEMPTS:
+                    delivery.update(status="failed", next_attempt_at=None)
+                else:
+                    wait = HTTPS_BACKOFF[delivery["attempts"] - 1]
+                    delivery["next_attempt_at"] = _iso(now + wait)
+            deliveries.append(delivery)
+        report.deliveries = deliveries
+        _settle_status(report, now)
+        report.save(update_fields=["deliveries", "status", "send_after", "sent_at", "error"])
+        return report.status
+
+
+def _settle_status(report: OutgoingReport, now: datetime) -> None:
+    """queued/sending while anything is left to try (send_after: the next try), then sent
+    (some destination has it) or failed (none has). `error` is the mail's (each endpoint's
+    is in its delivery)."""
+    pending = [d for d in report.deliveries if d["status"] == "pending"]
+    if _mail_pending(report) or pending:
+        report.status = OutgoingReport.Status.SENDING
+        times = [datetime.fromisoformat(d["next_attempt_at"]) for d in pending
+                 if d["next_attempt_at"]]  # fmt: skip
+        report.send_after = now if _mail_pending(report) or not times else min(times)
+    else:
+        reached = report.queued_message_id is not None or any(
+            d["status"] == "sent" for d in report.deliveries
+        )
+        report.status = OutgoingReport.Status.SENT if reached else OutgoingReport.Status.FAILED
+        if reached and report.sent_at is None:
+            report.sent_at = now
+        if not reached and not report.error:  # https: only, and every endpoint gave up
+            report.error = "; ".join(f"{d['uri']}: {d['error']}" for d in report.deliveries)[:1024]
+
+
+def post_tls_report(report: OutgoingReport, uri: str) -> tuple[bool, int | None, str]:
+    """RFC 8460 3: POST the gzip report as `application/tlsrpt+gzip`; any 2xx is success.
+    The certificate is verified (MAILADMIN_REPORTS_HTTPS_CA_BUNDLE, else certifi's CAs);
+    redirects are not followed; proxies from the environment are not used."""
+    with requests.Session() as session:
+        session.trust_env = False
+        try:
+            response = session.post(
+                uri,
+                data=bytes(report.payload),
+                headers={
+                    "Content-Type": "application/tlsrpt+gzip",
+                    "User-Agent": f"mailadmin TLS-RPT ({settings.MAILADMIN_HOSTNAME})",
+                },
+                timeout=settings.MAILADMIN_REPORTS_HTTPS_TIMEOUT,
+                verify=settings.MAILADMIN_REPORTS_HTTPS_CA_BUNDLE or True,
+                allow_redirects=False,
             )
-            sent += 1
-    return {"sent": sent, "failed": failed}
+        except requests.exceptions.SSLError as exc:
+            return False, None, f"TLS: {_cause(exc)}"
+        except requests.RequestException as exc:
+            return False, None, f"{type(exc).__name__}: {_cause(exc)}"
+    if 200 <= response.status_code < 300:
+        return True, response.status_code, ""
+    return False, response.status_code, f"HTTP {response.status_code} {response.reason}".strip()
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost reason (requests wraps urllib3's, which wraps ssl's)."""
+    while exc.__context__ is not None and exc.__context__ is not exc:
+        exc = exc.__context__
+    return str(exc)[:300]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
 
 
 def _due(now: datetime) -> QuerySet[OutgoingReport]:
     return OutgoingReport.objects.filter(
-        status=OutgoingReport.Status.QUEUED, send_after__lte=now
+        status__in=(OutgoingReport.Status.QUEUED, OutgoingReport.Status.SENDING),
+        send_after__lte=now,
     ).order_by("send_after", "id")
 
 
