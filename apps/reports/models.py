@@ -249,6 +249,7 @@ class OutgoingReport(models.Model):
     class Kind(models.TextChoices):
         DMARC = "dmarc", "DMARC aggregate"
         TLS = "tls", "TLS-RPT"
+        FAILURE = "failure", "DMARC failure"  # one per failing message (RFC 6591)
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"  # waiting for its send time (cancellable)
@@ -285,11 +286,14 @@ class OutgoingReport(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["kind", "policy_domain", "range_begin"], name="reports_outgoing_once"
+                fields=["kind", "policy_domain", "range_begin"],
+                condition=models.Q(kind__in=["dmarc", "tls"]),
+                name="reports_outgoing_once",
             )
         ]
         indexes = [
             models.Index(fields=["status", "send_after"]),
+            models.Index(fields=["kind", "policy_domain", "created_at"]),  # ruf hourly cap
             models.Index(fields=["-created_at", "-id"], name="reports_outgoing_list"),
         ]
 

@@ -21,8 +21,8 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -41,6 +41,11 @@ from publicsuffixlist import PublicSuffixList
 from apps.accounts.models import Principal
 from apps.accounts.permissions import Perm
 from apps.queue.services import enqueue
+from apps.reports.failure import (
+    failure_message,
+    failure_recipients,
+    failure_report_queue,
+)
 from apps.reports.models import (
     InboundAuthResult,
     OutboundTlsResult,
@@ -64,6 +69,7 @@ HTTPS_BACKOFF = (timedelta(minutes=10), timedelta(minutes=30), timedelta(hours=2
                  timedelta(hours=6))  # fmt: skip
 MAX_HTTPS_ATTEMPTS = len(HTTPS_BACKOFF) + 1
 SEND_LEASE = timedelta(minutes=15)  # a worker posting a report holds it this long at most
+RUF_DNS_RETRY = timedelta(minutes=10)  # a failure report whose ruf check met a DNS failure
 MAX_RECIPIENTS = 10
 DMARC_NS = None  # RFC 7489 aggregate reports carry no namespace
 TLS_RESULT_TYPES = {
@@ -109,6 +115,8 @@ class DmarcVerdict:
     dkim_aligned: bool
     disposition: str = "none"  # what we did: none | quarantine | reject
     reasons: Sequence[dict] = ()  # policy overrides: [{"type": "local_policy", "comment"}]
+    policy: Mapping[str, str] = field(default_factory=dict)  # the DMARC record's tags
+    record_domain: str = ""  # where the record was found (header-from or its org domain)
 
 
 def record_inbound_auth(
@@ -121,9 +129,14 @@ def record_inbound_auth(
     verdicts: Sequence[DmarcVerdict],
     spf_scope: str = "mfrom",
     received_at: datetime | None = None,
+    original: bytes = b"",
+    authentication_results: str = "",
+    delivery_result: str = "",
 ) -> list[InboundAuthResult]:
     """Record one received message's authentication outcome, one row per header-from
-    domain (the inbound path calls this after the spam filter's scan).
+    domain (the inbound path calls this after the spam filter's scan), and queue a DMARC
+    failure report where the domain's record asks for one (`failure.failure_report_queue`:
+    `original` is the message, of which only the headers are kept).
 
     `dkim_results`: every signature checked, as {"domain", "selector", "result"}
     (result: none, pass, fail, policy, neutral, temperror, permerror). `spf_domain` is the
@@ -158,7 +171,33 @@ def record_inbound_auth(
         for v in verdicts
         if _domain(v.header_from)
     ]
-    return InboundAuthResult.objects.bulk_create(rows)
+    created = InboundAuthResult.objects.bulk_create(rows)
+    for verdict in verdicts:
+        if not (verdict.policy.get("ruf") and original and _domain(verdict.header_from)):
+            continue
+        try:
+            with transaction.atomic():
+                failure_report_queue(
+                    header_from=_domain(verdict.header_from),
+                    policy=verdict.policy,
+                    record_domain=_domain(verdict.record_domain),
+                    dmarc_result=verdict.result.lower(),
+                    spf_aligned=verdict.spf_aligned,
+                    dkim_aligned=verdict.dkim_aligned,
+                    spf_domain=_domain(spf_domain),
+                    spf_result=(spf_result or "none").lower(),
+                    dkim_results=dkim,
+                    source_ip=source_ip,
+                    envelope_from=envelope_from,
+                    original=original,
+                    authentication_results=authentication_results,
+                    disposition=verdict.disposition,
+                    delivery_result=delivery_result,
+                    received_at=when,
+                )
+        except Exception:  # a report we owe others never costs the message
+            log.exception("could not queue a DMARC failure report for %s", verdict.header_from)
+    return created
 
 
 def record_tls_outcome(
@@ -268,18 +307,27 @@ def dmarc_destination(resolver: dns.resolver.Resolver, domain: str) -> Destinati
         return None
     tags = _tags(record)
     rua, addresses = _mailto(tags.get("rua", ""))
+    accepted = accepting_addresses(resolver, source, addresses)
+    return Destination(rua=rua, recipients=accepted, policy=tags)
+
+
+def accepting_addresses(
+    resolver: dns.resolver.Resolver, source: str, addresses: Sequence[str]
+) -> list[str]:
+    """RFC 7489 7.1: of the rua/ruf `addresses` of the record found at `source`, those in
+    its organizational domain, and those outside it whose domain publishes
+    `<source>._report._dmarc.<their domain>` (v=DMARC1)."""
     mine = organizational_domain(source)
     accepted = []
     for address in addresses[:MAX_RECIPIENTS]:
         target = _domain(address)
         if organizational_domain(target) != mine:
-            # RFC 7489 7.1: asked for the domain the policy was retrieved from.
             proof = _txt(resolver, f"{source}._report._dmarc.{target}")
             if not any(t.lower().startswith("v=dmarc1") for t in proof):
-                log.info("%s does not accept DMARC reports for %s", target, domain)
+                log.info("%s does not accept DMARC reports for %s", target, source)
                 continue
         accepted.append(address)
-    return Destination(rua=rua, recipients=accepted, policy=tags)
+    return accepted
 
 
 def tls_destination(resolver: dns.resolver.Resolver, domain: str) -> Destination | None:
@@ -636,7 +684,10 @@ def outgoing_reports_start(*, day: date | None = None) -> TaskRun:
 
 
 def report_message(report: OutgoingReport) -> bytes:
-    """The mail carrying `report`: RFC 7489 7.2.1.1 (DMARC) or RFC 8460 5.3 (TLS-RPT)."""
+    """The mail carrying `report`: RFC 7489 7.2.1.1 (DMARC) or RFC 8460 5.3 (TLS-RPT), or
+    a failure report (RFC 6591)."""
+    if report.kind == OutgoingReport.Kind.FAILURE:
+        return failure_message(report)
     submitter = settings.MAILADMIN_HOSTNAME
     message = EmailMessage()
     message["From"] = settings.MAILADMIN_REPORTS_FROM
@@ -719,6 +770,12 @@ def _send_claim(pk: int, now: datetime) -> tuple[OutgoingReport, list[str]] | No
         report = _due(now).select_for_update(skip_locked=True).filter(pk=pk).first()
         if report is None:
             return None
+        if (
+            report.kind == OutgoingReport.Kind.FAILURE
+            and not report.recipients
+            and not _failure_destination(report, now)
+        ):
+            return report, []
         if _mail_pending(report):
             try:
                 with transaction.atomic():
@@ -747,6 +804,29 @@ def _send_claim(pk: int, now: datetime) -> tuple[OutgoingReport, list[str]] | No
                            "error"]
         )  # fmt: skip
         return report, uris
+
+
+def _failure_destination(report: OutgoingReport, now: datetime) -> bool:
+    """Where a failure report may go, checked before its first send: False when DNS did
+    not answer (tried again in RUF_DNS_RETRY, up to MAX_SEND_ATTEMPTS times). No address
+    accepting it leaves nothing to try: the report fails."""
+    try:
+        report.recipients = failure_recipients(make_resolver(), report)
+    except LookupFailed as exc:
+        report.attempts += 1
+        report.error = f"DNS: {exc}"[:1024]
+        if report.attempts >= MAX_SEND_ATTEMPTS:
+            report.status = OutgoingReport.Status.FAILED
+        report.send_after = now + RUF_DNS_RETRY
+        report.save(update_fields=["attempts", "error", "status", "send_after"])
+        return False
+    if not report.recipients:
+        report.error = "No ruf address accepts reports for this domain (RFC 7489 7.1)."
+        report.status = OutgoingReport.Status.FAILED
+        report.save(update_fields=["error", "status"])
+        return False
+    report.save(update_fields=["recipients"])
+    return True
 
 
 def _send_settle(pk: int, results: dict[str, tuple[bool, int | None, str]], now: datetime) -> str:
@@ -891,6 +971,9 @@ def outgoing_report_cancel(*, actor: Principal, report_id: int) -> OutgoingRepor
 
 
 def report_content(report: OutgoingReport) -> object:
-    """The report as sent: the XML text (DMARC) or the JSON object (TLS-RPT)."""
+    """The report as sent: the XML text (DMARC), the JSON object (TLS-RPT), or what a
+    failure report is made of (the original's headers, the SMTP facts)."""
     raw = gzip.decompress(bytes(report.payload))
+    if report.kind == OutgoingReport.Kind.FAILURE:
+        return json.loads(raw)
     return json.loads(raw) if report.kind == OutgoingReport.Kind.TLS else raw.decode("utf-8")

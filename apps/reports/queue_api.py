@@ -47,7 +47,7 @@ def queued_report_item(report: OutgoingReport) -> dict:
 _DATE = {"allow_null": True}
 QUEUED_REPORT_FIELDS = {
     "id": serializers.IntegerField(),
-    "type": serializers.CharField(help_text="dmarc or tls"),
+    "type": serializers.CharField(help_text="dmarc, tls or failure (DMARC failure, RFC 6591)"),
     "domain": serializers.CharField(help_text="The policy domain the report is about"),
     "range_from": serializers.DateTimeField(),
     "range_to": serializers.DateTimeField(),
@@ -87,7 +87,10 @@ QUEUED_REPORT_DETAIL = inline_serializer(
     name="QueuedReportDetail",
     fields={
         **QUEUED_REPORT_FIELDS,
-        "report": serializers.JSONField(help_text="The XML text (dmarc) or JSON (tls)"),
+        "report": serializers.JSONField(
+            help_text="The XML text (dmarc), JSON (tls), or the failure report's facts and "
+            "original headers (failure)"
+        ),
     },
 )
 ID = OpenApiParameter("report_id", OpenApiTypes.INT, OpenApiParameter.PATH)
