@@ -431,8 +431,22 @@ def _copy_sql() -> str:
 
 
 def _record_rows(records: list[AggregateRecord]) -> list[tuple]:
-    """The records as column values, the report's id left out (prepended when known)."""
+    """The records as column values, the report's id left out (prepended when known).
+
+    The auth results of a report's records repeat (the same few domains, selectors and
+    results): each distinct list is encoded to JSON once per call."""
     dumps = json.JSONEncoder().encode  # json.dumps without its keyword handling per call
+    encoded: dict[tuple, str] = {}
+
+    def as_json(items: list[dict[str, str]]) -> str:
+        if not items:
+            return "[]"
+        key = tuple(tuple(item.items()) for item in items)
+        text = encoded.get(key)
+        if text is None:
+            text = encoded[key] = dumps(items)
+        return text
+
     return [
         (
             r.source_ip,
@@ -444,9 +458,9 @@ def _record_rows(records: list[AggregateRecord]) -> list[tuple]:
             r.header_from[:255],
             r.envelope_from[:255],
             r.envelope_to[:255],
-            dumps(r.reasons) if r.reasons else "[]",  # mostly none
-            dumps(r.dkim_results),
-            dumps(r.spf_results),
+            as_json(r.reasons),
+            as_json(r.dkim_results),
+            as_json(r.spf_results),
         )
         for r in records
     ]
