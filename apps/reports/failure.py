@@ -20,6 +20,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 
 MAX_HEADERS = 64 * 1024  # the original header block kept (the rest is cut at a line)
 DELIVERY_RESULTS = {"reject": "reject", "quarantine": "spam"}
+FEEDBACK_REPORT = re.compile(
+    r"^content-type:[^\n]*(?:\n[ \t][^\n]*)*report-type\s*=\s*\"?feedback-report",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def fo_trigger(
@@ -109,6 +114,9 @@ def failure_report_queue(
     )
     if auth_failure is None:
         return None
+    headers = _header_block(original)
+    if FEEDBACK_REPORT.search(headers):
+        return None  # never a report about a report: two servers would loop
     now = timezone.now()
     sent_lately = OutgoingReport.objects.filter(
         kind=OutgoingReport.Kind.FAILURE,
@@ -136,7 +144,7 @@ def failure_report_queue(
             for d in dkim_results
             if str(d.get("result", "")).lower() == "fail"
         ],
-        "headers": _header_block(original),
+        "headers": headers,
     }
     report = OutgoingReport.objects.create(
         kind=OutgoingReport.Kind.FAILURE,

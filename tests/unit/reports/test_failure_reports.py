@@ -86,6 +86,12 @@ def test_it_queues_one_report_per_failing_message_up_to_the_hourly_cap(settings,
     _failing("bad.test", policy, ok=True)  # passes DMARC, fo=0: nothing
     _failing("other.test", {"p": "none"})  # no ruf: nothing
     _failing("quiet.test", {"p": "none", "ruf": "mailto:r@quiet.test"}, original=b"")
+    report_about_a_report = (
+        b"From: r@loop.test\r\nContent-Type: multipart/report;\r\n"
+        b' report-type="feedback-report"; boundary="b"\r\n\r\n--b--\r\n'
+    )
+    _failing("loop.test", {"p": "none", "ruf": "mailto:r@loop.test"},
+             original=report_about_a_report)  # fmt: skip
     reports = list(OutgoingReport.objects.filter(kind="failure"))
     assert [r.policy_domain for r in reports] == ["bad.test", "bad.test"]
     report = reports[0]
