@@ -77,7 +77,11 @@ class Report(models.Model):
 class DmarcRecord(models.Model):
     """One row of an aggregate report: messages from one source with one outcome."""
 
-    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="dmarc_records")
+    # No index of its own: the (report, source_ip) index below serves every look-up by
+    # report (its first column), and one index less is one B-tree insert less per record.
+    report = models.ForeignKey(
+        Report, on_delete=models.CASCADE, related_name="dmarc_records", db_index=False
+    )
     source_ip = models.GenericIPAddressField(null=True, blank=True)
     count = models.BigIntegerField(default=0)
     disposition = models.CharField(max_length=32, blank=True, default="")
