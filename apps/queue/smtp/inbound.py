@@ -230,7 +230,7 @@ def _record_authentication(message: InboundMessage, verdict) -> None:
                 "reject"
                 if verdict.action == "reject"
                 else "spam"
-                if verdict.is_spam or verdict.action in JUNK_ACTIONS
+                if verdict.is_spam or verdict.action == "quarantine"
                 else "delivered"
             ),
         )
