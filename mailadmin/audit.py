@@ -57,6 +57,33 @@ def audit(
     changes: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Record one change. `obj` fills type/id/repr; the tenant defaults to the actor's."""
+    event = audit_event(
+        actor=actor,
+        action=action,
+        obj=obj,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr,
+        tenant_id=tenant_id,
+        changes=changes,
+    )
+    event.save(force_insert=True)
+    return event
+
+
+def audit_event(
+    *,
+    actor,
+    action: str,
+    obj=None,
+    object_type: str = "",
+    object_id: str = "",
+    object_repr: str = "",
+    tenant_id: int | None = None,
+    changes: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """The event `audit` records, unsaved: for a service that writes many changes at once
+    (`AuditEvent.objects.bulk_create`, in the transaction of the changes)."""
     origin = _origin.get()
     if obj is not None:
         object_type = object_type or obj._meta.model_name
@@ -64,7 +91,7 @@ def audit(
         object_repr = object_repr or str(obj)[:255]
     if tenant_id is None and actor is not None:
         tenant_id = actor.tenant_id
-    return AuditEvent.objects.create(
+    return AuditEvent(
         actor=actor if actor is not None and actor.pk else None,
         actor_name=getattr(actor, "name", "") or "system",
         tenant_id=tenant_id,

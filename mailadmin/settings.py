@@ -375,6 +375,14 @@ MAILADMIN_REPORTS_ORG_NAME = env_str("MAILADMIN_REPORTS_ORG_NAME", "") or MAILAD
 MAILADMIN_REPORTS_FROM = (
     env_str("MAILADMIN_REPORTS_FROM", "") or f"noreply-reports@{MAILADMIN_HOSTNAME}"
 )
+# TLS-RPT reports POSTed to https: rua endpoints (RFC 8460 3): the CA bundle (PEM file) the
+# endpoints' certificates are verified against (empty: the system's CAs) and the seconds
+# one POST may take.
+MAILADMIN_REPORTS_HTTPS_CA_BUNDLE = env_str("MAILADMIN_REPORTS_HTTPS_CA_BUNDLE", "")
+MAILADMIN_REPORTS_HTTPS_TIMEOUT = env_int("MAILADMIN_REPORTS_HTTPS_TIMEOUT", 30)
+# DMARC failure reports (RFC 6591) we send to a failing domain's ruf: at most this many
+# per policy domain per hour (0 sends none).
+MAILADMIN_REPORTS_RUF_PER_HOUR = env_int("MAILADMIN_REPORTS_RUF_PER_HOUR", 10)
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.Principal"

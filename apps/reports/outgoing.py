@@ -21,16 +21,17 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 from xml.etree import ElementTree as ET  # noqa: S405 - building XML, never parsing it
 
 import dns.exception
 import dns.resolver
+import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -40,6 +41,11 @@ from publicsuffixlist import PublicSuffixList
 from apps.accounts.models import Principal
 from apps.accounts.permissions import Perm
 from apps.queue.services import enqueue
+from apps.reports.failure import (
+    failure_message,
+    failure_recipients,
+    failure_report_queue,
+)
 from apps.reports.models import (
     InboundAuthResult,
     OutboundTlsResult,
@@ -58,6 +64,12 @@ SEND_DELAY = timedelta(hours=1)  # the window in which a queued report can be ca
 KEEP_OUTCOMES = timedelta(days=8)  # recorded outcomes, past the report that used them
 KEEP_REPORTS = timedelta(days=30)  # sent, failed and cancelled rows
 MAX_SEND_ATTEMPTS = 5
+# A failed POST to a TLS-RPT https: endpoint is tried again after these waits, then given up.
+HTTPS_BACKOFF = (timedelta(minutes=10), timedelta(minutes=30), timedelta(hours=2),
+                 timedelta(hours=6))  # fmt: skip
+MAX_HTTPS_ATTEMPTS = len(HTTPS_BACKOFF) + 1
+SEND_LEASE = timedelta(minutes=15)  # a worker posting a report holds it this long at most
+RUF_DNS_RETRY = timedelta(minutes=10)  # a failure report whose ruf check met a DNS failure
 MAX_RECIPIENTS = 10
 DMARC_NS = None  # RFC 7489 aggregate reports carry no namespace
 TLS_RESULT_TYPES = {
@@ -103,6 +115,8 @@ class DmarcVerdict:
     dkim_aligned: bool
     disposition: str = "none"  # what we did: none | quarantine | reject
     reasons: Sequence[dict] = ()  # policy overrides: [{"type": "local_policy", "comment"}]
+    policy: Mapping[str, str] = field(default_factory=dict)  # the DMARC record's tags
+    record_domain: str = ""  # where the record was found (header-from or its org domain)
 
 
 def record_inbound_auth(
@@ -115,9 +129,14 @@ def record_inbound_auth(
     verdicts: Sequence[DmarcVerdict],
     spf_scope: str = "mfrom",
     received_at: datetime | None = None,
+    original: bytes = b"",
+    authentication_results: str = "",
+    delivery_result: str = "",
 ) -> list[InboundAuthResult]:
     """Record one received message's authentication outcome, one row per header-from
-    domain (the inbound path calls this after the spam filter's scan).
+    domain (the inbound path calls this after the spam filter's scan), and queue a DMARC
+    failure report where the domain's record asks for one (`failure.failure_report_queue`:
+    `original` is the message, of which only the headers are kept).
 
     `dkim_results`: every signature checked, as {"domain", "selector", "result"}
     (result: none, pass, fail, policy, neutral, temperror, permerror). `spf_domain` is the
@@ -152,7 +171,33 @@ def record_inbound_auth(
         for v in verdicts
         if _domain(v.header_from)
     ]
-    return InboundAuthResult.objects.bulk_create(rows)
+    created = InboundAuthResult.objects.bulk_create(rows)
+    for verdict in verdicts:
+        if not (verdict.policy.get("ruf") and original and _domain(verdict.header_from)):
+            continue
+        try:
+            with transaction.atomic():
+                failure_report_queue(
+                    header_from=_domain(verdict.header_from),
+                    policy=verdict.policy,
+                    record_domain=_domain(verdict.record_domain),
+                    dmarc_result=verdict.result.lower(),
+                    spf_aligned=verdict.spf_aligned,
+                    dkim_aligned=verdict.dkim_aligned,
+                    spf_domain=_domain(spf_domain),
+                    spf_result=(spf_result or "none").lower(),
+                    dkim_results=dkim,
+                    source_ip=source_ip,
+                    envelope_from=envelope_from,
+                    original=original,
+                    authentication_results=authentication_results,
+                    disposition=verdict.disposition,
+                    delivery_result=delivery_result,
+                    received_at=when,
+                )
+        except Exception:  # a report we owe others never costs the message
+            log.exception("could not queue a DMARC failure report for %s", verdict.header_from)
+    return created
 
 
 def record_tls_outcome(
@@ -230,11 +275,22 @@ def _mailto(uris: str) -> tuple[list[str], list[str]]:
     return found, addresses
 
 
+def _https(uris: Iterable[str]) -> list[str]:
+    """The https: URIs with a host (RFC 8460 3: reports are POSTed there)."""
+    endpoints = []
+    for uri in uris:
+        parts = urlsplit(uri)
+        if parts.scheme.lower() == "https" and parts.hostname and uri not in endpoints:
+            endpoints.append(uri)
+    return endpoints
+
+
 @dataclass(frozen=True)
 class Destination:
     rua: list[str]  # as published
     recipients: list[str]  # where we send: mailto: addresses that accept our report
     policy: dict[str, str]  # DMARC: the published record's tags
+    endpoints: Sequence[str] = ()  # TLS-RPT: https: URIs we POST to
 
 
 def dmarc_destination(resolver: dns.resolver.Resolver, domain: str) -> Destination | None:
@@ -251,30 +307,43 @@ def dmarc_destination(resolver: dns.resolver.Resolver, domain: str) -> Destinati
         return None
     tags = _tags(record)
     rua, addresses = _mailto(tags.get("rua", ""))
+    accepted = accepting_addresses(resolver, source, addresses)
+    return Destination(rua=rua, recipients=accepted, policy=tags)
+
+
+def accepting_addresses(
+    resolver: dns.resolver.Resolver, source: str, addresses: Sequence[str]
+) -> list[str]:
+    """RFC 7489 7.1: of the rua/ruf `addresses` of the record found at `source`, those in
+    its organizational domain, and those outside it whose domain publishes
+    `<source>._report._dmarc.<their domain>` (v=DMARC1)."""
     mine = organizational_domain(source)
     accepted = []
     for address in addresses[:MAX_RECIPIENTS]:
         target = _domain(address)
         if organizational_domain(target) != mine:
-            # RFC 7489 7.1: asked for the domain the policy was retrieved from.
             proof = _txt(resolver, f"{source}._report._dmarc.{target}")
             if not any(t.lower().startswith("v=dmarc1") for t in proof):
-                log.info("%s does not accept DMARC reports for %s", target, domain)
+                log.info("%s does not accept DMARC reports for %s", target, source)
                 continue
         accepted.append(address)
-    return Destination(rua=rua, recipients=accepted, policy=tags)
+    return accepted
 
 
 def tls_destination(resolver: dns.resolver.Resolver, domain: str) -> Destination | None:
-    """The `_smtp._tls` record's rua (RFC 8460 3): mailto: addresses; https: endpoints are
-    listed but not posted to."""
+    """The `_smtp._tls` record's rua (RFC 8460 3): mailto: addresses and https: endpoints."""
     found = [
         t for t in _txt(resolver, f"_smtp._tls.{domain}") if t.lower().startswith("v=tlsrptv1")
     ]
     if len(found) != 1:
         return None
     rua, addresses = _mailto(_tags(found[0]).get("rua", ""))
-    return Destination(rua=rua, recipients=addresses[:MAX_RECIPIENTS], policy={})
+    return Destination(
+        rua=rua,
+        recipients=addresses[:MAX_RECIPIENTS],
+        policy={},
+        endpoints=_https(rua)[:MAX_RECIPIENTS],
+    )
 
 
 # --- building the reports -------------------------------------------------------------------
@@ -562,7 +631,7 @@ def _generate_dmarc(resolver, domain: str, begin: datetime, end: datetime) -> bo
 
 def _generate_tls(resolver, domain: str, begin: datetime, end: datetime) -> bool:
     destination = tls_destination(resolver, domain)
-    if destination is None or not destination.recipients:
+    if destination is None or not (destination.recipients or destination.endpoints):
         return False
     report_id = _report_id(domain, begin)
     body = build_tls_json(domain=domain, begin=begin, end=end, report_id=report_id)
@@ -578,6 +647,8 @@ def _generate_tls(resolver, domain: str, begin: datetime, end: datetime) -> bool
         report_id=report_id,
         rua=destination.rua,
         recipients=destination.recipients,
+        endpoints=list(destination.endpoints),
+        deliveries=[_pending(uri) for uri in destination.endpoints],
         payload=gzip.compress(json.dumps(body).encode(), mtime=0),
         record_count=len(body["policies"]),
         message_count=sessions,
@@ -613,7 +684,10 @@ def outgoing_reports_start(*, day: date | None = None) -> TaskRun:
 
 
 def report_message(report: OutgoingReport) -> bytes:
-    """The mail carrying `report`: RFC 7489 7.2.1.1 (DMARC) or RFC 8460 5.3 (TLS-RPT)."""
+    """The mail carrying `report`: RFC 7489 7.2.1.1 (DMARC) or RFC 8460 5.3 (TLS-RPT), or
+    a failure report (RFC 6591)."""
+    if report.kind == OutgoingReport.Kind.FAILURE:
+        return failure_message(report)
     submitter = settings.MAILADMIN_HOSTNAME
     message = EmailMessage()
     message["From"] = settings.MAILADMIN_REPORTS_FROM
@@ -647,16 +721,62 @@ def report_message(report: OutgoingReport) -> bytes:
 
 
 def outgoing_reports_send(*, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
-    """Hand the queued reports whose time has come to the outbound queue. Each row is
-    locked (SKIP LOCKED: workers never send one twice) and marked sent in the transaction
-    that writes the queued message; a failure is retried up to MAX_SEND_ATTEMPTS times."""
+    """Send the queued reports whose time has come: the mail goes to the outbound queue
+    (`enqueue`, in the transaction that records it: never twice), and a TLS-RPT report is
+    POSTed to each https: endpoint (RFC 8460 3) outside any transaction, under a lease
+    (`send_after` moved ahead, status `sending`: not cancellable, not picked up by another
+    worker). A failed POST is retried with backoff (HTTPS_BACKOFF), each endpoint's state
+    recorded in `deliveries`; a failed enqueue is retried at the next run. The row ends
+    `sent` once everything settled with at least one destination reached, else `failed`."""
     now = now or timezone.now()
     sent = failed = 0
     for pk in list(_due(now).values_list("pk", flat=True)[:limit]):
-        with transaction.atomic():
-            report = _due(now).select_for_update(skip_locked=True).filter(pk=pk).first()
-            if report is None:
-                continue
+        claimed = _send_claim(pk, now)
+        if claimed is None:
+            continue
+        report, uris = claimed
+        results = {uri: post_tls_report(report, uri) for uri in uris}
+        status = _send_settle(pk, results, now) if uris else report.status
+        sent += status == OutgoingReport.Status.SENT
+        failed += status == OutgoingReport.Status.FAILED
+    return {"sent": sent, "failed": failed}
+
+
+def _pending(uri: str) -> dict:
+    return {"uri": uri, "status": "pending", "attempts": 0, "http_status": None, "error": "",
+            "next_attempt_at": None, "sent_at": None}  # fmt: skip
+
+
+def _mail_pending(report: OutgoingReport) -> bool:
+    return bool(
+        report.recipients
+        and report.queued_message_id is None
+        and report.attempts < MAX_SEND_ATTEMPTS
+    )
+
+
+def _posts_due(report: OutgoingReport, now: datetime) -> list[str]:
+    return [
+        d["uri"]
+        for d in report.deliveries
+        if d["status"] == "pending"
+        and (not d["next_attempt_at"] or datetime.fromisoformat(d["next_attempt_at"]) <= now)
+    ]
+
+
+def _send_claim(pk: int, now: datetime) -> tuple[OutgoingReport, list[str]] | None:
+    """Lock the row, queue its mail if not done yet, and lease its due https: endpoints."""
+    with transaction.atomic():
+        report = _due(now).select_for_update(skip_locked=True).filter(pk=pk).first()
+        if report is None:
+            return None
+        if (
+            report.kind == OutgoingReport.Kind.FAILURE
+            and not report.recipients
+            and not _failure_destination(report, now)
+        ):
+            return report, []
+        if _mail_pending(report):
             try:
                 with transaction.atomic():
                     queued = enqueue(
@@ -667,28 +787,136 @@ def outgoing_reports_send(*, now: datetime | None = None, limit: int = 500) -> d
                     )
             except Exception as exc:
                 log.warning("queuing report %s failed", report.pk, exc_info=True)
-                report.attempts += 1
                 report.error = f"{type(exc).__name__}: {exc}"[:1024]
-                if report.attempts >= MAX_SEND_ATTEMPTS:
-                    report.status = OutgoingReport.Status.FAILED
-                    failed += 1
-                report.save(update_fields=["attempts", "error", "status"])
-                continue
-            report.status = OutgoingReport.Status.SENT
-            report.sent_at = timezone.now()
-            report.queued_message_id = getattr(queued, "pk", None)
+            else:
+                report.queued_message_id = getattr(queued, "pk", None)
+                report.sent_at = timezone.now()
+                report.error = ""
             report.attempts += 1
-            report.error = ""
-            report.save(
-                update_fields=["status", "sent_at", "queued_message_id", "attempts", "error"]
+        uris = _posts_due(report, now)
+        if uris:  # the lease: a worker that dies here is retried once it ends
+            report.status = OutgoingReport.Status.SENDING
+            report.send_after = now + SEND_LEASE
+        else:
+            _settle_status(report, now)
+        report.save(
+            update_fields=["status", "send_after", "sent_at", "queued_message_id", "attempts",
+                           "error"]
+        )  # fmt: skip
+        return report, uris
+
+
+def _failure_destination(report: OutgoingReport, now: datetime) -> bool:
+    """Where a failure report may go, checked before its first send: False when DNS did
+    not answer (tried again in RUF_DNS_RETRY, up to MAX_SEND_ATTEMPTS times). No address
+    accepting it leaves nothing to try: the report fails."""
+    try:
+        report.recipients = failure_recipients(make_resolver(), report)
+    except LookupFailed as exc:
+        report.attempts += 1
+        report.error = f"DNS: {exc}"[:1024]
+        if report.attempts >= MAX_SEND_ATTEMPTS:
+            report.status = OutgoingReport.Status.FAILED
+        report.send_after = now + RUF_DNS_RETRY
+        report.save(update_fields=["attempts", "error", "status", "send_after"])
+        return False
+    if not report.recipients:
+        report.error = "No ruf address accepts reports for this domain (RFC 7489 7.1)."
+        report.status = OutgoingReport.Status.FAILED
+        report.save(update_fields=["error", "status"])
+        return False
+    report.save(update_fields=["recipients"])
+    return True
+
+
+def _send_settle(pk: int, results: dict[str, tuple[bool, int | None, str]], now: datetime) -> str:
+    """Record the POSTs' outcomes (next attempt by backoff) and the row's status."""
+    with transaction.atomic():
+        report = OutgoingReport.objects.select_for_update().get(pk=pk)
+        deliveries = []
+        for delivery in report.deliveries:
+            delivery = dict(delivery)
+            if delivery["uri"] in results:
+                ok, http_status, error = results[delivery["uri"]]
+                delivery["attempts"] += 1
+                delivery.update(http_status=http_status, error=error[:1024])
+                if ok:
+                    delivery.update(status="sent", sent_at=_iso(now), next_attempt_at=None)
+                elif delivery["attempts"] >= MAX_HTTPS_ATTEMPTS:
+                    delivery.update(status="failed", next_attempt_at=None)
+                else:
+                    wait = HTTPS_BACKOFF[delivery["attempts"] - 1]
+                    delivery["next_attempt_at"] = _iso(now + wait)
+            deliveries.append(delivery)
+        report.deliveries = deliveries
+        _settle_status(report, now)
+        report.save(update_fields=["deliveries", "status", "send_after", "sent_at", "error"])
+        return report.status
+
+
+def _settle_status(report: OutgoingReport, now: datetime) -> None:
+    """queued/sending while anything is left to try (send_after: the next try), then sent
+    (some destination has it) or failed (none has). `error` is the mail's (each endpoint's
+    is in its delivery)."""
+    pending = [d for d in report.deliveries if d["status"] == "pending"]
+    if _mail_pending(report) or pending:
+        report.status = OutgoingReport.Status.SENDING
+        times = [datetime.fromisoformat(d["next_attempt_at"]) for d in pending
+                 if d["next_attempt_at"]]  # fmt: skip
+        report.send_after = now if _mail_pending(report) or not times else min(times)
+    else:
+        reached = report.queued_message_id is not None or any(
+            d["status"] == "sent" for d in report.deliveries
+        )
+        report.status = OutgoingReport.Status.SENT if reached else OutgoingReport.Status.FAILED
+        if reached and report.sent_at is None:
+            report.sent_at = now
+        if not reached and not report.error:  # https: only, and every endpoint gave up
+            report.error = "; ".join(f"{d['uri']}: {d['error']}" for d in report.deliveries)[:1024]
+
+
+def post_tls_report(report: OutgoingReport, uri: str) -> tuple[bool, int | None, str]:
+    """RFC 8460 3: POST the gzip report as `application/tlsrpt+gzip`; any 2xx is success.
+    The certificate is verified (MAILADMIN_REPORTS_HTTPS_CA_BUNDLE, else certifi's CAs);
+    redirects are not followed; proxies from the environment are not used."""
+    with requests.Session() as session:
+        session.trust_env = False
+        try:
+            response = session.post(
+                uri,
+                data=bytes(report.payload),
+                headers={
+                    "Content-Type": "application/tlsrpt+gzip",
+                    "User-Agent": f"mailadmin TLS-RPT ({settings.MAILADMIN_HOSTNAME})",
+                },
+                timeout=settings.MAILADMIN_REPORTS_HTTPS_TIMEOUT,
+                verify=settings.MAILADMIN_REPORTS_HTTPS_CA_BUNDLE or True,
+                allow_redirects=False,
             )
-            sent += 1
-    return {"sent": sent, "failed": failed}
+        except requests.exceptions.SSLError as exc:
+            return False, None, f"TLS: {_cause(exc)}"
+        except requests.RequestException as exc:
+            return False, None, f"{type(exc).__name__}: {_cause(exc)}"
+    if 200 <= response.status_code < 300:
+        return True, response.status_code, ""
+    return False, response.status_code, f"HTTP {response.status_code} {response.reason}".strip()
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost reason (requests wraps urllib3's, which wraps ssl's)."""
+    while exc.__context__ is not None and exc.__context__ is not exc:
+        exc = exc.__context__
+    return str(exc)[:300]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
 
 
 def _due(now: datetime) -> QuerySet[OutgoingReport]:
     return OutgoingReport.objects.filter(
-        status=OutgoingReport.Status.QUEUED, send_after__lte=now
+        status__in=(OutgoingReport.Status.QUEUED, OutgoingReport.Status.SENDING),
+        send_after__lte=now,
     ).order_by("send_after", "id")
 
 
@@ -743,6 +971,9 @@ def outgoing_report_cancel(*, actor: Principal, report_id: int) -> OutgoingRepor
 
 
 def report_content(report: OutgoingReport) -> object:
-    """The report as sent: the XML text (DMARC) or the JSON object (TLS-RPT)."""
+    """The report as sent: the XML text (DMARC), the JSON object (TLS-RPT), or what a
+    failure report is made of (the original's headers, the SMTP facts)."""
     raw = gzip.decompress(bytes(report.payload))
+    if report.kind == OutgoingReport.Kind.FAILURE:
+        return json.loads(raw)
     return json.loads(raw) if report.kind == OutgoingReport.Kind.TLS else raw.decode("utf-8")

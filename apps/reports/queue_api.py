@@ -29,6 +29,7 @@ def queued_report_item(report: OutgoingReport) -> dict:
         "range_to": _iso(report.range_end),
         "rua": list(report.rua),
         "recipients": list(report.recipients),
+        "endpoints": [dict(d) for d in report.deliveries],
         "report_id": report.report_id,
         "file": report.filename,
         "records": report.record_count,
@@ -39,35 +40,57 @@ def queued_report_item(report: OutgoingReport) -> dict:
         "send_after": _iso(report.send_after),
         "sent_at": _iso(report.sent_at),
         "queued_message_id": report.queued_message_id,
+        "attempts": report.attempts,
     }
 
 
 _DATE = {"allow_null": True}
 QUEUED_REPORT_FIELDS = {
     "id": serializers.IntegerField(),
-    "type": serializers.CharField(help_text="dmarc or tls"),
+    "type": serializers.CharField(help_text="dmarc, tls or failure (DMARC failure, RFC 6591)"),
     "domain": serializers.CharField(help_text="The policy domain the report is about"),
     "range_from": serializers.DateTimeField(),
     "range_to": serializers.DateTimeField(),
     "rua": serializers.ListField(child=serializers.CharField(), help_text="As published"),
     "recipients": serializers.ListField(child=serializers.CharField()),
+    "endpoints": serializers.ListField(
+        child=inline_serializer(
+            name="QueuedReportEndpoint",
+            fields={
+                "uri": serializers.CharField(help_text="A TLS-RPT https: rua"),
+                "status": serializers.CharField(help_text="pending, sent or failed"),
+                "attempts": serializers.IntegerField(),
+                "http_status": serializers.IntegerField(allow_null=True),
+                "error": serializers.CharField(),
+                "next_attempt_at": serializers.DateTimeField(**_DATE),
+                "sent_at": serializers.DateTimeField(**_DATE),
+            },
+        ),
+        help_text="The https: endpoints the report is POSTed to, each with its state",
+    ),
     "report_id": serializers.CharField(),
     "file": serializers.CharField(help_text="RFC 7489 / RFC 8460 file name"),
     "records": serializers.IntegerField(),
     "messages": serializers.IntegerField(help_text="Messages (DMARC) or sessions (TLS)"),
-    "status": serializers.CharField(help_text="queued, sent, failed or cancelled"),
+    "status": serializers.CharField(
+        help_text="queued, sending (endpoints being retried), sent, failed or cancelled"
+    ),
     "error": serializers.CharField(),
     "created_at": serializers.DateTimeField(),
     "send_after": serializers.DateTimeField(),
     "sent_at": serializers.DateTimeField(**_DATE),
     "queued_message_id": serializers.IntegerField(allow_null=True),
+    "attempts": serializers.IntegerField(help_text="Tries to hand the mail to the queue"),
 }
 QUEUED_REPORT = inline_serializer(name="QueuedReport", fields=QUEUED_REPORT_FIELDS)
 QUEUED_REPORT_DETAIL = inline_serializer(
     name="QueuedReportDetail",
     fields={
         **QUEUED_REPORT_FIELDS,
-        "report": serializers.JSONField(help_text="The XML text (dmarc) or JSON (tls)"),
+        "report": serializers.JSONField(
+            help_text="The XML text (dmarc), JSON (tls), or the failure report's facts and "
+            "original headers (failure)"
+        ),
     },
 )
 ID = OpenApiParameter("report_id", OpenApiTypes.INT, OpenApiParameter.PATH)

@@ -22,7 +22,7 @@ from datetime import timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -53,8 +53,8 @@ from apps.reports.parsing import (
     read,
 )
 from apps.reports.sources import source_names_after_ingest
-from mailadmin.audit import audit
-from mailadmin.core.models import TaskRun
+from mailadmin.audit import audit, audit_event
+from mailadmin.core.models import AuditEvent, TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
 from mailadmin.errors import NotFound, PermissionDenied
 from mailadmin.tenancy import scope
@@ -62,6 +62,10 @@ from mailadmin.tenancy import scope
 log = logging.getLogger(__name__)
 
 BATCH = 2000  # records per INSERT
+# Whole reports (up to BATCH records) are written together, in one transaction of a few
+# statements, once this many records or reports wait (and at the end of every ingest).
+GROUP_RECORDS = 20_000
+GROUP_REPORTS = 200
 INGEST_TASK = "reports.ingest"
 
 
@@ -113,6 +117,7 @@ class _Destination:
     # reports stored, whose sources are handed to the PTR lookup once at the end.
     filed: dict = field(default_factory=dict, compare=False, repr=False)
     dmarc_ids: list = field(default_factory=list, compare=False, repr=False)
+    writer: _Writer = field(default_factory=lambda: _Writer(), compare=False, repr=False)
 
     def tenant_id(self) -> int | None:
         if self.domain is not None:
@@ -180,7 +185,25 @@ def _dedupe_key(kind: str, tenant_id: int | None, reporter: str, report_id: str)
 
 
 def _existing(key: str) -> int | None:
-    return Report.objects.filter(dedupe_key=key).values_list("pk", flat=True).first()
+    """The id of the report stored with this key (one indexed look-up, without the ORM's
+    query building: it runs once per report)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_EXISTING_SQL.get(connection.vendor) or _existing_sql(), [key])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+_EXISTING_SQL: dict[str, str] = {}
+
+
+def _existing_sql() -> str:
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT {quote('id')} FROM {quote(Report._meta.db_table)} "  # noqa: S608 - names only
+        f"WHERE {quote('dedupe_key')} = %s"
+    )
+    _EXISTING_SQL[connection.vendor] = sql
+    return sql
 
 
 def _clip(value: str | None, size: int) -> str:
@@ -200,9 +223,10 @@ def report_upload(
     """Ingest uploaded files (console or API); `domain` files reports that name none."""
     _require(actor, Perm.INCOMING_REPORT_CREATE)
     dest = _Destination(actor=actor, domain=domain, by_mail=False)
-    results: list[IngestResult] = []
+    found: list[IngestResult | _Pending] = []
     for name, data in files:
-        results.extend(_ingest_file(dest, data=data, name=name, source=source))
+        found.extend(_ingest_file(dest, data=data, name=name, source=source))
+    results = dest.writer.finish(found)
     source_names_after_ingest(dest.dmarc_ids)
     return results
 
@@ -245,20 +269,22 @@ def report_upload_run(*, upload_ids: list[int], progress: Progress) -> Outcome:
     come back as duplicates, and the files are deleted only once all are done."""
     pending = list(PendingUpload.objects.filter(pk__in=upload_ids).order_by("id").only("pk"))
     progress.begin(len(pending))
-    results: list[IngestResult] = []
-    dmarc_ids: list[int] = []
+    found: list[IngestResult | _Pending] = []
+    dests: list[_Destination] = []
+    writer = _Writer()  # shared: the reports of all the files are written in groups
     for done, row in enumerate(pending, 1):
         upload = PendingUpload.objects.select_related("actor", "domain").get(pk=row.pk)
-        dest = _Destination(actor=upload.actor, domain=upload.domain, by_mail=False)
+        dest = _Destination(actor=upload.actor, domain=upload.domain, by_mail=False, writer=writer)
         if upload.actor is None:
             raise PermissionDenied(Perm.INCOMING_REPORT_CREATE)
-        found = _ingest_file(dest, data=bytes(upload.data), name=upload.filename,
+        dests.append(dest)
+        these = _ingest_file(dest, data=bytes(upload.data), name=upload.filename,
                              source=upload.source)  # fmt: skip
-        results.extend(found)
-        dmarc_ids.extend(dest.dmarc_ids)
-        progress.step(done, f"{upload.filename}: " + ", ".join(r.status for r in found))
+        found.extend(these)
+        progress.step(done, f"{upload.filename}: " + ", ".join(_status(r) for r in these))
+    results = writer.finish(found)
     PendingUpload.objects.filter(pk__in=upload_ids).delete()
-    source_names_after_ingest(dmarc_ids)
+    source_names_after_ingest([i for dest in dests for i in dest.dmarc_ids])
     counts = Counter(r.status for r in results)
     message = (
         f"{counts['ingested']} ingested, {counts['duplicate']} duplicate, "
@@ -282,18 +308,25 @@ def report_ingest_message(*, recipient_domain: Principal, message: bytes) -> lis
     actor (the audit log says "system") and the tenant is the recipient domain's.
     """
     dest = _Destination(actor=None, domain=recipient_domain, by_mail=True)
-    results = _ingest_file(dest, data=message, name="message.eml", source=Source.SMTP)
+    found = _ingest_file(dest, data=message, name="message.eml", source=Source.SMTP)
+    results = dest.writer.finish(found)
     source_names_after_ingest(dest.dmarc_ids)
     return results
 
 
-def _ingest_file(dest: _Destination, *, data: bytes, name: str, source: str) -> list[IngestResult]:
+def _ingest_file(
+    dest: _Destination, *, data: bytes, name: str, source: str
+) -> list[IngestResult | _Pending]:
+    """One result per report in the file; a DMARC report waiting to be written in a group
+    is a _Pending (`_Writer.finish` turns it into its result)."""
     limits = report_limits()
     name = _clip(name or "upload", 255)
-    results: list[IngestResult] = []
+    results: list[IngestResult | _Pending] = []
     try:
         for document in documents(data, name=name, limits=limits):
-            result = _ingest_document(dest, document, limits=limits, source=source, name=name)
+            result = _ingest_document(
+                dest, document, limits=limits, source=source, name=name, data=data
+            )
             results.append(result)
     except ReportError as exc:
         results.append(_fail(dest, data=data, name=name, source=source, reason=exc.reason))
@@ -304,10 +337,12 @@ def _ingest_file(dest: _Destination, *, data: bytes, name: str, source: str) -> 
     return results
 
 
-def _ingest_document(dest: _Destination, document, *, limits: Limits, source: str, name: str):
+def _ingest_document(
+    dest: _Destination, document, *, limits: Limits, source: str, name: str, data: bytes
+):
     report = read(document, limits=limits)
     if isinstance(report, AggregateReader):
-        return _store_dmarc(dest, report, source=source, name=name)
+        return _store_dmarc(dest, report, source=source, name=name, data=data)
     if isinstance(report, TlsReport):
         return _store_tls(dest, report, source=source, name=name)
     return _store_feedback(dest, report, source=source, name=name)
@@ -336,7 +371,11 @@ def _fail(dest: _Destination, *, data: bytes, name: str, source: str, reason: st
 
 
 def _audit_ingest(dest: _Destination, report: Report) -> None:
-    audit(
+    _ingest_event(dest, report).save(force_insert=True)
+
+
+def _ingest_event(dest: _Destination, report: Report) -> AuditEvent:
+    return audit_event(
         actor=dest.actor,
         action="report.ingest",
         obj=report,
@@ -391,11 +430,25 @@ def _copy_sql() -> str:
     return f"COPY {quote(DmarcRecord._meta.db_table)} ({columns}) FROM STDIN"
 
 
-def _insert_records(report_id: int, records: list[AggregateRecord]) -> None:
+def _record_rows(records: list[AggregateRecord]) -> list[tuple]:
+    """The records as column values, the report's id left out (prepended when known).
+
+    The auth results of a report's records repeat (the same few domains, selectors and
+    results): each distinct list is encoded to JSON once per call."""
     dumps = json.JSONEncoder().encode  # json.dumps without its keyword handling per call
-    rows = [
+    encoded: dict[tuple, str] = {}
+
+    def as_json(items: list[dict[str, str]]) -> str:
+        if not items:
+            return "[]"
+        key = tuple(tuple(item.items()) for item in items)
+        text = encoded.get(key)
+        if text is None:
+            text = encoded[key] = dumps(items)
+        return text
+
+    return [
         (
-            report_id,
             r.source_ip,
             r.count,
             r.disposition[:32],
@@ -405,21 +458,28 @@ def _insert_records(report_id: int, records: list[AggregateRecord]) -> None:
             r.header_from[:255],
             r.envelope_from[:255],
             r.envelope_to[:255],
-            dumps(r.reasons) if r.reasons else "[]",  # mostly none
-            dumps(r.dkim_results),
-            dumps(r.spf_results),
+            as_json(r.reasons),
+            as_json(r.dkim_results),
+            as_json(r.spf_results),
         )
         for r in records
     ]
+
+
+def _write_rows(rows: Iterable[tuple]) -> None:
+    """Rows of every column (the report's id first): one COPY on PostgreSQL (executemany
+    is a message and a server-side INSERT per row), executemany on SQLite (in process)."""
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
-            cursor.executemany(_insert_sql(), rows)  # SQLite: in process, no round trips
+            cursor.executemany(_insert_sql(), rows)
             return
-        # PostgreSQL: COPY streams the rows in one statement (executemany is a message
-        # and a server-side INSERT per row).
         with cursor.cursor.copy(_copy_sql()) as copy:
             for row in rows:
                 copy.write_row(row)
+
+
+def _insert_records(report_id: int, records: list[AggregateRecord]) -> None:
+    _write_rows((report_id, *row) for row in _record_rows(records))
 
 
 def _complete_dmarc(
@@ -456,12 +516,16 @@ def _complete_dmarc(
     }
 
 
-def _store_dmarc(dest: _Destination, reader: AggregateReader, *, source: str, name: str):
-    """Stream the records into the database in batches, inside one transaction.
+def _store_dmarc(
+    dest: _Destination, reader: AggregateReader, *, source: str, name: str, data: bytes
+) -> IngestResult | _Pending:
+    """Stream the records into the database.
 
     The header (reporter, id, domain) normally precedes the records: records are held back
-    only until it has been read (or the report ends), then the duplicate check runs before
-    anything is written.
+    until it has been read, then up to one batch more. A report that ends within it (as
+    most do) waits, complete, for the group write (`_Writer`, whose INSERT finds a report
+    already stored). A longer one is written now, in batches inside one transaction of
+    its own, after a duplicate check (a duplicate is not read further).
     """
     records = reader.records()
     held: list[AggregateRecord] = []
@@ -475,43 +539,46 @@ def _store_dmarc(dest: _Destination, reader: AggregateReader, *, source: str, na
     tenant_id, domain = _attribute(dest, meta.domain)
     kind = Report.Kind.DMARC
     key = _dedupe_key(kind, tenant_id, meta.reporter, meta.report_id)
-    existing = _existing(key)
-    if existing is not None:
+    waiting = dest.writer.keys.get(key)
+    if waiting is not None:  # the same report earlier in this ingest, not yet written
         records.close()
-        return IngestResult(file=name, status="duplicate", type=kind, id=existing)
+        return _Pending(dest, waiting.report, [], b"", source, same_as=waiting, name=name)
     # Read up to one batch ahead (and one record more): when the report ends within it,
     # as most do, the report row goes in complete with its totals, no UPDATE after.
     pending = held + list(islice(records, max(0, BATCH + 1 - len(held))))
     whole = len(pending) <= BATCH  # the reader is done: its metadata is complete
+    report = Report(
+        kind=kind,
+        tenant_id=tenant_id,
+        domain=domain,
+        domain_name=_clip(meta.domain, 255),
+        reporter=_clip(meta.reporter, 255),
+        reporter_email=_clip(meta.email, 320),
+        report_id=_clip(meta.report_id, 255),
+        source=source,
+        filename=name,
+        dedupe_key=key,
+    )
+    if whole:
+        _complete_dmarc(report, reader, pending)
+        return dest.writer.add(_Pending(dest, report, _record_rows(pending), data, source))
+    dest.writer.flush()  # in order: what waits goes first
+    existing = _existing(key)
+    if existing is not None:  # the rest is not read
+        records.close()
+        return IngestResult(file=name, status="duplicate", type=kind, id=existing)
     try:
         with transaction.atomic():
-            report = Report(
-                kind=kind,
-                tenant_id=tenant_id,
-                domain=domain,
-                domain_name=_clip(meta.domain, 255),
-                reporter=_clip(meta.reporter, 255),
-                reporter_email=_clip(meta.email, 320),
-                report_id=_clip(meta.report_id, 255),
-                source=source,
-                filename=name,
-                dedupe_key=key,
-            )
-            if whole:
-                _complete_dmarc(report, reader, pending)
-                report.save(force_insert=True)
+            report.save(force_insert=True)
+            tallies = [0, 0, 0]
+            while pending:
                 _insert_records(report.pk, pending)
-            else:
-                report.save(force_insert=True)
-                tallies = [0, 0, 0]
-                while pending:
-                    _insert_records(report.pk, pending)
-                    tallies[0] += len(pending)
-                    tallies[1] += sum(r.count for r in pending)
-                    tallies[2] += sum(r.count for r in pending if r.dmarc_pass)
-                    pending = list(islice(records, BATCH))
-                _complete_dmarc(report, reader, [], tallies=tallies)
-                report.save()
+                tallies[0] += len(pending)
+                tallies[1] += sum(r.count for r in pending)
+                tallies[2] += sum(r.count for r in pending if r.dmarc_pass)
+                pending = list(islice(records, BATCH))
+            _complete_dmarc(report, reader, [], tallies=tallies)
+            report.save()
             _audit_ingest(dest, report)
     except IntegrityError:
         existing = _existing(key)  # the same report, ingested concurrently
@@ -520,6 +587,143 @@ def _store_dmarc(dest: _Destination, reader: AggregateReader, *, source: str, na
         return IngestResult(file=name, status="duplicate", type=kind, id=existing)
     dest.dmarc_ids.append(report.pk)
     return IngestResult(file=name, status="ingested", type=kind, id=report.pk)
+
+
+# --- writing DMARC reports in groups -------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Pending:
+    """A complete DMARC aggregate report waiting for its group's write; `result` once
+    written. `same_as`: a later copy of a waiting report (a duplicate of it)."""
+
+    dest: _Destination
+    report: Report
+    rows: list[tuple]
+    data: bytes  # the file, kept as a failed ingest should the write fail
+    source: str
+    same_as: _Pending | None = None
+    name: str = ""
+    result: IngestResult | None = None
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.report.filename
+
+
+def _status(item: IngestResult | _Pending) -> str:
+    return item.status if isinstance(item, IngestResult) else "read"
+
+
+@dataclass(eq=False)
+class _Writer:
+    """Writes waiting reports together: one transaction, one multi-row INSERT of the
+    report rows (ON CONFLICT DO NOTHING: a report stored meanwhile is a duplicate), one
+    COPY of all their records, one INSERT of their audit events. The transaction lasts
+    the writes only (the reports were parsed before), so it holds nothing for long."""
+
+    waiting: list[_Pending] = field(default_factory=list)
+    keys: dict[str, _Pending] = field(default_factory=dict)
+    records: int = 0
+
+    def add(self, item: _Pending) -> _Pending:
+        self.waiting.append(item)
+        self.keys[item.report.dedupe_key] = item
+        self.records += len(item.rows)
+        if self.records >= GROUP_RECORDS or len(self.waiting) >= GROUP_REPORTS:
+            self.flush()
+        return item
+
+    def flush(self) -> None:
+        items, self.waiting, self.keys, self.records = self.waiting, [], {}, 0
+        if not items:
+            return
+        try:
+            with transaction.atomic():
+                _write_group(items)
+        except DatabaseError:
+            log.warning("writing %d reports at once failed; one by one", len(items),
+                        exc_info=True)  # fmt: skip
+            for item in items:
+                try:
+                    with transaction.atomic():
+                        _write_group([item])
+                except DatabaseError as exc:
+                    log.exception("storing report %s failed", item.name)
+                    item.result = _fail(item.dest, data=item.data, name=item.name,
+                                        source=item.source,
+                                        reason=f"The report could not be stored: "
+                                               f"{type(exc).__name__}.")  # fmt: skip
+
+    def finish(self, found: list[IngestResult | _Pending]) -> list[IngestResult]:
+        """Write what waits, then every item's result, in the order found."""
+        self.flush()
+        results = []
+        for item in found:
+            if isinstance(item, _Pending):
+                if item.same_as is not None:
+                    first = item.same_as.result
+                    assert first is not None
+                    item.result = (
+                        first
+                        if first.status == "failed"
+                        else IngestResult(
+                            file=item.name, status="duplicate", type=first.type, id=first.id
+                        )  # fmt: skip
+                    )
+                assert item.result is not None
+                item = item.result
+            results.append(item)
+        return results
+
+
+_REPORT_FIELDS: list | None = None
+
+
+def _report_fields() -> list:
+    global _REPORT_FIELDS
+    if _REPORT_FIELDS is None:
+        _REPORT_FIELDS = [f for f in Report._meta.concrete_fields if not f.primary_key]
+    return _REPORT_FIELDS
+
+
+def _write_group(items: list[_Pending]) -> None:
+    fields = _report_fields()
+    quote = connection.ops.quote_name
+    table = quote(Report._meta.db_table)
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params: list = []
+    for item in items:
+        params.extend(f.get_db_prep_save(getattr(item.report, f.attname), connection)
+                      for f in fields)  # fmt: skip
+    # Only constant names go into the text; every value is a parameter.
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(items))} "  # noqa: S608
+        f"ON CONFLICT ({quote('dedupe_key')}) DO NOTHING RETURNING {quote('id')}, "
+        f"{quote('dedupe_key')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        inserted = dict((key, pk) for pk, key in cursor.fetchall())
+    stored = [item for item in items if item.report.dedupe_key in inserted]
+    for item in stored:
+        item.report.pk = inserted[item.report.dedupe_key]
+    _write_rows((item.report.pk, *row) for item in stored for row in item.rows)
+    AuditEvent.objects.bulk_create(_ingest_event(item.dest, item.report) for item in stored)
+    others = {item.report.dedupe_key for item in items} - inserted.keys()
+    existing = dict(
+        Report.objects.filter(dedupe_key__in=others).values_list("dedupe_key", "pk")
+        if others
+        else ()
+    )
+    for item in items:
+        kind, pk = item.report.kind, inserted.get(item.report.dedupe_key)
+        if pk is not None:
+            item.result = IngestResult(file=item.name, status="ingested", type=kind, id=pk)
+            item.dest.dmarc_ids.append(pk)
+        else:  # stored meanwhile by another ingest
+            item.result = IngestResult(file=item.name, status="duplicate", type=kind,
+                                       id=existing.get(item.report.dedupe_key))  # fmt: skip
 
 
 # --- TLS-RPT -----------------------------------------------------------------------------

@@ -243,8 +243,9 @@ def _one_line(text: str) -> str:
 
 
 def _record_authentication(message: InboundMessage, verdict) -> None:
-    """Our DMARC aggregate reports are built from these rows; failing to write one is
-    logged, never a reason to refuse mail."""
+    """Our DMARC aggregate reports are built from these rows (and failure reports queued
+    where the sender's DMARC record asks); failing to write one is logged, never a reason
+    to refuse mail."""
     auth = verdict.auth
     if auth is None:  # authenticated submission: nothing was checked
         return
@@ -267,8 +268,19 @@ def _record_authentication(message: InboundMessage, verdict) -> None:
                     spf_aligned=dmarc.spf_aligned,
                     dkim_aligned=dmarc.dkim_aligned,
                     disposition=DISPOSITIONS.get(verdict.action, "none"),
+                    policy=dmarc.published,
+                    record_domain=dmarc.record_domain,
                 )
             ],
+            original=message.data,  # a failure report (ruf) sends its headers, never the body
+            authentication_results=verdict.authentication_results,
+            delivery_result=(
+                "reject"
+                if verdict.action == "reject"
+                else "spam"
+                if verdict.is_spam or verdict.action == "quarantine"
+                else "delivered"
+            ),
         )
     except DatabaseError:
         log.exception("could not record the authentication results of %s", message.queue_id)

@@ -1,26 +1,29 @@
-"""What an ingest costs: a fixed number of queries per report, whatever its record count,
-and the domain lookup and the PTR-lookup check once per upload, not once per report."""
+"""What an ingest costs: a fixed number of queries per group of reports written together,
+whatever their records, and the domain lookup and the PTR-lookup check once per upload,
+not once per report; a group that cannot be written costs only the report at fault."""
 
 from __future__ import annotations
 
 import gzip
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.reports import services
-from apps.reports.models import DmarcRecord, Report
+from apps.reports.models import DmarcRecord, IngestFailure, Report
 from apps.reports.services import report_upload
+from mailadmin.core.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
 
-def queries_per_report() -> int:
-    """The duplicate check, a savepoint (a transaction outside tests), the report row, its
-    records (one statement per batch of 2,000), its audit event, the release (commit).
-    PostgreSQL COPYs the records, which Django's query log does not see."""
-    return 6 if connection.vendor == "sqlite" else 5
+def queries_per_group() -> int:
+    """Reports of up to BATCH records are written in groups: a savepoint (a transaction
+    outside tests), one INSERT of the report rows, their records (PostgreSQL COPYs them,
+    which Django's query log does not see; SQLite one executemany), one INSERT of their
+    audit events, the release (commit)."""
+    return 5 if connection.vendor == "sqlite" else 4
 
 
 def aggregate(report_id: str, records: int, *, domain: str = "example.com") -> bytes:
@@ -49,7 +52,9 @@ def ingest(actor, files) -> tuple[int, list]:
     return len(queries), results
 
 
-def test_a_report_costs_the_same_queries_whatever_its_records(admin_a, domain_a):
+def test_an_upload_costs_the_same_queries_whatever_its_reports_and_records(
+    admin_a, domain_a, monkeypatch
+):
     ingest(admin_a, [("warm.xml", aggregate("warm", 1))])  # the actor's permissions, cached
     small, _ = ingest(admin_a, [(f"s{n}.xml", aggregate(f"s{n}", 1)) for n in range(3)])
     large, results = ingest(
@@ -58,10 +63,36 @@ def test_a_report_costs_the_same_queries_whatever_its_records(admin_a, domain_a)
     assert {r.status for r in results} == {"ingested"}
     assert large == small
     more, _ = ingest(admin_a, [(f"m{n}.xml", aggregate(f"m{n}", 5)) for n in range(6)])
-    # Three more reports cost three times the per-report queries, nothing per record, and
-    # the domain is looked up once per upload.
-    assert more - small == 3 * queries_per_report()
-    assert DmarcRecord.objects.count() == 1 + 3 * 1 + 3 * 300 + 6 * 5
+    # Twice the reports: the same queries (one group); the domain is looked up once.
+    assert more == small
+    monkeypatch.setattr(services, "GROUP_REPORTS", 2)
+    grouped, results = ingest(admin_a, [(f"g{n}.xml", aggregate(f"g{n}", 2)) for n in range(6)])
+    assert [r.status for r in results] == ["ingested"] * 6
+    assert grouped - small == 2 * queries_per_group()  # three groups of two
+    assert DmarcRecord.objects.count() == 1 + 3 * 1 + 3 * 300 + 6 * 5 + 6 * 2
+    assert AuditEvent.objects.filter(action="report.ingest").count() == 1 + 3 + 3 + 6 + 6
+
+
+def test_a_group_that_cannot_be_written_is_written_one_by_one(admin_a, domain_a, monkeypatch):
+    """A database error in a group's write (injected for one report's records) costs that
+    report alone: it is kept as a failed ingest, the others are stored."""
+    write_rows = services._write_rows
+
+    def failing(rows):
+        rows = list(rows)
+        bad = Report.objects.filter(report_id="bad").values_list("pk", flat=True).first()
+        if any(row[0] == bad for row in rows):
+            raise DatabaseError("injected")
+        write_rows(rows)
+
+    monkeypatch.setattr(services, "_write_rows", failing)
+    files = [("a.xml", aggregate("a", 2)), ("bad.xml", aggregate("bad", 3)),
+             ("c.xml", aggregate("c", 4))]  # fmt: skip
+    _, results = ingest(admin_a, files)
+    assert [r.status for r in results] == ["ingested", "failed", "ingested"]
+    assert results[1].reason == "The report could not be stored: DatabaseError."
+    assert sorted(Report.objects.values_list("report_id", "record_count")) == [("a", 2), ("c", 4)]
+    assert IngestFailure.objects.get().filename == "bad.xml"
 
 
 def test_duplicates_in_one_upload_are_stored_once(admin_a, domain_a):

@@ -178,6 +178,7 @@ def test_it_builds_a_tls_report_for_the_recipient_domain_s_rua(senders_dns, supe
     )
     assert report.rua == ["mailto:tls@rcpt.test", "https://reports.rcpt.test/v1"]
     assert report.recipients == ["tls@rcpt.test"]
+    assert report.endpoints == ["https://reports.rcpt.test/v1"]
     body = json.loads(gzip.decompress(bytes(report.payload)))
     assert body["date-range"] == {
         "start-datetime": "2026-11-29T00:00:00Z",
@@ -267,6 +268,7 @@ def test_it_lists_queued_reports_in_the_spec_shape(api_root, queued):
         "range_to": "2026-11-30T00:00:00Z",
         "rua": ["mailto:dmarc@sender.test", "mailto:agg@third.test!10m", "mailto:x@refuses.test"],
         "recipients": ["dmarc@sender.test", "agg@third.test"],
+        "endpoints": [],
         "report_id": queued["dmarc"].report_id,
         "file": queued["dmarc"].filename,
         "records": 1,
@@ -277,6 +279,7 @@ def test_it_lists_queued_reports_in_the_spec_shape(api_root, queued):
         "send_after": dmarc["send_after"],
         "sent_at": None,
         "queued_message_id": None,
+        "attempts": 0,
     }
     detail = api_root.get(f"/api/queue/reports/{queued['tls'].pk}").json()["data"]
     assert detail["report"]["policies"][0]["policy"]["policy-domain"] == "rcpt.test"
