@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import http.server
+import ipaddress
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ class Authority:
         self.cert_file = directory / f"ca-{id(self)}.pem"
         self.cert_file.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, *names: str, expired: bool = False) -> Issued:
+    def issue(self, *names: str, expired: bool = False, ips: tuple[str, ...] = ()) -> Issued:
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
         start, end = (
@@ -87,7 +88,11 @@ class Authority:
             .not_valid_before(start)
             .not_valid_after(end)
             .add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+                x509.SubjectAlternativeName(
+                    [x509.DNSName(n) for n in names]
+                    + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+                ),
+                critical=False,
             )
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
