@@ -224,7 +224,9 @@ def deliver_entry(entry: QueueDomain, claim_id: uuid.UUID) -> None:
                 lease_expires_at=None, worker=""
             )
         else:
+            # Nothing between the remote 250 and this: a kill in between re-delivers.
             record(entry, claim_id, recipients, results, tls=tls)
+            _record_tls_outcomes()
 
 
 def _attempt(entry: QueueDomain, recipients: list[QueueRecipient]):
@@ -292,9 +294,25 @@ def _deliver_locally(store, recipients: list[QueueRecipient], data: bytes) -> di
     return results
 
 
-def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data: bytes):
+# TLS outcomes for our TLS-RPT reports (RFC 8460 counts sessions): one per pooled session
+# and recipient domain, written after the delivery's own outcome (see deliver_entry).
+_tls_reported: set[tuple[int, str]] = set()
+_tls_pending: list[dict] = []
+
+
+def _record_tls_outcomes() -> None:
     from apps.reports.outgoing import record_tls_outcome  # reports sits above the queue
 
+    if len(_tls_reported) > 10_000:
+        _tls_reported.clear()
+    while _tls_pending:
+        try:
+            record_tls_outcome(**_tls_pending.pop(0))
+        except Exception:  # a report's statistics never hold up mail
+            log.warning("could not record a TLS outcome", exc_info=True)
+
+
+def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data: bytes):
     def all_(kind, code, text, mta=""):
         return {r.pk: Result(kind, code, text, mta) for r in recipients}
 
@@ -324,14 +342,18 @@ def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data
                 errors.append(f"{exchange.host}[{address}]:{port}: {exc or type(exc).__name__}")
                 _renew(entry)
                 continue
-            record_tls_outcome(  # what our TLS-RPT reports to this domain count
-                recipient_domain=entry.name,
-                mx_host=exchange.host,
-                success=sent.tls,
-                result_type=sent.tls_failure,
-                receiving_ip=address,
-                additional_info=sent.tls_detail,
-            )
+            if (sent.session, entry.name) not in _tls_reported:  # once per session
+                _tls_reported.add((sent.session, entry.name))
+                _tls_pending.append(
+                    {
+                        "recipient_domain": entry.name,
+                        "mx_host": exchange.host,
+                        "success": sent.tls,
+                        "result_type": sent.tls_failure,
+                        "receiving_ip": address,
+                        "additional_info": sent.tls_detail,
+                    }
+                )
             results = {}
             for rcpt in recipients:
                 reply = sent.replies[rcpt.address]

@@ -41,12 +41,16 @@ class SinkHandler:
     rcpt_delay: float = 0.0
     in_rcpt: threading.Event = field(default_factory=threading.Event)
     connections: int = 0
+    # Offer PIPELINING (RFC 2920) as real MTAs do; aiosmtpd reads commands in order anyway.
+    pipelining: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         with self.lock:
             self.connections += 1
         session.host_name = hostname
+        if self.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
         return responses
 
     async def handle_RCPT(
