@@ -153,6 +153,8 @@ def deliver(domain_id: int | None = None, *, drain: bool = True) -> int:
     batches, up to DRAIN_LIMIT; the number delivered. Asks for a fresh task when more
     may be due."""
     done = 0
+    if drain:
+        _wake_taken()
     if domain_id is not None:
         claim_id = claim(domain_id)
         if claim_id is not None:
@@ -161,6 +163,8 @@ def deliver(domain_id: int | None = None, *, drain: bool = True) -> int:
         claim_id, taken = claim_batch()
         if not taken:
             return done
+        if taken == CLAIM_BATCH:  # a backlog: let an idle worker join in
+            wake_coalesced()
         done += _deliver_held(claim_id)
     if drain:
         wake(None)  # more may be due: continue in a fresh task
@@ -578,13 +582,54 @@ def wake(domain_id: int | None) -> None:
     app.send_task("queue.deliver", args=[domain_id])
 
 
+# Wake-ups are coalesced: a burst of new entries sends one task, not one each (a task costs
+# the sender a broker write and a worker a Celery round and two queries, for an entry the
+# task before it has usually delivered already). A pending mark in the shared cache says a
+# wake-up is on its way; the worker clears it *before* claiming, so an entry committed
+# before a failed `add` is seen by that worker's claim, and one committed after the clear
+# sends a wake-up of its own. The mark expires by itself (a worker killed before clearing
+# it holds back wake-ups for WAKE_PENDING_SECONDS at most; the sweep covers the rest).
+WAKE_PENDING_SECONDS = 5
+
+
+def _wake_key() -> str:
+    from mailadmin.celery import app
+
+    queue = app.amqp.router.route({}, "queue.deliver").get("queue")
+    return f"queue:wake-pending:{getattr(queue, 'name', queue)}"
+
+
+def wake_coalesced() -> None:
+    """Wake a worker to deliver whatever is due, unless a wake-up is already on its way."""
+    from django.core.cache import cache
+
+    try:
+        if not cache.add(_wake_key(), 1, WAKE_PENDING_SECONDS):
+            return
+    except Exception:  # no cache: wake anyway
+        log.warning("wake-up mark unavailable", exc_info=True)
+    wake(None)
+
+
+def _wake_taken() -> None:
+    """A worker is about to claim: wake-ups sent from now on are new work."""
+    from django.core.cache import cache
+
+    try:
+        cache.delete(_wake_key())
+    except Exception:
+        log.warning("wake-up mark unavailable", exc_info=True)
+
+
 def wake_on_commit(domain_ids: list[int]) -> None:
+    if not domain_ids:
+        return
+
     def send() -> None:
-        for domain_id in domain_ids:
-            try:
-                wake(domain_id)
-            except Exception:  # the sweep sends it again; the database holds the work
-                log.warning("could not wake a delivery worker", exc_info=True)
+        try:
+            wake_coalesced()
+        except Exception:  # the sweep sends it again; the database holds the work
+            log.warning("could not wake a delivery worker", exc_info=True)
 
     transaction.on_commit(send)
 
