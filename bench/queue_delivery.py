@@ -326,7 +326,13 @@ def profile(count: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="*",
+        default=[1, 2],
+        help="worker counts to measure (none: only the recovery run)",
+    )
     parser.add_argument(
         "--senders", type=int, default=4, help="threads enqueueing (SMTP sessions) at once"
     )
