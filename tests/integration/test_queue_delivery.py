@@ -167,9 +167,10 @@ def test_two_workers_deliver_each_recipient_exactly_once(remote_mx, smtp_sink):
 def test_mail_queued_while_workers_are_killed_twice_all_arrives_once(remote_mx, smtp_sink):
     """1,000 messages queued (by threads, in batches) in three waves while the worker is
     killed with SIGKILL and replaced, twice: each kill lands while the worker waits for a
-    RCPT answer, with the messages before it on the same connection already accepted by the
-    sink, and the next wave is queued right after it, while no worker runs. Each recipient
-    arrives exactly once: every outcome is recorded before the next transaction starts."""
+    RCPT answer (of a given message well into the run), with the messages before it on the
+    same connection already accepted by the sink, and the next wave is queued right after
+    it, while no worker runs. Each recipient arrives exactly once: every outcome is
+    recorded before the next transaction starts."""
     import threading
 
     from django.db import connections
@@ -178,7 +179,7 @@ def test_mail_queued_while_workers_are_killed_twice_all_arrives_once(remote_mx, 
 
     addresses = [f"k{n}@remote.test" for n in range(1000)]
     waves = [range(0, 400), range(400, 700), range(700, 1000)]
-    kill_at = [300, 650]  # deliveries before each kill
+    kill_in = ["k250@remote.test", "k550@remote.test"]  # the RCPT each kill lands in
     senders, batch = 4, 25
 
     def submit(numbers: range, first: int) -> None:
@@ -191,7 +192,7 @@ def test_mail_queued_while_workers_are_killed_twice_all_arrives_once(remote_mx, 
                             "return_path": "s@origin.test",
                             "recipients": [addresses[n]],
                             "data": data(n),
-                        }  # fmt: skip
+                        }
                         for n in mine[i : i + batch]
                     ]
                 )
@@ -204,21 +205,24 @@ def test_mail_queued_while_workers_are_killed_twice_all_arrives_once(remote_mx, 
             thread.start()
         return threads
 
+    handler = smtp_sink.handler
+    handler.slow_rcpts[kill_in[0]] = 5.0  # a slow peer: the kill lands before DATA
     workers = [Worker(remote_mx).start()]
     submitters = queue_wave(waves[0])
     try:
-        for wave, at_least in zip(waves[1:], kill_at, strict=True):
+        for k, wave in enumerate(waves[1:]):
+            slow = kill_in[k]
             wait_for(
-                lambda at_least=at_least: delivered_count() >= at_least,
+                lambda slow=slow: slow in handler.rcpts_waiting,
                 timeout=120,
-                what=f"{at_least} deliveries",
+                what=f"the RCPT of {slow}",
                 worker=workers[-1],
             )
-            smtp_sink.handler.in_rcpt.clear()
-            smtp_sink.handler.rcpt_delay = 1.0  # a slow peer: the kill lands before DATA
-            assert smtp_sink.handler.in_rcpt.wait(10)
             workers[-1].kill()
-            smtp_sink.handler.rcpt_delay = 0
+            del handler.slow_rcpts[slow]
+            if k + 1 < len(kill_in):  # before its wave is queued
+                handler.slow_rcpts[kill_in[k + 1]] = 5.0
+            assert delivered_count() < len(addresses)
             submitters += queue_wave(wave)  # queued while no worker runs
             workers.append(Worker(remote_mx, queue=workers[0].queue).start())
             time.sleep(2.5)  # the dead worker's lease lapses
