@@ -10,8 +10,12 @@ remote.test points at the sink; enqueues --messages messages of one recipient ea
 services.enqueue takes them, and waits until the sink has them all.
 Prints enqueue rate, end-to-end messages/s (first enqueue → last message at the sink), and
 the lost and duplicated recipient counts; then the same with the queue stopped while
-enqueueing (delivery alone). Last, a recovery run: the messages are queued while the worker
-is killed with SIGKILL and replaced --kills times. Queue rows are deleted before each run.
+enqueueing (delivery alone); with each, the CPU milliseconds per message of the workers,
+the enqueueing process and the sink, and the load average. Last, a recovery run: the
+messages are queued while the worker is killed with SIGKILL at random moments and replaced
+--kills times; it prints the lost and duplicated counts. Queue rows are deleted before each
+run. `--profile`: instead, cProfile of one worker's delivery loop run in this process
+(the messages queued while stopped, then drained), its top functions.
 """
 
 from __future__ import annotations
@@ -27,6 +31,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
 
 BODY = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n" * 30).encode()
 
@@ -44,6 +58,8 @@ def sink_process(port_out, control) -> None:
             control.send(sum(len(m.rcpt_tos) for m in messages))
         elif request == "counter":
             control.send(Counter(r for m in messages for r in m.rcpt_tos))
+        elif request == "cpu":
+            control.send(time.process_time())
         else:
             sink.stop()
             return
@@ -103,6 +119,10 @@ def run(count: int, workers: int, senders: int, *, prequeued: bool = False) -> d
         )
         if prequeued:
             queue_stop(actor=operator)
+        worker_cpu0 = sum(cpu_of(w.process.pid) for w in started)
+        control.send("cpu")
+        sink_cpu0 = control.recv()
+        own_cpu0 = time.process_time()
         t0 = time.perf_counter()
         threads = [threading.Thread(target=submit, args=(i,)) for i in range(senders)]
         for thread in threads:
@@ -110,8 +130,12 @@ def run(count: int, workers: int, senders: int, *, prequeued: bool = False) -> d
         for thread in threads:
             thread.join()
         enqueued = time.perf_counter() - t0
+        own_cpu = time.process_time() - own_cpu0  # enqueueing
         if prequeued:
             time.sleep(2)  # the wake-ups sent meanwhile are refused by the stopped queue
+            worker_cpu0 = sum(cpu_of(w.process.pid) for w in started)
+            control.send("cpu")
+            sink_cpu0 = control.recv()
             t0 = time.perf_counter()
             queue_start(actor=operator)
         deadline = time.monotonic() + max(120, count / 10)
@@ -121,6 +145,10 @@ def run(count: int, workers: int, senders: int, *, prequeued: bool = False) -> d
                 break
             time.sleep(0.02)
         elapsed = time.perf_counter() - t0
+        worker_cpu = sum(cpu_of(w.process.pid) for w in started) - worker_cpu0
+        control.send("cpu")
+        sink_cpu = control.recv() - sink_cpu0
+        load = os.getloadavg()[0]
         time.sleep(1)  # anything arriving late counts as a duplicate
         control.send("counter")
         received: Counter = control.recv()
@@ -141,6 +169,10 @@ def run(count: int, workers: int, senders: int, *, prequeued: bool = False) -> d
         "lost": lost,
         "duplicated": duplicated,
         "recorded_delivered": delivered,
+        "worker_ms": worker_cpu / count * 1000,
+        "enqueue_ms": own_cpu / count * 1000,
+        "sink_ms": sink_cpu / count * 1000,
+        "load": load,
     }
 
 
@@ -224,15 +256,91 @@ def run_with_kills(count: int, kills: int, senders: int) -> dict:
     }
 
 
+def cpu_line(r: dict, *, enqueue: bool = True) -> str:
+    parts = [f"workers {r['worker_ms']:.1f}"]
+    if enqueue:
+        parts.append(f"enqueue {r['enqueue_ms']:.1f}")
+    parts.append(f"sink {r['sink_ms']:.1f}")
+    return f"CPU ms/message: {', '.join(parts)}; load {r['load']:.1f}"
+
+
+def profile(count: int) -> None:
+    """cProfile of the delivery loop a worker runs (`delivery.deliver`), in this process,
+    over `count` messages queued while the queue was stopped (wake-ups off)."""
+    import cProfile
+    import pstats
+
+    from apps.accounts.models import Principal
+    from apps.queue import delivery
+    from apps.queue.models import QueueControl, QueuedMessage
+    from apps.queue.services import enqueue, queue_start, queue_stop
+    from tests.support.dns_server import DnsServer
+
+    QueuedMessage.objects.all().delete()
+    QueueControl.objects.all().delete()
+    port_in, port_out = multiprocessing.Pipe()
+    control, child_control = multiprocessing.Pipe()
+    sink = multiprocessing.Process(target=sink_process, args=(port_out, child_control))
+    sink.start()
+    port = port_in.recv()
+    dns = DnsServer(
+        {"remote.test": {"MX": [(10, "mx.remote.test.")]}, "mx.remote.test": {"A": ["127.0.0.1"]}}
+    ).start()
+    from django.test import override_settings
+
+    operator, _ = Principal.objects.get_or_create(
+        name="bench-operator", defaults={"type": "individual"}
+    )
+    delivery.wake = lambda domain_id: None  # this process is the worker
+    try:
+        queue_stop(actor=operator)
+        for n in range(count):
+            enqueue(return_path="bench@origin.test", recipients=[f"p{n}@remote.test"],
+                    data=message(n))  # fmt: skip
+        queue_start(actor=operator)
+        with override_settings(
+            MAILADMIN_DNS_NAMESERVERS=[("127.0.0.1", dns.port)],
+            MAILADMIN_SMTP_REMOTE_PORT=port,
+        ):
+            profiler = cProfile.Profile()
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            profiler.enable()
+            done = 0
+            while n := delivery.deliver(None):
+                done += n
+            profiler.disable()
+            elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    finally:
+        control.send("stop")
+        sink.join(10)
+        dns.stop()
+    print(
+        f"delivered {done} in {elapsed:.1f} s ({done / elapsed:.0f}/s), "
+        f"{cpu / done * 1000:.1f} CPU ms per message; load {os.getloadavg()[0]:.1f}"
+    )
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(30)
+    stats.sort_stats("tottime").print_stats(15)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="*",
+        default=[1, 2],
+        help="worker counts to measure (none: only the recovery run)",
+    )
     parser.add_argument(
         "--senders", type=int, default=4, help="threads enqueueing (SMTP sessions) at once"
     )
     parser.add_argument(
         "--kills", type=int, default=2, help="SIGKILLs of the worker in the recovery run (0: none)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile one worker's delivery loop instead"
     )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mailadmin.settings")
@@ -248,18 +356,22 @@ def main() -> int:
         f"{args.messages} messages of one recipient, {len(message(0))} bytes each, "
         f"enqueued by {args.senders} threads"
     )
+    if args.profile:
+        profile(args.messages)
+        return 0
     for workers in args.workers:
         r = run(args.messages, workers, args.senders)
         print(
             f"{r['workers']} worker(s): {r['per_s']:.0f} messages/s end to end "
             f"({r['seconds']:.1f} s; enqueue alone {r['enqueue_per_s']:.0f}/s); "
             f"lost {r['lost']}, duplicated {r['duplicated']}, "
-            f"recorded delivered {r['recorded_delivered']}"
+            f"recorded delivered {r['recorded_delivered']}; {cpu_line(r)}"
         )
         r = run(args.messages, workers, args.senders, prequeued=True)
         print(
             f"{r['workers']} worker(s), delivery alone (queued while stopped, then started): "
-            f"{r['per_s']:.0f} messages/s; lost {r['lost']}, duplicated {r['duplicated']}"
+            f"{r['per_s']:.0f} messages/s; lost {r['lost']}, duplicated {r['duplicated']}; "
+            f"{cpu_line(r, enqueue=False)}"
         )
     if args.kills:
         r = run_with_kills(args.messages, args.kills, args.senders)

@@ -153,6 +153,8 @@ def deliver(domain_id: int | None = None, *, drain: bool = True) -> int:
     batches, up to DRAIN_LIMIT; the number delivered. Asks for a fresh task when more
     may be due."""
     done = 0
+    if drain:
+        _wake_taken()
     if domain_id is not None:
         claim_id = claim(domain_id)
         if claim_id is not None:
@@ -161,6 +163,8 @@ def deliver(domain_id: int | None = None, *, drain: bool = True) -> int:
         claim_id, taken = claim_batch()
         if not taken:
             return done
+        if taken == CLAIM_BATCH:  # a backlog: let an idle worker join in
+            wake_coalesced()
         done += _deliver_held(claim_id)
     if drain:
         wake(None)  # more may be due: continue in a fresh task
@@ -224,7 +228,9 @@ def deliver_entry(entry: QueueDomain, claim_id: uuid.UUID) -> None:
                 lease_expires_at=None, worker=""
             )
         else:
+            # Nothing between the remote 250 and this: a kill in between re-delivers.
             record(entry, claim_id, recipients, results, tls=tls)
+            _record_tls_outcomes()
 
 
 def _attempt(entry: QueueDomain, recipients: list[QueueRecipient]):
@@ -360,9 +366,25 @@ def send_over_quota_dsn(
     )
 
 
-def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data: bytes):
+# TLS outcomes for our TLS-RPT reports (RFC 8460 counts sessions): one per pooled session
+# and recipient domain, written after the delivery's own outcome (see deliver_entry).
+_tls_reported: set[tuple[int, str]] = set()
+_tls_pending: list[dict] = []
+
+
+def _record_tls_outcomes() -> None:
     from apps.reports.outgoing import record_tls_outcome  # reports sits above the queue
 
+    if len(_tls_reported) > 10_000:
+        _tls_reported.clear()
+    while _tls_pending:
+        try:
+            record_tls_outcome(**_tls_pending.pop(0))
+        except Exception:  # a report's statistics never hold up mail
+            log.warning("could not record a TLS outcome", exc_info=True)
+
+
+def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data: bytes):
     def all_(kind, code, text, mta=""):
         return {r.pk: Result(kind, code, text, mta) for r in recipients}
 
@@ -381,14 +403,16 @@ def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data
     for exchange in exchanges:
         if sts is not None and sts.mode == "enforce" and not sts.matches(exchange.host):
             detail = f"{exchange.host} is not an MX host of the domain's MTA-STS policy"
-            record_tls_outcome(
-                recipient_domain=entry.name,
-                mx_host=exchange.host,
-                success=False,
-                result_type="validation-failure",
-                policy_type="sts",
-                policy_string=sts.strings(),
-                additional_info=detail,
+            _tls_pending.append(
+                dict(
+                    recipient_domain=entry.name,
+                    mx_host=exchange.host,
+                    success=False,
+                    result_type="validation-failure",
+                    policy_type="sts",
+                    policy_string=sts.strings(),
+                    additional_info=detail,
+                )
             )
             errors.append(f"{exchange.host}: MTA-STS: {detail}")
             continue
@@ -407,15 +431,17 @@ def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data
                     require=need,
                 )
             except tls_policy.PolicyFailure as exc:
-                record_tls_outcome(
-                    recipient_domain=entry.name,
-                    mx_host=exchange.host,
-                    success=False,
-                    result_type=exc.result_type,
-                    policy_type=policy_type,
-                    policy_string=policy_string,
-                    receiving_ip=address,
-                    additional_info=exc.detail,
+                _tls_pending.append(
+                    dict(
+                        recipient_domain=entry.name,
+                        mx_host=exchange.host,
+                        success=False,
+                        result_type=exc.result_type,
+                        policy_type=policy_type,
+                        policy_string=policy_string,
+                        receiving_ip=address,
+                        additional_info=exc.detail,
+                    )
                 )
                 label = "DANE" if exc.requirement.kind == "tlsa" else "MTA-STS"
                 errors.append(f"{exchange.host}[{address}]:{port}: {label}: {exc.detail}")
@@ -425,16 +451,20 @@ def _deliver_remotely(entry: QueueDomain, recipients: list[QueueRecipient], data
                 errors.append(f"{exchange.host}[{address}]:{port}: {exc or type(exc).__name__}")
                 _renew(entry)
                 continue
-            record_tls_outcome(  # what our TLS-RPT reports to this domain count
-                recipient_domain=entry.name,
-                mx_host=exchange.host,
-                success=sent.tls and not sent.tls_failure,
-                result_type=sent.tls_failure,
-                policy_type=policy_type,
-                policy_string=policy_string,
-                receiving_ip=address,
-                additional_info=sent.tls_detail,
-            )
+            if (sent.session, entry.name) not in _tls_reported:  # once per session
+                _tls_reported.add((sent.session, entry.name))
+                _tls_pending.append(
+                    {
+                        "recipient_domain": entry.name,
+                        "mx_host": exchange.host,
+                        "success": sent.tls and not sent.tls_failure,
+                        "result_type": sent.tls_failure,
+                        "policy_type": policy_type,
+                        "policy_string": policy_string,
+                        "receiving_ip": address,
+                        "additional_info": sent.tls_detail,
+                    }
+                )
             results = {}
             for rcpt in recipients:
                 reply = sent.replies[rcpt.address]
@@ -720,13 +750,54 @@ def wake(domain_id: int | None) -> None:
     app.send_task("queue.deliver", args=[domain_id])
 
 
+# Wake-ups are coalesced: a burst of new entries sends one task, not one each (a task costs
+# the sender a broker write and a worker a Celery round and two queries, for an entry the
+# task before it has usually delivered already). A pending mark in the shared cache says a
+# wake-up is on its way; the worker clears it *before* claiming, so an entry committed
+# before a failed `add` is seen by that worker's claim, and one committed after the clear
+# sends a wake-up of its own. The mark expires by itself (a worker killed before clearing
+# it holds back wake-ups for WAKE_PENDING_SECONDS at most; the sweep covers the rest).
+WAKE_PENDING_SECONDS = 5
+
+
+def _wake_key() -> str:
+    from mailadmin.celery import app
+
+    queue = app.amqp.router.route({}, "queue.deliver").get("queue")
+    return f"queue:wake-pending:{getattr(queue, 'name', queue)}"
+
+
+def wake_coalesced() -> None:
+    """Wake a worker to deliver whatever is due, unless a wake-up is already on its way."""
+    from django.core.cache import cache
+
+    try:
+        if not cache.add(_wake_key(), 1, WAKE_PENDING_SECONDS):
+            return
+    except Exception:  # no cache: wake anyway
+        log.warning("wake-up mark unavailable", exc_info=True)
+    wake(None)
+
+
+def _wake_taken() -> None:
+    """A worker is about to claim: wake-ups sent from now on are new work."""
+    from django.core.cache import cache
+
+    try:
+        cache.delete(_wake_key())
+    except Exception:
+        log.warning("wake-up mark unavailable", exc_info=True)
+
+
 def wake_on_commit(domain_ids: list[int]) -> None:
+    if not domain_ids:
+        return
+
     def send() -> None:
-        for domain_id in domain_ids:
-            try:
-                wake(domain_id)
-            except Exception:  # the sweep sends it again; the database holds the work
-                log.warning("could not wake a delivery worker", exc_info=True)
+        try:
+            wake_coalesced()
+        except Exception:  # the sweep sends it again; the database holds the work
+            log.warning("could not wake a delivery worker", exc_info=True)
 
     transaction.on_commit(send)
 

@@ -104,6 +104,13 @@ def enqueue(
     return message
 
 
+def enqueue_many(messages: Sequence[dict]) -> list[QueuedMessage]:
+    """Queue several messages (each `enqueue`'s keyword arguments) in one transaction: one
+    durable commit for the lot instead of one each, and their wake-ups after it."""
+    with transaction.atomic():
+        return [enqueue(**message) for message in messages]
+
+
 _INSERT = """
 WITH m AS (
     INSERT INTO queue_queuedmessage

@@ -165,51 +165,81 @@ def test_two_workers_deliver_each_recipient_exactly_once(remote_mx, smtp_sink):
 
 
 def test_mail_queued_while_workers_are_killed_twice_all_arrives_once(remote_mx, smtp_sink):
-    """200 messages queued by a thread while the worker is killed with SIGKILL and replaced,
-    twice (each time while it waits for a RCPT answer, before any DATA)."""
+    """1,000 messages queued (by threads, in batches) in three waves while the worker is
+    killed with SIGKILL and replaced, twice: each kill lands while the worker waits for a
+    RCPT answer (of a given message well into the run), with the messages before it on the
+    same connection already accepted by the sink, and the next wave is queued right after
+    it, while no worker runs. Each recipient arrives exactly once: every outcome is
+    recorded before the next transaction starts."""
     import threading
 
     from django.db import connections
 
-    smtp_sink.handler.rcpt_delay = 0.05
-    addresses = [f"k{n}@remote.test" for n in range(200)]
+    from apps.queue.services import enqueue_many
 
-    def submit() -> None:
+    addresses = [f"k{n}@remote.test" for n in range(1000)]
+    waves = [range(0, 400), range(400, 700), range(700, 1000)]
+    kill_in = ["k250@remote.test", "k550@remote.test"]  # the RCPT each kill lands in
+    senders, batch = 4, 25
+
+    def submit(numbers: range, first: int) -> None:
         try:
-            for n, address in enumerate(addresses):
-                enqueue(return_path="s@origin.test", recipients=[address], data=data(n))
-                time.sleep(0.005)
+            mine = numbers[first::senders]
+            for i in range(0, len(mine), batch):
+                enqueue_many(
+                    [
+                        {
+                            "return_path": "s@origin.test",
+                            "recipients": [addresses[n]],
+                            "data": data(n),
+                        }
+                        for n in mine[i : i + batch]
+                    ]
+                )
         finally:
             connections.close_all()
 
+    def queue_wave(numbers: range) -> list[threading.Thread]:
+        threads = [threading.Thread(target=submit, args=(numbers, i)) for i in range(senders)]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    handler = smtp_sink.handler
+    handler.slow_rcpts[kill_in[0]] = 5.0  # a slow peer: the kill lands before DATA
     workers = [Worker(remote_mx).start()]
-    submitter = threading.Thread(target=submit)
-    submitter.start()
+    submitters = queue_wave(waves[0])
     try:
-        for at_least in (40, 100):
+        for k, wave in enumerate(waves[1:]):
+            slow = kill_in[k]
             wait_for(
-                lambda at_least=at_least: delivered_count() >= at_least,
-                timeout=90,
-                what=f"{at_least} deliveries",
+                lambda slow=slow: slow in handler.rcpts_waiting,
+                timeout=120,
+                what=f"the RCPT of {slow}",
                 worker=workers[-1],
             )
-            smtp_sink.handler.in_rcpt.clear()
-            assert smtp_sink.handler.in_rcpt.wait(10)
             workers[-1].kill()
+            del handler.slow_rcpts[slow]
+            if k + 1 < len(kill_in):  # before its wave is queued
+                handler.slow_rcpts[kill_in[k + 1]] = 5.0
+            assert delivered_count() < len(addresses)
+            submitters += queue_wave(wave)  # queued while no worker runs
             workers.append(Worker(remote_mx, queue=workers[0].queue).start())
             time.sleep(2.5)  # the dead worker's lease lapses
             delivery.sweep(grace=timedelta(0))  # the beat's tick
-        submitter.join(60)
+        for thread in submitters:
+            thread.join(120)
         delivery.sweep(grace=timedelta(0))
         wait_for(
             lambda: delivered_count() == len(addresses),
-            timeout=120,
+            timeout=180,
             what="every message delivered",
             worker=workers[-1],
         )
-        time.sleep(1)
+        time.sleep(1)  # a duplicate would arrive now
     finally:
         for worker in reversed(workers):
             worker.stop()
     received = Counter(r for m in smtp_sink.messages for r in m.rcpt_tos)
     assert received == Counter(addresses)
+    assert not QueueDomain.objects.exclude(status="delivered").exists()

@@ -40,13 +40,20 @@ class SinkHandler:
     # so a test can kill a client mid-transaction, before any message was accepted.
     rcpt_delay: float = 0.0
     in_rcpt: threading.Event = field(default_factory=threading.Event)
+    # ...or only the RCPTs of these addresses (lower case) wait, this long each.
+    slow_rcpts: dict[str, float] = field(default_factory=dict)
+    rcpts_waiting: set[str] = field(default_factory=set)  # whose RCPT is waiting now
     connections: int = 0
+    # Offer PIPELINING (RFC 2920) as real MTAs do; aiosmtpd reads commands in order anyway.
+    pipelining: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         with self.lock:
             self.connections += 1
         session.host_name = hostname
+        if self.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
         return responses
 
     async def handle_RCPT(
@@ -57,10 +64,15 @@ class SinkHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        if self.rcpt_delay:
+        delay = self.slow_rcpts.get(address.lower(), self.rcpt_delay)
+        if delay:
             self.in_rcpt.set()
-            await asyncio.sleep(self.rcpt_delay)
-            self.in_rcpt.clear()
+            self.rcpts_waiting.add(address.lower())
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                self.rcpts_waiting.discard(address.lower())
+                self.in_rcpt.clear()
         reply = self.rcpt_replies.get(address.lower())
         if reply:
             return reply

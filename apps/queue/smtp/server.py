@@ -246,7 +246,10 @@ class BaseHandler:
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses
     ) -> list[str]:
         session.host_name = hostname
-        return [r for r in responses if self.offers_auth or not r.startswith("250-AUTH")]
+        offered = [r for r in responses if self.offers_auth or not r.startswith("250-AUTH")]
+        # PIPELINING (RFC 2920): aiosmtpd answers commands in the order read and drops what
+        # was sent after STARTTLS, which is all the extension asks of a server.
+        return [*offered[:-1], "250-PIPELINING", offered[-1]]
 
     async def handle_exception(self, error: Exception) -> str:
         if isinstance(error, TLSSetupException):  # a client's failed handshake, not ours

@@ -47,11 +47,22 @@ def test_it_stores_the_message_once_with_one_entry_per_domain_and_recipient():
 
 
 def test_it_wakes_a_worker_by_name_after_commit(django_capture_on_commit_callbacks, monkeypatch):
+    """One wake-up for a burst: none more while one is on its way, until a worker takes it
+    (clears the mark before it claims)."""
     sent = []
     monkeypatch.setattr(delivery, "wake", sent.append)
+    delivery._wake_taken()  # no mark left by an earlier test
     with django_capture_on_commit_callbacks(execute=True):
-        queued = enqueue(return_path="", recipients=["x@remote.test"], data=message())
-    assert sent == [entry_of(queued).pk]
+        enqueue(return_path="", recipients=["x@remote.test"], data=message())
+    assert sent == [None]  # deliver whatever is due
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue(return_path="", recipients=["y@remote.test"], data=message())
+    assert sent == [None]
+    delivery._wake_taken()
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue(return_path="", recipients=["z@remote.test"], data=message())
+    assert sent == [None, None]
+    delivery._wake_taken()
 
 
 def test_it_delivers_to_the_mx_found_in_dns(mx):
@@ -98,6 +109,47 @@ def test_it_reuses_the_connection_for_the_next_message(mx):
     assert len(mx.wait_for(3)) == 3
     assert mx.handler.connections == 1
     assert len(remote.pool) == 1
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_it_pipelines_when_offered_with_the_same_outcomes(mx, pipelining):
+    """PIPELINING (RFC 2920) or one command at a time: a refused recipient keeps its own
+    answer, the others get the body, dot-stuffed, once."""
+    mx.handler.pipelining = pipelining
+    mx.handler.rcpt_replies["gone@remote.test"] = "550 5.1.1 no such user"
+    data = message(body="line one\r\n.starts with a dot\r\n")
+    queued = enqueue(
+        return_path="s@origin.test", recipients=["a@remote.test", "gone@remote.test"], data=data
+    )
+    run(entry_of(queued))
+    [received] = mx.wait_for(1)
+    assert (received.mail_from, received.rcpt_tos) == ("s@origin.test", ["a@remote.test"])
+    assert received.data.replace(b"\r\n", b"\n") == data.replace(b"\r\n", b"\n")
+    replies = dict(queued.recipients.values_list("address", "response"))
+    assert replies == {
+        "a@remote.test": "250 2.0.0 OK: queued",
+        "gone@remote.test": "550 5.1.1 no such user",
+    }
+
+
+def test_it_pipelines_a_refused_sender_without_sending_the_body(mx):
+    mx.handler.rcpt_replies["a@remote.test"] = "451 4.7.1 Greylisted"
+    queued = enqueue(return_path="", recipients=["a@remote.test"], data=message())
+    run(entry_of(queued))
+    assert QueueRecipient.objects.get().response == "451 4.7.1 Greylisted"
+    queued = enqueue(return_path="", recipients=["b@remote.test"], data=message("next"))
+    run(entry_of(queued))  # the same connection, still in step
+    assert mx.wait_for(1)[0].rcpt_tos == ["b@remote.test"]
+    assert mx.handler.connections == 1
+
+
+def test_it_records_one_tls_outcome_per_session_and_domain(mx):
+    """TLS-RPT counts sessions (RFC 8460): three messages over one pooled connection are one."""
+    for i in range(3):
+        run(entry_of(enqueue(return_path="", recipients=[f"r{i}@remote.test"], data=message())))
+    assert len(mx.wait_for(3)) == 3
+    assert mx.handler.connections == 1
+    assert OutboundTlsResult.objects.count() == 1
 
 
 def test_it_reconnects_when_a_pooled_connection_went_idle_too_long(mx, settings):

@@ -123,3 +123,19 @@ def test_it_bounds_the_connections_from_one_address_and_in_all(
     with connect(listener) as only, socket.create_connection(("127.0.0.1", port), timeout=5) as x:
         assert x.recv(200) == b"421 4.7.0 Too many connections, try again later\r\n"
         assert only.noop() == (250, b"OK")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_offers_pipelining_and_answers_pipelined_commands_in_order(start_listeners):
+    """RFC 2920: commands sent in one write are answered one by one, in order."""
+    listener = start_listeners("inbound", "submission")
+    with connect(listener) as client:
+        assert client.has_extn("pipelining")
+        client.send("MAIL FROM:<a@origin.test>\r\nRCPT TO:<b@nowhere.test>\r\nRSET\r\nNOOP\r\n")
+        replies = [client.getreply() for _ in range(4)]
+    assert replies == [
+        (250, b"2.1.0 Sender OK"),
+        (550, b"5.7.1 Relaying denied"),
+        (250, b"OK"),
+        (250, b"OK"),
+    ]
