@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import Any
 
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from apps.queue.models import QueuedMessage
 from apps.queue.selectors import STATUSES, QueueFilters
+from mailadmin.api.serializers import date_time_param
 from mailadmin.errors import ValidationFailed
 
 
@@ -93,31 +93,6 @@ MESSAGE = inline_serializer(
 )
 
 
-def _moment(value: str | None, field: str, *, end: bool = False) -> datetime | None:
-    """An ISO date-time, or a day (its first or last instant, UTC)."""
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        moment = parse_datetime(text)
-        if moment is None:
-            day = parse_date(text)
-            moment = (
-                datetime.combine(day, time.max if end else time.min, tzinfo=UTC) if day else None
-            )
-        # In UTC: PostgreSQL refuses offsets past 15:59 that Python accepts (+18:56).
-        elif moment.tzinfo:
-            moment = moment.astimezone(UTC)
-    except (ValueError, OverflowError):  # OverflowError: year 1 east of UTC
-        moment = None
-    if moment is None:
-        raise ValidationFailed(
-            f"Invalid value for field {field}: '{text[:64]}' is not a date or date-time.",
-            field=field,
-        )
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def parse_filters(params) -> QueueFilters:
     """Query parameters → filters. The text filter answers to `text`, `filter` and
     `values` (the spec names all three on its queue operations)."""
@@ -137,6 +112,6 @@ def parse_filters(params) -> QueueFilters:
         sender=get("sender"),
         domain=get("domain", 255),
         status=get("status", 16).lower(),
-        since=_moment(params.get("from"), "from"),
-        until=_moment(params.get("to"), "to", end=True),
+        since=date_time_param(params.get("from"), "from"),
+        until=date_time_param(params.get("to"), "to", end=True),
     )

@@ -37,6 +37,7 @@ from apps.spamfilter.message import parse
 from apps.spamfilter.models import MailboxSpamSetting, QuarantinedMessage
 from apps.store import blobs
 from apps.store.headers import parse_summary
+from mailadmin.api.serializers import date_time_param
 from mailadmin.audit import audit
 from mailadmin.core.models import TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
@@ -139,7 +140,6 @@ def quarantine_visible(actor: Principal) -> QuerySet[QuarantinedMessage]:
 
 def parse_filters(params) -> dict:
     """The list's filters from a query string; a bad one is a 400 naming the field."""
-    from apps.queue.serializers import _moment  # the queue's filters read dates alike
 
     raw = {k: (params.get(k) or "").strip() for k in FILTER_NAMES}
     filters: dict = {}
@@ -157,9 +157,9 @@ def parse_filters(params) -> dict:
         filters["sender"] = raw["sender"].lower()[:320]
     # Given but empty is refused like a bad date (the console leaves empty fields out).
     if params.get("from") is not None:
-        filters["from"] = _moment(params.get("from"), "from")
+        filters["from"] = date_time_param(params.get("from"), "from")
     if params.get("to") is not None:
-        filters["to"] = _moment(params.get("to"), "to", end=True)
+        filters["to"] = date_time_param(params.get("to"), "to", end=True)
     return filters
 
 

@@ -7,10 +7,14 @@ The problem handler (mailadmin.api.exceptions) turns the errors raised here into
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, time
 from typing import Any
 
+from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
+
+from mailadmin.errors import ValidationFailed
 
 
 def unrecognized(name: str) -> ValidationError:
@@ -77,3 +81,29 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid", input=data)
         return data
+
+
+def date_time_param(value: str | None, field: str, *, end: bool = False) -> datetime | None:
+    """A query parameter holding an ISO date-time, or a day (its first instant, or its
+    last with `end`), in UTC; anything else is a 400 naming the field."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        moment = parse_datetime(text)
+        if moment is None:
+            day = parse_date(text)
+            moment = (
+                datetime.combine(day, time.max if end else time.min, tzinfo=UTC) if day else None
+            )
+        # In UTC: PostgreSQL refuses offsets past 15:59 that Python accepts (+18:56).
+        elif moment.tzinfo:
+            moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 1 east of UTC
+        moment = None
+    if moment is None:
+        raise ValidationFailed(
+            f"Invalid value for field {field}: '{text[:64]}' is not a date or date-time.",
+            field=field,
+        )
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
