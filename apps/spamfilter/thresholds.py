@@ -51,11 +51,16 @@ def key(name: str) -> str:
     return f"{PREFIX}{name}"
 
 
+ENVIRONMENT = tuple(f"MAILADMIN_SPAM_THRESHOLD_{name.upper()}" for name in NAMES)
+
+
+def _environment() -> tuple[float, ...]:
+    return tuple(getattr(settings, name) for name in ENVIRONMENT)
+
+
 def defaults() -> dict[str, float]:
     """The environment's thresholds (MAILADMIN_SPAM_THRESHOLD_*)."""
-    return {
-        name: float(getattr(settings, f"MAILADMIN_SPAM_THRESHOLD_{name.upper()}")) for name in NAMES
-    }
+    return dict(zip(NAMES, map(float, _environment()), strict=True))
 
 
 def parse_value(setting: str, value: str) -> float:
@@ -143,8 +148,7 @@ _loaded = _Loaded()
 
 def current() -> Thresholds:
     """The thresholds in force: the store's over the environment's (no query per call)."""
-    base = defaults()
-    base_key = tuple(base.values())
+    base_key = _environment()
     try:
         generation, values = settings_cache.values_under(PREFIX)
     except DatabaseError as exc:
@@ -153,10 +157,11 @@ def current() -> Thresholds:
         loaded = _loaded.current
         if loaded is not None:
             return loaded[2]
-        return Thresholds(**base)
+        return Thresholds(**defaults())
     loaded = _loaded.current
     if loaded is not None and loaded[0] == generation and loaded[1] == base_key:
         return loaded[2]
+    base = defaults()
     merged, stored = _merged(values, base)
     thresholds = Thresholds(**merged, overridden=frozenset(stored))
     _loaded.current = (generation, base_key, thresholds)
