@@ -99,7 +99,7 @@ def main() -> None:
     configure(server.port)
     from django.conf import settings
 
-    from apps.spamfilter import bayes, lookups
+    from apps.spamfilter import bayes, lookups, thresholds
     from apps.spamfilter.message import parse
     from apps.spamfilter.services import scan
 
@@ -129,7 +129,7 @@ def main() -> None:
     print(f"learned {len(train)} messages in {learn_time:.2f}s ({store})")
 
     messages = [(p.read_bytes(), is_spam) for p, is_spam in test]
-    threshold = settings.MAILADMIN_SPAM_THRESHOLD_SPAM
+    threshold = thresholds.current().spam  # the store's, else the environment's
     lookups.cache_clear()
     profiler = cProfile.Profile() if args.profile else None
     scores: list[tuple[float, bool]] = []  # the first pass's (score, is spam)

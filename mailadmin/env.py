@@ -72,6 +72,20 @@ def env_bind(name: str, default: str, *, default_port: int) -> tuple[str, int]:
     return parse_host_port(env_str(name, default), name=name, default_port=default_port)
 
 
+def env_url(name: str, default: str) -> str:
+    """An http(s) base URL without its trailing slash (links in mail are built on it)."""
+    from urllib.parse import urlsplit
+
+    raw = env_str(name, default).strip()
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ImproperlyConfigured(
+            f"{name} must be an http:// or https:// URL such as https://mail.example.org, "
+            f"not {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
 def env_nameservers(name: str) -> list[tuple[str, int]]:
     """'127.0.0.1:5353, ::1' -> [('127.0.0.1', 5353), ('::1', 53)]; empty = system resolver."""
     raw = env_str(name)

@@ -19,6 +19,7 @@ from mailadmin.env import (
     env_int,
     env_nameservers,
     env_str,
+    env_url,
     generated_once,
     parse_fernet_keys,
 )
@@ -286,6 +287,11 @@ MAILADMIN_HTTP_BIND = env_bind(
     "MAILADMIN_HTTP_BIND", "0.0.0.0:8000" if PRODUCTION else "127.0.0.1:8000", default_port=8000
 )
 MAILADMIN_HOSTNAME = env_str("MAILADMIN_HOSTNAME", "mail.localhost")
+# Where people reach the console: links in mail (the quarantine digest) are built on it.
+MAILADMIN_CONSOLE_URL = env_url(
+    "MAILADMIN_CONSOLE_URL",
+    f"https://{MAILADMIN_HOSTNAME}" if PRODUCTION else "http://127.0.0.1:8000",
+)
 MAILADMIN_MAX_MESSAGE_SIZE = env_int("MAILADMIN_MAX_MESSAGE_SIZE", 50 * 1024 * 1024)
 # The header section of a message (bytes up to the blank line), as Postfix's default.
 MAILADMIN_SMTP_MAX_HEADER_SIZE = env_int("MAILADMIN_SMTP_MAX_HEADER_SIZE", 100 * 1024)

@@ -1,5 +1,6 @@
 """What a setting key may look like, and the rules other apps register for their keys'
-values (the spam filter registers `spam-filter.rule.<TAG>.score|enabled`).
+values (the spam filter registers `spam-filter.rule.<TAG>.score|enabled`), and the checks
+of keys that must agree with each other (the spam thresholds' order).
 
 Pure functions: no database, so the API, the console and reload share one set of checks
 and one set of messages.
@@ -33,11 +34,30 @@ class KeyRule:
     check: Callable[[str, re.Match, str], str]
 
 
+@dataclass(frozen=True)
+class GroupRule:
+    """Keys under `prefix` that must agree with each other: `check(stored, touched)` sees
+    every value under the prefix as a write would leave it and the keys the write touched,
+    and raises SettingInvalid to refuse the whole write."""
+
+    prefix: str
+    check: Callable[[dict[str, str], set[str]], None]
+
+
 _rules: list[KeyRule] = []
+_groups: list[GroupRule] = []
 
 
 def register(pattern: str, check: Callable[[str, re.Match, str], str]) -> None:
     _rules.append(KeyRule(re.compile(pattern), check))
+
+
+def register_group(prefix: str, check: Callable[[dict[str, str], set[str]], None]) -> None:
+    _groups.append(GroupRule(prefix, check))
+
+
+def groups() -> list[GroupRule]:
+    return list(_groups)
 
 
 def check_key(key: str) -> str:

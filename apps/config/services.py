@@ -129,6 +129,7 @@ def settings_update(*, actor: Principal, changes: list[Change]) -> None:
                     unique_fields=["key"],
                     update_fields=["value", "updated_at"],
                 )
+        _check_groups(plan)
         _bump()
         audit(
             actor=actor,
@@ -138,6 +139,30 @@ def settings_update(*, actor: Principal, changes: list[Change]) -> None:
             tenant_id=None,
             changes=_audited(plan, removed),
         )
+
+
+def _touches(prefix: str, plan: _Plan) -> set[str]:
+    touched = {k for k in [*plan.set, *plan.deleted] if k.startswith(prefix)}
+    for cleared in plan.cleared:
+        if cleared.startswith(prefix) or prefix.startswith(cleared):
+            touched.add(cleared if cleared.startswith(prefix) else prefix)
+    return touched
+
+
+def _check_groups(plan: _Plan) -> None:
+    """Keys that must agree (keys.register_group) are checked as the write leaves them,
+    inside its transaction: a refusal rolls the whole write back. The generation row is
+    locked first, so two concurrent writes are checked one after the other (each sees the
+    other's committed keys), not both against the state before either."""
+    locked = False
+    for group in keys.groups():
+        touched = _touches(group.prefix, plan)
+        if touched:
+            if not locked:
+                Generation.objects.select_for_update().get_or_create(pk=1)
+                locked = True
+            stored = Setting.objects.filter(key__startswith=group.prefix)
+            group.check(dict(stored.values_list("key", "value")), touched)
 
 
 def _audited(plan: _Plan, removed: int) -> dict[str, Any]:
@@ -171,6 +196,15 @@ def settings_reload(*, actor: Principal) -> dict[str, dict[str, str]]:
             continue
         if not keys.is_used(key):
             warnings[key] = "Stored only: nothing in mailadmin reads this key."
+    for group in keys.groups():
+        stored = dict(
+            Setting.objects.filter(key__startswith=group.prefix).values_list("key", "value")
+        )
+        valid = {k: v for k, v in stored.items() if k not in errors}
+        try:
+            group.check(valid, set(valid))
+        except keys.SettingInvalid as exc:
+            errors.setdefault(exc.field or group.prefix, exc.message)
     with transaction.atomic():
         _bump()
         audit(

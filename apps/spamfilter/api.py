@@ -263,6 +263,18 @@ RELOAD_RESULT = envelope(
                 child=serializers.DictField(),
                 help_text="Rules the settings store overrides: {tag: {score, enabled}}",
             ),
+            "thresholds": serializers.DictField(
+                child=serializers.FloatField(),
+                help_text="Thresholds in force: {spam, quarantine, reject, discard} (0 = off)",
+            ),
+            "thresholdOverrides": serializers.ListField(
+                child=serializers.CharField(),
+                help_text="Thresholds set in the settings store (the others: the environment)",
+            ),
+            "thresholdsChanged": serializers.DictField(
+                child=serializers.DictField(),
+                help_text="Thresholds changed since the previous reload: {name: {from, to}}",
+            ),
         },
     ),
 )
@@ -278,7 +290,9 @@ class SpamFilterUpdateApi(MethodPermissionApi):
             "Reloads the rules file and the overrides of the settings store "
             "(spam-filter.rule.<TAG>.score / .enabled) and answers what changed since the "
             "previous reload: tags added, removed, and changed (score, enabled, action, "
-            "overrides included), and the overrides in force. A file that does not load is "
+            "overrides included), the overrides in force, and the score thresholds in force "
+            "(spam-filter.threshold.<name> over MAILADMIN_SPAM_THRESHOLD_*) with those "
+            "changed since the previous reload. A file that does not load is "
             "a 400 naming the problem; the rules in force stay."
         ),
     )

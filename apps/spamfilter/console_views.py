@@ -31,7 +31,7 @@ from apps.spamfilter.console_forms import (
     SpamSettingForm,
 )
 from apps.spamfilter.models import SenderListEntry
-from mailadmin.api.pagination import paginate_query
+from mailadmin.api.pagination import Page, PageNav, page_nav, paginate_query
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.forms import refusal_form
 from mailadmin.core.rendering import FORM_INVALID, redirect_after_form, render_form, render_page
@@ -224,18 +224,44 @@ LIST_HELP = {
 }
 
 
+LIST_PAGE = 50  # entries of one list a page
+
+
+def _list_page(request: HttpRequest, name: str, entries: list[str], path: str) -> PageNav:
+    """One list's page through the one pager: `?list=<name>&page=<n>` pages that list (the
+    others stay on their first page). The list is already read whole (bounded), so the page
+    is cut from it here and costs no query."""
+    raw = request.GET.get("page", "") if request.GET.get("list") == name else ""
+    number = int(raw) if raw.isdigit() and len(raw) < 7 else 1
+    pages = max(1, -(-len(entries) // LIST_PAGE))
+    number = min(max(number, 1), pages)
+    start = (number - 1) * LIST_PAGE
+    page = Page(
+        items=entries[start : start + LIST_PAGE],
+        total=len(entries),
+        total_capped=False,
+        number=number,
+        limit=LIST_PAGE,
+    )
+    return page_nav({"list": name, "page": str(number)}, page, path=path)
+
+
 def _lists_context(request: HttpRequest, domain, mailbox, forms: dict | None = None) -> dict:
     actor = request.user
     forms = forms or {}
+    every = sender_lists.entry_lists(actor=actor, mailbox=mailbox.principal)
+    path = reverse("spamfilter:mailbox-spam", args=[domain.pk, mailbox.pk])
     lists = []
     for name in LIST_ORDER:
-        entries = sender_lists.entry_list(actor=actor, mailbox=mailbox.principal, list_name=name)
+        nav = _list_page(request, name, every.get(name, []), path)
         lists.append(
             {
                 "name": name,
                 "title": LIST_TITLES[name],
                 "help": LIST_HELP[name],
-                "entries": entries,
+                "entries": nav.page.items,
+                "count": nav.page.total,
+                "pagination": nav,
                 "form": forms.get(name) or SenderListEntryForm(prefix=name),
             }
         )
@@ -263,8 +289,14 @@ def _spam_page(request, domain, mailbox, *, forms=None, settings_form=None, stat
 @permission_required(Perm.PRINCIPAL_GET)
 @require_http_methods(["GET"])
 def mailbox_spam(request: HttpRequest, domain_id: int, mailbox_id: int) -> HttpResponse:
-    """The mailbox page's Spam tab: its four lists and its spam settings."""
+    """The mailbox page's Spam tab: its four lists (a page of each) and its spam settings.
+    htmx asking for another page of one list (`?list=<name>&page=<n>`) gets that list."""
     domain, mailbox = _mailbox(request, domain_id, mailbox_id)
+    wanted = request.GET.get("list", "")
+    if request.htmx and wanted in LIST_ORDER:
+        context = _lists_context(request, domain, mailbox)
+        context["list"] = next(item for item in context["lists"] if item["name"] == wanted)
+        return render_page(request, "spamfilter/mailbox_spam.html#spam-list", context)
     return _spam_page(request, domain, mailbox)
 
 

@@ -26,6 +26,7 @@ from email.utils import format_datetime, make_msgid
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -376,7 +377,9 @@ def _digest_from() -> str:
 
 
 def digest_message(owner: str, items: Sequence[QuarantinedMessage], more: int = 0) -> bytes:
-    """A plain-text mail naming each item: when, from whom, to whom, subject, score."""
+    """A plain-text mail naming each item: when, from whom, to whom, subject, score, and
+    the link to its page in the console (on MAILADMIN_CONSOLE_URL)."""
+    console = settings.MAILADMIN_CONSOLE_URL
     message = EmailMessage()
     message["From"] = _digest_from()
     message["To"] = owner
@@ -390,6 +393,7 @@ def digest_message(owner: str, items: Sequence[QuarantinedMessage], more: int = 
         "An administrator can release them to the inbox or delete them in the console",
         "(Spam filter > Quarantine); they are deleted after "
         f"{settings.MAILADMIN_QUARANTINE_RETENTION_DAYS} days.",
+        f"Quarantine: {console}{reverse('spamfilter:quarantine')}",
         "",
     ]
     for item in items:
@@ -399,6 +403,7 @@ def digest_message(owner: str, items: Sequence[QuarantinedMessage], more: int = 
             f"  From:    {item.from_address or item.sender or '<>'}",
             f"  To:      {item.recipient}",
             f"  Subject: {item.subject or '(no subject)'}",
+            f"  Open:    {console}{reverse('spamfilter:quarantine-detail', args=[item.pk])}",
             "",
         ]
     if more:

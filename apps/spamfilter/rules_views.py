@@ -1,5 +1,6 @@
 """The rules editor: every rule of the rules file with its score and enabled flag, and the
-administrators' overrides kept in the settings store, edited inline one row at a time."""
+administrators' overrides kept in the settings store, edited inline one row at a time; above
+them the score thresholds (spam, quarantine, reject, discard), edited likewise."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.urls import reverse
 
 from apps.accounts.permissions import Perm
 from apps.config.views import superadmin_only
-from apps.spamfilter import overrides, rules
+from apps.spamfilter import overrides, rules, thresholds
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.forms import ServiceErrorsMixin
 from mailadmin.core.rendering import redirect_after_form, render_form, render_page
@@ -30,6 +31,12 @@ class RuleOverrideForm(ServiceErrorsMixin, forms.Form):
     enabled = forms.BooleanField(label="Enabled", required=False)
 
 
+class ThresholdForm(ServiceErrorsMixin, forms.Form):
+    """Only carries the text: the settings store checks it (the API's exact messages)."""
+
+    value = forms.CharField(label="Threshold", required=False, max_length=32)
+
+
 def _row(request: HttpRequest, tag: str) -> overrides.RuleRow:
     row = overrides.rule_row(actor=request.user, tag=tag)
     if row is None:
@@ -48,7 +55,9 @@ def _render_row(request, row, *, form=None, status=None) -> HttpResponse:
     return redirect_after_form(request, reverse("spamfilter:rules"))
 
 
-def _page(request, *, form=None, form_tag=None) -> HttpResponse:
+def _page(
+    request, *, form=None, form_tag=None, threshold_form=None, threshold_name=None
+) -> HttpResponse:
     search = (request.GET.get("q") or "").strip()[:64]
     rows = overrides.rule_rows(actor=request.user, search=search)
     context = {
@@ -57,10 +66,14 @@ def _page(request, *, form=None, form_tag=None) -> HttpResponse:
         "total": len(rows),
         "overridden": sum(1 for r in rows if r.overridden),
         "version": rules.bundled().version,
+        "thresholds": thresholds.threshold_rows(actor=request.user),
         "form": form,
         "form_tag": form_tag,
+        "threshold_form": threshold_form,
+        "threshold_name": threshold_name,
     }
-    status = 422 if form is not None and form.errors else 200
+    failed = [f for f in (form, threshold_form) if f is not None and f.errors]
+    status = 422 if failed else 200
     return render_page(request, TEMPLATE, context, partial="rules-table", status=status)
 
 
@@ -101,3 +114,37 @@ def rule_reset(request: HttpRequest, tag: str) -> HttpResponse:
         overrides.rule_override_reset(actor=request.user, tag=row.tag)
         row = _row(request, tag)
     return _render_row(request, row)
+
+
+def _render_threshold(request, row, *, form=None) -> HttpResponse:
+    context = {"threshold": row, "threshold_form": form, "threshold_name": row.name}
+    if getattr(request, "htmx", False):
+        if form is not None:
+            return render_form(request, TEMPLATE, context, form=form, partial="threshold-row")
+        return render_page(request, TEMPLATE, context, partial="threshold-row")
+    if form is not None and form.errors:
+        return _page(request, threshold_form=form, threshold_name=row.name)
+    return redirect_after_form(request, reverse("spamfilter:rules"))
+
+
+@permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_UPDATE)
+@superadmin_only
+def threshold_edit(request: HttpRequest, name: str) -> HttpResponse:
+    row = thresholds.threshold_row(actor=request.user, name=name)
+    if row is None:
+        raise Http404(f"No spam-filter threshold {name}.")
+    if request.method != "POST":
+        return _render_threshold(request, row)
+    form = ThresholdForm(request.POST)
+    if form.is_valid():
+        try:
+            thresholds.threshold_set(
+                actor=request.user, name=name, value=form.cleaned_data["value"]
+            )
+        except ServiceError as exc:
+            form.add_error("value", exc.message)
+        else:
+            return _render_threshold(
+                request, thresholds.threshold_row(actor=request.user, name=name)
+            )
+    return _render_threshold(request, row, form=form)

@@ -101,6 +101,17 @@ def entry_list(*, actor: Principal, mailbox: Principal, list_name: str) -> list[
     return list(queryset.order_by("value").values_list("value", flat=True)[:MAX_ENTRIES])
 
 
+def entry_lists(*, actor: Principal, mailbox: Principal) -> dict[str, list[str]]:
+    """Every list of one mailbox, its values in order: one query, bounded (each list holds
+    at most MAX_ENTRIES), so a page showing them costs the same however full they are."""
+    queryset = entries_visible(actor).filter(mailbox=mailbox).order_by("list", "value")
+    lists: dict[str, list[str]] = {name: [] for name, _ in SenderListEntry.LISTS}
+    rows = queryset.values_list("list", "value")[: len(lists) * MAX_ENTRIES]
+    for name, value in rows:
+        lists.setdefault(name, []).append(value)
+    return lists
+
+
 @transaction.atomic
 def entry_add(
     *, actor: Principal, mailbox: Principal, domain: Principal, list_name: str, value: str

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
 from apps.accounts.principals.selectors import principal_get
-from apps.spamfilter import auth, bayes, checks, rules, sender_lists
+from apps.spamfilter import auth, bayes, checks, rules, sender_lists, thresholds
 from apps.spamfilter.lookups import ScanLookups, reverse_name
 from apps.spamfilter.message import ParsedMessage, parse
 from mailadmin.audit import audit
@@ -247,17 +247,17 @@ def scan(
             described = rule.description if rule is not None else ""
             reasons.append(f"{tag}: {described}" if described else tag)
     score = round(score, 2)
-    thresholds = [
-        ("discard", settings.MAILADMIN_SPAM_THRESHOLD_DISCARD),
-        ("reject", settings.MAILADMIN_SPAM_THRESHOLD_REJECT),
-        ("quarantine", settings.MAILADMIN_SPAM_THRESHOLD_QUARANTINE),
-    ]
-    for name, threshold in thresholds:
+    limits = thresholds.current()
+    for name, threshold in (
+        ("discard", limits.discard),
+        ("reject", limits.reject),
+        ("quarantine", limits.quarantine),
+    ):
         if threshold > 0 and score >= threshold and SEVERITY[name] > SEVERITY[action]:
             action = name
             reasons.append(f"spam score {score:.2f} reaches the {name} threshold {threshold:g}")
             break
-    spam_threshold = settings.MAILADMIN_SPAM_THRESHOLD_SPAM
+    spam_threshold = limits.spam
     is_spam = (spam_threshold > 0 and score >= spam_threshold) or action != "allow"
     reported.sort()
     lines = [f"{tag} ({value:.2f})" for value, tag in reported]
@@ -405,7 +405,8 @@ def bayes_learned(*, actor: Principal, account_id: str | None = None) -> tuple[i
 
 
 def rules_reload(*, actor: Principal) -> dict:
-    changes = rules.reload()
+    changes = rules.reload()  # re-reads the settings store too
+    changes.update(thresholds.reload_report())
     audit(
         actor=actor,
         action="spam-filter.update",
@@ -418,6 +419,7 @@ def rules_reload(*, actor: Principal) -> dict:
             "removed": changes["removed"],
             "changed": sorted(changes["changed"]),
             "overrides": sorted(changes["overrides"]),
+            "thresholds": changes["thresholds"],
         },
     )
     return changes

@@ -49,6 +49,7 @@ urlpatterns = [
         name="quarantine-delete",
     ),
     path("rules/", rules_views.rule_list, name="rules"),
+    path("thresholds/<str:name>/", rules_views.threshold_edit, name="threshold-edit"),
     path("rules/<str:tag>/", rules_views.rule_edit, name="rule-edit"),
     path("rules/<str:tag>/reset/", rules_views.rule_reset, name="rule-reset"),
 ]

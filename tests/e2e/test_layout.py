@@ -73,6 +73,7 @@ NOT_PAGES = {
     "spamfilter:quarantine-delete",
     "spamfilter:rule-edit",  # a row fragment of spamfilter:rules, measured there
     "spamfilter:rule-reset",
+    "spamfilter:threshold-edit",  # a row fragment of spamfilter:rules, measured there
     "config:save",  # POST-only; its forms are on config:index
     "config:delete",
     # XML for mail clients, not pages (tests/unit/domains/test_client_config.py)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from apps.config import cache
 from apps.config.models import Setting
 from tests.conftest import TEST_PASSWORD
 from tests.e2e.conftest import login, mark_document, same_document
@@ -49,4 +50,37 @@ def test_it_shows_a_bad_score_in_the_row(page):
     )
     expect(page.locator(f"{ROW} input[name=score]")).to_have_value("lots")
     assert not Setting.objects.exists()
+    assert same_document(page)
+
+
+@pytest.fixture
+def fresh_settings_cache():
+    """The flush after this test leaves this process's copy of the store stale for up to
+    MAILADMIN_SETTINGS_REFRESH_SECONDS: drop it, so the next test scans with the defaults."""
+    yield
+    cache.invalidate()
+
+
+def test_a_threshold_saves_in_place_and_shows_a_refusal_in_its_row(
+    page, settings, fresh_settings_cache
+):
+    settings.MAILADMIN_SPAM_THRESHOLD_SPAM = 5.0
+    settings.MAILADMIN_SPAM_THRESHOLD_REJECT = 15.0
+    row = "#threshold-reject"
+    mark_document(page)
+    page.fill(f"{row} input[name=value]", "2")
+    page.click(f"{row} button:has-text('Save')")
+    expect(page.locator("#threshold-reject-error")).to_have_text(
+        "Invalid spam-filter thresholds: reject (2) is below spam (5); thresholds that are on "
+        "must keep the order spam <= quarantine <= reject <= discard (0 turns one off)"
+    )
+    expect(page.locator(f"{row} input[name=value]")).to_have_value("2")
+    assert not Setting.objects.exists()
+    page.fill(f"{row} input[name=value]", "12")
+    page.click(f"{row} button:has-text('Save')")
+    expect(page.locator(f"{row} td").nth(3)).to_have_text("12")  # in force
+    expect(page.locator("#threshold-reject-error")).to_have_count(0)
+    assert dict(Setting.objects.values_list("key", "value")) == {
+        "spam-filter.threshold.reject": "12.0"
+    }
     assert same_document(page)

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from mailadmin.env import env_bool, env_nameservers, parse_host_port
+from mailadmin.env import env_bool, env_nameservers, env_url, parse_host_port
 
 
 @pytest.mark.parametrize(
@@ -50,3 +50,19 @@ def test_it_reads_secrets_from_files(monkeypatch, tmp_path):
     secret.write_text("s3cret\n")
     monkeypatch.setenv("SECRET_KEY_FILE", str(secret))
     assert env_str("SECRET_KEY") == "s3cret"
+
+
+def test_it_reads_a_base_url_without_its_trailing_slash(monkeypatch):
+    monkeypatch.setenv("MAILADMIN_CONSOLE_URL", "https://mail.example.org/admin/")
+    assert env_url("MAILADMIN_CONSOLE_URL", "x") == "https://mail.example.org/admin"
+    monkeypatch.delenv("MAILADMIN_CONSOLE_URL")
+    assert env_url("MAILADMIN_CONSOLE_URL", "http://127.0.0.1:8000") == "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize(
+    "value", ["mail.example.org", "ftp://mail.example.org", "https://", "http://a/?q=1"]
+)
+def test_it_rejects_a_url_that_is_not_one_loudly(monkeypatch, value):
+    monkeypatch.setenv("MAILADMIN_CONSOLE_URL", value)
+    with pytest.raises(ImproperlyConfigured, match="MAILADMIN_CONSOLE_URL must be an http"):
+        env_url("MAILADMIN_CONSOLE_URL", "http://127.0.0.1:8000")

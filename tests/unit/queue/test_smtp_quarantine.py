@@ -137,3 +137,28 @@ def test_a_released_message_lands_in_the_inbox_with_the_next_uid(
     ]
     assert inbox.get(uid=2).blob_hash == held.blob_hash
     assert bayes.learned(scope)[1] == ham_before + 1
+
+
+def test_the_mx_uses_a_threshold_set_in_the_settings_store(
+    inbound, mailboxes, settings, superadmin
+):
+    from apps.config import services as settings_services
+
+    settings.MAILADMIN_SPAM_THRESHOLD_QUARANTINE = 0.0  # off in the environment
+    settings_services.settings_update(
+        actor=superadmin,
+        changes=[settings_services.Insert(values=[("spam-filter.threshold.quarantine", "6")])],
+    )
+    assert _send(inbound, ["jane@example.test"])[0] == 250
+    [held] = QuarantinedMessage.objects.all()
+    assert any("quarantine threshold 6" in reason for reason in held.reasons)
+    assert not Message.objects.exists()
+    # Back to the environment's (off): the next copy goes to Junk, not the quarantine.
+    settings_services.settings_update(
+        actor=superadmin,
+        changes=[settings_services.Delete(keys=["spam-filter.threshold.quarantine"])],
+    )
+    assert _send(inbound, ["jane@example.test"])[0] == 250
+    assert QuarantinedMessage.objects.count() == 1
+    [junked] = Message.objects.all()
+    assert junked.folder.name == "Junk"

@@ -375,6 +375,24 @@ def test_the_digest_reaches_each_owners_inbox_naming_the_new_items(
     assert not Message.objects.filter(principal=boss).exclude(pk=to_boss.pk).exists()
 
 
+def test_each_digest_item_links_to_its_quarantine_page(
+    jane, settings, client, admin_a, django_capture_on_commit_callbacks
+):
+    settings.MAILADMIN_CONSOLE_URL = "https://mail.example.test"
+    item = hold(jane, "Cheap watches")
+    _run(quarantine_digest_task, quarantine.DIGEST_TASK, django_capture_on_commit_callbacks)
+    [digest] = Message.objects.filter(principal=jane, folder__name="INBOX")
+    text = blobs.read(digest.blob_hash).decode()
+    link = f"https://mail.example.test/spam-filter/quarantine/{item.pk}/"
+    assert f"  Open:    {link}\r\n" in text
+    assert "Quarantine: https://mail.example.test/spam-filter/quarantine/\r\n" in text
+    # The link leads to the item's page in the console.
+    client.force_login(admin_a)
+    response = client.get(link.removeprefix(settings.MAILADMIN_CONSOLE_URL))
+    assert response.status_code == 200
+    assert "Cheap watches" in response.content.decode()
+
+
 def test_a_remote_owners_digest_goes_to_the_outbound_queue(
     jane, django_capture_on_commit_callbacks
 ):

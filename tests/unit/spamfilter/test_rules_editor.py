@@ -143,3 +143,81 @@ def test_it_refuses_a_global_account_granted_the_permissions(client, make_princi
     response = client.post("/spam-filter/rules/SUBJ_ALL_CAPS/", {"score": "1"})
     assert response.status_code == 403
     assert not Setting.objects.exists()
+
+
+# --- thresholds -------------------------------------------------------------------------------
+
+
+def test_it_shows_the_thresholds_with_their_source(root, settings, django_assert_max_num_queries):
+    settings.MAILADMIN_SPAM_THRESHOLD_REJECT = 15.0
+    Setting.objects.create(key="spam-filter.threshold.spam", value="4.5")
+    with django_assert_max_num_queries(8):  # as the rules alone: session, user, roles, ...
+        page = root.get("/spam-filter/rules/").content.decode()
+    row = page[page.index('<tr id="threshold-spam"') :]
+    row = row[: row.index("</tr>")]
+    assert 'class="overridden"' in row
+    assert 'value="4.5"' in row
+    reject = page[page.index('<tr id="threshold-reject"') :]
+    reject = reject[: reject.index("</tr>")]
+    assert 'value=""' in reject and 'placeholder="15"' in reject
+
+
+def test_it_saves_a_threshold_inline(root):
+    response = root.post(
+        "/spam-filter/thresholds/reject/", {"value": "12.50"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.lstrip().startswith('<tr id="threshold-reject" class="overridden">')
+    assert 'value="12.5"' in page
+    assert _stored() == {"spam-filter.threshold.reject": "12.5"}
+    from apps.spamfilter import thresholds
+
+    assert thresholds.current().reject == 12.5
+    # Empty: back to the environment's.
+    root.post("/spam-filter/thresholds/reject/", {"value": ""}, HTTP_HX_REQUEST="true")
+    assert _stored() == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("high", "Invalid value for spam-filter.threshold.reject: high is not a number from 0 "
+                 "to 1000 (0 turns the threshold off)"),
+        ("2", "Invalid spam-filter thresholds: reject (2) is below spam (5); thresholds that "
+              "are on must keep the order spam &lt;= quarantine &lt;= reject &lt;= discard "
+              "(0 turns one off)"),
+    ],
+)  # fmt: skip
+def test_a_bad_threshold_answers_422_with_the_message(root, settings, value, message):
+    settings.MAILADMIN_SPAM_THRESHOLD_SPAM = 5.0
+    response = root.post(
+        "/spam-filter/thresholds/reject/", {"value": value}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert page.lstrip().startswith('<tr id="threshold-reject"')
+    assert message in page
+    assert f'value="{value}"' in page
+    assert 'aria-invalid="true"' in page
+    assert _stored() == {}
+
+
+def test_a_bad_threshold_without_htmx_shows_the_page(root):
+    response = root.post("/spam-filter/thresholds/spam/", {"value": "x"})
+    assert response.status_code == 422
+    assert "Invalid value for spam-filter.threshold.spam: x is not a number" in (
+        response.content.decode()
+    )
+    ok = root.post("/spam-filter/thresholds/spam/", {"value": "4"})
+    assert (ok.status_code, ok["Location"]) == (302, "/spam-filter/rules/")
+
+
+def test_an_unknown_threshold_is_404(root):
+    assert root.post("/spam-filter/thresholds/junk/", {"value": "1"}).status_code == 404
+
+
+def test_thresholds_are_for_superadmins_only(client, admin_a):
+    client.force_login(admin_a)
+    assert client.post("/spam-filter/thresholds/spam/", {"value": "1"}).status_code == 403
+    assert not Setting.objects.exists()
