@@ -238,13 +238,15 @@ def _ip_literal(name: str) -> bool:
 
 
 def _resolves(lookups: ScanLookups, name: str) -> bool | None:
-    """A or MX (or AAAA) found: True; none: False; DNS failed: None."""
-    answers = [lookups.get(name, t) for t in ("A", "MX", "AAAA")]
-    if any(a.status == FOUND for a in answers):
-        return True
-    if any(a.status == ERROR for a in answers):
-        return None
-    return False
+    """A or MX (or AAAA) found: True; none: False; DNS failed: None. Asked in that order
+    and no further than the first found (AAAA, not prefetched, is mostly not needed)."""
+    failed = False
+    for rtype in ("A", "MX", "AAAA"):
+        status = lookups.get(name, rtype).status
+        if status == FOUND:
+            return True
+        failed = failed or status == ERROR
+    return None if failed else False
 
 
 @check(
@@ -423,6 +425,8 @@ def _attachments(c: Context) -> Iterator[str]:
 
 
 def _mixed_script(text: str) -> bool:
+    if not LOOKALIKE.search(text):  # most text has no Greek or Cyrillic letter at all
+        return False
     for word in WORD.findall(text):
         if len(word) >= 3 and LATIN.search(word) and LOOKALIKE.search(word):
             return True
