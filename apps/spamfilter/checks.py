@@ -150,11 +150,24 @@ def _subject(c: Context) -> Iterator[str]:
         yield "MULTIPLE_FROM"
 
 
+NOT_TAG = re.compile(r"[^A-Z0-9]+")
+_header_tags: dict[str, str] = {}  # header name -> its X_HDR_ tag: the same few recur
+
+
+def _header_tag(name: str) -> str:
+    tag = _header_tags.get(name)
+    if tag is None:
+        tag = "X_HDR_" + NOT_TAG.sub("_", name.upper()).strip("_")
+        if len(_header_tags) < 10_000:
+            _header_tags[name] = tag
+    return tag
+
+
 @check("X_HDR_*")
 def _header_names(c: Context) -> Iterator[str]:
     seen = set()
     for name, _ in c.message.headers:
-        tag = "X_HDR_" + re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_")
+        tag = _header_tag(name)
         if tag not in seen and len(tag) <= 64:
             seen.add(tag)
             yield tag

@@ -26,7 +26,10 @@ INVISIBLE_START = re.compile(r"<(script|style|head)\b", re.IGNORECASE)
 # tags would make such a pattern quadratic).
 ANCHOR_START = re.compile(r"<a\s[^>]{0,2000}>", re.IGNORECASE)
 HREF = re.compile(r"href\s*=\s*([\"']?)([^\"'\s>]+)", re.IGNORECASE)
-URL = re.compile(r"\bhttps?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
+# \bhttps?://... case-insensitively, spelt so that the regex engine can skip to each h:
+# `[hH]` first (a leading \b and IGNORECASE leave it no prefix to search for), the word
+# boundary as a look-behind, and every character re.IGNORECASE matches (LONG S for s).
+URL = re.compile(r"[hH](?<!\w.)[tT][tT][pP][sS\u017f]?://[^\s<>\"'()\[\]{}]+")
 BARE_HOST = re.compile(r"^(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})(?:[/:?#]|$)", re.IGNORECASE)
 SPACES = re.compile(r"\s+")
 

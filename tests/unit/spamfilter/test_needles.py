@@ -77,3 +77,26 @@ def test_no_bundled_rule_is_ruled_out_where_it_matches_a_corpus_message():
                     matched += 1
                     assert needles.may_match(pattern, lowered), (path.name, pattern.pattern)
     assert matched > 50  # the rules do fire on the corpus: the check above is not idle
+
+
+def test_the_url_pattern_finds_what_the_plain_case_insensitive_one_does():
+    from apps.spamfilter.message import URL
+
+    plain = re.compile(r"\bhttps?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
+    for letter, spelt in [("h", "hH"), ("t", "tT"), ("p", "pP"), ("s", "sS\u017f")]:
+        folded = re.compile(letter, re.IGNORECASE)
+        assert "".join(chr(c) for c in range(0x110000) if folded.fullmatch(chr(c))) == "".join(
+            sorted(spelt)
+        )
+    texts = [
+        "see http://a.example/x, HTTPS://B.example/y and hTtP://c.example.",
+        "xhttp://glued.example _http://under.example é http://after-accent.example",
+        "\u017fhttp://x.example http\u017f://long-s.example (https://paren.example)",
+        "http://start.example\nhttps://line.example",
+    ]
+    folder = CORPUS_DIR / "messages"
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        message = parse(path.read_bytes())
+        texts.extend(message.text_parts + message.html_parts)
+    for text in texts:
+        assert [m.span() for m in URL.finditer(text)] == [m.span() for m in plain.finditer(text)]
