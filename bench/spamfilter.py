@@ -3,7 +3,7 @@ scan (sender authentication against a loopback DNS server, rules, Bayes), and pr
 precision, recall, the ham false-positive rate and messages/s on one core.
 
     .venv/bin/python bench/spamfilter.py [--corpus $MAILADMIN_CORPUS_DIR] [--passes 2]
-        [--profile]
+        [--profile] [--dump verdicts.jsonl] [--check verdicts.jsonl]
 
 The split is deterministic: every other message (sorted by path) is learned, the rest is
 classified. The DNS server is tests/support/dns_server.py on loopback with SPF, DMARC and
@@ -11,12 +11,18 @@ MX records for the corpus' sender domains (everything else answers NXDOMAIN), so
 scan asks DNS for real. Pass 1 starts with an empty answer cache, later passes find the
 answers kept (as a running server would for repeat senders). Bayes lives in Redis when
 REDIS_URL is set, else in an in-memory SQLite database.
+
+`--dump FILE` writes every held-out message's verdict of every pass (path, score, action,
+each tag with its value) as JSON lines; `--check FILE` compares this run's verdicts with
+such a file and exits 1 naming each message that differs: a speed-up must not change a
+verdict (dump before the change, check after it).
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import math
 import os
 import pstats
@@ -82,6 +88,49 @@ def operating_point(scores: list[tuple[float, bool]], max_false_positive_rate: f
     )
 
 
+def verdict_record(number: int, path: Path, verdict) -> dict:
+    return {
+        "pass": number,
+        "path": str(path),
+        "score": verdict.score,
+        "action": verdict.action,
+        "is_spam": verdict.is_spam,
+        "tags": {tag: [r.action, r.value] for tag, r in sorted(verdict.tags.items())},
+        "headers": verdict.headers,
+    }
+
+
+def compare(expected_file: str, verdicts: list[dict]) -> int:
+    """How many verdicts differ from the file's, each named."""
+
+    def key(record: dict) -> tuple[int, str]:
+        return record["pass"], record["path"]
+
+    expected = {key(r): r for r in map(json.loads, Path(expected_file).read_text().splitlines())}
+    differ = 0
+    for record in verdicts:
+        before = expected.pop(key(record), None)
+        if before is None:
+            print(f"  not in {expected_file}: pass {record['pass']} {record['path']}")
+            differ += 1
+            continue
+        changed = [
+            f for f in ("score", "action", "is_spam", "tags", "headers") if before[f] != record[f]
+        ]
+        if changed:
+            differ += 1
+            print(f"  differs ({', '.join(changed)}): pass {record['pass']} {record['path']}")
+            if "tags" in changed:
+                old, new = before["tags"], record["tags"]
+                for tag in sorted(set(old) | set(new)):
+                    if old.get(tag) != new.get(tag):
+                        print(f"    {tag}: {old.get(tag)} -> {new.get(tag)}")
+    for number, path in expected:
+        print(f"  missing from this run: pass {number} {path}")
+        differ += 1
+    return differ
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -91,6 +140,8 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="print where the time goes")
     parser.add_argument("--misses", action="store_true", help="list misclassified messages")
+    parser.add_argument("--dump", help="write every verdict to this file (JSON lines)")
+    parser.add_argument("--check", help="compare every verdict with this --dump file")
     args = parser.parse_args()
 
     from tests.support.dns_server import DnsServer
@@ -129,6 +180,7 @@ def main() -> None:
     print(f"learned {len(train)} messages in {learn_time:.2f}s ({store})")
 
     messages = [(p.read_bytes(), is_spam) for p, is_spam in test]
+    verdicts: list[dict] = []  # every pass's, for --dump and --check
     threshold = thresholds.current().spam  # the store's, else the environment's
     lookups.cache_clear()
     profiler = cProfile.Profile() if args.profile else None
@@ -138,8 +190,8 @@ def main() -> None:
         queries = 0
         if profiler and number == 1:
             profiler.enable()
-        cpu, wall = time.process_time(), time.perf_counter()
-        for raw, is_spam in messages:
+        cpu, wall, own = time.process_time(), time.perf_counter(), time.thread_time()
+        for index, (raw, is_spam) in enumerate(messages):
             sender, _, rcpt = envelope(raw)
             verdict = scan(
                 message=raw,
@@ -150,6 +202,8 @@ def main() -> None:
                 is_tls=True,
             )
             queries += verdict.dns_queries
+            if args.dump or args.check:
+                verdicts.append(verdict_record(number, test[index][0].relative_to(folder), verdict))
             if number == 1:
                 scores.append(
                     (
@@ -167,6 +221,7 @@ def main() -> None:
                 print(f"  {'missed spam' if is_spam else 'ham flagged'} {verdict.score:6.2f} {top}")
         wall = time.perf_counter() - wall
         cpu = time.process_time() - cpu
+        own = time.thread_time() - own  # the scanning thread alone, without DNS threads
         if profiler and number == 1:
             profiler.disable()
         spam_total = counts["tp"] + counts["fn"]
@@ -175,17 +230,27 @@ def main() -> None:
         print(
             f"pass {number} ({'cold' if number == 1 else 'warm'} DNS cache): "
             f"{len(messages)} messages in {wall:.2f}s = {len(messages) / wall:.0f} messages/s "
-            f"(CPU {cpu:.2f}s, {queries} DNS queries); threshold {threshold:g}: "
+            f"(CPU {cpu:.2f}s = {len(messages) / cpu:.0f} messages/s, of it {own:.2f}s in the "
+            f"scanning thread; {queries} DNS queries); threshold {threshold:g}: "
             f"spam recall {counts['tp'] / max(1, spam_total):.3f} "
             f"({counts['tp']}/{spam_total}), precision {precision:.3f}, "
             f"ham false positives {counts['fp'] / max(1, ham_total):.3f} "
             f"({counts['fp']}/{ham_total})"
         )
     print(operating_point(scores, max_false_positive_rate=0.01))
+    if args.dump:
+        Path(args.dump).write_text("".join(json.dumps(v, sort_keys=True) + "\n" for v in verdicts))
+        print(f"wrote {len(verdicts)} verdicts to {args.dump}")
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     bayes.purge(bayes.GLOBAL)
     server.stop()
+    if args.check:
+        differ = compare(args.check, verdicts)
+        if differ:
+            sys.exit(f"{differ} verdicts differ from {args.check}")
+        print(f"all {len(verdicts)} verdicts identical to {args.check}")
 
 
 if __name__ == "__main__":

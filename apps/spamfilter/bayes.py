@@ -97,23 +97,44 @@ def list_hosts(message: ParsedMessage) -> set[str]:
     return hosts - {""}
 
 
-def _words(text: str, prefix: str = "") -> Iterable[str]:
+# A word as found -> its token ("" when it makes none): the same words recur message after
+# message, and a dict look-up is cheaper than lower/strip/len/isdigit. Emptied when full.
+_word_tokens: dict[str, str] = {}
+WORD_CACHE_SIZE = 200_000
+
+
+def _word_token(word: str) -> str:
+    token = word.lower().strip(".'-")
+    size = len(token)
+    if 3 <= size <= 24:
+        return "" if token.isdigit() else token
+    return f"long:{token[:4]}" if size > 24 else ""
+
+
+def _words(text: str, prefix: str = "") -> list[str]:
+    known = _word_tokens
+    if len(known) > WORD_CACHE_SIZE:
+        known.clear()
+    found = []
     for word in WORD.findall(text):
-        word = word.lower().strip(".'-")
-        if 3 <= len(word) <= 24 and not word.isdigit():
-            yield prefix + word
-        elif len(word) > 24:
-            yield f"{prefix}long:{word[:4]}"
+        token = known.get(word)
+        if token is None:
+            token = known[word] = _word_token(word)
+        if token:
+            found.append(prefix + token)
+    return found
 
 
-def _words_and_pairs(text: str) -> Iterable[str]:
-    """Each word and each pair of neighbouring words ("click here" says more than both)."""
-    previous = ""
-    for word in _words(text):
-        yield word
-        if previous:
-            yield f"{previous} {word}"
-        previous = word
+def _words_and_pairs(text: str) -> list[str]:
+    """Each word and each pair of neighbouring words ("click here" says more than both):
+    w1, w2, "w1 w2", w3, "w2 w3", ..."""
+    words = _words(text)
+    if len(words) < 2:
+        return words
+    found: list[str] = [""] * (2 * len(words) - 1)
+    found[0::2] = words[:1] + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    found[1::2] = words[1:]
+    return found
 
 
 def _url_tokens(url: str) -> list[str]:
@@ -167,10 +188,9 @@ def tokens(message: ParsedMessage) -> list[str]:
     found: dict[str, None] = {}
 
     def add(items: Iterable[str]) -> None:
-        for item in items:
-            if len(found) >= MAX_TOKENS:
-                return
-            found[item] = None
+        # A group at a time (each is bounded); the first MAX_TOKENS distinct are kept.
+        if len(found) < MAX_TOKENS:
+            found.update(dict.fromkeys(items))
 
     listed = is_list_message(message)
     subject = message.subject
@@ -207,17 +227,13 @@ def tokens(message: ParsedMessage) -> list[str]:
     for text in texts + message.html_text:
         add(_words_and_pairs(text[:100_000]))
     add(_shape_tokens(message, subject))
-    return list(found)
+    return list(found)[:MAX_TOKENS]
 
 
-def _hash(token: str) -> int:
-    return int.from_bytes(
-        hashlib.blake2b(token.encode(), digest_size=8).digest(), "big", signed=True
-    )
-
-
-def hashed(token_list: Sequence[str]) -> list[int]:
-    return [_hash(t) for t in token_list]
+def digests(token_list: Sequence[str]) -> list[bytes]:
+    """Each token's 8-byte BLAKE2b digest: the Redis field as it is (big-endian, signed)."""
+    blake2b = hashlib.blake2b
+    return [blake2b(t.encode(), digest_size=8).digest() for t in token_list]
 
 
 # --- stores ----------------------------------------------------------------------------
@@ -238,9 +254,10 @@ class DatabaseStore:
         found = {scope: (spam, ham) for scope, spam, ham in rows}
         return [found.get(s, (0, 0)) for s in scopes]
 
-    def counts(self, scope: str, keys: list[int]) -> list[tuple[int, int]]:
+    def counts(self, scope: str, digests: list[bytes]) -> list[tuple[int, int]]:
         from apps.spamfilter.models import BayesToken
 
+        keys = [int.from_bytes(d, "big", signed=True) for d in digests]
         found: dict[int, tuple[int, int]] = {}
         for start in range(0, len(keys), 900):
             chunk = keys[start : start + 900]
@@ -250,9 +267,10 @@ class DatabaseStore:
             found.update((t, (s, h)) for t, s, h in rows)
         return [found.get(k, (0, 0)) for k in keys]
 
-    def learn(self, scope: str, keys: list[int], *, spam: bool) -> None:
+    def learn(self, scope: str, digests: list[bytes], *, spam: bool) -> None:
         from apps.spamfilter.models import BayesModel, BayesToken
 
+        keys = [int.from_bytes(d, "big", signed=True) for d in digests]
         table = BayesToken._meta.db_table
         model_table = BayesModel._meta.db_table
         spam_n, ham_n = (1, 0) if spam else (0, 1)
@@ -316,19 +334,26 @@ class RedisStore:
             pipe.hget(self.key(scope), self.LEARNED)
         return [self._split(v) for v in pipe.execute()] if scopes else []
 
-    def counts(self, scope: str, keys: list[int]) -> list[tuple[int, int]]:
-        if not keys:
+    def counts(self, scope: str, digests: list[bytes]) -> list[tuple[int, int]]:
+        if not digests:
             return []
-        fields = [k.to_bytes(8, "big", signed=True) for k in keys]
-        return [self._split(v) for v in self.client.hmget(self.key(scope), fields)]
+        mask, none = 0xFFFFFFFF, (0, 0)
+        found = []  # _split inlined: most tokens are unknown to the model
+        for value in self.client.hmget(self.key(scope), digests):
+            if value is None:
+                found.append(none)
+            else:
+                packed = int(value)
+                found.append((packed >> 32, packed & mask))
+        return found
 
-    def learn(self, scope: str, keys: list[int], *, spam: bool) -> None:
+    def learn(self, scope: str, digests: list[bytes], *, spam: bool) -> None:
         step = self.SPAM if spam else 1
         pipe = self.client.pipeline(transaction=True)
         name = self.key(scope)
         pipe.hincrby(name, self.LEARNED, step)
-        for key in keys:
-            pipe.hincrby(name, key.to_bytes(8, "big", signed=True), step)
+        for field in digests:
+            pipe.hincrby(name, field, step)
         pipe.execute()
 
     def purge(self, scope: str) -> None:
@@ -420,7 +445,7 @@ def classify(message: ParsedMessage, *, account_id: int | None = None) -> BayesV
     for scope in scopes:
         spam_learned, ham_learned = backend.learned(scope)
         if spam_learned >= minimum and ham_learned >= minimum:
-            keys = hashed(tokens(message))
+            keys = digests(tokens(message))
             p, clues = probability(backend.counts(scope, keys), spam_learned, ham_learned)
             return BayesVerdict(p, scope, spam_learned, ham_learned, clues)
     spam_learned, ham_learned = backend.learned(scopes[0])
@@ -428,7 +453,7 @@ def classify(message: ParsedMessage, *, account_id: int | None = None) -> BayesV
 
 
 def learn(message: ParsedMessage, *, spam: bool, scope: str) -> None:
-    store().learn(scope, hashed(tokens(message)), spam=spam)
+    store().learn(scope, digests(tokens(message)), spam=spam)
 
 
 def purge(scope: str) -> None:

@@ -150,11 +150,24 @@ def _subject(c: Context) -> Iterator[str]:
         yield "MULTIPLE_FROM"
 
 
+NOT_TAG = re.compile(r"[^A-Z0-9]+")
+_header_tags: dict[str, str] = {}  # header name -> its X_HDR_ tag: the same few recur
+
+
+def _header_tag(name: str) -> str:
+    tag = _header_tags.get(name)
+    if tag is None:
+        tag = "X_HDR_" + NOT_TAG.sub("_", name.upper()).strip("_")
+        if len(_header_tags) < 10_000:
+            _header_tags[name] = tag
+    return tag
+
+
 @check("X_HDR_*")
 def _header_names(c: Context) -> Iterator[str]:
     seen = set()
     for name, _ in c.message.headers:
-        tag = "X_HDR_" + re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_")
+        tag = _header_tag(name)
         if tag not in seen and len(tag) <= 64:
             seen.add(tag)
             yield tag
@@ -238,13 +251,15 @@ def _ip_literal(name: str) -> bool:
 
 
 def _resolves(lookups: ScanLookups, name: str) -> bool | None:
-    """A or MX (or AAAA) found: True; none: False; DNS failed: None."""
-    answers = [lookups.get(name, t) for t in ("A", "MX", "AAAA")]
-    if any(a.status == FOUND for a in answers):
-        return True
-    if any(a.status == ERROR for a in answers):
-        return None
-    return False
+    """A or MX (or AAAA) found: True; none: False; DNS failed: None. Asked in that order
+    and no further than the first found (AAAA, not prefetched, is mostly not needed)."""
+    failed = False
+    for rtype in ("A", "MX", "AAAA"):
+        status = lookups.get(name, rtype).status
+        if status == FOUND:
+            return True
+        failed = failed or status == ERROR
+    return None if failed else False
 
 
 @check(
@@ -423,6 +438,8 @@ def _attachments(c: Context) -> Iterator[str]:
 
 
 def _mixed_script(text: str) -> bool:
+    if not LOOKALIKE.search(text):  # most text has no Greek or Cyrillic letter at all
+        return False
     for word in WORD.findall(text):
         if len(word) >= 3 and LATIN.search(word) and LOOKALIKE.search(word):
             return True

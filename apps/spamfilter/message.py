@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
+from functools import cached_property
 
 MAX_PARTS = 200
 MAX_TEXT = 500_000  # characters of decoded text looked at per part
@@ -25,7 +26,10 @@ INVISIBLE_START = re.compile(r"<(script|style|head)\b", re.IGNORECASE)
 # tags would make such a pattern quadratic).
 ANCHOR_START = re.compile(r"<a\s[^>]{0,2000}>", re.IGNORECASE)
 HREF = re.compile(r"href\s*=\s*([\"']?)([^\"'\s>]+)", re.IGNORECASE)
-URL = re.compile(r"\bhttps?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
+# \bhttps?://... case-insensitively, spelt so that the regex engine can skip to each h:
+# `[hH]` first (a leading \b and IGNORECASE leave it no prefix to search for), the word
+# boundary as a look-behind, and every character re.IGNORECASE matches (LONG S for s).
+URL = re.compile(r"[hH](?<!\w.)[tT][tT][pP][sS\u017f]?://[^\s<>\"'()\[\]{}]+")
 BARE_HOST = re.compile(r"^(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})(?:[/:?#]|$)", re.IGNORECASE)
 SPACES = re.compile(r"\s+")
 
@@ -66,22 +70,39 @@ class ParsedMessage:
     part_count: int = 0
     defects: int = 0
 
-    def header(self, name: str) -> str | None:
-        name = name.lower()
+    # Rules and Bayes ask for the same few headers dozens of times per message: the lookups
+    # below go through an index by lower-cased name, and parsed address lists are kept, both
+    # built on first use (a ParsedMessage is not changed once parse() has returned it).
+    @cached_property
+    def _by_name(self) -> dict[str, list[str]]:
+        index: dict[str, list[str]] = {}
         for key, value in self.headers:
-            if key.lower() == name:
-                return value
-        return None
+            index.setdefault(key.lower(), []).append(value)
+        return index
+
+    @cached_property
+    def _addresses(self) -> dict[str, list[Address]]:
+        return {}
+
+    def header(self, name: str) -> str | None:
+        values = self._by_name.get(name.lower())
+        return values[0] if values else None
 
     def header_all(self, name: str) -> list[str]:
-        name = name.lower()
-        return [v for k, v in self.headers if k.lower() == name]
+        return list(self._by_name.get(name.lower(), ()))
 
     def has(self, name: str) -> bool:
-        return self.header(name) is not None
+        return name.lower() in self._by_name
 
     def addresses(self, name: str) -> list[Address]:
-        values = self.header_all(name)
+        key = name.lower()
+        found = self._addresses.get(key)
+        if found is None:
+            found = self._addresses[key] = self._parse_addresses(key)
+        return list(found)
+
+    def _parse_addresses(self, name: str) -> list[Address]:
+        values = self._by_name.get(name)
         if not values:
             return []
         try:
@@ -99,7 +120,7 @@ class ParsedMessage:
     def subject(self) -> str:
         return self.header("Subject") or ""
 
-    @property
+    @cached_property
     def body_text(self) -> str:
         return "\n".join(self.text_parts + self.html_text)
 

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
 from apps.accounts.principals.selectors import principal_get
-from apps.spamfilter import auth, bayes, checks, rules, sender_lists, thresholds
+from apps.spamfilter import auth, bayes, checks, needles, rules, sender_lists, thresholds
 from apps.spamfilter.lookups import ScanLookups, reverse_name
 from apps.spamfilter.message import ParsedMessage, parse
 from mailadmin.audit import audit
@@ -200,7 +200,7 @@ def scan(
     if results is not None:
         for tag, score in _dnsbl(lookups, ip):
             found[tag] = score  # scored by the setting, not the rules file
-    body = None
+    body = lowered = None
     for rule in ruleset.matchers:
         if rule.header:
             values = parsed.header_all(rule.header)
@@ -208,7 +208,9 @@ def scan(
         else:
             if body is None:
                 body = parsed.body_text
-            hit = rule.pattern.search(body) is not None
+                lowered = needles.lowered(body)
+            # A plain-string test first: most bodies contain none of a rule's words.
+            hit = needles.may_match(rule.pattern, lowered) and bool(rule.pattern.search(body))
         if hit:
             found[rule.tag] = 1.0
     try:
