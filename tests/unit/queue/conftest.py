@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.accounts.models import Principal, PrincipalType
 from apps.queue import delivery, remote, tls_policy
 
 REMOTE = "remote.test"
@@ -37,3 +38,24 @@ def message(subject: str = "Hello", body: str = "Hi there.") -> bytes:
         f"From: Sender <sender@origin.test>\r\nTo: rcpt@{REMOTE}\r\nSubject: {subject}\r\n"
         f"Message-ID: <{subject.replace(' ', '.')}@origin.test>\r\n\r\n{body}\r\n"
     ).encode()
+
+
+# The inbound MX on loopback, and two hosted mailboxes (jane, joe @example.test) with a
+# remote sender domain whose SPF allows only loopback and whose DMARC says reject: the
+# SMTP tests of filtering, sender lists and the quarantine share them.
+@pytest.fixture
+def inbound(start_listeners):
+    return start_listeners("inbound")
+
+
+@pytest.fixture
+def mailboxes(make_principal, tenant_a, dns_server):
+    Principal.objects.create(name="example.test", type=PrincipalType.DOMAIN, tenant=tenant_a)
+    found = {}
+    for name in ("jane", "joe"):
+        principal = make_principal(name=name, tenant=tenant_a)
+        principal.emails.create(address=f"{name}@example.test")
+        found[name] = principal
+    dns_server.set_zone("remote.test", {"TXT": ["v=spf1 ip4:127.0.0.1 -all"]})
+    dns_server.set_zone("_dmarc.remote.test", {"TXT": ["v=DMARC1; p=reject"]})
+    return found

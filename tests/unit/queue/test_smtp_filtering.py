@@ -45,11 +45,6 @@ def jane(make_principal, tenant_a, dns_server):
     return principal
 
 
-@pytest.fixture
-def inbound(start_listeners):
-    return start_listeners("inbound")
-
-
 def test_a_clean_message_gets_the_filters_headers_and_lands_in_the_inbox(inbound, jane):
     with connect(inbound) as client:
         client.sendmail("sender@remote.test", ["jane@example.test"], HAM)

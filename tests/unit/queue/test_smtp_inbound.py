@@ -41,11 +41,6 @@ def jane(make_principal, tenant_a, domain):
     return principal
 
 
-@pytest.fixture
-def inbound(start_listeners):
-    return start_listeners("inbound")
-
-
 def inbox(principal):
     from apps.store.models import Message
 

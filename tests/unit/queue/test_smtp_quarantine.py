@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from apps.accounts.models import Principal, PrincipalType
 from apps.spamfilter import bayes
 from apps.spamfilter.models import MailboxSpamSetting, QuarantinedMessage, SenderListEntry
 from apps.store import blobs
@@ -26,24 +25,6 @@ def _thresholds(settings, tmp_path):
     settings.MAILADMIN_BLOB_DIR = tmp_path / "blobs"
     settings.MAILADMIN_SPAM_THRESHOLD_QUARANTINE = 6.0  # BARE scores 8.7 here, HAM 3.2
     settings.MAILADMIN_SPAM_THRESHOLD_SPAM = 5.0
-
-
-@pytest.fixture
-def mailboxes(make_principal, tenant_a, dns_server):
-    Principal.objects.create(name="example.test", type=PrincipalType.DOMAIN, tenant=tenant_a)
-    found = {}
-    for name in ("jane", "joe"):
-        principal = make_principal(name=name, tenant=tenant_a)
-        principal.emails.create(address=f"{name}@example.test")
-        found[name] = principal
-    dns_server.set_zone("remote.test", {"TXT": ["v=spf1 ip4:127.0.0.1 -all"]})
-    dns_server.set_zone("_dmarc.remote.test", {"TXT": ["v=DMARC1; p=reject"]})
-    return found
-
-
-@pytest.fixture
-def inbound(start_listeners):
-    return start_listeners("inbound")
 
 
 def _send(inbound, recipients, message=BARE, sender="sender@remote.test"):

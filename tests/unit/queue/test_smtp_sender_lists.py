@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from apps.accounts.models import Principal, PrincipalType
 from apps.domains import dkim, records
 from apps.spamfilter import lookups
 from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
@@ -22,24 +21,6 @@ BARE = b"From: sender@remote.test\r\nSubject: hello\r\n\r\nHello Jane.\r\n"
 @pytest.fixture(autouse=True)
 def _blob_dir(settings, tmp_path):
     settings.MAILADMIN_BLOB_DIR = tmp_path / "blobs"
-
-
-@pytest.fixture
-def mailboxes(make_principal, tenant_a, dns_server):
-    Principal.objects.create(name="example.test", type=PrincipalType.DOMAIN, tenant=tenant_a)
-    found = {}
-    for name in ("jane", "joe"):
-        principal = make_principal(name=name, tenant=tenant_a)
-        principal.emails.create(address=f"{name}@example.test")
-        found[name] = principal
-    dns_server.set_zone("remote.test", {"TXT": ["v=spf1 ip4:127.0.0.1 -all"]})
-    dns_server.set_zone("_dmarc.remote.test", {"TXT": ["v=DMARC1; p=reject"]})
-    return found
-
-
-@pytest.fixture
-def inbound(start_listeners):
-    return start_listeners("inbound")
 
 
 def _listed(principal, list_name: str, value: str) -> None:
