@@ -185,8 +185,10 @@ def scan_inbound(message: InboundMessage, mailbox_ids: list[int] | tuple = ()) -
 
     The recipients' (`mailbox_ids`) block and safe lists are honoured per copy: a
     safe-listed sender's copy is never junked, dropped or refused (it goes to INBOX with
-    `X-Spam-Sender-List: SAFELISTED`; a rejecting verdict then puts the other recipients'
-    copies in Junk, since one DATA reply can't refuse only some of them); a blocked
+    `X-Spam-Sender-List: SAFELISTED`; since one DATA reply can't refuse only some
+    recipients, a rejecting verdict then holds the other recipients' copies in their
+    quarantine, with the score, tags and reasons, as a quarantining verdict does: mail
+    judged bad enough to refuse never lands in their mailboxes, Junk included); a blocked
     sender's copy is not stored (deliver_inbound refuses the message with 550 5.7.1 when
     no recipient is left). A mailbox's spam settings: filter "off" is treated like a safe
     list without the tag; "exclusive" blocks every sender its safe lists don't name.
@@ -219,22 +221,21 @@ def scan_inbound(message: InboundMessage, mailbox_ids: list[int] | tuple = ()) -
     if unverified:
         note = _one_line(verdict.sender_list_note).encode("utf-8", "replace")
         listed.update(unverified=unverified, unverified_data=UNVERIFIED + note + b"\r\n" + data)
+    held = {
+        "folder": QUARANTINE,
+        "score": verdict.score,
+        "tags": {tag: result.value for tag, result in verdict.tags.items()},
+        "reasons": list(verdict.reasons),
+    }
     if verdict.action == "reject":
-        if safe or unfiltered:
-            return ScanVerdict(data=data, folder="Junk", **listed)
+        if safe or unfiltered:  # accepted for them; held, never delivered, for the others
+            return ScanVerdict(data=data, **held, **listed)
         why = "; ".join(verdict.reasons) or "message refused by the spam filter"
         return ScanVerdict(data=message.data, reject=f"550 5.7.1 {_one_line(why)}")
     if verdict.action == "discard":
         return ScanVerdict(data=data, discard=True, **listed)
     if verdict.action in QUARANTINE_ACTIONS:
-        return ScanVerdict(
-            data=data,
-            folder=QUARANTINE,
-            score=verdict.score,
-            tags={tag: result.value for tag, result in verdict.tags.items()},
-            reasons=list(verdict.reasons),
-            **listed,
-        )
+        return ScanVerdict(data=data, **held, **listed)
     return ScanVerdict(data=data, folder="Junk" if verdict.is_spam else "INBOX", **listed)
 
 

@@ -1,6 +1,8 @@
 """The mailboxes' own block and safe lists in the inbound MX path, over real sockets: a
-safe-listed sender is never junked or refused for that mailbox, a blocked sender's copy is
-not stored and a message every recipient blocks is refused with 550 5.7.1 at DATA."""
+safe-listed sender is never junked or refused for that mailbox (the other recipients'
+copies of a message the filter would refuse are held in the quarantine), a blocked
+sender's copy is not stored and a message every recipient blocks is refused with 550 5.7.1
+at DATA."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import pytest
 
 from apps.domains import dkim, records
 from apps.spamfilter import lookups
-from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
+from apps.spamfilter.models import MailboxSpamSetting, QuarantinedMessage, SenderListEntry
 from apps.store import blobs
 from apps.store.models import Message
 from tests.support.smtp_listeners import connect
@@ -62,8 +64,10 @@ def test_a_subdomain_of_a_blocked_domain_is_blocked(inbound, mailboxes):
 
 
 def test_a_safelisted_sender_is_never_refused_for_that_mailbox(inbound, mailboxes):
-    """GTUBE is over the reject threshold: refused for joe alone, but jane safe-lists the
-    sender's IP, so the message is accepted: INBOX for jane, Junk for joe."""
+    """GTUBE is refused by the filter (its rule's action is reject) for joe alone, but jane
+    safe-lists the sender's IP, so the message is accepted: INBOX for jane, and joe's copy,
+    which the filter would have refused, is held in his quarantine (neither INBOX nor
+    Junk) with the verdict's score, tags and reasons."""
     code, _ = _send(inbound, ["joe@example.test"], GTUBE)
     assert code == 550
     _listed(mailboxes["jane"], "ipsafelist", "127.0.0.1")
@@ -74,9 +78,18 @@ def test_a_safelisted_sender_is_never_refused_for_that_mailbox(inbound, mailboxe
     data = blobs.read(for_jane.blob_hash)
     assert data.startswith(b"X-Spam-Sender-List: SAFELISTED\r\n")
     assert data.endswith(GTUBE)
-    [for_joe] = Message.objects.filter(principal=mailboxes["joe"])
-    assert for_joe.folder.name == "Junk"
-    assert b"SAFELISTED" not in blobs.read(for_joe.blob_hash)
+    assert not Message.objects.filter(principal=mailboxes["joe"]).exists()
+    [held] = QuarantinedMessage.objects.all()
+    assert (held.mailbox, held.kind, held.recipient) == (
+        mailboxes["joe"],
+        "mailbox",
+        "joe@example.test",
+    )
+    assert held.reasons == ["GTUBE: The generic test for unsolicited bulk email"]
+    assert "GTUBE" in held.tags and held.score > 0
+    held_data = blobs.read(held.blob_hash)
+    assert b"SAFELISTED" not in held_data
+    assert held_data.endswith(GTUBE) and b"X-Spam-Status: Yes" in held_data
 
 
 def test_a_safelisted_from_address_signed_by_its_domain_is_not_junked(
@@ -187,7 +200,9 @@ def test_a_mailbox_with_its_filter_off_gets_even_spam_in_its_inbox(inbound, mail
     for_jane = Message.objects.get(principal=mailboxes["jane"])
     assert for_jane.folder.name == "INBOX"
     assert b"SAFELISTED" not in blobs.read(for_jane.blob_hash)
-    assert Message.objects.get(principal=mailboxes["joe"]).folder.name == "Junk"
+    # GTUBE is refused by the filter: joe's copy is held, not delivered
+    assert not Message.objects.filter(principal=mailboxes["joe"]).exists()
+    assert QuarantinedMessage.objects.get().mailbox == mailboxes["joe"]
     _listed(mailboxes["jane"], "blacklist", "remote.test")  # its block list still holds
     code, _ = _send(inbound, ["jane@example.test"])
     assert code == 550
