@@ -1,7 +1,9 @@
 """DRF permission classes that name what an endpoint needs; an endpoint naming nothing is refused.
 
 Every API view declares, for every method it answers, one of:
-- a permission of the vocabulary (`require("principal-list")`),
+- a permission of the vocabulary (`require("principal-list")`), or a tuple of them any
+  one of which will do (`require(("quarantine-list", "manage-own-quarantine"))`: the
+  operation then narrows what it shows to what the one held allows),
 - `Authenticated`: any signed-in principal (who-am-I, obtaining an OAuth code),
 - `Public`: anyone, signed in or not (the OAuth token endpoint, the schema and its docs).
 `Undeclared` is the default permission class (settings.REST_FRAMEWORK): a view or method
@@ -53,8 +55,11 @@ class Authenticated(BasePermission):
         return _signed_in(request)  # DRF turns False into 401 for anonymous callers
 
 
-def require(permission: str) -> type[BasePermission]:
-    """`permission_classes = [require("principal-list")]`; a missing one is a 403 naming it."""
+def require(permission: str | tuple[str, ...]) -> type[BasePermission]:
+    """`permission_classes = [require("principal-list")]`; a missing one is a 403 naming it.
+    A tuple: any one of them (403 naming the first when none is held)."""
+    if isinstance(permission, tuple):
+        return _require_any(permission)
     if permission == PUBLIC:
         return Public
     if permission == AUTHENTICATED:
@@ -72,3 +77,21 @@ def require(permission: str) -> type[BasePermission]:
 
     HasPermission.__name__ = f"Has_{permission.replace('-', '_')}"
     return HasPermission
+
+
+def _require_any(permissions: tuple[str, ...]) -> type[BasePermission]:
+    if not permissions or PUBLIC in permissions or AUTHENTICATED in permissions:
+        raise ValueError("require() takes a tuple of vocabulary permissions")
+
+    class HasAnyPermission(BasePermission):
+        required = permissions
+
+        def has_permission(self, request, view) -> bool:
+            if not _signed_in(request):
+                return False
+            if not any(request.user.has_permission(p) for p in permissions):
+                raise PermissionDenied(permissions[0])
+            return True
+
+    HasAnyPermission.__name__ = "Has_" + "_or_".join(p.replace("-", "_") for p in permissions)
+    return HasAnyPermission

@@ -45,12 +45,13 @@ class ApiView(APIView):
 class MethodPermissionApi(ApiView):
     """One URL, several operations: each HTTP method declares the permission it needs.
 
-    Values are permission names, or AUTHENTICATED / PUBLIC from mailadmin.api.permissions.
+    Values are permission names (a tuple: any one of them), or AUTHENTICATED / PUBLIC from
+    mailadmin.api.permissions.
     A method the view answers but does not list here is refused (fail closed); a method it
     does not answer at all gets the usual 405 (after authentication).
     """
 
-    method_permissions: dict[str, str] = {}
+    method_permissions: dict[str, str | tuple[str, ...]] = {}
 
     def get_permissions(self):
         method = "GET" if self.request.method == "HEAD" else self.request.method

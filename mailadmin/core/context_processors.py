@@ -1,4 +1,5 @@
-"""The base layout's navigation (one entry per app, by permission) and tenant switcher."""
+"""The base layout's navigation (one entry per app, by permission: a tuple is any one of
+them) and tenant switcher."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ NAVIGATION = [
     ("Queue", "queue:index", "message-queue-list"),
     ("Reports", "reports:index", "incoming-report-list"),
     ("Spam filter", "spamfilter:index", "spam-filter-classify"),
-    ("Quarantine", "spamfilter:quarantine", "principal-get"),
+    ("Quarantine", "spamfilter:quarantine", ("quarantine-list", "manage-own-quarantine")),
     ("Telemetry", "telemetry:index", "metrics-list"),
     ("Store", "store:index", "undelete"),
     ("Settings", "config:index", "settings-list"),
@@ -27,7 +28,8 @@ def navigation(request) -> dict:
     path = request.path
     items = []
     for label, url_name, permission in NAVIGATION:
-        if not user.has_permission(permission):
+        needed = permission if isinstance(permission, tuple) else (permission,)
+        if not any(user.has_permission(p) for p in needed):
             continue
         url = reverse(url_name)
         active = path == url if url == "/" else path.startswith(url)

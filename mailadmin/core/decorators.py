@@ -48,3 +48,30 @@ def public(view: View) -> View:
     view.required_permissions = (PUBLIC,)  # type: ignore[attr-defined]
     view.required_permission = PUBLIC  # type: ignore[attr-defined]
     return view
+
+
+def any_permission_required(*permissions: str) -> Callable[[View], View]:
+    """The signed-in principal must hold at least one of `permissions` (403 naming the
+    first when it holds none): for a page that shows each principal what the permission
+    it holds allows (the whole tenant's quarantine, or only its own mailbox's)."""
+    if not permissions:
+        raise TypeError("any_permission_required() needs at least one permission")
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not any(request.user.has_permission(p) for p in permissions):
+                raise PermissionDenied(
+                    f"You do not have the permission '{permissions[0]}' needed for this page."
+                )
+            return view(request, *args, **kwargs)
+
+        # Declared like permission_required's (the URL walk checks each is a real one).
+        wrapper.required_permissions = permissions  # type: ignore[attr-defined]
+        wrapper.required_permission = permissions[0]  # type: ignore[attr-defined]
+        wrapper.any_of = True  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import ALL_PERMISSIONS
 from mailadmin.api.permissions import AUTHENTICATED, PUBLIC, UNDECLARED_DETAIL, require
 from mailadmin.api.views import ApiView, MethodPermissionApi, ok
-from mailadmin.core.decorators import permission_required, public
+from mailadmin.core.decorators import any_permission_required, permission_required, public
 
 DECLARABLE = ALL_PERMISSIONS | {PUBLIC, AUTHENTICATED}
 # The Django admin guards every view itself (AdminSite.admin_view -> has_permission,
@@ -59,6 +59,13 @@ def declared_for(callback, method: str) -> list[str | None]:
     return [getattr(p, "required", None) for p in view.get_permissions()]
 
 
+def _declarable(declared) -> bool:
+    """A permission, PUBLIC/AUTHENTICATED, or a tuple of permissions (any one will do)."""
+    if isinstance(declared, tuple):
+        return bool(declared) and all(d in ALL_PERMISSIONS for d in declared)
+    return declared in DECLARABLE
+
+
 def undeclared(patterns) -> list[str]:
     """Every page and API method that names no permission, as 'METHOD route'."""
     problems = []
@@ -69,11 +76,11 @@ def undeclared(patterns) -> list[str]:
         if view_class is not None and issubclass(view_class, APIView):
             for method in api_methods(view_class):
                 declared = declared_for(route.callback, method)
-                if not declared or not all(d in DECLARABLE for d in declared):
+                if not declared or not all(_declarable(d) for d in declared):
                     problems.append(f"{method} /{route.route} declares {declared}")
             continue
         declared = getattr(route.callback, "required_permissions", None)
-        if not declared or not all(d in DECLARABLE for d in declared):
+        if not declared or not all(_declarable(d) for d in declared):
             problems.append(f"page /{route.route} declares {declared}")
     return problems
 
@@ -124,20 +131,38 @@ class _TypoApi(ApiView):
         return ok("hello")
 
 
+class _AnyOfApi(MethodPermissionApi):
+    method_permissions = {
+        "GET": ("quarantine-list", "manage-own-quarantine"),
+        "POST": ("quarantine-release", "quarantine-relase"),
+    }
+
+    def get(self, request):
+        return ok("read")
+
+    def post(self, request):
+        return ok("written")
+
+
 def test_it_reports_pages_and_methods_that_declare_nothing():
     patterns = [
         path("bare/", _bare_page),
         path("ok/", permission_required("dashboard")(_guarded_page)),
+        path("any/", any_permission_required("quarantine-list", "dashboard")(_guarded_page)),
+        path("any-typo/", any_permission_required("dashboard", "dashbaord")(_guarded_page)),
         path("open/", public(_open_page)),
         path("api/bare", _BareApi.as_view()),
         path("api/half", _HalfDeclaredApi.as_view()),
         path("api/typo", _TypoApi.as_view()),
+        path("api/any", _AnyOfApi.as_view()),
     ]
     assert undeclared(patterns) == [
         "page /bare/ declares None",
+        "page /any-typo/ declares ('dashboard', 'dashbaord')",
         "GET /api/bare declares [None]",
         "POST /api/half declares [None]",
         "GET /api/typo declares ['principal-lsit']",
+        "POST /api/any declares [('quarantine-release', 'quarantine-relase')]",
     ]
 
 
