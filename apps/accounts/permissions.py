@@ -25,6 +25,7 @@ class Perm(StrEnum):
     # own account
     MANAGE_PASSWORDS = "manage-passwords"
     MANAGE_ENCRYPTION = "manage-encryption"
+    MANAGE_OWN_QUARANTINE = "manage-own-quarantine"  # list/release/delete own mailbox's
     # domains, DKIM, DNS
     DOMAIN_LIST = "domain-list"
     DOMAIN_GET = "domain-get"
@@ -61,6 +62,11 @@ class Perm(StrEnum):
     SPAM_FILTER_TRAIN = "spam-filter-train"
     SPAM_FILTER_CLASSIFY = "spam-filter-classify"
     SPAM_FILTER_UPDATE = "spam-filter-update"
+    # the quarantine of every mailbox and domain in reach (held mail: private contents,
+    # so not implied by principal-get/-update)
+    QUARANTINE_LIST = "quarantine-list"
+    QUARANTINE_RELEASE = "quarantine-release"
+    QUARANTINE_DELETE = "quarantine-delete"
     # store maintenance
     UNDELETE = "undelete"
     FTS_REINDEX = "fts-reindex"
@@ -113,6 +119,7 @@ USER_PERMISSIONS: frozenset[str] = frozenset(
         Perm.DASHBOARD,
         Perm.MANAGE_PASSWORDS,
         Perm.MANAGE_ENCRYPTION,
+        Perm.MANAGE_OWN_QUARANTINE,
         Perm.SPAM_FILTER_TRAIN,
         Perm.SPAM_FILTER_CLASSIFY,
         Perm.UNDELETE,
@@ -144,7 +151,7 @@ PERMISSION_AREAS: dict[str, tuple[str, ...]] = {
         Perm.API_KEY_DELETE,
         Perm.AUDIT_LOG_VIEW,
     ),
-    "Own account": (Perm.MANAGE_PASSWORDS, Perm.MANAGE_ENCRYPTION),
+    "Own account": (Perm.MANAGE_PASSWORDS, Perm.MANAGE_ENCRYPTION, Perm.MANAGE_OWN_QUARANTINE),
     "Domains, DKIM and DNS": (
         Perm.DOMAIN_LIST,
         Perm.DOMAIN_GET,
@@ -185,6 +192,9 @@ PERMISSION_AREAS: dict[str, tuple[str, ...]] = {
         Perm.SPAM_FILTER_TRAIN,
         Perm.SPAM_FILTER_CLASSIFY,
         Perm.SPAM_FILTER_UPDATE,
+        Perm.QUARANTINE_LIST,
+        Perm.QUARANTINE_RELEASE,
+        Perm.QUARANTINE_DELETE,
     ),
     "Store maintenance": (
         Perm.UNDELETE,

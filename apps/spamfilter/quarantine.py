@@ -4,7 +4,11 @@ action "quarantine"), per mailbox, or per domain for the mailboxes whose spam se
 
 - `quarantine_store` is the MX's call (inside its delivery transaction): one row per
   recipient mailbox, the bytes a blob of the store, the score and the tags that caused it.
-- Reads are scoped through `quarantine_visible` (a tenant admin sees their tenant's only).
+- Reads are scoped through `quarantine_visible`: with `quarantine-list` (or, to act,
+  `quarantine-release`/`-delete`) the actor's tenant's items, all for a superadmin;
+  with only `manage-own-quarantine` (the built-in user role) the items held in the
+  actor's own mailbox's quarantine (never its domain's); otherwise none. Held mail is
+  private: `principal-get`/`-update` give no access to it.
 - `quarantine_release` delivers an item to the recipient's INBOX through the store's
   delivery and trains that account's Bayes model as ham; `quarantine_delete` drops items.
   Both are audited per item and take a scoped queryset, so one call serves a single item
@@ -31,7 +35,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from apps.accounts.emails import InvalidAddress, domain_of, normalize_address
-from apps.accounts.models import Principal, PrincipalEmail
+from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from apps.accounts.permissions import Perm
 from apps.spamfilter import bayes
 from apps.spamfilter.message import parse
@@ -134,9 +138,41 @@ def quarantine_store(
 # --- reads --------------------------------------------------------------------------------
 
 
-def quarantine_visible(actor: Principal) -> QuerySet[QuarantinedMessage]:
-    """The one scoping entry point: the actor's tenant's items (all for a superadmin)."""
-    return scope(QuarantinedMessage.objects.all(), actor)
+# What each action needs over every item in reach; `manage-own-quarantine` does all three
+# on the actor's own mailbox's items.
+READ = Perm.QUARANTINE_LIST
+RELEASE = Perm.QUARANTINE_RELEASE
+DELETE = Perm.QUARANTINE_DELETE
+OWN = Perm.MANAGE_OWN_QUARANTINE
+
+
+def _own_mailbox_id(actor: Principal) -> int | None:
+    """The mailbox whose quarantine is the actor's own: its account's, or for an API key
+    its owner's (the key acts as its owner)."""
+    if actor.type == PrincipalType.API_KEY:
+        owner = actor.key_owner
+        return owner.pk if owner is not None else None
+    return actor.pk if actor.type == PrincipalType.INDIVIDUAL else None
+
+
+def quarantine_visible(actor: Principal, permission: str = READ) -> QuerySet[QuarantinedMessage]:
+    """The one scoping entry point, for one action (`permission`: READ, RELEASE, DELETE):
+    the actor's tenant's items (all for a superadmin) when it holds `permission`; else
+    the items of its own mailbox's quarantine (kind mailbox) when it holds OWN; else none.
+    """
+    items = scope(QuarantinedMessage.objects.all(), actor)
+    if actor.has_permission(permission):
+        return items
+    own = _own_mailbox_id(actor) if actor.has_permission(OWN) else None
+    if own is None:
+        return items.none()
+    return items.filter(mailbox_id=own, kind=QuarantinedMessage.MAILBOX)
+
+
+def can_act(actor: Principal, permission: str) -> bool:
+    """Whether the actor may act (RELEASE, DELETE) on some items: every one in reach, or
+    its own (the console shows the buttons)."""
+    return actor.has_permission(permission) or actor.has_permission(OWN)
 
 
 def parse_filters(params) -> dict:
@@ -164,9 +200,12 @@ def parse_filters(params) -> dict:
     return filters
 
 
-def quarantine_list(*, actor: Principal, filters: dict | None = None) -> QuerySet:
-    """Scoped items matching `filters` (from parse_filters), newest first."""
-    items = quarantine_visible(actor).select_related("tenant")
+def quarantine_list(
+    *, actor: Principal, filters: dict | None = None, permission: str = READ
+) -> QuerySet:
+    """Scoped items (for `permission`'s action) matching `filters` (from parse_filters),
+    newest first."""
+    items = quarantine_visible(actor, permission).select_related("tenant")
     filters = filters or {}
     mailbox = filters.get("mailbox")
     if mailbox:
@@ -186,12 +225,14 @@ def quarantine_list(*, actor: Principal, filters: dict | None = None) -> QuerySe
     return items.order_by("-received_at", "-id")
 
 
-def quarantine_get(*, actor: Principal, item_id) -> QuarantinedMessage:
-    """One item the actor may see; NotFound for another tenant's (never 403: no leak)."""
+def quarantine_get(*, actor: Principal, item_id, permission: str = READ) -> QuarantinedMessage:
+    """One item the actor may see (or act on, for `permission`); NotFound for another
+    tenant's, or another mailbox's when only its own is in reach (never 403: no leak)."""
     text = str(item_id)
     if not text.isdigit() or len(text) > 18:
         raise NotFound()
-    item = quarantine_visible(actor).select_related("tenant", "mailbox").filter(pk=int(text))
+    visible = quarantine_visible(actor, permission)
+    item = visible.select_related("tenant", "mailbox").filter(pk=int(text))
     found = item.first()
     if found is None:
         raise NotFound()
@@ -224,9 +265,12 @@ class ActionResult:
         return "; ".join(self.failed)
 
 
-def _require(actor: Principal, permission: str) -> None:
-    if not actor.has_permission(permission):
+def _in_reach(actor: Principal, permission: str, items: QuerySet) -> list[int]:
+    """The ids (at most MAX_BULK) of `items` the actor may act on with `permission`; a
+    403 when it may act on none at all (neither `permission` nor OWN)."""
+    if not can_act(actor, permission):
         raise PermissionDenied(permission)
+    return _bounded(quarantine_visible(actor, permission).filter(pk__in=items.values("pk")))
 
 
 def _audit(actor: Principal, action: str, item: QuarantinedMessage, **changes) -> None:
@@ -254,14 +298,15 @@ def _bounded(items: QuerySet) -> list[int]:
 def quarantine_release(*, actor: Principal, items: QuerySet) -> ActionResult:
     """Deliver each item (at most MAX_BULK) to its recipient's INBOX, with the next UID,
     train that account's Bayes model as ham, drop it from the quarantine and audit it.
-    `items` must come from a selector (scoped to the actor). Each item is its own
-    transaction: one that can't be delivered (the mailbox is full, or gone) is left in
-    the quarantine and named in the result, the others go."""
+    `items` are narrowed to those the actor may release (quarantine_visible: all in its
+    reach, or its own mailbox's). Each item is its own transaction: one that can't be
+    delivered (the mailbox is full, or gone) is left in the quarantine and named in the
+    result, the others go."""
     from apps.store.services import deliver_stored, quota_exceeded
 
-    _require(actor, Perm.PRINCIPAL_UPDATE)
+    ids = _in_reach(actor, RELEASE, items)
     result = ActionResult()
-    for pk in _bounded(items):
+    for pk in ids:
         with transaction.atomic():
             item = (
                 QuarantinedMessage.objects.select_for_update(of=("self",))
@@ -302,12 +347,12 @@ def quarantine_release(*, actor: Principal, items: QuerySet) -> ActionResult:
 
 
 def quarantine_delete(*, actor: Principal, items: QuerySet) -> ActionResult:
-    """Drop each item (at most MAX_BULK) from the quarantine, audited one by one. The blob
-    stays on disk: blobs are shared by content (the store never deletes one a row drops)."""
-    _require(actor, Perm.PRINCIPAL_UPDATE)
+    """Drop each item (at most MAX_BULK) of `items` the actor may delete (as for release)
+    from the quarantine, audited one by one. The blob stays on disk: blobs are shared by
+    content (the store never deletes one a row drops)."""
     result = ActionResult()
     with transaction.atomic():
-        ids = _bounded(items)
+        ids = _in_reach(actor, DELETE, items)
         for item in QuarantinedMessage.objects.select_for_update().filter(pk__in=ids):
             _audit(actor, "spam-filter.quarantine-delete", item)
             result.done += 1
@@ -390,9 +435,9 @@ def digest_message(owner: str, items: Sequence[QuarantinedMessage], more: int = 
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to it
     lines = [
         f"{count} message(s) were held in quarantine for you since the last digest.",
-        "An administrator can release them to the inbox or delete them in the console",
-        "(Spam filter > Quarantine); they are deleted after "
-        f"{settings.MAILADMIN_QUARANTINE_RETENTION_DAYS} days.",
+        "Release them to the inbox or delete them in the console (Spam filter >",
+        "Quarantine): your own mailbox's yourself, a domain's through an administrator;",
+        f"they are deleted after {settings.MAILADMIN_QUARANTINE_RETENTION_DAYS} days.",
         f"Quarantine: {console}{reverse('spamfilter:quarantine')}",
         "",
     ]

@@ -1,5 +1,9 @@
 """Quarantine API (/api/spam-filter/quarantine): list with the console's filters, one
-item, release to the INBOX, delete; release and delete also in bulk by ids."""
+item, release to the INBOX, delete; release and delete also in bulk by ids.
+
+Each operation needs its quarantine permission (`quarantine-list`, `-release`,
+`-delete`: every item in the caller's reach) or `manage-own-quarantine` (the items of
+the caller's own mailbox's quarantine only; another's is 404, ignored in bulk)."""
 
 from __future__ import annotations
 
@@ -100,8 +104,13 @@ class QuarantineIds(StrictSerializer):
     )
 
 
+READ = (Perm.QUARANTINE_LIST, Perm.MANAGE_OWN_QUARANTINE)
+RELEASE = (Perm.QUARANTINE_RELEASE, Perm.MANAGE_OWN_QUARANTINE)
+DELETE = (Perm.QUARANTINE_DELETE, Perm.MANAGE_OWN_QUARANTINE)
+
+
 class QuarantineListApi(MethodPermissionApi):
-    method_permissions = {"GET": Perm.PRINCIPAL_GET}
+    method_permissions = {"GET": READ}
 
     @extend_schema(
         operation_id="quarantine_list",
@@ -115,7 +124,7 @@ class QuarantineListApi(MethodPermissionApi):
 
 
 class QuarantineDetailApi(MethodPermissionApi):
-    method_permissions = {"GET": Perm.PRINCIPAL_GET, "DELETE": Perm.PRINCIPAL_UPDATE}
+    method_permissions = {"GET": READ, "DELETE": DELETE}
 
     @extend_schema(
         operation_id="quarantine_get",
@@ -131,13 +140,14 @@ class QuarantineDetailApi(MethodPermissionApi):
         responses={200: RESULT, 403: PROBLEM, 404: PROBLEM},
     )
     def delete(self, request, item_id: int):
-        item = quarantine.quarantine_get(actor=request.user, item_id=item_id)
-        items = quarantine.quarantine_visible(request.user).filter(pk=item.pk)
-        return _result(quarantine.quarantine_delete(actor=request.user, items=items))
+        actor = request.user
+        item = quarantine.quarantine_get(actor=actor, item_id=item_id, permission=DELETE[0])
+        items = quarantine.quarantine_visible(actor, DELETE[0]).filter(pk=item.pk)
+        return _result(quarantine.quarantine_delete(actor=actor, items=items))
 
 
 class QuarantineReleaseApi(MethodPermissionApi):
-    method_permissions = {"POST": Perm.PRINCIPAL_UPDATE}
+    method_permissions = {"POST": RELEASE}
 
     @extend_schema(
         operation_id="quarantine_release",
@@ -148,22 +158,23 @@ class QuarantineReleaseApi(MethodPermissionApi):
         responses={200: RESULT, 403: PROBLEM, 404: PROBLEM},
     )
     def post(self, request, item_id: int):
-        item = quarantine.quarantine_get(actor=request.user, item_id=item_id)
-        items = quarantine.quarantine_visible(request.user).filter(pk=item.pk)
-        return _result(quarantine.quarantine_release(actor=request.user, items=items))
+        actor = request.user
+        item = quarantine.quarantine_get(actor=actor, item_id=item_id, permission=RELEASE[0])
+        items = quarantine.quarantine_visible(actor, RELEASE[0]).filter(pk=item.pk)
+        return _result(quarantine.quarantine_release(actor=actor, items=items))
 
 
 class _BulkApi(MethodPermissionApi):
-    method_permissions = {"POST": Perm.PRINCIPAL_UPDATE}
-
-    def _items(self, request):
+    def _items(self, request, permission: str):
         body = QuarantineIds(data=request.data)
         body.is_valid(raise_exception=True)
         ids = body.validated_data["ids"]
-        return quarantine.quarantine_visible(request.user).filter(pk__in=ids)
+        return quarantine.quarantine_visible(request.user, permission).filter(pk__in=ids)
 
 
 class QuarantineBulkReleaseApi(_BulkApi):
+    method_permissions = {"POST": RELEASE}
+
     @extend_schema(
         operation_id="quarantine_release_many",
         description="Release the items with these ids (ids the caller can't see are ignored).",
@@ -171,11 +182,13 @@ class QuarantineBulkReleaseApi(_BulkApi):
         responses={200: RESULT, 400: PROBLEM, 403: PROBLEM},
     )
     def post(self, request):
-        items = self._items(request)
+        items = self._items(request, RELEASE[0])
         return _result(quarantine.quarantine_release(actor=request.user, items=items))
 
 
 class QuarantineBulkDeleteApi(_BulkApi):
+    method_permissions = {"POST": DELETE}
+
     @extend_schema(
         operation_id="quarantine_delete_many",
         description="Delete the items with these ids (ids the caller can't see are ignored).",
@@ -183,5 +196,5 @@ class QuarantineBulkDeleteApi(_BulkApi):
         responses={200: RESULT, 400: PROBLEM, 403: PROBLEM},
     )
     def post(self, request):
-        items = self._items(request)
+        items = self._items(request, DELETE[0])
         return _result(quarantine.quarantine_delete(actor=request.user, items=items))

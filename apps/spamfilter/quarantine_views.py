@@ -2,8 +2,12 @@
 dates) and the one pager; an item's headers, score and tags; release to the INBOX or
 delete, one at a time or ticked in bulk after a confirmation page.
 
-Reading needs `principal-get` and acting `principal-update` (a quarantine is mailbox
-data, like its spam settings); another tenant's item (or a missing one) is 404.
+Held mail is private, so the quarantine has permissions of its own (principal-get and
+-update give none): `quarantine-list` to browse and read every item in reach,
+`quarantine-release` and `quarantine-delete` to act on them; `manage-own-quarantine` (the
+built-in user role) does all three on the items held in the account's own mailbox's
+quarantine (not its domain's). An item out of reach (another tenant's, another mailbox's,
+a missing one) is 404.
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ from django.views.decorators.http import require_POST
 from apps.accounts.permissions import Perm
 from apps.spamfilter import quarantine
 from mailadmin.api.pagination import paginate_query
-from mailadmin.core.decorators import permission_required
+from mailadmin.core.decorators import any_permission_required
 from mailadmin.core.rendering import render_page
 from mailadmin.core.tenants import narrow
 from mailadmin.errors import NotFound, ServiceError
 
 PAGE_SIZE = 50
 ACTIONS = {"release": "Release", "delete": "Delete"}
+PERMISSIONS = {"release": quarantine.RELEASE, "delete": quarantine.DELETE}
+OWN = quarantine.OWN
 
 
 def _params(source) -> dict[str, str]:
@@ -37,22 +43,35 @@ def _params(source) -> dict[str, str]:
     }
 
 
-def _matching(request: HttpRequest, params: dict[str, str]):
-    """Scoped items matching `params`, narrowed to the selected tenant: (qs, problem)."""
+def _matching(request: HttpRequest, params: dict[str, str], permission: str = quarantine.READ):
+    """Items in reach (for `permission`'s action) matching `params`, narrowed to the
+    selected tenant: (qs, problem)."""
     try:
         filters = quarantine.parse_filters(params)
         problem = ""
     except ServiceError as exc:
         filters = quarantine.parse_filters({k: v for k, v in params.items() if k != exc.field})
         problem = exc.message
-    return narrow(quarantine.quarantine_list(actor=request.user, filters=filters), request), problem
+    items = quarantine.quarantine_list(actor=request.user, filters=filters, permission=permission)
+    return narrow(items, request), problem
 
 
 def _back(params: dict[str, str]) -> str:
     return reverse("spamfilter:quarantine") + ("?" + urlencode(params) if params else "")
 
 
-@permission_required(Perm.PRINCIPAL_GET)
+def _abilities(actor) -> dict[str, bool]:
+    can_release = quarantine.can_act(actor, quarantine.RELEASE)
+    can_delete = quarantine.can_act(actor, quarantine.DELETE)
+    return {
+        "can_release": can_release,
+        "can_delete": can_delete,
+        "can_act": can_release or can_delete,
+        "own_only": not actor.has_permission(quarantine.READ),
+    }
+
+
+@any_permission_required(Perm.QUARANTINE_LIST, OWN)
 def quarantine_index(request: HttpRequest) -> HttpResponse:
     params = _params(request.GET)
     items, problem = _matching(request, params)
@@ -63,7 +82,7 @@ def quarantine_index(request: HttpRequest) -> HttpResponse:
         "filters": params,
         "problem": problem,
         "show_tenant": request.user.reaches_all_tenants,
-        "can_act": request.user.has_permission(Perm.PRINCIPAL_UPDATE),
+        **_abilities(request.user),
         "max_bulk": quarantine.MAX_BULK,
         "retention_days": quarantine.settings.MAILADMIN_QUARANTINE_RETENTION_DAYS,
     }
@@ -86,17 +105,18 @@ def _report(request: HttpRequest, verb: str, result: quarantine.ActionResult) ->
 
 
 @require_POST
-@permission_required(Perm.PRINCIPAL_GET)
+@any_permission_required(Perm.QUARANTINE_LIST, OWN)
 def quarantine_bulk(request: HttpRequest) -> HttpResponse:
     """Release or delete the ticked items, or all matching the filters (at most MAX_BULK):
     first a confirmation page saying how many, then (with confirm=yes) the action."""
     action = request.POST.get("action", "")
     if action not in ACTIONS:
         raise Http404
-    if not request.user.has_permission(Perm.PRINCIPAL_UPDATE):
-        raise _denied(Perm.PRINCIPAL_UPDATE)
+    permission = PERMISSIONS[action]
+    if not quarantine.can_act(request.user, permission):
+        raise _denied(permission)
     params = _params(request.POST)
-    items, _ = _matching(request, params)
+    items, _ = _matching(request, params, permission)
     ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit() and len(i) < 19]
     ids = ids[: quarantine.MAX_BULK]
     scope_all = request.POST.get("scope") == "all"
@@ -128,14 +148,14 @@ def quarantine_bulk(request: HttpRequest) -> HttpResponse:
     return redirect(back)
 
 
-def _get(request: HttpRequest, pk: int):
+def _get(request: HttpRequest, pk: int, permission: str = quarantine.READ):
     try:
-        return quarantine.quarantine_get(actor=request.user, item_id=pk)
+        return quarantine.quarantine_get(actor=request.user, item_id=pk, permission=permission)
     except NotFound:
         raise Http404 from None
 
 
-@permission_required(Perm.PRINCIPAL_GET)
+@any_permission_required(Perm.QUARANTINE_LIST, OWN)
 def quarantine_detail(request: HttpRequest, pk: int) -> HttpResponse:
     item = _get(request, pk)
     tags = sorted(item.tags.items(), key=lambda tag: (-abs(tag[1]), tag[0]))
@@ -143,16 +163,16 @@ def quarantine_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "item": item,
         "tags": tags,
         "headers": quarantine.headers_of(item),
-        "can_act": request.user.has_permission(Perm.PRINCIPAL_UPDATE),
+        **_abilities(request.user),
     }
     return render(request, "spamfilter/quarantine_detail.html", context)
 
 
 @require_POST
-@permission_required(Perm.PRINCIPAL_UPDATE)
+@any_permission_required(Perm.QUARANTINE_RELEASE, OWN)
 def quarantine_item_release(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _get(request, pk)
-    items = quarantine.quarantine_visible(request.user).filter(pk=item.pk)
+    item = _get(request, pk, quarantine.RELEASE)
+    items = quarantine.quarantine_visible(request.user, quarantine.RELEASE).filter(pk=item.pk)
     result = quarantine.quarantine_release(actor=request.user, items=items)
     _report(request, "Released", result)
     if result.failed:
@@ -161,9 +181,9 @@ def quarantine_item_release(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@permission_required(Perm.PRINCIPAL_UPDATE)
+@any_permission_required(Perm.QUARANTINE_DELETE, OWN)
 def quarantine_item_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    item = _get(request, pk)
-    items = quarantine.quarantine_visible(request.user).filter(pk=item.pk)
+    item = _get(request, pk, quarantine.DELETE)
+    items = quarantine.quarantine_visible(request.user, quarantine.DELETE).filter(pk=item.pk)
     _report(request, "Deleted", quarantine.quarantine_delete(actor=request.user, items=items))
     return redirect("spamfilter:quarantine")

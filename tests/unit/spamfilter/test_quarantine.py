@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from apps.accounts.models import Principal, PrincipalType
+from apps.accounts.permissions import BUILTIN_ROLES
 from apps.queue.models import QueuedMessage
 from apps.spamfilter import bayes, quarantine
 from apps.spamfilter.models import MailboxSpamSetting, QuarantinedMessage
@@ -266,14 +267,151 @@ def test_another_tenants_admin_gets_404_and_changes_nothing(client, admin_b, jan
     assert not Message.objects.exists()
 
 
-def test_a_plain_user_may_not_browse_or_release(client, user_a, jane):
+# --- who may read and act: the quarantine's own permissions ---------------------------------
+
+
+def _holder(make_principal, tenant, name: str, permissions: list[str]):
+    """An account in `tenant` whose only role is a custom one granting `permissions`."""
+    role = Principal.objects.create(
+        name=f"{name}-role", type=PrincipalType.ROLE, tenant=tenant, enabled_permissions=permissions
+    )
+    account = make_principal(name=name, tenant=tenant, roles=())
+    account.roles.add(role)
+    return account
+
+
+def test_the_builtin_admin_roles_hold_the_quarantine_permissions_and_users_their_own():
+    quarantine_perms = {"quarantine-list", "quarantine-release", "quarantine-delete"}
+    assert quarantine_perms <= BUILTIN_ROLES["admin"]
+    assert quarantine_perms <= BUILTIN_ROLES["tenant-admin"]
+    assert not quarantine_perms & BUILTIN_ROLES["user"]
+    assert "manage-own-quarantine" in BUILTIN_ROLES["user"]
+
+
+def test_a_principal_get_role_may_not_read_or_act_on_held_mail(
+    client, api_client_for, make_principal, tenant_a, jane
+):
+    """A helpdesk role that may view (even edit) principals reads nobody's held mail:
+    every quarantine page and API method is 403 naming the permission it lacks."""
     item = hold(jane)
-    client.force_login(user_a)
-    response = client.get("/spam-filter/quarantine/")
-    assert response.status_code == 403
-    assert "principal-get" in response.content.decode()
+    helpdesk = _holder(
+        make_principal, tenant_a, "helpdesk", ["dashboard", "principal-get", "principal-update"]
+    )
+    client.force_login(helpdesk)
+    for url in ("/spam-filter/quarantine/", f"/spam-filter/quarantine/{item.pk}/"):
+        response = client.get(url)
+        assert response.status_code == 403
+        assert "You do not have the permission &#x27;quarantine-list&#x27;" in (
+            response.content.decode()
+        )
     assert client.post(f"/spam-filter/quarantine/{item.pk}/release/").status_code == 403
+    assert client.post(f"/spam-filter/quarantine/{item.pk}/delete/").status_code == 403
+    response = client.post(
+        "/spam-filter/quarantine/bulk/", {"action": "delete", "ids": [item.pk], "confirm": "yes"}
+    )
+    assert response.status_code == 403
+    assert "Quarantine" not in client.get("/").content.decode()
+    api = api_client_for(helpdesk)
+    for method, url, needed in [
+        ("get", "/api/spam-filter/quarantine", "quarantine-list"),
+        ("get", f"/api/spam-filter/quarantine/{item.pk}", "quarantine-list"),
+        ("delete", f"/api/spam-filter/quarantine/{item.pk}", "quarantine-delete"),
+        ("post", f"/api/spam-filter/quarantine/{item.pk}/release", "quarantine-release"),
+        ("post", "/api/spam-filter/quarantine/release", "quarantine-release"),
+        ("post", "/api/spam-filter/quarantine/delete", "quarantine-delete"),
+    ]:
+        response = getattr(api, method)(url, {"ids": [item.pk]}, format="json")
+        assert response.status_code == 403, url
+        assert response.json()["detail"] == (
+            f"You do not have the permission '{needed}' needed for this."
+        )
     assert QuarantinedMessage.objects.filter(pk=item.pk).exists()
+    assert not Message.objects.exists()
+
+
+def test_quarantine_list_alone_reads_but_may_not_act(client, make_principal, tenant_a, jane):
+    item = hold(jane)
+    reader = _holder(make_principal, tenant_a, "reader", ["dashboard", "quarantine-list"])
+    client.force_login(reader)
+    page = client.get("/spam-filter/quarantine/").content.decode()
+    assert "Cheap watches" in page and 'id="bulk-release"' not in page
+    page = client.get(f"/spam-filter/quarantine/{item.pk}/").content.decode()
+    assert "Cheap watches" in page and 'id="release"' not in page
+    response = client.post(f"/spam-filter/quarantine/{item.pk}/release/")
+    assert response.status_code == 403
+    assert "quarantine-release" in response.content.decode()
+    response = client.post("/spam-filter/quarantine/bulk/", {"action": "delete", "ids": [item.pk]})
+    assert response.status_code == 403
+    assert "quarantine-delete" in response.content.decode()
+    assert QuarantinedMessage.objects.filter(pk=item.pk).exists()
+
+
+def test_release_alone_may_release_but_not_delete(api_client_for, make_principal, tenant_a, jane):
+    first, second = hold(jane, "First"), hold(jane, "Second")
+    releaser = _holder(make_principal, tenant_a, "releaser", ["quarantine-release"])
+    api = api_client_for(releaser)
+    assert api.get("/api/spam-filter/quarantine").status_code == 403
+    response = api.post(f"/api/spam-filter/quarantine/{first.pk}/release")
+    assert response.json() == {"data": {"done": 1, "failed": []}}
+    assert api.delete(f"/api/spam-filter/quarantine/{second.pk}").status_code == 403
+    assert list(QuarantinedMessage.objects.all()) == [second]
+
+
+def test_a_plain_user_sees_and_acts_on_their_own_mailbox_quarantine_only(
+    client, api_client_for, mailbox, tenant_a, jane
+):
+    """The built-in user role: jane's own mailbox quarantine, never joe's, nor the domain
+    quarantine her copies go to when her settings say so."""
+    joe = mailbox("joe", tenant_a)
+    mine, also_mine = hold(jane, "Mine"), hold(jane, "Also mine")
+    joes = hold(joe, "For Joe")
+    MailboxSpamSetting.objects.create(
+        mailbox=jane, tenant_id=jane.tenant_id, send_to_domain_quarantine=True
+    )
+    domains = hold(jane, "Domain held")
+    assert domains.kind == QuarantinedMessage.DOMAIN
+    client.force_login(jane)
+    assert "Quarantine" in client.get("/").content.decode()
+    page = client.get("/spam-filter/quarantine/").content.decode()
+    assert "Mine" in page and "Also mine" in page
+    assert "For Joe" not in page and "Domain held" not in page
+    assert "held back from your mailbox" in page and 'id="bulk-release"' in page
+    for other in (joes, domains):
+        assert client.get(f"/spam-filter/quarantine/{other.pk}/").status_code == 404
+        assert client.post(f"/spam-filter/quarantine/{other.pk}/release/").status_code == 404
+        assert client.post(f"/spam-filter/quarantine/{other.pk}/delete/").status_code == 404
+    assert 'id="release"' in client.get(f"/spam-filter/quarantine/{mine.pk}/").content.decode()
+    response = client.post(f"/spam-filter/quarantine/{mine.pk}/release/")
+    assert response.status_code == 302
+    assert Message.objects.get(principal=jane).subject == "Mine"
+    # "All matching" deletes her own and leaves the others' alone
+    response = client.post(
+        "/spam-filter/quarantine/bulk/", {"action": "delete", "scope": "all", "confirm": "yes"}
+    )
+    assert response.status_code == 302
+    assert set(QuarantinedMessage.objects.all()) == {joes, domains}
+    api = api_client_for(jane)
+    assert api.get("/api/spam-filter/quarantine").json()["data"]["total"] == 0
+    assert api.get(f"/api/spam-filter/quarantine/{joes.pk}").status_code == 404
+    assert api.post(f"/api/spam-filter/quarantine/{joes.pk}/release").status_code == 404
+    response = api.post(
+        "/api/spam-filter/quarantine/delete", {"ids": [joes.pk, domains.pk]}, format="json"
+    )
+    assert response.json() == {"data": {"done": 0, "failed": []}}
+    assert set(QuarantinedMessage.objects.all()) == {joes, domains}
+    assert AuditEvent.objects.filter(
+        action="spam-filter.quarantine-delete", object_id=str(also_mine.pk)
+    ).exists()
+
+
+def test_an_account_without_any_quarantine_permission_gets_403(
+    client, make_principal, tenant_a, jane
+):
+    item = hold(jane)
+    nobody = _holder(make_principal, tenant_a, "nobody", ["dashboard"])
+    client.force_login(nobody)
+    assert client.get("/spam-filter/quarantine/").status_code == 403
+    assert client.post(f"/spam-filter/quarantine/{item.pk}/delete/").status_code == 403
 
 
 def test_a_superadmin_sees_every_tenant(client, superadmin, jane, bob):
@@ -464,3 +602,26 @@ def test_the_admin_site_shows_items_read_only(client, superadmin, jane):
     assert client.get(f"{base}{item.pk}/change/").status_code == 200
     assert client.post(f"{base}{item.pk}/delete/", {"post": "yes"}).status_code == 403
     assert QuarantinedMessage.objects.filter(pk=item.pk).exists()
+
+
+def test_an_api_key_reaches_its_owners_own_quarantine_only(anon_api, admin_a, mailbox, jane):
+    from apps.accounts.auth.api_keys import api_key_create
+
+    joe = mailbox("joe", jane.tenant)
+    hold(jane, "Mine")
+    hold(joe, "For Joe")
+    jane.enabled_permissions = ["api-key-create"]
+    jane.save(update_fields=["enabled_permissions"])
+    _, secret = api_key_create(actor=jane, name="jane-key", permissions=["manage-own-quarantine"])
+    anon_api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    items = anon_api.get("/api/spam-filter/quarantine").json()["data"]["items"]
+    assert [i["subject"] for i in items] == ["Mine"]
+    # The tenant admin's key narrowed to its own quarantine does not see the tenant's.
+    _, secret = api_key_create(
+        actor=admin_a, name="admin-key", permissions=["manage-own-quarantine"]
+    )
+    anon_api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert anon_api.get("/api/spam-filter/quarantine").json()["data"]["total"] == 0
+    _, secret = api_key_create(actor=admin_a, name="admin-all", permissions=["quarantine-list"])
+    anon_api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert anon_api.get("/api/spam-filter/quarantine").json()["data"]["total"] == 2
