@@ -155,6 +155,12 @@ def _get(request: HttpRequest, pk: int, permission: str = quarantine.READ):
         raise Http404 from None
 
 
+def _may(actor, permission: str, item) -> bool:
+    if actor.has_permission(permission):
+        return True  # the item is in reach: it was found through the same scope
+    return quarantine.quarantine_visible(actor, permission).filter(pk=item.pk).exists()
+
+
 @any_permission_required(Perm.QUARANTINE_LIST, OWN)
 def quarantine_detail(request: HttpRequest, pk: int) -> HttpResponse:
     item = _get(request, pk)
@@ -163,8 +169,11 @@ def quarantine_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "item": item,
         "tags": tags,
         "headers": quarantine.headers_of(item),
-        **_abilities(request.user),
+        # This item's buttons: its own quarantine's reader may read others' it can't touch.
+        "can_release": _may(request.user, quarantine.RELEASE, item),
+        "can_delete": _may(request.user, quarantine.DELETE, item),
     }
+    context["can_act"] = context["can_release"] or context["can_delete"]
     return render(request, "spamfilter/quarantine_detail.html", context)
 
 

@@ -625,3 +625,27 @@ def test_an_api_key_reaches_its_owners_own_quarantine_only(anon_api, admin_a, ma
     _, secret = api_key_create(actor=admin_a, name="admin-all", permissions=["quarantine-list"])
     anon_api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert anon_api.get("/api/spam-filter/quarantine").json()["data"]["total"] == 2
+
+
+def test_an_items_buttons_are_those_the_reader_may_use_on_it(
+    client, make_principal, tenant_a, jane
+):
+    """quarantine-list reads the tenant's items; manage-own-quarantine acts on its own only."""
+    janes = hold(jane, "For Jane")
+    reader = _holder(
+        make_principal,
+        tenant_a,
+        "reader",
+        ["dashboard", "quarantine-list", "manage-own-quarantine"],
+    )
+    reader.emails.create(address="reader@example.test")
+    [own] = quarantine.quarantine_store(
+        mailboxes=[reader], data=_message("For reader"), sender="x@junk.test", score=9.0,
+        tags={}, reasons=[],
+    )  # fmt: skip
+    client.force_login(reader)
+    page = client.get(f"/spam-filter/quarantine/{janes.pk}/").content.decode()
+    assert "For Jane" in page and 'id="release"' not in page and 'id="delete"' not in page
+    assert client.post(f"/spam-filter/quarantine/{janes.pk}/release/").status_code == 404
+    page = client.get(f"/spam-filter/quarantine/{own.pk}/").content.decode()
+    assert 'id="release"' in page and 'id="delete"' in page
