@@ -411,6 +411,10 @@ MAILADMIN_LOGIN_LOCKOUT = {
     "account": (env_int("MAILADMIN_LOCKOUT_ACCOUNT_FAILURES", 5), 900, 900),
     "ip": (env_int("MAILADMIN_LOCKOUT_IP_FAILURES", 20), 900, 900),
 }
+# A mail client's login that succeeded (HTTP Basic, SMTP AUTH) is remembered this long in
+# the cache, so repeating it costs no password hash; any change to the credential ends it
+# at once (apps.accounts.auth.remembered). 0: every request verifies its password hash.
+MAILADMIN_BASIC_AUTH_CACHE_SECONDS = env_int("MAILADMIN_BASIC_AUTH_CACHE_SECONDS", 60)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"

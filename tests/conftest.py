@@ -10,6 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.support.dns_server import DnsServer
+from tests.support.hashers import hashings  # noqa: F401 - fixture: Argon2 hashes counted
 from tests.support.smtp_listeners import (  # noqa: F401 - fixtures: our own SMTP listeners
     client_tls,
     start_listeners,

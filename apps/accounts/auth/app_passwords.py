@@ -87,22 +87,36 @@ def app_password_check(row: AppPassword, password: str) -> bool:
 
     if not check_password(password, to_django_encoded(row.password), upgrade):
         return False
-    now = timezone.now()
     changes = dict(upgraded)
     current = lookup_digests(password)[0]
     if row.lookup != current:
         changes["lookup"] = current
+    _record_use(row, changes)
+    return True
+
+
+def app_password_used(row: AppPassword) -> None:
+    """A use proved without a hash check (a remembered login, see remembered.py)."""
+    _record_use(row, {})
+
+
+def _record_use(row: AppPassword, changes: dict) -> None:
+    """Write `changes` and the time of use (at most once a minute) to the row, and keep
+    the instance as stored: a remembered login seals the hash it holds."""
+    now = timezone.now()
     if row.last_used_at is None or now - row.last_used_at > tokens.LAST_USED_GRANULARITY:
         changes["last_used_at"] = now
-    if changes:
-        try:
-            with transaction.atomic():
-                AppPassword.objects.filter(pk=row.pk).update(**changes)
-        except IntegrityError:  # another row has the same password: keep this one unkeyed
-            changes.pop("lookup", None)
-            if changes:
-                AppPassword.objects.filter(pk=row.pk).update(**changes)
-    return True
+    if not changes:
+        return
+    try:
+        with transaction.atomic():
+            AppPassword.objects.filter(pk=row.pk).update(**changes)
+    except IntegrityError:  # another row has the same password: keep this one unkeyed
+        changes.pop("lookup", None)
+        if changes:
+            AppPassword.objects.filter(pk=row.pk).update(**changes)
+    for field, value in changes.items():
+        setattr(row, field, value)
 
 
 def new_app_password() -> str:

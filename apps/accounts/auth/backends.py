@@ -5,6 +5,8 @@ All checks (lockout, imported hashes, app passwords) live in
 
 - `api=True` (HTTP Basic, from mailadmin.api.auth): the account password or an app
   password; a lockout is raised as DRF's Throttled (429 with Retry-After and the message).
+  A login that succeeded is remembered for a short while (remembered.py), so a client
+  repeating its credentials does not pay a password hash per request.
 - otherwise (e.g. the Django admin's login form): the account password only, and never
   for an account with two-factor authentication, which must log in through /login/.
 """

@@ -7,7 +7,9 @@ passwords behave the same everywhere. No audit row ever holds a password or code
 Cost: one password-hash verification per attempt, whoever asks and whatever the answer
 (an unknown name, a wrong password, a right one, twenty app passwords): the app password
 to check is found by its keyed lookup (app_passwords.py), and a request with nothing to
-check verifies against a dummy hash. Timing tells nobody which names exist.
+check verifies against a dummy hash. Timing tells nobody which names exist. A mail client
+repeating a name and password that just succeeded skips the hash (remembered.py): only
+those who know the password can tell.
 
 Lockout never lets a stranger lock the owner out. Failures are counted per account *and
 client address* ("account:<name>|ip:<address>") and per address ("ip:<address>"); an
@@ -31,13 +33,18 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.accounts.auth import twofactor
-from apps.accounts.auth.app_passwords import app_password_candidates, app_password_check
+from apps.accounts.auth import remembered, twofactor
+from apps.accounts.auth.app_passwords import (
+    app_password_candidates,
+    app_password_check,
+    app_password_used,
+)
 from apps.accounts.auth.common import MAX_IDENTIFIER, MAX_PASSWORD, AuthMethod
 from apps.accounts.auth.hashers import to_django_encoded
 from apps.accounts.emails import InvalidAddress, normalize_address
 from apps.accounts.models import (
     LOGIN_TYPES,
+    AppPassword,
     LoginThrottle,
     Principal,
 )
@@ -204,29 +211,35 @@ def verify_nothing(password: str) -> None:
     make_password(password)
 
 
-def _verify(principal: Principal | None, password: str, app_passwords: bool) -> str | None:
-    """The AuthMethod the password proves, or None; one hash verification in all cases
-    but one: an account with imported app passwords not used yet (at most LEGACY_CHECKS)."""
+def _verify(
+    principal: Principal | None, password: str, app_passwords: bool
+) -> tuple[str | None, AppPassword | None]:
+    """(the AuthMethod the password proves, or None; the app password that matched).
+
+    One hash verification in all cases but one: an account with imported app passwords
+    not used yet (at most LEGACY_CHECKS)."""
     if principal is None or not principal.is_active:
         verify_nothing(password)
-        return None
+        return None, None
     legacy = []
     if app_passwords:
         match, legacy = app_password_candidates(principal, password)
         if match is not None:
-            return AuthMethod.APP_PASSWORD if app_password_check(match, password) else None
+            if app_password_check(match, password):
+                return AuthMethod.APP_PASSWORD, match
+            return None, None
     checked = False
     if not (app_passwords and principal.otp_enabled):
         checked = True
         if verify_account_password(principal, password):
-            return AuthMethod.PASSWORD
+            return AuthMethod.PASSWORD, None
     for row in legacy:
         checked = True
         if app_password_check(row, password):
-            return AuthMethod.APP_PASSWORD
+            return AuthMethod.APP_PASSWORD, row
     if not checked:
         verify_nothing(password)
-    return None
+    return None, None
 
 
 def authenticate_password(
@@ -237,7 +250,9 @@ def authenticate_password(
     `app_passwords=False` (console): the account password only; the caller asks for the
     TOTP code next if 2FA is on and calls `login_succeeded()` when it is done.
     `app_passwords=True` (HTTP Basic, SMTP/IMAP AUTH): an app password, or the account
-    password while 2FA is off (with 2FA on, a password alone must not be enough).
+    password while 2FA is off (with 2FA on, a password alone must not be enough). These
+    mail-client logins are remembered for a short while (remembered.py): the same name
+    and password again, while nothing about the credential changed, costs no hash.
     The principal comes back with `authenticated_by` saying which of the two it was.
     A failure counts towards the lockout of the account from this address and of the
     address.
@@ -247,7 +262,18 @@ def authenticate_password(
     principal = find_login_principal(identifier)
     keys = throttle_keys(identifier=identifier, principal=principal, ip=ip)
     throttle_check(keys)
-    method = _verify(principal, password, app_passwords) if len(password) <= MAX_PASSWORD else None
+    method, app_password = None, None
+    if len(password) <= MAX_PASSWORD:
+        key = remembered.cache_key(identifier, password) if app_passwords else None
+        recalled = remembered.recall(key, principal) if key else None
+        if recalled is not None:
+            method, app_password = recalled.method, recalled.app_password
+            if app_password is not None:
+                app_password_used(app_password)
+        else:
+            method, app_password = _verify(principal, password, app_passwords)
+            if method is not None and key:
+                remembered.remember(key, principal, app_password)
     if method is None:
         login_failed(identifier=identifier, principal=principal, keys=keys, reason="password")
         raise InvalidCredentials()

@@ -1,7 +1,9 @@
 """The submission service (RFC 6409): authenticated clients hand over mail to send.
 
 AUTH PLAIN and LOGIN check the account password or an app password through the
-accounts app's one password check (lockout and throttling included); before STARTTLS
+accounts app's one password check (lockout and throttling included; a login that
+succeeded is remembered for a short while, as HTTP Basic's, so a client opening a
+connection per message pays no password hash each time); before STARTTLS
 they are neither offered nor accepted unless the listener is bound to loopback. MAIL FROM
 must be one of the account's own addresses; per-account and per-address message rates
 are capped (counters in the Django cache). An accepted message gets a Received line,

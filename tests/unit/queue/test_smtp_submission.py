@@ -130,6 +130,56 @@ def test_it_locks_out_after_repeated_failures_like_the_console(submission, alice
     assert (code, reply) == (454, b"4.7.0 Too many failed logins. Try again in 15 minutes.")
 
 
+def test_a_login_repeated_on_the_next_connection_costs_no_password_hash(
+    submission, alice, hashings
+):
+    """Mail clients open a connection per message: the login is remembered for a while
+    (as HTTP Basic's, through the same password check)."""
+    _, app_password = app_password_add(actor=alice, name="phone")
+    hashings.clear()
+    for password in (TEST_PASSWORD, app_password, TEST_PASSWORD, app_password):
+        with connect(submission, "submission") as client:
+            assert client.login("alice", password) == (235, b"2.7.0 Authentication successful")
+            assert client.mail("alice@example.test") == (250, b"2.1.0 Sender OK")
+    assert hashings == ["verify", "verify"]
+    for _ in range(2):
+        with connect(submission, "submission") as client:
+            code, _ = client.docmd("AUTH", "PLAIN " + plain("alice", "wrong password"))
+            assert code == 535
+    assert hashings == ["verify"] * 4  # a wrong password is checked, never remembered
+
+
+def test_a_revoked_app_password_or_changed_password_is_refused_at_the_next_connection(
+    submission, alice
+):
+    from apps.accounts.auth.app_passwords import app_password_remove
+
+    _, app_password = app_password_add(actor=alice, name="phone")
+    for password in (TEST_PASSWORD, app_password):
+        logged_in(submission, password=password).quit()
+    app_password_remove(actor=alice, name="phone")
+    alice.set_password("a brand new password")
+    alice.save(update_fields=["password"])
+    for password in (TEST_PASSWORD, app_password):
+        with connect(submission, "submission") as client:
+            code, _ = client.docmd("AUTH", "PLAIN " + plain("alice", password))
+            assert code == 535
+    assert logged_in(submission, password="a brand new password").quit()[0] == 221
+
+
+def test_a_remembered_login_is_still_locked_out(submission, alice):
+    logged_in(submission).quit()
+    for _ in range(5):
+        with (
+            connect(submission, "submission") as client,
+            pytest.raises(smtplib.SMTPAuthenticationError),
+        ):
+            client.login("alice", "wrong password")
+    with connect(submission, "submission") as client:
+        code, reply = client.docmd("AUTH", "PLAIN " + plain("alice", TEST_PASSWORD))
+    assert (code, reply) == (454, b"4.7.0 Too many failed logins. Try again in 15 minutes.")
+
+
 def test_it_refuses_a_sender_address_the_account_does_not_own(
     submission, alice, make_principal, admin_b
 ):
