@@ -16,6 +16,9 @@ REDIS_URL is set, else in an in-memory SQLite database.
 each tag with its value) as JSON lines; `--check FILE` compares this run's verdicts with
 such a file and exits 1 naming each message that differs: a speed-up must not change a
 verdict (dump before the change, check after it).
+
+The held-out half judges the filter; it must not shape it: decide token groups, Bayes'
+scores or rule scores with bench/spamfilter_cv.py, which opens only the learned half.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ in one statement, on SQLite and PostgreSQL alike). Tokens are stored as 64-bit h
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -25,6 +26,7 @@ GLOBAL = "global"
 MAX_TOKENS = 5000
 MAX_CLUES = 150
 MIN_DISTANCE = 0.1  # a token whose probability is this close to 0.5 says nothing
+MIN_COUNT = 2  # a token learned from one message alone is no clue (mostly chance)
 UNKNOWN_STRENGTH, UNKNOWN_PROBABILITY = 0.45, 0.5
 SPAM_FROM, SPAM_FULL = 0.5, 0.99  # BAYES_SPAM: none at or below 0.5, all of it from 0.99
 HAM_FROM = 0.4  # BAYES_HAM: from 0.4 down, all of it at 0.05
@@ -65,6 +67,14 @@ HTML_ATTRIBUTE = re.compile(
 MONEY = re.compile(r"[$€£]\s?(\d[\d,]*)")
 PUNCT_RUN = re.compile(r"[!?$%*]{2,}")
 URL_PATH_WORD = re.compile(r"[a-z][a-z0-9]{2,23}", re.IGNORECASE)
+# "from HELO (rDNS [IP])" of a Received header: the sending side of that hop.
+RECEIVED_FROM = re.compile(r"^\s*from\s+(\S+)(?:\s+\(([^)]{0,300})\))?", re.IGNORECASE)
+IPV4 = re.compile(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b")
+HOST_NAME = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+\.[a-z]{2,}")
+MAX_HOPS = 10
+MESSAGE_ID = re.compile(r"<([^@>]*)@([^>]*)>")
+DATE_ZONE = re.compile(r"([+-]\d{4}|\b[A-Z]{3}\b)\s*(?:\(.*\))?$")
+DATE_WEEKDAY = re.compile(r"\s*[A-Za-z]{3},")
 
 
 def is_list_message(message: ParsedMessage) -> bool:
@@ -147,6 +157,76 @@ def _url_tokens(url: str) -> list[str]:
     return found
 
 
+def _subject_tokens(subject: str) -> list[str]:
+    """The subject's words and pairs of neighbouring words."""
+    words = _words(subject)
+    pairs = [f"subject:{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    return [f"subject:{w}" for w in words] + pairs
+
+
+def _received_tokens(message: ParsedMessage) -> list[str]:
+    """The sending side of each hop (as SpamBayes mines Received headers): the HELO name's
+    and the reverse name's organisational domains and the IP's /16 and /24, never the
+    receiving side ("by": the recipient's own servers) nor private or loopback hops."""
+    found = []
+    for value in message.header_all("Received")[:MAX_HOPS]:
+        match = RECEIVED_FROM.match(value)
+        if match is None:
+            continue
+        comment = (match[2] or "").lower()
+        ips = IPV4.findall(comment) or IPV4.findall(match[1])
+        if ips:
+            try:
+                address = ipaddress.ip_address(".".join(ips[0]))
+            except ValueError:
+                address = None
+            if address is not None and (address.is_private or address.is_loopback):
+                continue
+        helo = match[1].strip("[]").lower()
+        if helo != "localhost" and "." in helo and not IPV4.fullmatch(helo):
+            found.append(f"rcvd-helo:{organizational_domain(helo)}")
+        name = HOST_NAME.search(comment)
+        if name:
+            found.append(f"rcvd-rdns:{organizational_domain(name[0])}")
+        if ips:
+            a, b, c, _ = ips[0]
+            found.extend((f"rcvd-ip:{a}.{b}", f"rcvd-ip:{a}.{b}.{c}"))
+    return found
+
+
+def _origin_tokens(message: ParsedMessage) -> list[str]:
+    """How the sending program writes its Message-ID (the domain, the shape of the local
+    part: digits, letters, punctuation) and its Date (time zone, weekday or not)."""
+    value = message.header("Message-ID") or ""
+    if not value:
+        found = ["mid:none"]
+    else:
+        match = MESSAGE_ID.search(value)
+        if match is None:
+            found = ["mid:invalid"]
+        else:
+            domain = match[2].lower()
+            shape = re.sub(r"\d+", "9", match[1])
+            shape = re.sub(r"[a-z]+", "a", re.sub(r"[A-Z]+", "A", shape))[:20]
+            found = [
+                "mid-domain:" + (organizational_domain(domain) if "." in domain else "noDot"),
+                f"mid-shape:{shape}",
+            ]
+    date = message.header("Date") or ""
+    zone = DATE_ZONE.search(date)
+    found.append("date-zone:" + (zone[1] if zone else "none"))
+    found.append("date-wkday:" + ("yes" if DATE_WEEKDAY.match(date) else "no"))
+    return found
+
+
+def _mime_tokens(message: ParsedMessage) -> list[str]:
+    """The MIME structure: each part's type, each transfer encoding, how many leaf parts."""
+    found = [f"mime:{t[:60]}" for t in message.structure]
+    found.extend(f"cte:{e}" for e in message.encodings)
+    found.append(f"parts:{min(message.part_count, 6)}")
+    return found
+
+
 def _html_tokens(markup: str) -> Iterable[str]:
     """Which tags and presentational attributes the HTML uses (not their values)."""
     for name, attributes in HTML_TAG.findall(markup[:100_000]):
@@ -196,7 +276,7 @@ def tokens(message: ParsedMessage) -> list[str]:
     subject = message.subject
     if listed:
         subject = SUBJECT_TAG.sub("", subject)
-    add(_words(subject, "subject:"))
+    add(_subject_tokens(subject))
     for name in TOKEN_HEADERS:
         if listed and name == "Return-Path":
             continue  # the list's bounce address
@@ -211,6 +291,9 @@ def tokens(message: ParsedMessage) -> list[str]:
         add([f"from-domain:{sender.domain}"])
     add(f"header:{name.lower()}" for name, _ in message.headers if not LIST_HEADER.match(name))
     add([f"received:{min(len(message.header_all('Received')), 8)}"])
+    add(_received_tokens(message))
+    add(_origin_tokens(message))
+    add(_mime_tokens(message))
     add(f"charset:{c}" for c in sorted(message.charsets))
     add(f"attachment:{a.content_type}" for a in message.attachments)
     if message.html_parts and not message.text_parts:
@@ -397,7 +480,7 @@ def probability(
 ) -> tuple[float, int]:
     clues = []
     for spam, ham in counts:
-        if spam + ham == 0:
+        if spam + ham < MIN_COUNT:
             continue
         spam_ratio = spam / spam_learned
         ham_ratio = ham / ham_learned

@@ -69,6 +69,11 @@ class ParsedMessage:
     charsets: set[str] = field(default_factory=set)
     part_count: int = 0
     defects: int = 0
+    # Every part's content type in walk order, multiparts included, and the transfer
+    # encodings the parts declare: the MIME structure, which mail programs and bulk
+    # senders each build their own way.
+    structure: list[str] = field(default_factory=list)
+    encodings: list[str] = field(default_factory=list)
 
     # Rules and Bayes ask for the same few headers dozens of times per message: the lookups
     # below go through an index by lower-cased name, and parsed address lists are kept, both
@@ -200,6 +205,10 @@ def parse(raw: bytes) -> ParsedMessage:
         if index >= MAX_PARTS:
             break
         parsed.defects += len(part.defects)
+        parsed.structure.append(part.get_content_type())
+        encoding = part.get("Content-Transfer-Encoding")
+        if isinstance(encoding, str) and encoding:
+            parsed.encodings.append(encoding.strip().lower()[:30])
         if part.is_multipart():
             continue
         parsed.part_count += 1
