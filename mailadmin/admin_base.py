@@ -45,7 +45,9 @@ class CappedPaginator(Paginator):
     def count(self) -> int:
         if not hasattr(self.object_list, "count"):
             return len(self.object_list)
-        counted = self.object_list[: self.cap + 1].count()
+        # Without its ordering: any index counts the rows, where the list's order would
+        # make the database walk the sort index (and the rows it names) to the cap.
+        counted = self.object_list.order_by()[: self.cap + 1].count()
         self.count_capped = counted > self.cap
         return min(counted, self.cap)
 
