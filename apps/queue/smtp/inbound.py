@@ -288,11 +288,17 @@ def _record_authentication(message: InboundMessage, verdict) -> None:
 
 def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
     """Store and forward one accepted message; a refusal reply, or None when done."""
+    mailboxes = [p.pk for route in routes for p in route.mailboxes]
+    return store_inbound(message, routes, scan_inbound(message, list(dict.fromkeys(mailboxes))))
+
+
+def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVerdict) -> str | None:
+    """deliver_inbound after the scan: store, hold and forward the copies the verdict
+    says (fetch jobs scan first themselves, to record where the message went)."""
     from apps.store import blobs
     from apps.store.services import deliver
 
     mailboxes = {p.pk: p for route in routes for p in route.mailboxes}
-    verdict = scan_inbound(message, list(mailboxes))
     if verdict.reject:
         return verdict.reject
     copies = {pk: verdict.copy_for(pk) for pk in mailboxes}
