@@ -239,3 +239,15 @@ def test_delete_removes_the_job_and_its_entries(api_a, mailboxes):
     assert not FetchJob.objects.exists() and not FetchEntry.objects.exists()
     assert api_a.get(f"{URL}/{job.uuid}").status_code == 404
     assert api_a.get(f"{URL}/not-a-uuid").json()["detail"] == "Fetch job not found"
+
+
+def test_the_list_apis_cost_the_same_with_many_jobs(
+    api_a, mailboxes, django_assert_max_num_queries
+):
+    for _ in range(30):
+        job = FetchJob.objects.get(uuid=create(api_a)["uuid"])
+        entry(job, "failed", "x")
+    with django_assert_max_num_queries(6):
+        assert api_a.get(URL).json()["data"]["total"] == 30
+    with django_assert_max_num_queries(6):
+        assert api_a.get("/api/fetch/monitoring/failed").json()["data"]["total"] == 30

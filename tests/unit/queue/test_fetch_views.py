@@ -4,6 +4,8 @@ Delete), the monitoring list with delete; tenant isolation and permissions."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from apps.queue import fetch_services
@@ -154,3 +156,28 @@ def test_the_list_page_shows_the_last_error(client, admin_a, job):
     client.force_login(admin_a)
     body = client.get("/queue/fetch/").content.decode()
     assert "Login failed: no" in body and f"/queue/fetch/{job.uuid}/" in body
+
+
+def test_the_admin_shows_jobs_without_the_password(client, superadmin, job):
+    client.force_login(superadmin)
+    for url in ("/admin/queue/fetchjob/", f"/admin/queue/fetchjob/{job.pk}/change/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        page = response.content.decode()
+        assert "remote-secret" not in page and "gAAAAA" not in page
+
+
+def test_the_lists_cost_the_same_with_many_jobs(
+    client, admin_a, job, django_assert_max_num_queries
+):
+    for n in range(30):
+        copy = FetchJob.objects.get(pk=job.pk)
+        copy.pk, copy.uuid = None, uuid.uuid4()
+        copy.save()
+        FetchEntry.objects.create(job=copy, tenant=job.tenant, status="failed", subject=f"s{n}")
+    client.force_login(admin_a)
+    client.get("/queue/fetch/")  # the session's first use
+    with django_assert_max_num_queries(8):
+        assert client.get("/queue/fetch/").status_code == 200
+    with django_assert_max_num_queries(8):
+        assert client.get("/queue/fetch/monitoring/").status_code == 200
