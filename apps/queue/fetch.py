@@ -26,6 +26,7 @@ MAILADMIN_TLS_CA_FILE (else the system's CAs); plain text only to loopback hosts
 
 from __future__ import annotations
 
+import base64
 import imaplib
 import logging
 import poplib
@@ -40,7 +41,7 @@ from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -285,14 +286,14 @@ _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 def _list_name(line) -> str | None:
     if isinstance(line, tuple):  # a literal name: (prefix, name)
-        return line[1].decode("utf-8", "replace")
+        return mutf7_decode(line[1].decode("utf-8", "replace"))
     found = _LIST_LINE.match(line)
     if not found or rb"\Noselect" in found["flags"]:
         return None
     name = found["name"]
     if name.startswith(b'"') and name.endswith(b'"'):
         name = re.sub(rb"\\(.)", rb"\1", name[1:-1])
-    return name.decode("utf-8", "replace")
+    return mutf7_decode(name.decode("utf-8", "replace"))
 
 
 def _uid_size(line: bytes) -> tuple[int | None, int]:
@@ -301,7 +302,45 @@ def _uid_size(line: bytes) -> tuple[int | None, int]:
 
 
 def _quote(folder: str) -> str:
-    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    name = mutf7_encode(folder)
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def mutf7_encode(name: str) -> str:
+    """A folder name as IMAP sends it (RFC 3501 5.1.3, modified UTF-7): printable ASCII as
+    is ("&" as "&-"), every other run as "&" + base64 of UTF-16BE ("," for "/") + "-"."""
+    out, run = [], []
+
+    def flush() -> None:
+        if run:
+            raw = "".join(run).encode("utf-16-be")
+            out.append(
+                "&" + base64.b64encode(raw).decode("ascii").rstrip("=").replace("/", ",") + "-"
+            )
+            run.clear()
+
+    for char in name:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            run.append(char)
+    flush()
+    return "".join(out)
+
+
+def mutf7_decode(name: str) -> str:
+    def one(found: re.Match) -> str:
+        body = found[1]
+        if not body:
+            return "&"
+        body = body.replace(",", "/")
+        try:
+            return base64.b64decode(body + "=" * (-len(body) % 4)).decode("utf-16-be")
+        except (ValueError, UnicodeDecodeError):
+            return found[0]
+
+    return re.sub(r"&([A-Za-z0-9+,]*)-", one, name)
 
 
 class Pop3Session(Session):
@@ -689,8 +728,8 @@ def _process(job: FetchJob, session: Session, remote: Remote, result: RunResult)
         tls=session.tls is not None,
         data=received + data,
     )
-    verdict = scan_inbound(message, [job.mailbox_id])
     try:
+        verdict = scan_inbound(message, [job.mailbox_id], report_authentication=False)
         with transaction.atomic():
             refusal = store_inbound(message, [route], verdict)
             if refusal:
@@ -705,7 +744,7 @@ def _process(job: FetchJob, session: Session, remote: Remote, result: RunResult)
                 where = f"Stored in {copy[1]}."
             _remember(job, remote, stored=True)
             _entry(job, remote, FetchEntry.Status.SUCCESS, where, len(data), **info)
-    except DatabaseError as exc:
+    except Exception as exc:  # as the MX answers 451: this message is tried again
         log.exception("fetch job %s: storing %s failed", job.uuid, remote.uid)
         _fail(job, remote, result, f"Temporary error: {exc}"[:1000], for_good=False, **info)
         return False

@@ -374,3 +374,39 @@ def test_the_password_is_sealed_in_the_database(make_job, imap, mailboxes):
         [raw] = cursor.fetchone()
     assert raw and job.mailbox.name and "remote-secret" not in raw
     assert FetchJob.objects.get(pk=job.pk).password == "remote-secret"
+
+
+def test_fetched_mail_is_left_out_of_our_outgoing_dmarc_reports(imap, remote, make_job, mailboxes):
+    from apps.reports.models import InboundAuthResult
+
+    remote.add(HAM)
+    run(make_job(imap))
+    assert Message.objects.count() == 1
+    assert not InboundAuthResult.objects.exists()
+
+
+def test_a_full_mailbox_is_tried_again_next_run(imap, remote, make_job, mailboxes):
+    remote.add(HAM)
+    jane = mailboxes["jane"]
+    jane.quota = 10
+    jane.save()
+    job = make_job(imap, delete_on_server=True)
+    assert run(job).message == ("0 message(s) fetched, 1 failed. 1 will be tried again.")
+    assert FetchEntry.objects.get().reason == "452 4.2.2 Mailbox full (tried again next run)"
+    assert remote.uids() == [1] and not FetchSeen.objects.exists()
+    jane.quota = 0
+    jane.save()
+    assert run(job).message == "1 message(s) fetched, 0 failed."
+    assert remote.uids() == []
+
+
+def test_folder_names_travel_in_modified_utf7(imap, remote, make_job, mailboxes, admin_a):
+    from tests.support.mail_servers import RemoteFolder
+
+    remote.folders["Entw&APw-rfe"] = RemoteFolder()
+    remote.add(HAM, folder="Entw&APw-rfe")
+    job = make_job(imap, folders=["Entwürfe"])
+    assert run(job).message == "1 message(s) fetched, 0 failed."
+    assert FetchEntry.objects.get().remote_folder == "Entwürfe"
+    validation = fetch_services.fetch_job_validate(actor=admin_a, job=job)
+    assert validation.folders == ["INBOX", "Entwürfe"] and validation.ok
