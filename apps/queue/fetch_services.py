@@ -203,7 +203,9 @@ def _apply(actor: Principal, job: FetchJob, values: FetchValues, *, creating: bo
     if job.security == FetchJob.Security.NONE and not fetch.plaintext_allowed(job.host):
         raise ValidationFailed(fetch.PLAINTEXT_REFUSED, field="useSsl")
     if "folders" in given or "protocol" in given or creating:
-        job.folders = _folders(job.protocol, given.get("folders", job.folders or None))
+        # Switching protocols without naming folders: IMAP starts at INBOX, POP3 has none.
+        kept = job.folders if job.protocol == FetchJob.Protocol.IMAP else None
+        job.folders = _folders(job.protocol, given.get("folders", kept))
     if "delete_on_server" in given:
         job.delete_on_server = given["delete_on_server"]
     if "active" in given:

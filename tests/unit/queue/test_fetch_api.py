@@ -251,3 +251,11 @@ def test_the_list_apis_cost_the_same_with_many_jobs(
         assert api_a.get(URL).json()["data"]["total"] == 30
     with django_assert_max_num_queries(6):
         assert api_a.get("/api/fetch/monitoring/failed").json()["data"]["total"] == 30
+
+
+def test_switching_to_pop3_drops_the_folders_and_takes_its_port(api_a, mailboxes):
+    uuid = create(api_a)["uuid"]
+    data = api_a.patch(f"{URL}/{uuid}", {"type": "pop3"}, format="json").json()["data"]
+    assert (data["type"], data["folders"], data["port"]) == ("pop3", None, 110)
+    back = api_a.patch(f"{URL}/{uuid}", {"type": "imap"}, format="json").json()["data"]
+    assert (back["folders"], back["port"]) == (["INBOX"], 143)
