@@ -33,6 +33,7 @@ import poplib
 import re
 import socket
 import ssl
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -512,8 +513,6 @@ def _summary(data: bytes) -> tuple[str, str, str]:
 
 def claim(job_id: int, *, lease: timedelta) -> FetchJob | None:
     """The job for one run, or None when another run holds it (conditional UPDATE)."""
-    import uuid
-
     now = timezone.now()
     claim_id = uuid.uuid4()
     free = Q(claim_id=None) | Q(lease_expires_at__lt=now)
@@ -742,8 +741,19 @@ def _process(job: FetchJob, session: Session, remote: Remote, result: RunResult)
                 where = f"Held in the quarantine (score {verdict.score:.1f})."
             else:
                 where = f"Stored in {copy[1]}."
-            _remember(job, remote, stored=True)
+            # A run whose claim lapsed may still be at work: the unique row decides who
+            # stored the message, and the other's copy is rolled back.
+            FetchSeen.objects.create(
+                job=job,
+                folder=remote.folder,
+                uidvalidity=remote.uidvalidity,
+                uid=remote.uid[:255],
+                stored=True,
+            )
             _entry(job, remote, FetchEntry.Status.SUCCESS, where, len(data), **info)
+    except IntegrityError:
+        log.warning("fetch job %s: %s was stored by another run", job.uuid, remote.uid)
+        return False
     except Exception as exc:  # as the MX answers 451: this message is tried again
         log.exception("fetch job %s: storing %s failed", job.uuid, remote.uid)
         _fail(job, remote, result, f"Temporary error: {exc}"[:1000], for_good=False, **info)
