@@ -460,6 +460,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DomainStatusEnum": "apps.domains.serializers.DOMAIN_STATUSES",
         "ApiKeyStatusEnum": "apps.accounts.auth.api_keys.API_KEY_STATUSES",
+        "MailboxFetchTypeEnum": "apps.queue.models.FetchJob.Protocol",
     },
     "REDOC_DIST": "SIDECAR",
 }

@@ -37,6 +37,7 @@ urlpatterns = [
         fetch_api.FetchSuccessfulListApi.as_view(),
         name="api-fetch-monitoring-successful",
     ),
+    path("fetch/monitoring/info", fetch_api.FetchInfoListApi.as_view(), name="api-fetch-info"),
     path(
         "fetch/monitoring/<int:entry_id>",
         fetch_api.FetchEntryDetailApi.as_view(),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -87,6 +88,26 @@ def job_data(job: FetchJob) -> dict[str, Any]:
     }
 
 
+def info_data(job: FetchJob) -> dict[str, Any]:
+    """The spec's "MailboxInfo": a configuration's state, without its settings."""
+    return {
+        "uuid": str(job.uuid),
+        "mailbox": job.mailbox_address,
+        "host": job.host,
+        "type": job.protocol,
+        "active": job.active,
+        "running": job.claim_id is not None
+        and job.lease_expires_at is not None
+        and job.lease_expires_at > timezone.now(),
+        "nextRun": _iso(job.next_run_at),
+        "lastRun": _iso(job.last_run_at),
+        "lastStatus": job.last_status,
+        "lastError": job.last_error,
+        "lastFetched": job.last_fetched,
+        "lastFailed": job.last_failed,
+    }
+
+
 def entry_data(entry: FetchEntry) -> dict[str, Any]:
     return {
         "id": entry.pk,
@@ -108,7 +129,7 @@ class MailboxFetchConfiguration(serializers.Serializer):
     active = serializers.BooleanField()
     mailbox = serializers.EmailField()
     host = serializers.CharField()
-    type = serializers.ChoiceField(choices=FetchJob.Protocol.values)
+    type = serializers.ChoiceField(choices=FetchJob.Protocol.choices)
     port = serializers.IntegerField()
     useSsl = serializers.BooleanField(help_text="Implicit TLS")  # noqa: N815 - the spec's
     security = serializers.ChoiceField(choices=FetchJob.Security.values)
@@ -123,6 +144,21 @@ class MailboxFetchConfiguration(serializers.Serializer):
     lastFetched = serializers.IntegerField()  # noqa: N815
     lastFailed = serializers.IntegerField()  # noqa: N815
     createdAt = serializers.DateTimeField()  # noqa: N815
+
+
+class MailboxFetchInfo(serializers.Serializer):
+    uuid = serializers.UUIDField()
+    mailbox = serializers.EmailField()
+    host = serializers.CharField()
+    type = serializers.ChoiceField(choices=FetchJob.Protocol.choices)
+    active = serializers.BooleanField()
+    running = serializers.BooleanField(help_text="A run holds the configuration now")
+    nextRun = serializers.DateTimeField()  # noqa: N815
+    lastRun = serializers.DateTimeField(allow_null=True)  # noqa: N815
+    lastStatus = serializers.ChoiceField(choices=FetchJob.LastStatus.values)  # noqa: N815
+    lastError = serializers.CharField()  # noqa: N815
+    lastFetched = serializers.IntegerField()  # noqa: N815
+    lastFailed = serializers.IntegerField()  # noqa: N815
 
 
 class MailboxFetchMonitoringEntry(serializers.Serializer):
@@ -414,6 +450,21 @@ class FetchSuccessfulListApi(MethodPermissionApi):
     )
     def get(self, request):
         return _entries(request, FetchEntry.Status.SUCCESS)
+
+
+class FetchInfoListApi(MethodPermissionApi):
+    method_permissions = {"GET": Perm.MAILBOX_FETCH_LIST}
+
+    @extend_schema(
+        operation_id="fetch_monitoring_info",
+        parameters=PAGE_PARAMETERS,
+        description="Get all entries from MailboxInfo: each configuration's state (running, "
+        "the last run's outcome, the next run).",
+        responses={200: _page("MailboxFetchInfoPage", MailboxFetchInfo()), 400: PROBLEM},
+    )
+    def get(self, request):
+        jobs = selectors.fetch_job_list(actor=request.user)
+        return ok(paginate_request(request, jobs, info_data))
 
 
 class FetchEntryDetailApi(MethodPermissionApi):

@@ -259,3 +259,17 @@ def test_switching_to_pop3_drops_the_folders_and_takes_its_port(api_a, mailboxes
     assert (data["type"], data["folders"], data["port"]) == ("pop3", None, 110)
     back = api_a.patch(f"{URL}/{uuid}", {"type": "imap"}, format="json").json()["data"]
     assert (back["folders"], back["port"]) == (["INBOX"], 143)
+
+
+def test_mailbox_info_lists_each_configurations_state(api_a, api_b, mailboxes):
+    uuid = create(api_a)["uuid"]
+    FetchJob.objects.filter(uuid=uuid).update(last_status="error", last_error="Login failed: x")
+    [info] = api_a.get("/api/fetch/monitoring/info").json()["data"]["items"]
+    assert {k: info[k] for k in ("uuid", "mailbox", "running", "lastStatus", "lastError")} == {
+        "uuid": uuid,
+        "mailbox": "jane@example.test",
+        "running": False,
+        "lastStatus": "error",
+        "lastError": "Login failed: x",
+    }
+    assert api_b.get("/api/fetch/monitoring/info").json()["data"]["total"] == 0
