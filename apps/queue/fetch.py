@@ -236,11 +236,14 @@ class ImapSession(Session):
         except (TypeError, ValueError, IndexError):
             raise FetchError(f"Folder {folder}: the server sent no UIDVALIDITY") from None
 
-    def listing(self, folder: str, uidvalidity: int) -> list[Remote]:
+    def uids(self, folder: str) -> list[int]:
         typ, data = self.conn.uid("SEARCH", None, "ALL")
         if typ != "OK":
             raise FetchError(f"UID SEARCH in {folder} failed: {_text(data)}")
-        uids = [int(u) for u in b" ".join(d for d in data if d).split() if u.isdigit()]
+        return [int(u) for u in b" ".join(d for d in data if d).split() if u.isdigit()]
+
+    def sized(self, folder: str, uidvalidity: int, uids: list[int]) -> list[Remote]:
+        """The messages `uids` with their sizes (RFC822.SIZE), in batches."""
         found: list[Remote] = []
         for start in range(0, len(uids), SIZE_BATCH):
             batch = uids[start : start + SIZE_BATCH]
@@ -618,8 +621,13 @@ def _fetch_imap_folder(
     budget: int,
 ) -> None:
     uidvalidity = session.select(folder, readonly=not job.delete_on_server)
-    remotes = session.listing(folder, uidvalidity)
-    _prune(job, folder, uidvalidity, {r.uid for r in remotes})
+    uids = session.uids(folder)
+    _prune(job, folder, uidvalidity, {str(u) for u in uids})
+    # Sizes are asked for new messages only: a big folder costs one SEARCH a run.
+    seen = FetchSeen.objects.filter(job=job, folder=folder, uidvalidity=uidvalidity)
+    known = set(seen.values_list("uid", flat=True))
+    remotes = [Remote(folder, uidvalidity, str(u), 0) for u in uids if str(u) in known]
+    remotes += session.sized(folder, uidvalidity, [u for u in uids if str(u) not in known])
     deleted = _process_all(job, session, remotes, result, progress, budget)
     session.finish_folder(deleted=deleted)
 

@@ -141,7 +141,9 @@ def test_a_second_run_fetches_nothing_new(imap, remote, make_job, mailboxes):
     remote.add(HAM)
     job = make_job(imap)
     run(job)
+    imap.commands.clear()
     assert run(job).message == "0 message(s) fetched, 0 failed."
+    assert not [c for c in imap.commands if "FETCH" in c]  # one SEARCH, no sizes, no bodies
     remote.add(HAM.replace(b"lunch-1@", b"lunch-2@"))
     assert run(job).message == "1 message(s) fetched, 0 failed."
     assert len(stored(mailboxes["jane"])) == 2
