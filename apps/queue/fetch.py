@@ -74,6 +74,7 @@ PLAINTEXT_REFUSED = (
     "localhost): use implicit TLS (useSsl) or STARTTLS."
 )
 MAX_LINE = 1 << 20  # POP3 lines (poplib's own limit is 2048 bytes)
+MAX_IMAP_LINE = 1 << 24  # IMAP lines (imaplib's is 1,000,000 bytes: ~140,000 UIDs)
 SIZE_BATCH = 200  # IMAP UIDs per FETCH (RFC822.SIZE)
 
 
@@ -148,6 +149,18 @@ class Remote:
     number: int = 0  # POP3 message number in this session
 
 
+class _Imap(imaplib.IMAP4):
+    def readline(self) -> bytes:  # as imaplib's, with room for a big folder's UID SEARCH
+        line = self.file.readline(MAX_IMAP_LINE + 1)
+        if len(line) > MAX_IMAP_LINE:
+            raise self.error(f"got more than {MAX_IMAP_LINE} bytes")
+        return line
+
+
+class _ImapSsl(imaplib.IMAP4_SSL):
+    readline = _Imap.readline
+
+
 class _Pop3(poplib.POP3):
     def _getline(self):  # as poplib's, with a longer line limit
         line = self.file.readline(MAX_LINE + 1)
@@ -197,9 +210,9 @@ class ImapSession(Session):
         self._security_check()
         context = client_context(verify=True)
         if job.security == FetchJob.Security.SSL:
-            conn = imaplib.IMAP4_SSL(job.host, job.port, ssl_context=context, timeout=self.timeout)
+            conn = _ImapSsl(job.host, job.port, ssl_context=context, timeout=self.timeout)
         else:
-            conn = imaplib.IMAP4(job.host, job.port, timeout=self.timeout)
+            conn = _Imap(job.host, job.port, timeout=self.timeout)
             if job.security == FetchJob.Security.STARTTLS:
                 try:
                     conn.starttls(ssl_context=context)
@@ -627,7 +640,12 @@ def _fetch_imap_folder(
     seen = FetchSeen.objects.filter(job=job, folder=folder, uidvalidity=uidvalidity)
     known = set(seen.values_list("uid", flat=True))
     remotes = [Remote(folder, uidvalidity, str(u), 0) for u in uids if str(u) in known]
-    remotes += session.sized(folder, uidvalidity, [u for u in uids if str(u) not in known])
+    new = [u for u in uids if str(u) not in known]
+    room = max(budget - result.fetched - result.failed, 0)
+    if len(new) > room:  # the rest waits for the next run (due at once)
+        result.more = True
+        new = new[:room]
+    remotes += session.sized(folder, uidvalidity, new)
     deleted = _process_all(job, session, remotes, result, progress, budget)
     session.finish_folder(deleted=deleted)
 

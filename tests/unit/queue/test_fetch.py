@@ -412,3 +412,24 @@ def test_folder_names_travel_in_modified_utf7(imap, remote, make_job, mailboxes,
     assert FetchEntry.objects.get().remote_folder == "Entwürfe"
     validation = fetch_services.fetch_job_validate(actor=admin_a, job=job)
     assert validation.folders == ["INBOX", "Entwürfe"] and validation.ok
+
+
+def test_a_big_folder_is_fetched_a_budget_at_a_time(imap, remote, make_job, mailboxes, settings):
+    """150,000 UIDs make a UID SEARCH answer over imaplib's own 1,000,000-byte line limit;
+    each run fetches MAILADMIN_FETCH_MAX_MESSAGES and leaves the next run due at once."""
+    from tests.support.mail_servers import RemoteMessage
+
+    settings.MAILADMIN_FETCH_MAX_MESSAGES = 2
+    inbox = remote.folders["INBOX"]
+    inbox.messages = [RemoteMessage(uid, HAM) for uid in range(1, 150_001)]
+    inbox.uidnext = 150_001
+    job = make_job(imap)
+    outcome = run(job)
+    assert outcome.message == (
+        "2 message(s) fetched, 0 failed. More are waiting: the next run is due now."
+    )
+    assert job.next_run_at <= job.last_run_at
+    sizes = [c for c in imap.commands if "RFC822.SIZE" in c]
+    assert len(sizes) == 1 and " UID FETCH 1,2 (RFC822.SIZE)" in sizes[0]
+    assert run(job).message.startswith("2 message(s) fetched")
+    assert FetchSeen.objects.filter(job=job).count() == 4
