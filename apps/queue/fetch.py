@@ -571,6 +571,8 @@ def _describe(result: RunResult, error: str) -> str:
         text += f" {result.deferred} will be tried again."
     if result.more:
         text += " More are waiting: the next run is due now."
+    if result.errors:
+        text += " " + " ".join(result.errors)
     if error:
         text = f"{error} ({text})"
     return text

@@ -315,7 +315,9 @@ def test_validate_lists_the_folders_and_names_the_missing_ones(imap, remote, mak
 def test_a_missing_folder_is_an_error_but_the_others_are_fetched(imap, remote, make_job, mailboxes):
     remote.add(HAM)
     job = make_job(imap, folders=["Gone", "INBOX"])
-    assert run(job).message.startswith("1 message(s) fetched")
+    assert run(job).message == (
+        "1 message(s) fetched, 0 failed. Folder Gone: [NONEXISTENT] Mailbox does not exist: Gone"
+    )
     assert job.last_status == "partial"
     assert job.last_error == "Folder Gone: [NONEXISTENT] Mailbox does not exist: Gone"
 
