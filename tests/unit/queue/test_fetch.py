@@ -435,3 +435,28 @@ def test_a_big_folder_is_fetched_a_budget_at_a_time(imap, remote, make_job, mail
     assert len(sizes) == 1 and " UID FETCH 1,2 (RFC822.SIZE)" in sizes[0]
     assert run(job).message.startswith("2 message(s) fetched")
     assert FetchSeen.objects.filter(job=job).count() == 4
+
+
+def test_beat_skips_inactive_jobs_and_disabled_mailboxes(
+    imap, make_job, mailboxes, django_capture_on_commit_callbacks
+):
+    job = make_job(imap, active=False)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert fetch_due_task() == 0
+    FetchJob.objects.filter(pk=job.pk).update(active=True)
+    mailboxes["jane"].is_active = False
+    mailboxes["jane"].save()
+    with django_capture_on_commit_callbacks(execute=False):
+        assert fetch_due_task() == 0
+    run(job)  # "Fetch now" still runs, and says why nothing can be stored
+    assert job.last_error == "The mailbox jane@example.test is disabled."
+
+
+def test_pop3_oversized_message_is_not_retrieved(pop3, remote, make_job, mailboxes, settings):
+    settings.MAILADMIN_MAX_MESSAGE_SIZE = 1000
+    remote.add(HAM + b"x" * 2000 + b"\r\n")
+    job = make_job(pop3, protocol="pop3", delete_on_server=True)
+    assert run(job).message == "0 message(s) fetched, 1 failed."
+    assert not [c for c in pop3.commands if c.startswith("RETR")]
+    assert FetchEntry.objects.get().reason.startswith("Message size ")
+    assert remote.uids() == [1]
