@@ -24,11 +24,12 @@ from apps.accounts.emails import InvalidAddress, normalize_address
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from apps.accounts.permissions import Perm
 from apps.queue import fetch
+from apps.queue.fetch_selectors import JOB_NOT_FOUND, fetch_jobs_visible
 from apps.queue.models import FetchEntry, FetchJob, FetchSeen
 from mailadmin.audit import audit
 from mailadmin.core.models import TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
-from mailadmin.errors import PermissionDenied, ValidationFailed
+from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
 
 FETCH_TASK = "queue.fetch"
 FETCH_MAX_RUNTIME = 1800  # seconds; a run's claim on its job lapses a minute after
@@ -61,9 +62,13 @@ class FetchValues:
         return {name: value for name, value in values.items() if value is not None}
 
 
-def _require(actor: Principal, permission: str) -> None:
+def _require(actor: Principal, permission: str, job: FetchJob | None = None) -> None:
+    """The permission, and (for a job) that the actor's scope holds it: a job of another
+    tenant is not found, whoever handed it in."""
     if not actor.has_permission(permission):
         raise PermissionDenied(permission)
+    if job is not None and not fetch_jobs_visible(actor).filter(pk=job.pk).exists():
+        raise NotFound(JOB_NOT_FOUND)
 
 
 def _mailbox(actor: Principal, raw: str) -> tuple[Principal, str]:
@@ -258,7 +263,7 @@ _REMOTE = ("protocol", "host", "port", "username")
 
 @transaction.atomic
 def fetch_job_update(*, actor: Principal, job: FetchJob, values: FetchValues) -> FetchJob:
-    _require(actor, Perm.MAILBOX_FETCH_UPDATE)
+    _require(actor, Perm.MAILBOX_FETCH_UPDATE, job)
     job = FetchJob.objects.select_for_update().select_related("mailbox").get(pk=job.pk)
     changes = _apply(actor, job, values, creating=False)
     if any(name in changes for name in _REMOTE):
@@ -280,7 +285,7 @@ def fetch_job_update(*, actor: Principal, job: FetchJob, values: FetchValues) ->
 
 @transaction.atomic
 def fetch_job_delete(*, actor: Principal, job: FetchJob) -> None:
-    _require(actor, Perm.MAILBOX_FETCH_DELETE)
+    _require(actor, Perm.MAILBOX_FETCH_DELETE, job)
     audit(
         actor=actor,
         action="fetch_job.delete",
@@ -293,7 +298,7 @@ def fetch_job_delete(*, actor: Principal, job: FetchJob) -> None:
 
 def fetch_job_validate(*, actor: Principal, job: FetchJob) -> fetch.Validation:
     """Log in to the remote server and check the local mailbox; nothing is written."""
-    _require(actor, Perm.MAILBOX_FETCH_UPDATE)
+    _require(actor, Perm.MAILBOX_FETCH_UPDATE, job)
     return fetch.validate(job)
 
 
@@ -310,7 +315,7 @@ def _start(job: FetchJob, actor: Principal | None) -> TaskRun:
 
 def fetch_job_run_start(*, actor: Principal, job: FetchJob) -> TaskRun:
     """ "Fetch now": a run of the job (or the one under way), active or not."""
-    _require(actor, Perm.MAILBOX_FETCH_UPDATE)
+    _require(actor, Perm.MAILBOX_FETCH_UPDATE, job)
     return _start(job, actor)
 
 
@@ -345,7 +350,7 @@ def fetch_jobs_schedule(*, now=None) -> int:
 
 @transaction.atomic
 def fetch_entry_delete(*, actor: Principal, entry: FetchEntry) -> None:
-    _require(actor, Perm.MAILBOX_FETCH_DELETE)
+    _require(actor, Perm.MAILBOX_FETCH_DELETE, entry.job)
     audit(
         actor=actor,
         action="fetch_entry.delete",

@@ -460,3 +460,18 @@ def test_pop3_oversized_message_is_not_retrieved(pop3, remote, make_job, mailbox
     assert not [c for c in pop3.commands if c.startswith("RETR")]
     assert FetchEntry.objects.get().reason.startswith("Message size ")
     assert remote.uids() == [1]
+
+
+def test_services_refuse_another_tenants_job_whoever_hands_it_in(imap, make_job, admin_b):
+    from mailadmin.errors import NotFound
+
+    job = make_job(imap)
+    for call in (
+        lambda: fetch_services.fetch_job_update(actor=admin_b, job=job, values=FetchValues()),
+        lambda: fetch_services.fetch_job_delete(actor=admin_b, job=job),
+        lambda: fetch_services.fetch_job_validate(actor=admin_b, job=job),
+        lambda: fetch_services.fetch_job_run_start(actor=admin_b, job=job),
+    ):
+        with pytest.raises(NotFound):
+            call()
+    assert FetchJob.objects.filter(pk=job.pk).exists()
