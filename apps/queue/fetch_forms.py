@@ -50,7 +50,7 @@ class FetchJobForm(ServiceErrorsMixin, forms.Form):
     )
 
     def __init__(self, *args, job: FetchJob | None = None, **kwargs) -> None:
-        if job is not None and not args and "initial" not in kwargs:
+        if job is not None and "initial" not in kwargs:  # (a bound form ignores it)
             kwargs["initial"] = {
                 "mailbox": job.mailbox_address,
                 "protocol": job.protocol,

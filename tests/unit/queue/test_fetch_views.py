@@ -61,6 +61,9 @@ def test_the_new_form_creates_a_job_and_goes_to_its_page(client, admin_a, mailbo
     assert (job.folders, job.password, job.port) == (["INBOX", "Archive"], "remote-secret", 1143)
     page = client.get(f"/queue/fetch/{job.uuid}/").content.decode()
     assert "remote-secret" not in page and "jane@example.test" in page
+    # the settings form shows the job's values
+    assert 'name="host" value="127.0.0.1"' in page and 'name="port" value="1143"' in page
+    assert "INBOX\nArchive</textarea>" in page
 
 
 def test_the_new_form_answers_422_with_the_message_beside_the_field(client, admin_a, mailboxes):
