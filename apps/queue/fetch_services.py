@@ -9,6 +9,7 @@ checks that need the database or the network rules live here, once.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import uuid
 from dataclasses import dataclass, fields
@@ -30,6 +31,8 @@ from mailadmin.audit import audit
 from mailadmin.core.models import TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
 from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
+
+log = logging.getLogger(__name__)
 
 FETCH_TASK = "queue.fetch"
 FETCH_MAX_RUNTIME = 1800  # seconds; a run's claim on its job lapses a minute after
@@ -337,7 +340,10 @@ def fetch_jobs_schedule(*, now=None) -> int:
     )
     started = 0
     for job in due:
-        _start(job, None)
+        try:
+            _start(job, None)
+        except Exception:  # a broker that is down: the reaper resends the run's wake-up
+            log.warning("could not wake a worker for fetch job %s", job.uuid, exc_info=True)
         started += 1
     keep = settings.MAILADMIN_FETCH_KEEP_DAYS
     if keep > 0:
