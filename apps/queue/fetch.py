@@ -130,7 +130,7 @@ def _network_errors(job: FetchJob) -> Iterator[None]:
     except socket.gaierror as exc:
         raise FetchError(f"Could not resolve {job.host}: {exc.strerror or exc}") from exc
     except OSError as exc:
-        raise FetchError(f"Could not connect to {where}: {exc.strerror or exc}") from exc
+        raise FetchError(f"Connection to {where} failed: {exc.strerror or exc}") from exc
     except (imaplib.IMAP4.error, poplib.error_proto) as exc:
         raise FetchError(f"{where}: {_text(exc.args[0] if exc.args else exc)}") from exc
 

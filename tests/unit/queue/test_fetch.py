@@ -475,3 +475,22 @@ def test_services_refuse_another_tenants_job_whoever_hands_it_in(imap, make_job,
         with pytest.raises(NotFound):
             call()
     assert FetchJob.objects.filter(pk=job.pk).exists()
+
+
+def test_a_server_that_is_not_there_is_the_jobs_error(make_job, mailboxes, admin_a):
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    class Gone:
+        mailbox = RemoteMailbox()
+
+    Gone.port = port
+    job = make_job(Gone)
+    run(job)
+    assert job.last_error == f"Connection to 127.0.0.1:{port} failed: Connection refused"
+    assert job.last_status == "error"
+    result = fetch_services.fetch_job_validate(actor=admin_a, job=job)
+    assert result.message == job.last_error
