@@ -268,9 +268,12 @@ _REMOTE = ("protocol", "host", "port", "username")
 def fetch_job_update(*, actor: Principal, job: FetchJob, values: FetchValues) -> FetchJob:
     _require(actor, Perm.MAILBOX_FETCH_UPDATE, job)
     job = FetchJob.objects.select_for_update().select_related("mailbox").get(pk=job.pk)
+    tenant_before = job.tenant_id
     changes = _apply(actor, job, values, creating=False)
     if any(name in changes for name in _REMOTE):
         FetchSeen.objects.filter(job=job).delete()
+    if job.tenant_id != tenant_before:  # a superadmin moved it: its history moves along
+        FetchEntry.objects.filter(job=job).update(tenant_id=job.tenant_id)
     if "active" in changes and job.active:
         job.next_run_at = timezone.now()
     job.save()

@@ -273,3 +273,16 @@ def test_mailbox_info_lists_each_configurations_state(api_a, api_b, mailboxes):
         "lastError": "Login failed: x",
     }
     assert api_b.get("/api/fetch/monitoring/info").json()["data"]["total"] == 0
+
+
+def test_a_job_moved_to_another_tenant_takes_its_history_along(
+    api_root, api_a, mailboxes, make_principal, tenant_b
+):
+    uuid = create(api_a)["uuid"]
+    entry(FetchJob.objects.get(uuid=uuid), "failed", "secret subject")
+    bob = make_principal(name="bob", tenant=tenant_b)
+    PrincipalEmail.objects.create(principal=bob, address="bob@other.test")
+    moved = api_root.patch(f"{URL}/{uuid}", {"mailbox": "bob@other.test"}, format="json")
+    assert moved.status_code == 200
+    assert api_a.get("/api/fetch/monitoring/failed").json()["data"]["total"] == 0
+    assert FetchEntry.objects.get().tenant == tenant_b
