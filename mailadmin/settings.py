@@ -210,6 +210,8 @@ CELERY_BEAT_SCHEDULE = {
     "domains-dkim-rotation": {"task": "domains.dkim_rotation_due", "schedule": 10 * 60},
     # Due queue entries whose wake-up was lost, leases of dead workers, DSNs, the chart.
     "queue-sweep": {"task": "queue.sweep", "schedule": 30},
+    # Fetch jobs whose interval has passed: one run each (a job is never run twice at once).
+    "queue-fetch-due": {"task": "queue.fetch_due", "schedule": 60},
     # The spam quarantine: items past their retention deleted, each owner's digest sent.
     "spamfilter-quarantine": {
         "task": "spamfilter.quarantine_due",
@@ -330,6 +332,14 @@ MAILADMIN_QUEUE_SMTP_TIMEOUT = env_int("MAILADMIN_QUEUE_SMTP_TIMEOUT", 60)
 MAILADMIN_QUEUE_POOL_IDLE_SECONDS = env_int("MAILADMIN_QUEUE_POOL_IDLE_SECONDS", 30)
 # Delivered, failed and cancelled messages stay listed this many days, then are deleted.
 MAILADMIN_QUEUE_KEEP_DAYS = env_int("MAILADMIN_QUEUE_KEEP_DAYS", 7)
+
+# --- Fetch jobs (apps.queue.fetch): mail fetched from remote IMAP/POP3 mailboxes ------
+# Seconds one network operation with the remote server may take (connect, each command).
+MAILADMIN_FETCH_TIMEOUT = env_int("MAILADMIN_FETCH_TIMEOUT", 30)
+# Messages one run processes at most; the rest are fetched by the next run, due at once.
+MAILADMIN_FETCH_MAX_MESSAGES = env_int("MAILADMIN_FETCH_MAX_MESSAGES", 500)
+# Monitoring entries (processed messages) are kept this many days (0 keeps them).
+MAILADMIN_FETCH_KEEP_DAYS = env_int("MAILADMIN_FETCH_KEEP_DAYS", 30)
 
 # Verified outbound TLS (apps.queue.tls_policy): DANE (TLSA records the resolver marks
 # authenticated) and MTA-STS policies of destination domains; off: opportunistic TLS only.
@@ -454,6 +464,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DomainStatusEnum": "apps.domains.serializers.DOMAIN_STATUSES",
         "ApiKeyStatusEnum": "apps.accounts.auth.api_keys.API_KEY_STATUSES",
+        "MailboxFetchTypeEnum": "apps.queue.models.FetchJob.Protocol",
     },
     "REDOC_DIST": "SIDECAR",
 }

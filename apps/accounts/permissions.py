@@ -45,6 +45,12 @@ class Perm(StrEnum):
     OUTGOING_REPORT_LIST = "outgoing-report-list"
     OUTGOING_REPORT_GET = "outgoing-report-get"
     OUTGOING_REPORT_DELETE = "outgoing-report-delete"
+    # fetch jobs: mail fetched from remote mailboxes (IMAP, POP3) and their monitoring
+    MAILBOX_FETCH_LIST = "mailbox-fetch-list"
+    MAILBOX_FETCH_GET = "mailbox-fetch-get"
+    MAILBOX_FETCH_CREATE = "mailbox-fetch-create"
+    MAILBOX_FETCH_UPDATE = "mailbox-fetch-update"
+    MAILBOX_FETCH_DELETE = "mailbox-fetch-delete"
     # incoming reports
     INCOMING_REPORT_LIST = "incoming-report-list"
     INCOMING_REPORT_GET = "incoming-report-get"
@@ -172,6 +178,13 @@ PERMISSION_AREAS: dict[str, tuple[str, ...]] = {
         Perm.OUTGOING_REPORT_LIST,
         Perm.OUTGOING_REPORT_GET,
         Perm.OUTGOING_REPORT_DELETE,
+    ),
+    "Fetch jobs": (
+        Perm.MAILBOX_FETCH_LIST,
+        Perm.MAILBOX_FETCH_GET,
+        Perm.MAILBOX_FETCH_CREATE,
+        Perm.MAILBOX_FETCH_UPDATE,
+        Perm.MAILBOX_FETCH_DELETE,
     ),
     "Incoming reports": (
         Perm.INCOMING_REPORT_LIST,

@@ -11,8 +11,10 @@ from dataclasses import asdict
 
 from celery import shared_task
 
-from apps.queue import delivery
+from apps.queue import delivery, fetch_services
 from mailadmin.audit import audit_context
+from mailadmin.core.progress import Outcome
+from mailadmin.core.taskbase import RunContext, run_task
 
 log = logging.getLogger(__name__)
 
@@ -32,3 +34,19 @@ def queue_sweep_task() -> dict:
     if swept.woken or swept.delay_notices:
         log.info("queue sweep: %s", swept)
     return asdict(swept)
+
+
+@run_task(
+    name=fetch_services.FETCH_TASK, max_attempts=1, max_runtime=fetch_services.FETCH_MAX_RUNTIME
+)
+def fetch_job_task(run: RunContext, *, job_id: int) -> Outcome:
+    """One run of a fetch job. Not retried by the base: the job's next run (its interval)
+    is the retry, and a message is never fetched twice either way."""
+    return fetch_services.fetch_job_run(job_id=job_id, progress=run)
+
+
+@shared_task(name="queue.fetch_due", ignore_result=True)
+def fetch_due_task() -> int:
+    """Beat, every minute: start a run for each fetch job that is due and free."""
+    with audit_context("task"):
+        return fetch_services.fetch_jobs_schedule()

@@ -12,6 +12,7 @@ NAVIGATION = [
     ("Accounts", "accounts:index", "principal-list"),
     ("Domains", "domains:index", "domain-list"),
     ("Queue", "queue:index", "message-queue-list"),
+    ("Fetch", "queue:fetch-list", "mailbox-fetch-list"),
     ("Reports", "reports:index", "incoming-report-list"),
     ("Spam filter", "spamfilter:index", "spam-filter-classify"),
     ("Quarantine", "spamfilter:quarantine", ("quarantine-list", "manage-own-quarantine")),

@@ -149,3 +149,21 @@ def test_the_login_form_shows_a_wrong_password(browser_page, live_server, admin_
         "Please enter a correct name or e-mail address and password."
     )
     expect(page.locator("#id_username")).to_have_value("admin-a")
+
+
+def test_a_fetch_job_form_refuses_plain_text_to_a_remote_host(page, live_server, tenant_a):
+    jane = Principal.objects.create_user("jane", TEST_PASSWORD, type="individual", tenant=tenant_a)
+    PrincipalEmail.objects.create(principal=jane, address="jane@example.test")
+    page.goto(f"{live_server.url}/queue/fetch/new/")
+    page.fill("#id_mailbox", "jane@example.test")
+    page.fill("#id_host", "imap.remote.test")
+    page.select_option("#id_security", "none")
+    page.fill("#id_username", "remote-user")
+    page.fill("#id_password", "remote-secret")
+    _submit_in_place(page, "#fetch-form")
+    expect(page.locator("#id_security_error")).to_have_text(
+        "Plain-text connections are only allowed to loopback hosts (127.0.0.1, ::1, "
+        "localhost): use implicit TLS (useSsl) or STARTTLS."
+    )
+    assert same_document(page)
+    expect(page.locator("#id_host")).to_have_value("imap.remote.test")

@@ -59,6 +59,10 @@ NOT_PAGES = {
     "queue:control",  # POST-only; its button is on queue:index
     "queue:reschedule",
     "queue:cancel",
+    "queue:fetch-validate",  # POST-only; its button and result are on queue:fetch-detail
+    "queue:fetch-run",
+    "queue:fetch-delete",
+    "queue:fetch-entry-delete",  # POST-only; its buttons are on queue:fetch-monitoring
     "reports:delete",
     "reports:failed-delete",
     "reports:failed-raw",  # a download
@@ -181,7 +185,9 @@ def crowded(superadmin, make_principal, tenant_a, admin_a):
     )
     mailbox = _long_mailbox(superadmin, domain)
     held = _long_quarantined(tenant_a, mailbox, domain)
+    fetch_job = _long_fetch_job(tenant_a, mailbox, domain)
     return {
+        "fetch_job": fetch_job,
         **reports,
         "message": stored,
         "mailbox": mailbox,
@@ -216,6 +222,43 @@ def _long_mailbox(actor, domain):
     )
     mailbox_services.catch_all_set(actor=actor, domain=domain, target=f"{LONG_LOCAL}@{domain.name}")
     return mailbox
+
+
+def _long_fetch_job(tenant, mailbox, domain):
+    """A fetch job with long remote values, an error and long monitoring entries."""
+    import uuid
+
+    from apps.queue.models import FetchEntry, FetchJob
+
+    job = FetchJob.objects.create(
+        uuid=uuid.uuid4(),
+        tenant=tenant,
+        mailbox=mailbox.principal,
+        mailbox_address=f"{LONG_LOCAL}@{domain.name}",
+        protocol="imap",
+        host="h" * 60 + "." + "i" * 60 + ".example",
+        port=993,
+        security="ssl",
+        username=f"{LONG_LOCAL}@{'u' * 60}.example",
+        password="p" * 100,
+        folders=[f"Folder {'f' * 200} {i}" for i in range(5)],
+        last_status="error",
+        last_error="Login failed: " + "e" * 600,
+    )
+    for status in ("success", "failed"):
+        FetchEntry.objects.create(
+            job=job,
+            tenant=tenant,
+            status=status,
+            reason="r " * 300,
+            remote_folder="F" * 200,
+            remote_id="9" * 10,
+            message_id="<" + "m" * 300 + "@example>",
+            subject="s" * 900,
+            sender=f"{LONG_LOCAL}@{'q' * 60}.example",
+            size=10**9,
+        )
+    return job
 
 
 def _long_quarantined(tenant, mailbox, domain):
@@ -372,6 +415,7 @@ def pages(objects: dict) -> dict[str, list[str]]:
     message = objects.pop("message")
     mailbox = objects.pop("mailbox")
     held = objects.pop("held").pk
+    fetch_job = objects.pop("fetch_job")
     queued = objects.pop("queued").pk
     ids = {kind: obj.pk for kind, obj in objects.items()}
     with_memberships = ("account", "group", "list", "role", "key")
@@ -401,6 +445,13 @@ def pages(objects: dict) -> dict[str, list[str]]:
         "queue:index": ["/queue/", "/queue/?status=scheduled"],
         "queue:detail": [f"/queue/{queued}/"],
         "queue:raw": [f"/queue/{queued}/raw/"],
+        "queue:fetch-list": ["/queue/fetch/"],
+        "queue:fetch-create": ["/queue/fetch/new/"],
+        "queue:fetch-detail": [f"/queue/fetch/{fetch_job.uuid}/"],
+        "queue:fetch-monitoring": [
+            "/queue/fetch/monitoring/",
+            f"/queue/fetch/monitoring/?status=failed&job={fetch_job.uuid}",
+        ],
         "reports:index": ["/reports/"],
         "reports:dmarc": ["/reports/dmarc/"],
         "reports:tls": ["/reports/tls/"],

@@ -169,7 +169,12 @@ UNVERIFIED = b"X-Spam-Sender-List: UNVERIFIED; "  # + why the safe list was not 
 DISPOSITIONS = {"reject": "reject", "quarantine": "quarantine", "discard": "reject"}
 
 
-def scan_inbound(message: InboundMessage, mailbox_ids: list[int] | tuple = ()) -> ScanVerdict:
+def scan_inbound(
+    message: InboundMessage,
+    mailbox_ids: list[int] | tuple = (),
+    *,
+    report_authentication: bool = True,
+) -> ScanVerdict:
     """The spam filter's hook: every inbound message passes here before it is stored.
 
     apps.spamfilter scores it (SPF, DKIM, ARC, DMARC, iprev, rules, Bayes); its
@@ -195,6 +200,10 @@ def scan_inbound(message: InboundMessage, mailbox_ids: list[int] | tuple = ()) -
     An address or domain safe entry counts only when the message authenticates the
     sender's domain (DMARC, or aligned SPF/DKIM pass); otherwise that copy is filtered
     like the others and tagged `X-Spam-Sender-List: UNVERIFIED; <why>`.
+
+    `report_authentication=False` leaves the message out of our outgoing DMARC reports
+    (fetch jobs: we were not the sender's receiving MTA, and the "client" is the remote
+    IMAP/POP3 server, so its SPF verdict says nothing a domain owner should be sent).
     """
     from apps.spamfilter.services import scan
 
@@ -209,7 +218,8 @@ def scan_inbound(message: InboundMessage, mailbox_ids: list[int] | tuple = ()) -
         is_tls=message.tls,
         recipient_mailboxes=list(mailbox_ids),
     )
-    _record_authentication(message, verdict)
+    if report_authentication:
+        _record_authentication(message, verdict)
     lists = verdict.sender_lists
     safe = frozenset(i for i, status in lists.items() if status == "safe")
     blocked = frozenset(i for i, status in lists.items() if status == "block")
@@ -289,11 +299,17 @@ def _record_authentication(message: InboundMessage, verdict) -> None:
 
 def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
     """Store and forward one accepted message; a refusal reply, or None when done."""
+    mailboxes = [p.pk for route in routes for p in route.mailboxes]
+    return store_inbound(message, routes, scan_inbound(message, list(dict.fromkeys(mailboxes))))
+
+
+def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVerdict) -> str | None:
+    """deliver_inbound after the scan: store, hold and forward the copies the verdict
+    says (fetch jobs scan first themselves, to record where the message went)."""
     from apps.store import blobs
     from apps.store.services import deliver
 
     mailboxes = {p.pk: p for route in routes for p in route.mailboxes}
-    verdict = scan_inbound(message, list(mailboxes))
     if verdict.reject:
         return verdict.reject
     copies = {pk: verdict.copy_for(pk) for pk in mailboxes}

@@ -35,7 +35,9 @@ pytestmark = pytest.mark.django_db
 # spec's words) and its Add/Edit rules (a name in use, an address of another tenant), and
 # a mailbox's spam list entries (the current domain; an entry to delete that is not there),
 # a setting's value that must suit its key (a rule's score is a number, its tag must be in
-# the rules file) and Update Settings' assertEmpty (409 when the key is already set).
+# the rules file) and Update Settings' assertEmpty (409 when the key is already set), and
+# a fetch job's local mailbox (an address that must exist) and its remote host (plain text
+# only to loopback hosts).
 STATEFUL_OPERATIONS = [
     "principal_create",
     "principal_update",
@@ -61,6 +63,9 @@ STATEFUL_OPERATIONS = [
     "provisioning_spam_setting_get",
     "provisioning_spam_setting_edit",
     "settings_update",
+    "fetch_mailbox_create",
+    "fetch_mailbox_update",
+    "fetch_mailbox_patch",
 ]
 
 

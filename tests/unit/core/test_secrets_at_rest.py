@@ -79,6 +79,19 @@ def dkim_key(old_key, admin_a, domain_a) -> DkimKey:
     return dkim_key_create(actor=admin_a, domain=domain_a, algorithm=dkim.RSA, selector="s1")
 
 
+@pytest.fixture
+def fetch_job(old_key, admin_a, user_a):
+    from apps.accounts.models import PrincipalEmail
+    from apps.queue.fetch_services import FetchValues, fetch_job_create
+
+    PrincipalEmail.objects.create(principal=user_a, address="user-a@a.example")
+    return fetch_job_create(
+        actor=admin_a,
+        values=FetchValues(mailbox="user-a@a.example", protocol="imap", host="imap.example",
+                           username="user-a", password="remote secret"),
+    )  # fmt: skip
+
+
 # --- sealing ---------------------------------------------------------------------------
 
 
@@ -127,7 +140,17 @@ def test_it_names_the_column_it_cannot_open(otp_user, settings):
 # --- rotation --------------------------------------------------------------------------
 
 
-def test_it_rotates_to_a_new_key_and_the_old_key_is_no_longer_needed(otp_user, dkim_key, settings):
+def test_it_stores_a_fetch_jobs_password_sealed(fetch_job):
+    from apps.queue.models import FetchJob
+
+    stored = _stored(FetchJob, "password", fetch_job.pk)
+    assert "remote secret" not in stored and sealing.unseal(stored) == "remote secret"
+    assert FetchJob.objects.get(pk=fetch_job.pk).password == "remote secret"
+
+
+def test_it_rotates_to_a_new_key_and_the_old_key_is_no_longer_needed(
+    otp_user, dkim_key, fetch_job, settings
+):
     before = (
         _stored(Principal, "totp_secret", otp_user.pk),
         _stored(DkimKey, "private_key", dkim_key.pk),
@@ -138,6 +161,7 @@ def test_it_rotates_to_a_new_key_and_the_old_key_is_no_longer_needed(otp_user, d
 
     assert "accounts.Principal.totp_secret: 1 re-sealed" in output
     assert "domains.DkimKey.private_key: 1 re-sealed" in output
+    assert "queue.FetchJob.password: 1 re-sealed" in output
     assert "Every stored secret opens with the first key" in output
     after = (
         _stored(Principal, "totp_secret", otp_user.pk),
@@ -154,7 +178,11 @@ def test_it_rotates_to_a_new_key_and_the_old_key_is_no_longer_needed(otp_user, d
     assert event.interface == "command"
     assert event.changes == {
         "keys": 2,
-        "resealed": {"accounts.Principal.totp_secret": 1, "domains.DkimKey.private_key": 1},
+        "resealed": {
+            "accounts.Principal.totp_secret": 1,
+            "domains.DkimKey.private_key": 1,
+            "queue.FetchJob.password": 1,
+        },
     }
 
 

@@ -1,0 +1,496 @@
+"""Fetch jobs against real loopback IMAP and POP3 servers (tests/support/mail_servers.py):
+fetched mail goes through the MX's pipeline (spam filter headers, Junk, quarantine,
+reject), nothing is fetched twice, deleteMailsOnServer deletes only what was stored, and
+failures (a bad password, an oversized message) are recorded with the server's words."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.queue import fetch, fetch_services
+from apps.queue.fetch_services import FetchValues
+from apps.queue.models import FetchEntry, FetchJob, FetchSeen
+from apps.queue.tasks import fetch_due_task, fetch_job_task
+from apps.spamfilter.models import QuarantinedMessage
+from apps.store import blobs
+from apps.store.models import Message
+from mailadmin.core.models import TaskRun
+from tests.support.mail_servers import (
+    BAD_LOGIN_IMAP,
+    BAD_LOGIN_POP3,
+    ImapServer,
+    Pop3Server,
+    RemoteMailbox,
+)
+from tests.support.tls_ca import Authority
+
+pytestmark = pytest.mark.django_db
+
+HAM = (
+    b"Return-Path: <sender@remote.test>\r\n"
+    b"From: Sender <sender@remote.test>\r\n"
+    b"To: Jane <jane@example.test>\r\n"
+    b"Subject: Lunch on Thursday\r\n"
+    b"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
+    b"Message-ID: <lunch-1@remote.test>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"\r\n"
+    b"Shall we meet at noon at the usual place? Bring the notes from Monday.\r\n"
+    b".A line that starts with a dot.\r\n"
+)
+GTUBE = HAM.replace(b"lunch-1@", b"gtube-1@").replace(
+    b"Shall we meet", b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n"
+)
+
+
+class Steps:
+    def begin(self, total: int) -> None:
+        self.total = total
+
+    def step(self, done: int, message: str) -> None:
+        self.last = message
+
+
+@pytest.fixture
+def remote():
+    return RemoteMailbox()
+
+
+@pytest.fixture
+def imap(remote):
+    server = ImapServer(remote).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pop3(remote):
+    server = Pop3Server(remote).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_job(admin_a, mailboxes):
+    def make(server, *, protocol="imap", **values):
+        values.setdefault("security", "none")
+        values.setdefault("host", "127.0.0.1")
+        return fetch_services.fetch_job_create(
+            actor=admin_a,
+            values=FetchValues(
+                mailbox="jane@example.test",
+                protocol=protocol,
+                port=server.port,
+                username=server.mailbox.username,
+                password=server.mailbox.password,
+                **values,
+            ),
+        )
+
+    return make
+
+
+def run(job: FetchJob):
+    from datetime import timedelta
+
+    outcome = fetch.run_job(job.pk, progress=Steps(), lease=timedelta(minutes=5))
+    job.refresh_from_db()
+    return outcome
+
+
+def stored(principal) -> list[tuple[str, bytes]]:
+    return [
+        (m.folder.name, blobs.read(m.blob_hash))
+        for m in Message.objects.filter(principal=principal).select_related("folder").order_by("id")
+    ]
+
+
+def test_it_fetches_imap_mail_into_the_inbox_through_the_spam_filter(
+    imap, remote, make_job, mailboxes
+):
+    remote.add(HAM)
+    job = make_job(imap)
+    outcome = run(job)
+    assert outcome.ok, outcome.message
+    assert outcome.message == "1 message(s) fetched, 0 failed."
+    [(folder, data)] = stored(mailboxes["jane"])
+    assert folder == "INBOX"
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert data.startswith(b"Authentication-Results: ")
+    assert b"spf=pass" in head and b"dmarc=pass" in head
+    assert b"X-Spam-Status: No" in head
+    assert b"\tby mail.mailadmin.test (mailadmin) with IMAP id " in head
+    assert b"Received: from 127.0.0.1 ([127.0.0.1])" in head
+    assert data.endswith(HAM)  # byte for byte, the dot line too
+    assert (job.last_status, job.last_error, job.last_fetched) == ("success", "", 1)
+    [entry] = FetchEntry.objects.all()
+    assert (entry.status, entry.reason, entry.subject, entry.message_id, entry.sender) == (
+        "success",
+        "Stored in INBOX.",
+        "Lunch on Thursday",
+        "<lunch-1@remote.test>",
+        "sender@remote.test",
+    )
+    assert entry.size == len(HAM) and entry.tenant_id == job.tenant_id
+    assert any(c.endswith("(BODY.PEEK[])") for c in imap.commands)
+    assert remote.uids() == [1]  # not deleted: the job does not say so
+
+
+def test_a_second_run_fetches_nothing_new(imap, remote, make_job, mailboxes):
+    remote.add(HAM)
+    job = make_job(imap)
+    run(job)
+    imap.commands.clear()
+    assert run(job).message == "0 message(s) fetched, 0 failed."
+    assert not [c for c in imap.commands if "FETCH" in c]  # one SEARCH, no sizes, no bodies
+    remote.add(HAM.replace(b"lunch-1@", b"lunch-2@"))
+    assert run(job).message == "1 message(s) fetched, 0 failed."
+    assert len(stored(mailboxes["jane"])) == 2
+    assert FetchEntry.objects.count() == 2
+
+
+def test_a_new_uidvalidity_fetches_the_folder_again(imap, remote, make_job, mailboxes):
+    remote.add(HAM)
+    job = make_job(imap)
+    run(job)
+    remote.folders["INBOX"].uidvalidity += 1
+    assert run(job).message == "1 message(s) fetched, 0 failed."
+    assert FetchSeen.objects.filter(job=job).count() == 1  # the old UIDVALIDITY's row is gone
+
+
+def test_delete_mails_on_server_removes_what_was_stored(imap, remote, make_job, mailboxes):
+    remote.add(HAM)
+    remote.add(HAM.replace(b"lunch-1@", b"lunch-2@"))
+    job = make_job(imap, delete_on_server=True)
+    assert run(job).message == "2 message(s) fetched, 0 failed."
+    assert remote.uids() == []
+    assert len(stored(mailboxes["jane"])) == 2
+    assert run(job).message == "0 message(s) fetched, 0 failed."
+    assert not FetchSeen.objects.filter(job=job).exists()  # pruned: gone from the server
+
+
+def test_spam_goes_to_junk_and_quarantine_as_the_mx_would(
+    imap, remote, make_job, mailboxes, settings
+):
+    settings.MAILADMIN_SPAM_THRESHOLD_SPAM = 0.5
+    remote.add(b"From: sender@remote.test\r\nSubject: hello\r\n\r\nHello Jane.\r\n")
+    job = make_job(imap)
+    run(job)
+    [(folder, data)] = stored(mailboxes["jane"])
+    assert folder == "Junk" and b"X-Spam-Status: Yes" in data
+    assert FetchEntry.objects.get().reason == "Stored in Junk."
+
+    settings.MAILADMIN_SPAM_THRESHOLD_QUARANTINE = 0.5
+    remote.add(b"From: other@remote.test\r\nSubject: again\r\n\r\nHello again.\r\n")
+    run(job)
+    held = QuarantinedMessage.objects.get()
+    assert held.mailbox == mailboxes["jane"]
+    assert FetchEntry.objects.order_by("-id")[0].reason.startswith("Held in the quarantine")
+
+
+def test_a_rejected_message_is_a_failed_entry_left_on_the_server(imap, remote, make_job, mailboxes):
+    remote.add(GTUBE)
+    job = make_job(imap, delete_on_server=True)
+    outcome = run(job)
+    assert outcome.message == "0 message(s) fetched, 1 failed."
+    assert not Message.objects.exists()
+    entry = FetchEntry.objects.get()
+    assert entry.status == "failed" and entry.reason.startswith("550 5.7.1 ")
+    assert remote.uids() == [1]
+    assert job.last_status == "partial"
+    assert run(job).message == "0 message(s) fetched, 0 failed."  # not tried again
+
+
+def test_an_oversized_message_is_recorded_failed_and_not_downloaded(
+    imap, remote, make_job, mailboxes, settings
+):
+    settings.MAILADMIN_MAX_MESSAGE_SIZE = 1000
+    remote.add(HAM + b"x" * 2000 + b"\r\n")
+    remote.add(HAM.replace(b"lunch-1@", b"lunch-2@"))
+    job = make_job(imap, delete_on_server=True)
+    assert run(job).message == "1 message(s) fetched, 1 failed."
+    failed = FetchEntry.objects.get(status="failed")
+    assert failed.reason == (
+        f"Message size {len(HAM) + 2002} bytes exceeds the maximum of 1000 bytes "
+        "(MAILADMIN_MAX_MESSAGE_SIZE); not fetched."
+    )
+    fetched = [c for c in imap.commands if "BODY.PEEK[]" in c]
+    assert fetched == [fetched[0]] and " 2 (BODY.PEEK[])" in fetched[0]
+    assert remote.uids() == [1]  # the big one stays on the server
+
+
+def test_a_bad_password_is_the_jobs_error_with_the_servers_message(
+    imap, remote, make_job, admin_a, mailboxes
+):
+    job = make_job(imap)
+    remote.password = "changed-remotely"
+    outcome = run(job)
+    assert not outcome.ok
+    assert job.last_status == "error"
+    assert job.last_error == f"Login failed: {BAD_LOGIN_IMAP}"
+    validation = fetch_services.fetch_job_validate(actor=admin_a, job=job)
+    assert (validation.ok, validation.message) == (False, f"Login failed: {BAD_LOGIN_IMAP}")
+
+
+def test_pop3_fetches_by_uidl_and_deletes_after_storing(pop3, remote, make_job, mailboxes):
+    remote.add(HAM)
+    job = make_job(pop3, protocol="pop3")
+    assert run(job).message == "1 message(s) fetched, 0 failed."
+    assert run(job).message == "0 message(s) fetched, 0 failed."
+    [(folder, data)] = stored(mailboxes["jane"])
+    assert folder == "INBOX" and data.endswith(HAM)
+    assert b"with POP3 id " in data
+    assert FetchSeen.objects.get(job=job).uid == "uidl-000001"
+    assert remote.uids() == [1]
+    job.delete_on_server = True
+    job.save()
+    remote.add(HAM.replace(b"lunch-1@", b"lunch-2@"))
+    assert run(job).message == "1 message(s) fetched, 0 failed."
+    assert remote.uids() == []  # the new one, and the one stored by the earlier run
+
+
+def test_pop3_bad_password(pop3, remote, make_job, mailboxes):
+    job = make_job(pop3, protocol="pop3")
+    remote.password = "nope"
+    run(job)
+    assert job.last_error == f"Login failed: {BAD_LOGIN_POP3}"
+
+
+@pytest.mark.parametrize("server_class", [ImapServer, Pop3Server])
+@pytest.mark.parametrize("tls", ["ssl", "starttls"])
+def test_tls_connections_are_verified_and_recorded(
+    server_class, tls, remote, make_job, mailboxes, tmp_path, settings
+):
+    authority = Authority(tmp_path)
+    settings.MAILADMIN_TLS_CA_FILE = str(authority.cert_file)
+    issued = authority.issue("localhost", ips=("127.0.0.1",))
+    server = server_class(remote, tls=tls, context=issued.server_context()).start()
+    try:
+        remote.add(HAM)
+        protocol = "imap" if server_class is ImapServer else "pop3"
+        job = make_job(server, protocol=protocol, security=tls)
+        outcome = run(job)
+        assert outcome.ok, outcome.message
+        [(_, data)] = stored(mailboxes["jane"])
+        assert b"(using TLSv1.3 with cipher " in data
+        assert b"X-Spam-Status: No" in data
+    finally:
+        server.stop()
+
+
+def test_an_untrusted_certificate_fails_the_run(remote, make_job, mailboxes, tmp_path, settings):
+    settings.MAILADMIN_TLS_CA_FILE = str(Authority(tmp_path, "trusted").cert_file)
+    stranger = Authority(tmp_path, "stranger").issue("localhost", ips=("127.0.0.1",))
+    server = ImapServer(remote, tls="ssl", context=stranger.server_context()).start()
+    try:
+        job = make_job(server, security="ssl")
+        run(job)
+        assert job.last_error.startswith(f"TLS with 127.0.0.1:{server.port} failed: ")
+        assert "certificate" in job.last_error
+    finally:
+        server.stop()
+
+
+def test_starttls_refused_by_the_server_is_an_error(imap, make_job, mailboxes):
+    job = make_job(imap, security="starttls")
+    run(job)
+    assert job.last_error.startswith(f"STARTTLS with 127.0.0.1:{imap.port} failed: ")
+
+
+def test_validate_lists_the_folders_and_names_the_missing_ones(imap, remote, make_job, admin_a):
+    remote.folders["Archive"] = type(remote.folders["INBOX"])()
+    job = make_job(imap, folders=["INBOX", "Archive", "Gone"])
+    result = fetch_services.fetch_job_validate(actor=admin_a, job=job)
+    assert result.as_dict() == {
+        "ok": False,
+        "message": f"Logged in to 127.0.0.1:{imap.port} over IMAP; 2 folder(s). "
+        "Not on the server: Gone.",
+        "folders": ["INBOX", "Archive"],
+        "missingFolders": ["Gone"],
+        "destination": "jane@example.test receives the fetched mail.",
+    }
+
+
+def test_a_missing_folder_is_an_error_but_the_others_are_fetched(imap, remote, make_job, mailboxes):
+    remote.add(HAM)
+    job = make_job(imap, folders=["Gone", "INBOX"])
+    assert run(job).message == (
+        "1 message(s) fetched, 0 failed. Folder Gone: [NONEXISTENT] Mailbox does not exist: Gone"
+    )
+    assert job.last_status == "partial"
+    assert job.last_error == "Folder Gone: [NONEXISTENT] Mailbox does not exist: Gone"
+
+
+def test_beat_starts_one_run_per_due_job_and_the_task_runs_it(
+    imap, remote, make_job, mailboxes, django_capture_on_commit_callbacks
+):
+    remote.add(HAM)
+    job = make_job(imap)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert fetch_due_task() == 1
+        assert fetch_due_task() == 1  # still pending: the same run, no twin
+    [task_run] = TaskRun.objects.filter(kind=f"queue.fetch:{job.uuid}")
+    fetch_job_task(str(task_run.pk))
+    task_run.refresh_from_db()
+    assert (task_run.state, task_run.message) == ("success", "1 message(s) fetched, 0 failed.")
+    job.refresh_from_db()
+    assert job.claim_id is None and job.next_run_at > job.last_run_at
+    with django_capture_on_commit_callbacks(execute=False):
+        assert fetch_due_task() == 0  # not due before its interval
+
+
+def test_a_claimed_job_is_not_run_twice(imap, remote, make_job, mailboxes):
+    from datetime import timedelta
+
+    remote.add(HAM)
+    job = make_job(imap)
+    assert fetch.claim(job.pk, lease=timedelta(minutes=5)) is not None
+    outcome = run(job)
+    assert outcome.message == "Another run of this fetch job is under way."
+    assert not Message.objects.exists()
+
+
+def test_plain_text_is_refused_to_a_remote_host(admin_a, mailboxes):
+    from mailadmin.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as refused:
+        fetch_services.fetch_job_create(
+            actor=admin_a,
+            values=FetchValues(
+                mailbox="jane@example.test",
+                protocol="imap",
+                host="imap.remote.test",
+                security="none",
+                username="u",
+                password="p",
+            ),
+        )
+    assert refused.value.message == fetch.PLAINTEXT_REFUSED
+
+
+def test_the_password_is_sealed_in_the_database(make_job, imap, mailboxes):
+    from django.db import connection
+
+    job = make_job(imap)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT password FROM queue_fetchjob WHERE id = %s", [job.pk])
+        [raw] = cursor.fetchone()
+    assert raw and job.mailbox.name and "remote-secret" not in raw
+    assert FetchJob.objects.get(pk=job.pk).password == "remote-secret"
+
+
+def test_fetched_mail_is_left_out_of_our_outgoing_dmarc_reports(imap, remote, make_job, mailboxes):
+    from apps.reports.models import InboundAuthResult
+
+    remote.add(HAM)
+    run(make_job(imap))
+    assert Message.objects.count() == 1
+    assert not InboundAuthResult.objects.exists()
+
+
+def test_a_full_mailbox_is_tried_again_next_run(imap, remote, make_job, mailboxes):
+    remote.add(HAM)
+    jane = mailboxes["jane"]
+    jane.quota = 10
+    jane.save()
+    job = make_job(imap, delete_on_server=True)
+    assert run(job).message == ("0 message(s) fetched, 1 failed. 1 will be tried again.")
+    assert FetchEntry.objects.get().reason == "452 4.2.2 Mailbox full (tried again next run)"
+    assert remote.uids() == [1] and not FetchSeen.objects.exists()
+    jane.quota = 0
+    jane.save()
+    assert run(job).message == "1 message(s) fetched, 0 failed."
+    assert remote.uids() == []
+
+
+def test_folder_names_travel_in_modified_utf7(imap, remote, make_job, mailboxes, admin_a):
+    from tests.support.mail_servers import RemoteFolder
+
+    remote.folders["Entw&APw-rfe"] = RemoteFolder()
+    remote.add(HAM, folder="Entw&APw-rfe")
+    job = make_job(imap, folders=["Entwürfe"])
+    assert run(job).message == "1 message(s) fetched, 0 failed."
+    assert FetchEntry.objects.get().remote_folder == "Entwürfe"
+    validation = fetch_services.fetch_job_validate(actor=admin_a, job=job)
+    assert validation.folders == ["INBOX", "Entwürfe"] and validation.ok
+
+
+def test_a_big_folder_is_fetched_a_budget_at_a_time(imap, remote, make_job, mailboxes, settings):
+    """150,000 UIDs make a UID SEARCH answer over imaplib's own 1,000,000-byte line limit;
+    each run fetches MAILADMIN_FETCH_MAX_MESSAGES and leaves the next run due at once."""
+    from tests.support.mail_servers import RemoteMessage
+
+    settings.MAILADMIN_FETCH_MAX_MESSAGES = 2
+    inbox = remote.folders["INBOX"]
+    inbox.messages = [RemoteMessage(uid, HAM) for uid in range(1, 150_001)]
+    inbox.uidnext = 150_001
+    job = make_job(imap)
+    outcome = run(job)
+    assert outcome.message == (
+        "2 message(s) fetched, 0 failed. More are waiting: the next run is due now."
+    )
+    assert job.next_run_at <= job.last_run_at
+    sizes = [c for c in imap.commands if "RFC822.SIZE" in c]
+    assert len(sizes) == 1 and " UID FETCH 1,2 (RFC822.SIZE)" in sizes[0]
+    assert run(job).message.startswith("2 message(s) fetched")
+    assert FetchSeen.objects.filter(job=job).count() == 4
+
+
+def test_beat_skips_inactive_jobs_and_disabled_mailboxes(
+    imap, make_job, mailboxes, django_capture_on_commit_callbacks
+):
+    job = make_job(imap, active=False)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert fetch_due_task() == 0
+    FetchJob.objects.filter(pk=job.pk).update(active=True)
+    mailboxes["jane"].is_active = False
+    mailboxes["jane"].save()
+    with django_capture_on_commit_callbacks(execute=False):
+        assert fetch_due_task() == 0
+    run(job)  # "Fetch now" still runs, and says why nothing can be stored
+    assert job.last_error == "The mailbox jane@example.test is disabled."
+
+
+def test_pop3_oversized_message_is_not_retrieved(pop3, remote, make_job, mailboxes, settings):
+    settings.MAILADMIN_MAX_MESSAGE_SIZE = 1000
+    remote.add(HAM + b"x" * 2000 + b"\r\n")
+    job = make_job(pop3, protocol="pop3", delete_on_server=True)
+    assert run(job).message == "0 message(s) fetched, 1 failed."
+    assert not [c for c in pop3.commands if c.startswith("RETR")]
+    assert FetchEntry.objects.get().reason.startswith("Message size ")
+    assert remote.uids() == [1]
+
+
+def test_services_refuse_another_tenants_job_whoever_hands_it_in(imap, make_job, admin_b):
+    from mailadmin.errors import NotFound
+
+    job = make_job(imap)
+    for call in (
+        lambda: fetch_services.fetch_job_update(actor=admin_b, job=job, values=FetchValues()),
+        lambda: fetch_services.fetch_job_delete(actor=admin_b, job=job),
+        lambda: fetch_services.fetch_job_validate(actor=admin_b, job=job),
+        lambda: fetch_services.fetch_job_run_start(actor=admin_b, job=job),
+    ):
+        with pytest.raises(NotFound):
+            call()
+    assert FetchJob.objects.filter(pk=job.pk).exists()
+
+
+def test_a_server_that_is_not_there_is_the_jobs_error(make_job, mailboxes, admin_a):
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    class Gone:
+        mailbox = RemoteMailbox()
+
+    Gone.port = port
+    job = make_job(Gone)
+    run(job)
+    assert job.last_error == f"Connection to 127.0.0.1:{port} failed: Connection refused"
+    assert job.last_status == "error"
+    result = fetch_services.fetch_job_validate(actor=admin_a, job=job)
+    assert result.message == job.last_error
