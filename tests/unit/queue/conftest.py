@@ -6,6 +6,7 @@ import pytest
 
 from apps.accounts.models import Principal, PrincipalType
 from apps.queue import delivery, remote, tls_policy
+from tests.support.mail_servers import ImapServer, Pop3Server, RemoteMailbox
 
 REMOTE = "remote.test"
 
@@ -59,3 +60,23 @@ def mailboxes(make_principal, tenant_a, dns_server):
     dns_server.set_zone("remote.test", {"TXT": ["v=spf1 ip4:127.0.0.1 -all"]})
     dns_server.set_zone("_dmarc.remote.test", {"TXT": ["v=DMARC1; p=reject"]})
     return found
+
+
+# A remote mailbox served over IMAP and POP3 on loopback, for the fetch jobs' tests.
+@pytest.fixture(name="remote")  # named apart: `remote` is also the SMTP client module here
+def remote_mailbox() -> RemoteMailbox:
+    return RemoteMailbox()
+
+
+@pytest.fixture
+def imap(remote):
+    server = ImapServer(remote).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pop3(remote):
+    server = Pop3Server(remote).start()
+    yield server
+    server.stop()

@@ -53,25 +53,6 @@ class Steps:
 
 
 @pytest.fixture
-def remote():
-    return RemoteMailbox()
-
-
-@pytest.fixture
-def imap(remote):
-    server = ImapServer(remote).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def pop3(remote):
-    server = Pop3Server(remote).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def make_job(admin_a, mailboxes):
     def make(server, *, protocol="imap", **values):
         values.setdefault("security", "none")

@@ -9,23 +9,11 @@ import pytest
 from apps.accounts.models import PrincipalEmail
 from apps.queue.models import FetchEntry, FetchJob
 from mailadmin.core.models import AuditEvent, TaskRun
-from tests.support.mail_servers import BAD_LOGIN_IMAP, ImapServer, RemoteMailbox
+from tests.support.mail_servers import BAD_LOGIN_IMAP
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/fetch/mailboxes"
-
-
-@pytest.fixture
-def remote():
-    return RemoteMailbox()
-
-
-@pytest.fixture
-def imap(remote):
-    server = ImapServer(remote).start()
-    yield server
-    server.stop()
 
 
 def body(**changes):

@@ -12,7 +12,7 @@ from apps.queue import fetch_services
 from apps.queue.fetch_services import FetchValues
 from apps.queue.models import FetchEntry, FetchJob
 from mailadmin.core.models import TaskRun
-from tests.support.mail_servers import BAD_LOGIN_IMAP, ImapServer, RemoteMailbox
+from tests.support.mail_servers import BAD_LOGIN_IMAP
 
 pytestmark = pytest.mark.django_db
 
@@ -28,18 +28,6 @@ FORM = {
     "active": "on",
     "interval_minutes": "15",
 }
-
-
-@pytest.fixture
-def remote():
-    return RemoteMailbox()
-
-
-@pytest.fixture
-def imap(remote):
-    server = ImapServer(remote).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
