@@ -45,6 +45,8 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+ENQUEUE: list = []  # the enqueue function the senders call (--enqueue)
+
 BODY = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n" * 30).encode()
 
 
@@ -84,7 +86,7 @@ def run(count: int, workers: int, senders: int, *, prequeued: bool = False) -> d
     from apps.accounts.models import Principal
     from apps.queue import services
     from apps.queue.models import QueueControl, QueuedMessage, QueueRecipient
-    from apps.queue.services import enqueue_grouped, queue_start, queue_stop
+    from apps.queue.services import queue_start, queue_stop
     from tests.support.dns_server import DnsServer
     from tests.support.worker import Worker
 
@@ -112,7 +114,7 @@ def run(count: int, workers: int, senders: int, *, prequeued: bool = False) -> d
         def submit(first: int) -> None:
             try:
                 for n in range(first, count, senders):
-                    enqueue_grouped(
+                    ENQUEUE[0](
                         return_path="bench@origin.test", recipients=[expected[n]], data=message(n)
                     )
             finally:
@@ -195,7 +197,6 @@ def run_with_kills(count: int, kills: int, senders: int) -> dict:
 
     from apps.queue import delivery
     from apps.queue.models import QueueControl, QueuedMessage, QueueRecipient
-    from apps.queue.services import enqueue_grouped
     from tests.support.dns_server import DnsServer
     from tests.support.worker import Worker
 
@@ -220,7 +221,7 @@ def run_with_kills(count: int, kills: int, senders: int) -> dict:
     def submit(first: int) -> None:
         try:
             for n in range(first, count, senders):
-                enqueue_grouped(
+                ENQUEUE[0](
                     return_path="bench@origin.test", recipients=[expected[n]], data=message(n)
                 )
         finally:
@@ -349,6 +350,16 @@ def main() -> int:
         "--kills", type=int, default=2, help="SIGKILLs of the worker in the recovery run (0: none)"
     )
     parser.add_argument(
+        "--enqueue",
+        choices=["grouped", "single"],
+        default="grouped",
+        help="grouped: services.enqueue_grouped, as the submission listener (default); "
+        "single: services.enqueue, a durable commit per message",
+    )
+    parser.add_argument(
+        "--in-flight", type=int, default=None, help="group commits allowed in flight at once"
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="cProfile one worker's delivery loop instead"
     )
     args = parser.parse_args()
@@ -360,10 +371,16 @@ def main() -> int:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    from apps.queue import services
+
+    ENQUEUE.append(services.enqueue_grouped if args.enqueue == "grouped" else services.enqueue)
+    if args.in_flight:
+        services._group.max_in_flight = args.in_flight
     print(f"database: {connection.vendor}; broker: {os.environ.get('REDIS_URL') or 'embedded'}")
     print(
         f"{args.messages} messages of one recipient, {len(message(0))} bytes each, "
-        f"enqueued by {args.senders} threads"
+        f"enqueued by {args.senders} threads ({args.enqueue}, "
+        f"{services._group.max_in_flight} group commit(s) in flight at most)"
     )
     if args.profile:
         profile(args.messages)

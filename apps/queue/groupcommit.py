@@ -1,9 +1,12 @@
 """Group commit: concurrent callers share one transaction and one durable commit.
 
-Each caller hands in a request and blocks. Whoever finds no commit in flight becomes the
-committer: it takes every request waiting, commits them with one call of `commit_batch`
-(one transaction: one WAL flush for the lot), answers each, and steps down; requests
-arriving meanwhile wait for the next round, whose committer is one of them. No thread of
+Each caller hands in a request and blocks. Whoever finds fewer than `in_flight` commits
+under way becomes a committer: it takes every request waiting, commits them with one call
+of `commit_batch` (one transaction: one WAL flush for the lot), answers each, and steps
+down; requests arriving while the commits are full wait for the next round, whose
+committer is one of them. With `in_flight=1` every request waiting, or arriving while
+the previous commit is in flight, shares the next commit; more let a group's statement
+run while the previous group waits for its flush. No thread of
 its own: the committer is a caller, on its own database connection, so it works wherever
 the callers run (the SMTP listeners' database threads, a bench's threads) and holds no
 connection when nobody enqueues.

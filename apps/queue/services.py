@@ -169,7 +169,11 @@ def _wake_after(messages: list[QueuedMessage]) -> None:
             log.warning("could not wake a delivery worker", exc_info=True)
 
 
-_group = GroupCommit(_commit_prepared, _commit_one, after=_wake_after, name="enqueue")
+# Two commits may be in flight: a group's statement runs while the one before waits for
+# its WAL flush. With one, the groups are bigger but every statement waits for the
+# previous flush: 8 concurrent senders queued 330/s here against 410-430/s with two; at
+# 16 both did 590-630/s (0.7 and 0.8 CPU ms a message; a commit each: 1.0).
+_group = GroupCommit(_commit_prepared, _commit_one, after=_wake_after, in_flight=2, name="enqueue")
 
 
 def enqueue_grouped(

@@ -18,8 +18,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
-def _no_wake_ups(monkeypatch):
+def _no_wake_ups_one_commit_in_flight(monkeypatch):
     monkeypatch.setattr(delivery, "wake", lambda domain_id: None)
+    monkeypatch.setattr(services._group, "max_in_flight", 1)
 
 
 def test_a_group_is_written_in_one_statement_as_enqueue_writes_each_message():

@@ -70,6 +70,31 @@ def test_it_commits_every_request_waiting_behind_the_commit_in_flight_as_one_bat
     assert [c.result for c in [first, *others]] == [0, 10, 20, 30, 40, 50]
 
 
+def test_with_two_commits_in_flight_the_requests_behind_them_share_the_next():
+    gate = threading.Event()
+    batches: list[list[int]] = []
+
+    def commit_batch(batch: list[int]) -> list[int]:
+        batches.append(list(batch))
+        if batch in ([0], [1]):
+            gate.wait(10)
+        return batch
+
+    group = GroupCommit(commit_batch, lambda n: n, in_flight=2)
+    first = Calls(group, 0)
+    wait_for(lambda: group.in_flight() == 1)
+    second = Calls(group, 1)
+    wait_for(lambda: group.in_flight() == 2)
+    others = [Calls(group, n) for n in range(2, 6)]
+    wait_for(lambda: group.waiting() == 4)
+    gate.set()
+    for call in [first, second, *others]:
+        assert call.done.wait(10)
+    assert batches[:2] == [[0], [1]] and sorted(batches[2]) == [2, 3, 4, 5]
+    assert len(batches) == 3
+    assert [c.result for c in [first, second, *others]] == [0, 1, 2, 3, 4, 5]
+
+
 def test_a_batch_that_fails_is_committed_one_by_one_so_only_the_bad_request_fails():
     gate, entered = threading.Event(), threading.Event()
     singles: list[int] = []
@@ -131,9 +156,16 @@ class Enqueue(Calls):
             self.done.set()
 
 
-@pytestmark_db
-def test_concurrent_enqueues_share_one_commit_and_return_only_once_committed():
+@pytest.fixture
+def one_commit_in_flight(monkeypatch):
+    monkeypatch.setattr(services._group, "max_in_flight", 1)
     services._group.batches.clear()
+
+
+@pytestmark_db
+def test_concurrent_enqueues_share_one_commit_and_return_only_once_committed(
+    one_commit_in_flight,
+):
     with queue_writes_held():
         first = Enqueue(**grouped(0))
         # the first caller commits alone; its commit waits behind the held writes
@@ -161,8 +193,9 @@ def test_concurrent_enqueues_share_one_commit_and_return_only_once_committed():
 
 
 @pytestmark_db
-def test_a_message_that_fails_its_checks_is_refused_alone_and_the_others_are_queued():
-    services._group.batches.clear()
+def test_a_message_that_fails_its_checks_is_refused_alone_and_the_others_are_queued(
+    one_commit_in_flight,
+):
     with queue_writes_held():
         first = Enqueue(**grouped(0))
         wait_for(lambda: services._group.in_flight())
