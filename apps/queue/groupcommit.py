@@ -6,10 +6,10 @@ of `commit_batch` (one transaction: one WAL flush for the lot), answers each, an
 down; requests arriving while the commits are full wait for the next round, whose
 committer is one of them. With `in_flight=1` every request waiting, or arriving while
 the previous commit is in flight, shares the next commit; more let a group's statement
-run while the previous group waits for its flush. No thread of
-its own: the committer is a caller, on its own database connection, so it works wherever
-the callers run (the SMTP listeners' database threads, a bench's threads) and holds no
-connection when nobody enqueues.
+run while the previous group waits for its flush. No thread of its own: the committer is
+a caller, on its own database connection, so it works wherever the callers run (the SMTP
+listeners' database threads, a bench's threads) and holds no connection when nobody
+enqueues.
 
 When `commit_batch` fails, nothing of the batch was committed (one transaction); each
 request is then committed alone with `commit_one`, so a request the database refuses

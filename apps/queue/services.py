@@ -185,8 +185,8 @@ def enqueue_grouped(
 ) -> QueuedMessage:
     """`enqueue` for concurrent callers (the SMTP listeners' sessions): the same checks and
     the same durable blob, written in the caller's thread (so concurrent callers' fsyncs
-    run side by side), then the rows join every other enqueue waiting or arriving while
-    the previous commit is in flight, and the lot is committed in one transaction (one
+    run side by side), then the rows join every other enqueue waiting while the commits
+    in flight (at most two) finish, and the lot is committed in one transaction (one
     WAL flush). Returns once this message's commit is durable; a message the batch
     could not take (a database error) is committed on its own, so one bad message never
     loses the others. Inside a caller's own transaction it is plain `enqueue`: the rows
@@ -322,10 +322,10 @@ def _insert_batch_in_one_statement(batch: list[_Prepared]) -> None:
                 params["r_addresses"].append(address)
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_BATCH, params)
-        found = cursor.fetchall()
-    if len(found) != len(batch):
-        raise RuntimeError(f"queued {len(found)} of a group of {len(batch)}")
-    for (_, message_id), prepared in zip(found, batch, strict=True):
+        found = cursor.fetchall()  # one row per message (x's rows), in order
+    # Nothing may raise from here on: the group is committed, and a failure would make the
+    # committer queue each message again.
+    for (_, message_id), prepared in zip(found, batch, strict=False):
         prepared.message.pk = message_id
         prepared.message._state.adding = False
         prepared.message._state.db = "default"
