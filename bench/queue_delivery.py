@@ -6,16 +6,19 @@
 For each worker count: starts that many real Celery worker processes (solo pool, their own
 queue on the broker), an SMTP sink in a process of its own and a DNS server whose MX for
 remote.test points at the sink; enqueues --messages messages of one recipient each (about
-2 KB) from --senders threads at once (as concurrent SMTP sessions would) as fast as
-services.enqueue takes them, and waits until the sink has them all.
-Prints enqueue rate, end-to-end messages/s (first enqueue → last message at the sink), and
-the lost and duplicated recipient counts; then the same with the queue stopped while
-enqueueing (delivery alone); with each, the CPU milliseconds per message of the workers,
-the enqueueing process and the sink, and the load average. Last, a recovery run: the
-messages are queued while the worker is killed with SIGKILL at random moments and replaced
---kills times; it prints the lost and duplicated counts. Queue rows are deleted before each
-run. `--profile`: instead, cProfile of one worker's delivery loop run in this process
-(the messages queued while stopped, then drained), its top functions.
+2 KB) from --senders threads at once (as concurrent SMTP sessions would) as fast as they
+are taken, through `services.enqueue_grouped`, the group commit the submission listener
+uses (blob written and synced in the sender's thread, the rows of every sender waiting
+committed in one transaction), and waits until the sink has them all.
+Prints enqueue rate, end-to-end messages/s (first enqueue → last message at the sink), the
+mean size of the commit groups, and the lost and duplicated recipient counts; then the
+same with the queue stopped while enqueueing (delivery alone); with each, the CPU
+milliseconds per message of the workers, the enqueueing process and the sink, and the
+load average. Last, a recovery run: the messages are queued while the worker is killed
+with SIGKILL at random moments and replaced --kills times; it prints the lost and
+duplicated counts. Queue rows are deleted before each run. `--profile`: instead, cProfile
+of one worker's delivery loop run in this process (the messages queued while stopped,
+then drained), its top functions.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ def cpu_of(pid: int) -> float:
         fields = handle.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
 
+
+ENQUEUE: list = []  # the enqueue function the senders call (--enqueue)
 
 BODY = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n" * 30).encode()
 
@@ -79,8 +84,9 @@ def run(count: int, workers: int, senders: int, *, prequeued: bool = False) -> d
     from django.db import connections
 
     from apps.accounts.models import Principal
+    from apps.queue import services
     from apps.queue.models import QueueControl, QueuedMessage, QueueRecipient
-    from apps.queue.services import enqueue, queue_start, queue_stop
+    from apps.queue.services import queue_start, queue_stop
     from tests.support.dns_server import DnsServer
     from tests.support.worker import Worker
 
@@ -108,7 +114,7 @@ def run(count: int, workers: int, senders: int, *, prequeued: bool = False) -> d
         def submit(first: int) -> None:
             try:
                 for n in range(first, count, senders):
-                    enqueue(
+                    ENQUEUE[0](
                         return_path="bench@origin.test", recipients=[expected[n]], data=message(n)
                     )
             finally:
@@ -123,6 +129,7 @@ def run(count: int, workers: int, senders: int, *, prequeued: bool = False) -> d
         control.send("cpu")
         sink_cpu0 = control.recv()
         own_cpu0 = time.process_time()
+        services._group.batches.clear()
         t0 = time.perf_counter()
         threads = [threading.Thread(target=submit, args=(i,)) for i in range(senders)]
         for thread in threads:
@@ -130,6 +137,7 @@ def run(count: int, workers: int, senders: int, *, prequeued: bool = False) -> d
         for thread in threads:
             thread.join()
         enqueued = time.perf_counter() - t0
+        batches = list(services._group.batches)
         own_cpu = time.process_time() - own_cpu0  # enqueueing
         if prequeued:
             time.sleep(2)  # the wake-ups sent meanwhile are refused by the stopped queue
@@ -173,6 +181,7 @@ def run(count: int, workers: int, senders: int, *, prequeued: bool = False) -> d
         "enqueue_ms": own_cpu / count * 1000,
         "sink_ms": sink_cpu / count * 1000,
         "load": load,
+        "group": sum(batches) / len(batches) if batches else 0.0,
     }
 
 
@@ -188,7 +197,6 @@ def run_with_kills(count: int, kills: int, senders: int) -> dict:
 
     from apps.queue import delivery
     from apps.queue.models import QueueControl, QueuedMessage, QueueRecipient
-    from apps.queue.services import enqueue
     from tests.support.dns_server import DnsServer
     from tests.support.worker import Worker
 
@@ -213,7 +221,9 @@ def run_with_kills(count: int, kills: int, senders: int) -> dict:
     def submit(first: int) -> None:
         try:
             for n in range(first, count, senders):
-                enqueue(return_path="bench@origin.test", recipients=[expected[n]], data=message(n))
+                ENQUEUE[0](
+                    return_path="bench@origin.test", recipients=[expected[n]], data=message(n)
+                )
         finally:
             connections.close_all()
 
@@ -340,6 +350,16 @@ def main() -> int:
         "--kills", type=int, default=2, help="SIGKILLs of the worker in the recovery run (0: none)"
     )
     parser.add_argument(
+        "--enqueue",
+        choices=["grouped", "single"],
+        default="grouped",
+        help="grouped: services.enqueue_grouped, as the submission listener (default); "
+        "single: services.enqueue, a durable commit per message",
+    )
+    parser.add_argument(
+        "--in-flight", type=int, default=None, help="group commits allowed in flight at once"
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="cProfile one worker's delivery loop instead"
     )
     args = parser.parse_args()
@@ -351,10 +371,16 @@ def main() -> int:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    from apps.queue import services
+
+    ENQUEUE.append(services.enqueue_grouped if args.enqueue == "grouped" else services.enqueue)
+    if args.in_flight:
+        services._group.max_in_flight = args.in_flight
     print(f"database: {connection.vendor}; broker: {os.environ.get('REDIS_URL') or 'embedded'}")
     print(
         f"{args.messages} messages of one recipient, {len(message(0))} bytes each, "
-        f"enqueued by {args.senders} threads"
+        f"enqueued by {args.senders} threads ({args.enqueue}, "
+        f"{services._group.max_in_flight} group commit(s) in flight at most)"
     )
     if args.profile:
         profile(args.messages)
@@ -363,7 +389,8 @@ def main() -> int:
         r = run(args.messages, workers, args.senders)
         print(
             f"{r['workers']} worker(s): {r['per_s']:.0f} messages/s end to end "
-            f"({r['seconds']:.1f} s; enqueue alone {r['enqueue_per_s']:.0f}/s); "
+            f"({r['seconds']:.1f} s; enqueue alone {r['enqueue_per_s']:.0f}/s, "
+            f"{r['group']:.1f} messages a commit); "
             f"lost {r['lost']}, duplicated {r['duplicated']}, "
             f"recorded delivered {r['recorded_delivered']}; {cpu_line(r)}"
         )

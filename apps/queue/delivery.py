@@ -18,6 +18,7 @@ import os
 import random
 import smtplib
 import socket
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -95,8 +96,24 @@ def claim(domain_id: int) -> uuid.UUID | None:
 
 
 def claim_batch(limit: int = CLAIM_BATCH) -> tuple[uuid.UUID, int]:
-    """Take up to `limit` due entries under one claim (two queries for the lot). Draining
-    workers pick at random among the oldest due entries, so they rarely want the same."""
+    """Take up to `limit` due entries under one claim; the claim id and how many."""
+    claim_id, entries = claim_and_load(limit)
+    return claim_id, len(entries)
+
+
+def claim_and_load(limit: int = CLAIM_BATCH) -> tuple[uuid.UUID, list[QueueDomain]]:
+    """Take up to `limit` due entries under one claim and load them, with their message
+    and scheduled recipients (`entry.due`). PostgreSQL: one statement (the oldest due
+    entries no other claimer holds, SKIP LOCKED); elsewhere four queries."""
+    if connection.vendor == "postgresql":
+        return _claim_and_load_in_one_statement(limit)
+    claim_id, taken = _claim_batch_orm(limit)
+    return claim_id, (_load(claim_id) if taken else [])
+
+
+def _claim_batch_orm(limit: int) -> tuple[uuid.UUID, int]:
+    """Two queries for the lot. Draining workers pick at random among the oldest due
+    entries, so they rarely want the same."""
     claim_id = uuid.uuid4()
     for _ in range(3):
         now = timezone.now()
@@ -118,6 +135,77 @@ def claim_batch(limit: int = CLAIM_BATCH) -> tuple[uuid.UUID, int]:
         if not queue_running():
             break
     return claim_id, 0
+
+
+def _columns(model) -> tuple[list[str], list[str]]:
+    fields = model._meta.concrete_fields
+    return [f.column for f in fields], [f.attname for f in fields]
+
+
+_D_COLUMNS, _D_NAMES = _columns(QueueDomain)
+_M_COLUMNS, _M_NAMES = _columns(QueuedMessage)
+_R_COLUMNS, _R_NAMES = _columns(QueueRecipient)
+
+# The claim and the load in one round trip: FOR UPDATE SKIP LOCKED passes over entries
+# another worker is claiming right now, and rechecks the conditions on rows changed since
+# the snapshot (so an entry claimed and committed meanwhile is not taken again). The column
+# lists come from the models, never from input.
+_CLAIM_AND_LOAD = """
+WITH c AS (
+    SELECT id FROM queue_queuedomain
+    WHERE status = 'scheduled' AND next_retry <= %(now)s
+        AND (lease_expires_at IS NULL OR lease_expires_at < %(now)s)
+        AND NOT EXISTS (SELECT 1 FROM queue_queuecontrol WHERE NOT running)
+    ORDER BY next_retry
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), u AS (
+    UPDATE queue_queuedomain d
+    SET claim_id = %(claim_id)s, worker = %(worker)s, lease_expires_at = %(lease)s
+    FROM c WHERE d.id = c.id
+    RETURNING d.*
+)
+SELECT <columns>
+FROM u JOIN queue_queuedmessage m ON m.id = u.message_id
+    LEFT JOIN queue_queuerecipient r ON r.domain_id = u.id AND r.status = 'scheduled'
+ORDER BY u.next_retry, u.id, r.id
+""".replace(
+    "<columns>",
+    ", ".join(
+        [f"u.{c}" for c in _D_COLUMNS]
+        + [f"m.{c}" for c in _M_COLUMNS]
+        + [f"r.{c}" for c in _R_COLUMNS]
+    ),
+)
+
+
+def _claim_and_load_in_one_statement(limit: int) -> tuple[uuid.UUID, list[QueueDomain]]:
+    claim_id = uuid.uuid4()
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM_AND_LOAD,
+            {
+                "now": now,
+                "limit": limit,
+                "claim_id": claim_id,
+                "worker": _worker_name()[:255],
+                "lease": now + lease(),
+            },
+        )
+        rows = cursor.fetchall()
+    nd, nm = len(_D_NAMES), len(_M_NAMES)
+    entries: dict[int, QueueDomain] = {}
+    for row in rows:
+        entry = entries.get(row[0])
+        if entry is None:
+            entry = QueueDomain.from_db("default", _D_NAMES, row[:nd])
+            entry.message = QueuedMessage.from_db("default", _M_NAMES, row[nd : nd + nm])
+            entry.due = []
+            entries[entry.pk] = entry
+        if row[nd + nm] is not None:
+            entry.due.append(QueueRecipient.from_db("default", _R_NAMES, row[nd + nm :]))
+    return claim_id, list(entries.values())
 
 
 def claim_next() -> tuple[int, uuid.UUID] | None:
@@ -160,12 +248,12 @@ def deliver(domain_id: int | None = None, *, drain: bool = True) -> int:
         if claim_id is not None:
             done += _deliver_held(claim_id, domain_id)
     while drain and done < DRAIN_LIMIT:
-        claim_id, taken = claim_batch()
-        if not taken:
+        claim_id, entries = claim_and_load()
+        if not entries:
             return done
-        if taken == CLAIM_BATCH:  # a backlog: let an idle worker join in
+        if len(entries) == CLAIM_BATCH:  # a backlog: let an idle worker join in
             wake_coalesced()
-        done += _deliver_held(claim_id)
+        done += _deliver_loaded(claim_id, entries)
     if drain:
         wake(None)  # more may be due: continue in a fresh task
     return done
@@ -175,7 +263,10 @@ def _deliver_held(claim_id: uuid.UUID, domain_id: int | None = None) -> int:
     """Deliver every entry held under `claim_id`, one after the other; each outcome is
     recorded as soon as it is known. The lease is renewed as the batch goes, and an entry
     whose lease could not be renewed (another worker has it now) is left alone."""
-    entries = _load(claim_id, domain_id)
+    return _deliver_loaded(claim_id, _load(claim_id, domain_id))
+
+
+def _deliver_loaded(claim_id: uuid.UUID, entries: list[QueueDomain]) -> int:
     renewed = time.monotonic()
     ours = {e.pk for e in entries}
     done = 0
@@ -767,12 +858,56 @@ def _wake_key() -> str:
     return f"queue:wake-pending:{getattr(queue, 'name', queue)}"
 
 
+class _Marks:
+    """The wake-up mark's store: the default cache, except that a Redis cache is reached
+    through one client per process (Django's RedisCache builds a new client object on
+    each call, about a millisecond of CPU: more than the rest of a wake-up check). Same
+    keys and values as the cache's own `add`/`delete`, so both ways interoperate."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._client: tuple[tuple[int, str], object] | None = None
+
+    def _redis(self):
+        from django.core.cache import caches
+        from django.core.cache.backends.redis import RedisCache
+
+        backend = caches["default"]
+        if not isinstance(backend, RedisCache):
+            return None
+        url = backend._servers[0]
+        with self._lock:
+            if self._client is None or self._client[0] != (os.getpid(), url):  # forked, moved
+                import redis
+
+                self._client = ((os.getpid(), url), redis.Redis.from_url(url))
+            return self._client[1]
+
+    def add(self, key: str, timeout: int) -> bool:
+        from django.core.cache import cache
+
+        client = self._redis()
+        if client is None:
+            return cache.add(key, 1, timeout)
+        return bool(client.set(cache.make_and_validate_key(key), 1, nx=True, ex=timeout))
+
+    def delete(self, key: str) -> None:
+        from django.core.cache import cache
+
+        client = self._redis()
+        if client is None:
+            cache.delete(key)
+        else:
+            client.delete(cache.make_and_validate_key(key))
+
+
+_marks = _Marks()
+
+
 def wake_coalesced() -> None:
     """Wake a worker to deliver whatever is due, unless a wake-up is already on its way."""
-    from django.core.cache import cache
-
     try:
-        if not cache.add(_wake_key(), 1, WAKE_PENDING_SECONDS):
+        if not _marks.add(_wake_key(), WAKE_PENDING_SECONDS):
             return
     except Exception:  # no cache: wake anyway
         log.warning("wake-up mark unavailable", exc_info=True)
@@ -781,10 +916,8 @@ def wake_coalesced() -> None:
 
 def _wake_taken() -> None:
     """A worker is about to claim: wake-ups sent from now on are new work."""
-    from django.core.cache import cache
-
     try:
-        cache.delete(_wake_key())
+        _marks.delete(_wake_key())
     except Exception:
         log.warning("wake-up mark unavailable", exc_info=True)
 

@@ -53,6 +53,8 @@ def put(data: bytes) -> str:
     target = path_for(blob_hash)
     if target.is_file():
         return blob_hash
+    # directories made now must be durable entries of their parents too
+    created = [d for d in (target.parent.parent, target.parent) if not d.is_dir()]
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
     try:
@@ -66,6 +68,8 @@ def put(data: bytes) -> str:
         Path(temp_name).unlink(missing_ok=True)
         raise
     _fsync_dir(target.parent)
+    for directory in created:
+        _fsync_dir(directory.parent)
     return blob_hash
 
 

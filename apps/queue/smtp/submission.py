@@ -8,7 +8,9 @@ they are neither offered nor accepted unless the listener is bound to loopback. 
 must be one of the account's own addresses; per-account and per-address message rates
 are capped (counters in the Django cache). An accepted message gets a Received line,
 Date and Message-ID when missing, the sender domain's DKIM signature, and goes to the
-outbound queue for all its recipients (the queue delivers hosted domains locally).
+outbound queue for all its recipients (the queue delivers hosted domains locally),
+committed together with the other sessions' messages of that moment (group commit,
+`services.enqueue_grouped`); the 250 goes out once the message is durable.
 """
 
 from __future__ import annotations
@@ -128,13 +130,15 @@ def dkim_sign(message: bytes, *, domain: str) -> bytes:
 
 
 def submit(*, sender: Sender, mail_from: str, recipients: list[str], message: bytes):
-    """Complete, sign and queue one submitted message (runs in the database pool)."""
-    from apps.queue.services import enqueue
+    """Complete, sign and queue one submitted message (runs in the database pool). The
+    message joins the group commit of the sessions submitting at the same time: this
+    returns (and the session answers 250) once its blob and rows are durable."""
+    from apps.queue.services import enqueue_grouped
 
     domain = normalize_domain(mail_from.rpartition("@")[2])
     message = add_missing_headers(message, domain=domain, now=datetime.now(UTC))
     message = dkim_sign(message, domain=domain)
-    return enqueue(
+    return enqueue_grouped(
         return_path=mail_from, recipients=recipients, data=message, tenant_id=sender.tenant_id
     )
 

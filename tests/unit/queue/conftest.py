@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+
 import pytest
 
 from apps.accounts.models import Principal, PrincipalType
@@ -80,3 +84,34 @@ def pop3(remote):
     server = Pop3Server(remote).start()
     yield server
     server.stop()
+
+
+@contextlib.contextmanager
+def queue_writes_held() -> Iterator[None]:
+    """Another connection holds back every insert into the queue until the block ends (an
+    open write transaction on SQLite, a SHARE lock on the message table on PostgreSQL): a
+    commit in flight that stays in flight as long as a test needs."""
+    from django.db import connection, connections, transaction
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                if connection.vendor == "postgresql":
+                    cursor.execute("LOCK TABLE queue_queuedmessage IN SHARE MODE")
+                else:  # takes SQLite's write lock
+                    cursor.execute("UPDATE queue_queuedmessage SET status = status WHERE 0")
+                held.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(10)

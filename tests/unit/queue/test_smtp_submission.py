@@ -360,3 +360,30 @@ def test_it_signs_with_the_active_rsa_and_ed25519_keys_rsa_on_top(
     verifier = dkimpy.DKIM(data)
     assert verifier.verify(idx=0, dnsfunc=_live_dnsfunc) is True
     assert verifier.verify(idx=1, dnsfunc=_live_dnsfunc) is True
+
+
+def test_it_answers_250_only_once_the_message_is_committed(submission, alice):
+    """The session's message joins the group commit; while that commit cannot finish, the
+    client waits for its reply, and the 250 comes with the message durable in the queue."""
+    import threading
+
+    from apps.queue.models import QueuedMessage
+    from apps.store import blobs
+    from tests.unit.queue.conftest import queue_writes_held
+
+    replies: list[tuple[int, bytes]] = []
+    with logged_in(submission) as client:
+        client.mail("alice@example.test")
+        client.rcpt("bob@remote.test")
+        with queue_writes_held():
+            sending = threading.Thread(target=lambda: replies.append(client.data(SUBMITTED)))
+            sending.start()
+            sending.join(1.5)
+            assert sending.is_alive() and replies == []  # no reply while not committed
+            assert QueuedMessage.objects.count() == 0
+        sending.join(10)
+    [(code, reply)] = replies
+    assert code == 250 and reply.startswith(b"2.0.0 OK: queued as ")
+    message, recipients, data = queued()
+    assert recipients == ["bob@remote.test"]
+    assert blobs.read(message.blob_hash) == data and data.endswith(b"Hello Bob.\r\n")
