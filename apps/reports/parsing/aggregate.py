@@ -1,11 +1,13 @@
 """DMARC aggregate reports (RFC 7489 appendix C, RFC 9990) read as a stream.
 
-`AggregateReader.records()` yields one record at a time, built straight from expat's
-events (no element tree), so a report of any size needs the memory of one record plus
-the parser's buffer. Security: the expat parser is set up by defusedxml, which refuses
-entity declarations (billion laughs, XXE) as soon as it meets them, before anything is
-expanded, and never fetches external DTDs; text per element and input without elements
-are capped too.
+`AggregateReader.records()` yields one record at a time. ElementTree's C parser builds
+the elements with no Python call per element; after each chunk (8 KB), the children of
+`<feedback>` that have ended are read and dropped, so a report of any size needs the
+memory of one chunk's elements plus the parser's buffer. Security: a defusedxml parser
+reads each chunk first, up to the first element (the only place declarations can stand),
+and refuses entity declarations (billion laughs, XXE) before the C parser sees them; no
+external DTD is ever fetched. Text runs, input without new elements, elements inside one
+record and nesting are capped too.
 
 Lenient where real reporters deviate, strict where the data would be wrong:
 - the 1.0/2.0 namespaces, none, or any other; unknown elements; any element order;
@@ -30,8 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
-from xml.etree.ElementTree import TreeBuilder
-from xml.parsers.expat import ErrorString, ExpatError
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder, XMLParser
+from xml.parsers.expat import ErrorString, ExpatError, XMLParserType
 
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
 from defusedxml.ElementTree import DefusedXMLParser
@@ -107,10 +109,19 @@ def _timestamp(value: str) -> datetime | None:
 
 
 MAX_TEXT = 64 * 1024
+_TEXT_TOO_LONG = f"An element of the XML holds more than {MAX_TEXT // 1024} KB of text."
 # Expat holds an unfinished token (a comment, a tag, a declaration) whole, re-scanning it
-# as data arrives: input that produces no element for this long is refused.
+# as data arrives: input that adds no element for this long is refused.
 MAX_WITHOUT_EVENT = 1024 * 1024
-CHUNK = 64 * 1024
+# Small enough that a chunk's elements (a few hundred) are read and freed before the
+# garbage collector's youngest generation fills (700 objects): at 64 KB they outlived it,
+# got promoted, and set off full collections, which cost most in a big process (Django's).
+CHUNK = 8 * 1024
+# A child of <feedback> (a record, the metadata) is held whole until it ends: one still open
+# with more elements than this after a chunk is refused (a real record has a few dozen),
+# and so is nesting deeper than MAX_DEPTH (a report nests 6 deep).
+MAX_ELEMENTS = 10_000
+MAX_DEPTH = 100
 AUTH_KINDS = ("dkim", "spf")
 
 
@@ -169,39 +180,95 @@ class AggregateReader:
         source: BinaryIO = self._stream
         if _needs_repair(self._head):
             source = io.BufferedReader(Utf8Repair(source), CHUNK)
-        # defusedxml's parser installs the handlers that refuse entity declarations and
-        # external references; the element and text handlers are ours (_Builder).
-        parser = DefusedXMLParser(
+        # Two expat parsers read the same bytes in lockstep. The first is defusedxml's with
+        # no element, text or comment handlers: it runs expat (in C) and defusedxml's
+        # handlers, which raise on any entity declaration or external reference. The
+        # second is ElementTree's C parser, which builds the elements we read without a
+        # Python call per element. Each chunk goes to the first before the second, so
+        # anything hostile raises before the second sees that chunk. Lockstep is safe
+        # because both expat instances tokenise the same bytes the same way: a declaration
+        # split across chunks is complete for neither until the chunk that completes it,
+        # which the first refuses. Declarations can only stand in the prolog (a DOCTYPE's
+        # internal subset), before the first element; after it, `<!ENTITY` is not even
+        # well-formed, and the second parser stops there with expat's own error. So the
+        # first parser stops at the first element: the rest of the file costs it nothing.
+        guard = DefusedXMLParser(
             target=TreeBuilder(),
             forbid_dtd=False,  # a bare DOCTYPE is harmless; its entities are refused
             forbid_entities=True,
             forbid_external=True,
         )
-        expat = parser.parser
-        builder = _Builder(self)
-        expat.StartElementHandler = builder.start
-        expat.EndElementHandler = builder.end
-        expat.CharacterDataHandler = builder.data
-        quiet = 0  # bytes fed since the last element event
-        error: ExpatError | None = None
+        expat: XMLParserType | None = guard.parser
+        for handler in _GUARD_SILENCED:
+            setattr(expat, handler, None)
+        expat.StartElementHandler = _end_of_prolog
+        builder = TreeBuilder()
+        parser = XMLParser(target=builder)  # noqa: S314 -- behind the guard above
+        names = _NAMES
+        feedback: Element | None = None
+        wrappers: list[Element] = []  # the elements <feedback> sits in (IKEA)
+        root: Element | None = None
+        shape: tuple = ()  # the open elements and their sizes after the last chunk
+        quiet = 0  # bytes fed since the last new element
+        run = -1  # characters of text running at the end of the input; -1: in markup
+        error: Exception | None = None
         try:
             while True:
                 chunk = source.read(CHUNK)
-                events = builder.events
-                expat.Parse(chunk, not chunk)
-                if builder.ready:
-                    ready, builder.ready = builder.ready, []
-                    yield from ready
-                if not chunk:
+                if expat is not None:
+                    try:
+                        expat.Parse(chunk, not chunk)
+                    except _PrologRead:
+                        expat = None
+                    except ExpatError as exc:
+                        error = exc  # the second parser stops at the same place
+                try:
+                    if chunk:
+                        parser.feed(chunk)
+                    else:
+                        parser.close()
+                except ParseError as exc:
+                    error = error or exc
+                # Text before the document element is not text (expat does not report it).
+                run = _text_run(run, chunk, prolog=root is None)
+                # The C builder's close() returns the document element so far (None
+                # before it) and ends nothing: the builder reads on.
+                root = builder.close()
+                if run > MAX_TEXT:
+                    if root is not None and _probe(builder) is not None:
+                        raise TooLarge(_TEXT_TOO_LONG)
+                    run = -1  # whitespace before or after the document element is not text
+                if feedback is None and root is not None:
+                    feedback, wrappers = _find_feedback(root, names)
+                    if feedback is not None:
+                        self.seen_feedback = True
+                        self.meta.namespace = feedback.tag[1:].rpartition("}")[0]
+                if error is not None or not chunk:
+                    # At the end of the input every element is closed; after an error,
+                    # </feedback> may or may not have been read.
+                    if feedback is not None and (error is None or _closed(feedback, builder)):
+                        ready = self._children(feedback, len(feedback), names)
+                        self.complete = True
+                        yield from ready
                     break
-                quiet = 0 if builder.events != events else quiet + len(chunk)
+                if feedback is not None:
+                    # Every child of <feedback> but the last has ended; the last may not.
+                    if len(feedback) > 1:
+                        yield from self._children(feedback, len(feedback) - 1, names)
+                    if len(feedback):
+                        _check_size(feedback[-1])
+                    if wrappers:
+                        _drop_around(feedback, wrappers)
+                elif root is not None:
+                    _drop_finished(root)
+                now = _shape(root)
+                quiet = 0 if now != shape else quiet + len(chunk)
+                shape = now
                 if quiet > MAX_WITHOUT_EVENT:
                     raise TooLarge(
                         f"The XML runs for more than {MAX_WITHOUT_EVENT // (1024 * 1024)} MB "
                         "without an element."
                     )
-        except ExpatError as exc:
-            error = exc
         except EntitiesForbidden:
             raise ReportError(
                 "The XML declares entities, which reports never need: refused without "
@@ -213,157 +280,404 @@ class AggregateReader:
             raise ReportError(
                 "The XML refers to an external resource: refused without fetching it."
             ) from None
-        if error is not None:
-            if not self.complete:  # after </feedback>, a dangling wrapper is harmless
-                raise ReportError(_parse_error_text(error))
-            yield from builder.ready
+        if error is not None and not self.complete:  # after </feedback>, errors are harmless
+            raise ReportError(_parse_error_text(error))
         if not self.seen_feedback:
             raise ReportError("The XML is not a DMARC aggregate report: it has no <feedback>.")
         if not self.complete:
             raise ReportError("The XML ends before </feedback>.")
 
-    def add_record(self, fields: dict) -> AggregateRecord:
+    def _children(self, feedback: Element, count: int, names: _LocalNames) -> list:
+        """Reads and drops the first `count` children of <feedback> (all ended)."""
+        ready = []
+        for child in feedback[:count]:
+            if names[child.tag] == "record":
+                ready.append(self._record(child, names))
+            else:
+                self._metadata(child, names)
+        del feedback[:count]
+        return ready
+
+    def _record(self, element: Element, names: _LocalNames) -> AggregateRecord:
+        """One <record>, read field by field the way RFC 7489 appendix C nests them."""
         self.record_count += 1
         if self.record_count > self._limits.max_records:
             raise TooLarge(f"The report has more than {self._limits.max_records:,} records.")
         number = self.record_count
-        ids = fields["ids"]
+        fields: dict[str, str] = {}  # row's children and policy_evaluated's
+        ids: dict[str, str] = {}
+        reasons: list[dict[str, str]] = []
+        dkim: list[dict[str, str]] = []
+        spf: list[dict[str, str]] = []
+        # Loops written out: this runs for every element of every record.
+        for part in element:  # row, identifiers, auth_results
+            section = names[part.tag]
+            if section == "row":
+                for elem in part:
+                    local = names[elem.tag]
+                    if local == "policy_evaluated":
+                        _policy_evaluated(elem, names, fields, reasons)
+                    text = elem.text
+                    fields[local] = text.strip() if text else ""  # source_ip, count
+            elif section == "identifiers":
+                for elem in part:
+                    local = names[elem.tag]
+                    if local == "policy_evaluated":
+                        _policy_evaluated(elem, names, fields, reasons)
+                    text = elem.text
+                    ids[local] = text.strip() if text else ""
+            elif section == "auth_results":
+                for elem in part:
+                    local = names[elem.tag]
+                    if local == "dkim" or local == "spf":
+                        item = {}
+                        for field in elem:
+                            text = field.text
+                            item[names[field.tag]] = text.strip() if text else ""
+                        if item.get("domain"):  # a result naming no domain says nothing
+                            item["result"] = item.get("result", "").lower()
+                            if local == "dkim":
+                                dkim.append(item)
+                            else:
+                                item["scope"] = item.get("scope", "").lower() or "mfrom"
+                                spf.append(item)
+                    elif local == "policy_evaluated":
+                        _policy_evaluated(elem, names, fields, reasons)
+            else:
+                for elem in part:
+                    if names[elem.tag] == "policy_evaluated":
+                        _policy_evaluated(elem, names, fields, reasons)
+        get = fields.get
         return AggregateRecord(
-            source_ip=_source_ip(fields.get("source_ip", ""), number),
-            count=_count(fields.get("count", ""), number),
-            disposition=fields.get("disposition", "").lower(),
-            dkim=fields.get("dkim", "").lower(),
-            spf=fields.get("spf", "").lower(),
-            header_from=ids.get("header_from", ""),
-            envelope_from=ids.get("envelope_from", ""),
-            envelope_to=ids.get("envelope_to", ""),
-            reasons=fields["reasons"],
-            dkim_results=fields["auth_dkim"],
-            spf_results=fields["auth_spf"],
+            _source_ip(get("source_ip", ""), number),
+            _count(get("count", ""), number),
+            get("disposition", "").lower(),
+            get("dkim", "").lower(),
+            get("spf", "").lower(),
+            ids.get("header_from", ""),
+            ids.get("envelope_from", ""),
+            ids.get("envelope_to", ""),
+            reasons,
+            dkim,
+            spf,
         )
 
-
-class _Builder:
-    """Expat's element and text handlers: records are built field by field, with no element
-    tree at all, so memory is one record whatever the size of the report.
-
-    `stack` holds the local names of the open elements; depths are counted from the
-    `<feedback>` element, wherever it sits (IKEA wraps it in an unclosed element).
-    """
-
-    def __init__(self, reader: AggregateReader) -> None:
-        self.reader = reader
-        self.meta = reader.meta
-        self.stack: list[str] = []
-        self.text: list[str] = []
-        self.text_size = 0
-        self.base = 0  # len(stack) with <feedback> open; 0 until it is seen
-        self.events = 0
-        self.ready: list[AggregateRecord] = []
-        self.record: dict | None = None  # the fields of the record being read
-        self.item: dict[str, str] | None = None  # the reason or auth result being read
-
-    def start(self, name: str, attributes) -> None:
-        self.events += 1
-        self.text = []
-        self.text_size = 0
-        local = name.rpartition("}")[2]
-        stack = self.stack
-        stack.append(local)
-        if not self.base:
-            if local == "feedback":
-                self.base = len(stack)
-                self.reader.seen_feedback = True
-                self.meta.namespace = name.rpartition("}")[0]
-            return
-        level = len(stack) - self.base  # 1: a child of <feedback>
-        if level == 1 and local == "record":
-            self.record = {"ids": {}, "reasons": [], "auth_dkim": [], "auth_spf": []}
-        elif self.record is not None and (
-            (level == 3 and stack[-2] == "auth_results" and local in AUTH_KINDS)
-            or (level == 4 and stack[-2] == "policy_evaluated" and local == "reason")
-        ):
-            self.item = {}
-
-    def data(self, text: str) -> None:
-        self.text_size += len(text)
-        if self.text_size > MAX_TEXT:
-            raise TooLarge(f"An element of the XML holds more than {MAX_TEXT // 1024} KB of text.")
-        self.text.append(text)
-
-    def end(self, name: str) -> None:
-        self.events += 1
-        stack = self.stack
-        local = stack.pop()
-        text, self.text, self.text_size = self.text, [], 0
-        if not self.base:
-            return
-        level = len(stack) - self.base + 1  # the level of the element that just ended
-        if level <= 0:
-            if level == 0 and local == "feedback":
-                self.reader.complete = True
-                self.base = -(10**9)  # anything after </feedback> is ignored
-            return
-        value = "".join(text).strip() if text else ""
-        record = self.record
-        parent = stack[-1]
-        if record is not None:
-            if level == 1:  # </record>
-                self.ready.append(self.reader.add_record(record))
-                self.record = None
-            elif level == 3 and parent == "row":
-                record[local] = value  # source_ip, count
-            elif level == 4 and parent == "policy_evaluated":
-                if local == "reason":
-                    reason = {k: v for k, v in (self.item or {}).items() if v}
-                    if "type" in reason:
-                        reason["type"] = reason["type"].lower()
-                    if reason:
-                        record["reasons"].append(reason)
-                    self.item = None
-                else:
-                    record[local] = value  # disposition, dkim, spf
-            elif level == 5 and parent == "reason" and self.item is not None:
-                self.item[local] = value
-            elif level == 3 and parent == "identifiers":
-                record["ids"][local] = value
-            elif level == 3 and parent == "auth_results" and local in AUTH_KINDS:
-                item = self.item or {}
-                self.item = None
-                if item.get("domain"):  # a result naming no domain says nothing
-                    item["result"] = item.get("result", "").lower()
-                    if local == "spf":
-                        item["scope"] = item.get("scope", "").lower() or "mfrom"
-                    record[f"auth_{local}"].append(item)
-            elif level == 4 and self.item is not None and stack[-2] == "auth_results":
-                self.item[local] = value
-            return
+    def _metadata(self, element: Element, names: _LocalNames) -> None:
+        """A child of <feedback> other than a record: report_metadata, policy_published,
+        version; unknown ones are ignored."""
         meta = self.meta
-        if level == 1:
-            if local == "report_metadata":
-                self.reader.has_metadata = True
-            elif local == "version":
-                meta.version = value
-        elif level == 2 and parent == "report_metadata":
-            if local in ("org_name", "email", "extra_contact_info", "report_id", "generator"):
-                setattr(meta, local, value)
-            elif local == "error" and value:
-                meta.errors.append(value)
-        elif level == 3 and parent == "date_range":
-            if local == "begin":
-                meta.begin = _timestamp(value)
-            elif local == "end":
-                meta.end = _timestamp(value)
-        elif level == 2 and parent == "policy_published":
-            if local == "domain":
-                meta.policy["domain"] = value.lower().rstrip(".")
-            elif local in POLICY_FIELDS or local == "discovery_method":
-                meta.policy[local] = value.lower()
+        section = names[element.tag]
+        if section == "report_metadata":
+            self.has_metadata = True
+        elif section == "version":
+            meta.version = _text(element)
+        for elem in element:
+            local = names[elem.tag]
+            if local == "date_range":
+                for bound in elem:
+                    key = names[bound.tag]
+                    if key == "begin":
+                        meta.begin = _timestamp(_text(bound))
+                    elif key == "end":
+                        meta.end = _timestamp(_text(bound))
+            value = _text(elem)
+            if section == "report_metadata":
+                if local in ("org_name", "email", "extra_contact_info", "report_id", "generator"):
+                    setattr(meta, local, value)
+                elif local == "error" and value:
+                    meta.errors.append(value)
+            elif section == "policy_published":
+                if local == "domain":
+                    meta.policy["domain"] = value.lower().rstrip(".")
+                elif local in POLICY_FIELDS or local == "discovery_method":
+                    meta.policy[local] = value.lower()
 
 
-def _parse_error_text(exc: ExpatError) -> str:
+# The defusedxml parser's handlers that would run Python for every element, text and
+# comment; its entity and external-reference handlers stay.
+_GUARD_SILENCED = (
+    "StartElementHandler",
+    "EndElementHandler",
+    "CharacterDataHandler",
+    "CommentHandler",
+    "ProcessingInstructionHandler",
+    "DefaultHandlerExpand",
+    "StartNamespaceDeclHandler",
+    "EndNamespaceDeclHandler",
+)
+
+
+class _LocalNames(dict):
+    """`names[tag]`: the local name of an ElementTree tag (`{namespace}local`), memoised."""
+
+    def __missing__(self, tag: str) -> str:
+        if len(self) > 4096:  # a hostile file may invent names without end
+            self.clear()
+        local = self[tag] = tag.rpartition("}")[2]
+        return local
+
+
+_NAMES = _LocalNames()
+
+
+def _policy_evaluated(
+    element: Element, names: _LocalNames, fields: dict[str, str], reasons: list[dict[str, str]]
+) -> None:
+    for result in element:  # disposition, dkim, spf, reason
+        key = names[result.tag]
+        if key != "reason":
+            fields[key] = _text(result)
+            continue
+        reason = {}
+        for part in result:  # type, comment
+            value = _text(part)
+            if value:
+                reason[names[part.tag]] = value
+            else:
+                reason.pop(names[part.tag], None)
+        if "type" in reason:
+            reason["type"] = reason["type"].lower()
+        if reason:
+            reasons.append(reason)
+
+
+class _PrologRead(Exception):
+    """Stops the first parser at the first element (see AggregateReader.records)."""
+
+
+def _end_of_prolog(name: str, attributes) -> None:
+    raise _PrologRead
+
+
+def _find_feedback(root: Element, names: _LocalNames) -> tuple[Element | None, list[Element]]:
+    """The first <feedback> in document order and the elements around it."""
+    wrappers: list[Element] = []
+    element = root
+    while names[element.tag] != "feedback":
+        found = next((e for e in element.iter() if names[e.tag] == "feedback"), None)
+        if found is None:
+            return None, []
+        wrappers.append(element)
+        element = next(child for child in element if found in child.iter())
+    return element, wrappers
+
+
+def _drop_finished(element: Element) -> None:
+    """Drops every finished element under `element`: all but the last child of each."""
+    while len(element):
+        del element[:-1]
+        element = element[-1]
+
+
+def _drop_around(feedback: Element, wrappers: list[Element]) -> None:
+    """What sits around <feedback> (IKEA's wrapper) is never read: drop it as it ends."""
+    for wrapper, keep in zip(wrappers, [*wrappers[1:], feedback], strict=True):
+        for child in wrapper[:-1]:
+            if child is not keep:
+                wrapper.remove(child)
+        if wrapper[-1] is not keep:
+            _drop_finished(wrapper[-1])
+
+
+def _check_size(child: Element) -> None:
+    """A child of <feedback> is held whole until it ends: refuse one that grows without
+    end (a record has a few dozen elements)."""
+    for count, _ in enumerate(child.iter()):
+        if count >= MAX_ELEMENTS:
+            raise TooLarge(
+                f"An element of the XML holds more than {MAX_ELEMENTS:,} elements: a record "
+                "has a few dozen."
+            )
+
+
+def _shape(root: Element | None) -> tuple:
+    """The elements along the last-child chain and their sizes. A new element is added to
+    the innermost open one, which is on that chain: the shape changes with every new
+    element. Refuses nesting deeper than MAX_DEPTH (a report nests 6 deep)."""
+    shape = []
+    element = root
+    while element is not None:
+        size = len(element)
+        shape.append((element, size))
+        if len(shape) > MAX_DEPTH:
+            raise TooLarge(f"The XML nests elements more than {MAX_DEPTH} deep.")
+        element = element[-1] if size else None
+    return tuple(shape)
+
+
+def _probe(builder: TreeBuilder) -> Element | None:
+    """Opens an element where the next one would go: None when the document element has
+    ended. Only once the parse is over or about to be refused: the probe stays."""
+    try:
+        return builder.start("probe", {})
+    except ParseError:  # "multiple elements on top level"
+        return None
+
+
+def _closed(feedback: Element, builder: TreeBuilder) -> bool:
+    """After a parse error: had </feedback> been read? A probe lands in the innermost
+    open element, which is inside <feedback> only while <feedback> is open."""
+    probe = _probe(builder)
+    return probe is None or not any(element is probe for element in feedback.iter())
+
+
+class _LocalNames(dict):
+    """`names[tag]`: the local name of an ElementTree tag (`{namespace}local`), memoised."""
+
+    def __missing__(self, tag: str) -> str:
+        if len(self) > 4096:  # a hostile file may invent names without end
+            self.clear()
+        local = self[tag] = tag.rpartition("}")[2]
+        return local
+
+
+_NAMES = _LocalNames()
+
+
+def _policy_evaluated(
+    element: Element, names: _LocalNames, fields: dict[str, str], reasons: list[dict[str, str]]
+) -> None:
+    for result in element:  # disposition, dkim, spf, reason
+        key = names[result.tag]
+        if key != "reason":
+            fields[key] = _text(result)
+            continue
+        reason = {}
+        for part in result:  # type, comment
+            value = _text(part)
+            if value:
+                reason[names[part.tag]] = value
+            else:
+                reason.pop(names[part.tag], None)
+        if "type" in reason:
+            reason["type"] = reason["type"].lower()
+        if reason:
+            reasons.append(reason)
+
+
+class _PrologRead(Exception):
+    """Stops the first parser at the first element (see AggregateReader.records)."""
+
+
+def _end_of_prolog(name: str, attributes) -> None:
+    raise _PrologRead
+
+
+def _find_feedback(root: Element, names: _LocalNames) -> tuple[Element | None, list[Element]]:
+    """The first <feedback> in document order and the elements around it."""
+    wrappers: list[Element] = []
+    element = root
+    while names[element.tag] != "feedback":
+        found = next((e for e in element.iter() if names[e.tag] == "feedback"), None)
+        if found is None:
+            return None, []
+        wrappers.append(element)
+        element = next(child for child in element if found in child.iter())
+    return element, wrappers
+
+
+def _drop_finished(element: Element) -> None:
+    """Drops every finished element under `element`: all but the last child of each."""
+    while len(element):
+        del element[:-1]
+        element = element[-1]
+
+
+def _drop_around(feedback: Element, wrappers: list[Element]) -> None:
+    """What sits around <feedback> (IKEA's wrapper) is never read: drop it as it ends."""
+    for wrapper, keep in zip(wrappers, [*wrappers[1:], feedback], strict=True):
+        for child in wrapper[:-1]:
+            if child is not keep:
+                wrapper.remove(child)
+        if wrapper[-1] is not keep:
+            _drop_finished(wrapper[-1])
+
+
+def _check_size(child: Element) -> None:
+    """A child of <feedback> is held whole until it ends: refuse one that grows without
+    end (a record has a few dozen elements)."""
+    for count, _ in enumerate(child.iter()):
+        if count >= MAX_ELEMENTS:
+            raise TooLarge(
+                f"An element of the XML holds more than {MAX_ELEMENTS:,} elements: a record "
+                "has a few dozen."
+            )
+
+
+def _shape(root: Element | None) -> tuple:
+    """The elements along the last-child chain and their sizes. A new element is added to
+    the innermost open one, which is on that chain: the shape changes with every new
+    element. Refuses nesting deeper than MAX_DEPTH (a report nests 6 deep)."""
+    shape = []
+    element = root
+    while element is not None:
+        size = len(element)
+        shape.append((element, size))
+        if len(shape) > MAX_DEPTH:
+            raise TooLarge(f"The XML nests elements more than {MAX_DEPTH} deep.")
+        element = element[-1] if size else None
+    return tuple(shape)
+
+
+def _closed(feedback: Element, builder: TreeBuilder) -> bool:
+    """After a parse error: had </feedback> been read? A probe element opened now is
+    added to the innermost open element, so it lands inside <feedback> only when
+    <feedback> is still open (the parse is over: the probe changes nothing else)."""
+    try:
+        probe = builder.start("probe", {})
+    except ParseError:  # "multiple elements on top level": the document element had ended
+        return True
+    return not any(element is probe for element in feedback.iter())
+
+
+def _text(element: Element) -> str:
+    text = element.text
+    return text.strip() if text else ""
+
+
+def _text_run(run: int, chunk: bytes, *, prolog: bool) -> int:
+    """The characters of text running at the end of the input once `chunk` is read (-1:
+    inside markup); a run that ends in `chunk` is refused when longer than MAX_TEXT unless
+    it ran in the `prolog` (the caller checks the one still running).
+
+    Text holds no `<`, so what follows a `>` up to the next `<` is text: counting it needs
+    no call per text node. It is text as written (`&amp;` is 5), and a comment or CDATA
+    section ends a run, so a text node split by comments is bounded by MAX_WITHOUT_EVENT
+    instead. A `>` inside an attribute or a comment can make markup look like text, and
+    whitespace after the document element counts when a comment follows it: both are then
+    refused as text.
+    """
+    first = chunk.find(b"<")
+    if first < 0:
+        if run >= 0:
+            run += _characters(chunk)
+        else:
+            end = chunk.rfind(b">")
+            if end >= 0:
+                run = _characters(chunk[end + 1 :])
+    else:
+        if run >= 0 and not prolog and run + _characters(chunk[:first]) > MAX_TEXT:
+            raise TooLarge(_TEXT_TOO_LONG)  # a run that ends at this chunk's first `<`
+        end = chunk.rfind(b">")
+        run = _characters(chunk[end + 1 :]) if end > chunk.rfind(b"<") else -1
+    return run
+
+
+def _characters(data: bytes) -> int:
+    """Characters in UTF-8 (what every document is once repaired): continuation bytes
+    are not counted. Other encodings count bytes, which is stricter."""
+    return len(data) if data.isascii() else len(data.translate(None, _CONTINUATION_BYTES))
+
+
+_CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
+
+
+def _parse_error_text(exc: ExpatError | ParseError) -> str:
     message = ErrorString(exc.code) or str(exc)
-    line, column = exc.lineno, exc.offset
+    if isinstance(exc, ParseError):  # the C parser's: only "undefined entity" reaches here
+        line, column = exc.position
+    else:
+        line, column = exc.lineno, exc.offset
     if message == "no element found":
         return f"The XML ends early (line {line}, column {column}): the file is truncated."
     return f"The XML is not well-formed: {message} (line {line}, column {column})."

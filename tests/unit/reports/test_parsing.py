@@ -30,6 +30,7 @@ from apps.reports.parsing import (
     Limits,
     ReportError,
     TooLarge,
+    aggregate,
     documents,
     parse_all,
 )
@@ -115,6 +116,47 @@ def test_it_reads_the_large_report_record_by_record():
     # An empty org_name is named by the reporter's email domain, as parsedmarc does.
     assert parsed.report.meta.org_name == ""
     assert parsed.report.meta.reporter == "accurateplastics.com"
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        f"{AGGREGATE}/!large-example.com!1711897200!1711983600.xml",
+        f"{AGGREGATE}/ikea.com!example.de!1538690400!1538776800.xml",
+        f"{AGGREGATE}/rfc9990-example.net!example.com!1700000000!1700086399.xml",
+        "dmarc-aggregate/dmarc-report-viewer/invalid_casing.xml",
+        INVALID_UTF8,
+    ],
+)
+def test_it_reads_the_same_report_whatever_the_chunk_size(rel, monkeypatch):
+    """Records are read between chunks: where the chunks end changes nothing."""
+
+    def read() -> tuple:
+        [parsed] = _parse(rel)
+        meta = parsed.report.meta
+        return parsed.records, (meta.reporter, meta.report_id, meta.begin, meta.policy)
+
+    whole = read()
+    for chunk in (61, 1000):
+        monkeypatch.setattr(aggregate, "CHUNK", chunk)
+        assert read() == whole
+
+
+def test_it_drops_what_surrounds_feedback_and_reads_it_whole(monkeypatch):
+    monkeypatch.setattr(aggregate, "CHUNK", 16)
+    record = b"<record><row><source_ip>192.0.2.%d</source_ip><count>1</count></row></record>"
+    data = (
+        b"<wrapper><before><a/><b>text</b></before><x:feedback xmlns:x='urn:x'>"
+        + b"".join(record % n for n in range(50))
+        + b"</x:feedback><after><c/><d/></after>"  # and the wrapper is never closed
+    )
+    [parsed] = parse_all(data, name="wrapped.xml")
+    assert [r.source_ip for r in parsed.records] == [f"192.0.2.{n}" for n in range(50)]
+    assert parsed.report.meta.namespace == "urn:x"
+    truncated = data[: data.index(b"</x:feedback>")]
+    with pytest.raises(ReportError) as caught:
+        parse_all(truncated, name="truncated.xml")
+    assert caught.value.reason.startswith("The XML ends early (line 1, column ")
 
 
 @pytest.mark.parametrize(
@@ -464,6 +506,45 @@ def test_it_refuses_an_external_entity_without_fetching_it(tmp_path):
         listener.close()
 
 
+def test_it_refuses_an_entity_declaration_split_across_chunks(monkeypatch):
+    """The guard parser reads each chunk before the element parser does: a declaration cut
+    by a chunk boundary is complete for neither until the chunk that completes it, which
+    the guard refuses first."""
+    xxe = b'<!DOCTYPE feedback [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><feedback/>'
+    for payload in (BILLION_LAUGHS, xxe):
+        start = payload.index(b"<!ENTITY")
+        end = payload.index(b">", start)
+        for chunk in (1, 7, 16, start + 4):
+            assert any(start < cut < end for cut in range(chunk, len(payload), chunk))
+            monkeypatch.setattr(aggregate, "CHUNK", chunk)
+            with pytest.raises(ReportError) as caught:
+                parse_all(payload, name="split.xml")
+            assert caught.value.reason == ENTITIES_REFUSED
+
+
+def test_it_refuses_a_declaration_after_the_first_element():
+    # The guard stops at the first element: past it, a declaration is not well-formed.
+    payload = b'<feedback><!DOCTYPE x [<!ENTITY a "b">]><record/></feedback>'
+    with pytest.raises(ReportError) as caught:
+        parse_all(payload, name="late.xml")
+    assert caught.value.reason == (
+        "The XML is not well-formed: not well-formed (invalid token) (line 1, column 12)."
+    )
+
+
+def test_it_names_an_undefined_entity():
+    # With an external DTD (never fetched), expat leaves an unknown entity to us.
+    payload = (
+        b'<!DOCTYPE feedback SYSTEM "feedback.dtd"><feedback><report_metadata>'
+        b"<org_name>&foo;</org_name></report_metadata></feedback>"
+    )
+    with pytest.raises(ReportError) as caught:
+        parse_all(payload, name="undefined.xml")
+    assert caught.value.reason == (
+        "The XML is not well-formed: undefined entity (line 1, column 78)."
+    )
+
+
 @pytest.fixture(scope="module")
 def gigabyte_of_newlines() -> bytes:
     """1 GB of newlines as gzip (about 1 MB): one 64 MB member repeated 16 times, which
@@ -581,6 +662,33 @@ def test_it_refuses_a_huge_text_node_without_holding_it():
     with pytest.raises(TooLarge) as caught:
         _consume(data, Limits())
     assert caught.value.reason == "An element of the XML holds more than 64 KB of text."
+
+
+def test_it_counts_text_in_characters_and_not_whitespace_around_the_report():
+    accented = "<feedback><report_metadata><org_name>" + "é" * 40_000 + "</org_name>"
+    [parsed] = parse_all((accented + "</report_metadata></feedback>").encode(), name="a.xml")
+    assert len(parsed.report.meta.org_name) == 40_000  # 80 KB of UTF-8, 40,000 characters
+    # Whitespace before and after the document element is not the text of an element.
+    padding = b"\n" * 200_000
+    for data in (b"<?xml version='1.0'?>" + padding + b"<feedback/>", b"<feedback/>" + padding):
+        [parsed] = parse_all(data, name="padded.xml")
+        assert parsed.records == []
+
+
+def test_it_refuses_a_record_that_grows_without_end():
+    data = gzip.compress(b"<feedback><record>" + b"<x/>" * 20_000 + b"</record></feedback>")
+    with pytest.raises(TooLarge) as caught:
+        _consume(data, Limits())
+    assert caught.value.reason == (
+        "An element of the XML holds more than 10,000 elements: a record has a few dozen."
+    )
+
+
+def test_it_refuses_elements_nested_without_end():
+    data = b"<feedback><record>" + b"<a>" * 200 + b"</a>" * 200 + b"</record></feedback>"
+    with pytest.raises(TooLarge) as caught:
+        _consume(data, Limits())
+    assert caught.value.reason == "The XML nests elements more than 100 deep."
 
 
 def test_it_caps_records_and_compressed_size():
