@@ -771,6 +771,27 @@ def undelete(
     return results
 
 
+def undelete_rows(*, actor: Principal, account_id: str | int, row_ids: list[int]) -> int:
+    """Restore these deleted messages (the console's rows) of the account; how many were."""
+    account = account_for(actor=actor, account_id=account_id, permission=Perm.UNDELETE)
+    with transaction.atomic():
+        folders = folders_ensure(account)
+        by_id = {f.pk: f for f in folders.values()}
+        rows = DeletedMessage.objects.select_for_update().filter(
+            principal=account, pk__in=row_ids, deleted_at__gt=timezone.now() - undelete_window()
+        )
+        restored = [_restore(row, by_id, folders) for row in rows.order_by("id")]
+        if restored:
+            audit(
+                actor=actor,
+                action="store.undelete",
+                obj=account,
+                tenant_id=account.tenant_id,
+                changes={"restored": [m.pk for m in restored][:100], "count": len(restored)},
+            )
+    return len(restored)
+
+
 def _restore(row: DeletedMessage, by_id: dict[int, Folder], folders: dict[str, Folder]) -> Message:
     folder = by_id.get(row.folder_id) or folders["INBOX"]
     message = Message.objects.create(
