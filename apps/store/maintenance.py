@@ -206,7 +206,7 @@ def _expunge(ids: list[int], now: datetime) -> int:
     locked, so two purges racing on one message move it once."""
     with transaction.atomic():
         rows = list(
-            Message.objects.select_for_update()
+            Message.objects.select_for_update(of=("self",))  # not the folders: deliveries
             .filter(pk__in=ids)
             .select_related("folder")
             .order_by("id")
@@ -255,16 +255,15 @@ class AccountPurge:
 
 
 def _flagged_deleted(account_id: int) -> list[int]:
-    """Ids of the account's messages flagged \\Deleted (flags are a JSON list, read in
-    batches: a JSON containment lookup is not portable to SQLite)."""
+    """Ids of the account's messages flagged \\Deleted: by JSON containment where the
+    database has it (PostgreSQL), else by reading the flags in batches (SQLite)."""
+    mine = Message.objects.filter(principal_id=account_id)
+    if connection.features.supports_json_field_contains:
+        return list(mine.filter(flags__contains=[DELETED_FLAG]).values_list("pk", flat=True))
     found: list[int] = []
     last = 0
     while True:
-        rows = list(
-            Message.objects.filter(principal_id=account_id, pk__gt=last)
-            .order_by("pk")
-            .values_list("pk", "flags")[:SCAN_BATCH]
-        )
+        rows = list(mine.filter(pk__gt=last).order_by("pk").values_list("pk", "flags")[:SCAN_BATCH])
         if not rows:
             return found
         found += [pk for pk, flags in rows if isinstance(flags, list) and DELETED_FLAG in flags]

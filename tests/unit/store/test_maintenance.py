@@ -4,6 +4,7 @@ tasks (run here, on the shared task base), against real blob files on disk."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from datetime import timedelta
 
@@ -140,6 +141,38 @@ def test_it_puts_back_a_blob_referenced_between_the_check_and_the_delete(jane):
     assert removed is False
     assert blobs.read(orphan) == message("raced")
     assert [p.name for p in blobs.path_for(orphan).parent.iterdir()] == [orphan]
+
+
+def _race(data: bytes, blob_hash: str) -> None:
+    committed = threading.Event()
+    start = threading.Barrier(2)
+
+    def deliver() -> None:
+        start.wait()
+        blobs.put(data)
+        committed.set()  # the row, referencing the blob, commits after the put
+
+    def purge() -> None:
+        start.wait()
+        blobs.remove_unless_used(blob_hash, time.time() - HOUR, lambda h: committed.is_set())
+
+    workers = [threading.Thread(target=deliver), threading.Thread(target=purge)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
+def test_a_racing_put_never_loses_its_blob():
+    """A delivery reusing an old blob races the purge of it, many times over: whatever the
+    interleaving, once the delivery's row exists (after its put) the file is there."""
+    data = message("raced bytes")
+    blob_hash = blobs.put(data)
+    for _ in range(500):
+        age(blob_hash, 2 * HOUR)
+        _race(data, blob_hash)
+        assert blobs.read(blob_hash) == data
+    assert [p.name for p in blobs.path_for(blob_hash).parent.iterdir()] == [blob_hash]
 
 
 def test_it_removes_old_temporary_files_a_crash_left(run_now, superadmin, jane):
