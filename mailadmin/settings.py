@@ -336,6 +336,9 @@ MAILADMIN_STORE_UNDELETE_DAYS = env_int("MAILADMIN_STORE_UNDELETE_DAYS", 30)
 MAILADMIN_STORE_TRASH_DAYS = env_int("MAILADMIN_STORE_TRASH_DAYS", 30)
 MAILADMIN_STORE_JUNK_DAYS = env_int("MAILADMIN_STORE_JUNK_DAYS", 30)
 MAILADMIN_STORE_BLOB_GRACE_MINUTES = env_int("MAILADMIN_STORE_BLOB_GRACE_MINUTES", 60)
+# A long store run (all accounts, blobs, reindex) stops after this many seconds and records
+# where; the next run goes on from there (the task's own limit is an hour).
+MAILADMIN_STORE_RUN_BUDGET_SECONDS = env_int("MAILADMIN_STORE_RUN_BUDGET_SECONDS", 3000)
 # --- Outbound queue (apps.queue) -------------------------------------------------------
 # Seconds between delivery attempts of one domain: the list, then its last step forever.
 MAILADMIN_QUEUE_RETRY_SCHEDULE = [

@@ -104,6 +104,23 @@ def account_for(*, actor: Principal, account_id: str | int, permission: str) -> 
     return account
 
 
+def _budget() -> float:
+    """Seconds a long run works before it stops and leaves the rest to the next run."""
+    return float(settings.MAILADMIN_STORE_RUN_BUDGET_SECONDS)
+
+
+def _resume_after(task_name: str, tenant_id: int | None) -> Any:
+    """Where the previous run of this work stopped at its time budget (None: it finished,
+    so this one starts from the beginning)."""
+    previous = (
+        TaskRun.objects.filter(task_name=task_name, tenant_id=tenant_id, finished_at__isnull=False)
+        .order_by("-finished_at")
+        .only("result")
+        .first()
+    )
+    return (previous.result or {}).get("resumeAfter") if previous else None
+
+
 # --- starting runs ------------------------------------------------------------------------
 
 
@@ -302,10 +319,9 @@ def accounts_purge_run(
     actor: Principal | None,
     tenant_id: int | None,
     progress: Progress,
-    budget_seconds: float = 3000.0,
 ) -> Outcome:
-    """Purge every mailbox (of one tenant); under a time budget, the rest waits for the next
-    run (each account's purge is idempotent)."""
+    """Purge every mailbox (of one tenant), by account id under a time budget: a run that
+    stops records where, and the next run (the next night's) goes on from there."""
     if actor is not None:
         _require(actor, Perm.PURGE_ACCOUNT)
         if _tenant_of(actor) != tenant_id:
@@ -313,6 +329,9 @@ def accounts_purge_run(
     inboxes = Folder.objects.filter(special_use=SpecialUse.INBOX)
     if tenant_id is not None:
         inboxes = inboxes.filter(principal__tenant_id=tenant_id)
+    resume = _resume_after(PURGE_ACCOUNTS_TASK, tenant_id)
+    if isinstance(resume, int):
+        inboxes = inboxes.filter(principal_id__gt=resume)
     account_ids = list(inboxes.order_by("principal_id").values_list("principal_id", flat=True))
     progress.begin(len(account_ids))
     total = AccountPurge()
@@ -321,7 +340,7 @@ def accounts_purge_run(
     for done, account_id in enumerate(account_ids, start=1):
         total.add(account_purge(account_id))
         progress.step(done, _purge_message(total))
-        if time.monotonic() - started > budget_seconds:
+        if time.monotonic() - started > _budget():
             break
     finished = done == len(account_ids)
     audit(
@@ -333,9 +352,11 @@ def accounts_purge_run(
         changes={"accounts": done, **asdict(total)},
     )
     message = f"{done} account(s): {_purge_message(total)}"
+    result: dict[str, Any] = {"accounts": done, **asdict(total)}
     if not finished:
         message += f"; stopped at the time budget, {len(account_ids) - done} left for the next run"
-    return Outcome(True, message, {"accounts": done, **asdict(total)})
+        result["resumeAfter"] = account_ids[done - 1]
+    return Outcome(True, message, result)
 
 
 def account_purge_run(*, actor: Principal | None, account_id: int, progress: Progress) -> Outcome:
@@ -410,7 +431,6 @@ def blob_purge_run(
     actor: Principal | None,
     progress: Progress,
     grace_minutes: int | None = None,
-    budget_seconds: float = 3000.0,
 ) -> Outcome:
     """Mark and sweep over the blob directory, one fan-out directory (of 256) at a time:
     candidates older than the grace period are checked against every table in batches, and
@@ -420,6 +440,9 @@ def blob_purge_run(
     cutoff = time.time() - max(grace, 0) * 60
     result = BlobPurge()
     fanouts = blobs.fanout_dirs()
+    resume = _resume_after(PURGE_BLOB_TASK, None)
+    if isinstance(resume, str):
+        fanouts = [d for d in fanouts if d.name > resume]
     progress.begin(len(fanouts))
     started = time.monotonic()
     done = 0
@@ -443,7 +466,7 @@ def blob_purge_run(
                 candidates = []
         _sweep(candidates, cutoff, result)
         progress.step(done, _blob_message(result))
-        if time.monotonic() - started > budget_seconds:
+        if time.monotonic() - started > _budget():
             break
     audit(
         actor=actor,
@@ -454,9 +477,13 @@ def blob_purge_run(
         changes=asdict(result),
     )
     message = _blob_message(result)
+    outcome: dict[str, Any] = asdict(result)
     if done < len(fanouts):
-        message += "; stopped at the time budget"
-    return Outcome(True, message, asdict(result))
+        message += (
+            f"; stopped at the time budget after {fanouts[done - 1].name}/, the next run goes on"
+        )
+        outcome["resumeAfter"] = fanouts[done - 1].name
+    return Outcome(True, message, outcome)
 
 
 def _sweep(candidates: list[tuple[str, int]], cutoff: float, result: BlobPurge) -> None:
@@ -569,9 +596,9 @@ def reindex_run(
     actor: Principal | None,
     tenant_id: int | None,
     progress: Progress,
-    budget_seconds: float = 3000.0,
 ) -> Outcome:
-    """Recompute each message's derived columns from its blob, in id batches."""
+    """Recompute each message's derived columns from its blob, in id batches under a time
+    budget (a run that stops records the last id; the next one goes on from there)."""
     if actor is not None:
         _require(actor, Perm.FTS_REINDEX)
         if _tenant_of(actor) != tenant_id:
@@ -579,11 +606,12 @@ def reindex_run(
     messages = Message.objects.all()
     if tenant_id is not None:
         messages = messages.filter(principal__tenant_id=tenant_id)
-    progress.begin(messages.order_by().count())
+    resume = _resume_after(REINDEX_TASK, tenant_id)
+    last = resume if isinstance(resume, int) else 0
+    progress.begin(messages.filter(pk__gt=last).order_by().count())
     started = time.monotonic()
     counts = {"messages": 0, "updated": 0, "missing": 0}
     missing: list[int] = []
-    last = 0
     finished = True
     fields = ["size", *SUMMARY_FIELDS]
     while batch := list(messages.filter(pk__gt=last).order_by("pk").only("pk", *fields)[:BATCH]):
@@ -609,8 +637,8 @@ def reindex_run(
             counts["updated"] += len(changed)
         last = batch[-1].pk
         progress.step(counts["messages"], _reindex_message(counts))
-        if time.monotonic() - started > budget_seconds:
-            finished = False
+        if time.monotonic() - started > _budget():
+            finished = not messages.filter(pk__gt=last).exists()
             break
     audit(
         actor=actor,
@@ -621,9 +649,11 @@ def reindex_run(
         changes=counts,
     )
     message = _reindex_message(counts)
+    result: dict[str, Any] = {**counts, "missingIds": missing}
     if not finished:
-        message += "; stopped at the time budget"
-    return Outcome(counts["missing"] == 0, message, {**counts, "missingIds": missing})
+        message += f"; stopped at the time budget after message {last}, the next run goes on"
+        result["resumeAfter"] = last
+    return Outcome(counts["missing"] == 0, message, result)
 
 
 def _reindex_message(counts: dict[str, int]) -> str:

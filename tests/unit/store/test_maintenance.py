@@ -503,3 +503,59 @@ def test_the_deleted_list_costs_the_same_for_3_or_60_messages(
     with django_assert_max_num_queries(len(few.captured_queries)):
         page = api_a.get(f"/api/store/undelete/{jane.name}?limit=50").json()["data"]
     assert (page["total"], len(page["items"])) == (60, 50)
+
+
+# --- time budgets: a run that stops leaves the rest to the next -----------------------
+
+
+def test_an_accounts_purge_past_its_budget_goes_on_in_the_next_run(
+    run_now, superadmin, jane, bob, settings
+):
+    settings.MAILADMIN_STORE_RUN_BUDGET_SECONDS = 0  # stop after each account
+    for mailbox in (jane, bob):
+        services.deliver(mailbox, message(), flags=["\\Deleted"])
+    first_id, second_id = sorted([jane.pk, bob.pk])
+
+    first = run_now(maintenance.purge_accounts_start, actor=superadmin)
+    assert (first.result["accounts"], first.result["resumeAfter"]) == (1, first_id)
+    assert "1 left for the next run" in first.message
+    assert list(Message.objects.values_list("principal", flat=True)) == [second_id]
+
+    second = run_now(maintenance.purge_accounts_start, actor=superadmin)
+    assert second.result["accounts"] == 1 and "resumeAfter" not in second.result
+    assert not Message.objects.exists()
+
+    third = run_now(maintenance.purge_accounts_start, actor=superadmin)
+    assert third.total == 2  # finished last time: from the beginning again
+
+
+def test_a_blob_purge_past_its_budget_goes_on_in_the_next_run(run_now, superadmin, settings):
+    settings.MAILADMIN_STORE_RUN_BUDGET_SECONDS = 0  # stop after each fan-out directory
+    orphans = sorted(blobs.put(f"orphan {i}".encode()) for i in range(40))
+    by_dir = sorted({h[:2] for h in orphans})
+    assert len(by_dir) > 2
+    for blob_hash in orphans:
+        age(blob_hash, 2 * HOUR)
+
+    first = run_now(maintenance.purge_blob_start, actor=superadmin)
+
+    assert first.result["resumeAfter"] == by_dir[0]
+    assert [h for h in orphans if blobs.exists(h)] == [h for h in orphans if h[:2] != by_dir[0]]
+    second = run_now(maintenance.purge_blob_start, actor=superadmin)
+    assert second.result["resumeAfter"] == by_dir[1]
+    assert all(blobs.exists(h) == (h[:2] > by_dir[1]) for h in orphans)
+
+
+def test_a_reindex_past_its_budget_goes_on_in_the_next_run(
+    run_now, superadmin, jane, settings, monkeypatch
+):
+    settings.MAILADMIN_STORE_RUN_BUDGET_SECONDS = 0  # stop after each batch
+    monkeypatch.setattr(maintenance, "BATCH", 2)
+    stored = [services.deliver(jane, message(f"s{i}")) for i in range(3)]
+    Message.objects.update(subject="stale")
+
+    first = run_now(maintenance.reindex_start, actor=superadmin)
+    assert (first.result["messages"], first.result["resumeAfter"]) == (2, stored[1].pk)
+    second = run_now(maintenance.reindex_start, actor=superadmin)
+    assert second.result["messages"] == 1 and "resumeAfter" not in second.result
+    assert sorted(Message.objects.values_list("subject", flat=True)) == ["s0", "s1", "s2"]
