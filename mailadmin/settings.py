@@ -189,6 +189,13 @@ CELERY_TASK_ROUTES = {
     "spamfilter.quarantine_due": {"queue": "maintenance"},
     "spamfilter.quarantine_purge": {"queue": "maintenance"},
     "spamfilter.quarantine_digest": {"queue": "maintenance"},
+    "store.purge_due": {"queue": "maintenance"},
+    "store.purge_accounts": {"queue": "maintenance"},
+    "store.purge_account": {"queue": "maintenance"},
+    "store.purge_blob": {"queue": "maintenance"},
+    "store.purge_data": {"queue": "maintenance"},
+    "store.purge_in_memory": {"queue": "maintenance"},
+    "store.reindex": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULE = {
     # Runs whose worker died (lease expired) go back to a worker, or fail saying so.
@@ -216,6 +223,14 @@ CELERY_BEAT_SCHEDULE = {
     "spamfilter-quarantine": {
         "task": "spamfilter.quarantine_due",
         "schedule": crontab(hour="6", minute="7"),
+    },
+    # The store's purges: accounts (expunge, Trash/Junk, undelete window), then data and
+    # in-memory; blobs an hour later, when the day's account purge has let go of them.
+    "store-purge": {"task": "store.purge_due", "schedule": crontab(hour="4", minute="11")},
+    "store-purge-blob": {
+        "task": "store.purge_due",
+        "schedule": crontab(hour="5", minute="11"),
+        "kwargs": {"blobs": True},
     },
 }
 
@@ -315,6 +330,17 @@ MAILADMIN_SUBMISSION_RATE_WINDOW = env_int("MAILADMIN_SUBMISSION_RATE_WINDOW", 3
 # --- Mail store (apps.store) -----------------------------------------------------------
 # Message bytes, stored once by SHA-256 under <dir>/<aa>/<bb>/<hash>.
 MAILADMIN_BLOB_DIR = Path(env_str("MAILADMIN_BLOB_DIR", str(VAR_DIR / "blobs")))
+# The mail store's purges (apps.store.maintenance): expunged messages are kept this many
+# days for undelete; Trash and Junk messages received longer ago are expunged (0 keeps them);
+# a blob file no row references is deleted only once it is older than the grace period
+# (a delivery writes the blob before its row).
+MAILADMIN_STORE_UNDELETE_DAYS = env_int("MAILADMIN_STORE_UNDELETE_DAYS", 30)
+MAILADMIN_STORE_TRASH_DAYS = env_int("MAILADMIN_STORE_TRASH_DAYS", 30)
+MAILADMIN_STORE_JUNK_DAYS = env_int("MAILADMIN_STORE_JUNK_DAYS", 30)
+MAILADMIN_STORE_BLOB_GRACE_MINUTES = env_int("MAILADMIN_STORE_BLOB_GRACE_MINUTES", 60)
+# A long store run (all accounts, blobs, reindex) stops after this many seconds and records
+# where; the next run goes on from there (the task's own limit is an hour).
+MAILADMIN_STORE_RUN_BUDGET_SECONDS = env_int("MAILADMIN_STORE_RUN_BUDGET_SECONDS", 3000)
 # --- Outbound queue (apps.queue) -------------------------------------------------------
 # Seconds between delivery attempts of one domain: the list, then its last step forever.
 MAILADMIN_QUEUE_RETRY_SCHEDULE = [

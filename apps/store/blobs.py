@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -51,12 +52,12 @@ def put(data: bytes) -> str:
     """Store `data` (once) and return its SHA-256 hex."""
     blob_hash = hash_of(data)
     target = path_for(blob_hash)
-    if target.is_file():
+    if _touch(target):
         return blob_hash
     # directories made now must be durable entries of their parents too
     created = [d for d in (target.parent.parent, target.parent) if not d.is_dir()]
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -71,6 +72,17 @@ def put(data: bytes) -> str:
     for directory in created:
         _fsync_dir(directory.parent)
     return blob_hash
+
+
+def _touch(target: Path) -> bool:
+    """Mark an existing blob as just used (its mtime), so the blob purge, which deletes
+    only files older than its grace period, leaves it to the row about to reference it.
+    False when there is no such file (then `put` writes it)."""
+    try:
+        os.utime(target)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return target.is_file()
 
 
 def read(blob_hash: str, limit: int | None = None) -> bytes:
@@ -111,3 +123,82 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+# --- the blob purge (apps.store.maintenance.blob_purge) ------------------------------------
+
+TEMP_PREFIX = ".tmp-"
+_TRASH_PREFIX = ".purge-"
+
+
+def fanout_dirs() -> list[Path]:
+    """The first-level fan-out directories (up to 256), in order."""
+    root = Path(settings.MAILADMIN_BLOB_DIR)
+    if not root.is_dir():
+        return []
+    return sorted(entry for entry in root.iterdir() if entry.is_dir())
+
+
+def files_under(first: Path) -> Iterator[tuple[str, Path]]:
+    """Every file two levels under a fan-out directory, as (file name, path)."""
+    for second in sorted(first.iterdir()):
+        if not second.is_dir():
+            continue
+        for entry in sorted(second.iterdir()):
+            if entry.is_file():
+                yield entry.name, entry
+
+
+def older_than(path: Path, cutoff: float) -> bool:
+    try:
+        return path.stat().st_mtime < cutoff
+    except FileNotFoundError:
+        return False
+
+
+def remove_unless_used(blob_hash: str, cutoff: float, referenced: Callable[[str], bool]) -> bool:
+    """Delete the blob if it is still older than `cutoff` (a POSIX time) and `referenced`
+    says no row points at it; True when it was deleted.
+
+    Safe against a delivery reusing the blob meanwhile: the file is first renamed away, so
+    a `put` from then on writes it afresh; a `put` just before the rename touched it, which
+    the mtime check after the rename sees (the rename keeps the mtime), and the reference
+    check after the rename sees any row committed before. Either way the file goes back.
+    """
+    path = path_for(blob_hash)
+    if not older_than(path, cutoff):
+        return False
+    aside = path.with_name(f"{_TRASH_PREFIX}{blob_hash}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return False
+    if aside.stat().st_mtime >= cutoff or referenced(blob_hash):
+        if path.exists():  # a put wrote the same bytes again meanwhile
+            aside.unlink(missing_ok=True)
+        else:
+            os.rename(aside, path)
+        return False
+    aside.unlink(missing_ok=True)
+    return True
+
+
+def remove_stray(path: Path, cutoff: float, referenced: Callable[[str], bool]) -> bool:
+    """A temporary file a crashed `put` left, once older than `cutoff`; True when deleted.
+    A blob a crashed purge had renamed aside goes back when a row references it."""
+    name = path.name
+    if name.startswith(_TRASH_PREFIX):
+        blob_hash = name[len(_TRASH_PREFIX) :]
+        if is_blob_hash(blob_hash) and referenced(blob_hash):
+            target = path_for(blob_hash)
+            if target.exists():
+                path.unlink(missing_ok=True)
+            else:
+                os.rename(path, target)
+            return False
+    elif not name.startswith(TEMP_PREFIX):
+        return False
+    if not older_than(path, cutoff):
+        return False
+    path.unlink(missing_ok=True)
+    return True

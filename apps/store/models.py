@@ -89,3 +89,43 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"UID {self.uid} in folder {self.folder_id}"
+
+
+class DeletedMessage(models.Model):
+    """A message expunged from its folder and kept for undelete (MAILADMIN_STORE_UNDELETE_DAYS
+    after `deleted_at`), then purged for good. A table of its own, not a flag on Message,
+    so folder lists, quota sums and UIDs never have to skip deleted rows; its blob stays
+    referenced (the blob purge keeps it) until the row goes."""
+
+    principal = models.ForeignKey(
+        Principal, on_delete=models.CASCADE, related_name="deleted_messages", db_index=False
+    )
+    # Where it is restored to; a folder deleted since means the INBOX.
+    folder = models.ForeignKey(
+        Folder, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    folder_name = models.CharField(max_length=255)
+    uid = models.PositiveBigIntegerField()  # its UID when it was expunged (restore gets a new one)
+    blob_hash = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    flags = models.JSONField(default=list, blank=True)
+    received_at = models.DateTimeField()
+    from_name = models.CharField(max_length=255, blank=True, default="")
+    from_address = models.CharField(max_length=320, blank=True, default="")
+    subject = models.CharField(max_length=998, blank=True, default="")
+    date = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=998, blank=True, default="")
+    deleted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # The undelete list of one account, newest first.
+            models.Index(fields=["principal", "-deleted_at", "-id"], name="store_del_list_idx"),
+            # The purge of rows past the undelete window.
+            models.Index(fields=["deleted_at"], name="store_del_expiry_idx"),
+            # Blob references (the blob purge, undelete by hash).
+            models.Index(fields=["blob_hash"], name="store_del_blob_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"deleted UID {self.uid} of {self.principal_id}"

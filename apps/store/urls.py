@@ -1,18 +1,16 @@
 from django.urls import path
 
-from apps.accounts.permissions import Perm
 from apps.store import views
-from mailadmin.core.views import not_built
 
 app_name = "store"
 
 urlpatterns = [
-    path(
-        "",
-        not_built("Store", "The mail store: purge, undelete and reindex.", Perm.UNDELETE),
-        name="index",
-    ),
+    path("", views.maintenance_page, name="index"),
+    path("maintenance/<slug:op>/", views.maintenance_start, name="maintenance-start"),
     path("mailboxes/<id:pk>/", views.mailbox_messages, name="mailbox"),
+    path("mailboxes/<id:pk>/purge/", views.mailbox_purge, name="mailbox-purge"),
+    path("mailboxes/<id:pk>/uids/", views.mailbox_uids_reset, name="mailbox-uids"),
+    path("mailboxes/<id:pk>/deleted/", views.mailbox_deleted, name="mailbox-deleted"),
     path("messages/<id:pk>/", views.message_detail, name="message"),
     path("messages/<id:pk>/raw", views.message_raw, name="message-raw"),
 ]

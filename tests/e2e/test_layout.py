@@ -22,6 +22,7 @@ from apps.domains import dkim
 from apps.domains.models import DkimKey, DnsCheckResult
 from apps.domains.selectors import expected_records
 from apps.domains.services import dkim_key_create, dkim_key_rotate
+from apps.store.maintenance import account_purge
 from apps.store.services import deliver
 from mailadmin.audit import audit
 from mailadmin.core.models import TaskRun
@@ -68,6 +69,9 @@ NOT_PAGES = {
     "reports:failed-raw",  # a download
     "reports:outgoing-cancel",  # POST-only; its button is on reports:outgoing
     "store:message-raw",  # a download
+    "store:maintenance-start",  # POST-only; its buttons are on store:index
+    "store:mailbox-purge",  # POST-only; buttons on store:mailbox
+    "store:mailbox-uids",
     "spamfilter:bayes-train",  # POST-only; its form is on spamfilter:bayes
     "spamfilter:mailbox-list-add",  # POST-only; forms on spamfilter:mailbox-spam
     "spamfilter:mailbox-list-remove",
@@ -183,6 +187,13 @@ def crowded(superadmin, make_principal, tenant_a, admin_a):
         ).encode(),
         flags=["\\Seen", *(f"$k{i}{'k' * 50}" for i in range(5))],
     )
+    # A deleted one, restorable on store:mailbox-deleted.
+    deliver(
+        account,
+        f"From: <{LONG_LOCAL}@{domain.name}>\r\nSubject: {'d' * 900}\r\n\r\nx\r\n".encode(),
+        flags=["\\Deleted"],
+    )
+    account_purge(account.pk)
     mailbox = _long_mailbox(superadmin, domain)
     held = _long_quarantined(tenant_a, mailbox, domain)
     fetch_job = _long_fetch_job(tenant_a, mailbox, domain)
@@ -480,6 +491,7 @@ def pages(objects: dict) -> dict[str, list[str]]:
         "store:index": ["/store/"],
         "store:mailbox": [f"/store/mailboxes/{message.principal_id}/"],
         "store:message": [f"/store/messages/{message.pk}/"],
+        "store:mailbox-deleted": [f"/store/mailboxes/{message.principal_id}/deleted/"],
         "config:index": ["/settings/"],
     }
 

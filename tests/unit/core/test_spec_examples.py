@@ -198,6 +198,15 @@ REPLAYED = {
     "POST /troubleshoot/dmarc",
     "GET /store/purge/in-memory/default/bayes-global",
     "GET /store/purge/in-memory/default/bayes-account/{account_id}",
+    "GET /store/reindex",
+    "GET /store/purge/account/{account_id}",
+    "GET /store/purge/account",
+    "GET /store/purge/blob",
+    "GET /store/purge/data",
+    "GET /store/purge/in-memory",
+    "GET /store/undelete/{account_id}",
+    "POST /store/undelete/{account_id}",
+    "DELETE /store/uids/{account_id}",
     "GET /settings/keys",
     "GET /settings/group",
     "GET /settings/list",
@@ -424,3 +433,49 @@ def test_it_answers_the_settings_examples(api_root, spec):
     reloaded = replay(api_root, spec, "GET /reload/")["data"]
     assert reloaded["errors"] == {}
     assert set(reloaded["warnings"]) >= set(keys)  # stored only: nothing reads them
+
+
+def test_it_answers_the_store_maintenance_examples(
+    api_root, spec, make_principal, django_capture_on_commit_callbacks
+):
+    from apps.store import maintenance, services
+    from mailadmin.core.models import TaskRun
+
+    jane = make_principal(name="jane", password="")
+    for key in (
+        "GET /store/reindex",
+        "GET /store/purge/account",
+        "GET /store/purge/blob",
+        "GET /store/purge/data",
+        "GET /store/purge/in-memory",
+    ):
+        with django_capture_on_commit_callbacks(execute=False):
+            assert replay(api_root, spec, key) == {"data": None}, key
+    with django_capture_on_commit_callbacks(execute=False):
+        purge = "GET /store/purge/account/{account_id}"
+        assert replay(api_root, spec, purge, "/store/purge/account/jane") == {"data": None}
+    assert set(TaskRun.objects.values_list("task_name", flat=True)) == {
+        maintenance.REINDEX_TASK,
+        maintenance.PURGE_ACCOUNTS_TASK,
+        maintenance.PURGE_ACCOUNT_TASK,
+        maintenance.PURGE_BLOB_TASK,
+        maintenance.PURGE_DATA_TASK,
+        maintenance.PURGE_IN_MEMORY_TASK,
+    }
+
+    listing = "GET /store/undelete/{account_id}"
+    empty = replay(api_root, spec, listing, "/store/undelete/jane")["data"]
+    assert (empty["items"], empty["total"]) == ([], 0)  # plus the cursors of a seekable list
+    stored = services.deliver(jane, b"Subject: spec\r\n\r\nbody\r\n", flags=["\\Deleted"])
+    maintenance.account_purge(jane.pk)
+    item = replay(api_root, spec, listing, "/store/undelete/jane")["data"]["items"][0]
+    assert item["hash"] == maintenance.blob_id(stored.blob_hash)
+    # The spec's example names a blob of its own server; ours is the one just deleted.
+    example = spec["POST /store/undelete/{account_id}"]
+    example.body[0]["hash"] = item["hash"]
+    example.body[0]["restoreTime"] = item["deletedAt"]
+    restored = replay(api_root, spec, "POST /store/undelete/{account_id}", "/store/undelete/jane")
+    assert restored == {"data": [{"type": "success"}]}
+
+    uids = replay(api_root, spec, "DELETE /store/uids/{account_id}", "/store/uids/jane")
+    assert uids == {"data": [4, 1]}

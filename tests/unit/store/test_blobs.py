@@ -31,7 +31,8 @@ def test_it_writes_the_same_bytes_once(_blob_dir):
 
     assert second == first
     assert path.stat().st_ino == stat.st_ino  # not replaced by a new file
-    assert path.stat().st_mtime_ns == stat.st_mtime_ns
+    # but touched: the blob purge takes it for a fresh one (its row is on the way)
+    assert path.stat().st_mtime_ns >= stat.st_mtime_ns
     assert [p.name for p in path.parent.iterdir()] == [first]  # no temporary files left
 
 
