@@ -50,6 +50,8 @@ class QueuedMessage(models.Model):
             models.Index(fields=["-created", "-id"]),
             # the sender filter matches case-insensitively (iexact is UPPER(x) = UPPER(y))
             models.Index(Upper("return_path"), name="queue_message_sender_upper"),
+            # the blob purge and blob visibility ask whether a queued message holds a blob
+            models.Index(fields=["blob_hash"], name="queue_message_blob_idx"),
         ]
 
     def __str__(self) -> str:
