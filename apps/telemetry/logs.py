@@ -38,7 +38,8 @@ _SECRET_NAME = re.compile(
 # In free text: "Authorization: Bearer x", "password=x", "token: x", "Basic x"...
 _SECRET_TEXT = [
     re.compile(r"(?i)\b(authorization\s*[:=]\s*)(?:(bearer|basic)\s+)?\S+"),
-    re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    # a credential, not a word: it holds a digit, "=", "+" or "/" ("Basic authentication" stays)
+    re.compile(r"(?i)\b(bearer|basic)(\s+)(?=[A-Za-z._~-]*[0-9=+/])[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(
         r"(?i)\b((?:pass(?:word|wd)?|secret|token|api[_-]?key|apikey|cookie)\w*"
         r"[\"']?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|\S+)"

@@ -33,7 +33,7 @@ def log_filters(query) -> logs.LogFilter:
         raise custom_error("level", f"Invalid value for field level: use {LEVEL_NAMES}.")
     since_text = (query.get("since") or "").strip()
     since: datetime | None = None
-    if since_text:
+    if "since" in query:  # present but empty is as wrong as malformed
         try:
             since = parse_datetime(since_text)
         except ValueError:

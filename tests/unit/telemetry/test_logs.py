@@ -73,6 +73,20 @@ def test_it_never_stores_a_secret(store):
     assert lines(store)[1]["event"] == "request with Authorization: Bearer [redacted] failed"
 
 
+def test_a_refused_request_leaves_its_token_out_of_the_log(anon_api, store):
+    """django.request logs a 401 with the request, query string and all."""
+    response = anon_api.get("/api/troubleshoot/delivery/jane@remote.test?token=SeCrEt-T0ken-42")
+    assert response.status_code == 401
+    text = store.read_text()
+    assert "Unauthorized: /api/troubleshoot/delivery/jane@remote.test" in text
+    assert "SeCrEt-T0ken-42" not in text
+
+
+def test_it_leaves_ordinary_words_alone(store):
+    log.info("Basic authentication failed for %s", "jane")
+    assert lines(store)[0]["event"] == "Basic authentication failed for jane"
+
+
 def test_it_records_the_exception_of_an_error(store):
     try:
         raise ValueError("broken pipe")
@@ -155,6 +169,7 @@ def test_it_caps_the_total(api_root, store):
             "Invalid value for field level: use DEBUG, INFO, WARNING, ERROR or CRITICAL.",
         ),
         ("since=yesterday", "Invalid value for field since: use an ISO 8601 date and time."),
+        ("since=", "Invalid value for field since: use an ISO 8601 date and time."),
     ],
 )
 def test_it_refuses_bad_filters(api_root, store, query, detail):
