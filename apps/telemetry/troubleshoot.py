@@ -297,6 +297,18 @@ def _session(run: Run, host: str, address: str, port: int, need):
                 "(opportunistic TLS, RFC 7435).",
                 began,
             )
+        elif tls_problem == "plain":
+            client.close()
+            client = smtplib.SMTP(timeout=run.timeout(), local_hostname=settings.MAILADMIN_HOSTNAME)
+            began = time.monotonic()
+            client.connect(address, port)
+            client.ehlo()
+            yield _step(
+                "starttls",
+                WARNING,
+                "Reconnected without TLS, as delivery would (opportunistic TLS, RFC 7435).",
+                began,
+            )
         elif tls_problem is not None:
             return tls_problem
         began = time.monotonic()
@@ -331,7 +343,8 @@ def _session(run: Run, host: str, address: str, port: int, need):
 
 
 def _starttls(run: Run, client: smtplib.SMTP, host: str, address: str, port: int, need):
-    """None: go on; "retry": reconnect for opportunistic TLS; a verdict: stop here."""
+    """None: go on; "retry": reconnect for TLS without verification; "plain": reconnect
+    without TLS (the handshake itself failed); a verdict: stop here."""
     began = time.monotonic()
     enforced = need is not None and need.enforce
     if not client.has_extn("starttls"):
@@ -357,7 +370,7 @@ def _starttls(run: Run, client: smtplib.SMTP, host: str, address: str, port: int
         yield _step("starttls", FAILURE if enforced else WARNING, detail, began, verified=False)
         if enforced:
             return WARNING, f"Delivery would be deferred: {detail}"
-        return WARNING, f"{detail}; delivery would fall back to plain text (not tried here)"
+        return "plain"
     cipher = client.sock.cipher() if hasattr(client.sock, "cipher") else None
     version = client.sock.version() if hasattr(client.sock, "version") else ""
     if dane:

@@ -4,6 +4,7 @@ lookups, the SMTP sink is the remote MX; the steps arrive as Server-Sent Events.
 from __future__ import annotations
 
 import json
+import ssl
 
 import pytest
 from django.core import signing
@@ -160,6 +161,25 @@ def test_it_reports_an_unverified_certificate_and_goes_on(
     assert tls[0]["outcome"] == "warning" and tls[0]["verified"] is False
     assert tls[0]["detail"].startswith("Certificate not verified: ")
     assert "opportunistic TLS" in tls[1]["detail"]
+    assert found[-1]["outcome"] == "success"
+
+
+def test_it_falls_back_to_plain_text_when_the_handshake_fails(
+    anon_api, dns_server, settings, tmp_path, token
+):
+    sink = SmtpSink(tls_dir=str(tmp_path), tls_maximum_version=ssl.TLSVersion.TLSv1).start()
+    try:
+        dns_server.set_zone(REMOTE, {"MX": [(10, "mx.remote.test.")]})
+        dns_server.set_zone("mx.remote.test", {"A": ["127.0.0.1"]})
+        settings.MAILADMIN_SMTP_REMOTE_PORT = sink.port
+        found = events(anon_api, f"jane@{REMOTE}", token)
+    finally:
+        sink.stop()
+    tls = [e for e in found if e.get("step") == "starttls"]
+    assert tls[0]["outcome"] == "warning" and tls[0]["detail"].startswith("STARTTLS failed: ")
+    assert tls[1]["detail"] == (
+        "Reconnected without TLS, as delivery would (opportunistic TLS, RFC 7435)."
+    )
     assert found[-1]["outcome"] == "success"
 
 
