@@ -243,16 +243,17 @@ def _steps(run: Run):
             yield _step("dane", SUCCESS, detail, began, host=host)
         for address in exchange.addresses:
             answer = yield from _session(run, host, address, port, need)
-            if answer is not None:
+            if isinstance(answer, tuple):
                 return answer
-            failures.append(f"{host}[{address}]:{port}")
+            failures.append(f"{host}[{address}]:{port}" + (f": {answer}" if answer else ""))
     return WARNING, "No MX host answered for the recipient; delivery would be retried later: " + (
         ", ".join(failures) or "no host to try"
     )
 
 
 def _session(run: Run, host: str, address: str, port: int, need):
-    """One SMTP conversation up to RCPT TO: the verdict, or None (try the next address)."""
+    """One SMTP conversation up to RCPT TO: the verdict (outcome, detail), or why this
+    address failed (a string, or None when its step said it): try the next one."""
     where = f"{host}[{address}]:{port}"
     began = time.monotonic()
     client = smtplib.SMTP(timeout=run.timeout(), local_hostname=settings.MAILADMIN_HOSTNAME)
@@ -310,7 +311,7 @@ def _session(run: Run, host: str, address: str, port: int, need):
                 began,
             )
         elif tls_problem is not None:
-            return tls_problem
+            return tls_problem  # a policy not met: this address fails, as in delivery
         began = time.monotonic()
         code, text = client.mail("")
         yield _step("mail-from", SUCCESS if code == 250 else FAILURE,
@@ -344,14 +345,15 @@ def _session(run: Run, host: str, address: str, port: int, need):
 
 def _starttls(run: Run, client: smtplib.SMTP, host: str, address: str, port: int, need):
     """None: go on; "retry": reconnect for TLS without verification; "plain": reconnect
-    without TLS (the handshake itself failed); a verdict: stop here."""
+    without TLS (the handshake itself failed); another string: an enforced policy was not
+    met, so this address fails (delivery would try the next one) and that is why."""
     began = time.monotonic()
     enforced = need is not None and need.enforce
     if not client.has_extn("starttls"):
         if enforced:
             detail = f"{host} does not offer STARTTLS, which its policy requires"
             yield _step("starttls", FAILURE, detail, began)
-            return WARNING, f"Delivery would be deferred: {detail}"
+            return f"policy: {detail}"
         yield _step("starttls", WARNING, "Not offered: mail would travel in plain text.", began)
         return None
     # Verify as a policy would (DANE checks the TLSA match instead of the WebPKI).
@@ -362,14 +364,14 @@ def _starttls(run: Run, client: smtplib.SMTP, host: str, address: str, port: int
         detail = f"Certificate not verified: {exc.verify_message or exc}"
         if enforced:
             yield _step("starttls", FAILURE, detail, began, verified=False)
-            return WARNING, f"Delivery would be deferred (MTA-STS enforce): {detail}"
+            return f"MTA-STS: {detail}"
         yield _step("starttls", WARNING, detail, began, verified=False)
         return "retry"
     except (ssl.SSLError, smtplib.SMTPException, OSError) as exc:
         detail = f"STARTTLS failed: {exc or type(exc).__name__}"
         yield _step("starttls", FAILURE if enforced else WARNING, detail, began, verified=False)
         if enforced:
-            return WARNING, f"Delivery would be deferred: {detail}"
+            return f"policy: {detail}"
         return "plain"
     cipher = client.sock.cipher() if hasattr(client.sock, "cipher") else None
     version = client.sock.version() if hasattr(client.sock, "version") else ""
@@ -378,7 +380,7 @@ def _starttls(run: Run, client: smtplib.SMTP, host: str, address: str, port: int
         if not tls_policy.tlsa_match(der, need.tlsa):
             detail = f"The certificate of {host} matches none of its TLSA records"
             yield _step("starttls", FAILURE, detail, began, verified=False)
-            return WARNING, f"Delivery would be deferred (DANE): {detail}"
+            return f"DANE: {detail}"
         detail = f"{version} {cipher[0] if cipher else ''}: certificate matches a TLSA record"
     else:
         detail = f"{version} {cipher[0] if cipher else ''}: certificate verified for {host}"

@@ -3,6 +3,7 @@ lookups, the SMTP sink is the remote MX; the steps arrive as Server-Sent Events.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import ssl
 
@@ -12,6 +13,7 @@ from django.core import signing
 from apps.queue import remote, tls_policy
 from apps.telemetry import troubleshoot
 from tests.support.smtp_sink import SmtpSink
+from tests.support.tls_ca import Authority
 
 pytestmark = pytest.mark.django_db
 
@@ -181,6 +183,67 @@ def test_it_falls_back_to_plain_text_when_the_handshake_fails(
         "Reconnected without TLS, as delivery would (opportunistic TLS, RFC 7435)."
     )
     assert found[-1]["outcome"] == "success"
+
+
+@pytest.fixture
+def tls_mx(dns_server, settings):
+    """remote.test's MX is a sink speaking STARTTLS with the given server context."""
+    started = []
+
+    def start(context, *, tlsa: bytes | None = None) -> SmtpSink:
+        sink = SmtpSink(tls_context=context).start()
+        started.append(sink)
+        dns_server.set_zone(REMOTE, {"MX": [(10, "mx.remote.test.")]})
+        dns_server.set_zone("mx.remote.test", {"A": ["127.0.0.1"]})
+        settings.MAILADMIN_SMTP_REMOTE_PORT = sink.port
+        if tlsa is not None:
+            name = f"_{sink.port}._tcp.mx.remote.test"
+            dns_server.set_zone(name, {"TLSA": [(3, 1, 1, hashlib.sha256(tlsa).hexdigest())]})
+            dns_server.authenticated.add(name)
+        return sink
+
+    yield start
+    for sink in started:
+        sink.stop()
+
+
+def test_it_verifies_a_webpki_certificate(anon_api, tls_mx, tmp_path, settings, token):
+    authority = Authority(tmp_path)
+    settings.MAILADMIN_TLS_CA_FILE = str(authority.cert_file)
+    tls_mx(authority.issue("mx.remote.test").server_context())
+    found = events(anon_api, f"jane@{REMOTE}", token)
+    [tls] = [e for e in found if e.get("step") == "starttls"]
+    assert (tls["outcome"], tls["verified"]) == ("success", True)
+    assert tls["detail"].endswith(": certificate verified for mx.remote.test")
+    assert found[-1]["outcome"] == "success"
+
+
+def test_it_matches_the_certificate_against_dane_tlsa(anon_api, tls_mx, tmp_path, token):
+    issued = Authority(tmp_path, "nobody trusts this").issue("mx.remote.test")
+    tls_mx(issued.server_context(), tlsa=issued.spki)
+    found = events(anon_api, f"jane@{REMOTE}", token)
+    dane = next(e for e in found if e.get("step") == "dane")
+    assert dane["detail"] == (
+        f"TLSA authenticated: 3 1 1 {hashlib.sha256(issued.spki).hexdigest()} TLS required by DANE."
+    )
+    [tls] = [e for e in found if e.get("step") == "starttls"]
+    assert tls["outcome"] == "success"
+    assert tls["detail"].endswith(": certificate matches a TLSA record")
+    assert found[-1]["outcome"] == "success"
+
+
+def test_a_dane_mismatch_is_a_deferral_before_mail_from(anon_api, tls_mx, tmp_path, token):
+    issued = Authority(tmp_path).issue("mx.remote.test")
+    sink = tls_mx(issued.server_context(), tlsa=b"some other key")
+    found = events(anon_api, f"jane@{REMOTE}", token)
+    assert steps(found)[-1] == ("starttls", "failure")
+    assert found[-1]["outcome"] == "warning"
+    assert found[-1]["detail"] == (
+        "No MX host answered for the recipient; delivery would be retried later: "
+        f"mx.remote.test[127.0.0.1]:{sink.port}: DANE: The certificate of mx.remote.test "
+        "matches none of its TLSA records"
+    )
+    assert sink.messages == []
 
 
 @pytest.mark.parametrize("bad", ["", "nonsense", "?"])
