@@ -354,6 +354,8 @@ MAILADMIN_QUEUE_EXPIRE_SECONDS = env_int("MAILADMIN_QUEUE_EXPIRE_SECONDS", 5 * 2
 # killed mid-delivery lets it lapse and the sweep hands the entry to another.
 MAILADMIN_QUEUE_LEASE_SECONDS = env_int("MAILADMIN_QUEUE_LEASE_SECONDS", 300)
 MAILADMIN_QUEUE_SMTP_TIMEOUT = env_int("MAILADMIN_QUEUE_SMTP_TIMEOUT", 60)
+# The longest a delivery troubleshooting run (GET /api/troubleshoot/delivery/...) may take.
+MAILADMIN_TROUBLESHOOT_TIMEOUT = env_int("MAILADMIN_TROUBLESHOOT_TIMEOUT", 60)
 # Idle pooled connections to remote MX hosts are closed after this many seconds.
 MAILADMIN_QUEUE_POOL_IDLE_SECONDS = env_int("MAILADMIN_QUEUE_POOL_IDLE_SECONDS", 30)
 # Delivered, failed and cancelled messages stay listed this many days, then are deleted.
@@ -529,12 +531,26 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# mailadmin's own records for superadmins (GET /api/logs, Telemetry -> Logs): JSON lines
+# in a size-rotated file (apps.telemetry.logs), at MAILADMIN_LOG_FILE_LEVEL and above.
+MAILADMIN_LOG_FILE = Path(env_str("MAILADMIN_LOG_FILE", str(VAR_DIR / "logs" / "mailadmin.jsonl")))
+MAILADMIN_LOG_FILE_MAX_BYTES = env_int("MAILADMIN_LOG_FILE_MAX_BYTES", 5 * 1024 * 1024)
+MAILADMIN_LOG_FILE_BACKUPS = env_int("MAILADMIN_LOG_FILE_BACKUPS", 4)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("MAILADMIN_LOG_LEVEL", "INFO")},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "store": {
+            "()": "apps.telemetry.logs.JsonLinesHandler",
+            "filename": MAILADMIN_LOG_FILE,
+            "max_bytes": MAILADMIN_LOG_FILE_MAX_BYTES,
+            "backups": MAILADMIN_LOG_FILE_BACKUPS,
+            "level": env_str("MAILADMIN_LOG_FILE_LEVEL", "INFO"),
+        },
+    },
+    "root": {"handlers": ["console", "store"], "level": env_str("MAILADMIN_LOG_LEVEL", "INFO")},
     "loggers": {
         "mail.log": {"level": "WARNING"},  # aiosmtpd logs every command at INFO
         # dkimpy logs a signature that does not verify as an ERROR; for us it is a result

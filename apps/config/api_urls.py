@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.config import api
+from apps.config import api, webadmin
 
 urlpatterns = [
     path("settings", api.SettingsUpdateApi.as_view(), name="api-settings-update"),
@@ -11,3 +11,8 @@ urlpatterns = [
     path("settings/list", api.SettingsListApi.as_view(), name="api-settings-list"),
     path("reload/", api.SettingsReloadApi.as_view(), name="api-settings-reload"),
 ]
+
+# Update WebAdmin: the console ships with the product (apps.config.webadmin).
+urlpatterns.append(
+    path("update/webadmin", webadmin.WebadminUpdateApi.as_view(), name="api-webadmin-update")
+)

@@ -8,3 +8,8 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("self-check/", views.self_check, name="self-check"),
 ]
+
+urlpatterns += [
+    path("logs/", views.logs, name="logs"),
+    path("troubleshoot/delivery/", views.troubleshoot_delivery, name="troubleshoot-delivery"),
+]

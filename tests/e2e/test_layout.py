@@ -488,6 +488,8 @@ def pages(objects: dict) -> dict[str, list[str]]:
         "spamfilter:rules": ["/spam-filter/rules/"],
         "telemetry:index": ["/telemetry/"],
         "telemetry:self-check": ["/telemetry/self-check/"],
+        "telemetry:logs": ["/telemetry/logs/", "/telemetry/logs/?level=ERROR&text=a"],
+        "telemetry:troubleshoot-delivery": ["/telemetry/troubleshoot/delivery/"],
         "store:index": ["/store/"],
         "store:mailbox": [f"/store/mailboxes/{message.principal_id}/"],
         "store:message": [f"/store/messages/{message.pk}/"],

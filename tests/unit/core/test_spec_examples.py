@@ -212,6 +212,10 @@ REPLAYED = {
     "GET /settings/list",
     "POST /settings",
     "GET /reload/",
+    "GET /logs",
+    "GET /troubleshoot/token",
+    "GET /troubleshoot/delivery/{recipient}",
+    "GET /update/webadmin",
 }
 
 
@@ -479,3 +483,32 @@ def test_it_answers_the_store_maintenance_examples(
 
     uids = replay(api_root, spec, "DELETE /store/uids/{account_id}", "/store/uids/jane")
     assert uids == {"data": [4, 1]}
+
+
+def test_it_answers_the_log_troubleshooting_and_webadmin_examples(
+    api_root, anon_api, spec, settings, tmp_path, dns_server
+):
+    import logging
+
+    from apps.telemetry.logs import JsonLinesHandler
+
+    settings.MAILADMIN_LOG_FILE = tmp_path / "mailadmin.jsonl"
+    handler = JsonLinesHandler(settings.MAILADMIN_LOG_FILE, max_bytes=100_000, backups=1)
+    record = logging.LogRecord("mailadmin.api", logging.DEBUG, "", 0, "HTTP request URL", (), None)
+    record.url = "/api/logs?page=1&limit=50&"
+    handler.emit(record)
+    handler.close()
+    data = replay(api_root, spec, "GET /logs", "/logs?page=1&limit=50")["data"]
+    assert data["items"][0]["details"] == 'url = "/api/logs?page=1&limit=50&"'
+
+    token = replay(api_root, spec, "GET /troubleshoot/token")["data"]
+    # No 200 example: the answer is a stream of Server-Sent Events (the spec's client reads
+    # it with EventSource), here for a domain with a null MX.
+    dns_server.set_zone("example.org", {"MX": [(0, ".")]})
+    response = anon_api.get(f"/api/troubleshoot/delivery/{JANE}?token={token}")
+    assert (response.status_code, response["Content-Type"]) == (200, "text/event-stream")
+    assert b"event: verdict" in b"".join(response.streaming_content)
+
+    settings.STATIC_ROOT = tmp_path / "static"
+    settings.STATIC_ROOT.mkdir()
+    assert replay(api_root, spec, "GET /update/webadmin") == {"data": None}

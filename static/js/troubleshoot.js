@@ -1,0 +1,52 @@
+// Telemetry -> Troubleshoot delivery: opens the event stream of
+// GET /api/troubleshoot/delivery/{recipient}?token= and adds one row per step.
+// The stream ends after its "verdict" event; the source is closed then, or EventSource
+// would reconnect and run it all again.
+(function () {
+  "use strict";
+  const form = document.getElementById("troubleshoot-form");
+  if (!form) return;
+  const body = document.querySelector("#troubleshoot-steps tbody");
+  const status = document.getElementById("troubleshoot-status");
+  let source = null;
+
+  function row(cells, outcome) {
+    const tr = document.createElement("tr");
+    tr.className = "step-" + outcome;
+    for (const text of cells) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (source) source.close();
+    body.replaceChildren();
+    const recipient = document.getElementById("troubleshoot-recipient").value.trim();
+    const url = form.dataset.stream.replace("RECIPIENT", encodeURIComponent(recipient)) +
+      "?token=" + encodeURIComponent(form.dataset.token);
+    status.textContent = "Running…";
+    source = new EventSource(url);
+    source.addEventListener("step", function (e) {
+      const step = JSON.parse(e.data);
+      row([step.step, step.outcome, step.detail, String(step.elapsedMs)], step.outcome);
+    });
+    source.addEventListener("verdict", function (e) {
+      const verdict = JSON.parse(e.data);
+      source.close();
+      status.textContent = verdict.outcome.toUpperCase() + ": " + verdict.detail +
+        " (" + verdict.elapsedMs + " ms)";
+      status.className = "verdict-" + verdict.outcome;
+    });
+    source.onerror = function () {
+      if (source.readyState !== EventSource.CLOSED) source.close();
+      if (status.textContent === "Running…") {
+        status.textContent = "The stream failed (token expired? reload the page).";
+      }
+    };
+  });
+  if (document.getElementById("troubleshoot-recipient").value) form.requestSubmit();
+})();
