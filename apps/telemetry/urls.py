@@ -8,3 +8,11 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("self-check/", views.self_check, name="self-check"),
 ]
+
+from apps.telemetry import telemetry_views  # noqa: E402 - metrics and traces, appended
+
+urlpatterns += [
+    path("metrics/", telemetry_views.metrics, name="metrics"),
+    path("traces/", telemetry_views.traces, name="traces"),
+    path("traces/<str:trace_id>/", telemetry_views.trace, name="trace"),
+]
