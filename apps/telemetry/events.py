@@ -140,7 +140,7 @@ def _start_thread() -> None:
 def _run() -> None:
     from django.db import close_old_connections, connection
 
-    while True:
+    while settings.MAILADMIN_TELEMETRY_FLUSH_SECONDS > 0:  # 0 (tests): the writer ends
         _wake.wait(settings.MAILADMIN_TELEMETRY_FLUSH_SECONDS)
         _wake.clear()
         try:

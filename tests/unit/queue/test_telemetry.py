@@ -4,7 +4,11 @@ delivered event in its message's trace."""
 
 from __future__ import annotations
 
+import smtplib
+import time
+
 import pytest
+from django.core.cache import cache
 from django.db.models import Sum
 
 from apps.queue import delivery
@@ -12,6 +16,7 @@ from apps.queue.models import QueueDomain
 from apps.queue.services import enqueue
 from apps.telemetry import events
 from apps.telemetry.models import MetricBucket, Trace, TraceEvent
+from tests.conftest import TEST_PASSWORD
 from tests.support.smtp_listeners import connect
 from tests.unit.queue.conftest import REMOTE, message
 
@@ -93,3 +98,47 @@ def test_it_drops_events_past_the_buffer_and_counts_them(settings):
         ("smtp.connection-start", 3),
         ("telemetry.dropped", 2),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_traces_submission_auth_and_the_queued_message(
+    start_listeners, make_principal, tenant_a
+):
+    cache.clear()  # the AUTH lockout counters outlive a test's database
+    alice = make_principal(name="alice", tenant=tenant_a)
+    alice.emails.create(address="alice@example.test", position=0)
+    submission = start_listeners("submission")
+    with connect(submission, "submission") as client:
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            client.login("alice", "wrong password")
+        client.login("alice", TEST_PASSWORD)
+        client.sendmail("alice@example.test", ["bob@remote.test"], MESSAGE)
+    events.flush()
+    [trace] = Trace.objects.all()
+    types = [e.type for e in trace.events.all()]
+    assert types[:5] == [
+        "smtp.connection-start",
+        "smtp.auth-failure",  # smtplib tries PLAIN, then LOGIN
+        "smtp.auth-failure",
+        "smtp.auth-success",
+        "submission.message-queued",
+    ]
+    assert trace.events.get(type="smtp.connection-start").data["listenerId"] == "submission"
+    assert trace.events.filter(type="smtp.auth-failure")[0].data == {"login": "alice"}
+    assert counted("submission.message-queued") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_background_writer_flushes_without_being_asked(settings):
+    settings.MAILADMIN_TELEMETRY_FLUSH_SECONDS = 0.05
+    events._pid = 0  # as in a new process: the next emit starts its writer
+    events.emit("fetch.run-start", "fetch-bg", job="j")
+    deadline = time.monotonic() + 10
+    while not TraceEvent.objects.filter(trace_id="fetch-bg").exists():
+        assert time.monotonic() < deadline, "the writer did not flush"
+        time.sleep(0.05)
+    assert events.pending() == 0
+    settings.MAILADMIN_TELEMETRY_FLUSH_SECONDS = 0  # its thread ends at its next wake-up
+    events._wake.set()
+    events._thread.join(5)
+    assert not events._thread.is_alive()
