@@ -142,3 +142,57 @@ def test_a_background_writer_flushes_without_being_asked(settings):
     events._wake.set()
     events._thread.join(5)
     assert not events._thread.is_alive()
+
+
+@pytest.mark.django_db
+def test_it_traces_a_fetch_run_with_its_messages_spam_verdict(imap, remote, admin_a, mailboxes):
+    from datetime import timedelta
+
+    from apps.queue import fetch, fetch_services
+    from apps.queue.fetch_services import FetchValues
+    from tests.unit.queue.test_fetch import HAM, Steps
+
+    remote.add(HAM)
+    job = fetch_services.fetch_job_create(
+        actor=admin_a,
+        values=FetchValues(
+            mailbox="jane@example.test",
+            protocol="imap",
+            port=imap.port,
+            username=imap.mailbox.username,
+            password=imap.mailbox.password,
+            security="none",
+            host="127.0.0.1",
+        ),
+    )
+    assert fetch.run_job(job.pk, progress=Steps(), lease=timedelta(minutes=5)).ok
+    events.flush()
+    [trace] = Trace.objects.all()
+    assert trace.kind == "fetch"
+    assert [e.type for e in trace.events.all()] == [
+        "fetch.run-start",
+        "spam.verdict",
+        "fetch.run-end",
+    ]
+    assert trace.events.get(type="fetch.run-end").data == {"fetched": 1, "error": ""}
+
+
+@pytest.mark.django_db
+def test_it_traces_a_report_mail_that_could_not_be_read(tenant_a):
+    from apps.accounts.models import Principal, PrincipalType
+    from apps.reports.services import report_ingest_message
+
+    domain = Principal.objects.create(
+        name="example.test", type=PrincipalType.DOMAIN, tenant=tenant_a
+    )
+    [result] = report_ingest_message(
+        recipient_domain=domain, message=b"Subject: not a report\r\n\r\nhello\r\n"
+    )
+    assert result.status == "failed"
+    events.flush()
+    [trace] = Trace.objects.all()
+    assert trace.kind == "report"
+    [event] = trace.events.all()
+    assert event.type == "report.failed"
+    assert event.data["domain"] == "example.test"
+    assert event.data["reason"] == result.reason
