@@ -223,3 +223,21 @@ def test_it_purges_traces_and_metrics_past_their_retention(smtp_trace):
     assert set(TraceEvent.objects.values_list("trace_id", flat=True)) == {"smtp-new"}
     assert list(MetricBucket.objects.values_list("name", flat=True)) == ["smtp.connection-start"]
     assert telemetry_purge(now=later, days=0) == (0, 0)
+
+
+def test_it_lists_traces_with_values_in_constant_queries(api_root):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(n: int) -> int:
+        for i in range(n):
+            events.emit("smtp.connection-start", f"smtp-q{n}-{i}", remoteIp="192.0.2.1")
+            events.emit("smtp.mail-from", f"smtp-q{n}-{i}", **{"from": "a@remote.test"})
+        events.flush()
+        with CaptureQueriesContext(connection) as captured:
+            body = api_root.get("/api/telemetry/traces", {"values": "1"}).json()["data"]
+        assert all(item["values"] for item in body["items"])
+        return len(captured)
+
+    api_root.get("/api/telemetry/traces")  # the first request's one-off reads
+    assert queries(3) == queries(30) == 3  # who asks, the page, its events (short: no count)
