@@ -187,6 +187,7 @@ CELERY_TASK_ROUTES = {
     "reports.outgoing_due": {"queue": "reports"},
     "reports.outgoing_send": {"queue": "reports"},
     "spamfilter.quarantine_due": {"queue": "maintenance"},
+    "telemetry.purge": {"queue": "maintenance"},
     "spamfilter.quarantine_purge": {"queue": "maintenance"},
     "spamfilter.quarantine_digest": {"queue": "maintenance"},
     "store.purge_due": {"queue": "maintenance"},
@@ -198,6 +199,8 @@ CELERY_TASK_ROUTES = {
     "store.reindex": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULE = {
+    # Metric buckets and trace events older than MAILADMIN_TELEMETRY_RETENTION_DAYS.
+    "telemetry-purge": {"task": "telemetry.purge", "schedule": crontab(hour="4", minute="41")},
     # Runs whose worker died (lease expired) go back to a worker, or fail saying so.
     "core-reap-runs": {"task": "core.reap_runs", "schedule": 60},
     "accounts-housekeeping": {"task": "accounts.housekeeping", "schedule": 15 * 60},
@@ -288,6 +291,16 @@ MAILADMIN_SPAM_DNSBL = env_str("MAILADMIN_SPAM_DNSBL")
 # noreply-quarantine@<hostname>).
 MAILADMIN_QUARANTINE_RETENTION_DAYS = env_int("MAILADMIN_QUARANTINE_RETENTION_DAYS", 30)
 MAILADMIN_QUARANTINE_DIGEST_FROM = env_str("MAILADMIN_QUARANTINE_DIGEST_FROM")
+# Telemetry (apps.telemetry.events): events are buffered per process and written every
+# FLUSH_SECONDS (0: only when flush() is called, as in tests) or once BATCH wait; past
+# BUFFER waiting events new ones are dropped (and counted). Metrics and traces are kept
+# RETENTION_DAYS; live streams last at most LIVE_SECONDS on a token valid TOKEN_SECONDS.
+MAILADMIN_TELEMETRY_FLUSH_SECONDS = env_float("MAILADMIN_TELEMETRY_FLUSH_SECONDS", 2.0)
+MAILADMIN_TELEMETRY_BATCH = env_int("MAILADMIN_TELEMETRY_BATCH", 1000)
+MAILADMIN_TELEMETRY_BUFFER = env_int("MAILADMIN_TELEMETRY_BUFFER", 20_000)
+MAILADMIN_TELEMETRY_RETENTION_DAYS = env_int("MAILADMIN_TELEMETRY_RETENTION_DAYS", 7)
+MAILADMIN_TELEMETRY_LIVE_SECONDS = env_int("MAILADMIN_TELEMETRY_LIVE_SECONDS", 300)
+MAILADMIN_TELEMETRY_TOKEN_SECONDS = env_int("MAILADMIN_TELEMETRY_TOKEN_SECONDS", 300)
 # The addresses this server sends mail from, which a domain's SPF must authorise; empty: the
 # A/AAAA addresses of MAILADMIN_HOSTNAME.
 MAILADMIN_OUTBOUND_IPS = [ip for ip in env_str("MAILADMIN_OUTBOUND_IPS").replace(",", " ").split()]

@@ -40,6 +40,16 @@ def corpus_file(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _telemetry_flushed_by_tests() -> None:
+    """No background flusher in the test process: a test that reads telemetry calls
+    apps.telemetry.events.flush() itself (its thread would write outside the test's
+    database transaction)."""
+    from django.conf import settings
+
+    settings.MAILADMIN_TELEMETRY_FLUSH_SECONDS = 0
+
+
 # --- principals ------------------------------------------------------------------------
 
 

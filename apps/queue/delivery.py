@@ -40,6 +40,7 @@ from apps.queue.models import (
     QueueSample,
     Status,
 )
+from apps.telemetry.events import emit
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +307,7 @@ def deliver_entry(entry: QueueDomain, claim_id: uuid.UUID) -> None:
     tls: bool | None = None
     try:
         if recipients:
+            emit("delivery.attempt", trace_of(entry.message_id), domain=entry.name)
             results, tls = _attempt(entry, recipients)
         else:
             results = {}
@@ -322,6 +324,30 @@ def deliver_entry(entry: QueueDomain, claim_id: uuid.UUID) -> None:
             # Nothing between the remote 250 and this: a kill in between re-delivers.
             record(entry, claim_id, recipients, results, tls=tls)
             _record_tls_outcomes()
+            emit_outcomes(entry, recipients, results)
+
+
+def trace_of(message_id: int) -> str:
+    """Telemetry: one trace per queued message, all its attempts and DSNs."""
+    return f"delivery-{message_id}"
+
+
+def emit_outcomes(
+    entry: QueueDomain, recipients: list[QueueRecipient], results: dict[int, Result]
+) -> None:
+    """One telemetry event per recipient's outcome (delivery time since it was queued)."""
+    trace, now = trace_of(entry.message_id), timezone.now()
+    for r in recipients:
+        res = results.get(r.pk)
+        if res is None:
+            continue
+        kind = OUTCOME_EVENTS.get(res.kind, "delivery.deferred")
+        extra = {"deliveryTime": (now - entry.message.created).total_seconds()}
+        emit(kind, trace, to=r.address, code=res.code, response=(res.response or "")[:200],
+             **(extra if res.kind == DELIVERED else {}))  # fmt: skip
+
+
+OUTCOME_EVENTS = {DELIVERED: "delivery.delivered", PERMANENT: "delivery.failed"}
 
 
 def _attempt(entry: QueueDomain, recipients: list[QueueRecipient]):
@@ -775,6 +801,7 @@ def send_dsn(
     return path (no bounce of a bounce)."""
     if not message.return_path:
         return None
+    emit("delivery.dsn-sent", trace_of(message.pk), to=message.return_path, delayed=delayed)
     from apps.store import blobs
 
     try:

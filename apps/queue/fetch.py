@@ -57,6 +57,7 @@ from apps.queue.smtp.inbound import (
 )
 from apps.queue.smtp.server import HEADER_TOO_LARGE, is_loopback, queue_id
 from apps.queue.tls_policy import client_context
+from apps.telemetry.events import emit
 from mailadmin.core.progress import Outcome, Progress
 
 log = logging.getLogger(__name__)
@@ -511,6 +512,7 @@ class RunResult:
     deferred: int = 0  # failed for now: tried again next run
     more: bool = False  # stopped at MAILADMIN_FETCH_MAX_MESSAGES; the rest is due now
     errors: list[str] = field(default_factory=list)  # per folder
+    trace_id: str = ""  # telemetry: this run's trace
 
 
 def _summary(data: bytes) -> tuple[str, str, str]:
@@ -548,8 +550,9 @@ def run_job(job_id: int, *, progress: Progress, lease: timedelta) -> Outcome:
         if not FetchJob.objects.filter(pk=job_id).exists():
             return Outcome(False, "The fetch job was deleted.")
         return Outcome(True, "Another run of this fetch job is under way.")
-    result = RunResult()
+    result = RunResult(trace_id=f"fetch-{job.uuid.hex[:12]}-{int(timezone.now().timestamp())}")
     error = ""
+    emit("fetch.run-start", result.trace_id, job=str(job.uuid), host=job.host)
     try:
         _fetch(job, result, progress)
     except FetchError as exc:
@@ -560,6 +563,7 @@ def run_job(job_id: int, *, progress: Progress, lease: timedelta) -> Outcome:
         raise
     finally:
         _record(job, result, error)
+        emit("fetch.run-end", result.trace_id, fetched=result.fetched, error=error)
     message = _describe(result, error)
     data = {"fetched": result.fetched, "failed": result.failed, "deferred": result.deferred}
     return Outcome(not error, message, data)
@@ -754,6 +758,7 @@ def _process(job: FetchJob, session: Session, remote: Remote, result: RunResult)
         helo=job.host,
         tls=session.tls is not None,
         data=received + data,
+        trace_id=result.trace_id,
     )
     try:
         verdict = scan_inbound(message, [job.mailbox_id], report_authentication=False)

@@ -53,6 +53,7 @@ from apps.reports.parsing import (
     read,
 )
 from apps.reports.sources import source_names_after_ingest
+from apps.telemetry.events import emit
 from mailadmin.audit import audit, audit_event
 from mailadmin.core.models import AuditEvent, TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
@@ -311,6 +312,10 @@ def report_ingest_message(*, recipient_domain: Principal, message: bytes) -> lis
     found = _ingest_file(dest, data=message, name="message.eml", source=Source.SMTP)
     results = dest.writer.finish(found)
     source_names_after_ingest(dest.dmarc_ids)
+    trace = f"report-{uuid.uuid4().hex[:16]}"  # telemetry: one trace per report mail
+    for r in results:
+        kind = "report.failed" if r.status == "failed" else "report.ingested"
+        emit(kind, trace, domain=recipient_domain.name, reportType=r.type, reason=r.reason)
     return results
 
 

@@ -19,17 +19,27 @@ class SuperadminOnly(ServiceError):
     status = 403
     title = "Forbidden"
 
-    def __init__(self) -> None:
+    def __init__(self, message: str = "") -> None:
         super().__init__(
-            "The self-check is for superadmins only: it shows the database, listener "
+            message
+            or "The self-check is for superadmins only: it shows the database, listener "
             "addresses and resolver of the server."
         )
 
 
-def require_superadmin(actor: Principal | None) -> None:
+TELEMETRY_SUPERADMINS_ONLY = (
+    "Metrics and traces are for superadmins only: they cover every tenant of the server."
+)
+
+
+def require_superadmin(actor: Principal | None, message: str = "") -> None:
     """A superadmin, or a superadmin's API key (a key has its owner's reach)."""
     if actor is None or not actor.is_active or not actor.reaches_all_tenants:
-        raise SuperadminOnly()
+        raise SuperadminOnly(message)
+
+
+def require_telemetry_reader(actor: Principal | None) -> None:
+    require_superadmin(actor, TELEMETRY_SUPERADMINS_ONLY)
 
 
 def self_check_latest(*, actor: Principal) -> TaskRun | None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.telemetry import views
+from apps.telemetry import telemetry_views, views
 
 app_name = "telemetry"
 
@@ -12,4 +12,10 @@ urlpatterns = [
 urlpatterns += [
     path("logs/", views.logs, name="logs"),
     path("troubleshoot/delivery/", views.troubleshoot_delivery, name="troubleshoot-delivery"),
+]
+
+urlpatterns += [
+    path("metrics/", telemetry_views.metrics, name="metrics"),
+    path("traces/", telemetry_views.traces, name="traces"),
+    path("traces/<str:trace_id>/", telemetry_views.trace, name="trace"),
 ]

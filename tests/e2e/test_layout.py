@@ -197,6 +197,7 @@ def crowded(superadmin, make_principal, tenant_a, admin_a):
     mailbox = _long_mailbox(superadmin, domain)
     held = _long_quarantined(tenant_a, mailbox, domain)
     fetch_job = _long_fetch_job(tenant_a, mailbox, domain)
+    _long_trace(domain)
     return {
         "fetch_job": fetch_job,
         **reports,
@@ -419,6 +420,20 @@ def _long_reports(tenant, domain) -> dict:
     return {"dmarc": dmarc, "tls": tls, "arf": arf}
 
 
+LONG_TRACE = "smtp-" + "t" * 59
+
+
+def _long_trace(domain) -> None:
+    from apps.telemetry import events
+
+    events.reset()
+    events.emit("smtp.connection-start", LONG_TRACE, listenerId="smtp", remoteIp="f" * 39)
+    events.emit("smtp.mail-from", LONG_TRACE, **{"from": f"{LONG_LOCAL}@{domain.name}"})
+    events.emit("smtp.rcpt-to-refused", LONG_TRACE, to="r" * 300, reply="550 " + "x" * 400)
+    events.emit("smtp.message-accepted", LONG_TRACE, queueId="Q" * 12, size=10**9)
+    events.flush()
+
+
 def pages(objects: dict) -> dict[str, list[str]]:
     """Route name -> the URLs that show it (one per kind of object it renders)."""
     objects = dict(objects)
@@ -490,6 +505,9 @@ def pages(objects: dict) -> dict[str, list[str]]:
         "telemetry:self-check": ["/telemetry/self-check/"],
         "telemetry:logs": ["/telemetry/logs/", "/telemetry/logs/?level=ERROR&text=a"],
         "telemetry:troubleshoot-delivery": ["/telemetry/troubleshoot/delivery/"],
+        "telemetry:metrics": ["/telemetry/metrics/", "/telemetry/metrics/?hours=24"],
+        "telemetry:traces": ["/telemetry/traces/", "/telemetry/traces/?type=smtp.mail-from"],
+        "telemetry:trace": [f"/telemetry/traces/{LONG_TRACE}/"],
         "store:index": ["/store/"],
         "store:mailbox": [f"/store/mailboxes/{message.principal_id}/"],
         "store:message": [f"/store/messages/{message.pk}/"],

@@ -32,6 +32,7 @@ from apps.queue.smtp.server import (
     address_encoding_error,
     peer_ip,
 )
+from apps.telemetry.events import emit
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class InboundMessage:
     helo: str
     tls: bool
     data: bytes  # with our Received line on top
+    trace_id: str = ""  # telemetry: the SMTP session (or fetch run) it arrived in
 
 
 @dataclass
@@ -218,6 +220,7 @@ def scan_inbound(
         is_tls=message.tls,
         recipient_mailboxes=list(mailbox_ids),
     )
+    emit("spam.verdict", message.trace_id, score=verdict.score, action=verdict.action)
     if report_authentication:
         _record_authentication(message, verdict)
     lists = verdict.sender_lists
@@ -403,6 +406,11 @@ class InboundHandler(BaseHandler):
         mail_options: list[str],
     ) -> str:
         refusal = address_encoding_error(address, smtputf8=envelope.smtp_utf8)
+        emit(
+            "smtp.mail-from-refused" if refusal else "smtp.mail-from",
+            session.trace_id,
+            **{"from": address},
+        )
         if refusal:
             return refusal
         envelope.mail_from = address
@@ -419,9 +427,14 @@ class InboundHandler(BaseHandler):
         rcpt_options: list[str],
     ) -> str:
         refusal = self.recipient_refusal(envelope, address)
-        if refusal:
-            return refusal
-        refusal, route = await self.pool.run(route_recipient, address, envelope.declared_size)
+        if not refusal:
+            refusal, route = await self.pool.run(route_recipient, address, envelope.declared_size)
+        emit(
+            "smtp.rcpt-to-refused" if refusal else "smtp.rcpt-to",
+            session.trace_id,
+            to=address,
+            reply=refusal or RECIPIENT_OK,
+        )
         if refusal:
             return refusal
         envelope.rcpt_tos.append(address)
@@ -447,13 +460,22 @@ class InboundHandler(BaseHandler):
             helo=session.host_name or "",
             tls=session.ssl is not None,
             data=received + data,
+            trace_id=session.trace_id,
         )
         routes = [envelope.resolutions[address] for address in dict.fromkeys(envelope.rcpt_tos)]
         try:
             refusal = await self.pool.run(deliver_inbound, message, routes)
         except Exception:
             log.exception("inbound %s from %s: delivery failed", qid, ip)
-            return TEMPORARY_ERROR
+            refusal = TEMPORARY_ERROR
+        emit(
+            "smtp.message-rejected" if refusal else "smtp.message-accepted",
+            session.trace_id,
+            queueId=qid,
+            size=len(data),
+            recipients=len(message.recipients),
+            reply=refusal or "250",
+        )
         if refusal:
             return refusal
         log.info(

@@ -31,6 +31,7 @@ from apps.queue.smtp.headers import (
     received_header,
 )
 from apps.queue.smtp.tls import server_context
+from apps.telemetry.events import emit
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,18 @@ def address_encoding_error(address: str, *, smtputf8: bool) -> str | None:
     return None
 
 
+def connection_data(server: SMTP) -> dict:
+    """The listener and both ends of a connection, for its first trace event."""
+    local = server.transport.get_extra_info("sockname") if server.transport else None
+    peer = server.session.peer if isinstance(server.session.peer, tuple) else ("", 0)
+    return {
+        "listenerId": "submission" if server.event_handler.offers_auth else "smtp",
+        "localPort": local[1] if isinstance(local, tuple) and len(local) > 1 else 0,
+        "remoteIp": str(peer[0]),
+        "remotePort": peer[1] if len(peer) > 1 else 0,
+    }
+
+
 def tls_info(session: Session) -> TlsInfo | None:
     if not session.ssl:
         return None
@@ -119,6 +132,7 @@ class MailSession(Session):
     # aiosmtpd sets this deprecated property after every AUTH, logging a warning each
     # time; a plain attribute keeps the value quietly (we use `auth_data`).
     login_data = None
+    trace_id = ""  # telemetry: this connection's trace
 
 
 class Connections:
@@ -167,11 +181,16 @@ class MailSMTP(SMTP):
         super().connection_made(transport)
         if not upgrade:
             ip = peer_ip(self.session)
+            self.session.trace_id = "smtp-" + secrets.token_hex(8)
+            emit("smtp.connection-start", self.session.trace_id, **connection_data(self))
             self._refusal = self.event_handler.connections.open(ip)
             if self._refusal is None:
                 self._counted_ip = ip
 
     def connection_lost(self, error) -> None:
+        if self.session is not None and self.session.trace_id:
+            emit("smtp.connection-end", self.session.trace_id)
+            self.session.trace_id = ""  # ended once, however often this is called
         if self._counted_ip is not None:
             self.event_handler.connections.close(self._counted_ip)
             self._counted_ip = None

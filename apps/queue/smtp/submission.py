@@ -35,6 +35,7 @@ from apps.queue.smtp.server import (
     address_encoding_error,
     peer_ip,
 )
+from apps.telemetry.events import emit
 
 log = logging.getLogger(__name__)
 
@@ -158,12 +159,15 @@ class SubmissionHandler(BaseHandler):
                 authenticate_sender, identifier, secret, peer_ip(server.session)
             )
         except InvalidCredentials:
+            emit("smtp.auth-failure", server.session.trace_id, login=identifier)
             return AuthResult(success=False, handled=False)  # 535 5.7.8
         except LoginLocked as exc:
+            emit("smtp.auth-failure", server.session.trace_id, login=identifier, locked=True)
             return AuthResult(success=False, handled=False, message=f"454 4.7.0 {exc.message}")
         except Exception:
             log.exception("SMTP AUTH failed")
             return AuthResult(success=False, handled=False, message=AUTH_TEMPORARY)
+        emit("smtp.auth-success", server.session.trace_id, login=identifier)
         return AuthResult(success=True, auth_data=sender)
 
     async def handle_MAIL(
@@ -229,6 +233,7 @@ class SubmissionHandler(BaseHandler):
         except Exception:
             log.exception("submission %s from %s: queueing failed", qid, sender.name)
             return TEMPORARY_ERROR
+        emit("submission.message-queued", session.trace_id, queueId=qid, size=len(data))
         log.info(
             "submission %s from %s <%s> for %d recipient(s), %d bytes",
             qid,

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.django_db
 # a setting's value that must suit its key (a rule's score is a number, its tag must be in
 # the rules file) and Update Settings' assertEmpty (409 when the key is already set), and
 # a fetch job's local mailbox (an address that must exist) and its remote host (plain text
-# only to loopback hosts).
+# only to loopback hosts), and a telemetry live stream's token (signed by us, unexpired).
 STATEFUL_OPERATIONS = [
     "principal_create",
     "principal_update",
@@ -66,6 +66,9 @@ STATEFUL_OPERATIONS = [
     "fetch_mailbox_create",
     "fetch_mailbox_update",
     "fetch_mailbox_patch",
+    # a live stream's token must be one we signed and not yet expired
+    "telemetry_metrics_live",
+    "telemetry_traces_live",
 ]
 
 

@@ -46,6 +46,18 @@ DEVIATIONS = {
     ("POST /spam-filter/classify", "data.tags.RBL_SENDERSCORE_REPUT_BLOCKED"),
     # The example is null; we answer what the reload changed (the schema allows an object).
     ("GET /update/spam-filter", "data"),
+    # The examples are a server without a metrics or tracing store; ours has one.
+    ("GET /telemetry/metrics", "error"),
+    ("GET /telemetry/metrics", "details"),
+    ("GET /telemetry/metrics", "reason"),
+    ("GET /telemetry/traces", "error"),
+    ("GET /telemetry/traces", "details"),
+    # Only the connection's first event carries the listener and both ends (as in the
+    # spec's example); the schema lists those fields for every event.
+    ("GET /telemetry/trace/{trace_id}", "data.data.listenerId"),
+    ("GET /telemetry/trace/{trace_id}", "data.data.localPort"),
+    ("GET /telemetry/trace/{trace_id}", "data.data.remoteIp"),
+    ("GET /telemetry/trace/{trace_id}", "data.data.remotePort"),
 }
 
 
@@ -163,6 +175,13 @@ def replay(client, spec: dict[str, Example], key: str, path: str | None = None, 
 
 
 REPLAYED = {
+    "GET /telemetry/metrics",
+    "GET /telemetry/live/metrics-token",
+    "GET /telemetry/metrics/live",
+    "GET /telemetry/traces",
+    "GET /telemetry/trace/{trace_id}",
+    "GET /telemetry/live/tracing-token",
+    "GET /telemetry/traces/live",
     "POST /oauth",
     "POST /principal",
     "GET /principal",
@@ -512,3 +531,30 @@ def test_it_answers_the_log_troubleshooting_and_webadmin_examples(
     settings.STATIC_ROOT = tmp_path / "static"
     settings.STATIC_ROOT.mkdir()
     assert replay(api_root, spec, "GET /update/webadmin") == {"data": None}
+
+
+def test_it_answers_the_telemetry_examples(api_root, anon_api, spec, settings):
+    from apps.telemetry import events
+
+    events.reset()
+    events.emit("smtp.connection-start", "smtp-example", listenerId="smtp", localPort=25,
+                remoteIp="::1", remotePort=57513)  # fmt: skip
+    events.emit("smtp.mail-from", "smtp-example", **{"from": JANE})
+    events.flush()
+    assert replay(api_root, spec, "GET /telemetry/metrics")["data"]
+    path = "/telemetry/traces?page=1&type=smtp.mail-from&limit=10&values=1"
+    listed = replay(api_root, spec, "GET /telemetry/traces", path)["data"]
+    assert [item["id"] for item in listed["items"]] == ["smtp-example"]
+    trace = replay(
+        api_root, spec, "GET /telemetry/trace/{trace_id}", "/telemetry/trace/smtp-example"
+    )
+    assert [event["type"] for event in trace["data"]] == ["smtp.connection-start", "smtp.mail-from"]
+    # The live streams have no example body: Server-Sent Events, opened with a token.
+    settings.MAILADMIN_TELEMETRY_LIVE_SECONDS = 0
+    for stream, key in (("metrics", "GET /telemetry/metrics/live"),
+                        ("tracing", "GET /telemetry/traces/live")):  # fmt: skip
+        token = replay(api_root, spec, f"GET /telemetry/live/{stream}-token")["data"]
+        response = anon_api.get("/api" + spec[key].path, {"token": token})
+        assert response.status_code == 200
+        assert response["Content-Type"] == "text/event-stream"
+        assert b"".join(response.streaming_content).endswith(b'reconnect with a new token."}\n\n')
