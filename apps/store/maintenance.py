@@ -132,19 +132,26 @@ def _tenant_of(actor: Principal | None) -> int | None:
     return actor.tenant_id
 
 
-def purge_accounts_start(*, actor: Principal | None) -> TaskRun:
-    """Purge every account the actor reaches: all for a superadmin, their tenant's for a
-    tenant admin."""
-    _require(actor, Perm.PURGE_ACCOUNT)
+def _tenant_run(actor: Principal | None, permission: str, kind: str, title: str, task: str):
+    """A run over what the actor reaches: everything for a superadmin, their tenant's for a
+    tenant admin (one run of each kind per tenant at a time)."""
+    _require(actor, permission)
     tenant_id = _tenant_of(actor)
     suffix = f"-{tenant_id}" if tenant_id else ""
     return task_run_start(
         actor=actor,
-        kind=f"store-purge-accounts{suffix}",
-        title="Purge all accounts",
-        task_name=PURGE_ACCOUNTS_TASK,
+        kind=f"{kind}{suffix}",
+        title=title,
+        task_name=task,
         tenant_id=tenant_id,
         arguments={"tenant_id": tenant_id},
+    )
+
+
+def purge_accounts_start(*, actor: Principal | None) -> TaskRun:
+    """Purge every account the actor reaches."""
+    return _tenant_run(
+        actor, Perm.PURGE_ACCOUNT, "store-purge-accounts", "Purge all accounts", PURGE_ACCOUNTS_TASK
     )
 
 
@@ -190,17 +197,9 @@ def purge_in_memory_start(*, actor: Principal | None) -> TaskRun:
 
 
 def reindex_start(*, actor: Principal | None) -> TaskRun:
-    """Reindex the mail the actor reaches: all for a superadmin, their tenant's otherwise."""
-    _require(actor, Perm.FTS_REINDEX)
-    tenant_id = _tenant_of(actor)
-    suffix = f"-{tenant_id}" if tenant_id else ""
-    return task_run_start(
-        actor=actor,
-        kind=f"store-reindex{suffix}",
-        title="Reindex the mail store",
-        task_name=REINDEX_TASK,
-        tenant_id=tenant_id,
-        arguments={"tenant_id": tenant_id},
+    """Reindex the mail the actor reaches."""
+    return _tenant_run(
+        actor, Perm.FTS_REINDEX, "store-reindex", "Reindex the mail store", REINDEX_TASK
     )
 
 
