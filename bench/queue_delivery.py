@@ -70,6 +70,25 @@ def sink_process(port_out, control) -> None:
             return
 
 
+def start_peers():
+    """An empty queue, the sink in a process of its own and a DNS server whose MX for
+    remote.test is the sink: (sink process, its control pipe, its port, the DNS server)."""
+    from apps.queue.models import QueueControl, QueuedMessage
+    from tests.support.dns_server import DnsServer
+
+    QueuedMessage.objects.all().delete()
+    QueueControl.objects.all().delete()
+    port_in, port_out = multiprocessing.Pipe()
+    control, child_control = multiprocessing.Pipe()
+    sink = multiprocessing.Process(target=sink_process, args=(port_out, child_control))
+    sink.start()
+    port = port_in.recv()
+    dns = DnsServer(
+        {"remote.test": {"MX": [(10, "mx.remote.test.")]}, "mx.remote.test": {"A": ["127.0.0.1"]}}
+    ).start()
+    return sink, control, port, dns
+
+
 def message(n: int) -> bytes:
     return (
         f"From: Bench <bench@origin.test>\r\nTo: <r{n}@remote.test>\r\n"
@@ -85,21 +104,11 @@ def run(count: int, workers: int, senders: int, *, prequeued: bool = False) -> d
 
     from apps.accounts.models import Principal
     from apps.queue import services
-    from apps.queue.models import QueueControl, QueuedMessage, QueueRecipient
+    from apps.queue.models import QueueRecipient
     from apps.queue.services import queue_start, queue_stop
-    from tests.support.dns_server import DnsServer
     from tests.support.worker import Worker
 
-    QueuedMessage.objects.all().delete()
-    QueueControl.objects.all().delete()
-    port_in, port_out = multiprocessing.Pipe()
-    control, child_control = multiprocessing.Pipe()
-    sink = multiprocessing.Process(target=sink_process, args=(port_out, child_control))
-    sink.start()
-    port = port_in.recv()
-    dns = DnsServer(
-        {"remote.test": {"MX": [(10, "mx.remote.test.")]}, "mx.remote.test": {"A": ["127.0.0.1"]}}
-    ).start()
+    sink, control, port, dns = start_peers()
     env = {
         "MAILADMIN_DNS_NAMESERVERS": dns.address,
         "MAILADMIN_SMTP_REMOTE_PORT": str(port),
@@ -196,20 +205,10 @@ def run_with_kills(count: int, kills: int, senders: int) -> dict:
     from django.db import connections
 
     from apps.queue import delivery
-    from apps.queue.models import QueueControl, QueuedMessage, QueueRecipient
-    from tests.support.dns_server import DnsServer
+    from apps.queue.models import QueueRecipient
     from tests.support.worker import Worker
 
-    QueuedMessage.objects.all().delete()
-    QueueControl.objects.all().delete()
-    port_in, port_out = multiprocessing.Pipe()
-    control, child_control = multiprocessing.Pipe()
-    sink = multiprocessing.Process(target=sink_process, args=(port_out, child_control))
-    sink.start()
-    port = port_in.recv()
-    dns = DnsServer(
-        {"remote.test": {"MX": [(10, "mx.remote.test.")]}, "mx.remote.test": {"A": ["127.0.0.1"]}}
-    ).start()
+    sink, control, port, dns = start_peers()
     env = {
         "MAILADMIN_DNS_NAMESERVERS": dns.address,
         "MAILADMIN_SMTP_REMOTE_PORT": str(port),
@@ -282,20 +281,9 @@ def profile(count: int) -> None:
 
     from apps.accounts.models import Principal
     from apps.queue import delivery
-    from apps.queue.models import QueueControl, QueuedMessage
     from apps.queue.services import enqueue, queue_start, queue_stop
-    from tests.support.dns_server import DnsServer
 
-    QueuedMessage.objects.all().delete()
-    QueueControl.objects.all().delete()
-    port_in, port_out = multiprocessing.Pipe()
-    control, child_control = multiprocessing.Pipe()
-    sink = multiprocessing.Process(target=sink_process, args=(port_out, child_control))
-    sink.start()
-    port = port_in.recv()
-    dns = DnsServer(
-        {"remote.test": {"MX": [(10, "mx.remote.test.")]}, "mx.remote.test": {"A": ["127.0.0.1"]}}
-    ).start()
+    sink, control, port, dns = start_peers()
     from django.test import override_settings
 
     operator, _ = Principal.objects.get_or_create(
