@@ -15,13 +15,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 
 from apps.accounts.auth import api_keys
 from apps.accounts.auth.common import require_main_login_to_set_secret
 from apps.accounts.auth.hashers import import_password_hash, looks_like_crypt_hash
-from apps.accounts.emails import display_address, display_domain, domain_of, normalize_address
+from apps.accounts.emails import (
+    InvalidAddress,
+    display_address,
+    display_domain,
+    domain_of,
+    normalize_address,
+)
 from apps.accounts.emails import normalize_domain as _normalize_domain
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from apps.accounts.names import name_problem
@@ -326,6 +333,7 @@ class _Plan:
     roles: list[Principal] = field(default_factory=list)
     members: list[Principal] = field(default_factory=list)
     is_superuser: bool = False
+    mailbox_name: str | None = None  # a renamed mailbox's new local part
 
 
 def _resolve(
@@ -349,10 +357,13 @@ def _resolve(
             _not_applicable(name, type_)
 
     # name
+    mailbox_name = None
     if changed("name"):
         state["name"] = _check_name(state["name"], type_, principal)
         if type_ == T.DOMAIN and principal is not None:
             _check_domain_unused(principal)
+        if type_ == T.INDIVIDUAL and principal is not None:
+            mailbox_name = _follow_mailbox_rename(state, previous, principal)
     if len(state["description"]) > 1024:
         raise ServiceError(
             "Invalid value for field description: at most 1024 characters.", field="description"
@@ -393,7 +404,7 @@ def _resolve(
                     field="enabledPermissions",
                 )
 
-    plan = _Plan(state=state)
+    plan = _Plan(state=state, mailbox_name=mailbox_name)
 
     # roles
     state["roles"] = _unique(state["roles"], "roles")
@@ -470,6 +481,35 @@ def _check_name(name: str, type_: str, principal: Principal | None) -> str:
     if taken.exists():
         raise ServiceError(f"The name '{name}' is already taken.", field="name")
     return name
+
+
+def _follow_mailbox_rename(
+    state: dict[str, Any], previous: dict[str, Any], principal: Principal
+) -> str | None:
+    """A mailbox (the domains app's profile of an individual) is named by its primary
+    address on its domain: a rename keeps the domain, and the primary address moves along
+    unless the same change sets the addresses. Returns the new local part, None when the
+    principal is no mailbox."""
+    try:
+        profile = principal.mailbox_profile
+    except ObjectDoesNotExist:
+        return None
+    domain = profile.domain.name
+    try:
+        address = normalize_address(state["name"])
+    except InvalidAddress:
+        address = ""
+    if domain_of(address) != domain:
+        raise ServiceError(
+            f"{previous['name']} is a mailbox of {display_domain(domain)}: its name must stay "
+            f"an address @{display_domain(domain)}.",
+            field="name",
+        )
+    state["name"] = address
+    emails = state["emails"]
+    if emails == previous["emails"] and emails and emails[0] == previous["name"]:
+        state["emails"] = [address, *(e for e in emails[1:] if e != address)]
+    return address.partition("@")[0]
 
 
 def _check_domain_unused(domain: Principal) -> None:
@@ -621,6 +661,9 @@ def _write(
             principal.save()
     except IntegrityError:
         raise ServiceError(f"The name '{principal.name}' is already taken.", field="name") from None
+    if plan.mailbox_name is not None:
+        principal.mailbox_profile.name = plan.mailbox_name
+        principal.mailbox_profile.save(update_fields=["name", "updated_at"])
     if touched("emails"):
         if not created:
             principal.emails.all().delete()

@@ -174,3 +174,51 @@ def test_a_domain_cannot_be_registered_under_an_alias_name(api_a, admin_a, domai
     assert response.json()["detail"] == (
         "The domain x.example is an alias of a.example; remove the alias first."
     )
+
+
+def _rename(actor, mailbox, name, *more):
+    from apps.accounts.principals.services import principal_update
+
+    operations = [{"action": "set", "field": "name", "value": name}, *more]
+    return principal_update(actor=actor, principal=mailbox.principal, operations=operations)
+
+
+def test_a_rename_through_the_accounts_api_renames_the_mailbox(admin_a, domain_a):
+    mailbox = _create(admin_a, domain_a)
+    _rename(admin_a, mailbox, "joan@a.example")
+    mailbox.refresh_from_db()
+    assert mailbox.name == "joan"
+    assert list(mailbox.principal.emails.values_list("address", flat=True)) == ["joan@a.example"]
+    found = mailbox_selectors.mailboxes_visible(admin_a).filter(domain=domain_a, name="joan")
+    assert list(found) == [mailbox]
+    assert not mailbox_selectors.mailboxes_visible(admin_a).filter(name="jane").exists()
+
+
+def test_a_rename_that_also_sets_the_addresses_keeps_them(admin_a, domain_a):
+    mailbox = _create(admin_a, domain_a)
+    kept = ["jane@a.example", "j@a.example"]
+    _rename(admin_a, mailbox, "joan@a.example", {"action": "set", "field": "emails", "value": kept})
+    mailbox.refresh_from_db()
+    assert mailbox.name == "joan"
+    assert list(mailbox.principal.emails.values_list("address", flat=True)) == kept
+
+
+def test_a_mailbox_cannot_be_renamed_off_its_domain(admin_a, domain_a):
+    mailbox = _create(admin_a, domain_a)
+    for name in ("joan@elsewhere.example", "joan"):
+        with pytest.raises(ServiceError) as refused:
+            _rename(admin_a, mailbox, name)
+        assert refused.value.message == (
+            "jane@a.example is a mailbox of a.example: its name must stay an address @a.example."
+        )
+    mailbox.refresh_from_db()
+    assert (mailbox.name, mailbox.principal.name) == ("jane", "jane@a.example")
+
+
+def test_a_rename_onto_an_address_in_use_changes_nothing(admin_a, domain_a):
+    _create(admin_a, domain_a, name="joan")
+    mailbox = _create(admin_a, domain_a)
+    with pytest.raises(ServiceError, match="already taken"):
+        _rename(admin_a, mailbox, "joan@a.example")
+    mailbox.refresh_from_db()
+    assert mailbox.name == "jane"
