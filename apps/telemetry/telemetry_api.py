@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from django.http import StreamingHttpResponse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -19,6 +18,7 @@ from mailadmin.api.pagination import paginate_request
 from mailadmin.api.permissions import PUBLIC
 from mailadmin.api.schema import PAGE_PARAMETERS, PROBLEM, envelope, page_of
 from mailadmin.api.serializers import QueryParams
+from mailadmin.api.streams import event_stream
 from mailadmin.api.views import MethodPermissionApi, ok
 from mailadmin.errors import ServiceError
 
@@ -171,13 +171,6 @@ class TracingTokenApi(MethodPermissionApi):
         return ok(live.token_issue(actor=request.user, stream="tracing"))
 
 
-def _stream(events) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(events, content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # a proxy must pass each event on at once
-    return response
-
-
 class MetricsLiveApi(MethodPermissionApi):
     """Public as far as headers go: EventSource cannot send them, so the `token` query
     parameter (from /telemetry/live/metrics-token) is the credential; none -> 401."""
@@ -193,14 +186,19 @@ class MetricsLiveApi(MethodPermissionApi):
         ],
         description="Server-Sent Events: `metrics` events with the last minute's totals "
         "every `interval` seconds, then `end` after MAILADMIN_TELEMETRY_LIVE_SECONDS.",
-        responses={(200, "text/event-stream"): OpenApiTypes.STR, 400: PROBLEM, 401: PROBLEM},
+        responses={
+            (200, "text/event-stream"): OpenApiTypes.STR,
+            400: PROBLEM,
+            401: PROBLEM,
+            429: PROBLEM,
+        },
     )
     def get(self, request):
         params = _params(MetricsLiveParams, request)
         live.token_principal(params.get("token", ""), stream="metrics")
         interval = live.parse_interval(params.get("interval"))
         names = [n.strip() for n in params.get("metrics", "").split(",") if n.strip()]
-        return _stream(live.metrics_stream(names=names, interval=interval))
+        return event_stream(live.metrics_stream(names=names, interval=interval))
 
 
 class TracesLiveApi(MethodPermissionApi):
@@ -216,9 +214,14 @@ class TracesLiveApi(MethodPermissionApi):
         ],
         description="Server-Sent Events: a `trace` event per new trace event (of a type "
         "starting with `filter`), then `end` after MAILADMIN_TELEMETRY_LIVE_SECONDS.",
-        responses={(200, "text/event-stream"): OpenApiTypes.STR, 400: PROBLEM, 401: PROBLEM},
+        responses={
+            (200, "text/event-stream"): OpenApiTypes.STR,
+            400: PROBLEM,
+            401: PROBLEM,
+            429: PROBLEM,
+        },
     )
     def get(self, request):
         params = _params(TracesLiveParams, request)
         live.token_principal(params.get("token", ""), stream="tracing")
-        return _stream(live.traces_stream(filter=params.get("filter", "")))
+        return event_stream(live.traces_stream(filter=params.get("filter", "")))

@@ -7,7 +7,6 @@ import logging
 from datetime import datetime
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -19,6 +18,7 @@ from mailadmin.api.pagination import PageParams
 from mailadmin.api.permissions import PUBLIC, require
 from mailadmin.api.schema import PROBLEM, envelope
 from mailadmin.api.serializers import custom_error
+from mailadmin.api.streams import event_stream
 from mailadmin.api.views import ApiView, ok
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def sse(event: dict) -> bytes:
     return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
 
 
-def delivery_stream(recipient: str) -> StreamingHttpResponse:
+def delivery_stream(recipient: str):
     steps = troubleshoot.delivery_steps(recipient)
     first = next(steps)  # a bad recipient is a 400 here, before the stream starts
 
@@ -143,10 +143,7 @@ def delivery_stream(recipient: str) -> StreamingHttpResponse:
             yield sse({"type": "verdict", "outcome": troubleshoot.FAILURE,
                        "detail": f"Troubleshooting failed: {type(exc).__name__}"})  # fmt: skip
 
-    response = StreamingHttpResponse(events(), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # proxies must pass each step on as it comes
-    return response
+    return event_stream(events())
 
 
 class TroubleshootDeliveryApi(ApiView):
@@ -163,6 +160,7 @@ class TroubleshootDeliveryApi(ApiView):
             400: PROBLEM,
             401: PROBLEM,
             403: PROBLEM,
+            429: PROBLEM,
         },
         description=(
             "Server-Sent Events: one `step` event per step (MX lookup, MTA-STS, addresses, "

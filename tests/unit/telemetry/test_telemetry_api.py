@@ -12,6 +12,7 @@ from django.utils import timezone
 from apps.telemetry import events, live
 from apps.telemetry.models import MetricBucket, Trace, TraceEvent
 from apps.telemetry.traces import telemetry_purge
+from mailadmin.api import streams
 
 pytestmark = pytest.mark.django_db
 
@@ -165,6 +166,43 @@ def test_it_streams_new_trace_events_matching_the_filter(api_root, anon_api, set
     assert '"type":"smtp.connection-start"' in rest
     assert rest.endswith("event: end\n" + 'data: {"reason":"Stream time is up; reconnect '
                          'with a new token."}\n\n')  # fmt: skip
+
+
+def test_it_bounds_the_live_streams_one_process_serves(api_root, anon_api, settings):
+    settings.MAILADMIN_TELEMETRY_LIVE_SECONDS = 0
+    settings.MAILADMIN_LIVE_STREAMS_MAX = 1
+    token = api_root.get("/api/telemetry/live/metrics-token").json()["data"]
+    tracing = api_root.get("/api/telemetry/live/tracing-token").json()["data"]
+    first = anon_api.get("/api/telemetry/metrics/live", {"token": token})
+    assert first.status_code == 200
+    assert streams.open_streams() == 1
+    for url, key in (("metrics", token), ("traces", tracing)):
+        refused = anon_api.get(f"/api/telemetry/{url}/live", {"token": key})
+        assert refused.status_code == 429, url
+        assert refused.json()["detail"] == (
+            "Too many live streams are open (1); close one or try again later."
+        )
+    assert b"".join(first.streaming_content).endswith(b'reconnect with a new token."}\n\n')
+    assert streams.open_streams() == 0  # a stream that ended frees its slot
+    again = anon_api.get("/api/telemetry/traces/live", {"token": tracing})
+    assert again.status_code == 200
+    b"".join(again.streaming_content)
+
+
+def test_a_stream_closed_unread_frees_its_slot(settings):
+    # What the server does when the client goes away before the first event.
+    settings.MAILADMIN_LIVE_STREAMS_MAX = 1
+    started = []
+
+    def events():
+        started.append(True)
+        yield b"x"
+
+    response = streams.event_stream(events())
+    assert streams.open_streams() == 1
+    for closer in response._resource_closers:  # what HttpResponse.close() runs (less the
+        closer()  # request_finished signal, which would close the test's database)
+    assert (streams.open_streams(), started) == (0, [])
 
 
 def test_it_refuses_a_live_stream_without_a_valid_token(api_root, anon_api, settings):

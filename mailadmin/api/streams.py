@@ -1,0 +1,77 @@
+"""Server-Sent Events responses, bounded per process.
+
+An open stream holds one web worker thread for as long as it lasts (minutes, for the live
+telemetry streams): without a bound a handful of clients, or one stuck in a reconnect
+loop, would take every thread and the console with them. So each process serves at most
+MAILADMIN_LIVE_STREAMS_MAX streams at once; one more is a 429 before it starts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+
+from mailadmin.errors import ServiceError
+
+
+class TooManyStreams(ServiceError):
+    status = 429
+    title = "Too Many Requests"
+
+
+_lock = threading.Lock()
+_open = 0
+
+
+def open_streams() -> int:
+    return _open
+
+
+class _Held:
+    """The events, holding a slot until they end or the server closes the response
+    (a client that goes away): a plain generator that never started would not run its
+    `finally` on close."""
+
+    def __init__(self, events: Iterator[bytes]):
+        global _open
+        with _lock:
+            if _open >= settings.MAILADMIN_LIVE_STREAMS_MAX:
+                raise TooManyStreams(
+                    f"Too many live streams are open ({settings.MAILADMIN_LIVE_STREAMS_MAX}); "
+                    "close one or try again later."
+                )
+            _open += 1
+        self._events = iter(events)
+        self._held = True
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._events)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        global _open
+        with _lock:
+            if not self._held:
+                return
+            self._held = False
+            _open -= 1
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
+
+
+def event_stream(events: Iterator[bytes]) -> StreamingHttpResponse:
+    """A text/event-stream response of `events`, or TooManyStreams (429)."""
+    response = StreamingHttpResponse(_Held(events), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # a proxy must pass each event on at once
+    return response
