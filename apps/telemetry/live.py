@@ -3,13 +3,14 @@
 A browser's EventSource cannot send an Authorization header, so a live stream is opened
 with `?token=`: a token signed with SECRET_KEY (django.core.signing) naming the principal
 and the one stream it opens ("metrics" or "tracing"), valid for
-MAILADMIN_TELEMETRY_TOKEN_SECONDS. A stream lasts at most MAILADMIN_TELEMETRY_LIVE_SECONDS;
-the client reconnects with a fresh token.
+MAILADMIN_TELEMETRY_TOKEN_SECONDS and for one stream (mailadmin.api.streams). A stream
+lasts at most MAILADMIN_TELEMETRY_LIVE_SECONDS; the client reconnects with a fresh token.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -38,7 +39,13 @@ class InvalidToken(ServiceError):
 
 def token_issue(*, actor: Principal, stream: str) -> str:
     require_telemetry_reader(actor)
-    return signing.dumps({"p": actor.pk, "s": stream}, salt=SALT, compress=True)
+    # The nonce tells apart two tokens issued within a second: each is spent on its own.
+    payload = {"p": actor.pk, "s": stream, "n": secrets.token_urlsafe(6)}
+    return signing.dumps(payload, salt=SALT, compress=True)
+
+
+def token_seconds() -> int:
+    return settings.MAILADMIN_TELEMETRY_TOKEN_SECONDS
 
 
 def token_principal(token: str, *, stream: str) -> Principal:

@@ -198,7 +198,8 @@ class MetricsLiveApi(MethodPermissionApi):
         live.token_principal(params.get("token", ""), stream="metrics")
         interval = live.parse_interval(params.get("interval"))
         names = [n.strip() for n in params.get("metrics", "").split(",") if n.strip()]
-        return event_stream(live.metrics_stream(names=names, interval=interval))
+        stream = live.metrics_stream(names=names, interval=interval)
+        return event_stream(stream, token=params["token"], seconds=live.token_seconds())
 
 
 class TracesLiveApi(MethodPermissionApi):
@@ -224,4 +225,5 @@ class TracesLiveApi(MethodPermissionApi):
     def get(self, request):
         params = _params(TracesLiveParams, request)
         live.token_principal(params.get("token", ""), stream="tracing")
-        return event_stream(live.traces_stream(filter=params.get("filter", "")))
+        stream = live.traces_stream(filter=params.get("filter", ""))
+        return event_stream(stream, token=params["token"], seconds=live.token_seconds())

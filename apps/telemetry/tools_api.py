@@ -129,7 +129,7 @@ def sse(event: dict) -> bytes:
     return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
 
 
-def delivery_stream(recipient: str):
+def delivery_stream(recipient: str, token: str):
     steps = troubleshoot.delivery_steps(recipient)
     first = next(steps)  # a bad recipient is a 400 here, before the stream starts
 
@@ -143,7 +143,7 @@ def delivery_stream(recipient: str):
             yield sse({"type": "verdict", "outcome": troubleshoot.FAILURE,
                        "detail": f"Troubleshooting failed: {type(exc).__name__}"})  # fmt: skip
 
-    return event_stream(events())
+    return event_stream(events(), token=token, seconds=troubleshoot.TOKEN_SECONDS)
 
 
 class TroubleshootDeliveryApi(ApiView):
@@ -169,5 +169,6 @@ class TroubleshootDeliveryApi(ApiView):
         ),
     )
     def get(self, request, recipient: str):
-        troubleshoot.token_principal(request.query_params.get("token"))
-        return delivery_stream(recipient)
+        token = request.query_params.get("token")
+        troubleshoot.token_principal(token)
+        return delivery_stream(recipient, token)

@@ -1,17 +1,23 @@
-"""Server-Sent Events responses, bounded per process.
+"""Server-Sent Events responses: bounded per process, opened by a token used once.
 
 An open stream holds one web worker thread for as long as it lasts (minutes, for the live
 telemetry streams): without a bound a handful of clients, or one stuck in a reconnect
 loop, would take every thread and the console with them. So each process serves at most
 MAILADMIN_LIVE_STREAMS_MAX streams at once; one more is a 429 before it starts.
+
+EventSource cannot send headers, so a stream's credential is a `?token=` in its URL, where
+proxies and access logs may keep it: each token opens one stream only (the cache remembers
+a spent token for as long as it would be valid).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import StreamingHttpResponse
 
 from mailadmin.errors import ServiceError
@@ -69,9 +75,28 @@ class _Held:
             close()
 
 
-def event_stream(events: Iterator[bytes]) -> StreamingHttpResponse:
-    """A text/event-stream response of `events`, or TooManyStreams (429)."""
-    response = StreamingHttpResponse(_Held(events), content_type="text/event-stream")
+class TokenSpent(ServiceError):
+    status = 401
+    title = "Unauthorized"
+
+
+def spend(token: str, *, seconds: int) -> None:
+    """Mark a checked token used, or TokenSpent if it was already."""
+    key = "stream-token:" + hashlib.sha256(token.encode()).hexdigest()
+    if not cache.add(key, 1, timeout=seconds + 60):  # a little past the token's own expiry
+        raise TokenSpent("This token was already used: obtain a new one.")
+
+
+def event_stream(events: Iterator[bytes], *, token: str, seconds: int) -> StreamingHttpResponse:
+    """A text/event-stream response of `events`, opened by `token` (checked by the caller,
+    valid `seconds`), which this spends; TokenSpent (401) or TooManyStreams (429)."""
+    held = _Held(events)
+    try:
+        spend(token, seconds=seconds)
+    except TokenSpent:
+        held.close()
+        raise
+    response = StreamingHttpResponse(held, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # a proxy must pass each event on at once
     return response

@@ -1,7 +1,8 @@
 // Telemetry -> Troubleshoot delivery: opens the event stream of
 // GET /api/troubleshoot/delivery/{recipient}?token= and adds one row per step.
 // The stream ends after its "verdict" event; the source is closed then, or EventSource
-// would reconnect and run it all again.
+// would reconnect and run it all again. A token opens one stream: the page's own serves
+// the first run, each later run asks for a new one.
 (function () {
   "use strict";
   const form = document.getElementById("troubleshoot-form");
@@ -9,6 +10,22 @@
   const body = document.querySelector("#troubleshoot-steps tbody");
   const status = document.getElementById("troubleshoot-status");
   let source = null;
+  let pageToken = form.dataset.token;
+
+  function freshToken() {
+    if (pageToken) {
+      const token = pageToken;
+      pageToken = null;
+      return Promise.resolve(token);
+    }
+    return fetch(form.dataset.tokenUrl, {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    }).then(function (response) {
+      if (!response.ok) throw new Error("token " + response.status);
+      return response.json().then(function (body) { return body.data; });
+    });
+  }
 
   function row(cells, outcome) {
     const tr = document.createElement("tr");
@@ -26,9 +43,17 @@
     if (source) source.close();
     body.replaceChildren();
     const recipient = document.getElementById("troubleshoot-recipient").value.trim();
-    const url = form.dataset.stream.replace("RECIPIENT", encodeURIComponent(recipient)) +
-      "?token=" + encodeURIComponent(form.dataset.token);
     status.textContent = "Running…";
+    status.className = "";
+    freshToken().then(function (token) {
+      stream(form.dataset.stream.replace("RECIPIENT", encodeURIComponent(recipient)) +
+        "?token=" + encodeURIComponent(token));
+    }, function () {
+      status.textContent = "No troubleshooting token could be had (reload the page).";
+    });
+  });
+
+  function stream(url) {
     source = new EventSource(url);
     source.addEventListener("step", function (e) {
       const step = JSON.parse(e.data);
@@ -47,6 +72,6 @@
         status.textContent = "The stream failed (token expired? reload the page).";
       }
     };
-  });
+  }
   if (document.getElementById("troubleshoot-recipient").value) form.requestSubmit();
 })();

@@ -37,5 +37,10 @@ def test_it_shows_each_step_and_the_verdict(
         "RCPT TO:<gone@remote.test> 550 5.1.1 No such user"
     )
     assert steps.count() == 10
+    # A token opens one stream: a second run on the same page gets a new one.
+    page.fill("#troubleshoot-recipient", "jane@remote.test")
+    page.click("#troubleshoot-start")
+    expect(status).to_contain_text("SUCCESS", timeout=15_000)
+    expect(status).to_contain_text("jane@remote.test")
     assert smtp_sink.messages == []
     assert page_problems == []

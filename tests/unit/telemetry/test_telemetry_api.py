@@ -198,11 +198,24 @@ def test_a_stream_closed_unread_frees_its_slot(settings):
         started.append(True)
         yield b"x"
 
-    response = streams.event_stream(events())
+    response = streams.event_stream(events(), token="t", seconds=60)
     assert streams.open_streams() == 1
     for closer in response._resource_closers:  # what HttpResponse.close() runs (less the
         closer()  # request_finished signal, which would close the test's database)
     assert (streams.open_streams(), started) == (0, [])
+
+
+def test_a_token_opens_one_stream(api_root, anon_api, settings):
+    # The token rides in the URL, where proxies and access logs keep it.
+    settings.MAILADMIN_TELEMETRY_LIVE_SECONDS = 0
+    token = api_root.get("/api/telemetry/live/tracing-token").json()["data"]
+    assert token != api_root.get("/api/telemetry/live/tracing-token").json()["data"]
+    first = anon_api.get("/api/telemetry/traces/live", {"token": token})
+    assert first.status_code == 200
+    b"".join(first.streaming_content)
+    again = anon_api.get("/api/telemetry/traces/live", {"token": token})
+    assert again.status_code == 401
+    assert again.json()["detail"] == "This token was already used: obtain a new one."
 
 
 def test_it_refuses_a_live_stream_without_a_valid_token(api_root, anon_api, settings):

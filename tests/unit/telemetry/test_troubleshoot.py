@@ -279,6 +279,14 @@ def test_it_refuses_a_bad_recipient(anon_api, token):
     )
 
 
+def test_a_bad_recipient_leaves_the_token_unspent_and_a_stream_spends_it(anon_api, mx, token):
+    assert anon_api.get(f"/api/troubleshoot/delivery/bad?token={token}").status_code == 400
+    assert events(anon_api, f"jane@{REMOTE}", token)[-1]["type"] == "verdict"
+    again = anon_api.get(f"/api/troubleshoot/delivery/jane@{REMOTE}?token={token}")
+    assert again.status_code == 401
+    assert again.json()["detail"] == "This token was already used: obtain a new one."
+
+
 def test_tenant_admins_get_no_token(api_a, anon_api):
     """Tenant admins hold `troubleshoot`, but the steps show the server's network path and
     resolver answers: superadmins only."""

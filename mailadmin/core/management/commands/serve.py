@@ -11,6 +11,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s"'
+
 
 class Command(BaseCommand):
     help = "Run web + worker + scheduler + SMTP in the foreground; Ctrl-C stops them all."
@@ -41,6 +43,10 @@ class Command(BaseCommand):
                 "gthread",
                 "--access-logfile",
                 "-",
+                # The request line without its query string: live streams carry their
+                # token there (EventSource sends no headers), searches their terms.
+                "--access-logformat",
+                ACCESS_LOG_FORMAT,
                 "--no-control-socket",  # two instances on one machine would share its path
             ],
             "worker": [
