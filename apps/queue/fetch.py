@@ -33,6 +33,7 @@ import poplib
 import re
 import socket
 import ssl
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -542,9 +543,45 @@ def claim(job_id: int, *, lease: timedelta) -> FetchJob | None:
     return FetchJob.objects.select_related("mailbox").get(pk=job_id)
 
 
+RENEW_SECONDS = 60  # how often a run at work pushes its lease on
+
+
+class _Renewing:
+    """The run's progress, which also keeps its claim: the lease is short, so a worker
+    that died frees its job within one lease, and each step of a live run renews it (at
+    most once a RENEW_SECONDS). A run whose lease lapsed and whose job another run took
+    stops at its next step rather than fetch beside it."""
+
+    def __init__(self, progress: Progress, job: FetchJob, lease: timedelta):
+        self._progress, self._job, self._lease = progress, job, lease
+        self._renewed = time.monotonic()
+
+    def begin(self, total: int) -> None:
+        self._renew()
+        self._progress.begin(total)
+
+    def step(self, done: int, message: str) -> None:
+        self._renew()
+        self._progress.step(done, message)
+
+    def _renew(self) -> None:
+        if time.monotonic() - self._renewed < RENEW_SECONDS:
+            return
+        kept = FetchJob.objects.filter(pk=self._job.pk, claim_id=self._job.claim_id).update(
+            lease_expires_at=timezone.now() + self._lease
+        )
+        if not kept:
+            raise FetchError(
+                "This run lost its claim on the job (its lease lapsed and another run "
+                "took the job over); it stopped."
+            )
+        self._renewed = time.monotonic()
+
+
 def run_job(job_id: int, *, progress: Progress, lease: timedelta) -> Outcome:
     """One run of a job: claim it, fetch, record the outcome on the job (in `finally`),
-    and release it with its next run due after its interval."""
+    and release it with its next run due after its interval. The claim lasts `lease`,
+    renewed as the run goes (_Renewing)."""
     job = claim(job_id, lease=lease)
     if job is None:
         if not FetchJob.objects.filter(pk=job_id).exists():
@@ -554,7 +591,7 @@ def run_job(job_id: int, *, progress: Progress, lease: timedelta) -> Outcome:
     error = ""
     emit("fetch.run-start", result.trace_id, job=str(job.uuid), host=job.host)
     try:
-        _fetch(job, result, progress)
+        _fetch(job, result, _Renewing(progress, job, lease))
     except FetchError as exc:
         error = str(exc)
     except Exception as exc:

@@ -35,7 +35,10 @@ from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
 log = logging.getLogger(__name__)
 
 FETCH_TASK = "queue.fetch"
-FETCH_MAX_RUNTIME = 1800  # seconds; a run's claim on its job lapses a minute after
+FETCH_MAX_RUNTIME = 1800  # seconds
+# A run's claim on its job, renewed as the run goes: a dead worker's job runs again after
+# at most this long.
+FETCH_LEASE_SECONDS = 300
 MAX_FOLDERS = 50
 MIN_INTERVAL, MAX_INTERVAL = 1, 7 * 24 * 60  # minutes
 DEFAULT_INTERVAL = 15
@@ -327,7 +330,7 @@ def fetch_job_run_start(*, actor: Principal, job: FetchJob) -> TaskRun:
 
 def fetch_job_run(*, job_id: int, progress: Progress) -> Outcome:
     """The worker's side of a run (see apps.queue.fetch.run_job)."""
-    lease = timedelta(seconds=FETCH_MAX_RUNTIME + 60)
+    lease = timedelta(seconds=FETCH_LEASE_SECONDS)
     return fetch.run_job(job_id, progress=progress, lease=lease)
 
 

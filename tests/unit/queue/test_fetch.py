@@ -475,3 +475,62 @@ def test_a_server_that_is_not_there_is_the_jobs_error(make_job, mailboxes, admin
     assert job.last_status == "error"
     result = fetch_services.fetch_job_validate(actor=admin_a, job=job)
     assert result.message == job.last_error
+
+
+class _Steps:
+    def __init__(self):
+        self.calls = []
+
+    def begin(self, total):
+        self.calls.append(("begin", total))
+
+    def step(self, done, message):
+        self.calls.append(("step", done))
+
+
+def test_a_run_renews_its_claim_and_stops_once_another_run_holds_the_job(
+    imap, make_job, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = fetch.claim(make_job(imap).pk, lease=timedelta(minutes=5))
+    monkeypatch.setattr(fetch, "RENEW_SECONDS", 0)
+    progress, steps = fetch._Renewing(_Steps(), job, timedelta(minutes=5)), _Steps()
+    progress._progress = steps
+    FetchJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now())
+    progress.begin(2)
+    progress.step(1, "1 fetched")
+    job.refresh_from_db()
+    assert job.lease_expires_at > timezone.now() + timedelta(minutes=4)
+    assert steps.calls == [("begin", 2), ("step", 1)]
+    # Its lease lapsed and a new run took the job: this one stops before its next step.
+    claim_id = job.claim_id
+    FetchJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now())
+    assert fetch.claim(job.pk, lease=timedelta(minutes=5)).claim_id != claim_id
+    with pytest.raises(fetch.FetchError) as stopped:
+        progress.step(2, "2 fetched")
+    assert str(stopped.value) == (
+        "This run lost its claim on the job (its lease lapsed and another run took the job "
+        "over); it stopped."
+    )
+    assert steps.calls == [("begin", 2), ("step", 1)]
+
+
+def test_a_run_under_way_keeps_a_short_lease(imap, remote, make_job, monkeypatch):
+    from django.utils import timezone
+
+    remote.add(HAM)
+    job = make_job(imap)
+    leases = []
+    original = fetch._fetch
+
+    def watching(job, result, progress):
+        leases.append(FetchJob.objects.get(pk=job.pk).lease_expires_at - timezone.now())
+        original(job, result, progress)
+
+    monkeypatch.setattr(fetch, "_fetch", watching)
+    run(job)
+    assert 0 < leases[0].total_seconds() <= fetch_services.FETCH_LEASE_SECONDS
+    assert Message.objects.count() == 1
