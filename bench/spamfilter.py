@@ -29,7 +29,6 @@ import json
 import math
 import os
 import pstats
-import re
 import sys
 import time
 from pathlib import Path
@@ -52,26 +51,30 @@ def configure(dns_port: int) -> None:
     call_command("migrate", verbosity=0)
 
 
-ADDRESS = re.compile(rb"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
-
-
 def envelope(raw: bytes) -> tuple[str, str, list[str]]:
-    """(MAIL FROM, its domain, RCPT TO) taken from the message's own headers."""
-    head = raw.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
-    found: dict[bytes, bytes] = {}
-    for line in head.splitlines():
-        name = line.split(b":", 1)[0].lower()
-        if name in (b"return-path", b"from", b"to") and name not in found:
-            match = ADDRESS.search(line)
-            if match:
-                found[name] = match[0]
-    sender = found.get(b"return-path") or found.get(b"from") or b""
-    rcpt = found.get(b"to") or b""
-    text = sender.decode("latin-1")
+    """(MAIL FROM, its domain, RCPT TO) as the message's own headers name them: the
+    Return-Path (else the From) address and the first To (else Cc) address, parsed as the
+    filter parses them (folded, encoded-word and non-ASCII addresses included), so that a
+    recipient the message names is not taken for one it hides (FORGED_RECIPIENTS)."""
+    from apps.spamfilter.message import parse
+
+    message = parse(raw)
+    sender = ""
+    for name in ("Return-Path", "From"):
+        found = [a.address for a in message.addresses(name) if "@" in a.address]
+        if found:
+            sender = found[0]
+            break
+    rcpt = ""
+    for name in ("To", "Cc"):
+        found = [a.address for a in message.addresses(name) if "@" in a.address]
+        if found:
+            rcpt = found[0]
+            break
     return (
-        text,
-        text.rsplit("@", 1)[-1].lower() if text else "",
-        [rcpt.decode("latin-1") or "postmaster@example.org"],
+        sender,
+        sender.rsplit("@", 1)[-1].lower() if sender else "",
+        [rcpt or "postmaster@example.org"],
     )
 
 
@@ -182,7 +185,10 @@ def main() -> None:
     store = "Redis" if settings.REDIS_URL else "SQLite (in memory)"
     print(f"learned {len(train)} messages in {learn_time:.2f}s ({store})")
 
-    messages = [(p.read_bytes(), is_spam) for p, is_spam in test]
+    # The envelopes are the bench's stand-in for an SMTP dialogue: made before the clock.
+    messages = [
+        (raw, is_spam, envelope(raw)) for raw, is_spam in ((p.read_bytes(), s) for p, s in test)
+    ]
     verdicts: list[dict] = []  # every pass's, for --dump and --check
     threshold = thresholds.current().spam  # the store's, else the environment's
     lookups.cache_clear()
@@ -194,8 +200,7 @@ def main() -> None:
         if profiler and number == 1:
             profiler.enable()
         cpu, wall, own = time.process_time(), time.perf_counter(), time.thread_time()
-        for index, (raw, is_spam) in enumerate(messages):
-            sender, _, rcpt = envelope(raw)
+        for index, (raw, is_spam, (sender, _, rcpt)) in enumerate(messages):
             verdict = scan(
                 message=raw,
                 remote_ip="192.0.2.25",

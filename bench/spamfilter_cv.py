@@ -145,6 +145,9 @@ def main() -> None:
     parser.add_argument("--min-count", type=int, help="bayes.MIN_COUNT")
     parser.add_argument("--weights", action="store_true", help="try BAYES_SPAM/HAM scores")
     parser.add_argument("--fit-rules", action="store_true", help="nested CV of a rule fit")
+    parser.add_argument(
+        "--misses", action="store_true", help="list the learned half's missed spam and top ham"
+    )
     args = parser.parse_args()
     os.environ.pop("REDIS_URL", None)  # Bayes is counted in memory here
 
@@ -176,7 +179,7 @@ def main() -> None:
         server.set_zone(f"_dmarc.{domain}", {"TXT": ["v=DMARC1; p=none"]})
     bayes.purge(bayes.GLOBAL)  # the rules alone: Bayes is added per fold below
 
-    rows, tokens, labels, folds = [], [], [], []
+    rows, tokens, labels, folds, paths = [], [], [], [], []
     acts: list[bool] = []  # a rule acts whatever the score (GTUBE): spam, as the bench counts
     seen = collections.Counter()
     for path, is_spam in messages:
@@ -194,6 +197,7 @@ def main() -> None:
         acts.append(any(r.action != "allow" for r in verdict.tags.values()))
         tokens.append(set(bayes.tokens(parse(raw))))
         labels.append(is_spam)
+        paths.append(path.relative_to(Path(args.corpus) / "messages"))
         folds.append(seen[is_spam] % args.folds)
         seen[is_spam] += 1
     server.stop()
@@ -239,8 +243,23 @@ def main() -> None:
         f"threshold just over {floor:.2f}, spam recall {recall:.3f}; at threshold 5: "
         f"{at_threshold(scores, labels, 5.0)}"
     )
+    if args.misses:
+        order = sorted(range(len(rows)), key=lambda i: -scores[i])
+        ham_top = [i for i in order if not labels[i]][:10]
+        spam_low = [i for i in order if labels[i] and scores[i] <= floor]
+        for title, chosen in (("highest ham", ham_top), ("spam at or under", spam_low)):
+            print(f"  {title} ({len(chosen)}):")
+            for i in chosen:
+                voted = bayes.vote(probabilities[i])
+                tags = sorted(rows[i].items(), key=lambda t: -abs(t[1]))
+                top = ", ".join(f"{t} {v:g}" for t, v in tags[:7] if v)
+                print(
+                    f"    {scores[i]:6.2f} p={probabilities[i]:.3f} "
+                    f"{voted[0] + ' ' + format(voted[1], '.2f') if voted else '-'} "
+                    f"{paths[i]}: {top}"
+                )
     if args.weights:
-        for spam_score in (5.1, 6.0, 7.0, 8.0):
+        for spam_score in (4.0, 4.5, 5.0, 6.0, 7.0):
             for ham_score in (-4.0, -6.0, -8.0):
                 tried = [total(i, spam_score, ham_score) for i in range(len(rows))]
                 recall, floor = recall_at(tried, labels, rate)
