@@ -73,6 +73,26 @@ ZERO_FONT = re.compile(r"font-size\s*:\s*0(?:px|pt|em|%)?\s*[;\"']", re.IGNORECA
 IMG = re.compile(r"<img\b", re.IGNORECASE)
 FONT_LARGE = re.compile(r"<font\b[^>]*\bsize\s*=\s*[\"']?\+?[4-7]", re.IGNORECASE)
 EXCLAIM = re.compile(r"!{2,}")
+# Free mail providers and what their own servers write in the Received headers and the
+# Message-ID of mail they send (SpamAssassin's FORGED_HOTMAIL_RCVD2, FORGED_YAHOO_RCVD,
+# FORGED_GMAIL_RCVD): a From address of theirs on mail that never passed through them is
+# a forgery, the commonest one of bulk senders.
+_MICROSOFT = ("hotmail.com", "outlook.com", "msn.com", "live.com")
+_GOOGLE = ("google.com", "gmail.com", "googlemail.com")
+FREEMAIL_MARKERS = {
+    "hotmail.com": _MICROSOFT,
+    "outlook.com": _MICROSOFT,
+    "msn.com": _MICROSOFT,
+    "live.com": _MICROSOFT,
+    "gmail.com": _GOOGLE,
+    "googlemail.com": _GOOGLE,
+    "aol.com": ("aol.com", "aol.net", "aim.com"),
+    "excite.com": ("excite.com",),
+    "juno.com": ("juno.com", "untd.com"),
+    "lycos.com": ("lycos.com",),
+    "netscape.net": ("netscape.net", "aol.com"),
+    "earthlink.net": ("earthlink.net",),
+}
 HOST_LIKE = re.compile(r"^(?:https?://)?(?:[a-z0-9-]+\.)+[a-z]{2,}(?:[/:?#]\S*)?$", re.I)
 
 
@@ -237,6 +257,32 @@ def _recipients(c: Context) -> Iterator[str]:
     reply_domain = reply_to[0].domain if reply_to else ""
     if reply_domain and from_domain and not aligned(reply_domain, from_domain, "r"):
         yield "REPLYTO_DOM_NEQ_FROM_DOM"
+
+
+def _freemail_markers(domain: str) -> tuple[str, ...]:
+    found = FREEMAIL_MARKERS.get(domain)
+    if found is None and organizational_domain(domain).startswith("yahoo."):
+        found = ("yahoo.com", "yahoo.net", "yahoodns.net", "yahoo.co")
+    return found or ()
+
+
+@check("FORGED_FREEMAIL_RCVD")
+def _freemail(c: Context) -> Iterator[str]:
+    sender = c.message.from_address
+    if c.authenticated_as or sender is None or not sender.domain:
+        return
+    markers = _freemail_markers(sender.domain)
+    if not markers:
+        return
+    if c.auth is not None and any(
+        r.result == "pass" and aligned(r.domain, sender.domain, "r") for r in c.auth.dkim
+    ):
+        return
+    seen = [*c.message.header_all("Received"), c.message.header("Message-ID") or ""]
+    seen += [c.ehlo_domain, *c.iprev_names]
+    text = " ".join(seen).lower()
+    if not any(marker in text for marker in markers):
+        yield "FORGED_FREEMAIL_RCVD"
 
 
 # --- the connection --------------------------------------------------------------------

@@ -215,6 +215,45 @@ def test_it_leaves_a_colleagues_note_without_bulk_wording_tags(dns_server):
     assert tags & BULK_WORDING == set()
 
 
+def _freemail(received: str, message_id: str) -> bytes:
+    return (
+        f"{received}From: Jeff <jeff.b@hotmail.com>\r\nTo: You <you@example.net>\r\n"
+        "Subject: Re: Funny\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
+        f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\n\r\nHave a look.\r\n"
+    ).encode()
+
+
+def test_it_flags_free_mail_that_never_passed_through_its_provider(dns_server):
+    message = _freemail(
+        "Received: from plesk.rackshack.example (plesk.rackshack.example [203.0.113.9])"
+        " by mx.example.net; Mon, 30 Nov 2026 10:00:01 +0000\r\n",
+        "<20261130.21000.qmail@plesk.rackshack.example>",
+    )
+    assert "FORGED_FREEMAIL_RCVD" in content_tags(dns_server, message)
+
+
+def test_it_leaves_free_mail_sent_through_its_provider(dns_server):
+    through_hotmail = _freemail(
+        "Received: from EUR05-AM6-obe.outbound.protection.outlook.com (mail-am6eur05"
+        "olkn2010.outbound.protection.outlook.com [40.92.91.10]) by mx.example.net;"
+        " Mon, 30 Nov 2026 10:00:01 +0000\r\n",
+        "<20261130.21000.qmail@plesk.rackshack.example>",
+    )
+    assert "FORGED_FREEMAIL_RCVD" not in content_tags(dns_server, through_hotmail)
+    # A provider's Message-ID alone says it was written there (the Received headers may
+    # have been dropped by a forwarder), as does connecting from the provider itself.
+    its_message_id = _freemail("", "<DB7PR10MB2345.eurprd10.prod.hotmail.com>")
+    assert "FORGED_FREEMAIL_RCVD" not in content_tags(dns_server, its_message_id)
+    from_provider = scan(
+        message=_freemail("", "<1@plesk.rackshack.example>"),
+        remote_ip="",
+        ehlo_domain="mail-am6eur05olkn2010.outbound.protection.outlook.com",
+        env_from="",
+        env_rcpt_to=[],
+    )
+    assert "FORGED_FREEMAIL_RCVD" not in from_provider.tags
+
+
 def test_it_rejects_the_gtube_test_message(dns_server):
     message = corpus_file("messages", "spam", "spamassassin-t", "gtube.eml").read_bytes()
     verdict = scan(message=message, remote_ip="", ehlo_domain="", env_from="", env_rcpt_to=[])
