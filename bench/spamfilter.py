@@ -7,7 +7,8 @@ precision, recall, the ham false-positive rate and messages/s on one core.
 
 The split is deterministic: every other message (sorted by path) is learned, the rest is
 classified. The DNS server is tests/support/dns_server.py on loopback with SPF, DMARC and
-MX records for the corpus' sender domains (everything else answers NXDOMAIN), so every
+MX records for the corpus' envelope sender domains (everything else answers NXDOMAIN;
+`--from-domains`: for From domains too), so every
 scan asks DNS for real. Pass 1 starts with an empty answer cache, later passes find the
 answers kept (as a running server would for repeat senders). Bayes lives in Redis when
 REDIS_URL is set, else in an in-memory SQLite database.
@@ -76,6 +77,27 @@ def envelope(raw: bytes) -> tuple[str, str, list[str]]:
         sender.rsplit("@", 1)[-1].lower() if sender else "",
         [rcpt or "postmaster@example.org"],
     )
+
+
+def publish(server, raws: list[bytes], from_domains: bool = False) -> None:
+    """The sending host has a confirmed PTR name, the one it says in HELO; every envelope
+    sender domain publishes SPF (softfail for that host), DMARC p=none and an MX. A From
+    domain that differs (list mail, forged senders) does not exist, so
+    FROMHOST_NORES_A_OR_MX and DMARC_NA fire on it; `from_domains` publishes the same
+    records for From domains too, to see how much of a score that part is."""
+    from apps.spamfilter.message import parse
+
+    server.set_zone("25.2.0.192.in-addr.arpa", {"PTR": ["mx.sender.test."]})
+    server.set_zone("mx.sender.test", {"A": ["192.0.2.25"]})
+    domains = set()
+    for raw in raws:
+        domains.add(envelope(raw)[1])
+        sender = parse(raw).from_address if from_domains else None
+        if sender is not None:
+            domains.add(sender.domain.rstrip("."))
+    for domain in domains - {""}:
+        server.set_zone(domain, {"TXT": ["v=spf1 ip4:198.51.100.0/24 ~all"], "MX": [(10, "mx")]})
+        server.set_zone(f"_dmarc.{domain}", {"TXT": ["v=DMARC1; p=none"]})
 
 
 def operating_point(scores: list[tuple[float, bool]], max_false_positive_rate: float) -> str:
@@ -148,6 +170,11 @@ def main() -> None:
     parser.add_argument("--misses", action="store_true", help="list misclassified messages")
     parser.add_argument("--dump", help="write every verdict to this file (JSON lines)")
     parser.add_argument("--check", help="compare every verdict with this --dump file")
+    parser.add_argument(
+        "--from-domains",
+        action="store_true",
+        help="publish DNS records for From domains too, not only for envelope domains",
+    )
     args = parser.parse_args()
 
     from tests.support.dns_server import DnsServer
@@ -168,14 +195,7 @@ def main() -> None:
     train = [(p, True) for p in spam[::2]] + [(p, False) for p in ham[::2]]
     test = [(p, True) for p in spam[1::2]] + [(p, False) for p in ham[1::2]]
 
-    # The sending host has a confirmed PTR name, the one it says in HELO; sender domains
-    # publish SPF (softfail for it), DMARC p=none and an MX.
-    server.set_zone("25.2.0.192.in-addr.arpa", {"PTR": ["mx.sender.test."]})
-    server.set_zone("mx.sender.test", {"A": ["192.0.2.25"]})
-    domains = {envelope(p.read_bytes())[1] for p, _ in train + test} - {""}
-    for domain in domains:
-        server.set_zone(domain, {"TXT": ["v=spf1 ip4:198.51.100.0/24 ~all"], "MX": [(10, "mx")]})
-        server.set_zone(f"_dmarc.{domain}", {"TXT": ["v=DMARC1; p=none"]})
+    publish(server, [p.read_bytes() for p, _ in train + test], args.from_domains)
 
     bayes.purge(bayes.GLOBAL)
     started = time.perf_counter()
