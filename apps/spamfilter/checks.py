@@ -5,6 +5,7 @@ here has a rule there.
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -150,6 +151,28 @@ def _missing(c: Context) -> Iterator[str]:
         yield "MISSING_FROM"
     if not (m.has("To") or m.has("Cc") or m.has("Bcc")):
         yield "MISSING_TO"
+
+
+# No zone on earth is more than 14 hours from UTC (Kiribati, +14:00): bulk mailers that
+# print their offset wrongly write -1600 or -1900 (SpamAssassin's INVALID_DATE_TZ_ABSURD).
+MAX_ZONE_OFFSET = 14 * 3600
+
+
+@check("INVALID_DATE", "INVALID_DATE_TZ_ABSURD")
+def _date(c: Context) -> Iterator[str]:
+    """A Date no RFC 5322 parser reads, or of a year before 1970 (the "0102" that mailers
+    adding 1900 to a two-digit year wrote), or with an offset no time zone has."""
+    value = c.message.header("Date")
+    if value is None:
+        return  # MISSING_DATE
+    try:
+        parsed = email.utils.parsedate_tz(value)
+    except (TypeError, ValueError, IndexError):
+        parsed = None
+    if parsed is None or parsed[0] < 1970:
+        yield "INVALID_DATE"
+    elif parsed[9] is not None and abs(parsed[9]) > MAX_ZONE_OFFSET:
+        yield "INVALID_DATE_TZ_ABSURD"
 
 
 @check("MISSING_SUBJECT", "EMPTY_SUBJECT", "SUBJ_ALL_CAPS", "SUBJ_EXCESS_PUNCT", "MULTIPLE_FROM")

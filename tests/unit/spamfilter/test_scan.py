@@ -254,6 +254,37 @@ def test_it_leaves_free_mail_sent_through_its_provider(dns_server):
     assert "FORGED_FREEMAIL_RCVD" not in from_provider.tags
 
 
+def _dated(date: str) -> bytes:
+    return (
+        f"From: Ann <ann@example.org>\r\nTo: You <you@example.net>\r\nSubject: Hi\r\n"
+        f"Date: {date}\r\nMessage-ID: <1@example.org>\r\n\r\nSee you at noon.\r\n"
+    ).encode()
+
+
+DATE_TAGS = {"INVALID_DATE", "INVALID_DATE_TZ_ABSURD"}
+
+
+def test_it_flags_a_date_no_mailer_writes(dns_server):
+    assert DATE_TAGS & content_tags(dns_server, _dated("Wed, 21 Aug 2002 20:31:57 -1600")) == {
+        "INVALID_DATE_TZ_ABSURD"
+    }
+    assert DATE_TAGS & content_tags(dns_server, _dated("Sun, 22 Sep 0102 04:09:28 +1100")) == {
+        "INVALID_DATE"
+    }
+    assert DATE_TAGS & content_tags(dns_server, _dated("next Tuesday")) == {"INVALID_DATE"}
+
+
+def test_it_leaves_dates_of_the_farthest_zones_and_two_digit_years(dns_server):
+    for date in (
+        "Mon, 30 Nov 2026 10:00:00 +1400",  # Kiribati
+        "Mon, 30 Nov 2026 10:00:00 -1200",
+        "Tue, 10 Feb 2004 10:14:01 -0800 (PST)",
+        "Mon, 09 Feb 04 23:17:44 GMT",
+        "30 Nov 2026 10:00:00 -0000",
+    ):
+        assert DATE_TAGS & content_tags(dns_server, _dated(date)) == set(), date
+
+
 def test_it_rejects_the_gtube_test_message(dns_server):
     message = corpus_file("messages", "spam", "spamassassin-t", "gtube.eml").read_bytes()
     verdict = scan(message=message, remote_ip="", ehlo_domain="", env_from="", env_rcpt_to=[])
