@@ -175,6 +175,23 @@ def _date(c: Context) -> Iterator[str]:
         yield "INVALID_DATE_TZ_ABSURD"
 
 
+# Outlook Express and Outlook 97-2003 (Build 8 to 11) add X-MimeOLE to every message they
+# write; bulk mailers that borrow their X-Mailer do not (SpamAssassin's FORGED_MUA_OUTLOOK
+# looks for the same). Outlook 2010 and later write neither "Build" nor X-MimeOLE.
+OLD_OUTLOOK = re.compile(
+    r"\bMicrosoft Outlook Express\b"
+    r"|\bMicrosoft (?:Office )?Outlook(?: IMO| CWS)?,? Build (?:8|9|10|11)\.",
+    re.IGNORECASE,
+)
+
+
+@check("FORGED_MUA_OUTLOOK")
+def _mua(c: Context) -> Iterator[str]:
+    mailer = c.message.header("X-Mailer")
+    if mailer and OLD_OUTLOOK.search(mailer) and not c.message.has("X-MimeOLE"):
+        yield "FORGED_MUA_OUTLOOK"
+
+
 @check("MISSING_SUBJECT", "EMPTY_SUBJECT", "SUBJ_ALL_CAPS", "SUBJ_EXCESS_PUNCT", "MULTIPLE_FROM")
 def _subject(c: Context) -> Iterator[str]:
     m = c.message

@@ -285,6 +285,35 @@ def test_it_leaves_dates_of_the_farthest_zones_and_two_digit_years(dns_server):
         assert DATE_TAGS & content_tags(dns_server, _dated(date)) == set(), date
 
 
+def _mailer(headers: str) -> bytes:
+    return (
+        f"From: Ann <ann@example.org>\r\nTo: You <you@example.net>\r\nSubject: Hi\r\n"
+        f"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@example.org>\r\n{headers}"
+        "\r\nSee you at noon.\r\n"
+    ).encode()
+
+
+def test_it_flags_an_outlook_x_mailer_without_the_header_outlook_writes(dns_server):
+    for mailer in (
+        "Microsoft Outlook Express 6.00.2600.0000",
+        "Microsoft Outlook IMO Build 9.0.2416 (9.0.2910.0)",
+        "Microsoft Office Outlook, Build 11.0.5510",
+    ):
+        tags = content_tags(dns_server, _mailer(f"X-Mailer: {mailer}\r\n"))
+        assert "FORGED_MUA_OUTLOOK" in tags, mailer
+
+
+def test_it_leaves_outlook_mail_as_outlook_writes_it(dns_server):
+    genuine = _mailer(
+        "X-Mailer: Microsoft Outlook Express 6.00.2600.0000\r\n"
+        "X-MimeOLE: Produced By Microsoft MimeOLE V6.00.2600.0000\r\n"
+    )
+    assert "FORGED_MUA_OUTLOOK" not in content_tags(dns_server, genuine)
+    # Outlook 2010 and later write no X-MimeOLE at all.
+    modern = _mailer("X-Mailer: Microsoft Outlook 16.0\r\n")
+    assert "FORGED_MUA_OUTLOOK" not in content_tags(dns_server, modern)
+
+
 def test_it_rejects_the_gtube_test_message(dns_server):
     message = corpus_file("messages", "spam", "spamassassin-t", "gtube.eml").read_bytes()
     verdict = scan(message=message, remote_ip="", ehlo_domain="", env_from="", env_rcpt_to=[])
