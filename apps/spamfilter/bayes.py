@@ -31,6 +31,12 @@ UNKNOWN_STRENGTH, UNKNOWN_PROBABILITY = 0.45, 0.5
 SPAM_FROM, SPAM_FULL = 0.5, 0.99  # BAYES_SPAM: none at or below 0.5, all of it from 0.99
 HAM_FROM = 0.4  # BAYES_HAM: from 0.4 down, all of it at 0.05
 WORD = re.compile(r"[^\W_][\w'$€£.-]*[^\W_]|[^\W_]", re.UNICODE)
+# Chinese and Japanese write words without spaces between them: a run of Han or kana is
+# read as its overlapping character pairs (as SpamAssassin's and rspamd's CJK tokenizers
+# do without a dictionary), not as one "word" of a whole sentence. Hangul is spaced.
+CJK = re.compile(
+    "[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]+"
+)
 SUBJECT_HEADERS = ("Subject",)
 TOKEN_HEADERS = ("From", "Reply-To", "X-Mailer", "User-Agent", "Return-Path")
 
@@ -121,7 +127,26 @@ def _word_token(word: str) -> str:
     return f"long:{token[:4]}" if size > 24 else ""
 
 
+def _cjk_words(text: str, prefix: str) -> list[str]:
+    """The words of a text with Han or kana in it: each run of those as its character
+    pairs (a lone character as itself), the text around the runs as usual."""
+    found = []
+    position = 0
+    for match in CJK.finditer(text):
+        found.extend(_words(text[position : match.start()], prefix))
+        run = match[0]
+        if len(run) == 1:
+            found.append(f"{prefix}{run}")
+        else:
+            found.extend(f"{prefix}{run[i : i + 2]}" for i in range(len(run) - 1))
+        position = match.end()
+    found.extend(_words(text[position:], prefix))
+    return found
+
+
 def _words(text: str, prefix: str = "") -> list[str]:
+    if CJK.search(text):  # one scan of the text; most mail has no Han or kana at all
+        return _cjk_words(text, prefix)
     known = _word_tokens
     if len(known) > WORD_CACHE_SIZE:
         known.clear()

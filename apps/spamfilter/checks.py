@@ -5,6 +5,7 @@ here has a rule there.
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -73,6 +74,26 @@ ZERO_FONT = re.compile(r"font-size\s*:\s*0(?:px|pt|em|%)?\s*[;\"']", re.IGNORECA
 IMG = re.compile(r"<img\b", re.IGNORECASE)
 FONT_LARGE = re.compile(r"<font\b[^>]*\bsize\s*=\s*[\"']?\+?[4-7]", re.IGNORECASE)
 EXCLAIM = re.compile(r"!{2,}")
+# Free mail providers and what their own servers write in the Received headers and the
+# Message-ID of mail they send (SpamAssassin's FORGED_HOTMAIL_RCVD2, FORGED_YAHOO_RCVD,
+# FORGED_GMAIL_RCVD): a From address of theirs on mail that never passed through them is
+# a forgery, the commonest one of bulk senders.
+_MICROSOFT = ("hotmail.com", "outlook.com", "msn.com", "live.com")
+_GOOGLE = ("google.com", "gmail.com", "googlemail.com")
+FREEMAIL_MARKERS = {
+    "hotmail.com": _MICROSOFT,
+    "outlook.com": _MICROSOFT,
+    "msn.com": _MICROSOFT,
+    "live.com": _MICROSOFT,
+    "gmail.com": _GOOGLE,
+    "googlemail.com": _GOOGLE,
+    "aol.com": ("aol.com", "aol.net", "aim.com"),
+    "excite.com": ("excite.com",),
+    "juno.com": ("juno.com", "untd.com"),
+    "lycos.com": ("lycos.com",),
+    "netscape.net": ("netscape.net", "aol.com"),
+    "earthlink.net": ("earthlink.net",),
+}
 HOST_LIKE = re.compile(r"^(?:https?://)?(?:[a-z0-9-]+\.)+[a-z]{2,}(?:[/:?#]\S*)?$", re.I)
 
 
@@ -130,6 +151,45 @@ def _missing(c: Context) -> Iterator[str]:
         yield "MISSING_FROM"
     if not (m.has("To") or m.has("Cc") or m.has("Bcc")):
         yield "MISSING_TO"
+
+
+# No zone on earth is more than 14 hours from UTC (Kiribati, +14:00): bulk mailers that
+# print their offset wrongly write -1600 or -1900 (SpamAssassin's INVALID_DATE_TZ_ABSURD).
+MAX_ZONE_OFFSET = 14 * 3600
+
+
+@check("INVALID_DATE", "INVALID_DATE_TZ_ABSURD")
+def _date(c: Context) -> Iterator[str]:
+    """A Date no RFC 5322 parser reads, or of a year before 1970 (the "0102" that mailers
+    adding 1900 to a two-digit year wrote), or with an offset no time zone has."""
+    value = c.message.header("Date")
+    if value is None:
+        return  # MISSING_DATE
+    try:
+        parsed = email.utils.parsedate_tz(value)
+    except (TypeError, ValueError, IndexError):
+        parsed = None
+    if parsed is None or parsed[0] < 1970:
+        yield "INVALID_DATE"
+    elif parsed[9] is not None and abs(parsed[9]) > MAX_ZONE_OFFSET:
+        yield "INVALID_DATE_TZ_ABSURD"
+
+
+# Outlook Express and Outlook 97-2003 (Build 8 to 11) add X-MimeOLE to every message they
+# write; bulk mailers that borrow their X-Mailer do not (SpamAssassin's FORGED_MUA_OUTLOOK
+# looks for the same). Outlook 2010 and later write neither "Build" nor X-MimeOLE.
+OLD_OUTLOOK = re.compile(
+    r"\bMicrosoft Outlook Express\b"
+    r"|\bMicrosoft (?:Office )?Outlook(?: IMO| CWS)?,? Build (?:8|9|10|11)\.",
+    re.IGNORECASE,
+)
+
+
+@check("FORGED_MUA_OUTLOOK")
+def _mua(c: Context) -> Iterator[str]:
+    mailer = c.message.header("X-Mailer")
+    if mailer and OLD_OUTLOOK.search(mailer) and not c.message.has("X-MimeOLE"):
+        yield "FORGED_MUA_OUTLOOK"
 
 
 @check("MISSING_SUBJECT", "EMPTY_SUBJECT", "SUBJ_ALL_CAPS", "SUBJ_EXCESS_PUNCT", "MULTIPLE_FROM")
@@ -237,6 +297,32 @@ def _recipients(c: Context) -> Iterator[str]:
     reply_domain = reply_to[0].domain if reply_to else ""
     if reply_domain and from_domain and not aligned(reply_domain, from_domain, "r"):
         yield "REPLYTO_DOM_NEQ_FROM_DOM"
+
+
+def _freemail_markers(domain: str) -> tuple[str, ...]:
+    found = FREEMAIL_MARKERS.get(domain)
+    if found is None and organizational_domain(domain).startswith("yahoo."):
+        found = ("yahoo.com", "yahoo.net", "yahoodns.net", "yahoo.co")
+    return found or ()
+
+
+@check("FORGED_FREEMAIL_RCVD")
+def _freemail(c: Context) -> Iterator[str]:
+    sender = c.message.from_address
+    if c.authenticated_as or sender is None or not sender.domain:
+        return
+    markers = _freemail_markers(sender.domain)
+    if not markers:
+        return
+    if c.auth is not None and any(
+        r.result == "pass" and aligned(r.domain, sender.domain, "r") for r in c.auth.dkim
+    ):
+        return
+    seen = [*c.message.header_all("Received"), c.message.header("Message-ID") or ""]
+    seen += [c.ehlo_domain, *c.iprev_names]
+    text = " ".join(seen).lower()
+    if not any(marker in text for marker in markers):
+        yield "FORGED_FREEMAIL_RCVD"
 
 
 # --- the connection --------------------------------------------------------------------

@@ -3,6 +3,7 @@ of the shared corpus to tell the other half apart, in the database and in Redis.
 
 from __future__ import annotations
 
+import base64
 import os
 import statistics
 from pathlib import Path
@@ -56,6 +57,27 @@ def test_it_tokenizes_headers_text_html_and_links():
     )
     assert "shape:html-only" in tokens
     assert len(tokens) == len(set(tokens))
+
+
+def test_it_reads_chinese_and_japanese_as_pairs_of_characters():
+    subject = base64.b64encode("免費試用".encode()).decode()
+    message = parse(
+        f"From: a@example.org\r\nSubject: =?utf-8?b?{subject}?=\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Hello 中文郵件 world 的 カタカナ\r\n".encode()
+    )
+    tokens = bayes.tokens(message)
+    assert {"subject:免費", "subject:費試", "subject:試用"} <= set(tokens)
+    assert {"中文", "文郵", "郵件", "的", "カタ", "タカ", "カナ", "hello", "world"} <= set(tokens)
+    assert "中文郵件" not in tokens and not any(t.startswith("long:") for t in tokens)
+
+
+def test_it_keeps_words_of_spaced_scripts_whole():
+    message = parse(
+        "Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Привет мир, 안녕하세요 친구\r\n".encode()
+    )
+    assert {"привет", "мир", "안녕하세요"} <= set(bayes.tokens(message))
 
 
 def test_it_does_not_vote_before_it_has_learned_enough(store, settings):

@@ -215,6 +215,105 @@ def test_it_leaves_a_colleagues_note_without_bulk_wording_tags(dns_server):
     assert tags & BULK_WORDING == set()
 
 
+def _freemail(received: str, message_id: str) -> bytes:
+    return (
+        f"{received}From: Jeff <jeff.b@hotmail.com>\r\nTo: You <you@example.net>\r\n"
+        "Subject: Re: Funny\r\nDate: Mon, 30 Nov 2026 10:00:00 +0000\r\n"
+        f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\n\r\nHave a look.\r\n"
+    ).encode()
+
+
+def test_it_flags_free_mail_that_never_passed_through_its_provider(dns_server):
+    message = _freemail(
+        "Received: from plesk.rackshack.example (plesk.rackshack.example [203.0.113.9])"
+        " by mx.example.net; Mon, 30 Nov 2026 10:00:01 +0000\r\n",
+        "<20261130.21000.qmail@plesk.rackshack.example>",
+    )
+    assert "FORGED_FREEMAIL_RCVD" in content_tags(dns_server, message)
+
+
+def test_it_leaves_free_mail_sent_through_its_provider(dns_server):
+    through_hotmail = _freemail(
+        "Received: from EUR05-AM6-obe.outbound.protection.outlook.com (mail-am6eur05"
+        "olkn2010.outbound.protection.outlook.com [40.92.91.10]) by mx.example.net;"
+        " Mon, 30 Nov 2026 10:00:01 +0000\r\n",
+        "<20261130.21000.qmail@plesk.rackshack.example>",
+    )
+    assert "FORGED_FREEMAIL_RCVD" not in content_tags(dns_server, through_hotmail)
+    # A provider's Message-ID alone says it was written there (the Received headers may
+    # have been dropped by a forwarder), as does connecting from the provider itself.
+    its_message_id = _freemail("", "<DB7PR10MB2345.eurprd10.prod.hotmail.com>")
+    assert "FORGED_FREEMAIL_RCVD" not in content_tags(dns_server, its_message_id)
+    from_provider = scan(
+        message=_freemail("", "<1@plesk.rackshack.example>"),
+        remote_ip="",
+        ehlo_domain="mail-am6eur05olkn2010.outbound.protection.outlook.com",
+        env_from="",
+        env_rcpt_to=[],
+    )
+    assert "FORGED_FREEMAIL_RCVD" not in from_provider.tags
+
+
+def _dated(date: str) -> bytes:
+    return (
+        f"From: Ann <ann@example.org>\r\nTo: You <you@example.net>\r\nSubject: Hi\r\n"
+        f"Date: {date}\r\nMessage-ID: <1@example.org>\r\n\r\nSee you at noon.\r\n"
+    ).encode()
+
+
+DATE_TAGS = {"INVALID_DATE", "INVALID_DATE_TZ_ABSURD"}
+
+
+def test_it_flags_a_date_no_mailer_writes(dns_server):
+    assert DATE_TAGS & content_tags(dns_server, _dated("Wed, 21 Aug 2002 20:31:57 -1600")) == {
+        "INVALID_DATE_TZ_ABSURD"
+    }
+    assert DATE_TAGS & content_tags(dns_server, _dated("Sun, 22 Sep 0102 04:09:28 +1100")) == {
+        "INVALID_DATE"
+    }
+    assert DATE_TAGS & content_tags(dns_server, _dated("next Tuesday")) == {"INVALID_DATE"}
+
+
+def test_it_leaves_dates_of_the_farthest_zones_and_two_digit_years(dns_server):
+    for date in (
+        "Mon, 30 Nov 2026 10:00:00 +1400",  # Kiribati
+        "Mon, 30 Nov 2026 10:00:00 -1200",
+        "Tue, 10 Feb 2004 10:14:01 -0800 (PST)",
+        "Mon, 09 Feb 04 23:17:44 GMT",
+        "30 Nov 2026 10:00:00 -0000",
+    ):
+        assert DATE_TAGS & content_tags(dns_server, _dated(date)) == set(), date
+
+
+def _mailer(headers: str) -> bytes:
+    return (
+        f"From: Ann <ann@example.org>\r\nTo: You <you@example.net>\r\nSubject: Hi\r\n"
+        f"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@example.org>\r\n{headers}"
+        "\r\nSee you at noon.\r\n"
+    ).encode()
+
+
+def test_it_flags_an_outlook_x_mailer_without_the_header_outlook_writes(dns_server):
+    for mailer in (
+        "Microsoft Outlook Express 6.00.2600.0000",
+        "Microsoft Outlook IMO Build 9.0.2416 (9.0.2910.0)",
+        "Microsoft Office Outlook, Build 11.0.5510",
+    ):
+        tags = content_tags(dns_server, _mailer(f"X-Mailer: {mailer}\r\n"))
+        assert "FORGED_MUA_OUTLOOK" in tags, mailer
+
+
+def test_it_leaves_outlook_mail_as_outlook_writes_it(dns_server):
+    genuine = _mailer(
+        "X-Mailer: Microsoft Outlook Express 6.00.2600.0000\r\n"
+        "X-MimeOLE: Produced By Microsoft MimeOLE V6.00.2600.0000\r\n"
+    )
+    assert "FORGED_MUA_OUTLOOK" not in content_tags(dns_server, genuine)
+    # Outlook 2010 and later write no X-MimeOLE at all.
+    modern = _mailer("X-Mailer: Microsoft Outlook 16.0\r\n")
+    assert "FORGED_MUA_OUTLOOK" not in content_tags(dns_server, modern)
+
+
 def test_it_rejects_the_gtube_test_message(dns_server):
     message = corpus_file("messages", "spam", "spamassassin-t", "gtube.eml").read_bytes()
     verdict = scan(message=message, remote_ip="", ehlo_domain="", env_from="", env_rcpt_to=[])
