@@ -29,6 +29,7 @@ import dns.resolver
 import spf
 
 from apps.domains.models import DnsCheckResult, DomainProfile
+from apps.domains.records import SPF_SENDS_NOTHING
 from mailadmin.dns import WireResolver
 
 logger = logging.getLogger(__name__)
@@ -341,6 +342,53 @@ async def _check_spf(
     return OK, found, f"SPF passes for this server ({', '.join(ips)}){_via(answer)}"
 
 
+async def _check_spf_sends_nothing(lookups: Lookups, record: dict) -> Result:
+    """The SPF record of a name that sends no mail (a domain alias): right when it lets no
+    server pass, whatever its spelling. Terms are evaluated left to right and the first
+    `all` ends the evaluation (RFC 7208 4.6.2), so only what comes before it can authorise,
+    and a "-" mechanism authorises nobody."""
+    name = _host(record["name"])
+    answer = await lookups.get(record["name"], "TXT")
+    if answer.status != OK:
+        return answer.status, [], answer.detail
+    found = answer.found
+    spf_records = [t for t in found if SPF_START.match(t.strip())]
+    if not spf_records:
+        return MISSING, found, "no SPF record (v=spf1)"
+    if len(spf_records) > 1:
+        return (
+            MISMATCH,
+            found,
+            f"{len(spf_records)} SPF records; RFC 7208 allows one, so receivers "
+            "treat the domain's SPF as broken (permerror)",
+        )
+    terms = spf_records[0].lower().split()[1:]
+    mechanisms = [t for t in terms if "=" not in t]
+    ends = [i for i, t in enumerate(mechanisms) if t.lstrip("+-~?") == "all"]
+    before = mechanisms[: ends[0]] if ends else mechanisms
+    allowing = [t for t in before if not t.startswith("-")]
+    fix = f"{name} sends no mail: publish {SPF_SENDS_NOTHING}"
+    if allowing:
+        return MISMATCH, found, f"the SPF record authorises senders ({' '.join(allowing)}); {fix}"
+    if not ends:
+        redirect = [t for t in terms if t.startswith("redirect=")]
+        if redirect:
+            return (
+                MISMATCH,
+                found,
+                f"the SPF record hands the decision to {redirect[0][9:]} ({redirect[0]}); {fix}",
+            )
+        return MISMATCH, found, f"the SPF record has no -all: forged mail gets neutral; {fix}"
+    if mechanisms[ends[0]] != "-all":
+        return (
+            MISMATCH,
+            found,
+            f"the SPF record ends in {mechanisms[ends[0]]}, not -all: receivers may still "
+            f"accept forged mail; {fix}",
+        )
+    return OK, found, f"no server may send as {name}{_via(answer)}"
+
+
 # --- DMARC ---------------------------------------------------------------------------------
 
 
@@ -588,6 +636,8 @@ async def _check_record(
     lookups: Lookups, record: dict, *, outbound: Answer | list[str], hostname: str
 ) -> Result:
     rtype = record["type"].upper()
+    if rtype == "TXT" and _text(record["content"]).lower() == SPF_SENDS_NOTHING:
+        return await _check_spf_sends_nothing(lookups, record)
     if rtype == "TXT" and record["content"].lower().startswith("v=spf1"):
         return await _check_spf(lookups, record, outbound=outbound, hostname=hostname)
     if rtype == "TXT" and record["name"].lower().startswith("_dmarc."):

@@ -213,3 +213,43 @@ def domain_records(
             )
         )
     return records
+
+
+# What an alias name publishes for SPF: nothing is ever sent from it (see alias_records).
+SPF_SENDS_NOTHING = "v=spf1 -all"
+
+
+def alias_records(*, alias: str, domain: str, hostname: str) -> list[Record]:
+    """What a domain alias `alias` (punycode) of `domain` must publish, required ones first.
+
+    An alias only receives: mail to x@<alias> is delivered as to x@<domain>. Nothing here
+    ever sends from it: submission accepts only a sender's own addresses, which are on
+    registered domains (never an alias name); forwards are SRS-rewritten into the domain
+    itself; DSNs use the null sender. So the alias's SPF and DMARC say that it sends no
+    mail (an SPF record of "-all" alone, RFC 7208; M3AAWG's Protecting Parked Domains),
+    which makes forged mail "from" it fail everywhere, instead of copying the domain's.
+    """
+    host = _fqdn(hostname)
+    return [
+        _record(
+            "MX",
+            alias,
+            f"10 {host}",
+            True,
+            f"Directs mail for the alias to this server, which delivers it as mail to {domain}.",
+        ),
+        _record(
+            "TXT",
+            alias,
+            SPF_SENDS_NOTHING,
+            True,
+            "SPF: the alias sends no mail, so no server may send as it.",
+        ),
+        _record(
+            "TXT",
+            f"_dmarc.{alias}",
+            "v=DMARC1; p=reject",
+            False,
+            "DMARC: receivers reject mail claiming to be from the alias (it sends none).",
+        ),
+    ]
