@@ -142,6 +142,11 @@ class DnsCheckResult(models.Model):
     tenant = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
     )
+    # Set for the records of one of the domain's aliases (a zone of its own); the domain's
+    # check judges them too, and removing the alias takes its results with it.
+    alias = models.ForeignKey(
+        "DomainAlias", null=True, blank=True, on_delete=models.CASCADE, related_name="dns_results"
+    )
     record_type = models.CharField(max_length=8)
     name = models.CharField(max_length=255)
     expected = models.TextField()

@@ -24,7 +24,7 @@ from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from apps.accounts.permissions import Perm
 from apps.accounts.principals.selectors import principal_scope
 from apps.domains import records
-from apps.domains.models import DkimKey, DnsCheckResult, DomainProfile
+from apps.domains.models import DkimKey, DnsCheckResult, DomainAlias, DomainProfile
 from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
 from mailadmin.tenancy import scope
 
@@ -214,11 +214,61 @@ def expected_records_many(*, domains: list[Principal]) -> list[list[records.Reco
     ]
 
 
+def alias_expected_records(*, alias_name: str, domain_name: str) -> list[records.Record]:
+    """What a domain alias must publish (a zone of its own): the page, the API and the
+    domain's DNS check read this."""
+    return records.alias_records(
+        alias=alias_name, domain=domain_name, hostname=settings.MAILADMIN_HOSTNAME
+    )
+
+
+def aliases_by_domain(*, domains: Iterable[Principal]) -> dict[int, list[DomainAlias]]:
+    """The aliases of several domains (by domain id, by name) in one query: a batch of
+    Check all costs one query for its aliases, however many domains have none."""
+    found: dict[int, list[DomainAlias]] = {}
+    rows = DomainAlias.objects.filter(domain__in=list(domains)).order_by("alias", "id")
+    for alias in rows.only("id", "alias", "domain"):
+        found.setdefault(alias.domain_id, []).append(alias)
+    return found
+
+
+def _alias_get(actor: Principal, name: str) -> DomainAlias | None:
+    """One of the actor's domain aliases by name (Unicode or punycode, any case), scoped
+    through its domain exactly as domain_get scopes domains."""
+    if name.strip().isdigit():  # ids name domains; an alias is asked for by name
+        return None
+    try:
+        stored = normalize_domain(name.strip())
+    except InvalidAddress:
+        return None
+    return (
+        DomainAlias.objects.filter(alias=stored, domain__in=domains_visible(actor))
+        .select_related("domain")
+        .first()
+    )
+
+
+def dns_record_set(*, actor: Principal, name_or_id: str | int) -> tuple[str, list[records.Record]]:
+    """(zone name, records) for GET /api/dns/records/{name}: one of the actor's domains, or
+    one of their domain aliases (its own record set). Another tenant's alias is NotFound,
+    exactly like an unknown domain."""
+    try:
+        domain = domain_get(actor=actor, name_or_id=name_or_id)
+    except NotFound:
+        alias = _alias_get(actor, str(name_or_id))
+        if alias is None:
+            raise
+        records_ = alias_expected_records(alias_name=alias.alias, domain_name=alias.domain.name)
+        return alias.alias, records_
+    return domain.name, expected_records(domain=domain)
+
+
 def domain_dns_records(*, actor: Principal, name_or_id: str | int) -> list[records.Record]:
-    """The records one of the actor's domains needs (GET /api/dns/records/{domain})."""
+    """The records one of the actor's domains or domain aliases needs
+    (GET /api/dns/records/{name})."""
     if not actor.has_permission(Perm.DNS_RECORD_GET):
         raise PermissionDenied(Perm.DNS_RECORD_GET)
-    return expected_records(domain=domain_get(actor=actor, name_or_id=name_or_id))
+    return dns_record_set(actor=actor, name_or_id=name_or_id)[1]
 
 
 def dns_results(*, actor: Principal, domain: Principal) -> QuerySet[DnsCheckResult]:

@@ -402,18 +402,33 @@ def _check_many(record_sets: list[list], *, concurrency: int) -> list[list[check
     )
 
 
+def _with_aliases(
+    domain: Principal, records: list, aliases: list[DomainAlias]
+) -> tuple[list, list[DomainAlias | None]]:
+    """The records a check of `domain` looks up: its own, then each alias's (each alias is a
+    zone of its own, judged with the domain and counted in its status: mail to an alias
+    whose MX points elsewhere never arrives), and for each record the alias it is of."""
+    checked, owners = list(records), [None] * len(records)
+    for alias in aliases:
+        extra = selectors.alias_expected_records(alias_name=alias.alias, domain_name=domain.name)
+        checked += extra
+        owners += [alias] * len(extra)
+    return checked, owners
+
+
 def _dns_check_store(
     *,
     actor: Principal | None,
     domain: Principal,
     records: list,
+    owners: list[DomainAlias | None],
     found_by_record: list[checks.Result],
     now: datetime,
 ) -> tuple[str | None, list[DnsCheckResult], list[dict]]:
     """Store one domain's check: (its new status or None when it could not be checked, the
     results, the progress rows)."""
     (stored,) = _dns_checks_store(
-        actor=actor, checked=[(domain, records, found_by_record)], now=now
+        actor=actor, checked=[(domain, records, owners, found_by_record)], now=now
     )
     return stored
 
@@ -421,21 +436,25 @@ def _dns_check_store(
 def _dns_checks_store(
     *,
     actor: Principal | None,
-    checked: list[tuple[Principal, list, list[checks.Result]]],
+    checked: list[tuple[Principal, list, list[DomainAlias | None], list[checks.Result]]],
     now: datetime,
 ) -> list[tuple[str | None, list[DnsCheckResult], list[dict]]]:
-    """Store the checks of several domains (domain, records, results) with a constant
-    number of queries (Check all stores a batch of domains at once): for each, (its new
-    status or None when it could not be checked, the results, the progress rows)."""
+    """Store the checks of several domains (domain, records, the alias of each record or
+    None, results) with a constant number of queries (Check all stores a batch of domains
+    at once): for each, (its new status or None when it could not be checked, the results,
+    the progress rows)."""
     stored = []
-    for domain, records, found_by_record in checked:
+    for domain, records, owners, found_by_record in checked:
         profile = domain_profile_ensure(actor=actor, domain=domain)
         results: list[DnsCheckResult] = []
         rows = []
-        for record, (status, found, detail) in zip(records, found_by_record, strict=True):
+        for record, owner, (status, found, detail) in zip(
+            records, owners, found_by_record, strict=True
+        ):
             results.append(
                 DnsCheckResult(
                     domain=domain,
+                    alias=owner,
                     tenant_id=domain.tenant_id,
                     record_type=record["type"],
                     name=record["name"],
@@ -480,13 +499,15 @@ def domain_dns_check_run(*, actor: Principal | None, domain_id: int, progress: P
         domain = selectors.domains_visible(actor).filter(pk=domain_id).first()
     if domain is None:
         return Outcome(False, "The domain no longer exists.")
-    records = selectors.expected_records(domain=domain)
+    aliases = selectors.aliases_by_domain(domains=[domain]).get(domain.pk, [])
+    records, owners = _with_aliases(domain, selectors.expected_records(domain=domain), aliases)
     progress.begin(len(records))
     (found_by_record,) = _check_many([records], concurrency=1)
     dns_status, results, rows = _dns_check_store(
         actor=actor,
         domain=domain,
         records=records,
+        owners=owners,
         found_by_record=found_by_record,
         now=timezone.now(),
     )
@@ -549,9 +570,11 @@ def domain_dns_check_all_run(*, actor: Principal, progress: Progress) -> Outcome
     processes = settings.MAILADMIN_DNS_CHECK_PROCESSES if len(ids) >= CHECK_ALL_PROCESS_MIN else 1
     done = 0
 
-    def store(domains: list, record_sets: list, results: Callable[[], list]) -> None:
+    def store(
+        domains: list, record_sets: list, owner_sets: list, results: Callable[[], list]
+    ) -> None:
         nonlocal done
-        checked = list(zip(domains, record_sets, results(), strict=True))
+        checked = list(zip(domains, record_sets, owner_sets, results(), strict=True))
         for dns_status, _, _ in _dns_checks_store(actor=actor, checked=checked, now=timezone.now()):
             counts[dns_status or "unchecked"] += 1
         done += len(domains)
@@ -567,8 +590,15 @@ def domain_dns_check_all_run(*, actor: Principal, progress: Progress) -> Outcome
                 .select_related("domain_profile")
                 .order_by("id")
             )
-            record_sets = selectors.expected_records_many(domains=domains)
-            checking = (domains, record_sets, checker.submit(record_sets))
+            aliases = selectors.aliases_by_domain(domains=domains)
+            record_sets, owner_sets = [], []
+            for domain, own in zip(
+                domains, selectors.expected_records_many(domains=domains), strict=True
+            ):
+                records, owners = _with_aliases(domain, own, aliases.get(domain.pk, []))
+                record_sets.append(records)
+                owner_sets.append(owners)
+            checking = (domains, record_sets, owner_sets, checker.submit(record_sets))
             if pending is not None:
                 store(*pending)
             pending = checking
