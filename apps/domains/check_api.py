@@ -111,7 +111,8 @@ class ZoneFileRenderer(renderers.BaseRenderer):
 
 class DnsRecordsApi(api.DnsRecordsApi):
     """The management API's record list (TXT content quoted and split as a zone file needs
-    it, so a paste works), or the same records as a zone file to import (`?format=zone`)."""
+    it, so a paste works), or the same records as a zone file to import (`?format=zone`).
+    The name may be a domain alias: its own record set and zone."""
 
     renderer_classes = [*api.DnsRecordsApi.renderer_classes, ZoneFileRenderer]
 
@@ -132,20 +133,19 @@ class DnsRecordsApi(api.DnsRecordsApi):
         },
     )
     def get(self, request: Request, domain: str) -> Response:
-        found = selectors.domain_get(actor=request.user, name_or_id=domain)
-        records = selectors.expected_records(domain=found)
+        zone_name, records = selectors.dns_record_set(actor=request.user, name_or_id=domain)
         if not isinstance(request.accepted_renderer, ZoneFileRenderer):
             return ok(
                 [{"type": r["type"], "name": r["name"], "content": zone.rdata(r)} for r in records]
             )
         text = zone.zone_file(
-            domain=found.name,
+            domain=zone_name,
             records=records,
             hostname=settings.MAILADMIN_HOSTNAME,
             host_addresses=settings.MAILADMIN_OUTBOUND_IPS,
         )
         response = Response(text)
-        response["Content-Disposition"] = f'attachment; filename="{found.name}.zone"'
+        response["Content-Disposition"] = f'attachment; filename="{zone_name}.zone"'
         return response
 
     def finalize_response(self, request, response, *args, **kwargs):

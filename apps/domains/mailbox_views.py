@@ -49,9 +49,10 @@ def import_kind(domain_id: int) -> str:
     return f"mailbox-import:{domain_id}"
 
 
-def mailbox_context(request: HttpRequest, domain) -> dict:
+def mailbox_context(request: HttpRequest, domain, aliases: list | None = None) -> dict:
     """The domain page's mailbox section: one page of mailboxes (a fixed number of
-    queries), the aliases, the catch-all, and the latest import run."""
+    queries), the aliases (`aliases` when the caller already read them), the catch-all,
+    and the latest import run."""
     actor = request.user
     search = (request.GET.get("mq") or "").strip()[:64]
     queryset = mailbox_selectors.mailbox_list(actor=actor, domain=domain, search=search)
@@ -82,7 +83,11 @@ def mailbox_context(request: HttpRequest, domain) -> dict:
         "mailbox_pagination": pagination,
         "aliases": [
             {"pk": a.pk, "name": display_domain(a.alias)}
-            for a in mailbox_selectors.domain_alias_list(actor=actor, domain=domain)
+            for a in (
+                mailbox_selectors.domain_alias_list(actor=actor, domain=domain)
+                if aliases is None
+                else aliases
+            )
         ],
         "catch_all": catch_all,
         "can_create_mailbox": actor.has_permission(Perm.PRINCIPAL_CREATE),
@@ -238,7 +243,11 @@ def domain_alias_create(request: HttpRequest, pk: int) -> HttpResponse:
         except ServiceError as exc:
             form.add_service_error(exc)
         else:
-            messages.success(request, f"{display_domain(alias.alias)} is now an alias.")
+            messages.success(
+                request,
+                f"{display_domain(alias.alias)} is now an alias. Publish its DNS records "
+                "(under the domain's): mail reaches it only once its MX points here.",
+            )
             return redirect_after_form(request, reverse("domains:detail", args=[domain.pk]))
     return _section_form(request, domain, "alias-form", alias_form=form)
 

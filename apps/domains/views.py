@@ -15,8 +15,9 @@ from django.views.decorators.http import require_POST
 from apps.accounts.emails import display_domain
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
-from apps.domains import mailbox_views, selectors, services
+from apps.domains import checks, mailbox_selectors, mailbox_views, selectors, services
 from apps.domains.forms import DkimKeyForm, DomainCreateForm
+from apps.domains.models import DomainProfile
 from mailadmin.api.pagination import paginate_query
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.forms import refusal_form
@@ -62,31 +63,67 @@ def domain_detail(request: HttpRequest, pk: int) -> HttpResponse:
     domain = _get(request, pk)
     context = _detail_context(request, domain)
     if request.user.has_permission(Perm.PRINCIPAL_LIST):
-        context.update(mailbox_views.mailbox_context(request, domain))
+        context.update(
+            mailbox_views.mailbox_context(request, domain, aliases=context["aliases_found"])
+        )
     return render(request, "domains/domain_detail.html", context)
+
+
+def _alias_status(rows: list[dict]) -> str:
+    """An alias's records' state as the domain's status words (Not checked yet when a
+    record has no result: the alias was added after the latest check)."""
+    if any(r["result"] is None for r in rows):
+        return DomainProfile.Status.UNKNOWN.label
+    status = checks.overall_status((r["result"].status, r["required"]) for r in rows)
+    return DomainProfile.Status(status).label if status else "Could not check"
 
 
 def _detail_context(request: HttpRequest, domain, dkim_form: DkimKeyForm | None = None) -> dict:
     actor = request.user
+    # The results of the domain's records and of its aliases' (one query for both).
     latest = {
-        (r.record_type, r.name.lower(), r.expected): r
+        (r.alias_id, r.record_type, r.name.lower(), r.expected): r
         for r in selectors.dns_results(actor=actor, domain=domain)
     }
-    rows = [
-        {
-            **record,
-            "result": latest.get((record["type"], record["name"].lower(), record["content"])),
-        }
-        for record in selectors.expected_records(domain=domain)
-    ]
+
+    def with_results(records: list, alias_id: int | None) -> list[dict]:
+        return [
+            {
+                **record,
+                "result": latest.get(
+                    (alias_id, record["type"], record["name"].lower(), record["content"])
+                ),
+            }
+            for record in records
+        ]
+
+    rows = with_results(selectors.expected_records(domain=domain), None)
+    aliases = list(mailbox_selectors.domain_alias_list(actor=actor, domain=domain))
+    alias_sections = []
+    for alias in aliases:
+        records = selectors.alias_expected_records(alias_name=alias.alias, domain_name=domain.name)
+        alias_rows = with_results(records, alias.pk)
+        alias_sections.append(
+            {
+                "pk": alias.pk,
+                "alias": alias.alias,
+                "name": display_domain(alias.alias),
+                "rows": alias_rows,
+                "status": _alias_status(alias_rows),
+                "table_id": f"dns-records-alias-{alias.pk}",
+            }
+        )
+    every_row = rows + [r for section in alias_sections for r in section["rows"]]
     run = task_run_list(actor=actor).filter(kind=selectors.dns_check_kind(domain.pk)).first()
     context = {
         "domain": domain,
         "display_name": display_domain(domain.name),
         "profile": selectors.domain_profile(domain),
         "rows": rows,
+        "alias_sections": alias_sections,
+        "aliases_found": aliases,
         # The latest check could not finish (our resolver failed): the status shown is older.
-        "could_not_check": any(r["result"] and r["result"].status == "error" for r in rows),
+        "could_not_check": any(r["result"] and r["result"].status == "error" for r in every_row),
         "run": run,
         "can_check": actor.has_permission(Perm.DNS_CHECK),
         "can_create_dkim": actor.has_permission(Perm.DKIM_SIGNATURE_CREATE),
