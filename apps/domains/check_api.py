@@ -29,6 +29,13 @@ DOMAIN_PARAMETER = OpenApiParameter(
     description="Domain name (Unicode or punycode) or id",
 )
 
+RECORDS_NAME_PARAMETER = OpenApiParameter(
+    "domain",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="Domain name (Unicode or punycode) or id, or the name of a domain alias",
+)
+
 
 RECORDS = envelope("DnsRecords", serializers.ListField(child=DnsRecordOutput()))
 
@@ -119,7 +126,7 @@ class DnsRecordsApi(api.DnsRecordsApi):
     @extend_schema(
         operation_id="dns_records_get",
         parameters=[
-            DOMAIN_PARAMETER,
+            RECORDS_NAME_PARAMETER,
             OpenApiParameter(
                 "format",
                 {"type": "string", "enum": ["json", "xml", "zone"]},

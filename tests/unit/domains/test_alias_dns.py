@@ -4,6 +4,9 @@ and the domain page that shows them; another tenant's alias stays invisible."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -22,6 +25,7 @@ from apps.domains.services import domain_dns_check_all_start
 from apps.domains.tasks import domain_dns_check_all_task
 from mailadmin.core.models import TaskRun
 from mailadmin.errors import ServiceError
+from tests.conftest import skip_or_fail
 from tests.unit.domains.test_check_api import NOT_FOUND
 from tests.unit.domains.test_dns_task import HOST, HOST_IP, _Progress, check_now, publish
 
@@ -289,6 +293,19 @@ def test_it_offers_an_alias_its_own_zone_file(api_a, alias_a):
     assert f"a-alias.example.\t3600\tIN\tMX\t10 {HOST}." in text
     assert '_dmarc.a-alias.example.\t3600\tIN\tTXT\t"v=DMARC1; p=reject"' in text
     assert "a.example" not in text.replace("a-alias.example", "")
+
+
+def test_it_writes_an_alias_zone_that_bind_loads(api_a, alias_a, tmp_path):
+    text = api_a.get("/api/dns/records/a-alias.example?format=zone").content.decode()
+    checkzone = shutil.which("named-checkzone") or "/usr/bin/named-checkzone"
+    if not shutil.which(checkzone):
+        skip_or_fail("named-checkzone missing (apt-get install bind9-utils)")
+    path = tmp_path / "a-alias.example.zone"
+    path.write_text(text)
+    result = subprocess.run(
+        [checkzone, "-i", "local", "a-alias.example", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_it_hides_another_tenants_alias_like_an_unknown_domain(api_a, api_b, alias_b):
