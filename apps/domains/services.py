@@ -629,10 +629,20 @@ def _dns_results_store(
         .filter(pk__in=[profile.pk for _, profile, *_ in stored])
         .order_by("pk")  # one lock order for all writers: no deadlocks between runs
     }
+    rows = [result for _, _, results, *_ in stored for result in results]
+    alias_ids = {r.alias_id for r in rows if r.alias_id is not None}
+    if alias_ids:
+        # An alias removed while it was being checked takes its results with it; the lock
+        # keeps the others until these rows are in (a batch without aliases asks nothing).
+        kept = set(
+            DomainAlias.objects.select_for_update()
+            .filter(pk__in=alias_ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        rows = [r for r in rows if r.alias_id is None or r.alias_id in kept]
     DnsCheckResult.objects.filter(domain__in=[domain for domain, *_ in stored]).delete()
-    DnsCheckResult.objects.bulk_create(
-        [result for _, _, results, *_ in stored for result in results], batch_size=1000
-    )
+    DnsCheckResult.objects.bulk_create(rows, batch_size=1000)
     updates: dict[tuple, list[int]] = {}
     for domain, profile, _results, dns_status, verified in stored:
         before = previous[profile.pk]

@@ -221,8 +221,10 @@ def test_it_checks_aliases_in_check_all_with_one_query_per_batch(
     with CaptureQueriesContext(connection) as captured:
         outcome = services.domain_dns_check_all_run(actor=admin_a, progress=_Progress())
     assert outcome.message == "4 domains: 3 ok, 0 partial, 1 failing, 0 could not be checked"
-    reads = [q["sql"] for q in captured if q["sql"].startswith("SELECT")]
-    assert sum('FROM "domains_domainalias"' in sql for sql in reads) == 2
+    aliases = [q["sql"] for q in captured if 'FROM "domains_domainalias"' in q["sql"]]
+    # one read per batch; storing locks the checked aliases of the batch that has one
+    assert sum("FOR UPDATE" not in sql for sql in aliases) == 2
+    assert sum("FOR UPDATE" in sql for sql in aliases) == 1
     spf = DnsCheckResult.objects.get(alias=alias_a, name="a-alias.example.", record_type="TXT")
     assert (spf.status, spf.detail) == (
         "mismatch",
@@ -257,6 +259,26 @@ def test_it_drops_an_alias_results_with_the_alias(
     check_now(admin_a, domain_a)
     assert DnsCheckResult.objects.filter(alias=alias_a).count() == 3
     domain_alias_delete(actor=admin_a, alias=alias_a)
+    assert not DnsCheckResult.objects.exclude(alias=None).exists()
+    assert DnsCheckResult.objects.filter(domain=domain_a).count() == len(
+        expected_records(domain=domain_a)
+    )
+
+
+def test_it_stores_the_check_of_a_domain_whose_alias_went_away_meanwhile(
+    admin_a, domain_a, alias_a, dns_server, check_now, monkeypatch
+):
+    publish(dns_server, expected_records(domain=domain_a) + alias_set(alias_a))
+    check_many = services._check_many
+
+    def alias_removed_while_checking(*args, **kwargs):
+        found = check_many(*args, **kwargs)
+        domain_alias_delete(actor=admin_a, alias=alias_a)
+        return found
+
+    monkeypatch.setattr(services, "_check_many", alias_removed_while_checking)
+    run = check_now(admin_a, domain_a)
+    assert run.state == TaskRun.State.SUCCESS
     assert not DnsCheckResult.objects.exclude(alias=None).exists()
     assert DnsCheckResult.objects.filter(domain=domain_a).count() == len(
         expected_records(domain=domain_a)
