@@ -29,7 +29,7 @@ from apps.accounts.names import name_problem
 from apps.accounts.permissions import Perm
 from apps.accounts.principals import services as principal_services
 from apps.domains import mailbox_fields, mailbox_selectors, selectors
-from apps.domains.models import CatchAll, DomainAlias, MailboxProfile
+from apps.domains.models import CatchAll, DomainAlias, DomainProfile, MailboxProfile
 from mailadmin.audit import audit
 from mailadmin.core.models import TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
@@ -333,6 +333,9 @@ def domain_alias_delete(*, actor: Principal, alias: DomainAlias) -> None:
     if row is None:
         raise NotFound()
     object_id, changes = str(row.pk), {"alias": row.alias, "domain": row.domain.name}
+    # The DNS check stores the alias's results under the domain profile's lock: taking it
+    # first (the same order) makes this wait for a store under way instead of deadlocking.
+    list(DomainProfile.objects.select_for_update().filter(domain_id=row.domain_id))
     row.delete()
     audit(
         actor=actor,
