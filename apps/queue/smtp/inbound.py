@@ -317,7 +317,13 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
         return verdict.reject
     copies = {pk: verdict.copy_for(pk) for pk in mailboxes}
     copies = {pk: copy for pk, copy in copies.items() if copy is not None}
-    passing_on = not verdict.discard and any(r.forward_to or r.report_domain for r in routes)
+    # Forwards go out unless the verdict holds the message: a quarantined message (or a
+    # rejecting one accepted for a safe-listing recipient) waits for an administrator,
+    # and releasing it delivers to the INBOX only; relaying it on would hand spam we judged
+    # too bad for Junk to another provider under our name.
+    on_hold = verdict.folder == QUARANTINE
+    forwarding = not verdict.discard and not on_hold and any(r.forward_to for r in routes)
+    passing_on = forwarding or (not verdict.discard and any(r.report_domain for r in routes))
     if not copies and not passing_on:
         if verdict.blocked and not verdict.discard:
             log.info("refused %s from <%s>: blocked by every recipient", message.queue_id,
@@ -357,7 +363,7 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
                 recipients=message.recipients,
             )
         for route in routes:
-            if passing_on:
+            if forwarding:
                 for address in route.forward_to:
                     forwards[(route.tenant_id, route.srs_domain, address)] = None
         by_sender: dict[tuple[int | None, str], list[str]] = {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.accounts.models import Principal
 from apps.spamfilter import bayes
 from apps.spamfilter.models import MailboxSpamSetting, QuarantinedMessage, SenderListEntry
 from apps.store import blobs
@@ -143,3 +144,24 @@ def test_the_mx_uses_a_threshold_set_in_the_settings_store(
     assert QuarantinedMessage.objects.count() == 1
     [junked] = Message.objects.all()
     assert junked.folder.name == "Junk"
+
+
+def test_a_held_message_is_not_forwarded_and_a_clean_one_is(inbound, mailboxes):
+    from apps.domains.models import MailboxProfile
+    from apps.queue.models import QueuedMessage
+
+    jane = mailboxes["jane"]
+    MailboxProfile.objects.create(
+        principal=jane,
+        domain=Principal.objects.get(name="example.test"),
+        tenant_id=jane.tenant_id,
+        name="jane",
+        display_name="Jane",
+        forwarding_address="jane@home.example",
+    )
+    assert _send(inbound, ["jane@example.test"])[0] == 250
+    assert QuarantinedMessage.objects.count() == 1
+    assert not QueuedMessage.objects.exists()  # held here, not relayed
+    assert _send(inbound, ["jane@example.test"], HAM)[0] == 250
+    [queued] = QueuedMessage.objects.all()
+    assert list(queued.recipients.values_list("address", flat=True)) == ["jane@home.example"]
