@@ -14,9 +14,11 @@ Secrets never reach the file: extra fields named like a secret are replaced by
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import logging.handlers
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,15 +107,62 @@ def entry_of(record: logging.LogRecord) -> dict[str, str]:
 class JsonLinesHandler(logging.handlers.RotatingFileHandler):
     """One JSON object per line; rotated by size, `backups` older files kept.
 
+    Every web, worker and SMTP process writes the same file, so each write and each
+    rotation happens under a lock on a file beside it (flock), and a process that finds
+    the file rotated by another reopens it before writing: no record lands in a rotated
+    copy, no copy is rotated twice, no file grows past its size by more than a record.
+
     Writing a file logs nothing, so a failure here (disk full) cannot loop: it goes to
     stderr through logging's own handleError."""
 
     def __init__(self, filename: str | Path, max_bytes: int, backups: int) -> None:
-        Path(filename).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(filename)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_path = path.parent / f".{path.name}.lock"
+        self._lock_file: Any = None
+        self._lock_pid = 0
         super().__init__(filename, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
 
     def format(self, record: logging.LogRecord) -> str:
         return json.dumps(entry_of(record), ensure_ascii=False)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            lock = self._process_lock()
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self._follow_rotation()
+                super().emit(record)  # rolls over first when the record would not fit
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        except Exception:
+            self.handleError(record)
+
+    def _process_lock(self) -> Any:
+        # Opened per process: a descriptor inherited over fork() shares its flock with
+        # the parent, which would then exclude nobody.
+        if self._lock_file is None or self._lock_pid != os.getpid():
+            self._lock_file = open(self._lock_path, "a")  # noqa: SIM115 - held for life
+            self._lock_pid = os.getpid()
+        return self._lock_file
+
+    def _follow_rotation(self) -> None:
+        """Reopen the file when another process rotated it away from our descriptor."""
+        if self.stream is None:
+            return
+        try:
+            current = os.stat(self.baseFilename).st_ino
+        except FileNotFoundError:
+            current = None
+        if current != os.fstat(self.stream.fileno()).st_ino:
+            self.stream.close()
+            self.stream = self._open()
+
+    def close(self) -> None:
+        super().close()
+        if self._lock_file is not None and self._lock_pid == os.getpid():
+            self._lock_file.close()
+        self._lock_file = None
 
 
 # --- reading back ----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 
 import pytest
 
@@ -109,8 +110,38 @@ def test_it_rotates_by_size_and_keeps_n_files(tmp_path):
         logger.removeHandler(handler)
         handler.close()
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["mailadmin.jsonl", "mailadmin.jsonl.1", "mailadmin.jsonl.2"]
+    assert files == [".mailadmin.jsonl.lock", "mailadmin.jsonl", "mailadmin.jsonl.1",
+                     "mailadmin.jsonl.2"]  # fmt: skip
     assert all(p.stat().st_size <= 2000 for p in tmp_path.iterdir())
+
+
+def _write_records(path, writer: int, count: int) -> None:
+    handler = JsonLinesHandler(path, max_bytes=3000, backups=1000)
+    logger = logging.getLogger(f"tests.rotation.{writer}")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        for n in range(count):
+            logger.warning("writer %s record %s", writer, n)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def test_processes_sharing_the_file_rotate_it_once_and_lose_no_record(tmp_path):
+    path = tmp_path / "mailadmin.jsonl"
+    context = multiprocessing.get_context("fork")
+    writers = [context.Process(target=_write_records, args=(path, w, 300)) for w in range(3)]
+    for process in writers:
+        process.start()
+    for process in writers:
+        process.join(60)
+        assert process.exitcode == 0
+    logs = [p for p in tmp_path.iterdir() if p.name.startswith("mailadmin.jsonl")]
+    events = [json.loads(line)["event"] for p in logs for line in p.read_text().splitlines()]
+    assert sorted(events) == sorted(f"writer {w} record {n}" for w in range(3) for n in range(300))
+    assert len(logs) > 10  # it did rotate, many times
+    assert all(p.stat().st_size <= 3000 for p in logs)
 
 
 def test_it_derives_event_ids():
