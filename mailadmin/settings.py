@@ -286,6 +286,9 @@ MAILADMIN_SETTINGS_REFRESH_SECONDS = env_float("MAILADMIN_SETTINGS_REFRESH_SECON
 # DNS block lists asked with the sending IP, e.g. "zen.spamhaus.org:RBL_SPAMHAUS:4.0"
 # (zone:TAG:score, comma-separated); off by default.
 MAILADMIN_SPAM_DNSBL = env_str("MAILADMIN_SPAM_DNSBL")
+# URI block lists asked with the registered domain of each link in the message, e.g.
+# "dbl.spamhaus.org:URIBL_DBL:3.0,multi.uribl.com:URIBL_BLACK:3.0"; off by default.
+MAILADMIN_SPAM_URIBL = env_str("MAILADMIN_SPAM_URIBL")
 # Quarantined messages are deleted this many days after they arrived (0 keeps them); the
 # daily digest to each quarantine's owner comes from this address (empty:
 # noreply-quarantine@<hostname>).

@@ -23,7 +23,7 @@ from apps.accounts.permissions import Perm
 from apps.accounts.principals.selectors import principal_get
 from apps.spamfilter import auth, bayes, checks, needles, rules, sender_lists, thresholds
 from apps.spamfilter.lookups import ScanLookups, reverse_name
-from apps.spamfilter.message import ParsedMessage, parse
+from apps.spamfilter.message import ParsedMessage, parse, url_host
 from mailadmin.audit import audit
 from mailadmin.errors import NotFound, ServiceError, ValidationFailed
 
@@ -133,27 +133,73 @@ def _authenticate(
     )
 
 
-def _dnsbl(lookups: ScanLookups, ip: str) -> list[tuple[str, float]]:
-    """MAILADMIN_SPAM_DNSBL: "zone:TAG:score,...", asked with the sending IPv4 address."""
-    configured = [e.strip() for e in settings.MAILADMIN_SPAM_DNSBL.split(",") if e.strip()]
-    if not configured or not ip or ":" in ip:
-        return []
-    reversed_ip = ".".join(reversed(ip.split(".")))
-    lists = []
-    for entry in configured:
+def _block_lists(setting: str) -> list[tuple[str, str, float]]:
+    """(zone, tag, score) of a "zone:TAG:score,..." setting; TAG defaults to
+    RBL_<ZONE>, an unreadable score to 0."""
+    found = []
+    for entry in (e.strip() for e in setting.split(",")):
+        if not entry:
+            continue
         zone, _, rest = entry.partition(":")
         tag, _, score = rest.partition(":")
-        lists.append((f"{reversed_ip}.{zone}", tag or f"RBL_{zone.upper()}", score))
-    lookups.prefetch((name, "A") for name, _, _ in lists)
-    listed = []
-    for name, tag, score in lists:
-        answer = lookups.get(name, "A")
-        if answer.values and any(v.startswith("127.") for v in answer.values):
-            try:
-                listed.append((tag, float(score or 0)))
-            except ValueError:
-                listed.append((tag, 0.0))
-    return listed
+        try:
+            value = float(score or 0)
+        except ValueError:
+            value = 0.0
+        found.append((zone.strip(".").lower(), tag or f"RBL_{zone.upper()}", value))
+    return found
+
+
+def _listed(answer) -> bool:
+    """A block list's "listed" answer: an address in 127.0.0.0/8 other than the codes
+    lists use to refuse a query (127.0.0.1 at URIBL, 127.255.255.x at Spamhaus: a query
+    through a public resolver, or over the free limit), which say nothing of the name."""
+    return any(
+        v.startswith("127.") and v != "127.0.0.1" and not v.startswith("127.255.255.")
+        for v in answer.values or ()
+    )
+
+
+def _ask_lists(
+    lookups: ScanLookups, names: list[str], lists: list[tuple[str, str, float]]
+) -> list[tuple[str, float]]:
+    """Each list's tag and score once, if any of `names` is listed in its zone."""
+    queries = [(f"{name}.{zone}", tag, score) for zone, tag, score in lists for name in names]
+    lookups.prefetch((query, "A") for query, _, _ in queries)
+    hits: dict[str, float] = {}
+    for query, tag, score in queries:
+        if tag not in hits and _listed(lookups.get(query, "A")):
+            hits[tag] = score
+    return list(hits.items())
+
+
+def _dnsbl(lookups: ScanLookups, ip: str) -> list[tuple[str, float]]:
+    """MAILADMIN_SPAM_DNSBL: "zone:TAG:score,...", asked with the sending IPv4 address."""
+    lists = _block_lists(settings.MAILADMIN_SPAM_DNSBL)
+    if not lists or not ip or ":" in ip:
+        return []
+    return _ask_lists(lookups, [".".join(reversed(ip.split(".")))], lists)
+
+
+MAX_URIBL_DOMAINS = 20  # a message naming hundreds of domains costs no more than this
+
+
+def _uribl(lookups: ScanLookups, urls: Sequence[str]) -> list[tuple[str, float]]:
+    """MAILADMIN_SPAM_URIBL: "zone:TAG:score,...", asked with the registered domain of
+    each link in the message (the first MAX_URIBL_DOMAINS; links to bare IPs are left
+    to the DNSBL)."""
+    lists = _block_lists(settings.MAILADMIN_SPAM_URIBL)
+    if not lists:
+        return []
+    domains: dict[str, None] = {}
+    for url in urls:
+        host = url_host(url)
+        if not host or "." not in host or host.replace(".", "").isdigit() or ":" in host:
+            continue
+        domains.setdefault(auth.organizational_domain(host.rstrip(".")), None)
+        if len(domains) >= MAX_URIBL_DOMAINS:
+            break
+    return _ask_lists(lookups, list(domains), lists) if domains else []
 
 
 def scan(
@@ -197,9 +243,11 @@ def scan(
         iprev_names=results.iprev.names if results else (),
     )
     found: dict[str, float] = {tag: 1.0 for tag in checks.run_checks(context)}
+    listed: set[str] = set()  # block-list tags, scored by their setting
     if results is not None:
-        for tag, score in _dnsbl(lookups, ip):
-            found[tag] = score  # scored by the setting, not the rules file
+        for tag, score in _dnsbl(lookups, ip) + _uribl(lookups, parsed.urls):
+            found[tag] = score
+            listed.add(tag)
     body = lowered = None
     for rule in ruleset.matchers:
         if rule.header:
@@ -231,7 +279,7 @@ def scan(
     score = 0.0
     for tag, factor in found.items():
         rule = ruleset.find(tag)
-        if tag.startswith("RBL_") and tag not in ruleset.rules:
+        if tag in listed and tag not in ruleset.rules:
             value, rule_action, report = factor, "allow", True
             if rule is not None and not rule.enabled:
                 continue

@@ -376,3 +376,42 @@ def test_it_rejects_above_the_reject_threshold_and_says_why(settings, spec_dns):
     settings.MAILADMIN_SPAM_THRESHOLD_QUARANTINE = 10.0
     settings.MAILADMIN_SPAM_THRESHOLD_REJECT = 0
     assert spec_scan().action == "quarantine"
+
+
+LINKED = (
+    b"From: Sender <sender@remote.test>\r\nTo: jane@example.test\r\nSubject: offer\r\n"
+    b"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@remote.test>\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n"
+    b"See http://www.shop.spammy.example/buy and https://clean.example/ and http://192.0.2.9/\r\n"
+)
+
+
+def _listed_scan(**changes):
+    return scan(
+        message=LINKED,
+        remote_ip="192.0.2.25",
+        ehlo_domain="mx.remote.test",
+        env_from="sender@remote.test",
+        env_rcpt_to=["jane@example.test"],
+        **changes,
+    )
+
+
+def test_the_uri_block_list_is_asked_with_each_links_registered_domain(dns_server, settings):
+    settings.MAILADMIN_SPAM_URIBL = "dbl.test:URIBL_DBL:3.5,uribl.test:URIBL_BLACK:2"
+    dns_server.set_zone("spammy.example.dbl.test", {"A": ["127.0.1.2"]})
+    dns_server.set_zone("clean.example.uribl.test", {"A": ["127.0.0.1"]})  # "query refused"
+    verdict = _listed_scan()
+    assert verdict.tags["URIBL_DBL"].value == 3.5
+    assert "URIBL_BLACK" not in verdict.tags
+    settings.MAILADMIN_SPAM_URIBL = "dbl2.test:URIBL_DBL:3.5"  # (answers are cached)
+    dns_server.set_zone("spammy.example.dbl2.test", {"A": ["127.255.255.254"]})  # refused
+    assert "URIBL_DBL" not in _listed_scan().tags
+
+
+def test_the_ip_block_list_is_asked_with_the_sending_address(dns_server, settings):
+    settings.MAILADMIN_SPAM_DNSBL = "zen.test:SPAMHAUS_ZEN:4"  # any tag the setting names
+    dns_server.set_zone("25.2.0.192.zen.test", {"A": ["127.0.0.4"]})
+    assert _listed_scan().tags["SPAMHAUS_ZEN"].value == 4.0
+    settings.MAILADMIN_SPAM_DNSBL = ""
+    assert "SPAMHAUS_ZEN" not in _listed_scan().tags
