@@ -35,7 +35,7 @@ from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from apps.domains import routing
 from apps.domains.selectors import domain_hosted
 from apps.queue import srs
-from apps.store import blobs, services
+from apps.store import blobs, encryption, services
 from apps.store.headers import parse_summary
 from apps.store.models import Message
 from apps.store.services import QuotaExceeded
@@ -305,29 +305,43 @@ def deliver_to_mailboxes(
     is named (a message to an account and to a list it is on is stored once for it).
 
     Returns (messages stored, mailboxes skipped because the copy would exceed their quota).
-    The bytes are written once. For a message with several recipients, resolve each and
+    The clear bytes are written once; each account with encryption at rest gets its own
+    encrypted copy (apps.store.encryption). For a message with several recipients, resolve each and
     pass all their mailboxes here together.
     """
     unique: dict[int, Principal] = {}
     for mailbox in mailboxes:
         unique.setdefault(mailbox.pk, mailbox)
-    size = len(data)
+    if not unique:
+        return [], []
+    # Encryption at rest first (one query for all): an encrypting account gets its own
+    # blob, and its quota is charged the encrypted size; the others share the clear one.
+    copies = encryption.copies_for(unique.values(), bytes(data))
     limited = [m for m in unique.values() if m.quota and m.quota > 0]
     used = services.used_bytes_by_principal(limited) if limited else {}
     room, full = [], []
     for mailbox in unique.values():
-        exceeded = services.over_quota(mailbox, used.get(mailbox.pk, 0), size)
+        exceeded = services.over_quota(mailbox, used.get(mailbox.pk, 0), len(copies[mailbox.pk]))
         (full if exceeded else room).append(mailbox)
     for mailbox in full:
         logger.info("not delivering to %s: over quota", mailbox.name)
     if not room:
         return [], full
-    blob_hash = blobs.put(bytes(data))
-    summary = parse_summary(data)
-    stored = [
-        services.deliver_stored(
-            mailbox, blob_hash=blob_hash, size=size, summary=summary, folder=folder, flags=[]
+    summary = parse_summary(data)  # the clear header fields, the same in every copy
+    hashes: dict[bytes, str] = {}
+    stored = []
+    for mailbox in room:
+        copy = copies[mailbox.pk]
+        if copy not in hashes:
+            hashes[copy] = blobs.put(copy)
+        stored.append(
+            services.deliver_stored(
+                mailbox,
+                blob_hash=hashes[copy],
+                size=len(copy),
+                summary=summary,
+                folder=folder,
+                flags=[],
+            )
         )
-        for mailbox in room
-    ]
     return stored, full

@@ -16,7 +16,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from apps.accounts.models import Principal, PrincipalType
-from apps.store import blobs
+from apps.store import blobs, encryption
 from apps.store.headers import Summary, parse_summary
 from apps.store.models import STANDARD_FOLDERS, Folder, Message
 from mailadmin.errors import ServiceError, ValidationFailed
@@ -96,23 +96,32 @@ def deliver(
     *,
     folder: str = "INBOX",
     flags: Sequence[str] = (),
+    at_rest_applied: bool = False,
 ) -> Message:
     """Store `data` in `folder` of an individual's mailbox and return the new message.
 
     The bytes are written (once) as a blob before the row exists, so a row always points at
     a blob; a crash in between leaves an unreferenced blob, never a dangling row. Quota is
     not checked here: the caller decides (see `quota_exceeded`, recipients.deliver_to_address).
+
+    An account with encryption at rest gets `data` encrypted to its keys (one query for
+    the settings); `at_rest_applied=True` says the caller did that already for a whole
+    batch (`encryption.at_rest_for` + `encryption.protect`) and `data` is what to store.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ValidationFailed("A message is bytes.")
     data = bytes(data)
     cleaned_flags = _clean_flags(flags)
+    # The list shows the clear header fields, which encryption keeps as they are.
+    summary = parse_summary(data)
+    if not at_rest_applied:
+        data = encryption.copies_for([principal], data)[principal.pk]
     blob_hash = blobs.put(data)
     return deliver_stored(
         principal,
         blob_hash=blob_hash,
         size=len(data),
-        summary=parse_summary(data),
+        summary=summary,
         folder=folder,
         flags=cleaned_flags,
     )
@@ -128,7 +137,9 @@ def deliver_stored(
     flags: list[str],
 ) -> Message:
     """`deliver` for bytes already stored as a blob (one `put` serves many mailboxes);
-    `flags` must be clean already."""
+    `flags` must be clean already. The blob is stored as it is: the caller applies the
+    accounts' encryption at rest first (`encryption.copies_for`), as
+    recipients.deliver_to_mailboxes and the quarantine's release do."""
     if principal.type != PrincipalType.INDIVIDUAL:
         raise ValidationFailed(f"{principal.name} is not a mailbox.")
     name = _folder_name(folder)

@@ -309,7 +309,7 @@ def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
 def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVerdict) -> str | None:
     """deliver_inbound after the scan: store, hold and forward the copies the verdict
     says (fetch jobs scan first themselves, to record where the message went)."""
-    from apps.store import blobs
+    from apps.store import blobs, encryption
     from apps.store.services import deliver
 
     mailboxes = {p.pk: p for route in routes for p in route.mailboxes}
@@ -331,8 +331,15 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
             return BLOCKED_SENDER
         log.info("discarded %s from <%s>: spam filter", message.queue_id, message.mail_from)
         return None
-    # The bytes first, outside the transaction: content-addressed, written once and
-    # fsynced while no database lock is held (deliver() finds them already there).
+    # Encryption at rest (one settings query for all the mailboxes), then the bytes, all
+    # outside the transaction: content-addressed, written once and fsynced while no
+    # database lock is held (deliver() finds them already there). The quarantine holds
+    # the clear message for its reviewers; releasing it encrypts.
+    stored_in = [mailboxes[pk] for pk, (_, folder) in copies.items() if folder != QUARANTINE]
+    at_rest = encryption.at_rest_for(stored_in)
+    for pk, choice in at_rest.items():
+        data, folder = copies[pk]
+        copies[pk] = (encryption.protect(data, choice, owner=mailboxes[pk].name), folder)
     for data in {data for data, _ in copies.values()} | ({verdict.data} if passing_on else set()):
         blobs.put(data)
     with transaction.atomic():  # every copy or none: a retried message is not doubled
@@ -347,7 +354,7 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
             if folder == QUARANTINE:
                 held.setdefault(data, []).append(mailboxes[pk])
             else:
-                deliver(mailboxes[pk], data, folder=folder)
+                deliver(mailboxes[pk], data, folder=folder, at_rest_applied=True)
         for data, held_for in held.items():
             from apps.spamfilter.quarantine import quarantine_store
 

@@ -1,0 +1,284 @@
+"""Encryption at rest: what an account that set `/api/account/crypto` gets in its mailbox.
+
+As in Stalwart, every message delivered into such a mailbox is stored encrypted to the
+account's keys, as a standard message its mail client decrypts with the private key:
+
+- OpenPGP: PGP/MIME (RFC 3156): `multipart/encrypted; protocol="application/pgp-encrypted"`,
+  a `Version: 1` part and the armoured OpenPGP message (RFC 4880), encrypted to every stored
+  key with one session key;
+- S/MIME: `application/pkcs7-mime; smime-type=enveloped-data` (RFC 8551), CMS
+  EnvelopedData with one RecipientInfo per certificate.
+
+The top-level header fields other than Content-* and MIME-Version stay in clear (the list
+pages, threading and search by sender need them; they travelled in clear over SMTP anyway);
+the encrypted payload is the original entity: its Content-* header fields and its body.
+
+A message that is already encrypted is stored as it is. When encryption fails (a key that
+expired since it was uploaded, a certificate `cryptography` cannot encrypt to), the message
+is stored in clear and a warning logged, as Stalwart does: losing mail is worse.
+
+Pure functions apart from `at_rest_for` (one query for a whole delivery batch).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import logging
+import re
+import secrets
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email.parser import HeaderParser
+from email.policy import compat32
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.ciphers import algorithms
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+
+from apps.accounts.auth.crypto import _ARMOUR, _PEM  # the parsers that validated the keys
+from apps.store.headers import header_text
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # pgpy imports `imghdr`
+    import pgpy
+    from pgpy.constants import SymmetricKeyAlgorithm
+
+logger = logging.getLogger(__name__)
+
+PGP = "pgp"
+SMIME = "smime"
+_PGP_CIPHERS = {"Aes128": SymmetricKeyAlgorithm.AES128, "Aes256": SymmetricKeyAlgorithm.AES256}
+# cryptography's PKCS7EnvelopeBuilder offers AES-128-CBC and AES-256-CBC only: no
+# AES-GCM AuthEnvelopedData (RFC 8551 prefers it), and RSA recipients only (key transport
+# with PKCS#1 v1.5; no ECDH key agreement), so an EC certificate is skipped (logged).
+_SMIME_CIPHERS = {"Aes128": algorithms.AES128, "Aes256": algorithms.AES256}
+_INNER = re.compile(rb"^(content-[!-9;-~]*|mime-version)[ \t]*:", re.IGNORECASE)
+_FIELD = re.compile(rb"^[!-9;-~]+[ \t]*:")
+
+
+class EncryptionFailed(Exception):
+    """The message could not be encrypted to the account's keys."""
+
+
+@dataclass(frozen=True)
+class AtRest:
+    kind: str  # PGP or SMIME
+    algorithm: str  # Aes128 / Aes256
+    certificates: str  # as apps.accounts.auth.crypto normalised them
+
+
+def at_rest_for(principals: Iterable) -> dict[int, AtRest]:
+    """The encryption settings of those of `principals` that encrypt, by principal id: one
+    query for the whole batch (none for an empty one)."""
+    from apps.accounts.models import EncryptionSettings
+
+    ids = {p.pk for p in principals}
+    if not ids:
+        return {}
+    rows = EncryptionSettings.objects.filter(
+        principal_id__in=ids, type__in=(PGP, SMIME)
+    ).values_list("principal_id", "type", "algorithm", "certificates")
+    return {pk: AtRest(kind, algo, certs) for pk, kind, algo, certs in rows if certs}
+
+
+def copies_for(principals: Iterable, data: bytes) -> dict[int, bytes]:
+    """The bytes to store for each of `principals`: `data` itself (the same object, so the
+    clear copies share one blob) unless the account encrypts at rest. One query."""
+    principals = list(principals)
+    settings = at_rest_for(principals)
+    encrypted: dict[AtRest, bytes] = {}
+    copies = {}
+    for principal in principals:
+        at_rest = settings.get(principal.pk)
+        if at_rest is None:
+            copies[principal.pk] = data
+            continue
+        if at_rest not in encrypted:
+            encrypted[at_rest] = protect(data, at_rest, owner=principal.name)
+        copies[principal.pk] = encrypted[at_rest]
+    return copies
+
+
+def protect(data: bytes, at_rest: AtRest | None, *, owner: str = "") -> bytes:
+    """`encrypt`, or `data` in clear (logged) when it cannot be encrypted."""
+    if at_rest is None:
+        return data
+    try:
+        return encrypt(data, at_rest)
+    except EncryptionFailed as exc:
+        logger.warning("storing a message for %s in clear: %s", owner or "?", exc)
+        return data
+
+
+def encrypt(data: bytes, at_rest: AtRest) -> bytes:
+    """The message to store for an account with these settings (`data` when the message
+    is already encrypted)."""
+    data = bytes(data)
+    outer, inner, body, eol = split(data)
+    if is_encrypted(outer + inner):
+        return data
+    entity = b"".join(inner) + eol + body
+    if at_rest.kind == PGP:
+        new_headers, new_body = _pgp_mime(entity, at_rest, eol)
+    elif at_rest.kind == SMIME:
+        new_headers, new_body = _smime(entity, at_rest, eol)
+    else:
+        raise EncryptionFailed(f"unknown encryption type {at_rest.kind!r}")
+    return b"".join(outer) + new_headers + eol + new_body
+
+
+def split(data: bytes) -> tuple[list[bytes], list[bytes], bytes, bytes]:
+    """(clear header fields, Content-*/MIME-Version fields, body, line ending), each field
+    with its folded lines and line endings exactly as received."""
+    eol = b"\r\n" if b"\r\n" in data[: data.find(b"\n") + 1 or len(data)] else b"\n"
+    end = data.find(eol + eol)
+    if data.startswith(eol):  # no header at all
+        head, body = b"", data[len(eol) :]
+    elif end < 0:
+        head, body = data, b""
+    else:
+        head, body = data[: end + len(eol)], data[end + 2 * len(eol) :]
+    fields: list[bytes] = []
+    for line in head.splitlines(keepends=True):
+        if fields and line[:1] in (b" ", b"\t"):
+            fields[-1] += line
+        else:
+            fields.append(line)
+    if fields and not fields[-1].endswith(b"\n"):
+        fields[-1] += eol  # a header without a body
+    outer = [f for f in fields if not _INNER.match(f)]
+    inner = [f for f in fields if _INNER.match(f)]
+    return outer, inner, body, eol
+
+
+def is_encrypted(head: bytes | list[bytes]) -> bool:
+    """Is this header block's Content-Type already PGP/MIME or S/MIME enveloped data?"""
+    if isinstance(head, list):
+        head = b"".join(head)
+    try:
+        parsed = HeaderParser(policy=compat32).parsestr(header_text(head))
+        ctype = parsed.get_content_type()
+        smime_type = str(parsed.get_param("smime-type", "") or "").lower()
+    except Exception:  # noqa: BLE001 - a broken Content-Type is not an encrypted one
+        return False
+    if ctype == "multipart/encrypted":
+        return True
+    if ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+        return smime_type in ("enveloped-data", "authenveloped-data", "")
+    return False
+
+
+def _boundary() -> str:
+    return "=_encrypted_" + secrets.token_hex(12)
+
+
+def _pgp_mime(entity: bytes, at_rest: AtRest, eol: bytes) -> tuple[bytes, bytes]:
+    cipher = _PGP_CIPHERS.get(at_rest.algorithm, SymmetricKeyAlgorithm.AES256)
+    keys = _pgp_keys(at_rest.certificates)
+    if not keys:
+        raise EncryptionFailed("no OpenPGP key could be read")
+    try:
+        with warnings.catch_warnings():
+            # "algorithm not in key preferences": the account chose it; AES is a MUST
+            warnings.simplefilter("ignore")
+            message = pgpy.PGPMessage.new(entity, format="b")  # binary literal: bytes kept
+            session_key = cipher.gen_key()
+            for key in keys:
+                message = key.encrypt(message, cipher=cipher, sessionkey=session_key)
+            del session_key
+    except Exception as exc:  # noqa: BLE001 - PGPy raises many kinds
+        raise EncryptionFailed(f"OpenPGP encryption failed: {exc}") from None
+    armoured = str(message).strip().replace("\r\n", "\n").encode("ascii")
+    armoured = armoured.replace(b"\n", eol) + eol
+    boundary = _boundary().encode("ascii")
+    headers = (
+        b"MIME-Version: 1.0" + eol
+        + b'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted";' + eol
+        + b' boundary="' + boundary + b'"' + eol
+    )  # fmt: skip
+    body = eol.join(
+        [
+            b"This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)",
+            b"--" + boundary,
+            b"Content-Type: application/pgp-encrypted",
+            b"Content-Description: PGP/MIME version identification",
+            b"",
+            b"Version: 1",
+            b"",
+            b"--" + boundary,
+            b'Content-Type: application/octet-stream; name="encrypted.asc"',
+            b"Content-Description: OpenPGP encrypted message",
+            b'Content-Disposition: inline; filename="encrypted.asc"',
+            b"",
+            armoured + b"--" + boundary + b"--",
+            b"",
+        ]
+    )
+    return headers, body
+
+
+def _smime(entity: bytes, at_rest: AtRest, eol: bytes) -> tuple[bytes, bytes]:
+    certificates = _smime_certificates(at_rest.certificates)
+    if not certificates:
+        raise EncryptionFailed("no certificate with an RSA key to encrypt to")
+    # RFC 8551 §3.1.1: the entity is encrypted in canonical form (CRLF line endings); mail
+    # from SMTP already is, so this changes nothing there. Binary: OpenSSL leaves it as is.
+    canonical = re.sub(rb"\r?\n", b"\r\n", entity)
+    builder = pkcs7.PKCS7EnvelopeBuilder().set_data(canonical)
+    for certificate in certificates:
+        builder = builder.add_recipient(certificate)
+    builder = builder.set_content_encryption_algorithm(
+        _SMIME_CIPHERS.get(at_rest.algorithm, algorithms.AES256)
+    )
+    try:
+        der = builder.encrypt(Encoding.DER, [pkcs7.PKCS7Options.Binary])
+    except (ValueError, TypeError) as exc:
+        raise EncryptionFailed(f"S/MIME encryption failed: {exc}") from None
+    encoded = base64.encodebytes(der).replace(b"\n", eol)
+    headers = (
+        b"MIME-Version: 1.0" + eol
+        + b'Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7m"'
+        + eol
+        + b'Content-Disposition: attachment; filename="smime.p7m"' + eol
+        + b"Content-Transfer-Encoding: base64" + eol
+    )  # fmt: skip
+    return headers, encoded
+
+
+# Parsed once per process for each distinct key set: parsing is the dearer part of a
+# small message's encryption, and a mailbox's settings change rarely.
+@functools.lru_cache(maxsize=256)
+def _pgp_keys(text: str) -> tuple:
+    keys = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for block in _ARMOUR.finditer(text):
+            try:
+                key, _ = pgpy.PGPKey.from_blob(block.group(0))
+            except Exception:  # noqa: BLE001 - validated on upload; skip what no longer reads
+                logger.warning("an OpenPGP key stored for encryption at rest does not parse")
+                continue
+            keys.append(key)
+    return tuple(keys)
+
+
+@functools.lru_cache(maxsize=256)
+def _smime_certificates(text: str) -> tuple[x509.Certificate, ...]:
+    found = []
+    for block in _PEM.finditer(text):
+        try:
+            certificate = x509.load_pem_x509_certificate(block.group(0).encode("ascii"))
+        except ValueError:
+            logger.warning("an S/MIME certificate stored for encryption at rest does not parse")
+            continue
+        if not isinstance(certificate.public_key(), rsa.RSAPublicKey):
+            logger.warning(
+                "S/MIME certificate %s: only RSA keys can be encrypted to; skipped",
+                certificate.subject.rfc4514_string()[:200],
+            )
+            continue
+        found.append(certificate)
+    return tuple(found)

@@ -1,0 +1,167 @@
+"""apps.store.encryption with real keys: what stays in clear, what goes inside, several
+recipients' keys, what cannot be encrypted, and the cost in queries of a delivery batch."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from apps.accounts.auth import crypto
+from apps.accounts.auth.encryption import encryption_settings_update
+from apps.store import blobs, encryption, services
+from apps.store.encryption import AtRest
+from apps.store.models import Message
+from apps.store.recipients import deliver_to_mailboxes
+from tests.support.at_rest import pem, pgp_decrypt, pgp_key, smime_decrypt, smime_identity
+from tests.unit.store.conftest import message
+
+pytestmark = pytest.mark.django_db
+
+MIME = (
+    b"Received: from a by b;\r\n\tMon, 30 Nov 2026 10:00:00 +0000\r\n"
+    b"From: Sender <sender@remote.example>\r\n"
+    b"Subject: folded\r\n over two lines\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/alternative;\r\n boundary="xx"\r\n'
+    b"X-Mailer: test\r\n"
+    b"content-transfer-encoding: 7bit\r\n"
+    b"\r\n"
+    b"--xx\r\nContent-Type: text/plain\r\n\r\nsecret words\r\n--xx--\r\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def _blobs(settings, tmp_path):
+    settings.MAILADMIN_BLOB_DIR = tmp_path / "blobs"
+
+
+@pytest.fixture(scope="module")
+def keys():
+    return pgp_key("Jane"), pgp_key("Backup")
+
+
+def _encrypt_to(mailbox, key, algo="Aes256") -> None:
+    """The account's own settings service, as POST /api/account/crypto calls it."""
+    from apps.accounts.principals.services import builtin_role
+
+    mailbox.roles.add(builtin_role("user"))  # the role that may manage encryption
+    encryption_settings_update(actor=mailbox, type="pgp", algo=algo, certs=str(key.pubkey))
+
+
+def _pgp(*keys, algo="Aes256") -> AtRest:
+    certs = crypto.parse_openpgp_public_keys("".join(str(k.pubkey) for k in keys)).normalized
+    return AtRest("pgp", algo, certs)
+
+
+def test_it_keeps_the_header_in_clear_and_moves_the_content_fields_inside(keys):
+    stored = encryption.encrypt(MIME, _pgp(keys[0]))
+    head = stored.split(b"\r\n\r\n", 1)[0] + b"\r\n"
+    assert head.startswith(
+        b"Received: from a by b;\r\n\tMon, 30 Nov 2026 10:00:00 +0000\r\n"
+        b"From: Sender <sender@remote.example>\r\n"
+        b"Subject: folded\r\n over two lines\r\n"
+        b"X-Mailer: test\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted";\r\n'
+    )
+    assert b"secret words" not in stored and b"7bit" not in stored
+    assert pgp_decrypt(stored, keys[0]) == (
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/alternative;\r\n boundary="xx"\r\n'
+        b"content-transfer-encoding: 7bit\r\n"
+        b"\r\n"
+        b"--xx\r\nContent-Type: text/plain\r\n\r\nsecret words\r\n--xx--\r\n"
+    )
+
+
+def test_every_key_decrypts_the_message(keys):
+    stored = encryption.encrypt(MIME, _pgp(*keys, algo="Aes128"))
+    assert pgp_decrypt(stored, keys[0]) == pgp_decrypt(stored, keys[1])
+    assert pgp_decrypt(stored, keys[1]).endswith(b"secret words\r\n--xx--\r\n")
+
+
+def test_bare_lf_mail_keeps_its_line_endings_in_pgp_and_is_canonical_in_smime(keys):
+    data = MIME.replace(b"\r\n", b"\n")
+    stored = encryption.encrypt(data, _pgp(keys[0]))
+    assert b"\r\n" not in stored  # the outer message follows the input's line ending
+    assert pgp_decrypt(stored, keys[0]).endswith(b"\n\n--xx\nContent-Type: text/plain\n\n"
+                                                 b"secret words\n--xx--\n")  # fmt: skip
+    certificate, private = smime_identity()
+    smime = AtRest("smime", "Aes256", pem(certificate))
+    stored = encryption.encrypt(data, smime)
+    # RFC 8551 §3.1.1: encrypted in canonical form, so CRLF inside whatever came in.
+    assert smime_decrypt(stored, certificate, private).endswith(
+        b"\r\n\r\n--xx\r\nContent-Type: text/plain\r\n\r\nsecret words\r\n--xx--\r\n"
+    )
+
+
+def test_an_smime_message_is_not_encrypted_again():
+    certificate, _ = smime_identity()
+    smime = AtRest("smime", "Aes128", pem(certificate))
+    once = encryption.encrypt(MIME, smime)
+    assert encryption.encrypt(once, smime) == once
+    assert encryption.encrypt(once, _pgp(pgp_key())) == once
+
+
+def test_an_ec_certificate_cannot_be_encrypted_to_and_the_mail_is_kept_in_clear(caplog):
+    private = ec.generate_private_key(ec.SECP256R1())
+    certificate, _ = smime_identity()
+    from tests.unit.accounts.test_crypto import _certificate
+
+    ec_pem = _certificate(key=private, usage="")
+    settings = AtRest("smime", "Aes128", ec_pem)
+    with pytest.raises(encryption.EncryptionFailed, match="no certificate with an RSA key"):
+        encryption.encrypt(MIME, settings)
+    with caplog.at_level(logging.WARNING, logger="apps.store.encryption"):
+        assert encryption.protect(MIME, settings, owner="jane") is MIME
+    assert "storing a message for jane in clear" in caplog.text
+    # Beside an RSA certificate the EC one is skipped and the RSA one used.
+    both = AtRest("smime", "Aes128", ec_pem + pem(certificate))
+    assert b"smime.p7m" in encryption.encrypt(MIME, both)
+
+
+def test_a_batch_costs_one_settings_query_and_only_the_encrypting_copy_is_apart(
+    make_mailbox, keys, django_assert_max_num_queries
+):
+    jane, joe, ann = make_mailbox("jane"), make_mailbox("joe"), make_mailbox("ann")
+    for mailbox in (jane, joe, ann):
+        services.folders_ensure(mailbox)
+    data = message("batch", body="secret words\r\n")
+    # Per copy: its folders, SAVEPOINT, the UID, the row, RELEASE; once: the settings.
+    with django_assert_max_num_queries(1 + 3 * 5) as clear:
+        deliver_to_mailboxes([jane, joe, ann], data)
+    _encrypt_to(jane, keys[0], "Aes256")
+    with django_assert_max_num_queries(len(clear.captured_queries)) as mixed:
+        stored, full = deliver_to_mailboxes([jane, joe, ann], data)
+    settings_queries = [
+        q for q in mixed.captured_queries if "accounts_encryptionsettings" in q["sql"]
+    ]
+    assert len(settings_queries) == 1 and not full
+    by_owner = {m.principal_id: m for m in stored}
+    assert by_owner[joe.pk].blob_hash == by_owner[ann.pk].blob_hash == blobs.hash_of(data)
+    assert by_owner[jane.pk].blob_hash != by_owner[joe.pk].blob_hash
+    encrypted = blobs.read(by_owner[jane.pk].blob_hash)
+    assert b"secret words" not in encrypted and pgp_decrypt(encrypted, keys[0]) == (
+        b"\r\nsecret words\r\n"
+    )
+    assert by_owner[jane.pk].size == len(encrypted) and by_owner[jane.pk].subject == "batch"
+
+
+def test_the_encrypted_size_counts_against_the_quota(make_mailbox, keys):
+    data = message("quota", body="x\r\n")
+    jane = make_mailbox("jane", quota=len(data) + 100)  # room for the clear copy only
+    _encrypt_to(jane, keys[0], "Aes256")
+    stored, full = deliver_to_mailboxes([jane], data)
+    assert (stored, full) == ([], [jane])
+    assert not Message.objects.exists()
+
+
+def test_deliver_encrypts_for_an_account_that_asked(make_mailbox, keys):
+    jane = make_mailbox("jane")
+    _encrypt_to(jane, keys[0], "Aes128")
+    row = services.deliver(jane, MIME, folder="INBOX")
+    stored = blobs.read(row.blob_hash)
+    assert b"secret words" not in stored and row.size == len(stored)
+    assert row.subject == "folded over two lines"
