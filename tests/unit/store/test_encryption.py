@@ -165,3 +165,18 @@ def test_deliver_encrypts_for_an_account_that_asked(make_mailbox, keys):
     stored = blobs.read(row.blob_hash)
     assert b"secret words" not in stored and row.size == len(stored)
     assert row.subject == "folded over two lines"
+
+
+def test_the_armour_checksum_is_the_one_openpgp_readers_check(keys):
+    import email
+    import warnings
+
+    import pgpy
+
+    stored = encryption.encrypt(MIME, _pgp(keys[0]))
+    armoured = email.message_from_bytes(stored).get_payload()[1].get_payload()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PGPy only warns about a wrong CRC-24
+        pgpy.PGPMessage.from_blob(armoured)
+    for sample in (b"", b"a", bytes(range(256)) * 3, bytes(range(255)) * 3 + b"\xff"):
+        assert encryption._crc24(sample) == pgpy.types.Armorable.crc24(bytearray(sample))
