@@ -114,3 +114,37 @@ def test_a_queued_message_to_a_hosted_list_names_a_full_member_and_forwards_the_
     assert "Original-Recipient: rfc822; team@origin.test\r\n" in text
     assert "Status: 5.2.2\r\n" in text
     assert "room@origin.test" not in text
+
+
+def test_a_dsn_for_a_sender_who_encrypts_at_rest_is_stored_encrypted(mx, sender_mailbox, tenant_a):
+    from apps.accounts.auth.encryption import encryption_settings_update
+    from apps.accounts.principals.services import builtin_role
+    from apps.store import blobs
+    from apps.store.models import Message
+    from tests.support.at_rest import pem, smime_decrypt, smime_identity
+
+    certificate, private = smime_identity()
+    sender_mailbox.roles.add(builtin_role("user"))
+    encryption_settings_update(
+        actor=sender_mailbox, type="smime", algo="Aes256", certs=pem(certificate)
+    )
+    mx.handler.rcpt_replies["gone@remote.test"] = "550 5.1.1 <gone@remote.test>: no such user"
+    queued = enqueue(
+        return_path="jane@origin.test",
+        recipients=["gone@remote.test"],
+        data=message("Figures"),
+        tenant_id=tenant_a.pk,
+    )
+    delivery.deliver(QueueDomain.objects.get(message=queued).pk, drain=False)
+    bounce = QueuedMessage.objects.exclude(pk=queued.pk).get()
+    delivery.deliver(QueueDomain.objects.get(message=bounce).pk, drain=False)
+
+    stored = Message.objects.get(principal=sender_mailbox)
+    assert stored.subject == "Undelivered Mail Returned to Sender"
+    data = blobs.read(stored.blob_hash)
+    assert b"Final-Recipient" not in data and b"smime-type=enveloped-data" in data
+    inner = smime_decrypt(data, certificate, private)
+    assert inner.startswith(
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status"
+    )
+    assert b"Final-Recipient: rfc822; gone@remote.test" in inner
