@@ -49,6 +49,10 @@ with warnings.catch_warnings():
     from pgpy.constants import SymmetricKeyAlgorithm
 
 logger = logging.getLogger(__name__)
+# The account chose the cipher (AES is a MUST for every OpenPGP implementation), whatever
+# its key's preferences say. Filters set once: catch_warnings() is not thread-safe, and
+# the SMTP listener delivers from several threads.
+warnings.filterwarnings("ignore", "Selected .* algorithm not in key preferences")
 
 PGP = "pgp"
 SMIME = "smime"
@@ -137,21 +141,31 @@ def encrypt(data: bytes, at_rest: AtRest) -> bytes:
 
 def split(data: bytes) -> tuple[list[bytes], list[bytes], bytes, bytes]:
     """(clear header fields, Content-*/MIME-Version fields, body, line ending), each field
-    with its folded lines and line endings exactly as received."""
-    eol = b"\r\n" if b"\r\n" in data[: data.find(b"\n") + 1 or len(data)] else b"\n"
-    end = data.find(eol + eol)
-    if data.startswith(eol):  # no header at all
-        head, body = b"", data[len(eol) :]
-    elif end < 0:
-        head, body = data, b""
-    else:
-        head, body = data[: end + len(eol)], data[end + 2 * len(eol) :]
+    with its folded lines and line endings exactly as received.
+
+    The header ends at the first empty line (CRLF or bare LF, whichever comes) or, in a
+    malformed message, at the first line that is neither a field nor a continuation (as
+    mail parsers read it): whatever is not a header field is encrypted, never kept clear.
+    """
+    first = data.find(b"\n")
+    eol = b"\r\n" if first > 0 and data[first - 1 : first] == b"\r" else b"\n"
     fields: list[bytes] = []
-    for line in head.splitlines(keepends=True):
+    position = 0
+    while position < len(data):
+        stop = data.find(b"\n", position)
+        stop = len(data) if stop < 0 else stop + 1
+        line = data[position:stop]
+        if line in (b"\r\n", b"\n"):
+            position = stop  # the separator: the body follows it
+            break
         if fields and line[:1] in (b" ", b"\t"):
             fields[-1] += line
-        else:
+        elif _FIELD.match(line):
             fields.append(line)
+        else:
+            break  # not a header field: the body starts here
+        position = stop
+    body = data[position:]
     if fields and not fields[-1].endswith(b"\n"):
         fields[-1] += eol  # a header without a body
     outer = [f for f in fields if not _INNER.match(f)]
@@ -186,14 +200,11 @@ def _pgp_mime(entity: bytes, at_rest: AtRest, eol: bytes) -> tuple[bytes, bytes]
     if not keys:
         raise EncryptionFailed("no OpenPGP key could be read")
     try:
-        with warnings.catch_warnings():
-            # "algorithm not in key preferences": the account chose it; AES is a MUST
-            warnings.simplefilter("ignore")
-            message = pgpy.PGPMessage.new(entity, format="b")  # binary literal: bytes kept
-            session_key = cipher.gen_key()
-            for key in keys:
-                message = key.encrypt(message, cipher=cipher, sessionkey=session_key)
-            del session_key
+        message = pgpy.PGPMessage.new(entity, format="b")  # binary literal: bytes kept
+        session_key = cipher.gen_key()
+        for key in keys:
+            message = key.encrypt(message, cipher=cipher, sessionkey=session_key)
+        del session_key
     except Exception as exc:  # noqa: BLE001 - PGPy raises many kinds
         raise EncryptionFailed(f"OpenPGP encryption failed: {exc}") from None
     armoured = _armour(bytes(message), eol)

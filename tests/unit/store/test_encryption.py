@@ -180,3 +180,35 @@ def test_the_armour_checksum_is_the_one_openpgp_readers_check(keys):
         pgpy.PGPMessage.from_blob(armoured)
     for sample in (b"", b"a", bytes(range(256)) * 3, bytes(range(255)) * 3 + b"\xff"):
         assert encryption._crc24(sample) == pgpy.types.Armorable.crc24(bytearray(sample))
+
+
+@pytest.mark.parametrize(
+    ("data", "clear", "entity"),
+    [
+        # a bare LF blank line after CRLF header lines still ends the header
+        (
+            b"Subject: s\r\nContent-Type: text/plain\r\n\nsecret\r\n",
+            b"Subject: s\r\n",
+            b"Content-Type: text/plain\r\n\r\nsecret\r\n",
+        ),
+        # a line that is no header field starts the body (as parsers read it)
+        (
+            b"Subject: s\r\nsecret without a blank line\r\nmore\r\n",
+            b"Subject: s\r\n",
+            b"\r\nsecret without a blank line\r\nmore\r\n",
+        ),
+        # no header at all
+        (b"\r\nsecret\r\n", b"", b"\r\nsecret\r\n"),
+        # a header and no body
+        (
+            b"Subject: s\r\nContent-Type: text/plain",
+            b"Subject: s\r\n",
+            b"Content-Type: text/plain\r\n\r\n",
+        ),
+    ],
+)
+def test_malformed_mail_keeps_nothing_but_header_fields_in_clear(keys, data, clear, entity):
+    stored = encryption.encrypt(data, _pgp(keys[0]))
+    assert b"secret" not in stored
+    assert stored.startswith(clear + b"MIME-Version: 1.0\r\nContent-Type: multipart/encrypted")
+    assert pgp_decrypt(stored, keys[0]) == entity
