@@ -106,7 +106,7 @@ def test_pgp_mail_is_stored_as_pgp_mime_and_the_other_recipient_keeps_it_clear(
     assert jane_row.size == len(jane_data) > joe_row.size == len(joe_data)
 
 
-def test_smime_mail_is_stored_as_enveloped_data(inbound, mailboxes, api_client_for):
+def test_smime_mail_is_stored_as_enveloped_data(inbound, mailboxes, api_client_for, tmp_path):
     certificate, private = smime_identity()
     _set_crypto(
         api_client_for, mailboxes["jane"], type="smime", algo="Aes128", certs=pem(certificate)
@@ -122,6 +122,9 @@ def test_smime_mail_is_stored_as_enveloped_data(inbound, mailboxes, api_client_f
     # RFC 8551 wants the entity in canonical CRLF form, which SMTP mail already is.
     assert smime_decrypt(data, certificate, private) == HAM_ENTITY
     assert row.size == len(data) and row.subject == "Lunch on Thursday"
+    # Its only recipient encrypts: the clear message was never written to the blob store.
+    on_disk = [p.read_bytes() for p in tmp_path.joinpath("blobs").rglob("*") if p.is_file()]
+    assert on_disk == [data]
 
 
 def test_aes256_is_the_smime_cipher_when_asked(inbound, mailboxes, api_client_for):
