@@ -304,9 +304,13 @@ MAILADMIN_TELEMETRY_BUFFER = env_int("MAILADMIN_TELEMETRY_BUFFER", 20_000)
 MAILADMIN_TELEMETRY_RETENTION_DAYS = env_int("MAILADMIN_TELEMETRY_RETENTION_DAYS", 7)
 MAILADMIN_TELEMETRY_LIVE_SECONDS = env_int("MAILADMIN_TELEMETRY_LIVE_SECONDS", 300)
 MAILADMIN_TELEMETRY_TOKEN_SECONDS = env_int("MAILADMIN_TELEMETRY_TOKEN_SECONDS", 300)
-# Server-Sent Events streams (live telemetry, delivery troubleshooting) one web process
-# serves at once; each holds a worker thread while it lasts.
-MAILADMIN_LIVE_STREAMS_MAX = env_int("MAILADMIN_LIVE_STREAMS_MAX", 8)
+# Threads of each web process (`serve`: gunicorn's gthread workers), and the Server-Sent
+# Events streams (live telemetry, delivery troubleshooting) one process serves at once:
+# each holds a thread while it lasts, so at most half of them, the rest for the console.
+MAILADMIN_WEB_THREADS = max(2, env_int("MAILADMIN_WEB_THREADS", 8))
+MAILADMIN_LIVE_STREAMS_MAX = min(
+    env_int("MAILADMIN_LIVE_STREAMS_MAX", MAILADMIN_WEB_THREADS // 2), MAILADMIN_WEB_THREADS - 1
+)
 # The addresses this server sends mail from, which a domain's SPF must authorise; empty: the
 # A/AAAA addresses of MAILADMIN_HOSTNAME.
 MAILADMIN_OUTBOUND_IPS = [ip for ip in env_str("MAILADMIN_OUTBOUND_IPS").replace(",", " ").split()]

@@ -130,14 +130,12 @@ def sse(event: dict) -> bytes:
 
 
 def delivery_stream(recipient: str, token: str):
-    steps = troubleshoot.delivery_steps(recipient)
-    first = next(steps)  # a bad recipient is a 400 here, before the stream starts
+    troubleshoot.parse_recipient(recipient)  # a bad one is a 400, before the stream starts
 
     def events():
-        yield sse(first)
         try:
-            for event in steps:
-                yield sse(event)
+            for event in troubleshoot.delivery_steps(recipient):  # from the first lookup on,
+                yield sse(event)  # inside the stream's slot
         except Exception as exc:  # the stream has begun: say so in it, not as a 500
             log.exception("delivery troubleshooting of %s failed", recipient)
             yield sse({"type": "verdict", "outcome": troubleshoot.FAILURE,

@@ -6,7 +6,7 @@ loop, would take every thread and the console with them. So each process serves 
 MAILADMIN_LIVE_STREAMS_MAX streams at once; one more is a 429 before it starts.
 
 EventSource cannot send headers, so a stream's credential is a `?token=` in its URL, where
-proxies and access logs may keep it: each token opens one stream only (the cache remembers
+proxies and access logs may keep it: each token opens one stream only (a table remembers
 a spent token for as long as it would be valid).
 """
 
@@ -15,11 +15,14 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
+from django.db import IntegrityError, transaction
 from django.http import StreamingHttpResponse
+from django.utils import timezone
 
+from mailadmin.core.models import SpentToken
 from mailadmin.errors import ServiceError
 
 
@@ -82,9 +85,16 @@ class TokenSpent(ServiceError):
 
 def spend(token: str, *, seconds: int) -> None:
     """Mark a checked token used, or TokenSpent if it was already."""
-    key = "stream-token:" + hashlib.sha256(token.encode()).hexdigest()
-    if not cache.add(key, 1, timeout=seconds + 60):  # a little past the token's own expiry
-        raise TokenSpent("This token was already used: obtain a new one.")
+    now = timezone.now()
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    try:
+        with transaction.atomic():
+            SpentToken.objects.create(
+                digest=digest, expires_at=now + timedelta(seconds=seconds + 60)
+            )  # a little past the token's own expiry
+    except IntegrityError:
+        raise TokenSpent("This token was already used: obtain a new one.") from None
+    SpentToken.objects.filter(expires_at__lt=now).delete()  # an index range, mostly empty
 
 
 def event_stream(events: Iterator[bytes], *, token: str, seconds: int) -> StreamingHttpResponse:
@@ -93,7 +103,7 @@ def event_stream(events: Iterator[bytes], *, token: str, seconds: int) -> Stream
     held = _Held(events)
     try:
         spend(token, seconds=seconds)
-    except TokenSpent:
+    except BaseException:  # spent, or the database failed: the slot goes back either way
         held.close()
         raise
     response = StreamingHttpResponse(held, content_type="text/event-stream")

@@ -136,3 +136,15 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_name} {self.action} {self.object_type} {self.object_repr}"
+
+
+class SpentToken(models.Model):
+    """A single-use token that was used (mailadmin.api.streams): its SHA-256, kept until
+    the token would have expired. A table, not the cache: a cache may evict or cull the
+    entry while the token is still valid, and the token would open a second stream."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.digest[:12]} until {self.expires_at:%Y-%m-%d %H:%M:%S}"

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core import signing
+from django.core.cache import cache
+from django.db import DatabaseError
 from django.utils import timezone
 
 from apps.telemetry import events, live
@@ -213,9 +215,29 @@ def test_a_token_opens_one_stream(api_root, anon_api, settings):
     first = anon_api.get("/api/telemetry/traces/live", {"token": token})
     assert first.status_code == 200
     b"".join(first.streaming_content)
+    cache.clear()  # kept in a table: no cache eviction or cull forgets it
     again = anon_api.get("/api/telemetry/traces/live", {"token": token})
     assert again.status_code == 401
     assert again.json()["detail"] == "This token was already used: obtain a new one."
+
+
+def test_a_failure_to_spend_the_token_gives_the_slot_back(settings, monkeypatch):
+    settings.MAILADMIN_LIVE_STREAMS_MAX = 1
+
+    def broken(token, *, seconds):
+        raise DatabaseError("database is locked")
+
+    monkeypatch.setattr(streams, "spend", broken)
+    with pytest.raises(DatabaseError):
+        streams.event_stream(iter([b"x"]), token="t", seconds=60)
+    assert streams.open_streams() == 0
+
+
+def test_the_streams_leave_threads_for_the_console():
+    # serve runs MAILADMIN_WEB_THREADS threads per web process; streams may take half.
+    from django.conf import settings
+
+    assert 1 <= settings.MAILADMIN_LIVE_STREAMS_MAX < settings.MAILADMIN_WEB_THREADS
 
 
 def test_it_refuses_a_live_stream_without_a_valid_token(api_root, anon_api, settings):

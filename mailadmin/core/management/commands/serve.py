@@ -38,7 +38,7 @@ class Command(BaseCommand):
                 "--workers",
                 str(options["workers"]),
                 "--threads",
-                "4",
+                str(settings.MAILADMIN_WEB_THREADS),
                 "--worker-class",
                 "gthread",
                 "--access-logfile",
