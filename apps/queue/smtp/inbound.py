@@ -317,18 +317,31 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
         return verdict.reject
     copies = {pk: verdict.copy_for(pk) for pk in mailboxes}
     copies = {pk: copy for pk, copy in copies.items() if copy is not None}
-    # Forwards go out unless the verdict holds the message: a quarantined message (or a
-    # rejecting one accepted for a safe-listing recipient) waits for an administrator,
+    # A route forwards unless the verdict holds the message for it: a quarantined message
+    # (or a rejecting one accepted for a safe-listing recipient) waits for an administrator,
     # and releasing it delivers to the INBOX only; relaying it on would hand spam we judged
-    # too bad for Junk to another provider under our name.
+    # too bad for Junk to another provider under our name. A route one of whose mailboxes
+    # gets its copy anyway (safe list, filter off) forwards as that mailbox would.
     on_hold = verdict.folder == QUARANTINE
-    forwarding = not verdict.discard and not on_hold and any(r.forward_to for r in routes)
-    passing_on = forwarding or (not verdict.discard and any(r.report_domain for r in routes))
+
+    def forwards_for(route: Route) -> bool:
+        if verdict.discard or not route.forward_to:
+            return False
+        kept = (copies.get(p.pk) for p in route.mailboxes)
+        return not on_hold or any(copy is not None and copy[1] != QUARANTINE for copy in kept)
+
+    forwarding = [route for route in routes if forwards_for(route)]
+    passing_on = bool(forwarding) or (not verdict.discard and any(r.report_domain for r in routes))
     if not copies and not passing_on:
         if verdict.blocked and not verdict.discard:
             log.info("refused %s from <%s>: blocked by every recipient", message.queue_id,
                      message.mail_from)  # fmt: skip
             return BLOCKED_SENDER
+        if on_hold:  # only forwards, none of which may go: nowhere to hold it, so refuse
+            log.info("refused %s from <%s>: held by the spam filter, recipients only forward",
+                     message.queue_id, message.mail_from)  # fmt: skip
+            why = "; ".join(verdict.reasons) or "message refused by the spam filter"
+            return f"550 5.7.1 {_one_line(why)}"
         log.info("discarded %s from <%s>: spam filter", message.queue_id, message.mail_from)
         return None
     # Encryption at rest (one settings query for all the mailboxes), then the bytes, all
@@ -369,10 +382,9 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
                 queue_id=message.queue_id,
                 recipients=message.recipients,
             )
-        for route in routes:
-            if forwarding:
-                for address in route.forward_to:
-                    forwards[(route.tenant_id, route.srs_domain, address)] = None
+        for route in forwarding:
+            for address in route.forward_to:
+                forwards[(route.tenant_id, route.srs_domain, address)] = None
         by_sender: dict[tuple[int | None, str], list[str]] = {}
         for tenant_id, srs_domain, address in forwards:
             by_sender.setdefault((tenant_id, srs_domain), []).append(address)

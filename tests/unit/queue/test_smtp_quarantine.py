@@ -165,3 +165,49 @@ def test_a_held_message_is_not_forwarded_and_a_clean_one_is(inbound, mailboxes):
     assert _send(inbound, ["jane@example.test"], HAM)[0] == 250
     [queued] = QueuedMessage.objects.all()
     assert list(queued.recipients.values_list("address", flat=True)) == ["jane@home.example"]
+
+
+def _forwarding_profile(mailboxes, name, forward):
+    from apps.domains.models import MailboxProfile
+
+    MailboxProfile.objects.create(
+        principal=mailboxes[name],
+        domain=Principal.objects.get(name="example.test"),
+        tenant_id=mailboxes[name].tenant_id,
+        name=name,
+        display_name=name.title(),
+        forwarding_address=forward,
+    )
+
+
+def test_a_safelisting_recipients_forward_still_goes_out(inbound, mailboxes, settings):
+    from apps.queue.models import QueuedMessage
+
+    settings.MAILADMIN_SPAM_THRESHOLD_REJECT = 7.0  # BARE (8.7) is refused but for jane
+    _forwarding_profile(mailboxes, "jane", "jane@home.example")
+    _forwarding_profile(mailboxes, "joe", "joe@home.example")
+    SenderListEntry.objects.create(
+        mailbox=mailboxes["jane"],
+        tenant_id=mailboxes["jane"].tenant_id,
+        list="safelist",
+        value="remote.test",
+    )
+    assert _send(inbound, ["jane@example.test", "joe@example.test"])[0] == 250
+    [queued] = QueuedMessage.objects.all()  # jane's forward, not joe's (held)
+    assert list(queued.recipients.values_list("address", flat=True)) == ["jane@home.example"]
+    assert QuarantinedMessage.objects.get().mailbox == mailboxes["joe"]
+
+
+def test_a_held_message_for_a_list_of_outsiders_is_refused_not_lost(inbound, mailboxes, tenant_a):
+    from apps.accounts.models import PrincipalType
+    from apps.queue.models import QueuedMessage
+
+    team = Principal.objects.create(
+        name="team", type=PrincipalType.LIST, tenant=tenant_a, external_members=["x@far.test"]
+    )
+    team.emails.create(address="team@example.test")
+    code, reply = _send(inbound, ["team@example.test"])
+    assert code == 550
+    assert b"quarantine threshold" in reply
+    assert not QueuedMessage.objects.exists()
+    assert not QuarantinedMessage.objects.exists()
