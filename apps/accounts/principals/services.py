@@ -505,11 +505,16 @@ def _follow_mailbox_rename(
             f"an address @{display_domain(domain)}.",
             field="name",
         )
+    local = address.partition("@")[0]
+    # A profile left with a stale name (renames before profiles followed) may hold it.
+    clash = type(profile).objects.filter(domain_id=profile.domain_id, name=local)
+    if clash.exclude(pk=profile.pk).exists():
+        raise ServiceError(f"The name '{address}' is already taken.", field="name")
     state["name"] = address
     emails = state["emails"]
     if emails == previous["emails"] and emails and emails[0] == previous["name"]:
         state["emails"] = [address, *(e for e in emails[1:] if e != address)]
-    return address.partition("@")[0]
+    return local
 
 
 def _check_domain_unused(domain: Principal) -> None:

@@ -222,3 +222,16 @@ def test_a_rename_onto_an_address_in_use_changes_nothing(admin_a, domain_a):
         _rename(admin_a, mailbox, "joan@a.example")
     mailbox.refresh_from_db()
     assert mailbox.name == "jane"
+
+
+def test_a_rename_onto_a_stale_mailbox_name_is_refused_not_a_500(admin_a, domain_a):
+    # Renamed before profiles followed renames: its profile still says "jane".
+    stale = _create(admin_a, domain_a)
+    Principal.objects.filter(pk=stale.principal_id).update(name="joan@a.example")
+    stale.principal.emails.update(address="joan@a.example")
+    other = _create(admin_a, domain_a, name="max")
+    with pytest.raises(ServiceError) as refused:
+        _rename(admin_a, other, "jane@a.example")
+    assert refused.value.message == "The name 'jane@a.example' is already taken."
+    other.refresh_from_db()
+    assert (other.name, other.principal.name) == ("max", "max@a.example")
