@@ -13,7 +13,8 @@ The top-level header fields other than Content-* and MIME-Version stay in clear 
 pages, threading and search by sender need them; they travelled in clear over SMTP anyway);
 the encrypted payload is the original entity: its Content-* header fields and its body.
 
-A message that is already encrypted is stored as it is. When encryption fails (a key that
+A message that is already encrypted (its body, not only its Content-Type, says so) is
+stored as it is. When encryption fails (a key that
 expired since it was uploaded, a certificate `cryptography` cannot encrypt to), the message
 is stored in clear and a warning logged, as Stalwart does: losing mail is worse.
 
@@ -34,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from email.policy import compat32
+from email.utils import collapse_rfc2231_value
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -43,16 +45,21 @@ from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from apps.accounts.auth.crypto import _ARMOUR, _PEM  # the parsers that validated the keys
 from apps.store.headers import header_text
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # pgpy imports `imghdr`
-    import pgpy
-    from pgpy.constants import SymmetricKeyAlgorithm
+# Warning filters are set once, here, never with catch_warnings(): it swaps the
+# process-wide filter list without a lock, and the SMTP listener delivers (and may first
+# import this module) from several threads, so two of them at once can leave every
+# warning ignored or drop these filters.
+warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)  # pgpy's
+import pgpy  # noqa: E402
+from pgpy.constants import SymmetricKeyAlgorithm  # noqa: E402
 
 logger = logging.getLogger(__name__)
 # The account chose the cipher (AES is a MUST for every OpenPGP implementation), whatever
-# its key's preferences say. Filters set once: catch_warnings() is not thread-safe, and
-# the SMTP listener delivers from several threads.
-warnings.filterwarnings("ignore", "Selected .* algorithm not in key preferences")
+# its key's preferences say.
+warnings.filterwarnings("ignore", "Selected .* algorithm not in key preferences", UserWarning)
+# A key whose armour checksum is wrong still parses (it was validated on upload, and the
+# stored text is PGPy's own armour); the one warning PGPy gives while reading a key.
+warnings.filterwarnings("ignore", "Incorrect crc24", UserWarning)
 
 PGP = "pgp"
 SMIME = "smime"
@@ -127,7 +134,7 @@ def encrypt(data: bytes, at_rest: AtRest) -> bytes:
     is already encrypted)."""
     data = bytes(data)
     outer, inner, body, eol = split(data)
-    if is_encrypted(outer + inner):
+    if is_encrypted(outer + inner, body):
         return data
     entity = b"".join(inner) + eol + body
     if at_rest.kind == PGP:
@@ -173,21 +180,62 @@ def split(data: bytes) -> tuple[list[bytes], list[bytes], bytes, bytes]:
     return outer, inner, body, eol
 
 
-def is_encrypted(head: bytes | list[bytes]) -> bool:
-    """Is this header block's Content-Type already PGP/MIME or S/MIME enveloped data?"""
+def is_encrypted(head: bytes | list[bytes], body: bytes) -> bool:
+    """Is this message really PGP/MIME or S/MIME enveloped data already?
+
+    The Content-Type alone is the sender's word: anyone can declare `multipart/encrypted`
+    over clear text and have it stored in clear. So the body must look the part too: an
+    armoured OpenPGP message inside PGP/MIME, a base64 CMS ContentInfo of enveloped or
+    authEnveloped data in S/MIME. Cheap checks, no decryption or full parse; anything else
+    is encrypted like any clear message (at worst a real one is wrapped twice).
+    """
     if isinstance(head, list):
         head = b"".join(head)
     try:
         parsed = HeaderParser(policy=compat32).parsestr(header_text(head))
         ctype = parsed.get_content_type()
-        smime_type = str(parsed.get_param("smime-type", "") or "").lower()
+        protocol = _param(parsed, "protocol")
+        smime_type = _param(parsed, "smime-type")
     except Exception:  # noqa: BLE001 - a broken Content-Type is not an encrypted one
         return False
     if ctype == "multipart/encrypted":
-        return True
+        return protocol == "application/pgp-encrypted" and bool(_PGP_BLOCK.search(body))
     if ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
-        return smime_type in ("enveloped-data", "authenveloped-data", "")
+        return smime_type in ("enveloped-data", "authenveloped-data") and _is_enveloped(body)
     return False
+
+
+_PGP_BLOCK = re.compile(rb"^-----BEGIN PGP MESSAGE-----[ \t]*\r?$", re.MULTILINE)
+# The DER of ContentInfo's contentType OIDs (RFC 5652 §6, RFC 5083 §1): envelopedData
+# 1.2.840.113549.1.7.3 and authEnvelopedData 1.2.840.113549.1.9.16.1.23.
+_ENVELOPED_OIDS = (
+    bytes.fromhex("06092a864886f70d010703"),
+    bytes.fromhex("060b2a864886f70d0109100117"),
+)
+
+
+def _param(parsed, name: str) -> str:
+    value = parsed.get_param(name, "")
+    return str(collapse_rfc2231_value(value) if value else "").strip().lower()
+
+
+def _is_enveloped(body: bytes) -> bool:
+    """Does this base64 body decode to a DER SEQUENCE that opens with an enveloped-data
+    contentType? The whole body must be base64: clear text around it is not enveloped."""
+    try:
+        der = base64.b64decode(re.sub(rb"\s+", b"", body), validate=True)
+    except ValueError:
+        return False
+    if len(der) < 2 or der[0] != 0x30:  # SEQUENCE
+        return False
+    length = der[1]
+    if length <= 0x80:  # short form, or BER's indefinite length (CMS allows BER)
+        start = 2
+    elif length <= 0x84:
+        start = 2 + (length & 0x7F)
+    else:
+        return False
+    return der[start:].startswith(_ENVELOPED_OIDS)
 
 
 def _boundary() -> str:
@@ -315,15 +363,13 @@ def _smime(entity: bytes, at_rest: AtRest, eol: bytes) -> tuple[bytes, bytes]:
 @functools.lru_cache(maxsize=256)
 def _pgp_keys(text: str) -> tuple:
     keys = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for block in _ARMOUR.finditer(text):
-            try:
-                key, _ = pgpy.PGPKey.from_blob(block.group(0))
-            except Exception:  # noqa: BLE001 - validated on upload; skip what no longer reads
-                logger.warning("an OpenPGP key stored for encryption at rest does not parse")
-                continue
-            keys.append(key)
+    for block in _ARMOUR.finditer(text):
+        try:
+            key, _ = pgpy.PGPKey.from_blob(block.group(0))
+        except Exception:  # noqa: BLE001 - validated on upload; skip what no longer reads
+            logger.warning("an OpenPGP key stored for encryption at rest does not parse")
+            continue
+        keys.append(key)
     return tuple(keys)
 
 

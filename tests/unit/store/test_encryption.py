@@ -3,7 +3,10 @@ recipients' keys, what cannot be encrypted, and the cost in queries of a deliver
 
 from __future__ import annotations
 
+import base64
 import logging
+import threading
+import warnings
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -212,3 +215,111 @@ def test_malformed_mail_keeps_nothing_but_header_fields_in_clear(keys, data, cle
     assert b"secret" not in stored
     assert stored.startswith(clear + b"MIME-Version: 1.0\r\nContent-Type: multipart/encrypted")
     assert pgp_decrypt(stored, keys[0]) == entity
+
+
+# Clear content under the Content-Type of an encrypted message: the old check believed the
+# header and stored every one of these in clear. (Content-Type, body)
+DECLARED_ONLY = [
+    pytest.param(
+        b'multipart/encrypted; protocol="application/pgp-encrypted"; boundary="b"',
+        b"--b\r\nContent-Type: text/plain\r\n\r\nsecret words\r\n--b--\r\n",
+        id="pgp-mime-without-armour",
+    ),
+    pytest.param(
+        b'multipart/encrypted; protocol="application/pkcs7-encrypted"; boundary="b"',
+        b"--b\r\n\r\n-----BEGIN PGP MESSAGE-----\r\nsecret words\r\n--b--\r\n",
+        id="multipart-encrypted-other-protocol",
+    ),
+    pytest.param(
+        b"multipart/encrypted",
+        b"-----BEGIN PGP MESSAGE-----\r\nsecret words\r\n",
+        id="multipart-encrypted-no-protocol",
+    ),
+    pytest.param(
+        b"application/pkcs7-mime",
+        base64.encodebytes(b"0 secret words").replace(b"\n", b"\r\n"),
+        id="pkcs7-mime-without-smime-type",
+    ),
+    pytest.param(
+        b"application/pkcs7-mime; smime-type=enveloped-data",
+        b"secret words\r\n",
+        id="pkcs7-mime-not-base64",
+    ),
+    pytest.param(
+        b"application/x-pkcs7-mime; smime-type=enveloped-data",
+        base64.encodebytes(b"secret words").replace(b"\n", b"\r\n"),
+        id="x-pkcs7-mime-base64-not-der",
+    ),
+    pytest.param(
+        b"application/pkcs7-mime; smime-type=authEnveloped-data",
+        base64.encodebytes(b"0\x0csecret words").replace(b"\n", b"\r\n"),
+        id="pkcs7-mime-sequence-of-something-else",
+    ),
+    pytest.param(
+        b"application/pkcs7-mime; smime-type=signed-data",
+        base64.encodebytes(b"secret words").replace(b"\n", b"\r\n"),
+        id="pkcs7-mime-signed-data",
+    ),
+]
+
+
+@pytest.mark.parametrize(("ctype", "body"), DECLARED_ONLY)
+def test_clear_content_declared_encrypted_is_encrypted_all_the_same(keys, ctype, body):
+    entity = b"MIME-Version: 1.0\r\nContent-Type: " + ctype + b"\r\n\r\n" + body
+    data = b"From: a@remote.example\r\nSubject: s\r\n" + entity
+    stored = encryption.encrypt(data, _pgp(keys[0]))
+    assert stored != data and body not in stored and b"secret words" not in stored
+    assert pgp_decrypt(stored, keys[0]) == entity
+    certificate, private = smime_identity()
+    stored = encryption.encrypt(data, AtRest("smime", "Aes128", pem(certificate)))
+    assert body not in stored and b"secret words" not in stored
+    assert smime_decrypt(stored, certificate, private) == entity
+    assert not encryption.is_encrypted(data.split(b"\r\n\r\n", 1)[0] + b"\r\n", body)
+
+
+def test_a_pgp_mime_message_is_not_encrypted_again(keys):
+    once = encryption.encrypt(MIME, _pgp(keys[0]))
+    assert encryption.encrypt(once, _pgp(keys[1])) == once
+    certificate, _ = smime_identity()
+    assert encryption.encrypt(once, AtRest("smime", "Aes128", pem(certificate))) == once
+    # with bare LF line endings, as some clients store it
+    lf = once.replace(b"\r\n", b"\n")
+    assert encryption.encrypt(lf, _pgp(keys[1])) == lf
+
+
+def test_real_enveloped_data_is_recognised_in_every_spelling():
+    certificate, _ = smime_identity()
+    once = encryption.encrypt(MIME, AtRest("smime", "Aes256", pem(certificate)))
+    head, body = once.split(b"\r\n\r\n", 1)
+    x_type = head.replace(b"application/pkcs7-mime; smime-type=enveloped-data",
+                          b"application/x-pkcs7-mime; smime-type=Enveloped-Data")  # fmt: skip
+    assert x_type != head
+    assert encryption.is_encrypted(x_type + b"\r\n", body)
+    # AuthEnvelopedData (RFC 5083), which `cryptography` cannot write: BER indefinite
+    # length, then its contentType OID.
+    auth = base64.b64encode(bytes.fromhex("3080060b2a864886f70d0109100117a080") + b"\0" * 30)
+    head = b'Content-Type: application/pkcs7-mime; smime-type="authEnveloped-data"\r\n'
+    assert encryption.is_encrypted(head, auth + b"\r\n")
+    assert not encryption.is_encrypted(head, b"")
+
+
+def test_key_parsing_from_many_threads_leaves_the_warning_filters_alone(keys):
+    before = list(warnings.filters)
+    text = _pgp(*keys).certificates
+    errors = []
+
+    def parse() -> None:
+        try:
+            for _ in range(40):
+                encryption._pgp_keys.cache_clear()
+                assert len(encryption._pgp_keys(text)) == 2
+        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=parse) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert warnings.filters == before
