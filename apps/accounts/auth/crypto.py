@@ -19,10 +19,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # pgpy imports `imghdr` (3.11/3.12)
-    import pgpy
-    from pgpy.constants import KeyFlags
+# Filters set once, here, never with catch_warnings(): that swaps the process-wide filter
+# list without a lock, and keys are parsed on web request threads. pgpy imports `imghdr`
+# (deprecated in 3.11/3.12) and warns about the checks it leaves out (revocations) on
+# every verify(): neither says anything about the key being uploaded.
+warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"pgpy(\.|$)")
+import pgpy  # noqa: E402
+from pgpy.constants import KeyFlags  # noqa: E402
 
 MAX_INPUT_BYTES = 64 * 1024
 MAX_ITEMS = 16
@@ -96,10 +100,7 @@ def parse_openpgp_public_keys(text: str, *, now: datetime | None = None) -> Pars
             )
         if kind != "PUBLIC KEY BLOCK":
             raise InvalidKey(f"Invalid {what}: {label}expected a PUBLIC KEY BLOCK, not {kind}.")
-        with warnings.catch_warnings():
-            # pgpy warns about checks it leaves out (revocations) on every verify()
-            warnings.simplefilter("ignore")
-            keys.append(_parse_one_openpgp(block["body"], label, now or datetime.now(UTC)))
+        keys.append(_parse_one_openpgp(block["body"], label, now or datetime.now(UTC)))
     fingerprints = [str(key.fingerprint).replace(" ", "") for key in keys]
     if len(set(fingerprints)) != len(fingerprints):
         raise InvalidKey(f"Invalid {what}: the same key was given twice.")
