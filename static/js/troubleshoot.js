@@ -38,37 +38,48 @@
     body.appendChild(tr);
   }
 
+  // Each run has a number: a token that arrives after a newer run started, or events of
+  // a source a newer run replaced, are ignored.
+  let runs = 0;
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
+    const run = ++runs;
     if (source) source.close();
+    source = null;
     body.replaceChildren();
     const recipient = document.getElementById("troubleshoot-recipient").value.trim();
     status.textContent = "Running…";
     status.className = "";
     freshToken().then(function (token) {
-      stream(form.dataset.stream.replace("RECIPIENT", encodeURIComponent(recipient)) +
+      if (run !== runs) return;
+      stream(run, form.dataset.stream.replace("RECIPIENT", encodeURIComponent(recipient)) +
         "?token=" + encodeURIComponent(token));
     }, function () {
+      if (run !== runs) return;
       status.textContent = "No troubleshooting token could be had (reload the page).";
     });
   });
 
-  function stream(url) {
-    source = new EventSource(url);
-    source.addEventListener("step", function (e) {
+  function stream(run, url) {
+    const events = new EventSource(url);
+    source = events;
+    events.addEventListener("step", function (e) {
+      if (run !== runs) return;
       const step = JSON.parse(e.data);
       row([step.step, step.outcome, step.detail, String(step.elapsedMs)], step.outcome);
     });
-    source.addEventListener("verdict", function (e) {
+    events.addEventListener("verdict", function (e) {
+      events.close();
+      if (run !== runs) return;
       const verdict = JSON.parse(e.data);
-      source.close();
       status.textContent = verdict.outcome.toUpperCase() + ": " + verdict.detail +
         " (" + verdict.elapsedMs + " ms)";
       status.className = "verdict-" + verdict.outcome;
     });
-    source.onerror = function () {
-      if (source.readyState !== EventSource.CLOSED) source.close();
-      if (status.textContent === "Running…") {
+    events.onerror = function () {
+      if (events.readyState !== EventSource.CLOSED) events.close();
+      if (run === runs && status.textContent === "Running…") {
         status.textContent = "The stream failed (token expired? reload the page).";
       }
     };
