@@ -33,6 +33,7 @@ import poplib
 import re
 import socket
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -43,7 +44,7 @@ from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -543,45 +544,105 @@ def claim(job_id: int, *, lease: timedelta) -> FetchJob | None:
     return FetchJob.objects.select_related("mailbox").get(pk=job_id)
 
 
-RENEW_SECONDS = 60  # how often a run at work pushes its lease on
+RENEW_SECONDS = 60  # how often the heartbeat pushes a run's lease on
+LEASE_LOST = (
+    "This run lost its claim on the job (its lease lapsed and another run took the job "
+    "over); it stopped."
+)
 
 
-class _Renewing:
-    """The run's progress, which also keeps its claim: the lease is short, so a worker
-    that died frees its job within one lease, and each step of a live run renews it (at
-    most once a RENEW_SECONDS). A run whose lease lapsed and whose job another run took
-    stops at its next step rather than fetch beside it."""
+class LeaseLost(Exception):
+    """The run's claim on its job is gone. Not a FetchError: no folder loop may carry on
+    past it (another run fetches the job now); run_job makes it the run's error."""
 
-    def __init__(self, progress: Progress, job: FetchJob, lease: timedelta):
+
+class _Claim:
+    """The run's claim on its job, and its progress. The lease is short, so a worker that
+    died frees its job within one lease; while the run works, a heartbeat thread renews
+    it every RENEW_SECONDS, however long one step takes (a login, a big folder's SEARCH,
+    one large message over a slow link). Once another run holds the job, this one stops
+    at its next step or before storing its next message (check), rather than fetch,
+    prune or delete beside it.
+
+    Inside a transaction (a test calling run_job inline) another connection would not see
+    the claim, so there each check renews it instead of a thread."""
+
+    def __init__(self, progress: Progress, job: FetchJob, lease: timedelta) -> None:
         self._progress, self._job, self._lease = progress, job, lease
-        self._renewed = time.monotonic()
+        self._every = min(RENEW_SECONDS, lease.total_seconds() / 4)
+        self._renewed = time.monotonic()  # by the thread: a float, written whole
+        self._lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def begin(self, total: int) -> None:
-        self._renew()
-        self._progress.begin(total)
+    def start(self) -> _Claim:
+        if not connection.in_atomic_block:
+            self._thread = threading.Thread(
+                target=self._beat, name=f"fetch-lease-{self._job.pk}", daemon=True
+            )
+            self._thread.start()
+        return self
 
-    def step(self, done: int, message: str) -> None:
-        self._renew()
-        self._progress.step(done, message)
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
-    def _renew(self) -> None:
-        if time.monotonic() - self._renewed < RENEW_SECONDS:
-            return
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self._every):
+                try:
+                    if not self._renew():
+                        log.warning("fetch job %s: claim lost; the run stops", self._job.uuid)
+                        return
+                except DatabaseError:  # the lease may lapse; check() then stops the run
+                    log.warning(
+                        "fetch job %s: renewing the lease failed", self._job.uuid, exc_info=True
+                    )
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _renew(self) -> bool:
         kept = FetchJob.objects.filter(pk=self._job.pk, claim_id=self._job.claim_id).update(
             lease_expires_at=timezone.now() + self._lease
         )
         if not kept:
-            raise FetchError(
-                "This run lost its claim on the job (its lease lapsed and another run "
-                "took the job over); it stopped."
-            )
+            self._lost.set()
+            return False
         self._renewed = time.monotonic()
+        return True
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+    def check(self) -> None:
+        """Raise LeaseLost once the claim is gone, or may be (not renewed for a lease)."""
+        if self._thread is None and not self.lost:
+            self._renew()
+        if self.lost:
+            raise LeaseLost(LEASE_LOST)
+        unrenewed = time.monotonic() - self._renewed
+        if unrenewed >= self._lease.total_seconds():
+            raise LeaseLost(
+                f"This run could not renew its claim on the job for {unrenewed:.0f} s "
+                "(another run may hold the job now); it stopped."
+            )
+
+    def begin(self, total: int) -> None:
+        self.check()
+        self._progress.begin(total)
+
+    def step(self, done: int, message: str) -> None:
+        self.check()
+        self._progress.step(done, message)
 
 
 def run_job(job_id: int, *, progress: Progress, lease: timedelta) -> Outcome:
     """One run of a job: claim it, fetch, record the outcome on the job (in `finally`),
     and release it with its next run due after its interval. The claim lasts `lease`,
-    renewed as the run goes (_Renewing)."""
+    renewed while the run works (_Claim); a run that lost it ends in error and leaves the
+    job to the run that holds it."""
     job = claim(job_id, lease=lease)
     if job is None:
         if not FetchJob.objects.filter(pk=job_id).exists():
@@ -590,15 +651,17 @@ def run_job(job_id: int, *, progress: Progress, lease: timedelta) -> Outcome:
     result = RunResult(trace_id=f"fetch-{job.uuid.hex[:12]}-{int(timezone.now().timestamp())}")
     error = ""
     emit("fetch.run-start", result.trace_id, job=str(job.uuid), host=job.host)
+    claimed = _Claim(progress, job, lease).start()
     try:
-        _fetch(job, result, _Renewing(progress, job, lease))
-    except FetchError as exc:
+        _fetch(job, result, claimed)
+    except (FetchError, LeaseLost) as exc:
         error = str(exc)
     except Exception as exc:
         log.exception("fetch job %s failed", job.uuid)
         error = f"Failed: {exc}"[:1000]
         raise
     finally:
+        claimed.stop()
         _record(job, result, error)
         emit("fetch.run-end", result.trace_id, fetched=result.fetched, error=error)
     message = _describe(result, error)
@@ -642,7 +705,7 @@ def _record(job: FetchJob, result: RunResult, error: str) -> None:
     )
 
 
-def _fetch(job: FetchJob, result: RunResult, progress: Progress) -> None:
+def _fetch(job: FetchJob, result: RunResult, claim: _Claim) -> None:
     problem = destination_problem(job)
     if problem:
         raise FetchError(problem)
@@ -655,14 +718,16 @@ def _fetch(job: FetchJob, result: RunResult, progress: Progress) -> None:
                     if result.fetched + result.failed >= budget:
                         result.more = True
                         break
+                    claim.check()
                     try:
-                        _fetch_imap_folder(job, session, folder, result, progress, budget)
+                        _fetch_imap_folder(job, session, folder, result, claim, budget)
                     except FetchError as exc:  # a folder that is gone: the others still run
                         result.errors.append(str(exc))
             else:
                 remotes = session.listing()
+                claim.check()
                 _prune(job, "", 0, {r.uid for r in remotes})
-                _process_all(job, session, remotes, result, progress, budget)
+                _process_all(job, session, remotes, result, claim, budget)
     finally:
         with _network_errors(job):
             session.close()
@@ -673,11 +738,12 @@ def _fetch_imap_folder(
     session: ImapSession,
     folder: str,
     result: RunResult,
-    progress: Progress,
+    claim: _Claim,
     budget: int,
 ) -> None:
     uidvalidity = session.select(folder, readonly=not job.delete_on_server)
     uids = session.uids(folder)
+    claim.check()
     _prune(job, folder, uidvalidity, {str(u) for u in uids})
     # Sizes are asked for new messages only: a big folder costs one SEARCH a run.
     seen = FetchSeen.objects.filter(job=job, folder=folder, uidvalidity=uidvalidity)
@@ -689,7 +755,7 @@ def _fetch_imap_folder(
         result.more = True
         new = new[:room]
     remotes += session.sized(folder, uidvalidity, new)
-    deleted = _process_all(job, session, remotes, result, progress, budget)
+    deleted = _process_all(job, session, remotes, result, claim, budget)
     session.finish_folder(deleted=deleted)
 
 
@@ -711,7 +777,7 @@ def _process_all(
     session: Session,
     remotes: list[Remote],
     result: RunResult,
-    progress: Progress,
+    claim: _Claim,
     budget: int,
 ) -> bool:
     """Fetch each new message; delete stored ones on the server when the job says so.
@@ -723,25 +789,28 @@ def _process_all(
     known = {uid for uid, _ in seen}
     deleted = False
     new = [r for r in remotes if r.uid not in known]
+    claim.check()
     if job.delete_on_server:  # stored by an earlier run whose deletion did not happen
         for remote in remotes:
             if remote.uid in stored_before:
                 session.delete(remote)
                 deleted = True
-    progress.begin(len(new))
+    claim.begin(len(new))
     for done, remote in enumerate(new, 1):
         if result.fetched + result.failed >= budget:
             result.more = True
             break
-        stored = _process(job, session, remote, result)
+        stored = _process(job, session, remote, result, claim)
         if stored and job.delete_on_server:
             session.delete(remote)
             deleted = True
-        progress.step(done, f"{result.fetched} fetched, {result.failed} failed")
+        claim.step(done, f"{result.fetched} fetched, {result.failed} failed")
     return deleted
 
 
-def _process(job: FetchJob, session: Session, remote: Remote, result: RunResult) -> bool:
+def _process(
+    job: FetchJob, session: Session, remote: Remote, result: RunResult, claim: _Claim
+) -> bool:
     """Fetch, scan and store one message; whether it was stored (so may be deleted)."""
     limit = settings.MAILADMIN_MAX_MESSAGE_SIZE
     if remote.size > limit:
@@ -799,6 +868,7 @@ def _process(job: FetchJob, session: Session, remote: Remote, result: RunResult)
     )
     try:
         verdict = scan_inbound(message, [job.mailbox_id], report_authentication=False)
+        claim.check()  # retrieving and scanning a big message takes a while
         with transaction.atomic():
             refusal = store_inbound(message, [route], verdict)
             if refusal:
@@ -824,6 +894,8 @@ def _process(job: FetchJob, session: Session, remote: Remote, result: RunResult)
     except IntegrityError:
         log.warning("fetch job %s: %s was stored by another run", job.uuid, remote.uid)
         return False
+    except LeaseLost:
+        raise
     except Exception as exc:  # as the MX answers 451: this message is tried again
         log.exception("fetch job %s: storing %s failed", job.uuid, remote.uid)
         _fail(job, remote, result, f"Temporary error: {exc}"[:1000], for_good=False, **info)

@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 
 FETCH_TASK = "queue.fetch"
 FETCH_MAX_RUNTIME = 1800  # seconds
-# A run's claim on its job, renewed as the run goes: a dead worker's job runs again after
-# at most this long.
+# A run's claim on its job, renewed every minute by the run's heartbeat thread
+# (fetch.RENEW_SECONDS) however slow one step is: a dead worker's job runs again after at
+# most this long.
 FETCH_LEASE_SECONDS = 300
 MAX_FOLDERS = 50
 MIN_INTERVAL, MAX_INTERVAL = 1, 7 * 24 * 60  # minutes

@@ -477,45 +477,128 @@ def test_a_server_that_is_not_there_is_the_jobs_error(make_job, mailboxes, admin
     assert result.message == job.last_error
 
 
-class _Steps:
-    def __init__(self):
-        self.calls = []
-
-    def begin(self, total):
-        self.calls.append(("begin", total))
-
-    def step(self, done, message):
-        self.calls.append(("step", done))
+LOST = (
+    "This run lost its claim on the job (its lease lapsed and another run took the job "
+    "over); it stopped."
+)
 
 
-def test_a_run_renews_its_claim_and_stops_once_another_run_holds_the_job(
-    imap, make_job, monkeypatch
-):
+def _take_over(job: FetchJob):
+    """Another run claims the job, as it would once this run's lease lapsed."""
+    import uuid
     from datetime import timedelta
 
     from django.utils import timezone
 
-    job = fetch.claim(make_job(imap).pk, lease=timedelta(minutes=5))
-    monkeypatch.setattr(fetch, "RENEW_SECONDS", 0)
-    progress, steps = fetch._Renewing(_Steps(), job, timedelta(minutes=5)), _Steps()
-    progress._progress = steps
-    FetchJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now())
-    progress.begin(2)
-    progress.step(1, "1 fetched")
-    job.refresh_from_db()
-    assert job.lease_expires_at > timezone.now() + timedelta(minutes=4)
-    assert steps.calls == [("begin", 2), ("step", 1)]
-    # Its lease lapsed and a new run took the job: this one stops before its next step.
-    claim_id = job.claim_id
-    FetchJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now())
-    assert fetch.claim(job.pk, lease=timedelta(minutes=5)).claim_id != claim_id
-    with pytest.raises(fetch.FetchError) as stopped:
-        progress.step(2, "2 fetched")
-    assert str(stopped.value) == (
-        "This run lost its claim on the job (its lease lapsed and another run took the job "
-        "over); it stopped."
+    other = uuid.uuid4()
+    FetchJob.objects.filter(pk=job.pk).update(
+        claim_id=other, lease_expires_at=timezone.now() + timedelta(minutes=5)
     )
-    assert steps.calls == [("begin", 2), ("step", 1)]
+    return other
+
+
+def _until(condition, timeout: float = 5.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_a_run_that_lost_its_claim_fetches_no_further_folder(
+    imap, remote, make_job, mailboxes, monkeypatch
+):
+    remote.add(HAM)
+    remote.add(HAM.replace(b"lunch-1@", b"lunch-2@"), folder="Archive")
+    job = make_job(imap, folders=["INBOX", "Archive"], delete_on_server=True)
+    original, others = fetch._fetch_imap_folder, []
+
+    def taken_over_after_one(job, *args):
+        original(job, *args)
+        others.append(_take_over(job))
+
+    monkeypatch.setattr(fetch, "_fetch_imap_folder", taken_over_after_one)
+    outcome = run(job)
+    assert not outcome.ok
+    assert outcome.message == f"{LOST} (1 message(s) fetched, 0 failed.)"
+    assert not any('"Archive"' in command for command in imap.commands)
+    assert remote.uids("Archive") == [1]  # neither fetched nor deleted beside the other run
+    assert [data for _, data in stored(mailboxes["jane"])][0].endswith(HAM)
+    assert Message.objects.count() == 1
+    # The job's row is the other run's: its claim and lease stand, no outcome of ours.
+    assert job.claim_id == others[0] and job.lease_expires_at is not None
+    assert (job.last_run_at, job.last_error) == (None, "")
+
+
+def test_a_run_that_lost_its_claim_while_scanning_a_message_does_not_store_it(
+    imap, remote, make_job, mailboxes, monkeypatch
+):
+    remote.add(HAM)
+    job = make_job(imap, delete_on_server=True)
+    original, others = fetch.scan_inbound, []
+
+    def taken_over_while_scanning(job_, *args, **kwargs):
+        verdict = original(job_, *args, **kwargs)
+        others.append(_take_over(job))
+        return verdict
+
+    monkeypatch.setattr(fetch, "scan_inbound", taken_over_while_scanning)
+    outcome = run(job)
+    assert (outcome.ok, outcome.message) == (False, f"{LOST} (0 message(s) fetched, 0 failed.)")
+    assert Message.objects.count() == 0 and not FetchSeen.objects.exists()
+    assert not FetchEntry.objects.exists()
+    assert remote.uids() == [1]
+    assert job.claim_id == others[0] and job.last_run_at is None
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat thread has a connection of its own
+def test_the_heartbeat_renews_the_lease_through_a_slow_step_and_stops_a_run_taken_over(
+    imap, remote, make_job, mailboxes, monkeypatch
+):
+    import threading
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    remote.add(HAM)
+    job = make_job(imap)
+    monkeypatch.setattr(fetch, "RENEW_SECONDS", 0.05)
+    original, seen = fetch._fetch_imap_folder, {}
+
+    def slow(job, session, folder, result, claim, budget):
+        # A step far longer than RENEW_SECONDS (a big folder's SEARCH, say): the heartbeat
+        # keeps the lease on while it lasts.
+        FetchJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now())
+        seen["renewed"] = _until(
+            lambda: (
+                FetchJob.objects.get(pk=job.pk).lease_expires_at
+                > timezone.now() + timedelta(minutes=4)
+            )
+        )
+        seen["other"] = _take_over(job)
+        seen["flagged"] = _until(lambda: claim.lost)
+        original(job, session, folder, result, claim, budget)
+
+    monkeypatch.setattr(fetch, "_fetch_imap_folder", slow)
+    outcome = run(job)
+    assert seen["renewed"] and seen["flagged"]
+    assert (outcome.ok, outcome.message) == (False, f"{LOST} (0 message(s) fetched, 0 failed.)")
+    assert Message.objects.count() == 0 and remote.uids() == [1]
+    assert job.claim_id == seen["other"] and job.last_run_at is None
+    assert not [t for t in threading.enumerate() if t.name.startswith("fetch-lease-")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_ends_its_heartbeat_and_releases_the_job(imap, remote, make_job, mailboxes):
+    import threading
+
+    remote.add(HAM)
+    job = make_job(imap)
+    outcome = run(job)
+    assert outcome.ok, outcome.message
+    assert (job.claim_id, job.lease_expires_at, job.last_status) == (None, None, "success")
+    assert not [t for t in threading.enumerate() if t.name.startswith("fetch-lease-")]
 
 
 def test_a_run_under_way_keeps_a_short_lease(imap, remote, make_job, monkeypatch):
