@@ -241,7 +241,7 @@ class Search:
     many matches to sort. So, in turn:
 
     0. Where an index hands the matches back in the list's own (name) order (`ordered`),
-       read the page from it: a few hundred rows whatever the term.
+       read the page from it: at most a few thousand rows whatever the term.
     1. Ask the indexes (`arms`) for at most NARROW matches; if that is all of them, page
        those.
     2. Walk at most WINDOW rows of the list from where the page starts, checking `match`
