@@ -443,6 +443,7 @@ def drop_tenants(tenant_ids: list[int]) -> None:
             sql = f"DELETE FROM accounts_principal WHERE {column} IN ({marks})"  # noqa: S608
             cursor.execute(sql, tenant_ids)
         if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no ALTER TABLE with checks pending
             search_table_triggers(cursor, enable=True)
 
 
