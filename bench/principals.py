@@ -6,7 +6,7 @@ Django admin and HTTP Basic logins.
 
 Uses DATABASE_URL when set, else a throwaway SQLite file under var/bench/ (removed at the
 end). Seeds `--count` principals into tenant `bench-big` and `--small` into `bench-small`
-(PostgreSQL: COPY, with the GIN indexes built once after the load; SQLite: batched
+(PostgreSQL: COPY, with the GIN and RUM indexes built once after the load; SQLite: batched
 INSERTs), runs VACUUM ANALYZE (PostgreSQL) or ANALYZE, then times each operation with the
 Django test client, in process (no network, no server): one warm-up request, then the
 median of `--requests` requests (3 when the warm-up took over 5 s, 1 when it took over
@@ -369,16 +369,19 @@ def seed_tenant(name: str, count: int, tag: str) -> Tenant:
 
 @contextmanager
 def gin_indexes_rebuilt_after(connection) -> Iterator[None]:
-    """On PostgreSQL, drop the principal tables' GIN (trigram) indexes for the bulk load
-    and build them again after it, in the same transaction: building an index once is
-    many times faster than updating it row by row, and a failure rolls the drop back."""
+    """On PostgreSQL, drop the principal tables' GIN (trigram) indexes and the RUM index
+    of the search table (apps.accounts.principals.search_rum, whose triggers fill it
+    during the load) for the bulk load and build them again after it, in the same
+    transaction: building an index once is many times faster than updating it row by row,
+    and a failure rolls the drop back."""
     if connection.vendor != "postgresql":
         yield
         return
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN "
-            "('accounts_principal', 'accounts_principalemail') AND indexdef LIKE '%% USING gin %%'"
+            "('accounts_principal', 'accounts_principalemail', 'accounts_principal_rum') "
+            "AND (indexdef LIKE '%% USING gin %%' OR indexdef LIKE '%% USING rum %%')"
         )
         indexes = cursor.fetchall()
         for index, _ in indexes:
@@ -428,6 +431,7 @@ def drop_tenants(tenant_ids: list[int]) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             skip_foreign_key_checks(cursor)
+            search_table_left_out(cursor, members, [*tenant_ids, *tenant_ids])
         for table, column in referencing:
             sql = f"DELETE FROM {table} WHERE {column} IN ({members})"  # noqa: S608
             cursor.execute(sql, [*tenant_ids, *tenant_ids])
@@ -438,6 +442,34 @@ def drop_tenants(tenant_ids: list[int]) -> None:
         for column in ("tenant_id", "id"):
             sql = f"DELETE FROM accounts_principal WHERE {column} IN ({marks})"  # noqa: S608
             cursor.execute(sql, tenant_ids)
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no ALTER TABLE with checks pending
+            search_table_triggers(cursor, enable=True)
+
+
+def search_table_left_out(cursor, members: str, params: list[int]) -> None:
+    """The RUM search table's rows of the principals about to go, deleted at once, and
+    its triggers off until the end of the transaction: deleting the addresses first would
+    have them refill the rows of a million principals (and their index) only to delete
+    them after."""
+    from apps.accounts.principals import search_rum
+
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [search_rum.TABLE])
+    if not cursor.fetchone()[0]:
+        return
+    search_table_triggers(cursor, enable=False)
+    cursor.execute(f"DELETE FROM {search_rum.TABLE} WHERE principal_id IN ({members})", params)  # noqa: S608
+
+
+def search_table_triggers(cursor, *, enable: bool) -> None:
+    from apps.accounts.principals import search_rum
+
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [search_rum.TABLE])
+    if not cursor.fetchone()[0]:
+        return
+    for name, table, *_ in search_rum.TRIGGERS:
+        how = "ENABLE ALWAYS" if enable else "DISABLE"
+        cursor.execute(f"ALTER TABLE {table} {how} TRIGGER {search_rum.TABLE}_{name}")
 
 
 def machine() -> str:

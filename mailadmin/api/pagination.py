@@ -240,6 +240,8 @@ class Search:
     a term that matches half the list fills a page within a few rows walked, but has too
     many matches to sort. So, in turn:
 
+    0. Where an index hands the matches back in the list's own (name) order (`ordered`),
+       read the page from it: at most a few thousand rows whatever the term.
     1. Ask the indexes (`arms`) for at most NARROW matches; if that is all of them, page
        those.
     2. Walk at most WINDOW rows of the list from where the page starts, checking `match`
@@ -256,6 +258,12 @@ class Search:
     union of the arms, for at most n matches (None: more than n, or no index): on
     PostgreSQL one bitmap OR of the indexes over the list's own rows, where a union of
     arms joined to another table lets the planner pick a hash join over the whole list.
+
+    `ordered` (optional) reads up to n matches from a name on (None: from the list's
+    end), upwards or downwards (the bool), as (pk, key, name) in the order of `key`, a
+    number that never decreases as the name grows but may tie (equal keys, different
+    names), with an estimate of all the matches (or None); None when it cannot answer
+    this search. Only for lists ordered by name.
     """
 
     queryset: QuerySet  # the list without the search: scoped, filtered, ordered
@@ -265,12 +273,21 @@ class Search:
     # a quick look (an index that cannot stop early when its answer is cut to the list).
     few: Callable[[int], bool] | None = None
     sortable: Callable[[int], QuerySet | None] | None = None
+    ordered: Callable[[str | None, bool, int], Ordered | None] | None = None
 
 
+# What `Search.ordered` answers: up to n matches as (pk, key, name), and an estimate of
+# all the matches (None: no estimate).
+Ordered = tuple[list[tuple[Any, int, str]], int | None]
 # Each a bound on rows read: the probe reads up to NARROW + 1 per index, the walk WINDOW.
 NARROW = 300
 WINDOW = 2_500
 FULL_SORT = 200_000
+# Step 0 answers pages whose last row is at most ORDERED_DEPTH matches from where it
+# reads, and reads TIE_BUDGET matches more, so that names sharing the last row's key
+# (which stops at 9 characters) are all in hand to be put in order.
+ORDERED_DEPTH = 2_000
+TIE_BUDGET = 1_000
 # Without a planner estimate, a broad search counts this far at most.
 SEARCH_COUNT_MAX = 1_000
 
@@ -309,6 +326,18 @@ def paginate(
     if not isinstance(listing, Search):
         return _paginate(listing, fetch=_slice, total=partial(_capped_count, listing), **args)
     queryset, search = listing.queryset, listing
+    total = partial(_search_total, queryset.filter(search.match))
+    if search.ordered is not None:
+        estimates: list[int] = []
+        fetch = partial(_index_ordered, search.ordered, estimates)
+
+        def estimated(max_total: int) -> tuple[int, bool, bool]:
+            return (estimates[0], False, True) if estimates else total(max_total)
+
+        try:
+            return _paginate(queryset, fetch=fetch, total=estimated, **args)
+        except NotInOrder:
+            pass
     arms = search.arms()
     if arms is not None and (search.few is None or search.few(NARROW)):
         ids = _few_matches(arms, NARROW)
@@ -316,7 +345,6 @@ def paginate(
             few = queryset.filter(pk__in=ids)
             return _paginate(few, fetch=_slice, total=partial(_capped_count, few), **args)
     matches = queryset.filter(search.match)
-    total = partial(_search_total, matches)
     try:
         return _paginate(matches, fetch=partial(_windowed, queryset), total=total, **args)
     except WindowTooNarrow:
@@ -339,6 +367,11 @@ def _to_sort(search: Search, arms: list[QuerySet] | None) -> list[QuerySet] | No
         return arms
     one = search.sortable(FULL_SORT)
     return None if one is None else [one]
+
+
+class NotInOrder(Exception):
+    """The ordered index cannot answer this page: another ordering, a page too deep, more
+    names tied on the key at its end than were read, or rows the list does not hold."""
 
 
 class WindowTooNarrow(Exception):
@@ -492,6 +525,54 @@ def _sorted_union(
     rows = {row.pk: row for row in queryset.filter(pk__in=ids)}
     # The count is of what follows the position's key: the total only without one.
     return [rows[pk] for pk in ids if pk in rows], matched if at.values is None else None
+
+
+def _index_ordered(
+    ordered: Callable[[str | None, bool, int], Ordered | None],
+    estimates: list[int],
+    queryset: QuerySet,
+    key: _Key | None,
+    at: _At,
+) -> tuple[list[Any], int | None]:
+    """The page out of the matches an index hands back in key order (step 0).
+
+    Reading n matches in key order gets every match whose key comes before the last one
+    read; those are exactly the first matches in name order, once sorted by name (names
+    are unique). The last key's run of ties may go on beyond what was read, so its rows
+    are dropped, and the page is answered only if the rest reach past its end.
+
+    When not all matches were read, the index's estimate of them (at least as many as
+    were read) goes into `estimates`, for the total."""
+    if key is None or key.fields != ("name",):
+        raise NotInOrder
+    wanted = at.offset + at.limit + 1
+    if wanted > ORDERED_DEPTH:
+        raise NotInOrder
+    ascending = at.forward != key.descending
+    after = at.values[0] if at.values is not None else None
+    count = wanted + TIE_BUDGET
+    answer = ordered(after, ascending, count)
+    if answer is None:
+        raise NotInOrder
+    found, estimate = answer
+    complete = len(found) < count
+    if not complete and estimate is not None:
+        estimates.append(max(estimate, count))
+    if not complete:
+        boundary = found[-1][1]
+        found = [row for row in found if row[1] != boundary]
+    if after is not None:  # rows tied with the cursor's key come too
+        found = [row for row in found if (row[2] > after if ascending else row[2] < after)]
+    # Python orders str by code point, as PostgreSQL's C collations order UTF-8 bytes: the
+    # callers offer `ordered` only there.
+    found.sort(key=lambda row: row[2], reverse=not ascending)
+    if not complete and len(found) < wanted:
+        raise NotInOrder
+    ids = [row[0] for row in found[at.offset : wanted]]
+    rows = {row.pk: row for row in queryset.filter(pk__in=ids)} if ids else {}
+    if len(rows) != len(ids):  # never, while the index and the list agree
+        raise NotInOrder
+    return [rows[pk] for pk in ids], len(found) if complete and after is None else None
 
 
 def _few_matches(arms: list[QuerySet], limit: int) -> list[Any] | None:

@@ -106,3 +106,34 @@ def test_a_deep_page_skips_its_rows_in_the_ordering_index(crowd, admin_a):
 def test_the_case_insensitive_name_check_uses_its_index(crowd):
     text = plan(Principal.objects.filter(name__iexact="PERSON00042"))
     assert "principal_name_upper" in text
+
+
+def test_a_search_by_name_reads_the_rum_index_in_key_order(crowd, admin_a):
+    """Step 0 of the pager (PostgreSQL with the rum extension): the function's query is an
+    ordered scan of the RUM index, never a bitmap scan and a sort of every match. The plan
+    is the one the function ran, as auto_explain reports it."""
+    from apps.accounts.principals import search_rum
+    from mailadmin.api.pagination import paginate
+    from tests.conftest import skip_or_fail
+
+    search_rum.forget()
+    if not search_rum.usable(connection):
+        skip_or_fail("PostgreSQL here has no rum extension (package postgresql-NN-rum)")
+    notices: list[str] = []
+    raw = connection.connection  # psycopg 3
+    raw.add_notice_handler(lambda diagnostic: notices.append(diagnostic.message_primary or ""))
+    listing = selectors.principal_list(actor=admin_a, types=["individual"], search="son01")
+    with connection.cursor() as cursor:
+        cursor.execute("LOAD 'auto_explain'")
+        cursor.execute("SET auto_explain.log_min_duration = 0")
+        cursor.execute("SET auto_explain.log_nested_statements = on")
+        cursor.execute("SET auto_explain.log_level = notice")
+        try:
+            page = paginate(listing, page=1, limit=50)
+        finally:
+            cursor.execute("RESET auto_explain.log_min_duration")
+    assert [p.name for p in page.items] == [f"person{i:05}" for i in range(1000, 1050)]
+    (text,) = [n for n in notices if f"FROM {search_rum.TABLE} r" in n]
+    assert f"Index Scan using {search_rum.INDEX} on {search_rum.TABLE}" in text
+    assert "Order By: (key |=> '0'::bigint)" in text
+    assert "Bitmap" not in text and "Sort" not in text

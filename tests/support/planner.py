@@ -16,6 +16,12 @@ def analyze(*models: type[Model]) -> None:
     """
     if connection.vendor != "postgresql":
         return
-    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
+    from apps.accounts.models import Principal
+    from apps.accounts.principals import search_rum
+
+    names = [m._meta.db_table for m in models]
+    if Principal in models and search_rum.usable(connection):
+        names.append(search_rum.TABLE)  # its triggers filled it with the principals
+    tables = ", ".join(connection.ops.quote_name(name) for name in names)
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {tables}")

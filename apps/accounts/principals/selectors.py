@@ -7,7 +7,7 @@ Services, views, the API and other apps start from these; nothing else filters b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -30,8 +30,8 @@ from django.db.models.expressions import RawSQL
 
 from apps.accounts.emails import search_variants
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
-from apps.accounts.principals import search_index
-from mailadmin.api.pagination import Search
+from apps.accounts.principals import search_index, search_rum
+from mailadmin.api.pagination import Ordered, Search
 from mailadmin.core.models import AuditEvent
 from mailadmin.errors import NotFound
 from mailadmin.tenancy import scope
@@ -126,6 +126,7 @@ def principal_list(
             match,
             arms=partial(_trigram_arms, queryset, term, addresses),
             sortable=partial(_trigram_sortable, queryset, term, addresses),
+            ordered=_rum_ordered(actor, types, tenant_id, term, order_by),
         )
     if connection.vendor == "sqlite" and len(term) >= TRIGRAM and _fts_table_exists():
         query = _fts_query([term, *addresses])
@@ -136,6 +137,42 @@ def principal_list(
             few=partial(_fts_few, query),
         )
     return Search(ordered, match, arms=_no_index)
+
+
+def _rum_ordered(
+    actor: Principal, types: list[str], tenant_id: int | None, term: str, order_by: str
+) -> Callable[[str | None, bool, int], Ordered | None] | None:
+    """The matches in name order from the RUM table (search_rum), for this list: the same
+    tenant and types as `principal_scope` and the filters give it; None where the table
+    cannot answer exactly what `match` does.
+
+    The table matches one upper-cased pattern against the name, the description and the
+    addresses, where `match` checks the term against the first two and its
+    `search_variants` against the addresses: the same for an ASCII term (one variant, its
+    lower case, which UPPER folds as it folds the term). A non-ASCII term may also be
+    looked for in its IDNA form: that takes the pg_trgm path.
+    """
+    if (
+        order_by not in ("name", "-name")
+        or len(term) < TRIGRAM
+        or not term.isascii()
+        or search_rum.SEP in term
+        or not search_rum.usable(connection)
+    ):
+        return None
+    if actor.reaches_all_tenants:
+        scoped, tenant = tenant_id is not None, tenant_id
+    elif actor.tenant_id is None or tenant_id not in (None, actor.tenant_id):
+        return None  # an empty list: the plain path knows it at once
+    else:
+        scoped, tenant = True, actor.tenant_id
+    if tenant_id is not None and types == [PrincipalType.TENANT]:
+        return None  # the tenant itself, by primary key
+    return partial(_rum_search, term=term, scoped=scoped, tenant=tenant, types=list(types) or None)
+
+
+def _rum_search(after: str | None, ascending: bool, count: int, **search: Any) -> Ordered | None:
+    return search_rum.search(connection, after=after, ascending=ascending, count=count, **search)
 
 
 class _RowByRowExists(Exists):
