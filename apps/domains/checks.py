@@ -270,25 +270,33 @@ async def _spf_known(
     return {key: value for key, value in known.items() if value}
 
 
+async def _the_spf_record(lookups: Lookups, record: dict) -> tuple[Result | None, Any, str]:
+    """(a result that ends the check, or None; the TXT answer; its one SPF record)."""
+    answer = await lookups.get(record["name"], "TXT")
+    if answer.status != OK:
+        return (answer.status, [], answer.detail), answer, ""
+    found = answer.found
+    spf_records = [t for t in found if SPF_START.match(t.strip())]
+    if not spf_records:
+        return (MISSING, found, "no SPF record (v=spf1)"), answer, ""
+    if len(spf_records) > 1:
+        problem = (
+            f"{len(spf_records)} SPF records; RFC 7208 allows one, so receivers "
+            "treat the domain's SPF as broken (permerror)"
+        )
+        return (MISMATCH, found, problem), answer, ""
+    return None, answer, spf_records[0]
+
+
 async def _check_spf(
     lookups: Lookups, record: dict, *, outbound: Answer | list[str], hostname: str
 ) -> Result:
     domain = _host(record["name"])
-    answer = await lookups.get(record["name"], "TXT")
-    if answer.status != OK:
-        return answer.status, [], answer.detail
+    ended, answer, spf_record = await _the_spf_record(lookups, record)
+    if ended is not None:
+        return ended
     found = answer.found
-    spf_records = [t for t in found if SPF_START.match(t.strip())]
-    if not spf_records:
-        return MISSING, found, "no SPF record (v=spf1)"
-    if len(spf_records) > 1:
-        return (
-            MISMATCH,
-            found,
-            f"{len(spf_records)} SPF records; RFC 7208 allows one, so receivers "
-            "treat the domain's SPF as broken (permerror)",
-        )
-    terms = spf_records[0].lower().split()
+    terms = spf_record.lower().split()
     if "+all" in terms or "all" in terms:
         return (
             MISMATCH,
@@ -348,21 +356,11 @@ async def _check_spf_sends_nothing(lookups: Lookups, record: dict) -> Result:
     `all` ends the evaluation (RFC 7208 4.6.2), so only what comes before it can authorise,
     and a "-" mechanism authorises nobody."""
     name = _host(record["name"])
-    answer = await lookups.get(record["name"], "TXT")
-    if answer.status != OK:
-        return answer.status, [], answer.detail
+    ended, answer, spf_record = await _the_spf_record(lookups, record)
+    if ended is not None:
+        return ended
     found = answer.found
-    spf_records = [t for t in found if SPF_START.match(t.strip())]
-    if not spf_records:
-        return MISSING, found, "no SPF record (v=spf1)"
-    if len(spf_records) > 1:
-        return (
-            MISMATCH,
-            found,
-            f"{len(spf_records)} SPF records; RFC 7208 allows one, so receivers "
-            "treat the domain's SPF as broken (permerror)",
-        )
-    terms = spf_records[0].lower().split()[1:]
+    terms = spf_record.lower().split()[1:]
     mechanisms = [t for t in terms if "=" not in t]
     ends = [i for i, t in enumerate(mechanisms) if t.lstrip("+-~?") == "all"]
     before = mechanisms[: ends[0]] if ends else mechanisms
