@@ -28,8 +28,15 @@ def test_it_has_a_worker_carry_out_a_task_started_through_the_api(
     api_client_for, superadmin, dns_server
 ):
     dns_server.set_zone("mail.localhost", {"A": ["127.0.0.1"]})
+    # Ports nobody listens on: a product running on this machine (its default 2525/5870)
+    # would otherwise answer the SMTP checks this test expects to fail.
     worker = Worker(
-        {"MAILADMIN_DNS_NAMESERVERS": dns_server.address, "MAILADMIN_HOSTNAME": "mail.localhost"}
+        {
+            "MAILADMIN_DNS_NAMESERVERS": dns_server.address,
+            "MAILADMIN_HOSTNAME": "mail.localhost",
+            "MAILADMIN_SMTP_BIND": f"127.0.0.1:{_free_port()}",
+            "MAILADMIN_SUBMISSION_BIND": f"127.0.0.1:{_free_port()}",
+        }
     ).start()
     client = api_client_for(superadmin)
     try:
