@@ -270,7 +270,11 @@ def _from(c: Context) -> Iterator[str]:
 def _recipients(c: Context) -> Iterator[str]:
     m = c.message
     to = [a for a in m.addresses("To") if a.address]
-    listed = {_addr(a.address) for a in to + m.addresses("Cc") + m.addresses("Bcc")}
+    # Only real addresses: a To of "Undisclosed-Recipient:;" (or a bare local part) lists
+    # nobody, so it cannot show that the envelope's recipients were forged.
+    listed = {
+        _addr(a.address) for a in to + m.addresses("Cc") + m.addresses("Bcc") if "@" in a.address
+    }
     rcpts = [_addr(r) for r in c.env_rcpt_to if r.strip()]
     if rcpts and listed and not c.authenticated_as and any(r not in listed for r in rcpts):
         yield "FORGED_RECIPIENTS"

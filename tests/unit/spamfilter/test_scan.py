@@ -82,6 +82,18 @@ def test_it_skips_sender_checks_for_an_authenticated_submission(spec_dns):
     assert "FORGED_RECIPIENTS" not in verdict.tags
 
 
+@pytest.mark.parametrize("to", [b"<Undisclosed-Recipient:;>", b"undisclosed-recipients:;", b"test"])
+def test_a_to_that_lists_no_address_does_not_make_the_recipients_forged(spec_dns, to):
+    verdict = spec_scan(message=SPEC_MESSAGE.replace(b"john@example.org", to, 1))
+    assert "FORGED_RECIPIENTS" not in verdict.tags
+
+
+def test_a_recipient_the_headers_do_not_name_is_still_forged(spec_dns):
+    to = b"Undisclosed-Recipient:;, john@example.org"
+    verdict = spec_scan(message=SPEC_MESSAGE.replace(b"john@example.org", to, 1))
+    assert verdict.tags["FORGED_RECIPIENTS"].value == 2.0
+
+
 def test_it_passes_a_signed_message_from_an_aligned_domain(dns_server, monkeypatch):
     import dkim
 
