@@ -12,7 +12,8 @@ What each operation means here (README, "Store maintenance"):
   blobs.remove_unless_used for why a concurrent delivery never loses its blob.
 - **purge data store**: expired rows: browser sessions, OAuth codes and tokens (with the
   login lockout rows), finished queue messages past MAILADMIN_QUEUE_KEEP_DAYS, finished
-  task runs past 30 days. The audit log is kept (it is the record of who did what).
+  task runs past 30 days, spent single-use stream tokens past their expiry. The audit
+  log is kept (it is the record of who did what).
 - **purge in-memory store**: expired cache entries (the submission rate counters, remembered
   devices) when the cache is the database; Redis expires its keys by itself.
 - **reindex**: the store has no full-text index; this re-reads every message's blob and
@@ -53,7 +54,7 @@ from apps.store.headers import parse_summary
 from apps.store.models import DeletedMessage, Folder, Message, SpecialUse
 from apps.store.services import _next_uid, folders_ensure, new_uidvalidity
 from mailadmin.audit import audit
-from mailadmin.core.models import TaskRun
+from mailadmin.core.models import SpentToken, TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
 from mailadmin.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 
@@ -507,7 +508,8 @@ def _blob_message(result: BlobPurge) -> str:
 
 def data_purge_run(*, actor: Principal | None, progress: Progress) -> Outcome:
     """Expired rows: sessions, OAuth codes/tokens and lockout rows, finished queue messages
-    past MAILADMIN_QUEUE_KEEP_DAYS, finished task runs past the reaper's 30 days."""
+    past MAILADMIN_QUEUE_KEEP_DAYS, finished task runs past the reaper's 30 days, spent
+    stream tokens past their expiry (spending one purges them too, but only then)."""
     from apps.accounts.auth.housekeeping import auth_housekeeping
     from apps.queue.delivery import FINAL
     from apps.queue.models import QueuedMessage
@@ -515,7 +517,7 @@ def data_purge_run(*, actor: Principal | None, progress: Progress) -> Outcome:
 
     _require(actor, Perm.PURGE_DATA_STORE, server_wide=True)
     now = timezone.now()
-    progress.begin(4)
+    progress.begin(5)
     counts: dict[str, int] = {}
     counts["sessions"] = _delete_in_batches(Session.objects.filter(expire_date__lt=now))
     progress.step(1, f"{counts['sessions']} expired session(s)")
@@ -531,6 +533,8 @@ def data_purge_run(*, actor: Principal | None, progress: Progress) -> Outcome:
         TaskRun.objects.filter(finished_at__lt=now - KEEP_FINISHED)
     )
     progress.step(4, f"{counts['task_runs']} finished task run(s)")
+    counts["spent_tokens"] = _delete_in_batches(SpentToken.objects.filter(expires_at__lt=now))
+    progress.step(5, f"{counts['spent_tokens']} spent stream token(s) past their expiry")
     audit(
         actor=actor,
         action="store.purge-data",
