@@ -122,6 +122,26 @@ def _resume_after(task_name: str, tenant_id: int | None) -> Any:
     return (previous.result or {}).get("resumeAfter") if previous else None
 
 
+def _audit_run(
+    actor: Principal | None,
+    action: str,
+    what: str,
+    *,
+    tenant_id: int | None,
+    changes: dict[str, Any],
+) -> None:
+    """The audit row of a run over the store (all of it, or a tenant's part): `what` it
+    acted on and its counts."""
+    audit(
+        actor=actor,
+        action=action,
+        object_type="store",
+        object_repr=what,
+        tenant_id=tenant_id,
+        changes=changes,
+    )
+
+
 # --- starting runs ------------------------------------------------------------------------
 
 
@@ -343,11 +363,10 @@ def accounts_purge_run(
         if time.monotonic() - started > _budget():
             break
     finished = done == len(account_ids)
-    audit(
-        actor=actor,
-        action="store.purge-accounts",
-        object_type="store",
-        object_repr="all accounts" if tenant_id is None else "the tenant's accounts",
+    _audit_run(
+        actor,
+        "store.purge-accounts",
+        "all accounts" if tenant_id is None else "the tenant's accounts",
         tenant_id=tenant_id,
         changes={"accounts": done, **asdict(total)},
     )
@@ -468,14 +487,7 @@ def blob_purge_run(
         progress.step(done, _blob_message(result))
         if time.monotonic() - started > _budget():
             break
-    audit(
-        actor=actor,
-        action="store.purge-blob",
-        object_type="store",
-        object_repr="blob store",
-        tenant_id=None,
-        changes=asdict(result),
-    )
+    _audit_run(actor, "store.purge-blob", "blob store", tenant_id=None, changes=asdict(result))
     message = _blob_message(result)
     outcome: dict[str, Any] = asdict(result)
     if done < len(fanouts):
@@ -535,14 +547,7 @@ def data_purge_run(*, actor: Principal | None, progress: Progress) -> Outcome:
     progress.step(4, f"{counts['task_runs']} finished task run(s)")
     counts["spent_tokens"] = _delete_in_batches(SpentToken.objects.filter(expires_at__lt=now))
     progress.step(5, f"{counts['spent_tokens']} spent stream token(s) past their expiry")
-    audit(
-        actor=actor,
-        action="store.purge-data",
-        object_type="store",
-        object_repr="data store",
-        tenant_id=None,
-        changes=counts,
-    )
+    _audit_run(actor, "store.purge-data", "data store", tenant_id=None, changes=counts)
     return Outcome(True, f"{sum(counts.values())} expired row(s) deleted", counts)
 
 
@@ -578,14 +583,7 @@ def in_memory_purge_run(*, actor: Principal | None, progress: Progress) -> Outco
         progress.step(1, "the cache (Redis) expires its keys by itself")
     counts["login_counters"] = throttle_purge()
     progress.step(2, f"{counts['login_counters']} login counter(s) no longer counting")
-    audit(
-        actor=actor,
-        action="store.purge-in-memory",
-        object_type="store",
-        object_repr="in-memory store",
-        tenant_id=None,
-        changes=counts,
-    )
+    _audit_run(actor, "store.purge-in-memory", "in-memory store", tenant_id=None, changes=counts)
     return Outcome(True, f"{sum(counts.values())} expired entr(ies) deleted", counts)
 
 
@@ -643,11 +641,10 @@ def reindex_run(
         if time.monotonic() - started > _budget():
             finished = not messages.filter(pk__gt=last).exists()
             break
-    audit(
-        actor=actor,
-        action="store.reindex",
-        object_type="store",
-        object_repr="all mail" if tenant_id is None else "the tenant's mail",
+    _audit_run(
+        actor,
+        "store.reindex",
+        "all mail" if tenant_id is None else "the tenant's mail",
         tenant_id=tenant_id,
         changes=counts,
     )
