@@ -142,7 +142,8 @@ class PurgeDataStoreApi(MethodPermissionApi):
         responses={200: NULL_DATA, 403: PROBLEM},
         description=(
             "Deletes expired rows: sessions, OAuth codes and tokens, finished queue messages "
-            "and task runs past their keep time (superadmins)." + STARTED
+            "and task runs past their keep time, spent stream tokens past their expiry "
+            "(superadmins)." + STARTED
         ),
     )
     def get(self, request):
