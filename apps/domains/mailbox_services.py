@@ -29,6 +29,7 @@ from apps.accounts.names import name_problem
 from apps.accounts.permissions import Perm
 from apps.accounts.principals import services as principal_services
 from apps.domains import mailbox_fields, mailbox_selectors, selectors
+from apps.domains import services as domain_services
 from apps.domains.models import CatchAll, DomainAlias, DomainProfile, MailboxProfile
 from mailadmin.audit import audit
 from mailadmin.core.models import TaskRun
@@ -335,8 +336,13 @@ def domain_alias_delete(*, actor: Principal, alias: DomainAlias) -> None:
     object_id, changes = str(row.pk), {"alias": row.alias, "domain": row.domain.name}
     # The DNS check stores the alias's results under the domain profile's lock: taking it
     # first (the same order) makes this wait for a store under way instead of deadlocking.
-    list(DomainProfile.objects.select_for_update().filter(domain_id=row.domain_id))
+    profile = DomainProfile.objects.select_for_update().filter(domain_id=row.domain_id).first()
     row.delete()
+    if profile is not None:
+        # its results went with it: the domain's status no longer counts them
+        dns_status = domain_services.domain_dns_status_recompute(profile=profile)
+        if dns_status is not None:
+            changes["dns_status"] = dns_status
     audit(
         actor=actor,
         action="domainalias.delete",

@@ -487,6 +487,22 @@ def _dns_checks_store(
     return [(status, results, rows) for _d, _p, results, rows, status, _v in stored]
 
 
+def domain_dns_status_recompute(*, profile: DomainProfile) -> str | None:
+    """Judge the domain again from its stored results, without a lookup: after an alias is
+    removed (its results go with it), a status that only the alias made worse must not wait
+    for the next check. The caller holds the profile's lock; returns the new status when it
+    changed, else None (a domain never checked, or whose latest check could not finish,
+    keeps its status)."""
+    results = DnsCheckResult.objects.filter(domain_id=profile.domain_id)
+    rows = list(results.values_list("status", "required"))
+    dns_status = checks.overall_status(rows) if rows else None
+    if dns_status is None or dns_status == profile.dns_status:
+        return None
+    DomainProfile.objects.filter(pk=profile.pk).update(dns_status=dns_status)
+    profile.dns_status = dns_status
+    return dns_status
+
+
 def domain_dns_check_run(*, actor: Principal | None, domain_id: int, progress: Progress) -> Outcome:
     """Look up every record the domain must publish, store what was found, and say how it
     went. `actor` is who started the check, checked again now (they may have lost the

@@ -3,9 +3,16 @@ store maintenance (purges, reindex, undelete, UID reset; see apps.store.maintena
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers
 
 from apps.accounts.permissions import Perm
@@ -13,6 +20,7 @@ from apps.store import maintenance, selectors
 from mailadmin.api.pagination import paginate_request
 from mailadmin.api.schema import NULL_DATA, PROBLEM, envelope
 from mailadmin.api.views import MethodPermissionApi, ok
+from mailadmin.core.models import TaskRun
 from mailadmin.errors import ValidationFailed
 
 MAX_BYTES_LIMIT = 10**18 - 1
@@ -72,98 +80,83 @@ STARTED = (
 )
 
 
-class FtsReindexApi(MethodPermissionApi):
+class _RunStartApi(MethodPermissionApi):
+    """GET starts a maintenance run (`start`, over what the caller reaches) and answers once
+    it is queued; each endpoint names its permission, run and operation."""
+
+    start: Callable[..., TaskRun]
+
+    @extend_schema(responses={200: NULL_DATA, 403: PROBLEM})
+    def get(self, request, **path):
+        self.start(actor=request.user, **path)
+        return ok(None)
+
+
+def _run_schema(operation_id: str, description: str, **kwargs) -> Callable:
+    """The schema of one endpoint starting a run: its operation and what the run does."""
+    return extend_schema_view(
+        get=extend_schema(operation_id=operation_id, description=description + STARTED, **kwargs)
+    )
+
+
+@_run_schema(
+    "store_reindex",
+    "Re-reads every message's blob (a tenant admin: the tenant's) and recomputes its size, "
+    "From, Subject, Date and Message-ID.",
+)
+class FtsReindexApi(_RunStartApi):
     method_permissions = {"GET": Perm.FTS_REINDEX}
-
-    @extend_schema(
-        operation_id="store_reindex",
-        responses={200: NULL_DATA, 403: PROBLEM},
-        description=(
-            "Re-reads every message's blob (a tenant admin: the tenant's) and recomputes its "
-            "size, From, Subject, Date and Message-ID." + STARTED
-        ),
-    )
-    def get(self, request):
-        maintenance.reindex_start(actor=request.user)
-        return ok(None)
+    start = staticmethod(maintenance.reindex_start)
 
 
-class PurgeAccountApi(MethodPermissionApi):
+@_run_schema(
+    "store_purge_account",
+    "Expunges the account's messages flagged \\Deleted and its Trash/Junk past their "
+    "retention, and deletes for good what is past the undelete window.",
+    parameters=[ACCOUNT_PARAMETER],
+    responses={200: NULL_DATA, 403: PROBLEM, 404: PROBLEM},
+)
+class PurgeAccountApi(_RunStartApi):
     method_permissions = {"GET": Perm.PURGE_ACCOUNT}
-
-    @extend_schema(
-        operation_id="store_purge_account",
-        parameters=[ACCOUNT_PARAMETER],
-        responses={200: NULL_DATA, 403: PROBLEM, 404: PROBLEM},
-        description=(
-            "Expunges the account's messages flagged \\Deleted and its Trash/Junk past "
-            "their retention, and deletes for good what is past the undelete window." + STARTED
-        ),
-    )
-    def get(self, request, account_id: str):
-        maintenance.purge_account_start(actor=request.user, account_id=account_id)
-        return ok(None)
+    start = staticmethod(maintenance.purge_account_start)
 
 
-class PurgeAllAccountsApi(MethodPermissionApi):
+@_run_schema(
+    "store_purge_accounts", "Purge Account for every account (a tenant admin: the tenant's)."
+)
+class PurgeAllAccountsApi(_RunStartApi):
     method_permissions = {"GET": Perm.PURGE_ACCOUNT}
-
-    @extend_schema(
-        operation_id="store_purge_accounts",
-        responses={200: NULL_DATA, 403: PROBLEM},
-        description="Purge Account for every account (a tenant admin: the tenant's)." + STARTED,
-    )
-    def get(self, request):
-        maintenance.purge_accounts_start(actor=request.user)
-        return ok(None)
+    start = staticmethod(maintenance.purge_accounts_start)
 
 
-class PurgeBlobStoreApi(MethodPermissionApi):
+@_run_schema(
+    "store_purge_blob",
+    "Deletes blob files no message, deleted message, queued or quarantined message "
+    "references, once older than the grace period (superadmins).",
+)
+class PurgeBlobStoreApi(_RunStartApi):
     method_permissions = {"GET": Perm.PURGE_BLOB_STORE}
-
-    @extend_schema(
-        operation_id="store_purge_blob",
-        responses={200: NULL_DATA, 403: PROBLEM},
-        description=(
-            "Deletes blob files no message, deleted message, queued or quarantined message "
-            "references, once older than the grace period (superadmins)." + STARTED
-        ),
-    )
-    def get(self, request):
-        maintenance.purge_blob_start(actor=request.user)
-        return ok(None)
+    start = staticmethod(maintenance.purge_blob_start)
 
 
-class PurgeDataStoreApi(MethodPermissionApi):
+@_run_schema(
+    "store_purge_data",
+    "Deletes expired rows: sessions, OAuth codes and tokens, finished queue messages and "
+    "task runs past their keep time, spent stream tokens past their expiry (superadmins).",
+)
+class PurgeDataStoreApi(_RunStartApi):
     method_permissions = {"GET": Perm.PURGE_DATA_STORE}
-
-    @extend_schema(
-        operation_id="store_purge_data",
-        responses={200: NULL_DATA, 403: PROBLEM},
-        description=(
-            "Deletes expired rows: sessions, OAuth codes and tokens, finished queue messages "
-            "and task runs past their keep time (superadmins)." + STARTED
-        ),
-    )
-    def get(self, request):
-        maintenance.purge_data_start(actor=request.user)
-        return ok(None)
+    start = staticmethod(maintenance.purge_data_start)
 
 
-class PurgeInMemoryStoreApi(MethodPermissionApi):
+@_run_schema(
+    "store_purge_in_memory",
+    "Deletes expired cache entries and login counters (superadmins). The Bayes models have "
+    "their own purges under /store/purge/in-memory/default/.",
+)
+class PurgeInMemoryStoreApi(_RunStartApi):
     method_permissions = {"GET": Perm.PURGE_IN_MEMORY_STORE}
-
-    @extend_schema(
-        operation_id="store_purge_in_memory",
-        responses={200: NULL_DATA, 403: PROBLEM},
-        description=(
-            "Deletes expired cache entries and login counters (superadmins). The Bayes "
-            "models have their own purges under /store/purge/in-memory/default/." + STARTED
-        ),
-    )
-    def get(self, request):
-        maintenance.purge_in_memory_start(actor=request.user)
-        return ok(None)
+    start = staticmethod(maintenance.purge_in_memory_start)
 
 
 DELETED_ITEM = inline_serializer(

@@ -12,7 +12,8 @@ What each operation means here (README, "Store maintenance"):
   blobs.remove_unless_used for why a concurrent delivery never loses its blob.
 - **purge data store**: expired rows: browser sessions, OAuth codes and tokens (with the
   login lockout rows), finished queue messages past MAILADMIN_QUEUE_KEEP_DAYS, finished
-  task runs past 30 days. The audit log is kept (it is the record of who did what).
+  task runs past 30 days, spent single-use stream tokens past their expiry. The audit
+  log is kept (it is the record of who did what).
 - **purge in-memory store**: expired cache entries (the submission rate counters, remembered
   devices) when the cache is the database; Redis expires its keys by itself.
 - **reindex**: the store has no full-text index; this re-reads every message's blob and
@@ -53,7 +54,7 @@ from apps.store.headers import parse_summary
 from apps.store.models import DeletedMessage, Folder, Message, SpecialUse
 from apps.store.services import _next_uid, folders_ensure, new_uidvalidity
 from mailadmin.audit import audit
-from mailadmin.core.models import TaskRun
+from mailadmin.core.models import SpentToken, TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
 from mailadmin.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 
@@ -119,6 +120,26 @@ def _resume_after(task_name: str, tenant_id: int | None) -> Any:
         .first()
     )
     return (previous.result or {}).get("resumeAfter") if previous else None
+
+
+def _audit_run(
+    actor: Principal | None,
+    action: str,
+    what: str,
+    *,
+    tenant_id: int | None,
+    changes: dict[str, Any],
+) -> None:
+    """The audit row of a run over the store (all of it, or a tenant's part): `what` it
+    acted on and its counts."""
+    audit(
+        actor=actor,
+        action=action,
+        object_type="store",
+        object_repr=what,
+        tenant_id=tenant_id,
+        changes=changes,
+    )
 
 
 # --- starting runs ------------------------------------------------------------------------
@@ -342,11 +363,10 @@ def accounts_purge_run(
         if time.monotonic() - started > _budget():
             break
     finished = done == len(account_ids)
-    audit(
-        actor=actor,
-        action="store.purge-accounts",
-        object_type="store",
-        object_repr="all accounts" if tenant_id is None else "the tenant's accounts",
+    _audit_run(
+        actor,
+        "store.purge-accounts",
+        "all accounts" if tenant_id is None else "the tenant's accounts",
         tenant_id=tenant_id,
         changes={"accounts": done, **asdict(total)},
     )
@@ -467,14 +487,7 @@ def blob_purge_run(
         progress.step(done, _blob_message(result))
         if time.monotonic() - started > _budget():
             break
-    audit(
-        actor=actor,
-        action="store.purge-blob",
-        object_type="store",
-        object_repr="blob store",
-        tenant_id=None,
-        changes=asdict(result),
-    )
+    _audit_run(actor, "store.purge-blob", "blob store", tenant_id=None, changes=asdict(result))
     message = _blob_message(result)
     outcome: dict[str, Any] = asdict(result)
     if done < len(fanouts):
@@ -507,7 +520,8 @@ def _blob_message(result: BlobPurge) -> str:
 
 def data_purge_run(*, actor: Principal | None, progress: Progress) -> Outcome:
     """Expired rows: sessions, OAuth codes/tokens and lockout rows, finished queue messages
-    past MAILADMIN_QUEUE_KEEP_DAYS, finished task runs past the reaper's 30 days."""
+    past MAILADMIN_QUEUE_KEEP_DAYS, finished task runs past the reaper's 30 days, spent
+    stream tokens past their expiry (spending one purges them too, but only then)."""
     from apps.accounts.auth.housekeeping import auth_housekeeping
     from apps.queue.delivery import FINAL
     from apps.queue.models import QueuedMessage
@@ -515,7 +529,7 @@ def data_purge_run(*, actor: Principal | None, progress: Progress) -> Outcome:
 
     _require(actor, Perm.PURGE_DATA_STORE, server_wide=True)
     now = timezone.now()
-    progress.begin(4)
+    progress.begin(5)
     counts: dict[str, int] = {}
     counts["sessions"] = _delete_in_batches(Session.objects.filter(expire_date__lt=now))
     progress.step(1, f"{counts['sessions']} expired session(s)")
@@ -531,14 +545,9 @@ def data_purge_run(*, actor: Principal | None, progress: Progress) -> Outcome:
         TaskRun.objects.filter(finished_at__lt=now - KEEP_FINISHED)
     )
     progress.step(4, f"{counts['task_runs']} finished task run(s)")
-    audit(
-        actor=actor,
-        action="store.purge-data",
-        object_type="store",
-        object_repr="data store",
-        tenant_id=None,
-        changes=counts,
-    )
+    counts["spent_tokens"] = _delete_in_batches(SpentToken.objects.filter(expires_at__lt=now))
+    progress.step(5, f"{counts['spent_tokens']} spent stream token(s) past their expiry")
+    _audit_run(actor, "store.purge-data", "data store", tenant_id=None, changes=counts)
     return Outcome(True, f"{sum(counts.values())} expired row(s) deleted", counts)
 
 
@@ -574,14 +583,7 @@ def in_memory_purge_run(*, actor: Principal | None, progress: Progress) -> Outco
         progress.step(1, "the cache (Redis) expires its keys by itself")
     counts["login_counters"] = throttle_purge()
     progress.step(2, f"{counts['login_counters']} login counter(s) no longer counting")
-    audit(
-        actor=actor,
-        action="store.purge-in-memory",
-        object_type="store",
-        object_repr="in-memory store",
-        tenant_id=None,
-        changes=counts,
-    )
+    _audit_run(actor, "store.purge-in-memory", "in-memory store", tenant_id=None, changes=counts)
     return Outcome(True, f"{sum(counts.values())} expired entr(ies) deleted", counts)
 
 
@@ -639,11 +641,10 @@ def reindex_run(
         if time.monotonic() - started > _budget():
             finished = not messages.filter(pk__gt=last).exists()
             break
-    audit(
-        actor=actor,
-        action="store.reindex",
-        object_type="store",
-        object_repr="all mail" if tenant_id is None else "the tenant's mail",
+    _audit_run(
+        actor,
+        "store.reindex",
+        "all mail" if tenant_id is None else "the tenant's mail",
         tenant_id=tenant_id,
         changes=counts,
     )

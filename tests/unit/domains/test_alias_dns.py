@@ -23,7 +23,7 @@ from apps.domains.records import alias_records
 from apps.domains.selectors import alias_expected_records, expected_records
 from apps.domains.services import domain_dns_check_all_start
 from apps.domains.tasks import domain_dns_check_all_task
-from mailadmin.core.models import TaskRun
+from mailadmin.core.models import AuditEvent, TaskRun
 from mailadmin.errors import ServiceError
 from tests.conftest import skip_or_fail
 from tests.unit.domains.test_check_api import NOT_FOUND
@@ -266,6 +266,41 @@ def test_it_drops_an_alias_results_with_the_alias(
     assert DnsCheckResult.objects.filter(domain=domain_a).count() == len(
         expected_records(domain=domain_a)
     )
+
+
+@pytest.mark.parametrize(
+    ("own_skipped", "after"),
+    [
+        ((), "ok"),  # failing only because of the alias
+        (("_smtp._tls.a.example.",), "partial"),  # an optional record of its own is missing
+        (("_dmarc.a.example.",), "failing"),  # a required record of its own is missing
+    ],
+)
+def test_it_recomputes_the_domain_status_without_the_removed_alias(
+    admin_a, domain_a, alias_a, dns_server, check_now, own_skipped, after
+):
+    publish(dns_server, expected_records(domain=domain_a), skip=own_skipped)
+    dns_server.set_zone("a-alias.example", {"MX": [(10, "mx.elsewhere.test.")]})
+    check_now(admin_a, domain_a)
+    before = DomainProfile.objects.get(domain=domain_a)
+    assert before.dns_status == "failing"
+    dns_server.queries.clear()
+    domain_alias_delete(actor=admin_a, alias=alias_a)
+    profile = DomainProfile.objects.get(domain=domain_a)
+    assert profile.dns_status == after
+    assert profile.dns_checked_at == before.dns_checked_at  # no new check: no lookups
+    assert dns_server.queries == []
+    event = AuditEvent.objects.filter(action="domainalias.delete").get()
+    changed = {"dns_status": after} if after != "failing" else {}
+    assert event.changes == {"alias": "a-alias.example", "domain": "a.example", **changed}
+
+
+def test_it_keeps_the_status_of_a_domain_never_checked_when_its_alias_goes(
+    admin_a, domain_a, alias_a
+):
+    DomainProfile.objects.create(domain=domain_a, tenant=domain_a.tenant)
+    domain_alias_delete(actor=admin_a, alias=alias_a)
+    assert DomainProfile.objects.get(domain=domain_a).dns_status == "unknown"
 
 
 def test_it_stores_the_check_of_a_domain_whose_alias_went_away_meanwhile(

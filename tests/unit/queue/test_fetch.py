@@ -589,6 +589,69 @@ def test_the_heartbeat_renews_the_lease_through_a_slow_step_and_stops_a_run_take
     assert not [t for t in threading.enumerate() if t.name.startswith("fetch-lease-")]
 
 
+def _read_only_heartbeat(sender, connection, **kwargs) -> None:
+    """connection_created: the heartbeat thread's own connection refuses writes, as a
+    session on a replica that failover left read-only would (the run's thread writes on)."""
+    import threading
+
+    if not threading.current_thread().name.startswith("fetch-lease-"):
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA query_only = ON")
+        else:
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat thread has a connection of its own
+def test_a_run_whose_heartbeat_cannot_renew_for_a_whole_lease_stops(
+    imap, remote, make_job, mailboxes, monkeypatch, caplog
+):
+    import logging
+    import threading
+    from datetime import timedelta
+
+    from django.db.backends.signals import connection_created
+
+    remote.add(HAM)
+    job = make_job(imap, delete_on_server=True)
+    lease = timedelta(seconds=1)  # renewed every quarter of it
+    original, seen = fetch._fetch_imap_folder, {}
+
+    def failed_renewals() -> int:
+        return sum(
+            r.getMessage() == f"fetch job {job.uuid}: renewing the lease failed"
+            for r in caplog.records
+        )
+
+    def slow(job, session, folder, result, claim, budget):
+        # Five failed renewals a quarter-lease apart: a whole lease without one.
+        seen["failed"] = _until(lambda: failed_renewals() >= 5)
+        seen["lost"] = claim.lost  # not taken over: nobody else holds the job
+        original(job, session, folder, result, claim, budget)
+
+    monkeypatch.setattr(fetch, "_fetch_imap_folder", slow)
+    connection_created.connect(_read_only_heartbeat)
+    try:
+        with caplog.at_level(logging.WARNING, logger=fetch.log.name):
+            outcome = fetch.run_job(job.pk, progress=Steps(), lease=lease)
+    finally:
+        connection_created.disconnect(_read_only_heartbeat)
+    job.refresh_from_db()
+    assert seen == {"failed": True, "lost": False}
+    error, _, counts = outcome.message.partition(" s (another run")
+    assert error.startswith("This run could not renew its claim on the job for ")
+    assert float(error.rsplit(" ", 1)[1]) >= lease.total_seconds()
+    assert counts == " may hold the job now); it stopped. (0 message(s) fetched, 0 failed.)"
+    assert not outcome.ok
+    # Neither stored nor deleted on the server: another run may be fetching it.
+    assert Message.objects.count() == 0 and remote.uids() == [1]
+    # Nobody took the job over, so the run's own outcome is recorded and the job released.
+    assert (job.last_status, job.claim_id, job.lease_expires_at) == ("error", None, None)
+    assert job.last_error == outcome.message.split(" (0 message")[0]
+    assert not [t for t in threading.enumerate() if t.name.startswith("fetch-lease-")]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_run_ends_its_heartbeat_and_releases_the_job(imap, remote, make_job, mailboxes):
     import threading

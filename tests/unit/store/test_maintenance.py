@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.store import blobs, maintenance, services, tasks
 from apps.store.models import DeletedMessage, Folder, Message
-from mailadmin.core.models import AuditEvent, TaskRun
+from mailadmin.core.models import AuditEvent, SpentToken, TaskRun
 from tests.unit.store.conftest import message
 
 pytestmark = pytest.mark.django_db
@@ -432,6 +432,31 @@ def test_data_purge_deletes_expired_rows(run_now, superadmin, monkeypatch):
     assert list(Session.objects.values_list("session_key", flat=True)) == ["live"]
     assert list(QueuedMessage.objects.values_list("pk", flat=True)) == [waiting.pk]
     assert (run.result["sessions"], run.result["queue_messages"]) == (1, 1)
+
+
+@pytest.mark.parametrize("started_by", ["api", "schedule"])
+def test_data_purge_deletes_expired_spent_stream_tokens(
+    api_root, started_by, django_capture_on_commit_callbacks
+):
+    """A spent token is remembered until it would have expired (mailadmin.api.streams):
+    past that the row only takes room, and streams may go unopened for days."""
+    now = timezone.now()
+    SpentToken.objects.create(digest="a" * 64, expires_at=now - timedelta(seconds=1))
+    SpentToken.objects.create(digest="b" * 64, expires_at=now + timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=False):
+        if started_by == "api":
+            assert api_root.get("/api/store/purge/data").json() == {"data": None}
+        else:
+            tasks.store_purge_due_task()
+    started = TaskRun.objects.get(task_name=maintenance.PURGE_DATA_TASK)
+    tasks.purge_data_task(str(started.pk))
+    started.refresh_from_db()
+
+    assert started.state == TaskRun.State.SUCCESS, started.message
+    assert list(SpentToken.objects.values_list("digest", flat=True)) == ["b" * 64]
+    assert started.result["spent_tokens"] == 1
+    event = AuditEvent.objects.get(action="store.purge-data")
+    assert event.changes["spent_tokens"] == 1
 
 
 def test_in_memory_purge_deletes_expired_cache_entries(run_now, superadmin, settings):
