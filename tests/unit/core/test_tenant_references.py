@@ -5,6 +5,8 @@ nobody has, or for a domain that is not B's)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from apps.accounts.models import Principal
@@ -101,3 +103,88 @@ def test_names_on_own_and_unhosted_domains_are_still_fine(world_b, api_b):
     for name in ("desk@b.example", "desk@b-corp.example", "old@elsewhere.example"):
         response = api_b.post("/api/principal", {"type": "group", "name": name}, format="json")
         assert response.status_code == 200, (name, response.content)
+
+
+# --- references already refused (these pass without the fixes above) ----------------------
+
+FETCH = {
+    "host": "127.0.0.1",
+    "type": "imap",
+    "port": 1143,
+    "security": "none",
+    "username": "remote-user",
+    "password": "remote-secret",
+}
+
+
+def test_the_console_catch_all_naming_a_mailbox_of_a_answers_as_for_a_missing_one(
+    world_a, world_b, client, admin_b
+):
+    client.force_login(admin_b)
+    url = f"/domains/{world_b.domain.pk}/catch-all/"
+    before = state()
+    pages = []
+    for address in ("jane@a.example", "nobody@a.example"):
+        response = client.post(url, {"target": address}, HTTP_HX_REQUEST="true")
+        assert response.status_code == 422
+        page = response.content.decode().replace(address, "X")
+        pages.append(re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", page))
+    assert pages[0] == pages[1]
+    assert "No account of this tenant has the address X." in pages[0]
+    assert state() == before
+
+
+def test_an_alias_naming_a_domain_of_a_is_refused_like_any_registered_domain(
+    world_a, world_b, admin_b
+):
+    from apps.domains import mailbox_services
+    from mailadmin.errors import ValidationFailed
+
+    before = state()
+    for alias, detail in (
+        (
+            "a.example",
+            "The domain a.example is registered here; an alias must be a name of its own.",
+        ),  # noqa: E501
+        ("a-corp.example", "a-corp.example is already an alias."),
+    ):
+        with pytest.raises(ValidationFailed) as refused:
+            mailbox_services.domain_alias_create(actor=admin_b, domain=world_b.domain, alias=alias)
+        assert refused.value.message == detail
+    assert state() == before
+
+
+def test_a_catch_all_or_fetch_job_naming_a_mailbox_of_a_is_refused_as_unknown(
+    world_a, world_b, api_b, admin_b
+):
+    from apps.domains import mailbox_services
+    from mailadmin.errors import ValidationFailed
+
+    before = state()
+    messages = []
+    for address in ("jane@a.example", "nobody@a.example"):
+        with pytest.raises(ValidationFailed) as refused:
+            mailbox_services.catch_all_set(actor=admin_b, domain=world_b.domain, target=address)
+        messages.append(refused.value.message.replace(address, "X"))
+        response = api_b.post("/api/fetch/mailboxes", {**FETCH, "mailbox": address}, format="json")
+        assert response.status_code == 400
+        messages.append(response.json()["detail"].replace(address, "X"))
+    assert messages[:2] == messages[2:]  # A's real mailbox answers as a missing one
+    assert messages[:2] == [
+        "No account of this tenant has the address X.",
+        "No mailbox here has the address X.",
+    ]
+    assert state() == before
+
+
+def test_a_group_or_list_of_b_cannot_hold_principals_of_a(world_a, world_b, api_b):
+    before = state()
+    for kind in ("group", "list"):
+        response = api_b.post(
+            "/api/principal",
+            {"type": kind, "name": f"probe-{kind}", "members": ["jane@a.example"]},
+            format="json",
+        )
+        assert response.status_code == 400
+        assert response.json()["detail"] == "No such principal: jane@a.example"
+    assert state() == before
