@@ -12,6 +12,7 @@ import re
 
 import pytest
 from django.urls import get_resolver
+from django.utils import timezone
 
 from tests.support.tenant_world import MAILBOX, SECRET, SOURCE_IP, World, message, object_ids, state
 from tests.unit.core.test_permission_walk import walk
@@ -249,8 +250,8 @@ NOT_OBJECTS = {
     "spam-filter/thresholds/<str:name>/": "server-wide settings (spam-filter-update)",
     "spam-filter/rules/<str:tag>/": "server-wide settings (spam-filter-update)",
     "spam-filter/rules/<str:tag>/reset/": "server-wide settings (spam-filter-update)",
-    "api/queue/reports/<int:report_id>": "our own outgoing reports: server-wide",
-    "reports/outgoing/<int:pk>/cancel/": "our own outgoing reports: server-wide",
+    "api/queue/reports/<int:report_id>": "server-wide: test_outgoing_reports_are_superadmins",
+    "reports/outgoing/<int:pk>/cancel/": "server-wide: test_outgoing_reports_are_superadmins",
     "account/app-passwords/<id:pk>/revoke/": "the actor's own app passwords only",
     "api/customers/<str:customer>/domains/<str:domain>/mailboxes/<str:name>/spam/<str:list_name>/<path:entry>": "the blocklist entry routes above",  # noqa: E501
 }
@@ -456,3 +457,31 @@ def _queue_domainids(message) -> set[int]:
     from apps.queue.models import QueueDomain
 
     return set(QueueDomain.objects.filter(message=message).values_list("pk", flat=True))
+
+
+def test_outgoing_reports_are_superadmins(world_a, client, admin_b, api_b):
+    """Our own outgoing reports are server-wide: a tenant admin holding the permissions
+    still finds none of them."""
+    from apps.reports.models import OutgoingReport
+
+    now = timezone.now()
+    report = OutgoingReport.objects.create(
+        kind="dmarc",
+        policy_domain="a.example",
+        range_begin=now,
+        range_end=now,
+        report_id="r1",
+        filename="r1.xml.gz",
+        payload=b"",
+    )
+    client.force_login(admin_b)
+    before = state()
+    answers = [
+        client.post(f"/reports/outgoing/{report.pk}/cancel/").status_code,
+        api_b.get(f"/api/queue/reports/{report.pk}").status_code,
+        api_b.delete(f"/api/queue/reports/{report.pk}").status_code,
+    ]
+    assert answers == [404, 404, 404]
+    assert api_b.get("/api/queue/reports").json()["data"]["total"] == 0
+    assert state() == before
+    assert OutgoingReport.objects.get().status == OutgoingReport.Status.QUEUED
