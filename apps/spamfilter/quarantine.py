@@ -478,22 +478,26 @@ def _send(owner: str, data: bytes, tenant_id: int | None) -> str:
 
 
 def quarantine_digest_send(*, progress: Progress | None = None) -> dict[str, int]:
-    """One digest per owner naming the items held since their last one (each item is
-    named once: marked in the same transaction that delivers or queues the digest)."""
+    """One digest per owner and tenant naming the items held since their last one (each
+    item is named once: marked in the same transaction that delivers or queues the digest).
+
+    Per tenant too: any tenant may name any address as its quarantine's owner, and a
+    digest queued for a remote owner is its tenant's queued message (raw bytes in its
+    console), so it must never list another tenant's items."""
     owners = list(
         QuarantinedMessage.objects.filter(digested_at__isnull=True)
         .exclude(owner="")
-        .order_by("owner")
-        .values_list("owner", flat=True)
+        .order_by("owner", "tenant_id")
+        .values_list("owner", "tenant_id")
         .distinct()[:10_000]
     )
     if progress is not None:
         progress.begin(len(owners))
     counts = {"owners": 0, "items": 0, "delivered": 0, "queued": 0, "undeliverable": 0}
-    for done, owner in enumerate(owners, 1):
+    for done, (owner, tenant_id) in enumerate(owners, 1):
         with transaction.atomic():
             pending = QuarantinedMessage.objects.select_for_update().filter(
-                owner=owner, digested_at__isnull=True
+                owner=owner, tenant_id=tenant_id, digested_at__isnull=True
             )
             ids = list(pending.order_by("id").values_list("pk", flat=True)[:10_000])
             if not ids:
@@ -506,7 +510,7 @@ def quarantine_digest_send(*, progress: Progress | None = None) -> dict[str, int
             outcome = "no such mailbox"
             if normalized:
                 data = digest_message(normalized, listed, more=len(ids) - len(listed))
-                outcome = _send(normalized, data, listed[0].tenant_id)
+                outcome = _send(normalized, data, tenant_id)
             QuarantinedMessage.objects.filter(pk__in=ids).update(digested_at=timezone.now())
         counts["owners"] += 1
         counts["items"] += len(ids)
