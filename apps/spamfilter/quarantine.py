@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
 from email.message import EmailMessage
@@ -84,11 +84,13 @@ def quarantine_store(
     reasons: Sequence[str],
     peer_ip: str = "",
     queue_id: str = "",
-    recipients: Sequence[str] = (),
+    routed_to: Mapping[int, str] | None = None,
 ) -> list[QuarantinedMessage]:
     """Hold one copy of `data` (with the filter's headers) per mailbox: three queries
     whatever the number of mailboxes. Data-plane write (like store delivery): not audited.
-    `recipients` (the RCPT addresses) name a mailbox that has no address of its own."""
+    `routed_to` (mailbox id -> the RCPT address that reached it, a group's or a list's)
+    names a mailbox that has no address of its own: never another RCPT of the message,
+    which may be another tenant's (and a Bcc)."""
     if not mailboxes:
         return []
     ids = [m.pk for m in mailboxes]
@@ -96,11 +98,11 @@ def quarantine_store(
     summary = parse_summary(data)
     addresses = _primary_addresses(ids)
     spam_settings = {s.mailbox_id: s for s in MailboxSpamSetting.objects.filter(mailbox_id__in=ids)}
-    fallback = recipients[0] if recipients else ""
+    routed_to = routed_to or {}
     now = timezone.now()
     rows = []
     for mailbox in mailboxes:
-        recipient = addresses.get(mailbox.pk) or fallback or mailbox.name
+        recipient = addresses.get(mailbox.pk) or routed_to.get(mailbox.pk) or mailbox.name
         domain = domain_of(recipient) if "@" in recipient else ""
         setting = spam_settings.get(mailbox.pk)
         kind, owner = QuarantinedMessage.MAILBOX, recipient

@@ -363,6 +363,10 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
 
             ingest_report_mail(report_domains, verdict.data)
         held: dict[bytes, list] = {}  # the quarantine's copies, by their bytes
+        routed_to: dict[int, str] = {}  # each mailbox's own RCPT (a group's, a list's)
+        for route in routes:
+            for principal in route.mailboxes:
+                routed_to.setdefault(principal.pk, route.address)
         for pk, (data, folder) in copies.items():
             if folder == QUARANTINE:
                 held.setdefault(data, []).append(mailboxes[pk])
@@ -380,7 +384,7 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
                 reasons=verdict.reasons,
                 peer_ip=message.peer_ip,
                 queue_id=message.queue_id,
-                recipients=message.recipients,
+                routed_to=routed_to,
             )
         for route in forwarding:
             for address in route.forward_to:
