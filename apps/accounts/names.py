@@ -25,6 +25,32 @@ def name_problem(name: object) -> str | None:
     return None
 
 
+def foreign_domain_problem(name: str, tenant_id: int | None) -> str | None:
+    """Why a principal of `tenant_id` (None: the server's own) cannot take `name`: it is an
+    address on a domain hosted here (or an alias of one) that is not its tenant's. A name is
+    a login name and holds its address against new mailboxes, so another tenant's address
+    as a name would lock that tenant out of it. The words are those of an address on such
+    a domain; an address on a domain nobody hosts is a name like any other."""
+    from apps.accounts.emails import InvalidAddress, display_domain, normalize_domain
+    from apps.accounts.models import Principal, PrincipalType
+
+    if "@" not in name:
+        return None
+    try:
+        domain = normalize_domain(name.rpartition("@")[2])
+    except InvalidAddress:
+        return None
+    hosted = Principal.objects.filter(type=PrincipalType.DOMAIN).filter(
+        Q(name=domain) | Q(domain_aliases__alias=domain)
+    )
+    if not hosted.exclude(tenant_id=tenant_id).exists():
+        return None
+    shown = display_domain(domain)
+    if tenant_id is None:
+        return f"The domain {shown} is not one of the server's own domains."
+    return f"The domain {shown} is not a domain of this tenant."
+
+
 class NameKey(models.Func):
     """A principal's name as its prefix index holds it (migration 0005): order by it
     and match `startswith` on it (with an upper-case term) and the index serves both,

@@ -268,6 +268,11 @@ def mailbox_address_add(*, actor: Principal, mailbox: MailboxProfile, address: s
     current = [e.address for e in principal.emails.all()]
     if stored in current:
         return stored
+    # Whose domain first: "already in use" must never answer about another tenant's address.
+    try:
+        principal_services.email_domains_check([stored], principal.tenant, field="address")
+    except ServiceError as exc:
+        raise ValidationFailed(exc.message, field="address") from None
     if _address_in_use(stored, exclude=principal):
         raise ValidationFailed(
             f"The email address {display_address(stored)} is already in use", field="address"

@@ -705,18 +705,12 @@ def domain_register(*, actor: Principal, name: str, tenant_id: int | None = None
     elif tenant_id is not None and tenant_id != actor.tenant_id:
         raise ValidationFailed(f"No such project: {tenant_id}", field="project_id")
     try:
-        stored = normalize_domain(name)
+        normalize_domain(name)
     except InvalidAddress as exc:
         raise ValidationFailed(
             f"Invalid value for field name: {exc.message}", field="name"
         ) from None
-    alias = DomainAlias.objects.filter(alias=stored).select_related("domain").first()
-    if alias is not None:
-        raise ValidationFailed(
-            f"The domain {display_domain(stored)} is an alias of "
-            f"{display_domain(alias.domain.name)}; remove the alias first.",
-            field="name",
-        )
+    # principal_create refuses the name of a domain alias (naming its domain to its tenant only).
     return principal_services.principal_create(actor=actor, data=data)
 
 

@@ -437,11 +437,15 @@ def _pass_on_locally(message: QueuedMessage, address: str, resolution, delivered
         return_path = message.return_path
         if resolution.domain is not None:
             return_path = srs.rewrite_sender(return_path, forwarding_domain=resolution.domain.name)
+        # The recipient's tenant forwards (its mailbox's forwarding address, its list's
+        # external members), as on the MX path: in the sender's tenant's queue its admin
+        # would read where another tenant's mail goes.
+        domain = resolution.domain
         enqueue(
             return_path=return_path,
             recipients=resolution.forward_to,
             data=data,
-            tenant_id=message.tenant_id,
+            tenant_id=domain.tenant_id if domain is not None else message.tenant_id,
         )
     if delivered.over_quota:
         send_over_quota_dsn(

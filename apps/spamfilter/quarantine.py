@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
 from email.message import EmailMessage
@@ -84,11 +84,13 @@ def quarantine_store(
     reasons: Sequence[str],
     peer_ip: str = "",
     queue_id: str = "",
-    recipients: Sequence[str] = (),
+    routed_to: Mapping[int, str] | None = None,
 ) -> list[QuarantinedMessage]:
     """Hold one copy of `data` (with the filter's headers) per mailbox: three queries
     whatever the number of mailboxes. Data-plane write (like store delivery): not audited.
-    `recipients` (the RCPT addresses) name a mailbox that has no address of its own."""
+    `routed_to` (mailbox id -> the RCPT address that reached it, a group's or a list's)
+    names a mailbox that has no address of its own: never another RCPT of the message,
+    which may be another tenant's (and a Bcc)."""
     if not mailboxes:
         return []
     ids = [m.pk for m in mailboxes]
@@ -96,11 +98,11 @@ def quarantine_store(
     summary = parse_summary(data)
     addresses = _primary_addresses(ids)
     spam_settings = {s.mailbox_id: s for s in MailboxSpamSetting.objects.filter(mailbox_id__in=ids)}
-    fallback = recipients[0] if recipients else ""
+    routed_to = routed_to or {}
     now = timezone.now()
     rows = []
     for mailbox in mailboxes:
-        recipient = addresses.get(mailbox.pk) or fallback or mailbox.name
+        recipient = addresses.get(mailbox.pk) or routed_to.get(mailbox.pk) or mailbox.name
         domain = domain_of(recipient) if "@" in recipient else ""
         setting = spam_settings.get(mailbox.pk)
         kind, owner = QuarantinedMessage.MAILBOX, recipient
@@ -478,22 +480,26 @@ def _send(owner: str, data: bytes, tenant_id: int | None) -> str:
 
 
 def quarantine_digest_send(*, progress: Progress | None = None) -> dict[str, int]:
-    """One digest per owner naming the items held since their last one (each item is
-    named once: marked in the same transaction that delivers or queues the digest)."""
+    """One digest per owner and tenant naming the items held since their last one (each
+    item is named once: marked in the same transaction that delivers or queues the digest).
+
+    Per tenant too: any tenant may name any address as its quarantine's owner, and a
+    digest queued for a remote owner is its tenant's queued message (raw bytes in its
+    console), so it must never list another tenant's items."""
     owners = list(
         QuarantinedMessage.objects.filter(digested_at__isnull=True)
         .exclude(owner="")
-        .order_by("owner")
-        .values_list("owner", flat=True)
+        .order_by("owner", "tenant_id")
+        .values_list("owner", "tenant_id")
         .distinct()[:10_000]
     )
     if progress is not None:
         progress.begin(len(owners))
     counts = {"owners": 0, "items": 0, "delivered": 0, "queued": 0, "undeliverable": 0}
-    for done, owner in enumerate(owners, 1):
+    for done, (owner, tenant_id) in enumerate(owners, 1):
         with transaction.atomic():
             pending = QuarantinedMessage.objects.select_for_update().filter(
-                owner=owner, digested_at__isnull=True
+                owner=owner, tenant_id=tenant_id, digested_at__isnull=True
             )
             ids = list(pending.order_by("id").values_list("pk", flat=True)[:10_000])
             if not ids:
@@ -506,7 +512,7 @@ def quarantine_digest_send(*, progress: Progress | None = None) -> dict[str, int
             outcome = "no such mailbox"
             if normalized:
                 data = digest_message(normalized, listed, more=len(ids) - len(listed))
-                outcome = _send(normalized, data, listed[0].tenant_id)
+                outcome = _send(normalized, data, tenant_id)
             QuarantinedMessage.objects.filter(pk__in=ids).update(digested_at=timezone.now())
         counts["owners"] += 1
         counts["items"] += len(ids)

@@ -27,7 +27,7 @@ from apps.accounts.models import (
     Principal,
     PrincipalType,
 )
-from apps.accounts.names import name_problem
+from apps.accounts.names import foreign_domain_problem, name_problem
 from apps.accounts.permissions import ALL_PERMISSIONS, Perm
 from mailadmin.audit import audit
 from mailadmin.errors import NotFound, ServiceError
@@ -56,7 +56,8 @@ def api_key_create(
     require_main_login(actor)
     if actor.type != PrincipalType.INDIVIDUAL or actor.pk is None:
         raise ServiceError("Only accounts can own API keys.")
-    if (problem := name_problem(name)) is not None:
+    problem = name_problem(name) or foreign_domain_problem(name, actor.tenant_id)
+    if problem is not None:
         raise ServiceError(problem, field="name")
     if not isinstance(description, str) or len(description) > 1024:
         raise ServiceError(

@@ -31,7 +31,7 @@ from apps.accounts.emails import (
 )
 from apps.accounts.emails import normalize_domain as _normalize_domain
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
-from apps.accounts.names import name_problem
+from apps.accounts.names import foreign_domain_problem, name_problem
 from apps.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, Perm
 from apps.accounts.principals.selectors import principal_scope
 from mailadmin.audit import audit
@@ -359,7 +359,7 @@ def _resolve(
     # name
     mailbox_name = None
     if changed("name"):
-        state["name"] = _check_name(state["name"], type_, principal)
+        state["name"] = _check_name(state["name"], type_, principal, actor=actor, tenant=tenant)
         if type_ == T.DOMAIN and principal is not None:
             _check_domain_unused(principal)
         if type_ == T.INDIVIDUAL and principal is not None:
@@ -470,17 +470,48 @@ def _resolve(
     return plan
 
 
-def _check_name(name: str, type_: str, principal: Principal | None) -> str:
+def _check_name(
+    name: str,
+    type_: str,
+    principal: Principal | None,
+    *,
+    actor: Principal,
+    tenant: Principal | None,
+) -> str:
     if type_ == T.DOMAIN:
         name = _normalize_domain(name)
-    elif (problem := name_problem(name)) is not None:
-        raise ServiceError(problem, field="name")
+    else:
+        problem = name_problem(name) or foreign_domain_problem(name, tenant.pk if tenant else None)
+        if problem is not None:
+            raise ServiceError(problem, field="name")
     taken = Principal.objects.filter(name__iexact=name)
     if principal is not None:
         taken = taken.exclude(pk=principal.pk)
     if taken.exists():
         raise ServiceError(f"The name '{name}' is already taken.", field="name")
+    if type_ == T.DOMAIN:
+        _check_not_an_alias(name, actor=actor)
     return name
+
+
+def _check_not_an_alias(name: str, *, actor: Principal) -> None:
+    """A domain can't take the name of a domain alias (hosted domains are looked up first:
+    it would take the alias's mail). Only the alias's own tenant learns which domain has
+    it; to anyone else the name is simply taken."""
+    aliased = (
+        Principal.objects.filter(type=T.DOMAIN, domain_aliases__alias=name)
+        .only("name", "tenant_id")
+        .first()
+    )
+    if aliased is None:
+        return
+    if principal_scope(actor).filter(pk=aliased.pk).exists():
+        raise ServiceError(
+            f"The domain {display_domain(name)} is an alias of {display_domain(aliased.name)}; "
+            "remove the alias first.",
+            field="name",
+        )
+    raise ServiceError(f"The name '{name}' is already taken.", field="name")
 
 
 def _follow_mailbox_rename(
@@ -538,21 +569,13 @@ def _check_tenant_capacity(tenant: Principal, type_: str) -> None:
                 raise ServiceError(f"Tenant {tenant.name} has reached its limit of {limit} {noun}.")
 
 
-def _check_emails(
-    addresses: list[str], tenant: Principal | None, principal: Principal | None, type_: str
+def email_domains_check(
+    addresses: Sequence[str], tenant: Principal | None, *, field: str = "emails"
 ) -> None:
-    _unique(addresses, "emails", display_address)
-    limit = tenant.max_mailboxes_per_user if tenant is not None else None
-    if type_ == T.INDIVIDUAL and limit is not None and len(addresses) > limit:
-        raise ServiceError(
-            f"Tenant {tenant.name} allows at most {limit} addresses per account.",
-            field="emails",
-        )
-    if not addresses:
-        return
+    """A tenant's addresses are on its domains; the server's own (tenant-less) principals'
+    addresses on the server's own domains. Checked before whether an address is in use,
+    which would tell whether another tenant has it."""
     domains = {domain_of(a) for a in addresses}
-    # A tenant's addresses are on its domains; the server's own (tenant-less) principals'
-    # addresses on the server's own domains.
     owned = set(
         Principal.objects.filter(type=T.DOMAIN, tenant=tenant, name__in=domains).values_list(
             "name", flat=True
@@ -565,8 +588,23 @@ def _check_emails(
                 f"The domain {shown} is not a domain of this tenant."
                 if tenant is not None
                 else f"The domain {shown} is not one of the server's own domains.",
-                field="emails",
+                field=field,
             )
+
+
+def _check_emails(
+    addresses: list[str], tenant: Principal | None, principal: Principal | None, type_: str
+) -> None:
+    _unique(addresses, "emails", display_address)
+    limit = tenant.max_mailboxes_per_user if tenant is not None else None
+    if type_ == T.INDIVIDUAL and limit is not None and len(addresses) > limit:
+        raise ServiceError(
+            f"Tenant {tenant.name} allows at most {limit} addresses per account.",
+            field="emails",
+        )
+    if not addresses:
+        return
+    email_domains_check(addresses, tenant)
     in_use = PrincipalEmail.objects.filter(address__in=addresses)
     if principal is not None:
         in_use = in_use.exclude(principal=principal)

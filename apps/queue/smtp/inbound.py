@@ -363,6 +363,10 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
 
             ingest_report_mail(report_domains, verdict.data)
         held: dict[bytes, list] = {}  # the quarantine's copies, by their bytes
+        routed_to: dict[int, str] = {}  # each mailbox's own RCPT (a group's, a list's)
+        for route in routes:
+            for principal in route.mailboxes:
+                routed_to.setdefault(principal.pk, route.address)
         for pk, (data, folder) in copies.items():
             if folder == QUARANTINE:
                 held.setdefault(data, []).append(mailboxes[pk])
@@ -380,7 +384,7 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
                 reasons=verdict.reasons,
                 peer_ip=message.peer_ip,
                 queue_id=message.queue_id,
-                recipients=message.recipients,
+                routed_to=routed_to,
             )
         for route in forwarding:
             for address in route.forward_to:
@@ -408,17 +412,23 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
 
 def _report_full_members(message: InboundMessage, routes: list[Route]) -> None:
     """A failure DSN to the sender naming each list member whose mailbox was full (the
-    other members got the message); none for a null sender."""
+    other members got the message); none for a null sender. One per tenant: a queued
+    DSN is its tenant's message (raw bytes in its console), so it names no other
+    tenant's members."""
     from apps.queue.delivery import send_over_quota_dsn
 
-    left_out = [(route.address, p) for route in routes for p in route.full]
-    send_over_quota_dsn(
-        to=message.mail_from,
-        left_out=left_out,
-        original=message.data[: 64 * 1024],
-        arrival=timezone.now(),
-        tenant_id=next((r.tenant_id for r in routes if r.full and r.tenant_id), None),
-    )
+    by_tenant: dict[int | None, list] = {}
+    for route in routes:
+        for principal in route.full:
+            by_tenant.setdefault(principal.tenant_id, []).append((route.address, principal))
+    for tenant_id, left_out in by_tenant.items():
+        send_over_quota_dsn(
+            to=message.mail_from,
+            left_out=left_out,
+            original=message.data[: 64 * 1024],
+            arrival=timezone.now(),
+            tenant_id=tenant_id,
+        )
 
 
 class InboundHandler(BaseHandler):

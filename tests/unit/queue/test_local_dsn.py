@@ -148,3 +148,46 @@ def test_a_dsn_for_a_sender_who_encrypts_at_rest_is_stored_encrypted(mx, sender_
         b"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status"
     )
     assert b"Final-Recipient: rfc822; gone@remote.test" in inner
+
+
+def test_a_forward_of_another_tenants_mailbox_is_that_tenants_queued_message(
+    sender_mailbox, make_principal, tenant_a, tenant_b, api_client_for
+):
+    """Tenant A's jane mails tenant B's bob, who forwards to a private address and whose
+    list has an external member: those copies are B's (B's configuration, B's mail, as
+    on the MX path), never in A's queue where A's admin would read where B's mail goes."""
+    from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
+    from apps.domains.models import MailboxProfile
+
+    domain = make_principal(tenant=tenant_b, roles=(), name="b.test", type="domain", password="")
+    bob = make_principal(tenant=tenant_b, roles=(), name="bob", password="")
+    PrincipalEmail.objects.create(principal=bob, address="bob@b.test")
+    MailboxProfile.objects.create(
+        principal=bob,
+        domain=domain,
+        tenant=tenant_b,
+        name="bob",
+        display_name="Bob",
+        forwarding_address="bob.private@remote.test",
+    )
+    crew = Principal.objects.create(
+        name="crew", type=PrincipalType.LIST, tenant=tenant_b, external_members=["x@remote.test"]
+    )
+    PrincipalEmail.objects.create(principal=crew, address="crew@b.test")
+    queued = enqueue(
+        return_path="jane@origin.test",
+        recipients=["bob@b.test", "crew@b.test"],
+        data=message("Plans"),
+        tenant_id=tenant_a.pk,
+    )
+    delivery.deliver(QueueDomain.objects.get(message=queued).pk, drain=False)
+    forwards = QueuedMessage.objects.exclude(pk=queued.pk)
+    assert sorted(forwards.values_list("recipients__address", "tenant_id")) == [
+        ("bob.private@remote.test", tenant_b.pk),
+        ("x@remote.test", tenant_b.pk),
+    ]
+    seen_by_a = api_client_for(
+        make_principal(name="admin-a", tenant=tenant_a, roles=["tenant-admin"])
+    )
+    text = seen_by_a.get("/api/queue/messages").content.decode()
+    assert "bob.private@remote.test" not in text and "x@remote.test" not in text

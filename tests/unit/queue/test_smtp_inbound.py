@@ -363,3 +363,34 @@ def test_it_ingests_mail_to_a_domains_report_address_as_reports(inbound, jane, d
         assert client.rcpt("dmarc-reports@example.test") == (250, b"2.1.5 Recipient OK")
         assert client.data(MESSAGE)[0] == 250  # no report inside: kept as a failed ingest
     assert IngestFailure.objects.filter(tenant=domain.tenant).count() == 1
+
+
+def test_the_full_members_of_two_tenants_lists_get_a_dsn_each_in_their_own_queue(
+    inbound, jane, make_principal, tenant_a, tenant_b
+):
+    """One message to tenant A's list and tenant B's, a full member in each: the DSN
+    queued under A (its raw bytes in A's console) names nobody of B's, and B's its own."""
+    from apps.queue.models import QueuedMessage
+    from apps.store import blobs
+
+    Principal.objects.create(name="b.test", type=PrincipalType.DOMAIN, tenant=tenant_b)
+    bob = make_principal(name="bob", tenant=tenant_b)
+    bob.emails.create(address="bob-private@b.test")
+    lists = {}
+    for tenant, member, address in ((tenant_a, jane, "team@example.test"),
+                                    (tenant_b, bob, "crew@b.test")):  # fmt: skip
+        lists[tenant.pk] = Principal.objects.create(
+            name=address.partition("@")[0], type=PrincipalType.LIST, tenant=tenant
+        )
+        lists[tenant.pk].emails.create(address=address)
+        member.member_of.add(lists[tenant.pk])
+        other = make_principal(name=f"other-{tenant.name}", tenant=tenant)
+        other.member_of.add(lists[tenant.pk])
+    Principal.objects.filter(pk__in=[jane.pk, bob.pk]).update(quota=10)
+    with connect(inbound) as client:
+        client.sendmail("sender@remote.test", ["team@example.test", "crew@b.test"], MESSAGE)
+    dsns = {q.tenant_id: blobs.read(q.blob_hash) for q in QueuedMessage.objects.all()}
+    assert set(dsns) == {tenant_a.pk, tenant_b.pk}
+    assert b"jane@example.test" in dsns[tenant_a.pk] and b"b.test" not in dsns[tenant_a.pk]
+    assert b"bob-private@b.test" in dsns[tenant_b.pk]
+    assert b"jane@example.test" not in dsns[tenant_b.pk]

@@ -211,3 +211,28 @@ def test_a_held_message_for_a_list_of_outsiders_is_refused_not_lost(inbound, mai
     assert b"quarantine threshold" in reply
     assert not QueuedMessage.objects.exists()
     assert not QuarantinedMessage.objects.exists()
+
+
+def test_a_mailbox_without_an_address_is_held_under_its_own_recipient_not_another_tenants(
+    inbound, mailboxes, make_principal, tenant_b
+):
+    """Bob (tenant B) has no address: he gets mail through his group's. One message to
+    tenant A's jane and to that group is held for both; Bob's item names the address that
+    reached him, never jane's: tenant B would see (and be digested to) another tenant's
+    recipient, one the sender may have sent as a Bcc."""
+    Principal.objects.create(name="b.test", type="domain", tenant=tenant_b)
+    team = make_principal(name="team", tenant=tenant_b, type="group", roles=())
+    team.emails.create(address="team@b.test")
+    bob = make_principal(name="bob", tenant=tenant_b)
+    bob.member_of.add(team)
+    code, _ = _send(inbound, ["jane@example.test", "team@b.test"])
+    assert code == 250
+    held = {h.mailbox.name: h for h in QuarantinedMessage.objects.select_related("mailbox")}
+    assert set(held) == {"jane", "bob"}
+    assert (held["bob"].tenant_id, held["bob"].recipient, held["bob"].owner) == (
+        tenant_b.pk,
+        "team@b.test",
+        "team@b.test",
+    )
+    assert held["bob"].domain == "b.test"
+    assert (held["jane"].recipient, held["jane"].owner) == ("jane@example.test",) * 2

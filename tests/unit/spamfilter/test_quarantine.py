@@ -551,6 +551,32 @@ def test_a_remote_owners_digest_goes_to_the_outbound_queue(
     assert b"Cheap watches" in blobs.read(queued.blob_hash)
 
 
+def test_two_tenants_naming_one_owner_get_a_digest_each_in_their_own_queue(
+    jane, bob, tenant_a, tenant_b, api_client_for, admin_b, django_capture_on_commit_callbacks
+):
+    """Tenant B may name any owner, tenant A's too: a digest never carries one tenant's
+    items under another's name (a queued digest is its tenant's, raw bytes and all)."""
+    for mailbox in (bob, jane):  # B's item is held first, so a shared digest was B's
+        MailboxSpamSetting.objects.create(
+            mailbox=mailbox,
+            tenant_id=mailbox.tenant_id,
+            send_to_domain_quarantine=True,
+            quarantine_owner="it@provider.test",
+        )
+    hold(bob, "Bob's offer")
+    hold(jane, "Jane's secret deal")
+    run = _run(quarantine_digest_task, quarantine.DIGEST_TASK, django_capture_on_commit_callbacks)
+    assert run.message == "2 digest(s) for 2 item(s): 0 delivered, 2 queued, 0 undeliverable."
+    digests = {q.tenant_id: blobs.read(q.blob_hash) for q in QueuedMessage.objects.all()}
+    assert set(digests) == {tenant_a.pk, tenant_b.pk}
+    assert b"Bob's offer" in digests[tenant_b.pk] and b"Jane" not in digests[tenant_b.pk]
+    assert b"Jane's secret deal" in digests[tenant_a.pk] and b"Bob" not in digests[tenant_a.pk]
+    # What tenant B's admin reads of its queue: nothing of tenant A's.
+    api_b = api_client_for(admin_b)
+    [item] = api_b.get("/api/queue/messages").json()["data"]["items"]
+    assert item["blob_hash"] == QueuedMessage.objects.get(tenant=tenant_b).blob_hash
+
+
 def test_the_purge_removes_old_items_and_their_blob_refs(
     jane, settings, django_capture_on_commit_callbacks
 ):
