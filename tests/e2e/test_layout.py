@@ -521,6 +521,40 @@ def assert_fits(page, url: str, width: int = WIDTH) -> None:
     assert scroll_width <= width, f"{url} is {scroll_width} px wide"
 
 
+# What a screen reader needs from a page: ids it can resolve (a label's `for`, a control's
+# aria-describedby pointing at its help text or error), unique ids, a name on every control.
+ACCESSIBILITY_PROBLEMS = """() => {
+  const problems = [];
+  const counts = {};
+  for (const el of document.querySelectorAll("[id]")) counts[el.id] = (counts[el.id] || 0) + 1;
+  for (const [id, n] of Object.entries(counts)) {
+    if (n > 1) problems.push(`id ${id} is used ${n} times`);
+  }
+  for (const label of document.querySelectorAll("label[for]")) {
+    if (!document.getElementById(label.htmlFor)) {
+      const text = label.textContent.trim().slice(0, 40);
+      problems.push(`label "${text}" is for a missing id "${label.htmlFor}"`);
+    }
+  }
+  for (const el of document.querySelectorAll("[aria-describedby]")) {
+    for (const id of el.getAttribute("aria-describedby").split(/\\s+/).filter(Boolean)) {
+      if (!document.getElementById(id)) {
+        problems.push(`${el.name || el.id}: aria-describedby names a missing id "${id}"`);
+      }
+    }
+  }
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (["hidden", "submit", "button", "reset"].includes(el.type)) continue;
+    const labelled = [...(el.labels || [])].some((label) => label.textContent.trim());
+    const named = el.getAttribute("aria-label") || el.getAttribute("aria-labelledby") || el.title;
+    if (!labelled && !named) {
+      problems.push(`${el.tagName.toLowerCase()} ${el.name || el.id} has no accessible name`);
+    }
+  }
+  return problems;
+}"""
+
+
 def test_the_list_covers_every_console_page(crowded):
     measured = set(pages(crowded)) | {"login", "account:login-verify"}
     assert console_routes() - NOT_PAGES == measured
@@ -552,6 +586,23 @@ def test_every_page_fits_a_phone(browser_page, live_server, crowded):
             response = page.goto(f"{live_server.url}{url}")
             assert response is not None and response.status == 200, f"{name}: {url}"
             assert_fits(page, url, width=390)
+
+
+def test_every_page_names_its_controls(browser_page, live_server, crowded):
+    page = browser_page
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    page.goto(f"{live_server.url}/login/")
+    assert page.evaluate(ACCESSIBILITY_PROBLEMS) == []
+    login(page, live_server, "root", TEST_PASSWORD)
+    expect(page.locator("h1")).to_have_text("Dashboard")
+    found = {}
+    for name, urls in pages(crowded).items():
+        for url in urls:
+            response = page.goto(f"{live_server.url}{url}")
+            assert response is not None and response.status == 200, f"{name}: {url}"
+            if problems := page.evaluate(ACCESSIBILITY_PROBLEMS):
+                found[url] = problems
+    assert found == {}
 
 
 def test_the_second_login_step_fits_1280_px(browser_page, live_server, user_a):

@@ -5,6 +5,7 @@ purge, the DMARC troubleshooter, and a mailbox's Spam tab (lists and settings). 
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -324,6 +325,32 @@ def test_the_spam_tab_lists_the_four_lists_and_the_settings(
         assert f'id="spam-list-{list_name}"' in page
     assert "<code>friend.example</code>" in page
     assert '<option value="on" selected>On</option>' in page
+
+
+def test_each_list_box_is_labelled_with_its_own_list(console, admin_a, jane):
+    """Four "Add" boxes on one page: a screen reader must tell them apart, and the field
+    wrappers must keep their ids unique."""
+    page = console(admin_a).get(_spam_url(jane)).content.decode()
+    for name, title in (
+        ("blacklist", "Block list"),
+        ("safelist", "Safe list"),
+        ("ipblacklist", "IP block list"),
+        ("ipsafelist", "IP safe list"),
+    ):
+        assert re.search(rf'<label for="id_{name}-address">{title}: new entry\s*<input', page)
+        assert page.count(f'id="field-{name}-address"') == 1
+    # After a refused entry, the re-rendered lists keep their labels.
+    response = console(admin_a).post(
+        _spam_url(jane, "blacklist/add/"),
+        {"blacklist-address": "not an address"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert re.search(
+        r'<label for="id_blacklist-address">Block list: new entry\s*<input[^>]*aria-invalid="true"',
+        body,
+    )
 
 
 def _fill(jane, list_name: str, count: int) -> None:
