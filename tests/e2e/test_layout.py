@@ -586,6 +586,18 @@ def test_every_page_fits_a_phone(browser_page, live_server, crowded):
             response = page.goto(f"{live_server.url}{url}")
             assert response is not None and response.status == 200, f"{name}: {url}"
             assert_fits(page, url, width=390)
+            assert page.evaluate(TABS_BROKEN_INSIDE_A_WORD) == [], url
+
+
+# Tab labels (a page's own <nav>, not the breadcrumbs) that take more lines than they have
+# words: a word was broken in the middle ("DM", "AR", "C").
+TABS_BROKEN_INSIDE_A_WORD = """() => [...document.querySelectorAll(
+    "main nav:not([aria-label=breadcrumb]) a")].filter((link) => {
+  const range = document.createRange();
+  range.selectNodeContents(link);
+  const lines = new Set([...range.getClientRects()].map((rect) => Math.round(rect.top)));
+  return lines.size > link.textContent.trim().split(/\\s+/).length;
+}).map((link) => link.textContent.trim())"""
 
 
 def test_every_page_names_its_controls(browser_page, live_server, crowded):
