@@ -24,7 +24,6 @@ MESSAGE = (
     "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <w1@remote.test>\r\n\r\n"
     "Replica watches at a fraction of the price.\r\n"
 )
-NOT_FOUND = "The requested resource does not exist on this server."
 
 
 @pytest.fixture(autouse=True)
@@ -146,7 +145,9 @@ def test_it_trains_the_global_model_from_an_uploaded_file(console, superadmin):
             "Only a superadmin may train the global Bayes model, which every tenant shares; "
             "use an account&#x27;s model instead.",
         ),
-        ({"kind": "spam", "account": "admin-b", "message": MESSAGE}, NOT_FOUND),
+        # Another tenant's account reads like one that does not exist.
+        ({"kind": "spam", "account": "admin-b", "message": MESSAGE}, "No such account: admin-b"),
+        ({"kind": "spam", "account": "nobody", "message": MESSAGE}, "No such account: nobody"),
         ({"kind": "maybe", "account": "user-a", "message": MESSAGE}, "Select a valid choice."),
     ],
 )
