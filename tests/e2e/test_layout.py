@@ -551,6 +551,17 @@ ACCESSIBILITY_PROBLEMS = """() => {
       problems.push(`${el.tagName.toLowerCase()} ${el.name || el.id} has no accessible name`);
     }
   }
+  // A password box says which password it is, and so does the text box before it: the
+  // browser takes that one for the user name and fills in this console's login.
+  for (const box of document.querySelectorAll("input[type=password]")) {
+    if (!box.getAttribute("autocomplete")) problems.push(`${box.name} has no autocomplete`);
+    const fields = box.form ? [...box.form.elements] : [];
+    const before = fields.slice(0, fields.indexOf(box)).reverse().find(
+      (el) => el.tagName === "INPUT" && ["text", "email"].includes(el.type));
+    if (before && !before.getAttribute("autocomplete")) {
+      problems.push(`${before.name}, before password ${box.name}, has no autocomplete`);
+    }
+  }
   return problems;
 }"""
 
