@@ -53,11 +53,18 @@ class MailboxForm(ServiceErrorsMixin, forms.Form):
     """A mailbox's fields as the provisioning API has them; the size as a quota with a
     unit (MB/GB/TB) like the account form. The name and domain are set at creation only."""
 
-    name = forms.CharField(max_length=64, help_text="The part before the @.")
+    # The new mailbox's credentials: never the browser's saved login for this console.
+    name = forms.CharField(
+        max_length=64,
+        help_text="The part before the @.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
     domain = forms.ModelChoiceField(queryset=None, empty_label=None)
-    display_name = forms.CharField(max_length=256)
+    display_name = forms.CharField(
+        max_length=256, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
     password = forms.CharField(
-        widget=forms.PasswordInput(render_value=False),
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         required=False,
         max_length=1024,
         help_text="At least 8 characters.",

@@ -29,9 +29,16 @@ class FetchJobForm(ServiceErrorsMixin, forms.Form):
     port = forms.IntegerField(
         min_value=0, max_value=65535, required=False, help_text="Empty: the protocol's default."
     )
-    username = forms.CharField(max_length=320, label="Remote user name")
+    # The remote account's credentials: never the browser's saved login for this console.
+    username = forms.CharField(
+        max_length=320,
+        label="Remote user name",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
     password = forms.CharField(
-        max_length=1024, strip=False, widget=forms.PasswordInput(render_value=False)
+        max_length=1024,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
     folders = forms.CharField(
         required=False,

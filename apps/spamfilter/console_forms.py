@@ -9,6 +9,7 @@ from __future__ import annotations
 from django import forms
 
 from apps.spamfilter.forms import MAX_MESSAGE
+from apps.spamfilter.models import SenderListEntry
 from mailadmin.core.forms import ServiceErrorsMixin
 
 
@@ -88,6 +89,13 @@ class SenderListEntryForm(ServiceErrorsMixin, forms.Form):
     """One entry to add to a mailbox's list; apps.spamfilter.sender_lists checks it."""
 
     address = forms.CharField(label="Add", required=False, max_length=320, strip=False)
+
+    def __init__(self, *args, prefix: str, **kwargs) -> None:
+        super().__init__(*args, prefix=prefix, **kwargs)
+        # Four of these on one page (the prefix is the list): name each box after its list.
+        title = dict(SenderListEntry.LISTS).get(prefix)
+        if title:
+            self.fields["address"].label = f"{title}: new entry"
 
 
 LEVEL_CHOICES = [

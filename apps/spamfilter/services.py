@@ -397,11 +397,17 @@ class GlobalModelRefused(ServiceError):
 def _account(*, actor: Principal, account_id: str) -> Principal:
     """An individual account the actor may act for: itself, or one of its tenant's when it
     may read principals (a plain user trains only its own model)."""
-    account = principal_get(actor=actor, id_or_name=account_id)
+    # The console shows this beside the Account field: name what was asked for. A missing
+    # account and one out of reach read the same, so nothing leaks.
+    unknown = f"No such account: {account_id}"
+    try:
+        account = principal_get(actor=actor, id_or_name=account_id)
+    except NotFound:
+        raise NotFound(unknown) from None
     if account.type != PrincipalType.INDIVIDUAL:
         raise NotFound(f"{account_id} is not an account.")
     if account.pk != actor.pk and not actor.has_permission(Perm.PRINCIPAL_GET):
-        raise NotFound()
+        raise NotFound(unknown)
     return account
 
 

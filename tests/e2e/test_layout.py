@@ -516,9 +516,54 @@ def pages(objects: dict) -> dict[str, list[str]]:
     }
 
 
-def assert_fits(page, url: str) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= WIDTH, f"{url} is {width} px wide"
+def assert_fits(page, url: str, width: int = WIDTH) -> None:
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"{url} is {scroll_width} px wide"
+
+
+# What a screen reader needs from a page: ids it can resolve (a label's `for`, a control's
+# aria-describedby pointing at its help text or error), unique ids, a name on every control.
+ACCESSIBILITY_PROBLEMS = """() => {
+  const problems = [];
+  const counts = {};
+  for (const el of document.querySelectorAll("[id]")) counts[el.id] = (counts[el.id] || 0) + 1;
+  for (const [id, n] of Object.entries(counts)) {
+    if (n > 1) problems.push(`id ${id} is used ${n} times`);
+  }
+  for (const label of document.querySelectorAll("label[for]")) {
+    if (!document.getElementById(label.htmlFor)) {
+      const text = label.textContent.trim().slice(0, 40);
+      problems.push(`label "${text}" is for a missing id "${label.htmlFor}"`);
+    }
+  }
+  for (const el of document.querySelectorAll("[aria-describedby]")) {
+    for (const id of el.getAttribute("aria-describedby").split(/\\s+/).filter(Boolean)) {
+      if (!document.getElementById(id)) {
+        problems.push(`${el.name || el.id}: aria-describedby names a missing id "${id}"`);
+      }
+    }
+  }
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (["hidden", "submit", "button", "reset"].includes(el.type)) continue;
+    const labelled = [...(el.labels || [])].some((label) => label.textContent.trim());
+    const named = el.getAttribute("aria-label") || el.getAttribute("aria-labelledby") || el.title;
+    if (!labelled && !named) {
+      problems.push(`${el.tagName.toLowerCase()} ${el.name || el.id} has no accessible name`);
+    }
+  }
+  // A password box says which password it is, and so does the text box before it: the
+  // browser takes that one for the user name and fills in this console's login.
+  for (const box of document.querySelectorAll("input[type=password]")) {
+    if (!box.getAttribute("autocomplete")) problems.push(`${box.name} has no autocomplete`);
+    const fields = box.form ? [...box.form.elements] : [];
+    const before = fields.slice(0, fields.indexOf(box)).reverse().find(
+      (el) => el.tagName === "INPUT" && ["text", "email"].includes(el.type));
+    if (before && !before.getAttribute("autocomplete")) {
+      problems.push(`${before.name}, before password ${box.name}, has no autocomplete`);
+    }
+  }
+  return problems;
+}"""
 
 
 def test_the_list_covers_every_console_page(crowded):
@@ -538,6 +583,55 @@ def test_every_page_fits_1280_px(browser_page, live_server, crowded):
             response = page.goto(f"{live_server.url}{url}")
             assert response is not None and response.status == 200, f"{name}: {url}"
             assert_fits(page, url)
+            assert page.evaluate(BROKEN_INSIDE_A_WORD) == [], url
+
+
+def test_every_page_fits_a_phone(browser_page, live_server, crowded):
+    """At 390 px the side column stacks above the page; tables scroll inside their box and
+    filter bars wrap, so the page itself never scrolls sideways."""
+    page = browser_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, live_server, "root", TEST_PASSWORD)
+    expect(page.locator("h1")).to_have_text("Dashboard")
+    for name, urls in pages(crowded).items():
+        for url in urls:
+            response = page.goto(f"{live_server.url}{url}")
+            assert response is not None and response.status == 200, f"{name}: {url}"
+            assert_fits(page, url, width=390)
+            assert page.evaluate(BROKEN_INSIDE_A_WORD) == [], url
+
+
+# Buttons, tab labels (a page's own <nav>) and breadcrumbs but the last that take more lines
+# than they have words: a word was broken in the middle ("DM", "AR", "C"; "Searc", "h").
+# A label holding a long value (a 120-character name) may break it: not counted.
+BROKEN_INSIDE_A_WORD = """() => [...document.querySelectorAll(
+    "main button, main [role=button], main nav:not([aria-label=breadcrumb]) a, "
+    + "main nav[aria-label=breadcrumb] li:not(:last-child) a"
+  )].filter((link) => {
+  const words = link.textContent.trim().split(/\\s+/);
+  if (words.some((word) => word.length > 30)) return false;
+  const range = document.createRange();
+  range.selectNodeContents(link);
+  const lines = new Set([...range.getClientRects()].map((rect) => Math.round(rect.top)));
+  return lines.size > words.length;
+}).map((link) => link.textContent.trim())"""
+
+
+def test_every_page_names_its_controls(browser_page, live_server, crowded):
+    page = browser_page
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    page.goto(f"{live_server.url}/login/")
+    assert page.evaluate(ACCESSIBILITY_PROBLEMS) == []
+    login(page, live_server, "root", TEST_PASSWORD)
+    expect(page.locator("h1")).to_have_text("Dashboard")
+    found = {}
+    for name, urls in pages(crowded).items():
+        for url in urls:
+            response = page.goto(f"{live_server.url}{url}")
+            assert response is not None and response.status == 200, f"{name}: {url}"
+            if problems := page.evaluate(ACCESSIBILITY_PROBLEMS):
+                found[url] = problems
+    assert found == {}
 
 
 def test_the_second_login_step_fits_1280_px(browser_page, live_server, user_a):

@@ -198,8 +198,12 @@ class PrincipalForm(ServiceErrorsMixin, forms.Form):
     """Name, description, quota, password, addresses and limits (fields by type)."""
 
     tenant = forms.ChoiceField(required=False, help_text="Superadmins only; empty for none.")
-    name = forms.CharField(max_length=255)
-    description = forms.CharField(max_length=1024, required=False)
+    # The browser takes the text box before a password box for the user name and would fill
+    # in this console's login: autocomplete="off" on both (the name is another principal's).
+    name = forms.CharField(max_length=255, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    description = forms.CharField(
+        max_length=1024, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
     quota = QuotaField(help_text="Empty or 0 means no limit.")
     secrets = forms.CharField(
         label="Password",

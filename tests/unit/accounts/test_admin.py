@@ -464,3 +464,12 @@ def test_every_changelist_and_its_search_cost_a_few_queries(
         for query in ("", "?q=jane", "?q=a.example"):
             with django_assert_max_num_queries(6):
                 assert operator.get(url + query).status_code == 200, url + query
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/", "/admin/accounts/principal/", "/admin/core/auditevent/", "/admin/login/"]
+)
+def test_admin_pages_name_the_console_icon(operator, path):
+    """Without an icon link Chromium fetches /favicon.ico, a 404 in the console of every page."""
+    page = operator.get(path, follow=True).content.decode()
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page

@@ -5,6 +5,7 @@ purge, the DMARC troubleshooter, and a mailbox's Spam tab (lists and settings). 
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -23,7 +24,6 @@ MESSAGE = (
     "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <w1@remote.test>\r\n\r\n"
     "Replica watches at a fraction of the price.\r\n"
 )
-NOT_FOUND = "The requested resource does not exist on this server."
 
 
 @pytest.fixture(autouse=True)
@@ -145,7 +145,9 @@ def test_it_trains_the_global_model_from_an_uploaded_file(console, superadmin):
             "Only a superadmin may train the global Bayes model, which every tenant shares; "
             "use an account&#x27;s model instead.",
         ),
-        ({"kind": "spam", "account": "admin-b", "message": MESSAGE}, NOT_FOUND),
+        # Another tenant's account reads like one that does not exist.
+        ({"kind": "spam", "account": "admin-b", "message": MESSAGE}, "No such account: admin-b"),
+        ({"kind": "spam", "account": "nobody", "message": MESSAGE}, "No such account: nobody"),
         ({"kind": "maybe", "account": "user-a", "message": MESSAGE}, "Select a valid choice."),
     ],
 )
@@ -324,6 +326,32 @@ def test_the_spam_tab_lists_the_four_lists_and_the_settings(
         assert f'id="spam-list-{list_name}"' in page
     assert "<code>friend.example</code>" in page
     assert '<option value="on" selected>On</option>' in page
+
+
+def test_each_list_box_is_labelled_with_its_own_list(console, admin_a, jane):
+    """Four "Add" boxes on one page: a screen reader must tell them apart, and the field
+    wrappers must keep their ids unique."""
+    page = console(admin_a).get(_spam_url(jane)).content.decode()
+    for name, title in (
+        ("blacklist", "Block list"),
+        ("safelist", "Safe list"),
+        ("ipblacklist", "IP block list"),
+        ("ipsafelist", "IP safe list"),
+    ):
+        assert re.search(rf'<label for="id_{name}-address">{title}: new entry\s*<input', page)
+        assert page.count(f'id="field-{name}-address"') == 1
+    # After a refused entry, the re-rendered lists keep their labels.
+    response = console(admin_a).post(
+        _spam_url(jane, "blacklist/add/"),
+        {"blacklist-address": "not an address"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert re.search(
+        r'<label for="id_blacklist-address">Block list: new entry\s*<input[^>]*aria-invalid="true"',
+        body,
+    )
 
 
 def _fill(jane, list_name: str, count: int) -> None:
