@@ -1,0 +1,60 @@
+"""Rules on how a message was relayed and written: each fires on the message built to show
+it, with the score the rules file gives, and stays off the ordinary message beside it."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.spamfilter.services import scan
+
+pytestmark = pytest.mark.django_db
+
+
+def _message(headers: str = "", body: str = "See you at noon.\r\n") -> bytes:
+    return (
+        f"{headers}From: Ann <ann@example.org>\r\nTo: You <you@example.net>\r\nSubject: Hi\r\n"
+        "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@example.org>\r\n"
+        f"MIME-Version: 1.0\r\n\r\n{body}"
+    ).encode()
+
+
+def _tags(message: bytes) -> dict[str, float]:
+    verdict = scan(message=message, remote_ip="", ehlo_domain="", env_from="", env_rcpt_to=[])
+    return {tag: result.value for tag, result in verdict.tags.items()}
+
+
+# Public addresses: the documentation ranges (203.0.113.0/24, ...) count as private.
+RELAYED_FROM_UNKNOWN = (
+    "Received: from mx.example.net (mx.example.net [198.51.100.7])\r\n"
+    "\tby mail.example.net (Postfix) with ESMTP id 1; Mon, 30 Nov 2026 10:00:05 +0000\r\n"
+    "Received: from pc17 (unknown [88.198.10.20])\r\n"
+    "\tby mx.example.net (Postfix) with SMTP id 2; Mon, 30 Nov 2026 10:00:03 +0000\r\n"
+)
+
+
+def test_it_flags_a_relay_that_took_the_message_from_a_host_without_reverse_dns(dns_server):
+    assert _tags(_message(RELAYED_FROM_UNKNOWN))["RCVD_RDNS_UNKNOWN"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "received",
+    [
+        # The client had a PTR name.
+        "Received: from mx.example.org (mx.example.org [88.198.10.20])\r\n"
+        "\tby mx.example.net (Postfix) with ESMTP id 2; Mon, 30 Nov 2026 10:00:03 +0000\r\n",
+        # A private address: a hop inside the sender's own network.
+        "Received: from pc17 (unknown [192.168.1.20])\r\n"
+        "\tby mail.example.org (Postfix) with ESMTP id 2; Mon, 30 Nov 2026 10:00:03 +0000\r\n",
+        # A user's authenticated submission, from any network.
+        "Received: from laptop (unknown [88.198.10.20])\r\n\t(Authenticated sender: ann)\r\n"
+        "\tby mail.example.org (Postfix) with ESMTPSA id 2; Mon, 30 Nov 2026 10:00:03 +0000\r\n",
+        # qmail writes `unknown` when it does not look names up at all.
+        "Received: from unknown (HELO mail.example.org) (88.198.10.20)\r\n"
+        "\tby mx.example.net with SMTP; 30 Nov 2026 10:00:03 -0000\r\n",
+        # Our own MX's line (RDNS_NONE asks DNS about the connecting host itself).
+        "Received: from pc17 (unknown [88.198.10.20])\r\n"
+        "\tby mx.example.net (mailadmin) with ESMTP id 2; Mon, 30 Nov 2026 10:00:03 +0000\r\n",
+    ],
+)
+def test_it_leaves_relays_whose_client_had_a_name_or_needs_none(dns_server, received):
+    assert "RCVD_RDNS_UNKNOWN" not in _tags(_message(received))
