@@ -58,3 +58,12 @@ def test_it_flags_a_relay_that_took_the_message_from_a_host_without_reverse_dns(
 )
 def test_it_leaves_relays_whose_client_had_a_name_or_needs_none(dns_server, received):
     assert "RCVD_RDNS_UNKNOWN" not in _tags(_message(received))
+
+
+def test_it_flags_mail_marked_of_the_highest_priority(dns_server):
+    assert _tags(_message("X-Priority: 1 (Highest)\r\n"))["HAS_X_PRIO_ONE"] == 1.0
+
+
+@pytest.mark.parametrize("priority", ["3 (Normal)", "2", "10"])
+def test_it_leaves_other_priorities(dns_server, priority):
+    assert "HAS_X_PRIO_ONE" not in _tags(_message(f"X-Priority: {priority}\r\n"))
