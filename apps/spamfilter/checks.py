@@ -158,10 +158,24 @@ def _missing(c: Context) -> Iterator[str]:
 MAX_ZONE_OFFSET = 14 * 3600
 
 
-@check("INVALID_DATE", "INVALID_DATE_TZ_ABSURD")
+# A Date this far after the time the receiving server stamped on its Received line: the
+# sender's clock is not merely wrong by a zone (SpamAssassin's DATE_IN_FUTURE_03_06 and up).
+FUTURE_SLACK = 3 * 3600
+
+
+def _timestamp(value: str) -> float | None:
+    try:
+        parsed = email.utils.parsedate_tz(value)
+        return None if parsed is None else float(email.utils.mktime_tz(parsed))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+@check("INVALID_DATE", "INVALID_DATE_TZ_ABSURD", "DATE_IN_FUTURE")
 def _date(c: Context) -> Iterator[str]:
     """A Date no RFC 5322 parser reads, or of a year before 1970 (the "0102" that mailers
-    adding 1900 to a two-digit year wrote), or with an offset no time zone has."""
+    adding 1900 to a two-digit year wrote), or with an offset no time zone has, or hours
+    after the message was received (bulk mailers date mail ahead to sort it on top)."""
     value = c.message.header("Date")
     if value is None:
         return  # MISSING_DATE
@@ -173,6 +187,12 @@ def _date(c: Context) -> Iterator[str]:
         yield "INVALID_DATE"
     elif parsed[9] is not None and abs(parsed[9]) > MAX_ZONE_OFFSET:
         yield "INVALID_DATE_TZ_ABSURD"
+    else:
+        received = c.message.header("Received")  # the newest: the receiving server's
+        if received and ";" in received:
+            sent, arrived = _timestamp(value), _timestamp(received.rsplit(";", 1)[1])
+            if sent is not None and arrived is not None and sent - arrived > FUTURE_SLACK:
+                yield "DATE_IN_FUTURE"
 
 
 # Outlook Express and Outlook 97-2003 (Build 8 to 11) add X-MimeOLE to every message they

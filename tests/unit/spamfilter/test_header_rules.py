@@ -67,3 +67,28 @@ def test_it_flags_mail_marked_of_the_highest_priority(dns_server):
 @pytest.mark.parametrize("priority", ["3 (Normal)", "2", "10"])
 def test_it_leaves_other_priorities(dns_server, priority):
     assert "HAS_X_PRIO_ONE" not in _tags(_message(f"X-Priority: {priority}\r\n"))
+
+
+def _received_at(stamp: str) -> str:
+    return (
+        "Received: from mx.example.org (mx.example.org [88.198.10.20])\r\n"
+        f"\tby mx.example.net (Postfix) with ESMTP id 2; {stamp}\r\n"
+    )
+
+
+def test_it_flags_a_date_hours_after_the_message_was_received(dns_server):
+    # Date: 10:00 UTC; received at 05:30 UTC.
+    received = _received_at("Mon, 30 Nov 2026 06:30:00 +0100")
+    assert _tags(_message(received))["DATE_IN_FUTURE"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        _received_at("Mon, 30 Nov 2026 08:00:00 +0000"),  # a clock two hours fast
+        _received_at("Mon, 30 Nov 2026 10:00:04 +0000"),
+        "",  # nothing says when it arrived
+    ],
+)
+def test_it_leaves_a_date_near_the_time_the_message_was_received(dns_server, headers):
+    assert "DATE_IN_FUTURE" not in _tags(_message(headers))
