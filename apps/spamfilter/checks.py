@@ -550,7 +550,12 @@ def _structure(c: Context) -> Iterator[str]:
         yield "BROKEN_MIME"
 
 
-@check("URL_ANCHOR_MISMATCH", "URL_NUMERIC_IP", "URL_MANY")
+# http://www.bank.example@evil.example/: what stands before the @ reads as the host to a
+# person and is only a user name to the browser (RFC 3986 userinfo).
+URL_USERINFO = re.compile(r"https?://[^/?#\s@]*@", re.IGNORECASE)
+
+
+@check("URL_ANCHOR_MISMATCH", "URL_NUMERIC_IP", "URL_MANY", "URL_USERINFO")
 def _links(c: Context) -> Iterator[str]:
     m = c.message
     for anchor in m.anchors:
@@ -568,6 +573,8 @@ def _links(c: Context) -> Iterator[str]:
             break
     if len(m.urls) > 30:
         yield "URL_MANY"
+    if any(URL_USERINFO.match(url) for url in m.urls):
+        yield "URL_USERINFO"
 
 
 @check("MIME_BAD_EXTENSION", "MIME_DOUBLE_BAD_EXTENSION")

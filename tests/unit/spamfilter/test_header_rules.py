@@ -92,3 +92,24 @@ def test_it_flags_a_date_hours_after_the_message_was_received(dns_server):
 )
 def test_it_leaves_a_date_near_the_time_the_message_was_received(dns_server, headers):
     assert "DATE_IN_FUTURE" not in _tags(_message(headers))
+
+
+def _linked(url: str) -> bytes:
+    return _message(body=f"Your statement is ready: {url}\r\n")
+
+
+def test_it_flags_a_link_that_hides_its_host_behind_a_user_name(dns_server):
+    tags = _tags(_linked("http://www.bank.example.com@198.51.100.7/login"))
+    assert tags["URL_USERINFO"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.bank.example.com/login?next=/@me",
+        "https://example.com/users/@ann",
+        "mailto:ann@example.org",
+    ],
+)
+def test_it_leaves_links_with_an_at_sign_after_the_host(dns_server, url):
+    assert "URL_USERINFO" not in _tags(_linked(url))
