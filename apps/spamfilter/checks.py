@@ -603,7 +603,7 @@ def _mixed_script(text: str) -> bool:
     return False
 
 
-@check("MIXED_CHARSET", "SUBJ_MIXED_CHARSET", "CTYPE_MIXED_CHARSETS")
+@check("MIXED_CHARSET", "SUBJ_MIXED_CHARSET", "CTYPE_MIXED_CHARSETS", "MISSING_CHARSET")
 def _charsets(c: Context) -> Iterator[str]:
     m = c.message
     if _mixed_script(m.subject):
@@ -612,3 +612,5 @@ def _charsets(c: Context) -> Iterator[str]:
         yield "MIXED_CHARSET"
     if len(m.charsets - {"us-ascii"}) >= 3:
         yield "CTYPE_MIXED_CHARSETS"
+    if m.undeclared_8bit:
+        yield "MISSING_CHARSET"

@@ -74,6 +74,8 @@ class ParsedMessage:
     # senders each build their own way.
     structure: list[str] = field(default_factory=list)
     encodings: list[str] = field(default_factory=list)
+    # A text part with 8-bit bytes that names no charset: no reader can know its letters.
+    undeclared_8bit: bool = False
 
     # Rules and Bayes ask for the same few headers dozens of times per message: the lookups
     # below go through an index by lower-cased name, and parsed address lists are kept, both
@@ -225,13 +227,17 @@ def parse(raw: bytes) -> ParsedMessage:
         if filename or disposition.startswith("attachment"):
             parsed.attachments.append(Attachment(_decode_header(filename or ""), content_type))
             continue
+        declared = isinstance(charset, str) and bool(charset)
         if content_type == "text/html":
             markup = _payload_text(part)[:MAX_TEXT]
+            parsed.undeclared_8bit |= not declared and "\ufffd" in markup
             parsed.html_parts.append(markup)
             parsed.html_text.append(html_to_text(markup))
             parsed.anchors.extend(anchors(markup))
         elif content_type.startswith("text/") or content_type == "message/rfc822":
-            parsed.text_parts.append(_payload_text(part)[:MAX_TEXT])
+            text = _payload_text(part)[:MAX_TEXT]
+            parsed.text_parts.append(text)
+            parsed.undeclared_8bit |= not declared and "\ufffd" in text
         elif content_type.startswith(("application/", "image/", "audio/", "video/")):
             parsed.attachments.append(Attachment("", content_type))
     for text in parsed.text_parts + parsed.html_parts:

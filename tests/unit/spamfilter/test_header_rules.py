@@ -113,3 +113,24 @@ def test_it_flags_a_link_that_hides_its_host_behind_a_user_name(dns_server):
 )
 def test_it_leaves_links_with_an_at_sign_after_the_host(dns_server, url):
     assert "URL_USERINFO" not in _tags(_linked(url))
+
+
+def _plain(content_type: str, body: bytes) -> bytes:
+    head = _message().split(b"\r\n\r\n", 1)[0]
+    return head + f"\r\nContent-Type: {content_type}\r\n".encode() + b"\r\n" + body
+
+
+def test_it_flags_a_text_part_with_8bit_letters_and_no_charset(dns_server):
+    tags = _tags(_plain("text/plain", "Çok güzel fiyatlar, hemen tıklayın\r\n".encode("cp1254")))
+    assert tags["MISSING_CHARSET"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain; charset=windows-1254", "Çok güzel fiyatlar\r\n".encode("cp1254")),
+        ("text/plain", b"Plain ASCII needs no charset.\r\n"),
+    ],
+)
+def test_it_leaves_text_whose_charset_is_named_or_not_needed(dns_server, content_type, body):
+    assert "MISSING_CHARSET" not in _tags(_plain(content_type, body))
