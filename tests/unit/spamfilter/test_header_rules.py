@@ -134,3 +134,17 @@ def test_it_flags_a_text_part_with_8bit_letters_and_no_charset(dns_server):
 )
 def test_it_leaves_text_whose_charset_is_named_or_not_needed(dns_server, content_type, body):
     assert "MISSING_CHARSET" not in _tags(_plain(content_type, body))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    ["Message-ID: <2@example.org>\r\n", "Subject: Hello again\r\n", "To: Bo <bo@example.net>\r\n"],
+)
+def test_it_flags_a_header_allowed_once_that_appears_twice(dns_server, extra):
+    assert _tags(_message(extra))["MULTIPLE_UNIQUE_HEADERS"] == 3.0
+
+
+def test_it_leaves_headers_that_may_repeat(dns_server):
+    repeated = "Received: from a.example.org by b.example.org; Mon, 30 Nov 2026 10:00:01 +0000\r\n"
+    tags = _tags(_message(repeated * 2 + "Comments: one\r\nComments: two\r\n"))
+    assert "MULTIPLE_UNIQUE_HEADERS" not in tags
