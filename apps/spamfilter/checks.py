@@ -138,13 +138,28 @@ def _domain(address: str) -> str:
 # --- headers ---------------------------------------------------------------------------
 
 
-@check("MISSING_DATE", "MISSING_MID", "MISSING_MIME_VERSION", "MISSING_FROM", "MISSING_TO")
+# RFC 5322 3.6.4: msg-id = "<" id-left "@" id-right ">" (comments around it allowed). A
+# second @ on the left is let pass: list servers (Lyris) put the subscriber's address there.
+MESSAGE_ID = re.compile(r"^\s*(?:\([^)]*\)\s*)?<[^<>\s]+@[^<>@\s]+>")
+
+
+@check(
+    "MISSING_DATE",
+    "MISSING_MID",
+    "INVALID_MSGID",
+    "MISSING_MIME_VERSION",
+    "MISSING_FROM",
+    "MISSING_TO",
+)
 def _missing(c: Context) -> Iterator[str]:
     m = c.message
     if not m.has("Date"):
         yield "MISSING_DATE"
-    if not (m.header("Message-ID") or "").strip():
+    message_id = (m.header("Message-ID") or "").strip()
+    if not message_id:
         yield "MISSING_MID"
+    elif not MESSAGE_ID.match(message_id):
+        yield "INVALID_MSGID"
     if not m.has("MIME-Version") and (m.has("Content-Type") or m.has("Content-Transfer-Encoding")):
         yield "MISSING_MIME_VERSION"
     if not m.has("From"):

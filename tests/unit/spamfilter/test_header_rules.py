@@ -148,3 +148,23 @@ def test_it_leaves_headers_that_may_repeat(dns_server):
     repeated = "Received: from a.example.org by b.example.org; Mon, 30 Nov 2026 10:00:01 +0000\r\n"
     tags = _tags(_message(repeated * 2 + "Comments: one\r\nComments: two\r\n"))
     assert "MULTIPLE_UNIQUE_HEADERS" not in tags
+
+
+def _message_id(value: str) -> bytes:
+    return _message().replace(b"Message-ID: <1@example.org>", f"Message-ID: {value}".encode())
+
+
+@pytest.mark.parametrize("value", ["hayjjrvykgrb@example.org", "<9PS291LhupY>", "<>"])
+def test_it_flags_a_message_id_that_is_not_left_at_right_in_brackets(dns_server, value):
+    assert _tags(_message_id(value))["INVALID_MSGID"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "<20261130.1@mail.example.org>",
+        "(sent by a list) <LYRIS-1-2--ann@example.org@lists.example.org>",
+    ],
+)
+def test_it_leaves_a_message_id_of_the_rfc_5322_shape(dns_server, value):
+    assert "INVALID_MSGID" not in _tags(_message_id(value))
