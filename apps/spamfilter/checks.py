@@ -644,7 +644,13 @@ def _mixed_script(text: str) -> bool:
     return False
 
 
-@check("MIXED_CHARSET", "SUBJ_MIXED_CHARSET", "CTYPE_MIXED_CHARSETS", "MISSING_CHARSET")
+@check(
+    "MIXED_CHARSET",
+    "SUBJ_MIXED_CHARSET",
+    "CTYPE_MIXED_CHARSETS",
+    "MISSING_CHARSET",
+    "R_BAD_CTE_7BIT",
+)
 def _charsets(c: Context) -> Iterator[str]:
     m = c.message
     if _mixed_script(m.subject):
@@ -655,3 +661,5 @@ def _charsets(c: Context) -> Iterator[str]:
         yield "CTYPE_MIXED_CHARSETS"
     if m.undeclared_8bit:
         yield "MISSING_CHARSET"
+    if m.bad_7bit:
+        yield "R_BAD_CTE_7BIT"

@@ -32,6 +32,7 @@ HREF = re.compile(r"href\s*=\s*([\"']?)([^\"'\s>]+)", re.IGNORECASE)
 URL = re.compile(r"[hH](?<!\w.)[tT][tT][pP][sS\u017f]?://[^\s<>\"'()\[\]{}]+")
 BARE_HOST = re.compile(r"^(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})(?:[/:?#]|$)", re.IGNORECASE)
 SPACES = re.compile(r"\s+")
+NOT_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 @dataclass
@@ -76,6 +77,8 @@ class ParsedMessage:
     encodings: list[str] = field(default_factory=list)
     # A text part with 8-bit bytes that names no charset: no reader can know its letters.
     undeclared_8bit: bool = False
+    # A text part sent as 7bit (declared, or by default) that holds 8-bit bytes.
+    bad_7bit: bool = False
 
     # Rules and Bayes ask for the same few headers dozens of times per message: the lookups
     # below go through an index by lower-cased name, and parsed address lists are kept, both
@@ -175,6 +178,10 @@ def anchors(markup: str) -> list[Anchor]:
     return found
 
 
+def _claims_7bit(encoding: object) -> bool:
+    return encoding is None or (isinstance(encoding, str) and encoding.strip().lower() == "7bit")
+
+
 def _payload_text(part: Message) -> str:
     try:
         payload = part.get_payload(decode=True)
@@ -228,6 +235,10 @@ def parse(raw: bytes) -> ParsedMessage:
             parsed.attachments.append(Attachment(_decode_header(filename or ""), content_type))
             continue
         declared = isinstance(charset, str) and bool(charset)
+        if content_type.startswith("text/") and _claims_7bit(encoding):
+            payload = part.get_payload()
+            if isinstance(payload, str) and NOT_ASCII.search(payload, 0, MAX_TEXT):
+                parsed.bad_7bit = True
         if content_type == "text/html":
             markup = _payload_text(part)[:MAX_TEXT]
             parsed.undeclared_8bit |= not declared and "\ufffd" in markup

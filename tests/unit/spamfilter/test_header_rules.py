@@ -168,3 +168,23 @@ def test_it_flags_a_message_id_that_is_not_left_at_right_in_brackets(dns_server,
 )
 def test_it_leaves_a_message_id_of_the_rfc_5322_shape(dns_server, value):
     assert "INVALID_MSGID" not in _tags(_message_id(value))
+
+
+def test_it_flags_8bit_bytes_in_a_part_sent_as_7bit(dns_server):
+    body = "Größte Auswahl, kleinste Preise\r\n".encode()
+    for encoding in ("", "Content-Transfer-Encoding: 7bit\r\n"):
+        message = _plain(f"text/plain; charset=utf-8\r\n{encoding}".rstrip("\r\n"), body)
+        assert _tags(message)["R_BAD_CTE_7BIT"] == 1.0, encoding
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("8bit", "Größte Auswahl\r\n".encode()),
+        ("quoted-printable", b"Gr=C3=B6=C3=9Fte Auswahl\r\n"),
+        ("7bit", b"Plain ASCII\r\n"),
+    ],
+)
+def test_it_leaves_parts_whose_transfer_encoding_fits_their_bytes(dns_server, encoding, body):
+    message = _plain(f"text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {encoding}", body)
+    assert "R_BAD_CTE_7BIT" not in _tags(message)
