@@ -560,6 +560,13 @@ def _authentication(c: Context) -> Iterator[str]:
 # --- content ---------------------------------------------------------------------------
 
 
+# A MIME boundary line and a part's header at the start of a line: the body is multipart.
+PART_HEADER = re.compile(
+    r"^--\S{6,}[ \t]*\r?\n(?:[ \t]*\r?\n)?Content-(?:Type|Transfer-Encoding)[ \t]*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
 @check(
     "SINGLE_SHORT_PART",
     "MIME_HTML_ONLY",
@@ -568,6 +575,7 @@ def _authentication(c: Context) -> Iterator[str]:
     "HTML_FONT_LARGE",
     "BODY_EXCESS_EXCLAIM",
     "BROKEN_MIME",
+    "MIME_BOUNDARY_UNDECLARED",
 )
 def _structure(c: Context) -> Iterator[str]:
     m = c.message
@@ -589,6 +597,11 @@ def _structure(c: Context) -> Iterator[str]:
         yield "BODY_EXCESS_EXCLAIM"
     if m.defects:
         yield "BROKEN_MIME"
+    # Multipart bodies under a header that declares no multipart type: readers show the
+    # boundaries and part headers as text, filters that trust the header miss the parts.
+    single = m.part_count == 1 and not m.structure[0].startswith("multipart/")
+    if single and any(PART_HEADER.search(t, 0, 20_000) for t in texts):
+        yield "MIME_BOUNDARY_UNDECLARED"
 
 
 # http://www.bank.example@evil.example/: what stands before the @ reads as the host to a

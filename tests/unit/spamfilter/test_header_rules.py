@@ -188,3 +188,23 @@ def test_it_flags_8bit_bytes_in_a_part_sent_as_7bit(dns_server):
 def test_it_leaves_parts_whose_transfer_encoding_fits_their_bytes(dns_server, encoding, body):
     message = _plain(f"text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {encoding}", body)
     assert "R_BAD_CTE_7BIT" not in _tags(message)
+
+
+MIME_BODY = (
+    b"--646007810.993513231406.JavaMail\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\n"
+    b"Today's special announcement.\r\n\r\n--646007810.993513231406.JavaMail\r\n"
+    b"Content-Type: text/html; charset=iso-8859-1\r\n\r\n<p>Today's special</p>\r\n"
+    b"--646007810.993513231406.JavaMail--\r\n"
+)
+
+
+def test_it_flags_mime_parts_under_a_header_that_declares_no_multipart(dns_server):
+    assert _tags(_message(body=MIME_BODY.decode()))["MIME_BOUNDARY_UNDECLARED"] == 1.5
+
+
+def test_it_leaves_mime_parts_the_header_declares(dns_server):
+    boundary = "646007810.993513231406.JavaMail"
+    declared = _plain(f'multipart/alternative; boundary="{boundary}"', MIME_BODY)
+    assert "MIME_BOUNDARY_UNDECLARED" not in _tags(declared)
+    signature = b"Thanks,\r\n--\r\nAnn\r\nContent-Type: what the form asks for\r\n"
+    assert "MIME_BOUNDARY_UNDECLARED" not in _tags(_message(body=signature.decode()))
