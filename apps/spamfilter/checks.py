@@ -72,6 +72,7 @@ LATIN = re.compile(r"[A-Za-z]")
 LOOKALIKE = re.compile(r"[\u0370-\u03ff\u0400-\u04ff]")  # Greek, Cyrillic
 ZERO_FONT = re.compile(r"font-size\s*:\s*0(?:px|pt|em|%)?\s*[;\"']", re.IGNORECASE)
 IMG = re.compile(r"<img\b", re.IGNORECASE)
+HTML_ROOT = re.compile(r"<html\b", re.IGNORECASE)
 FONT_LARGE = re.compile(r"<font\b[^>]*\bsize\s*=\s*[\"']?\+?[4-7]", re.IGNORECASE)
 EXCLAIM = re.compile(r"!{2,}")
 # Free mail providers and what their own servers write in the Received headers and the
@@ -576,6 +577,7 @@ PART_HEADER = re.compile(
     "BODY_EXCESS_EXCLAIM",
     "BROKEN_MIME",
     "MIME_BOUNDARY_UNDECLARED",
+    "HTML_MIME_NO_HTML_TAG",
 )
 def _structure(c: Context) -> Iterator[str]:
     m = c.message
@@ -593,6 +595,8 @@ def _structure(c: Context) -> Iterator[str]:
             yield "ZERO_FONT"
         if any(FONT_LARGE.search(h) for h in m.html_parts):
             yield "HTML_FONT_LARGE"
+        if any(not HTML_ROOT.search(h) for h in m.html_parts):
+            yield "HTML_MIME_NO_HTML_TAG"
     if sum(len(EXCLAIM.findall(t[:100_000])) for t in texts) >= 3:
         yield "BODY_EXCESS_EXCLAIM"
     if m.defects:

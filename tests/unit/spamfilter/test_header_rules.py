@@ -208,3 +208,13 @@ def test_it_leaves_mime_parts_the_header_declares(dns_server):
     assert "MIME_BOUNDARY_UNDECLARED" not in _tags(declared)
     signature = b"Thanks,\r\n--\r\nAnn\r\nContent-Type: what the form asks for\r\n"
     assert "MIME_BOUNDARY_UNDECLARED" not in _tags(_message(body=signature.decode()))
+
+
+def test_it_flags_an_html_part_without_an_html_tag(dns_server):
+    fragment = _plain("text/html; charset=utf-8", b"<p>Cheap <b>watches</b></p>\r\n")
+    assert _tags(fragment)["HTML_MIME_NO_HTML_TAG"] == 1.0
+
+
+def test_it_leaves_an_html_document(dns_server):
+    document = b"<!DOCTYPE html>\r\n<HTML lang=en><body><p>Minutes attached.</p></body></HTML>\r\n"
+    assert "HTML_MIME_NO_HTML_TAG" not in _tags(_plain("text/html; charset=utf-8", document))
