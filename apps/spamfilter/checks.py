@@ -249,26 +249,29 @@ def _subject(c: Context) -> Iterator[str]:
 # Fields RFC 5322 3.6 and RFC 2045 allow once (From has MULTIPLE_FROM): a message carrying
 # two is built by hand, the second meant for a filter or a reader that takes the other one
 # (rspamd's MULTIPLE_UNIQUE_HEADERS).
-UNIQUE_HEADERS = (
-    "Date",
-    "Sender",
-    "Reply-To",
-    "To",
-    "Cc",
-    "Bcc",
-    "Message-ID",
-    "In-Reply-To",
-    "References",
-    "Subject",
-    "MIME-Version",
-    "Content-Type",
-    "Content-Transfer-Encoding",
+UNIQUE_HEADERS = tuple(
+    name.lower()
+    for name in (
+        "Date",
+        "Sender",
+        "Reply-To",
+        "To",
+        "Cc",
+        "Bcc",
+        "Message-ID",
+        "In-Reply-To",
+        "References",
+        "Subject",
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+    )
 )
 
 
 @check("MULTIPLE_UNIQUE_HEADERS")
 def _unique_headers(c: Context) -> Iterator[str]:
-    if any(len(c.message.header_all(name)) > 1 for name in UNIQUE_HEADERS):
+    if c.message.repeats(UNIQUE_HEADERS):
         yield "MULTIPLE_UNIQUE_HEADERS"
 
 

@@ -10,6 +10,7 @@ import email
 import email.policy
 import html
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.message import Message
@@ -32,7 +33,6 @@ HREF = re.compile(r"href\s*=\s*([\"']?)([^\"'\s>]+)", re.IGNORECASE)
 URL = re.compile(r"[hH](?<!\w.)[tT][tT][pP][sS\u017f]?://[^\s<>\"'()\[\]{}]+")
 BARE_HOST = re.compile(r"^(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})(?:[/:?#]|$)", re.IGNORECASE)
 SPACES = re.compile(r"\s+")
-NOT_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 @dataclass
@@ -100,6 +100,11 @@ class ParsedMessage:
 
     def header_all(self, name: str) -> list[str]:
         return list(self._by_name.get(name.lower(), ()))
+
+    def repeats(self, names: Iterable[str]) -> bool:
+        """Whether a header of these (lower-case) names appears more than once."""
+        index = self._by_name
+        return any(len(index.get(name, ())) > 1 for name in names)
 
     def has(self, name: str) -> bool:
         return name.lower() in self._by_name
@@ -237,7 +242,7 @@ def parse(raw: bytes) -> ParsedMessage:
         declared = isinstance(charset, str) and bool(charset)
         if content_type.startswith("text/") and _claims_7bit(encoding):
             payload = part.get_payload()
-            if isinstance(payload, str) and NOT_ASCII.search(payload, 0, MAX_TEXT):
+            if isinstance(payload, str) and not payload.isascii():
                 parsed.bad_7bit = True
         if content_type == "text/html":
             markup = _payload_text(part)[:MAX_TEXT]
