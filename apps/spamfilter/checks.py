@@ -174,6 +174,9 @@ def _missing(c: Context) -> Iterator[str]:
 MAX_ZONE_OFFSET = 14 * 3600
 
 
+# The zone after the time of day, which RFC 5322 requires (an offset, or an obsolete zone
+# name such as GMT or EST): Python's parser reads a Date without one as UTC.
+DATE_ZONE = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?\s*(?:[+-]\d{4}|\(?[A-Za-z]{1,5}\b)")
 # A Date this far after the time the receiving server stamped on its Received line: the
 # sender's clock is not merely wrong by a zone (SpamAssassin's DATE_IN_FUTURE_03_06 and up).
 FUTURE_SLACK = 3 * 3600
@@ -189,8 +192,8 @@ def _timestamp(value: str) -> float | None:
 
 @check("INVALID_DATE", "INVALID_DATE_TZ_ABSURD", "DATE_IN_FUTURE")
 def _date(c: Context) -> Iterator[str]:
-    """A Date no RFC 5322 parser reads, or of a year before 1970 (the "0102" that mailers
-    adding 1900 to a two-digit year wrote), or with an offset no time zone has, or hours
+    """A Date no RFC 5322 parser reads, without a zone, or of a year before 1970 (the "0102"
+    that mailers adding 1900 to a two-digit year wrote), or with an offset no zone has, or hours
     after the message was received (bulk mailers date mail ahead to sort it on top)."""
     value = c.message.header("Date")
     if value is None:
@@ -199,7 +202,7 @@ def _date(c: Context) -> Iterator[str]:
         parsed = email.utils.parsedate_tz(value)
     except (TypeError, ValueError, IndexError):
         parsed = None
-    if parsed is None or parsed[0] < 1970:
+    if parsed is None or parsed[0] < 1970 or not DATE_ZONE.search(value):
         yield "INVALID_DATE"
     elif parsed[9] is not None and abs(parsed[9]) > MAX_ZONE_OFFSET:
         yield "INVALID_DATE_TZ_ABSURD"

@@ -218,3 +218,19 @@ def test_it_flags_an_html_part_without_an_html_tag(dns_server):
 def test_it_leaves_an_html_document(dns_server):
     document = b"<!DOCTYPE html>\r\n<HTML lang=en><body><p>Minutes attached.</p></body></HTML>\r\n"
     assert "HTML_MIME_NO_HTML_TAG" not in _tags(_plain("text/html; charset=utf-8", document))
+
+
+def _dated(date: str) -> bytes:
+    return _message().replace(b"Mon, 30 Nov 2026 10:00:00 +0000", date.encode())
+
+
+def test_it_flags_a_date_without_a_zone(dns_server):
+    assert _tags(_dated("Fri, 7 Dec 2001 07:01:03"))["INVALID_DATE"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "date",
+    ["Fri, 7 Dec 2001 07:01:03 +1100", "Fri, 7 Dec 2001 07:01 EST", "7 Dec 2001 07:01:03 GMT"],
+)
+def test_it_leaves_a_date_with_a_zone(dns_server, date):
+    assert "INVALID_DATE" not in _tags(_dated(date))
