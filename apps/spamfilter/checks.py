@@ -456,9 +456,10 @@ def _connection(c: Context) -> Iterator[str]:
         yield "FROMHOST_NORES_A_OR_MX"
 
 
-# "from HELO (comment)" of a Received header: the sending side of one hop.
-RECEIVED_FROM = re.compile(r"^\s*from\s+(\S+)(?:\s+\(([^)]{0,300})\))?", re.IGNORECASE)
-RECEIVED_IPV4 = re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
+# Postfix's record of a client without a PTR name: `from helo (unknown [IP])`.
+RECEIVED_FROM_UNKNOWN = re.compile(
+    r"^\s*from\s+\S+\s+\(unknown\s+\[(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\]", re.IGNORECASE
+)
 # RFC 3848 `with ESMTPA`/`ESMTPSA`: a user's authenticated submission, from wherever they are.
 RECEIVED_AUTHENTICATED = re.compile(
     r"\bwith\s+(?:E?SMTPS?A|LMTPS?A)\b|\bauthenticated sender\b", re.IGNORECASE
@@ -468,11 +469,8 @@ OWN_HOP = "(mailadmin)"  # the `by` part of the Received line our own MX writes
 
 
 def _public_ipv4(text: str) -> bool:
-    found = RECEIVED_IPV4.search(text)
-    if found is None:
-        return False
     try:
-        address = ipaddress.ip_address(found[0])
+        address = ipaddress.ip_address(text)
     except ValueError:
         return False
     return not (address.is_private or address.is_loopback or address.is_reserved)
@@ -487,11 +485,10 @@ def _received_chain(c: Context) -> Iterator[str]:
     does not look names up at all. Authenticated submissions (a user on any network) and
     our own hop (RDNS_NONE asks DNS about that one) are skipped."""
     for value in c.message.header_all("Received")[:RECEIVED_HOPS]:
-        match = RECEIVED_FROM.match(value)
+        match = RECEIVED_FROM_UNKNOWN.match(value)
         if match is None or OWN_HOP in value or RECEIVED_AUTHENTICATED.search(value):
             continue
-        comment = (match[2] or "").lower()
-        if comment.startswith("unknown") and _public_ipv4(comment):
+        if _public_ipv4(match[1]):
             yield "RCVD_RDNS_UNKNOWN"
             return
 
