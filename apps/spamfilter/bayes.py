@@ -249,6 +249,10 @@ def _mime_tokens(message: ParsedMessage) -> list[str]:
     found = [f"mime:{t[:60]}" for t in message.structure]
     found.extend(f"cte:{e}" for e in message.encodings)
     found.append(f"parts:{min(message.part_count, 6)}")
+    if message.undeclared_8bit:
+        found.append("charset:undeclared-8bit")
+    if message.bad_7bit:
+        found.append("cte:7bit-with-8bit")
     return found
 
 

@@ -148,6 +148,11 @@ def test_it_tokenizes_where_a_message_came_from_and_how_it_is_built():
     assert {"cte:quoted-printable", "cte:base64", "parts:2"} <= tokens
     assert {"subject:cheap", "subject:cheap watches", "subject:watches today"} <= tokens
     assert "mid:none" in bayes.tokens(parse(b"Subject: hi\r\n\r\nhi"))
+    # Bytes the headers do not account for: 8-bit text with no charset, sent as 7bit.
+    shapes = {"charset:undeclared-8bit", "cte:7bit-with-8bit"}
+    assert not shapes & tokens
+    unlabelled = parse("Subject: hi\r\nContent-Type: text/plain\r\n\r\nÇok güzel".encode("cp1254"))
+    assert shapes <= set(bayes.tokens(unlabelled))
 
 
 def test_it_tells_held_out_spam_from_ham_after_learning_half_the_corpus(store, dns_server):
