@@ -172,10 +172,17 @@ def _words_and_pairs(text: str) -> list[str]:
     return found
 
 
+URL_AUTHORITY = re.compile(r"https?://([^/?#\s]*)", re.IGNORECASE)
+
+
 def _url_tokens(url: str) -> list[str]:
     host = url_host(url)
     if not host:
-        return []
+        authority = URL_AUTHORITY.match(url)
+        if authority is None:
+            return []
+        shape = "userinfo" if "@" in authority[1] else "ip" if IPV4.search(authority[1]) else ""
+        return [f"url-shape:{shape}"] if shape else []
     found = [f"url:{host}", f"url-domain:{organizational_domain(host)}"]
     path = url.lower().split(host, 1)[-1]
     found.extend(f"url-path:{w}" for w in URL_PATH_WORD.findall(path[:200]))

@@ -59,6 +59,17 @@ def test_it_tokenizes_headers_text_html_and_links():
     assert len(tokens) == len(set(tokens))
 
 
+def test_it_tokenizes_links_that_name_no_host_by_their_shape():
+    message = parse(
+        b"Subject: statement\r\n\r\nLog in at http://www.bank.example@evil.example/login or "
+        b"http://198.51.100.7/blah or http://www.bank.example/help\r\n"
+    )
+    tokens = set(bayes.tokens(message))
+    assert {"url-shape:userinfo", "url-shape:ip", "url:www.bank.example"} <= tokens
+    named = parse(b"Subject: statement\r\n\r\nSee http://www.bank.example/help\r\n")
+    assert not any(t.startswith("url-shape:") for t in bayes.tokens(named))
+
+
 def test_it_reads_chinese_and_japanese_as_pairs_of_characters():
     subject = base64.b64encode("免費試用".encode()).decode()
     message = parse(
