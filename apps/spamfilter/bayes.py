@@ -172,10 +172,17 @@ def _words_and_pairs(text: str) -> list[str]:
     return found
 
 
+URL_AUTHORITY = re.compile(r"https?://([^/?#\s]*)", re.IGNORECASE)
+
+
 def _url_tokens(url: str) -> list[str]:
     host = url_host(url)
     if not host:
-        return []
+        authority = URL_AUTHORITY.match(url)
+        if authority is None:
+            return []
+        shape = "userinfo" if "@" in authority[1] else "ip" if IPV4.search(authority[1]) else ""
+        return [f"url-shape:{shape}"] if shape else []
     found = [f"url:{host}", f"url-domain:{organizational_domain(host)}"]
     path = url.lower().split(host, 1)[-1]
     found.extend(f"url-path:{w}" for w in URL_PATH_WORD.findall(path[:200]))
@@ -249,6 +256,10 @@ def _mime_tokens(message: ParsedMessage) -> list[str]:
     found = [f"mime:{t[:60]}" for t in message.structure]
     found.extend(f"cte:{e}" for e in message.encodings)
     found.append(f"parts:{min(message.part_count, 6)}")
+    if message.undeclared_8bit:
+        found.append("charset:undeclared-8bit")
+    if message.bad_7bit:
+        found.append("cte:7bit-with-8bit")
     return found
 
 

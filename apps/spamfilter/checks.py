@@ -72,6 +72,7 @@ LATIN = re.compile(r"[A-Za-z]")
 LOOKALIKE = re.compile(r"[\u0370-\u03ff\u0400-\u04ff]")  # Greek, Cyrillic
 ZERO_FONT = re.compile(r"font-size\s*:\s*0(?:px|pt|em|%)?\s*[;\"']", re.IGNORECASE)
 IMG = re.compile(r"<img\b", re.IGNORECASE)
+HTML_ROOT = re.compile(r"<html\b", re.IGNORECASE)
 FONT_LARGE = re.compile(r"<font\b[^>]*\bsize\s*=\s*[\"']?\+?[4-7]", re.IGNORECASE)
 EXCLAIM = re.compile(r"!{2,}")
 # Free mail providers and what their own servers write in the Received headers and the
@@ -138,13 +139,28 @@ def _domain(address: str) -> str:
 # --- headers ---------------------------------------------------------------------------
 
 
-@check("MISSING_DATE", "MISSING_MID", "MISSING_MIME_VERSION", "MISSING_FROM", "MISSING_TO")
+# RFC 5322 3.6.4: msg-id = "<" id-left "@" id-right ">" (comments around it allowed). A
+# second @ on the left is let pass: list servers (Lyris) put the subscriber's address there.
+MESSAGE_ID = re.compile(r"^\s*(?:\([^)]*\)\s*)?<[^<>\s]+@[^<>@\s]+>")
+
+
+@check(
+    "MISSING_DATE",
+    "MISSING_MID",
+    "INVALID_MSGID",
+    "MISSING_MIME_VERSION",
+    "MISSING_FROM",
+    "MISSING_TO",
+)
 def _missing(c: Context) -> Iterator[str]:
     m = c.message
     if not m.has("Date"):
         yield "MISSING_DATE"
-    if not (m.header("Message-ID") or "").strip():
+    message_id = (m.header("Message-ID") or "").strip()
+    if not message_id:
         yield "MISSING_MID"
+    elif not MESSAGE_ID.match(message_id):
+        yield "INVALID_MSGID"
     if not m.has("MIME-Version") and (m.has("Content-Type") or m.has("Content-Transfer-Encoding")):
         yield "MISSING_MIME_VERSION"
     if not m.has("From"):
@@ -158,10 +174,27 @@ def _missing(c: Context) -> Iterator[str]:
 MAX_ZONE_OFFSET = 14 * 3600
 
 
-@check("INVALID_DATE", "INVALID_DATE_TZ_ABSURD")
+# The zone after the time of day, which RFC 5322 requires (an offset, or an obsolete zone
+# name such as GMT or EST): Python's parser reads a Date without one as UTC.
+DATE_ZONE = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?\s*(?:[+-]\d{4}|\(?[A-Za-z]{1,5}\b)")
+# A Date this far after the time the receiving server stamped on its Received line: the
+# sender's clock is not merely wrong by a zone (SpamAssassin's DATE_IN_FUTURE_03_06 and up).
+FUTURE_SLACK = 3 * 3600
+
+
+def _timestamp(value: str) -> float | None:
+    try:
+        parsed = email.utils.parsedate_tz(value)
+        return None if parsed is None else float(email.utils.mktime_tz(parsed))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+@check("INVALID_DATE", "INVALID_DATE_TZ_ABSURD", "DATE_IN_FUTURE")
 def _date(c: Context) -> Iterator[str]:
-    """A Date no RFC 5322 parser reads, or of a year before 1970 (the "0102" that mailers
-    adding 1900 to a two-digit year wrote), or with an offset no time zone has."""
+    """A Date no RFC 5322 parser reads, without a zone, or of a year before 1970 (the "0102"
+    that mailers adding 1900 to a two-digit year wrote), or with an offset no zone has, or hours
+    after the message was received (bulk mailers date mail ahead to sort it on top)."""
     value = c.message.header("Date")
     if value is None:
         return  # MISSING_DATE
@@ -169,10 +202,16 @@ def _date(c: Context) -> Iterator[str]:
         parsed = email.utils.parsedate_tz(value)
     except (TypeError, ValueError, IndexError):
         parsed = None
-    if parsed is None or parsed[0] < 1970:
+    if parsed is None or parsed[0] < 1970 or not DATE_ZONE.search(value):
         yield "INVALID_DATE"
     elif parsed[9] is not None and abs(parsed[9]) > MAX_ZONE_OFFSET:
         yield "INVALID_DATE_TZ_ABSURD"
+    else:
+        received = c.message.header("Received")  # the newest: the receiving server's
+        if received and ";" in received:
+            sent, arrived = _timestamp(value), _timestamp(received.rsplit(";", 1)[1])
+            if sent is not None and arrived is not None and sent - arrived > FUTURE_SLACK:
+                yield "DATE_IN_FUTURE"
 
 
 # Outlook Express and Outlook 97-2003 (Build 8 to 11) add X-MimeOLE to every message they
@@ -208,6 +247,35 @@ def _subject(c: Context) -> Iterator[str]:
             yield "SUBJ_EXCESS_PUNCT"
     if len(m.header_all("From")) > 1:
         yield "MULTIPLE_FROM"
+
+
+# Fields RFC 5322 3.6 and RFC 2045 allow once (From has MULTIPLE_FROM): a message carrying
+# two is built by hand, the second meant for a filter or a reader that takes the other one
+# (rspamd's MULTIPLE_UNIQUE_HEADERS).
+UNIQUE_HEADERS = tuple(
+    name.lower()
+    for name in (
+        "Date",
+        "Sender",
+        "Reply-To",
+        "To",
+        "Cc",
+        "Bcc",
+        "Message-ID",
+        "In-Reply-To",
+        "References",
+        "Subject",
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+    )
+)
+
+
+@check("MULTIPLE_UNIQUE_HEADERS")
+def _unique_headers(c: Context) -> Iterator[str]:
+    if c.message.repeats(UNIQUE_HEADERS):
+        yield "MULTIPLE_UNIQUE_HEADERS"
 
 
 NOT_TAG = re.compile(r"[^A-Z0-9]+")
@@ -388,6 +456,43 @@ def _connection(c: Context) -> Iterator[str]:
         yield "FROMHOST_NORES_A_OR_MX"
 
 
+# Postfix's record of a client without a PTR name: `from helo (unknown [IP])`.
+RECEIVED_FROM_UNKNOWN = re.compile(
+    r"^\s*from\s+\S+\s+\(unknown\s+\[(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\]", re.IGNORECASE
+)
+# RFC 3848 `with ESMTPA`/`ESMTPSA`: a user's authenticated submission, from wherever they are.
+RECEIVED_AUTHENTICATED = re.compile(
+    r"\bwith\s+(?:E?SMTPS?A|LMTPS?A)\b|\bauthenticated sender\b", re.IGNORECASE
+)
+RECEIVED_HOPS = 10
+OWN_HOP = "(mailadmin)"  # the `by` part of the Received line our own MX writes
+
+
+def _public_ipv4(text: str) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return not (address.is_private or address.is_loopback or address.is_reserved)
+
+
+@check("RCVD_RDNS_UNKNOWN")
+def _received_chain(c: Context) -> Iterator[str]:
+    """A relay on the way recorded that its client, at a public address, had no reverse DNS
+    name, as Postfix writes it: `from helo (unknown [IP])`. Mail servers have PTR names;
+    bots on home lines mostly do not (SpamAssassin's and rspamd's RDNS_NONE ask the same
+    of the last relay). Not qmail's `from unknown (HELO x) (IP)`: qmail writes that when it
+    does not look names up at all. Authenticated submissions (a user on any network) and
+    our own hop (RDNS_NONE asks DNS about that one) are skipped."""
+    for value in c.message.header_all("Received")[:RECEIVED_HOPS]:
+        match = RECEIVED_FROM_UNKNOWN.match(value)
+        if match is None or OWN_HOP in value or RECEIVED_AUTHENTICATED.search(value):
+            continue
+        if _public_ipv4(match[1]):
+            yield "RCVD_RDNS_UNKNOWN"
+            return
+
+
 # --- sender authentication ---------------------------------------------------------------
 
 SPF_TAGS = {
@@ -459,6 +564,13 @@ def _authentication(c: Context) -> Iterator[str]:
 # --- content ---------------------------------------------------------------------------
 
 
+# A MIME boundary line and a part's header at the start of a line: the body is multipart.
+PART_HEADER = re.compile(
+    r"^--\S{6,}[ \t]*\r?\n(?:[ \t]*\r?\n)?Content-(?:Type|Transfer-Encoding)[ \t]*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
 @check(
     "SINGLE_SHORT_PART",
     "MIME_HTML_ONLY",
@@ -467,6 +579,8 @@ def _authentication(c: Context) -> Iterator[str]:
     "HTML_FONT_LARGE",
     "BODY_EXCESS_EXCLAIM",
     "BROKEN_MIME",
+    "MIME_BOUNDARY_UNDECLARED",
+    "HTML_MIME_NO_HTML_TAG",
 )
 def _structure(c: Context) -> Iterator[str]:
     m = c.message
@@ -484,13 +598,25 @@ def _structure(c: Context) -> Iterator[str]:
             yield "ZERO_FONT"
         if any(FONT_LARGE.search(h) for h in m.html_parts):
             yield "HTML_FONT_LARGE"
+        if any(not HTML_ROOT.search(h) for h in m.html_parts):
+            yield "HTML_MIME_NO_HTML_TAG"
     if sum(len(EXCLAIM.findall(t[:100_000])) for t in texts) >= 3:
         yield "BODY_EXCESS_EXCLAIM"
     if m.defects:
         yield "BROKEN_MIME"
+    # Multipart bodies under a header that declares no multipart type: readers show the
+    # boundaries and part headers as text, filters that trust the header miss the parts.
+    single = m.part_count == 1 and not m.structure[0].startswith("multipart/")
+    if single and any(PART_HEADER.search(t, 0, 20_000) for t in texts):
+        yield "MIME_BOUNDARY_UNDECLARED"
 
 
-@check("URL_ANCHOR_MISMATCH", "URL_NUMERIC_IP", "URL_MANY")
+# http://www.bank.example@evil.example/: what stands before the @ reads as the host to a
+# person and is only a user name to the browser (RFC 3986 userinfo).
+URL_USERINFO = re.compile(r"https?://[^/?#\s@]*@", re.IGNORECASE)
+
+
+@check("URL_ANCHOR_MISMATCH", "URL_NUMERIC_IP", "URL_MANY", "URL_USERINFO")
 def _links(c: Context) -> Iterator[str]:
     m = c.message
     for anchor in m.anchors:
@@ -508,6 +634,8 @@ def _links(c: Context) -> Iterator[str]:
             break
     if len(m.urls) > 30:
         yield "URL_MANY"
+    if any(URL_USERINFO.match(url) for url in m.urls):
+        yield "URL_USERINFO"
 
 
 @check("MIME_BAD_EXTENSION", "MIME_DOUBLE_BAD_EXTENSION")
@@ -536,7 +664,13 @@ def _mixed_script(text: str) -> bool:
     return False
 
 
-@check("MIXED_CHARSET", "SUBJ_MIXED_CHARSET", "CTYPE_MIXED_CHARSETS")
+@check(
+    "MIXED_CHARSET",
+    "SUBJ_MIXED_CHARSET",
+    "CTYPE_MIXED_CHARSETS",
+    "MISSING_CHARSET",
+    "R_BAD_CTE_7BIT",
+)
 def _charsets(c: Context) -> Iterator[str]:
     m = c.message
     if _mixed_script(m.subject):
@@ -545,3 +679,7 @@ def _charsets(c: Context) -> Iterator[str]:
         yield "MIXED_CHARSET"
     if len(m.charsets - {"us-ascii"}) >= 3:
         yield "CTYPE_MIXED_CHARSETS"
+    if m.undeclared_8bit:
+        yield "MISSING_CHARSET"
+    if m.bad_7bit:
+        yield "R_BAD_CTE_7BIT"

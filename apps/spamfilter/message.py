@@ -10,6 +10,7 @@ import email
 import email.policy
 import html
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.message import Message
@@ -74,6 +75,10 @@ class ParsedMessage:
     # senders each build their own way.
     structure: list[str] = field(default_factory=list)
     encodings: list[str] = field(default_factory=list)
+    # A text part with 8-bit bytes that names no charset: no reader can know its letters.
+    undeclared_8bit: bool = False
+    # A text part sent as 7bit (declared, or by default) that holds 8-bit bytes.
+    bad_7bit: bool = False
 
     # Rules and Bayes ask for the same few headers dozens of times per message: the lookups
     # below go through an index by lower-cased name, and parsed address lists are kept, both
@@ -95,6 +100,11 @@ class ParsedMessage:
 
     def header_all(self, name: str) -> list[str]:
         return list(self._by_name.get(name.lower(), ()))
+
+    def repeats(self, names: Iterable[str]) -> bool:
+        """Whether a header of these (lower-case) names appears more than once."""
+        index = self._by_name
+        return any(len(index.get(name, ())) > 1 for name in names)
 
     def has(self, name: str) -> bool:
         return name.lower() in self._by_name
@@ -173,6 +183,10 @@ def anchors(markup: str) -> list[Anchor]:
     return found
 
 
+def _claims_7bit(encoding: object) -> bool:
+    return encoding is None or (isinstance(encoding, str) and encoding.strip().lower() == "7bit")
+
+
 def _payload_text(part: Message) -> str:
     try:
         payload = part.get_payload(decode=True)
@@ -225,13 +239,21 @@ def parse(raw: bytes) -> ParsedMessage:
         if filename or disposition.startswith("attachment"):
             parsed.attachments.append(Attachment(_decode_header(filename or ""), content_type))
             continue
+        declared = isinstance(charset, str) and bool(charset)
+        if content_type.startswith("text/") and _claims_7bit(encoding):
+            payload = part.get_payload()
+            if isinstance(payload, str) and not payload.isascii():
+                parsed.bad_7bit = True
         if content_type == "text/html":
             markup = _payload_text(part)[:MAX_TEXT]
+            parsed.undeclared_8bit |= not declared and "\ufffd" in markup
             parsed.html_parts.append(markup)
             parsed.html_text.append(html_to_text(markup))
             parsed.anchors.extend(anchors(markup))
         elif content_type.startswith("text/") or content_type == "message/rfc822":
-            parsed.text_parts.append(_payload_text(part)[:MAX_TEXT])
+            text = _payload_text(part)[:MAX_TEXT]
+            parsed.text_parts.append(text)
+            parsed.undeclared_8bit |= not declared and "\ufffd" in text
         elif content_type.startswith(("application/", "image/", "audio/", "video/")):
             parsed.attachments.append(Attachment("", content_type))
     for text in parsed.text_parts + parsed.html_parts:

@@ -59,6 +59,17 @@ def test_it_tokenizes_headers_text_html_and_links():
     assert len(tokens) == len(set(tokens))
 
 
+def test_it_tokenizes_links_that_name_no_host_by_their_shape():
+    message = parse(
+        b"Subject: statement\r\n\r\nLog in at http://www.bank.example@evil.example/login or "
+        b"http://198.51.100.7/blah or http://www.bank.example/help\r\n"
+    )
+    tokens = set(bayes.tokens(message))
+    assert {"url-shape:userinfo", "url-shape:ip", "url:www.bank.example"} <= tokens
+    named = parse(b"Subject: statement\r\n\r\nSee http://www.bank.example/help\r\n")
+    assert not any(t.startswith("url-shape:") for t in bayes.tokens(named))
+
+
 def test_it_reads_chinese_and_japanese_as_pairs_of_characters():
     subject = base64.b64encode("免費試用".encode()).decode()
     message = parse(
@@ -148,6 +159,11 @@ def test_it_tokenizes_where_a_message_came_from_and_how_it_is_built():
     assert {"cte:quoted-printable", "cte:base64", "parts:2"} <= tokens
     assert {"subject:cheap", "subject:cheap watches", "subject:watches today"} <= tokens
     assert "mid:none" in bayes.tokens(parse(b"Subject: hi\r\n\r\nhi"))
+    # Bytes the headers do not account for: 8-bit text with no charset, sent as 7bit.
+    shapes = {"charset:undeclared-8bit", "cte:7bit-with-8bit"}
+    assert not shapes & tokens
+    unlabelled = parse("Subject: hi\r\nContent-Type: text/plain\r\n\r\nÇok güzel".encode("cp1254"))
+    assert shapes <= set(bayes.tokens(unlabelled))
 
 
 def test_it_tells_held_out_spam_from_ham_after_learning_half_the_corpus(store, dns_server):

@@ -1,0 +1,236 @@
+"""Rules on how a message was relayed and written: each fires on the message built to show
+it, with the score the rules file gives, and stays off the ordinary message beside it."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.spamfilter.services import scan
+
+pytestmark = pytest.mark.django_db
+
+
+def _message(headers: str = "", body: str = "See you at noon.\r\n") -> bytes:
+    return (
+        f"{headers}From: Ann <ann@example.org>\r\nTo: You <you@example.net>\r\nSubject: Hi\r\n"
+        "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@example.org>\r\n"
+        f"MIME-Version: 1.0\r\n\r\n{body}"
+    ).encode()
+
+
+def _tags(message: bytes) -> dict[str, float]:
+    verdict = scan(message=message, remote_ip="", ehlo_domain="", env_from="", env_rcpt_to=[])
+    return {tag: result.value for tag, result in verdict.tags.items()}
+
+
+# Public addresses: the documentation ranges (203.0.113.0/24, ...) count as private.
+RELAYED_FROM_UNKNOWN = (
+    "Received: from mx.example.net (mx.example.net [198.51.100.7])\r\n"
+    "\tby mail.example.net (Postfix) with ESMTP id 1; Mon, 30 Nov 2026 10:00:05 +0000\r\n"
+    "Received: from pc17 (unknown [88.198.10.20])\r\n"
+    "\tby mx.example.net (Postfix) with SMTP id 2; Mon, 30 Nov 2026 10:00:03 +0000\r\n"
+)
+
+
+def test_it_flags_a_relay_that_took_the_message_from_a_host_without_reverse_dns(dns_server):
+    assert _tags(_message(RELAYED_FROM_UNKNOWN))["RCVD_RDNS_UNKNOWN"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "received",
+    [
+        # The client had a PTR name.
+        "Received: from mx.example.org (mx.example.org [88.198.10.20])\r\n"
+        "\tby mx.example.net (Postfix) with ESMTP id 2; Mon, 30 Nov 2026 10:00:03 +0000\r\n",
+        # A private address: a hop inside the sender's own network.
+        "Received: from pc17 (unknown [192.168.1.20])\r\n"
+        "\tby mail.example.org (Postfix) with ESMTP id 2; Mon, 30 Nov 2026 10:00:03 +0000\r\n",
+        # A user's authenticated submission, from any network.
+        "Received: from laptop (unknown [88.198.10.20])\r\n\t(Authenticated sender: ann)\r\n"
+        "\tby mail.example.org (Postfix) with ESMTPSA id 2; Mon, 30 Nov 2026 10:00:03 +0000\r\n",
+        # qmail writes `unknown` when it does not look names up at all.
+        "Received: from unknown (HELO mail.example.org) (88.198.10.20)\r\n"
+        "\tby mx.example.net with SMTP; 30 Nov 2026 10:00:03 -0000\r\n",
+        # Our own MX's line (RDNS_NONE asks DNS about the connecting host itself).
+        "Received: from pc17 (unknown [88.198.10.20])\r\n"
+        "\tby mx.example.net (mailadmin) with ESMTP id 2; Mon, 30 Nov 2026 10:00:03 +0000\r\n",
+    ],
+)
+def test_it_leaves_relays_whose_client_had_a_name_or_needs_none(dns_server, received):
+    assert "RCVD_RDNS_UNKNOWN" not in _tags(_message(received))
+
+
+def test_it_flags_mail_marked_of_the_highest_priority(dns_server):
+    assert _tags(_message("X-Priority: 1 (Highest)\r\n"))["HAS_X_PRIO_ONE"] == 1.0
+
+
+@pytest.mark.parametrize("priority", ["3 (Normal)", "2", "10"])
+def test_it_leaves_other_priorities(dns_server, priority):
+    assert "HAS_X_PRIO_ONE" not in _tags(_message(f"X-Priority: {priority}\r\n"))
+
+
+def _received_at(stamp: str) -> str:
+    return (
+        "Received: from mx.example.org (mx.example.org [88.198.10.20])\r\n"
+        f"\tby mx.example.net (Postfix) with ESMTP id 2; {stamp}\r\n"
+    )
+
+
+def test_it_flags_a_date_hours_after_the_message_was_received(dns_server):
+    # Date: 10:00 UTC; received at 05:30 UTC.
+    received = _received_at("Mon, 30 Nov 2026 06:30:00 +0100")
+    assert _tags(_message(received))["DATE_IN_FUTURE"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        _received_at("Mon, 30 Nov 2026 08:00:00 +0000"),  # a clock two hours fast
+        _received_at("Mon, 30 Nov 2026 10:00:04 +0000"),
+        "",  # nothing says when it arrived
+    ],
+)
+def test_it_leaves_a_date_near_the_time_the_message_was_received(dns_server, headers):
+    assert "DATE_IN_FUTURE" not in _tags(_message(headers))
+
+
+def _linked(url: str) -> bytes:
+    return _message(body=f"Your statement is ready: {url}\r\n")
+
+
+def test_it_flags_a_link_that_hides_its_host_behind_a_user_name(dns_server):
+    tags = _tags(_linked("http://www.bank.example.com@198.51.100.7/login"))
+    assert tags["URL_USERINFO"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.bank.example.com/login?next=/@me",
+        "https://example.com/users/@ann",
+        "mailto:ann@example.org",
+    ],
+)
+def test_it_leaves_links_with_an_at_sign_after_the_host(dns_server, url):
+    assert "URL_USERINFO" not in _tags(_linked(url))
+
+
+def _plain(content_type: str, body: bytes) -> bytes:
+    head = _message().split(b"\r\n\r\n", 1)[0]
+    return head + f"\r\nContent-Type: {content_type}\r\n".encode() + b"\r\n" + body
+
+
+def test_it_flags_a_text_part_with_8bit_letters_and_no_charset(dns_server):
+    tags = _tags(_plain("text/plain", "Çok güzel fiyatlar, hemen tıklayın\r\n".encode("cp1254")))
+    assert tags["MISSING_CHARSET"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain; charset=windows-1254", "Çok güzel fiyatlar\r\n".encode("cp1254")),
+        ("text/plain", b"Plain ASCII needs no charset.\r\n"),
+    ],
+)
+def test_it_leaves_text_whose_charset_is_named_or_not_needed(dns_server, content_type, body):
+    assert "MISSING_CHARSET" not in _tags(_plain(content_type, body))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    ["Message-ID: <2@example.org>\r\n", "Subject: Hello again\r\n", "To: Bo <bo@example.net>\r\n"],
+)
+def test_it_flags_a_header_allowed_once_that_appears_twice(dns_server, extra):
+    assert _tags(_message(extra))["MULTIPLE_UNIQUE_HEADERS"] == 3.0
+
+
+def test_it_leaves_headers_that_may_repeat(dns_server):
+    repeated = "Received: from a.example.org by b.example.org; Mon, 30 Nov 2026 10:00:01 +0000\r\n"
+    tags = _tags(_message(repeated * 2 + "Comments: one\r\nComments: two\r\n"))
+    assert "MULTIPLE_UNIQUE_HEADERS" not in tags
+
+
+def _message_id(value: str) -> bytes:
+    return _message().replace(b"Message-ID: <1@example.org>", f"Message-ID: {value}".encode())
+
+
+@pytest.mark.parametrize("value", ["hayjjrvykgrb@example.org", "<9PS291LhupY>", "<>"])
+def test_it_flags_a_message_id_that_is_not_left_at_right_in_brackets(dns_server, value):
+    assert _tags(_message_id(value))["INVALID_MSGID"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "<20261130.1@mail.example.org>",
+        "(sent by a list) <LYRIS-1-2--ann@example.org@lists.example.org>",
+    ],
+)
+def test_it_leaves_a_message_id_of_the_rfc_5322_shape(dns_server, value):
+    assert "INVALID_MSGID" not in _tags(_message_id(value))
+
+
+def test_it_flags_8bit_bytes_in_a_part_sent_as_7bit(dns_server):
+    body = "Größte Auswahl, kleinste Preise\r\n".encode()
+    for encoding in ("", "Content-Transfer-Encoding: 7bit\r\n"):
+        message = _plain(f"text/plain; charset=utf-8\r\n{encoding}".rstrip("\r\n"), body)
+        assert _tags(message)["R_BAD_CTE_7BIT"] == 1.0, encoding
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("8bit", "Größte Auswahl\r\n".encode()),
+        ("quoted-printable", b"Gr=C3=B6=C3=9Fte Auswahl\r\n"),
+        ("7bit", b"Plain ASCII\r\n"),
+    ],
+)
+def test_it_leaves_parts_whose_transfer_encoding_fits_their_bytes(dns_server, encoding, body):
+    message = _plain(f"text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {encoding}", body)
+    assert "R_BAD_CTE_7BIT" not in _tags(message)
+
+
+MIME_BODY = (
+    b"--646007810.993513231406.JavaMail\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\n"
+    b"Today's special announcement.\r\n\r\n--646007810.993513231406.JavaMail\r\n"
+    b"Content-Type: text/html; charset=iso-8859-1\r\n\r\n<p>Today's special</p>\r\n"
+    b"--646007810.993513231406.JavaMail--\r\n"
+)
+
+
+def test_it_flags_mime_parts_under_a_header_that_declares_no_multipart(dns_server):
+    assert _tags(_message(body=MIME_BODY.decode()))["MIME_BOUNDARY_UNDECLARED"] == 1.5
+
+
+def test_it_leaves_mime_parts_the_header_declares(dns_server):
+    boundary = "646007810.993513231406.JavaMail"
+    declared = _plain(f'multipart/alternative; boundary="{boundary}"', MIME_BODY)
+    assert "MIME_BOUNDARY_UNDECLARED" not in _tags(declared)
+    signature = b"Thanks,\r\n--\r\nAnn\r\nContent-Type: what the form asks for\r\n"
+    assert "MIME_BOUNDARY_UNDECLARED" not in _tags(_message(body=signature.decode()))
+
+
+def test_it_flags_an_html_part_without_an_html_tag(dns_server):
+    fragment = _plain("text/html; charset=utf-8", b"<p>Cheap <b>watches</b></p>\r\n")
+    assert _tags(fragment)["HTML_MIME_NO_HTML_TAG"] == 1.0
+
+
+def test_it_leaves_an_html_document(dns_server):
+    document = b"<!DOCTYPE html>\r\n<HTML lang=en><body><p>Minutes attached.</p></body></HTML>\r\n"
+    assert "HTML_MIME_NO_HTML_TAG" not in _tags(_plain("text/html; charset=utf-8", document))
+
+
+def _dated(date: str) -> bytes:
+    return _message().replace(b"Mon, 30 Nov 2026 10:00:00 +0000", date.encode())
+
+
+def test_it_flags_a_date_without_a_zone(dns_server):
+    assert _tags(_dated("Fri, 7 Dec 2001 07:01:03"))["INVALID_DATE"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "date",
+    ["Fri, 7 Dec 2001 07:01:03 +1100", "Fri, 7 Dec 2001 07:01 EST", "7 Dec 2001 07:01:03 GMT"],
+)
+def test_it_leaves_a_date_with_a_zone(dns_server, date):
+    assert "INVALID_DATE" not in _tags(_dated(date))
