@@ -278,6 +278,23 @@ def test_it_refuses_an_empty_file():
          b"</record></feedback>", "Record 1 has a count that is not a number: 'many'."),
         (b"<feedback><record><row><source_ip>mail.example</source_ip></row></record>"
          b"</feedback>", "Record 1 has a source_ip that is not an IP address: 'mail.example'."),
+        (b"<feedback><record><row><source_ip>1.2.3.4</source_ip><count>\xc2\xb2</count></row>"
+         b"</record></feedback>", "Record 1 has a count that is not a number: '\u00b2'."),
+        (b'<?xml version="1.0" encoding="no-such-charset"?><feedback></feedback>',
+         "The XML declares an encoding that does not exist: 'no-such-charset'."),
+        (b'{"organization-name": "x", "policies": [{"summary": '
+         b'{"total-successful-session-count": 1' + b"0" * 5000 + b"}}]}",
+         "The JSON is not valid: it holds a number too long to read."),
+        (b'{"organization-name": "x", "policies": [{"summary": '
+         b'{"total-successful-session-count": 1' + b"0" * 30 + b"}}]}",
+         "Policy 1: total-successful-session-count is larger than 999999999999999: "
+         "'1" + "0" * 30 + "'."),
+        (b'{"organization-name": "x", "policies": [{"summary": '
+         b'{"total-failure-session-count": "\\u00b2"}}]}',
+         "Policy 1: total-failure-session-count is not a number: '\u00b2'."),
+        (b'{"organization-name": "x", "policies": [{"summary": '
+         b'{"total-failure-session-count": 1e300}}]}',
+         "Policy 1: total-failure-session-count is larger than 999999999999999: '1e+300'."),
     ],
 )  # fmt: skip
 def test_it_says_why_a_file_is_not_a_report(data, reason):
