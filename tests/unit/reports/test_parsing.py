@@ -37,6 +37,7 @@ from apps.reports.parsing import (
 from apps.reports.parsing.feedback import Feedback
 from apps.reports.parsing.tlsrpt import TlsReport
 from tests.conftest import CORPUS_DIR, corpus_file
+from tests.support.mime import nested_multipart
 
 EXPECTED = json.loads((Path(__file__).parent / "data" / "parsedmarc_corpus.json").read_text())
 DMARC_FILES = sorted(k for k, v in EXPECTED.items() if v.get("type") == "dmarc")
@@ -301,6 +302,20 @@ def test_it_says_why_a_file_is_not_a_report(data, reason):
     with pytest.raises(ReportError) as caught:
         parse_all(data, name="upload")
     assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize("depth", [101, 1000])
+def test_it_refuses_a_report_mail_nested_past_100_mime_levels(depth):
+    feedback = b"Content-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n"
+    arf = (b"From: a@example.com\r\nContent-Type: multipart/report; boundary=x\r\n\r\n"
+           b"--x\r\n" + feedback + b"--x\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+           + nested_multipart(depth) + b"--x--\r\n")  # fmt: skip
+    for data in (nested_multipart(depth), arf):
+        with pytest.raises(ReportError) as caught:
+            parse_all(data, name="upload")
+        assert caught.value.reason == (
+            "The message's MIME parts are nested more than 100 levels deep."
+        )
 
 
 # --- TLS-RPT ----------------------------------------------------------------------------------
