@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mailadmin.converters import digits
 from mailadmin.errors import ValidationFailed
 
 STRING, INTEGER, BOOLEAN = "string", "integer", "boolean"
@@ -90,8 +91,9 @@ def _typed(field: Field, value: Any) -> Any:
     if field.kind == INTEGER:
         if isinstance(value, bool):
             value = None
-        elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-            value = int(value.strip())
+        elif isinstance(value, str) and digits(value.strip().lstrip("+-")):
+            text = value.strip()  # int() refuses 4,300 digits and more: too large anyway
+            value = int(text) if len(text) <= 18 else MAX_SIZE_MB + 1
         elif isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, int):

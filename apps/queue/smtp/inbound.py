@@ -33,6 +33,7 @@ from apps.queue.smtp.server import (
     peer_ip,
 )
 from apps.telemetry.events import emit
+from mailadmin.converters import digits
 from mailadmin.mime import MimeTooDeep
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ _RECEIVED = re.compile(rb"^Received[ \t]*:", re.I | re.M)
 def declared_size(mail_options: list[str]) -> int:
     for option in mail_options:
         name, _, value = option.partition("=")
-        if name.upper() == "SIZE" and value.isdigit():
+        if name.upper() == "SIZE" and digits(value):
             return int(value)
     return 0
 
