@@ -129,6 +129,10 @@ def _typed(field: Field, value: Any) -> Any:
             f"Invalid format for {field.api}, input must be a string", field=field.api
         )
     text = value if field.attr == "password" else value.strip()
+    if "\x00" in text:  # a form body can carry one (JSON bodies are refused at parsing)
+        raise ValidationFailed(
+            f"Invalid value for {field.api}, null characters are not allowed", field=field.api
+        )
     if len(text) > field.max_length:
         raise ValidationFailed(
             f"Invalid value for {field.api}, at most {field.max_length} characters",
