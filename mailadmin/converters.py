@@ -21,3 +21,14 @@ class IdConverter:
 
 
 register_converter(IdConverter, "id")
+
+
+def digits(text: str) -> bool:
+    """ASCII digits only. str.isdigit() is true of '²' and '①' too, which int() refuses:
+    `x.isdigit() and int(x)` turned `?page=²` or an id of '²' into a 500."""
+    return text.isascii() and text.isdigit()
+
+
+def is_id(text: str) -> bool:
+    """Text an id can be (as `<id:...>` matches it): 1 to 18 ASCII digits."""
+    return digits(text) and len(text) <= 18

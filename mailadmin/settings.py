@@ -98,6 +98,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Early, so it also reshapes the error pages of the middleware below it.
     "mailadmin.api.middleware.ApiProblemMiddleware",
+    # A NUL in a console page's path, query or form: 404 / 400 before any view.
+    "mailadmin.core.middleware.NulCharacterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -30,6 +30,7 @@ import spf
 
 from apps.domains.models import DnsCheckResult, DomainProfile
 from apps.domains.records import SPF_SENDS_NOTHING
+from mailadmin.converters import digits
 from mailadmin.dns import WireResolver
 
 logger = logging.getLogger(__name__)
@@ -417,7 +418,9 @@ def dmarc_problems(text: str) -> tuple[list[str], list[str]]:
     for key in ("adkim", "aspf"):
         if key in values and values[key].lower() not in {"r", "s"}:
             problems.append(f"{key}={values[key]} is not r or s")
-    if "pct" in values and not (values["pct"].isdigit() and 0 <= int(values["pct"]) <= 100):
+    if "pct" in values and not (
+        digits(values["pct"]) and len(values["pct"]) <= 3 and int(values["pct"]) <= 100
+    ):
         problems.append(f"pct={values['pct']} is not a number from 0 to 100")
     report_domains = []
     for key in ("rua", "ruf"):

@@ -120,6 +120,8 @@ def autodiscover_address(body: bytes) -> str:
         raise BadRequest("The request must not contain a DTD or entities.") from None
     except ElementTree.ParseError:
         raise BadRequest("The request is not well-formed XML.") from None
+    except LookupError:  # expat asks Python's codecs for the declared encoding
+        raise BadRequest("The request declares an unknown encoding.") from None
     found = root.find(
         f"{{{AUTODISCOVER_REQUEST_NS}}}Request/{{{AUTODISCOVER_REQUEST_NS}}}EMailAddress"
     )

@@ -144,6 +144,11 @@ class CatchAllForm(ServiceErrorsMixin, forms.Form):
     )
 
 
+# 5,000 rows (the import's cap) of every field filled take about 10 MB.
+MB = 1024 * 1024
+IMPORT_MAX_BYTES = 10 * MB
+
+
 class MailboxImportForm(ServiceErrorsMixin, forms.Form):
     file = forms.FileField(
         help_text="CSV with a header row: name, then the provisioning fields "
@@ -151,7 +156,12 @@ class MailboxImportForm(ServiceErrorsMixin, forms.Form):
     )
 
     def text(self) -> str:
-        raw = self.cleaned_data["file"].read()
+        upload = self.cleaned_data["file"]
+        if upload.size > IMPORT_MAX_BYTES:  # read into memory whole, so bounded first
+            raise ServiceError(
+                f"The file is larger than the {IMPORT_MAX_BYTES // MB} MB limit.", field="file"
+            )
+        raw = upload.read()
         try:
             return raw.decode("utf-8-sig")
         except UnicodeDecodeError:

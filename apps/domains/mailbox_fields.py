@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mailadmin.converters import digits
 from mailadmin.errors import ValidationFailed
 
 STRING, INTEGER, BOOLEAN = "string", "integer", "boolean"
@@ -90,8 +91,9 @@ def _typed(field: Field, value: Any) -> Any:
     if field.kind == INTEGER:
         if isinstance(value, bool):
             value = None
-        elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-            value = int(value.strip())
+        elif isinstance(value, str) and digits(value.strip().lstrip("+-")):
+            text = value.strip()  # int() refuses 4,300 digits and more: too large anyway
+            value = int(text) if len(text) <= 18 else MAX_SIZE_MB + 1
         elif isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, int):
@@ -127,6 +129,10 @@ def _typed(field: Field, value: Any) -> Any:
             f"Invalid format for {field.api}, input must be a string", field=field.api
         )
     text = value if field.attr == "password" else value.strip()
+    if "\x00" in text:  # a form body can carry one (JSON bodies are refused at parsing)
+        raise ValidationFailed(
+            f"Invalid value for {field.api}, null characters are not allowed", field=field.api
+        )
     if len(text) > field.max_length:
         raise ValidationFailed(
             f"Invalid value for {field.api}, at most {field.max_length} characters",

@@ -454,6 +454,15 @@ def mailboxes_csv_export(*, actor: Principal, domain: Principal) -> Iterator[str
 def _csv_rows(text: str) -> list[dict[str, str]]:
     """The rows of an import file: a header naming `name` and spec fields, then rows."""
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _read_rows(reader)
+    except csv.Error as exc:  # e.g. a field over 128 KB; line_num counts lines read whole
+        raise ValidationFailed(
+            f"Line {reader.line_num + 1} is not valid CSV: {exc}.", field="file"
+        ) from None
+
+
+def _read_rows(reader: csv.DictReader) -> list[dict[str, str]]:
     header = reader.fieldnames or []
     if "name" not in header:
         raise ValidationFailed("The file has no header row with a name column.", field="file")

@@ -74,8 +74,14 @@ class XMLFieldsParser(parsers.BaseParser):
             raise PayloadTooLarge(too_large_detail())
         try:
             root = ElementTree.fromstring(raw)
-        except (ElementTree.ParseError, DefusedXmlException) as exc:
+        except ElementTree.ParseError as exc:
             raise BodyError(f"Malformed request body: {exc}") from None
+        except DefusedXmlException:  # its text is a repr: EntitiesForbidden(name='a', ...)
+            raise BodyError("Malformed request body: XML entities are not allowed.") from None
+        except LookupError:  # expat asks Python's codecs for the declared encoding
+            raise BodyError(
+                "Malformed request body: the XML declares an unknown encoding."
+            ) from None
         fields: dict[str, str] = {}
         for child in root:
             if len(child):

@@ -25,6 +25,7 @@ from apps.accounts.permissions import Perm
 from apps.accounts.principals.selectors import principal_scope
 from apps.domains import records
 from apps.domains.models import DkimKey, DnsCheckResult, DomainAlias, DomainProfile
+from mailadmin.converters import is_id
 from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
 from mailadmin.tenancy import scope
 
@@ -66,7 +67,7 @@ def domain_get(*, actor: Principal, name_or_id: str | int) -> Principal:
     """By id, or by name in Unicode or punycode, any case; foreign and missing are NotFound."""
     key = str(name_or_id).strip()
     queryset = domains_visible(actor).select_related("domain_profile")
-    if key.isdigit() and len(key) < 19:
+    if is_id(key):
         domain = queryset.filter(pk=int(key)).first()
     else:
         try:
@@ -430,11 +431,7 @@ def mailserver_tenant(*, actor: Principal, tenant: str = "") -> Principal:
     if not key:
         raise ValidationFailed("Missing required field: tenant", field="tenant")
     tenants = Principal.objects.filter(type=PrincipalType.TENANT)
-    found = (
-        tenants.filter(pk=int(key)).first()
-        if key.isdigit() and len(key) < 19
-        else tenants.filter(name=key).first()
-    )
+    found = tenants.filter(pk=int(key)).first() if is_id(key) else tenants.filter(name=key).first()
     if found is None:
         raise NotFound()
     return found
@@ -447,7 +444,7 @@ def mailserver_domain(*, tenant: Principal, domain: str = "") -> Principal | Non
     key = (domain or "").strip()
     if not key:
         return domains.order_by("created_at", "id").first()
-    if key.isdigit() and len(key) < 19:
+    if is_id(key):
         found = domains.filter(pk=int(key)).first()
     else:
         try:

@@ -44,6 +44,7 @@ import dns.resolver
 from django.conf import settings
 from django.utils import timezone
 
+from mailadmin.converters import digits
 from mailadmin.dns import make_resolver
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def parse_policy(text: str) -> StsPolicy:
     if mode not in ("enforce", "testing", "none"):
         raise PolicyError("sts-policy-invalid", f"mode must be enforce, testing or none: {mode!r}")
     raw_age = (fields.get("max_age") or [""])[0]
-    if not raw_age.isdigit() or len(raw_age) > 10 or int(raw_age) > MAX_MAX_AGE:
+    if not digits(raw_age) or len(raw_age) > 10 or int(raw_age) > MAX_MAX_AGE:
         raise PolicyError("sts-policy-invalid", f"max_age is not a number up to {MAX_MAX_AGE}")
     mx = tuple(fields.get("mx", []))
     if mode != "none" and not mx:

@@ -21,6 +21,7 @@ from apps.accounts.permissions import Perm
 from apps.queue import selectors, services
 from apps.queue.serializers import parse_filters
 from mailadmin.api.pagination import paginate
+from mailadmin.converters import digits, is_id
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.rendering import render_page
 from mailadmin.core.tenants import narrow
@@ -34,7 +35,7 @@ ACTIONS = {"reschedule": "Reschedule", "cancel": "Cancel delivery of"}
 
 
 def _page_number(value: str | None) -> int:
-    return int(value) if value and value.isdigit() and 0 < int(value) < 10**6 else 1
+    return int(value) if value and digits(value) and len(value) < 7 and int(value) > 0 else 1
 
 
 def _filter_params(source) -> dict[str, str]:
@@ -122,7 +123,7 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied(f"You do not have the permission '{needed}' needed for this page.")
     params = _filter_params(request.POST)
     queryset, _ = _matching(request, params)
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()][:1000]
+    ids = [int(i) for i in request.POST.getlist("ids") if is_id(i)][:1000]
     scope_all = request.POST.get("scope") == "all"
     if not scope_all:
         queryset = queryset.filter(pk__in=ids)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
+from apps.reports.parsing import size_text
 from mailadmin.core.forms import ServiceErrorsMixin
 
 MAX_FILES = 50
@@ -40,4 +42,7 @@ class ReportUploadForm(ServiceErrorsMixin, forms.Form):
         files = self.cleaned_data["files"]
         if len(files) > MAX_FILES:
             raise forms.ValidationError(f"Upload at most {MAX_FILES} files at once.")
+        cap = settings.MAILADMIN_REPORTS_MAX_UPLOAD  # the API's cap on its whole body
+        if sum(f.size for f in files) > cap:  # each is read into memory, then stored
+            raise forms.ValidationError(f"The upload is larger than the {size_text(cap)} limit.")
         return files

@@ -25,6 +25,7 @@ from apps.reports.forms import ReportUploadForm
 from apps.reports.models import Source
 from apps.reports.serializers import parse_day
 from mailadmin.api.pagination import paginate_query
+from mailadmin.converters import is_id
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.rendering import render_form, render_page
 from mailadmin.core.tenants import narrow
@@ -44,7 +45,7 @@ def _visible_domains(request: HttpRequest):
 
 def _domain_choice(request: HttpRequest) -> Principal | None:
     value = (request.GET.get("domain") or "").strip()
-    if not value.isdigit():
+    if not is_id(value):
         return None
     domain = scope(Principal.objects.filter(type=PrincipalType.DOMAIN), request.user)
     found = domain.filter(pk=int(value)).first()

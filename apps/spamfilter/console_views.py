@@ -32,6 +32,7 @@ from apps.spamfilter.console_forms import (
 )
 from apps.spamfilter.models import SenderListEntry
 from mailadmin.api.pagination import Page, PageNav, page_nav, paginate_query
+from mailadmin.converters import digits
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.forms import refusal_form
 from mailadmin.core.rendering import FORM_INVALID, redirect_after_form, render_form, render_page
@@ -232,7 +233,7 @@ def _list_page(request: HttpRequest, name: str, entries: list[str], path: str) -
     others stay on their first page). The list is already read whole (bounded), so the page
     is cut from it here and costs no query."""
     raw = request.GET.get("page", "") if request.GET.get("list") == name else ""
-    number = int(raw) if raw.isdigit() and len(raw) < 7 else 1
+    number = int(raw) if digits(raw) and len(raw) < 7 else 1
     pages = max(1, -(-len(entries) // LIST_PAGE))
     number = min(max(number, 1), pages)
     start = (number - 1) * LIST_PAGE

@@ -6,8 +6,6 @@ Hostile input is the normal case here: every decoder is lenient, nothing raises.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import html
 import re
 from collections.abc import Iterable
@@ -16,6 +14,8 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
 from functools import cached_property
+
+from mailadmin.mime import message_from_bytes
 
 MAX_PARTS = 200
 MAX_TEXT = 500_000  # characters of decoded text looked at per part
@@ -207,7 +207,7 @@ def parse(raw: bytes) -> ParsedMessage:
         raw_for_parse = raw.split(b"\n", 1)[1]  # an mbox "From " line
     else:
         raw_for_parse = raw
-    msg = email.message_from_bytes(raw_for_parse, policy=email.policy.compat32)
+    msg = message_from_bytes(raw_for_parse)  # MimeTooDeep past 100 nested parts
     headers = []
     for name, value in msg.items():
         if not isinstance(value, str):

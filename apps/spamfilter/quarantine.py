@@ -44,6 +44,7 @@ from apps.store import blobs
 from apps.store.headers import parse_summary
 from mailadmin.api.serializers import date_time_param
 from mailadmin.audit import audit
+from mailadmin.converters import is_id
 from mailadmin.core.models import TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
 from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
@@ -231,7 +232,7 @@ def quarantine_get(*, actor: Principal, item_id, permission: str = READ) -> Quar
     """One item the actor may see (or act on, for `permission`); NotFound for another
     tenant's, or another mailbox's when only its own is in reach (never 403: no leak)."""
     text = str(item_id)
-    if not text.isdigit() or len(text) > 18:
+    if not is_id(text):
         raise NotFound()
     visible = quarantine_visible(actor, permission)
     item = visible.select_related("tenant", "mailbox").filter(pk=int(text))

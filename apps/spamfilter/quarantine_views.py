@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts.permissions import Perm
 from apps.spamfilter import quarantine
 from mailadmin.api.pagination import paginate_query
+from mailadmin.converters import is_id
 from mailadmin.core.decorators import any_permission_required
 from mailadmin.core.rendering import render_page
 from mailadmin.core.tenants import narrow
@@ -117,7 +118,7 @@ def quarantine_bulk(request: HttpRequest) -> HttpResponse:
         raise _denied(permission)
     params = _params(request.POST)
     items, _ = _matching(request, params, permission)
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit() and len(i) < 19]
+    ids = [int(i) for i in request.POST.getlist("ids") if is_id(i)]
     ids = ids[: quarantine.MAX_BULK]
     scope_all = request.POST.get("scope") == "all"
     if not scope_all:

@@ -21,6 +21,7 @@ from apps.accounts.permissions import SERVER_WIDE, Perm
 from apps.store import blobs, maintenance, selectors, services
 from apps.store.models import Folder
 from mailadmin.api.pagination import paginate_query
+from mailadmin.converters import is_id
 from mailadmin.core.decorators import any_permission_required, permission_required
 from mailadmin.core.progress import task_run_list
 from mailadmin.core.rendering import render_page
@@ -242,7 +243,7 @@ def mailbox_deleted(request: HttpRequest, pk: int) -> HttpResponse:
     actor = request.user
     try:
         if request.method == "POST":
-            ids = [int(v) for v in request.POST.getlist("restore") if v.isdigit() and len(v) < 19]
+            ids = [int(v) for v in request.POST.getlist("restore") if is_id(v)]
             restored = maintenance.undelete_rows(actor=actor, account_id=pk, row_ids=ids)
             messages.success(request, f"{restored} message(s) restored.")
             return redirect("store:mailbox-deleted", pk=pk)

@@ -50,6 +50,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
 from mailadmin.api.serializers import custom_error
+from mailadmin.converters import digits
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -702,7 +703,7 @@ def paginate_query(
     """A console list's page from its query string; a bad page or cursor shows the first.
     `prepare` as for paginate_request; `path` where the links go (default: this page)."""
     raw_page = query.get("page") or ""
-    number = int(raw_page) if raw_page.isdigit() and len(raw_page) < 10 else 1
+    number = int(raw_page) if digits(raw_page) and len(raw_page) < 10 else 1
     cursor = (query.get("cursor") or "")[:MAX_CURSOR] or None
     try:
         page = paginate(

@@ -9,6 +9,7 @@ problem JSON here: 413 naming the limit, 400 naming the field.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from rest_framework.exceptions import APIException, ParseError
 # Deeper than any body of our API needs (PATCH operations are 3 levels) and far below
 # Python's recursion limit, so serializers, renderers and error flattening stay safe.
 MAX_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class PayloadTooLarge(APIException):
@@ -69,19 +71,39 @@ class JSONParser(parsers.JSONParser):
 
 
 def check_depth(data: Any) -> None:
-    """Refuse values nested deeper than MAX_DEPTH, naming the top-level field that is."""
-    stack: list[tuple[Any, int, str]] = [(data, 0, "body")]
+    """Refuse values nested deeper than MAX_DEPTH, naming the top-level field that is, and
+    strings no column can hold (see _check_text), naming the key they stand under."""
+    stack: list[tuple[Any, int, str, str]] = [(data, 0, "body", "body")]
     while stack:
-        value, depth, field = stack.pop()
+        value, depth, field, name = stack.pop()
         if depth > MAX_DEPTH:
             raise BodyError(
                 f"Invalid value for field {field}: nested deeper than {MAX_DEPTH} levels.", field
             )
-        if isinstance(value, dict):
+        if isinstance(value, str):
+            _check_text(value, name)
+        elif isinstance(value, dict):
             for key, item in value.items():
-                stack.append((item, depth + 1, str(key) if depth == 0 else field))
+                _check_text(key, name)
+                top = str(key) if depth == 0 else field
+                stack.append((item, depth + 1, top, str(key)))
         elif isinstance(value, list):
-            stack.extend((item, depth + 1, field) for item in value)
+            stack.extend((item, depth + 1, field, name) for item in value)
+
+
+def _check_text(text: str, field: str) -> None:
+    """No string of a body may hold NUL or a lone surrogate (`"\\ud800"` is valid JSON):
+    neither can be stored (PostgreSQL refuses NUL, UTF-8 a surrogate), and a field that
+    no DRF CharField checks (the provisioning API's) answered 500. DRF's own wording."""
+    if "\x00" in text:
+        raise BodyError(f"Invalid value for field {field}: Null characters are not allowed.", field)
+    surrogate = _SURROGATE.search(text)
+    if surrogate:
+        raise BodyError(
+            f"Invalid value for field {field}: Surrogate characters are not allowed: "
+            f"U+{ord(surrogate.group()):X}.",
+            field,
+        )
 
 
 def _no_constant(name: str) -> Any:

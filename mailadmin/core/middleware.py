@@ -1,4 +1,5 @@
-"""Response middleware of the console: Django's messages for htmx, and security headers."""
+"""Middleware of the console: NUL characters refused, Django's messages for htmx, and
+security headers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,37 @@ import secrets
 
 from django.conf import settings
 from django.contrib import messages
+from django.http import Http404, HttpResponseBadRequest
 from django.urls import reverse
+
+from mailadmin.api.middleware import is_api
+
+NUL_DETAIL = "The query parameter '{name}' holds a NUL character (%00), which no page accepts."
+
+
+class NulCharacterMiddleware:
+    """A NUL in a console page's query answers 400 naming the parameter, one in its path
+    404 (a path that names nothing), before any view sees it: list pages filter by their
+    query parameters, and PostgreSQL refuses NUL in text (a 500 on the queue, domain,
+    quarantine, report, fetch, settings and trace pages). Forms are left to their fields
+    (Django's refuse NUL, so the form comes back with the message); the API refuses it in
+    its serializers and parser."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if is_api(request):
+            return self.get_response(request)
+        if "\x00" in request.path_info:
+            raise Http404
+        for key, values in request.GET.lists():
+            if "\x00" in key or any("\x00" in value for value in values):
+                name = key.replace("\x00", "%00")[:64]
+                return HttpResponseBadRequest(
+                    NUL_DETAIL.format(name=name), content_type="text/plain"
+                )
+        return self.get_response(request)
 
 
 class HtmxMessagesMiddleware:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
 from apps.accounts.principals.selectors import principal_scope
+from mailadmin.converters import is_id
 from mailadmin.core.decorators import permission_required
 from mailadmin.core.progress import task_run_get, task_run_list
 from mailadmin.core.tenants import narrow, select_tenant, selected_tenant
@@ -93,7 +94,7 @@ def tenant_switch(request: HttpRequest) -> HttpResponse:
         select_tenant(request, None)
         return redirect(back)
     tenant = None
-    if value.isdigit() and len(value) < 19:
+    if is_id(value):
         tenant = Principal.objects.filter(pk=int(value), type=PrincipalType.TENANT).first()
     if tenant is None:
         messages.error(request, "No such tenant.")

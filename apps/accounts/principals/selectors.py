@@ -32,6 +32,7 @@ from apps.accounts.emails import search_variants
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from apps.accounts.principals import search_index, search_rum
 from mailadmin.api.pagination import Ordered, Search
+from mailadmin.converters import is_id
 from mailadmin.core.models import AuditEvent
 from mailadmin.errors import NotFound
 from mailadmin.tenancy import scope
@@ -352,7 +353,7 @@ def principal_get(*, actor: Principal, id_or_name: str | int) -> Principal:
     """By numeric id or by name; foreign and missing principals are the same NotFound."""
     queryset = with_relations(principal_scope(actor))
     key = str(id_or_name)
-    lookup = Q(pk=int(key)) if key.isdigit() and len(key) < 19 else Q(name=key)
+    lookup = Q(pk=int(key)) if is_id(key) else Q(name=key)
     principal = queryset.filter(lookup).first()
     if principal is None:
         raise NotFound()

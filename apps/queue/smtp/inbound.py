@@ -33,6 +33,8 @@ from apps.queue.smtp.server import (
     peer_ip,
 )
 from apps.telemetry.events import emit
+from mailadmin.converters import digits
+from mailadmin.mime import MimeTooDeep
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ UNKNOWN_USER = "550 5.1.1 Recipient address rejected: User unknown"
 RELAY_DENIED = "550 5.7.1 Relaying denied"
 MAILBOX_FULL = "452 4.2.2 Mailbox full"
 TOO_MANY_HOPS = "554 5.4.6 Too many hops (mail loop?)"
+MIME_TOO_DEEP = "554 5.6.0"  # + MimeTooDeep's message
 SRS_INVALID = "550 5.1.1 Invalid SRS address: {reason}"
 MAX_HOPS = 50  # Received lines, as Postfix's hopcount_limit
 _RECEIVED = re.compile(rb"^Received[ \t]*:", re.I | re.M)
@@ -48,7 +51,7 @@ _RECEIVED = re.compile(rb"^Received[ \t]*:", re.I | re.M)
 def declared_size(mail_options: list[str]) -> int:
     for option in mail_options:
         name, _, value = option.partition("=")
-        if name.upper() == "SIZE" and value.isdigit():
+        if name.upper() == "SIZE" and digits(value):
             return int(value)
     return 0
 
@@ -211,15 +214,18 @@ def scan_inbound(
 
     if not settings.MAILADMIN_SPAM_FILTER:
         return ScanVerdict(data=message.data)
-    verdict = scan(
-        message=message.data,
-        remote_ip=message.peer_ip,
-        ehlo_domain=message.helo,
-        env_from=message.mail_from,
-        env_rcpt_to=message.recipients,
-        is_tls=message.tls,
-        recipient_mailboxes=list(mailbox_ids),
-    )
+    try:
+        verdict = scan(
+            message=message.data,
+            remote_ip=message.peer_ip,
+            ehlo_domain=message.helo,
+            env_from=message.mail_from,
+            env_rcpt_to=message.recipients,
+            is_tls=message.tls,
+            recipient_mailboxes=list(mailbox_ids),
+        )
+    except MimeTooDeep as exc:  # refused for good, as Postfix does past mime_nesting_limit
+        return ScanVerdict(data=message.data, reject=f"{MIME_TOO_DEEP} {exc.message}")
     emit("spam.verdict", message.trace_id, score=verdict.score, action=verdict.action)
     if report_authentication:
         _record_authentication(message, verdict)

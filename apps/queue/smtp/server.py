@@ -12,6 +12,7 @@ import asyncio
 import binascii
 import ipaddress
 import logging
+import re
 import secrets
 import socket
 import ssl
@@ -32,6 +33,7 @@ from apps.queue.smtp.headers import (
 )
 from apps.queue.smtp.tls import server_context
 from apps.telemetry.events import emit
+from mailadmin.converters import digits
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,10 @@ TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 BAD_ADDRESS = "501 5.1.3 Bad recipient address syntax"
 NEEDS_SMTPUTF8 = "553 5.6.7 Non-ASCII address needs SMTPUTF8"
 NOT_UTF8 = "553 5.6.7 Address is not valid UTF-8"
+MALFORMED_ADDRESS = "553 5.1.3 Malformed address"
+# C0 controls and DEL: no address holds them (RFC 5321 4.1.2), and NUL cannot be stored
+# in a PostgreSQL text column.
+CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 HEADER_TOO_LARGE = "552 5.3.4 Message header too large"
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
 TOO_MANY_FROM_ADDRESS = "421 4.7.0 Too many connections from your address, try again later"
@@ -84,7 +90,10 @@ def peer_ip(session: Session) -> str:
 
 
 def address_encoding_error(address: str, *, smtputf8: bool) -> str | None:
-    """RFC 6531: a non-ASCII address only in an SMTPUTF8 transaction, and valid UTF-8."""
+    """RFC 6531: a non-ASCII address only in an SMTPUTF8 transaction, and valid UTF-8;
+    no control characters in any address."""
+    if CONTROLS.search(address):
+        return MALFORMED_ADDRESS
     if address.isascii():
         return None
     if not smtputf8:
@@ -208,6 +217,14 @@ class MailSMTP(SMTP):
 
     def _create_envelope(self) -> MailEnvelope:
         return MailEnvelope()
+
+    def _getparams(self, params):
+        """aiosmtpd checks SIZE with str.isdigit(), true of '²', then int() raises: 451."""
+        found = super()._getparams(params)
+        size = found.get("SIZE") if found else None
+        if isinstance(size, str) and not digits(size):
+            return None  # the syntax error SIZE=abc gets
+        return found
 
     async def push(self, status):
         if isinstance(status, str):

@@ -150,6 +150,12 @@ class Utf8Repair(io.RawIOBase):
         return n
 
 
+def _unknown_encoding(head: bytes) -> str:
+    match = ENCODING_DECL.search(head[:512])
+    name = match.group(1).decode("ascii") if match else ""
+    return f"The XML declares an encoding that does not exist: {name!r}."
+
+
 def _needs_repair(head: bytes) -> bool:
     """True for UTF-8 documents (declared or by default); others are left to expat."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -222,6 +228,8 @@ class AggregateReader:
                         expat = None
                     except ExpatError as exc:
                         error = exc  # the second parser stops at the same place
+                    except LookupError:  # expat asks Python's codecs for the encoding
+                        raise ReportError(_unknown_encoding(self._head)) from None
                 try:
                     if chunk:
                         parser.feed(chunk)
@@ -229,6 +237,8 @@ class AggregateReader:
                         parser.close()
                 except ParseError as exc:
                     error = error or exc
+                except LookupError:
+                    raise ReportError(_unknown_encoding(self._head)) from None
                 # Text before the document element is not text (expat does not report it).
                 run = _text_run(run, chunk, prolog=root is None)
                 # The C builder's close() returns the document element so far (None
@@ -590,7 +600,7 @@ def _source_ip(value: str, number: int) -> str | None:
 def _count(value: str, number: int) -> int:
     if not value:
         return 0
-    if not value.isdigit() or len(value) > 15:
+    if not (value.isascii() and value.isdigit()) or len(value) > 15:
         raise ReportError(f"Record {number} has a count that is not a number: {value[:64]!r}.")
     return int(value)
 

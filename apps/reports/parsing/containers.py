@@ -23,6 +23,7 @@ from email.message import Message
 from typing import BinaryIO
 
 from apps.reports.parsing.errors import Limits, ReportError, TooLarge
+from mailadmin.mime import MimeTooDeep, message_from_bytes
 
 CHUNK = 64 * 1024
 HEAD = 4096
@@ -239,7 +240,10 @@ def _from_stream(stream: Prefixed, *, name: str, limits: Limits, depth: int) -> 
         yield Document(kind="json", name=name, stream=stream)
     elif MIME_START.match(head):
         raw = read_capped(stream, limits.max_compressed, limits.compressed_error())
-        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        try:
+            message = message_from_bytes(raw)
+        except MimeTooDeep as exc:
+            raise ReportError(exc.message) from None
         yield from _from_message(message, raw=raw, name=name, limits=limits, depth=depth)
     else:
         raise ReportError(

@@ -29,6 +29,7 @@ from email.message import Message
 
 from apps.reports.parsing.containers import all_parts, feedback_part, leaf_parts
 from apps.reports.parsing.errors import ReportError
+from mailadmin.mime import MimeTooDeep, message_from_bytes, message_from_string
 
 MAX_ORIGINAL_HEADERS = 64 * 1024
 HOTMAIL_SUBJECT = re.compile(r"complaint about message from\s+\[?([0-9a-fA-F.:]+)\]?", re.I)
@@ -141,8 +142,16 @@ def _feedback_fields(part: Message) -> dict[str, list[str]]:
             raise ReportError("The feedback part is not valid base64.") from None
     elif encoding == "quoted-printable":
         raw = quopri.decodestring(raw)
-    parsed = email.message_from_bytes(raw.lstrip(b"\r\n"), policy=email.policy.compat32)
+    parsed = _message(raw.lstrip(b"\r\n"))
     return _fields_from_items(parsed.items())
+
+
+def _message(raw: bytes | str) -> Message:
+    """A part's bytes (or text) as a message, its MIME nesting bounded."""
+    try:
+        return message_from_bytes(raw) if isinstance(raw, bytes) else message_from_string(raw)
+    except MimeTooDeep as exc:
+        raise ReportError(exc.message) from None
 
 
 def _original(message: Message) -> tuple[str, dict[str, str]]:
@@ -154,7 +163,7 @@ def _original(message: Message) -> tuple[str, dict[str, str]]:
             return _header_block(inner), _summary(inner)
         if ctype in {"text/rfc822-headers", "message/rfc822-headers", "text/rfc822"}:
             payload = part.get_payload(decode=True) or b""
-            inner = email.message_from_bytes(payload, policy=email.policy.compat32)
+            inner = _message(payload)
             return _header_block(inner), _summary(inner)
     return "", {}
 
@@ -285,5 +294,5 @@ def _exim(message: Message, fields: dict[str, list[str]]) -> tuple[str, dict[str
     if not mark:
         return "", {}
     block = body[mark.end() :].split("\n", 1)[-1].lstrip("\n")
-    inner = email.message_from_string(block, policy=email.policy.compat32)
+    inner = _message(block)
     return _header_block(inner), _summary(inner)

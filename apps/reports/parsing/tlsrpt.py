@@ -65,18 +65,29 @@ def _datetime(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+# As for a DMARC record's count: at most 15 digits, so the sum of a report's policies
+# stays far inside the 64-bit columns that store it.
+MAX_COUNT = 10**15 - 1
+
+
 def _count(value: Any, where: str) -> int:
     if value is None or value == "":
         return 0
     if isinstance(value, bool):
         raise ReportError(f"{where} is not a number: {value!r}.")
+    number: int | None = None
     if isinstance(value, int) and value >= 0:
-        return value
-    if isinstance(value, float) and value.is_integer() and value >= 0:
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise ReportError(f"{where} is not a number: {str(value)[:64]!r}.")
+        number = value
+    elif isinstance(value, float) and value.is_integer() and value >= 0:
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        text = value.strip()
+        number = int(text) if len(text) <= 15 else MAX_COUNT + 1
+    if number is None:
+        raise ReportError(f"{where} is not a number: {str(value)[:64]!r}.")
+    if number > MAX_COUNT:
+        raise ReportError(f"{where} is larger than {MAX_COUNT}: {str(value)[:64]!r}.")
+    return number
 
 
 def _strings(value: Any) -> list[str]:
@@ -109,6 +120,8 @@ def parse_tls_bytes(data: bytes) -> TlsReport:
         ) from None
     except RecursionError:
         raise ReportError("The JSON is nested too deeply.") from None
+    except ValueError:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
+        raise ReportError("The JSON is not valid: it holds a number too long to read.") from None
     if not isinstance(document, dict):
         raise ReportError("The JSON is not a TLS report: it is not an object.")
     document = {str(k).lower(): v for k, v in document.items()}

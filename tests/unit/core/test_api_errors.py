@@ -183,6 +183,20 @@ def test_it_refuses_nul_bytes_like_every_other_field(api_root):
     )
 
 
+def test_it_refuses_nul_and_lone_surrogates_anywhere_in_a_json_body(api_root):
+    """The parser refuses them under the key they stand under, nested or in a list: no
+    column can hold either, and fields no DRF CharField checks reached the database."""
+    for body, field, what in [
+        (b'{"message": "x", "envRcptTo": ["a\\u0000"]}', "envRcptTo", "Null characters"),
+        (b'{"message": "x\\udcff"}', "message", "Surrogate characters"),
+        (b'{"message": "x", "a\\u0000": 1}', "body", "Null characters"),
+    ]:
+        response = api_root.post("/api/spam-filter/classify", body, content_type="application/json")
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["field"] == field
+        assert what in response.json()["detail"]
+
+
 def test_it_answers_404_for_a_nul_byte_in_the_path(api_root):
     problem(api_root.get("/api/principal/a%00b"), 404)
 

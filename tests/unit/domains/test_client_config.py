@@ -140,6 +140,11 @@ def test_it_accepts_a_request_without_the_namespace(client, domain_a):
         (_request("x@unknown.example"), 404, "No mail configuration for this domain."),
         (b"<Autodiscover><Request>", 400, "The request is not well-formed XML."),
         (b"<Autodiscover/>", 400, "The request has no Request/EMailAddress."),
+        (  # expat's LookupError was a 500 on this public page
+            b'<?xml version="1.0" encoding="no-such-charset"?><Autodiscover/>',
+            400,
+            "The request declares an unknown encoding.",
+        ),
         (_request("nobody"), 400, "'nobody' is not a valid email address."),
         (
             b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e "x@a.example">]>'

@@ -5,6 +5,7 @@ then all written, or nothing)."""
 from __future__ import annotations
 
 import pytest
+from django.utils.html import escape
 
 from apps.accounts.models import Principal
 from apps.domains import mailbox_services
@@ -286,4 +287,27 @@ def test_a_file_with_an_unknown_column_is_refused_at_once(console, admin_a, doma
     )
     assert response.status_code == 422
     assert "Unrecognized field: extraStorage" in response.content.decode()
+    assert not TaskRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [  # a field over the csv module's 128 KB limit raised csv.Error: a 500
+        (b'name,city\nann,"' + b"x" * 200_000 + b'"\n',
+         "Line 2 is not valid CSV: field larger than field limit (131072)."),
+        (b"name,city\n" + b"ann,x\n" * 2_000_000, "The file is larger than the 10 MB limit."),
+        (b"name,city\nann,\xff\n", "The file is not UTF-8 text."),
+    ],
+)  # fmt: skip
+def test_a_broken_import_file_is_refused_at_once_with_its_reason(
+    console, admin_a, domain_a, data, message
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("m.csv", data)
+    response = console(admin_a).post(
+        f"/domains/{domain_a.pk}/mailboxes/import/", {"file": upload}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 422
+    assert escape(message) in response.content.decode()
     assert not TaskRun.objects.exists()

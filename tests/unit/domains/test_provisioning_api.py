@@ -261,4 +261,25 @@ def test_it_takes_an_xml_body(api_a, tenant_a, domain_a):
     bomb = b'<!DOCTYPE x [<!ENTITY a "aaaa">]><mailbox><city>&a;</city></mailbox>'
     response = api_a.put(_url(tenant_a, name="xavier"), bomb, content_type="text/xml")
     assert response.status_code == 400
-    assert response.json()["detail"].startswith("Malformed request body")
+    assert response.json()["detail"] == "Malformed request body: XML entities are not allowed."
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "detail"),
+    [
+        (b'<?xml version="1.0" encoding="no-such-charset"?><mailbox/>', "text/xml",
+         "Malformed request body: the XML declares an unknown encoding."),
+        (b'{"city": "\\ud800"}', "application/json",
+         "Invalid value for field city: Surrogate characters are not allowed: U+D800."),
+        (b'{"city": "a\\u0000b"}', "application/json",
+         "Invalid value for field city: Null characters are not allowed."),
+        (b"city=a%00b", "application/x-www-form-urlencoded",
+         "Invalid value for city, null characters are not allowed"),
+    ],
+)  # fmt: skip
+def test_it_names_what_no_column_can_hold(api_a, tenant_a, alex, body, content_type, detail):
+    """Each was a 500: expat's LookupError, a surrogate UTF-8 cannot encode, and a NUL
+    that PostgreSQL cannot store."""
+    response = api_a.put(_url(tenant_a, name="alex.smith"), body, content_type=content_type)
+    assert (response.status_code, response.json()["detail"]) == (400, detail)
+    assert api_a.get(_url(tenant_a, name="alex.smith")).json()["data"]["city"] == ""

@@ -10,6 +10,7 @@ from apps.accounts.models import Principal, PrincipalType
 from apps.reports.models import InboundAuthResult
 from apps.store import blobs
 from apps.store.models import Message
+from tests.support.mime import nested_multipart
 from tests.support.smtp_listeners import connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,3 +88,22 @@ def test_spam_goes_to_junk(inbound, jane, settings):
     [stored] = Message.objects.filter(principal=jane)
     assert stored.folder.name == "Junk"
     assert b"X-Spam-Status: Yes" in blobs.read(stored.blob_hash)
+
+
+def test_mime_nested_past_100_levels_is_refused_for_good_and_the_session_goes_on(inbound, jane):
+    """A 100 KB message of 1,000 nested multiparts made the parser's recursion overflow:
+    the MX answered 451 and the sender would have retried for days."""
+    head = HAM.split(b"MIME-Version")[0]
+    with connect(inbound) as client:
+        for depth in (1000, 101):
+            client.mail("sender@remote.test")
+            client.rcpt("jane@example.test")
+            assert client.data(nested_multipart(depth, head)) == (
+                554,
+                b"5.6.0 The message's MIME parts are nested more than 100 levels deep.",
+            )
+        client.mail("sender@remote.test")
+        client.rcpt("jane@example.test")
+        assert client.data(nested_multipart(100, head))[0] == 250
+    [stored] = Message.objects.filter(principal=jane)
+    assert blobs.read(stored.blob_hash).endswith(nested_multipart(100, head))

@@ -204,6 +204,21 @@ def test_it_refuses_an_overlong_line_and_an_oversized_header(inbound, jane, sett
     assert inbox(jane) == []
 
 
+def test_it_refuses_an_address_with_a_control_character(inbound, jane):
+    """A NUL in MAIL FROM was accepted (and could not be stored on PostgreSQL)."""
+    with connect(inbound) as client:
+        for address in ("a\x00b@remote.test", "a\x1b@remote.test"):
+            assert client.docmd("MAIL", f"FROM:<{address}>") == (553, b"5.1.3 Malformed address")
+        client.mail("sender@remote.test")
+        assert client.docmd("RCPT", "TO:<jane\x00@example.test>") == (
+            553,
+            b"5.1.3 Malformed address",
+        )
+        assert client.rcpt("jane@example.test") == (250, b"2.1.5 Recipient OK")
+        assert client.data(MESSAGE)[0] == 250
+    assert [m.uid for m in inbox(jane)] == [1]
+
+
 def test_it_refuses_a_looping_message(inbound, jane):
     looping = b"Received: from a by b; Mon, 30 Nov 2026 10:00:00 +0000\r\n" * 50 + MESSAGE
     with connect(inbound) as client:

@@ -83,6 +83,19 @@ def test_it_refuses_a_declared_size_over_the_limit(start_listeners, settings):
         assert client.mail("a@example.test", ["SIZE=1000"]) == (250, b"2.1.0 Sender OK")
 
 
+@pytest.mark.parametrize("size", ["abc", "-1", "\u00b2"])
+def test_it_answers_a_size_that_is_not_a_number_with_a_syntax_error(start_listeners, size):
+    """aiosmtpd read SIZE=\u00b2 with str.isdigit() and int(): a ValueError, so 451."""
+    listener = start_listeners("inbound")
+    with connect(listener) as client:
+        client.command_encoding = "utf-8"
+        assert client.docmd("MAIL", f"FROM:<a@example.test> SIZE={size}") == (
+            501,
+            b"Syntax: MAIL FROM: <address> [SP <mail-parameters>]",
+        )
+        assert client.mail("a@example.test", ["SIZE=1000"]) == (250, b"2.1.0 Sender OK")
+
+
 def test_it_refuses_an_overlong_command_line_and_keeps_the_session(start_listeners):
     listener = start_listeners("inbound")
     with connect(listener) as client:

@@ -159,3 +159,14 @@ def test_it_renders_a_list_page_in_a_fixed_number_of_queries(console_a, domain_a
         counts.append(len(queries))
     assert counts[1] - counts[0] <= 1  # only the COUNT, once there is a second page
     assert counts[1] <= 10
+
+
+def test_it_refuses_an_upload_over_the_limit_before_reading_it(console_a, domain_a, settings):
+    """The console read every file whole (and stored large uploads in the database for a
+    worker) whatever its size; the API had a cap."""
+    settings.MAILADMIN_REPORTS_MAX_UPLOAD = 1024 * 1024
+    files = [SimpleUploadedFile(f"r{i}.xml", b"<feedback>" + b" " * 600_000) for i in range(2)]
+    response = console_a.post("/reports/upload/", {"files": files}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    assert "The upload is larger than the 1 MB limit." in response.content.decode()
+    assert not Report.objects.exists() and not IngestFailure.objects.exists()

@@ -37,6 +37,7 @@ from apps.reports.parsing import (
 from apps.reports.parsing.feedback import Feedback
 from apps.reports.parsing.tlsrpt import TlsReport
 from tests.conftest import CORPUS_DIR, corpus_file
+from tests.support.mime import nested_multipart
 
 EXPECTED = json.loads((Path(__file__).parent / "data" / "parsedmarc_corpus.json").read_text())
 DMARC_FILES = sorted(k for k, v in EXPECTED.items() if v.get("type") == "dmarc")
@@ -278,12 +279,43 @@ def test_it_refuses_an_empty_file():
          b"</record></feedback>", "Record 1 has a count that is not a number: 'many'."),
         (b"<feedback><record><row><source_ip>mail.example</source_ip></row></record>"
          b"</feedback>", "Record 1 has a source_ip that is not an IP address: 'mail.example'."),
+        (b"<feedback><record><row><source_ip>1.2.3.4</source_ip><count>\xc2\xb2</count></row>"
+         b"</record></feedback>", "Record 1 has a count that is not a number: '\u00b2'."),
+        (b'<?xml version="1.0" encoding="no-such-charset"?><feedback></feedback>',
+         "The XML declares an encoding that does not exist: 'no-such-charset'."),
+        (b'{"organization-name": "x", "policies": [{"summary": '
+         b'{"total-successful-session-count": 1' + b"0" * 5000 + b"}}]}",
+         "The JSON is not valid: it holds a number too long to read."),
+        (b'{"organization-name": "x", "policies": [{"summary": '
+         b'{"total-successful-session-count": 1' + b"0" * 30 + b"}}]}",
+         "Policy 1: total-successful-session-count is larger than 999999999999999: "
+         "'1" + "0" * 30 + "'."),
+        (b'{"organization-name": "x", "policies": [{"summary": '
+         b'{"total-failure-session-count": "\\u00b2"}}]}',
+         "Policy 1: total-failure-session-count is not a number: '\u00b2'."),
+        (b'{"organization-name": "x", "policies": [{"summary": '
+         b'{"total-failure-session-count": 1e300}}]}',
+         "Policy 1: total-failure-session-count is larger than 999999999999999: '1e+300'."),
     ],
 )  # fmt: skip
 def test_it_says_why_a_file_is_not_a_report(data, reason):
     with pytest.raises(ReportError) as caught:
         parse_all(data, name="upload")
     assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize("depth", [101, 1000])
+def test_it_refuses_a_report_mail_nested_past_100_mime_levels(depth):
+    feedback = b"Content-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n"
+    arf = (b"From: a@example.com\r\nContent-Type: multipart/report; boundary=x\r\n\r\n"
+           b"--x\r\n" + feedback + b"--x\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+           + nested_multipart(depth) + b"--x--\r\n")  # fmt: skip
+    for data in (nested_multipart(depth), arf):
+        with pytest.raises(ReportError) as caught:
+            parse_all(data, name="upload")
+        assert caught.value.reason == (
+            "The message's MIME parts are nested more than 100 levels deep."
+        )
 
 
 # --- TLS-RPT ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 
 from apps.spamfilter import bayes, rules
 from apps.spamfilter.bayes import GLOBAL, account_scope
+from tests.support.mime import nested_multipart
 
 pytestmark = pytest.mark.django_db
 
@@ -295,3 +296,18 @@ def test_it_needs_troubleshoot(api_client_for, user_a):
     response = api_client_for(user_a).post("/api/troubleshoot/dmarc", TROUBLESHOOT, format="json")
     assert response.status_code == 403
     assert response.json()["permission"] == "troubleshoot"
+
+
+@pytest.mark.parametrize("depth", [101, 1000])
+def test_it_refuses_a_message_nested_past_100_mime_levels(api_root, depth):
+    """1,000 levels overflowed the parser's recursion: a 500 from both."""
+    detail = "The message's MIME parts are nested more than 100 levels deep."
+    message = nested_multipart(depth)
+    response = api_root.post(
+        "/api/spam-filter/classify", {"message": message.decode()}, format="json"
+    )
+    assert (response.status_code, response.json()["errors"]) == (
+        400, [{"field": "message", "message": detail}])  # fmt: skip
+    response = api_root.post("/api/spam-filter/train/spam", message, content_type="message/rfc822")
+    assert (response.status_code, response.json()["detail"]) == (400, detail)
+    assert bayes.learned(GLOBAL) == (0, 0)
