@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import smtplib
 import ssl
 import threading
@@ -300,10 +301,18 @@ def _result(conn: Connection, host: str, replies: dict[str, Reply]) -> Transacti
     )
 
 
+LINE_END = re.compile(rb"\r\n|\n|\r")
+
+
 def _transaction(
     conn: Connection, host: str, *, mail_from: str, recipients: list[str], data: bytes
 ) -> TransactionResult:
     client = conn.client
+    # Every line ends in CRLF on the wire (RFC 5321 2.3.8), before dots are stuffed: a bare
+    # CR or LF passed on would let a peer that takes it for a line end read "<CR>.<CR><LF>"
+    # as the end of DATA and the rest as commands of ours (SMTP smuggling). smtplib only
+    # does this for str data.
+    data = LINE_END.sub(b"\r\n", data)
     options = []
     if client.has_extn("size"):
         options.append(f"SIZE={len(data)}")

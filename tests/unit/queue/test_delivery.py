@@ -132,6 +132,22 @@ def test_it_pipelines_when_offered_with_the_same_outcomes(mx, pipelining):
     }
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_it_sends_bare_line_ends_as_crlf_so_no_dot_line_can_be_smuggled(mx, pipelining):
+    """A message stored with bare LF or CR goes out with CRLF line ends and its dot lines
+    stuffed, pipelined or not: "<CR>.<CR><LF>" cannot end DATA early at a peer that takes a
+    bare CR (or LF) for a line end."""
+    mx.handler.pipelining = pipelining
+    data = message(body="one\nsmuggled\r.\r\nMAIL FROM:<evil@x.test>\r\nlast\r.\nend\r\n")
+    queued = enqueue(return_path="s@origin.test", recipients=["a@remote.test"], data=data)
+    run(entry_of(queued))
+    [received] = mx.wait_for(1)
+    assert received.data.endswith(
+        b"\r\n\r\none\r\nsmuggled\r\n.\r\nMAIL FROM:<evil@x.test>\r\nlast\r\n.\r\nend\r\n\r\n"
+    )
+    assert b"\r." not in received.data.replace(b"\r\n", b"")
+
+
 def test_it_pipelines_a_refused_sender_without_sending_the_body(mx):
     mx.handler.rcpt_replies["a@remote.test"] = "451 4.7.1 Greylisted"
     queued = enqueue(return_path="", recipients=["a@remote.test"], data=message())
