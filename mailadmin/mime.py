@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from collections.abc import Callable
 from email.message import Message
 from email.policy import Policy
 
@@ -26,17 +27,16 @@ class MimeTooDeep(ValidationFailed):
 
 
 def message_from_bytes(raw: bytes, *, policy: Policy = email.policy.compat32) -> Message:
-    try:
-        message = email.message_from_bytes(raw, policy=policy)
-    except RecursionError:
-        raise MimeTooDeep() from None
-    _check_depth(message)
-    return message
+    return _parsed(email.message_from_bytes, raw, policy)
 
 
 def message_from_string(text: str, *, policy: Policy = email.policy.compat32) -> Message:
+    return _parsed(email.message_from_string, text, policy)
+
+
+def _parsed(parse: Callable[..., Message], source: bytes | str, policy: Policy) -> Message:
     try:
-        message = email.message_from_string(text, policy=policy)
+        message = parse(source, policy=policy)
     except RecursionError:
         raise MimeTooDeep() from None
     _check_depth(message)
