@@ -586,6 +586,77 @@ def test_every_page_fits_1280_px(browser_page, live_server, crowded):
             assert page.evaluate(BROKEN_INSIDE_A_WORD) == [], url
 
 
+# Pages with a filter bar: the walk below must find and measure each.
+FILTER_BAR_PAGES = {
+    "/queue/",
+    "/queue/fetch/monitoring/",
+    "/reports/dmarc/",
+    "/reports/tls/",
+    "/reports/arf/",
+    "/reports/dashboard/",
+    "/spam-filter/quarantine/",
+    "/telemetry/logs/",
+    "/telemetry/traces/",
+}
+
+# Every GET form in a page (its filters or search box): how many rows its controls take, how
+# tall they are from the first's top to the last's bottom (visible labels above them aside)
+# against the tallest, which boxes or menus are narrower than 8em (a
+# placeholder or an option cut short), which controls leave the window.
+FILTER_BARS = """() => [...document.querySelectorAll("main form[method=get]")].map((form) => {
+  const controls = [...form.querySelectorAll("input, select, button")].filter(
+    (el) => el.type !== "hidden" && el.getClientRects().length);
+  const boxes = controls.map((el) => el.getBoundingClientRect());
+  const tops = [];
+  for (const box of boxes) {
+    if (!tops.some((top) => Math.abs(top - box.top) < box.height / 2)) tops.push(box.top);
+  }
+  const narrow = controls.filter((el, i) => el.tagName !== "BUTTON"
+    && boxes[i].width < 8 * parseFloat(getComputedStyle(el).fontSize));
+  return {
+    name: form.id || form.getAttribute("hx-target") || form.className,
+    controls: controls.length,
+    rows: tops.length,
+    height: Math.round(Math.max(0, ...boxes.map((box) => box.bottom))
+                       - Math.min(...boxes.map((box) => box.top))),
+    tallest: Math.round(Math.max(0, ...boxes.map((box) => box.height))),
+    narrow: narrow.map((el) => el.name + " " + Math.round(el.getBoundingClientRect().width)),
+    outside: controls.filter((el, i) => boxes[i].right > innerWidth + 0.5).map((el) => el.name),
+  };
+}).filter((form) => form.controls)"""
+
+
+@pytest.mark.parametrize("width", [WIDTH, 390])
+def test_filter_bars_are_compact_rows_that_wrap(browser_page, live_server, crowded, width):
+    """A list's filters take at most two rows of controls at 1280 px, and every box keeps
+    room for its placeholder (Pico's full-width inputs stacked the queue's seven filters into
+    seven rows above its table). On a phone they wrap inside the window."""
+    page = browser_page
+    page.set_viewport_size({"width": width, "height": 844 if width == 390 else HEIGHT})
+    login(page, live_server, "root", TEST_PASSWORD)
+    expect(page.locator("h1")).to_have_text("Dashboard")
+    measured, problems = set(), {}
+    for urls in pages(crowded).values():
+        for url in urls:
+            page.goto(f"{live_server.url}{url}")
+            for bar in page.evaluate(FILTER_BARS):
+                measured.add(url)
+                wrong = []
+                if width == WIDTH and bar["rows"] > 2:
+                    wrong.append(f"{bar['rows']} rows")
+                if width == WIDTH and bar["height"] > 2.5 * bar["tallest"]:
+                    wrong.append(f"{bar['height']} px tall, controls {bar['tallest']} px")
+                if bar["narrow"]:
+                    wrong.append(f"narrower than 8em: {bar['narrow']}")
+                if bar["outside"]:
+                    wrong.append(f"past the window's edge: {bar['outside']}")
+                if wrong:
+                    problems[f"{url} {bar['name']}"] = wrong
+            assert_fits(page, url, width=width)
+    assert problems == {}
+    assert measured >= FILTER_BAR_PAGES
+
+
 def test_every_page_fits_a_phone(browser_page, live_server, crowded):
     """At 390 px the side column stacks above the page; tables scroll inside their box and
     filter bars wrap, so the page itself never scrolls sideways."""
