@@ -713,3 +713,49 @@ def test_the_second_login_step_fits_1280_px(browser_page, live_server, user_a):
     login(page, live_server, "user-a", TEST_PASSWORD)
     expect(page.locator("h1")).to_have_text("Two-factor authentication")
     assert_fits(page, "/account/login/verify/")
+
+
+# Each .badge whose text has less than 4.5:1 contrast against its background (its own, or
+# the page's where it has none).
+UNREADABLE_BADGES = """() => {
+  const rgb = (value) => value.match(/[\\d.]+/g).map(Number);
+  const luminance = ([r, g, b]) => {
+    const [R, G, B] = [r, g, b].map((c) => {
+      c /= 255;
+      return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+  };
+  const page = getComputedStyle(document.body).backgroundColor;
+  return [...document.querySelectorAll("main .badge")].flatMap((badge) => {
+    const style = getComputedStyle(badge);
+    const own = rgb(style.backgroundColor);
+    const back = own.length === 4 && own[3] === 0 ? rgb(page) : own;
+    const [hi, lo] = [luminance(rgb(style.color)), luminance(back)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const text = `${badge.className} "${badge.textContent.trim()}" ${ratio.toFixed(2)}`;
+    return ratio < 4.5 ? [text] : [];
+  });
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_status_badges_are_readable_in_both_colour_schemes(
+    browser_page, live_server, crowded, scheme
+):
+    """Pico follows the system's colour scheme; the queue's and reports' status words were
+    fixed colours (#b3261e failed: 2.3:1 on the dark badge grey)."""
+    page = browser_page
+    page.emulate_media(color_scheme=scheme)
+    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+    login(page, live_server, "root", TEST_PASSWORD)
+    expect(page.locator("h1")).to_have_text("Dashboard")
+    found, seen = {}, 0
+    for urls in pages(crowded).values():
+        for url in urls:
+            page.goto(f"{live_server.url}{url}")
+            seen += page.locator("main .badge").count()
+            if problems := page.evaluate(UNREADABLE_BADGES):
+                found[url] = problems
+    assert seen > 10
+    assert found == {}
