@@ -88,14 +88,19 @@ def test_a_ticked_message_is_released_to_the_inbox_after_confirmation(
 
 @pytest.mark.parametrize("width", [1280, 390])
 def test_the_filters_wrap_and_show_what_each_box_is_for(page, live_server, held, width):
-    """The filter bar is laid out by the queue pages' stylesheet; without it Pico squeezed its
-    seven controls into one joined row (placeholders cut to a letter, "Filter" one letter a
-    line) that was 714 px wide on a phone."""
+    """The filter bar is the console's shared .filter-bar; without a layout of its own Pico
+    squeezed its seven controls into one joined row (placeholders cut to a letter, "Filter" one
+    letter a line) that was 714 px wide on a phone. Every page's filter bar is also measured in
+    tests/e2e/test_layout.py."""
     page.set_viewport_size({"width": width, "height": 800})
     page.goto(f"{live_server.url}/spam-filter/quarantine/")
     filters = page.locator("#quarantine-filters")
     assert filters.evaluate("f => getComputedStyle(f).flexWrap") == "wrap"
-    for control in filters.locator("input, select, button").all():
+    for control in filters.locator("input, select").all():
         box = control.bounding_box()
         assert box is not None and box["width"] >= 150, control.evaluate("e => e.outerHTML")
+    button = filters.get_by_role("button", name="Filter").bounding_box()
+    box = filters.locator("input[name=sender]").bounding_box()
+    assert button is not None and box is not None
+    assert button["height"] <= box["height"] + 1  # "Filter" on one line
     assert page.evaluate("document.documentElement.scrollWidth") <= width
