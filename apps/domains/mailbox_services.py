@@ -481,14 +481,17 @@ def mailboxes_import_start(*, actor: Principal, domain: Principal, text: str) ->
     _require(actor, Perm.PRINCIPAL_CREATE)
     domain = _visible_domain(actor, domain)
     rows = _csv_rows(text)
+    shown = display_domain(domain.name)
     return task_run_start(
         actor=actor,
         kind=f"mailbox-import:{domain.pk}",
-        title=f"Import of {len(rows)} mailbox(es) into {display_domain(domain.name)}",
+        title=f"Import of {len(rows)} mailbox(es) into {shown}",
         task_name=IMPORT_TASK,
         # The rows hold passwords: sealed at rest like every stored secret.
         arguments={"domain_id": domain.pk, "rows": seal(json.dumps(rows))},
         tenant_id=domain.tenant_id,
+        # The running import has its own rows: this file would be dropped unseen.
+        busy=f"An import into {shown} is already running; wait for it to finish.",
     )
 
 
