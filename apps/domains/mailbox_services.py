@@ -36,6 +36,7 @@ from mailadmin.core.models import TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
 from mailadmin.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 from mailadmin.sealing import seal, unseal
+from mailadmin.tenancy import reaches
 
 MB = 1024**2
 IMPORT_TASK = "domains.mailbox_import"
@@ -259,10 +260,17 @@ def _address_arg(address: str) -> str:
         raise ValidationFailed(f"invalid email address: {address}", field="address") from None
 
 
+def _in_scope(actor: Principal, mailbox: MailboxProfile) -> None:
+    """Callers look the mailbox up scoped; this holds even if one forgets (no query)."""
+    if not reaches(actor, mailbox.tenant_id):
+        raise NotFound(mailbox_selectors.MAILBOX_NOT_FOUND)
+
+
 @transaction.atomic
 def mailbox_address_add(*, actor: Principal, mailbox: MailboxProfile, address: str) -> str:
     """Give the mailbox one more address (on a domain of its tenant, used by nobody)."""
     _require(actor, Perm.PRINCIPAL_UPDATE)
+    _in_scope(actor, mailbox)
     stored = _address_arg(address)
     principal = mailbox.principal
     current = [e.address for e in principal.emails.all()]
@@ -285,6 +293,7 @@ def mailbox_address_add(*, actor: Principal, mailbox: MailboxProfile, address: s
 def mailbox_address_remove(*, actor: Principal, mailbox: MailboxProfile, address: str) -> None:
     """Take an extra address away; the primary one (the login name) stays."""
     _require(actor, Perm.PRINCIPAL_UPDATE)
+    _in_scope(actor, mailbox)
     stored = _address_arg(address)
     principal = mailbox.principal
     current = [e.address for e in principal.emails.all()]
