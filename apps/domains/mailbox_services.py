@@ -25,7 +25,7 @@ from apps.accounts.emails import (
     normalize_domain,
 )
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
-from apps.accounts.names import name_problem
+from apps.accounts.names import foreign_parent_problem, name_problem
 from apps.accounts.permissions import Perm
 from apps.accounts.principals import services as principal_services
 from apps.domains import mailbox_fields, mailbox_selectors, selectors
@@ -330,6 +330,9 @@ def domain_alias_create(*, actor: Principal, domain: Principal, alias: str) -> D
         )
     if DomainAlias.objects.filter(alias=name).exists():
         raise ValidationFailed(f"{shown} is already an alias.", field="alias")
+    problem = foreign_parent_problem(actor, name, domain.tenant_id)
+    if problem is not None:
+        raise ValidationFailed(problem, field="alias")
     row = DomainAlias.objects.create(alias=name, domain=domain, tenant_id=domain.tenant_id)
     audit(
         actor=actor,
