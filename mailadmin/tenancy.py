@@ -20,3 +20,11 @@ def scope(queryset: QuerySet[M], actor: Principal, *, tenant_field: str = "tenan
     if actor.tenant_id is None:
         return queryset.none()
     return queryset.filter(**{f"{tenant_field}_id": actor.tenant_id})
+
+
+def reaches(actor: Principal, tenant_id: int | None) -> bool:
+    """Whether a row of tenant `tenant_id`, already loaded, is in the actor's scope: the
+    rule of `scope`, asked of one row without a query."""
+    if actor.reaches_all_tenants:
+        return True
+    return actor.tenant_id is not None and tenant_id == actor.tenant_id

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from django.db import models
 from django.db.models import Q, QuerySet
+
+if TYPE_CHECKING:
+    from apps.accounts.models import Principal
 
 NAME_RE = re.compile(r"^[A-Za-z0-9._@-]{1,255}$")
 # The same rule for the OpenAPI schema (with maxLength 255): one non-digit at least.
@@ -49,6 +53,34 @@ def foreign_domain_problem(name: str, tenant_id: int | None) -> str | None:
     if tenant_id is None:
         return f"The domain {shown} is not one of the server's own domains."
     return f"The domain {shown} is not a domain of this tenant."
+
+
+def foreign_parent_problem(actor: Principal, name: str, tenant_id: int | None) -> str | None:
+    """Why `actor` cannot put the domain or domain alias `name` (normalized) into tenant
+    `tenant_id`: it lies under a domain (or alias) hosted here for someone else, like
+    sub.a.example while a.example is another tenant's, and would take mail and DNS names
+    that tenant counts as its own. The closest such parent is named, never its tenant. A
+    superadmin may still do it. The one check for every way a domain or alias is made."""
+    from apps.accounts.emails import display_domain
+    from apps.accounts.models import Principal, PrincipalType
+
+    if actor.reaches_all_tenants:
+        return None
+    labels = name.split(".")
+    parents = [".".join(labels[i:]) for i in range(1, len(labels) - 1)]  # never the TLD
+    if not parents:
+        return None
+    rows = (
+        Principal.objects.filter(type=PrincipalType.DOMAIN)
+        .exclude(tenant_id=tenant_id)
+        .filter(Q(name__in=parents) | Q(domain_aliases__alias__in=parents))
+        .values_list("name", "domain_aliases__alias")
+    )
+    taken = {n for row in rows for n in row if n in parents}
+    if not taken:
+        return None
+    parent = max(taken, key=len)
+    return f"{display_domain(name)} is under {display_domain(parent)}, a domain of another tenant."
 
 
 class NameKey(models.Func):

@@ -25,7 +25,7 @@ from apps.accounts.emails import (
     normalize_domain,
 )
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
-from apps.accounts.names import name_problem
+from apps.accounts.names import foreign_parent_problem, name_problem
 from apps.accounts.permissions import Perm
 from apps.accounts.principals import services as principal_services
 from apps.domains import mailbox_fields, mailbox_selectors, selectors
@@ -36,6 +36,7 @@ from mailadmin.core.models import TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
 from mailadmin.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 from mailadmin.sealing import seal, unseal
+from mailadmin.tenancy import reaches
 
 MB = 1024**2
 IMPORT_TASK = "domains.mailbox_import"
@@ -259,10 +260,17 @@ def _address_arg(address: str) -> str:
         raise ValidationFailed(f"invalid email address: {address}", field="address") from None
 
 
+def _in_scope(actor: Principal, mailbox: MailboxProfile) -> None:
+    """Callers look the mailbox up scoped; this holds even if one forgets (no query)."""
+    if not reaches(actor, mailbox.tenant_id):
+        raise NotFound(mailbox_selectors.MAILBOX_NOT_FOUND)
+
+
 @transaction.atomic
 def mailbox_address_add(*, actor: Principal, mailbox: MailboxProfile, address: str) -> str:
     """Give the mailbox one more address (on a domain of its tenant, used by nobody)."""
     _require(actor, Perm.PRINCIPAL_UPDATE)
+    _in_scope(actor, mailbox)
     stored = _address_arg(address)
     principal = mailbox.principal
     current = [e.address for e in principal.emails.all()]
@@ -285,6 +293,7 @@ def mailbox_address_add(*, actor: Principal, mailbox: MailboxProfile, address: s
 def mailbox_address_remove(*, actor: Principal, mailbox: MailboxProfile, address: str) -> None:
     """Take an extra address away; the primary one (the login name) stays."""
     _require(actor, Perm.PRINCIPAL_UPDATE)
+    _in_scope(actor, mailbox)
     stored = _address_arg(address)
     principal = mailbox.principal
     current = [e.address for e in principal.emails.all()]
@@ -321,6 +330,9 @@ def domain_alias_create(*, actor: Principal, domain: Principal, alias: str) -> D
         )
     if DomainAlias.objects.filter(alias=name).exists():
         raise ValidationFailed(f"{shown} is already an alias.", field="alias")
+    problem = foreign_parent_problem(actor, name, domain.tenant_id)
+    if problem is not None:
+        raise ValidationFailed(problem, field="alias")
     row = DomainAlias.objects.create(alias=name, domain=domain, tenant_id=domain.tenant_id)
     audit(
         actor=actor,
@@ -490,14 +502,17 @@ def mailboxes_import_start(*, actor: Principal, domain: Principal, text: str) ->
     _require(actor, Perm.PRINCIPAL_CREATE)
     domain = _visible_domain(actor, domain)
     rows = _csv_rows(text)
+    shown = display_domain(domain.name)
     return task_run_start(
         actor=actor,
         kind=f"mailbox-import:{domain.pk}",
-        title=f"Import of {len(rows)} mailbox(es) into {display_domain(domain.name)}",
+        title=f"Import of {len(rows)} mailbox(es) into {shown}",
         task_name=IMPORT_TASK,
         # The rows hold passwords: sealed at rest like every stored secret.
         arguments={"domain_id": domain.pk, "rows": seal(json.dumps(rows))},
         tenant_id=domain.tenant_id,
+        # The running import has its own rows: this file would be dropped unseen.
+        busy=f"An import into {shown} is already running; wait for it to finish.",
     )
 
 

@@ -422,7 +422,7 @@ def mailserver_tenant(*, actor: Principal, tenant: str = "") -> Principal:
     superadmin (who has none) the one `tenant` names by id or name. Another tenant is
     NotFound, like a missing one."""
     key = (tenant or "").strip()
-    if not actor.is_superuser:
+    if not actor.reaches_all_tenants:
         if actor.tenant_id is None:
             raise NotFound()
         if key and key not in {str(actor.tenant_id), actor.tenant.name}:

@@ -695,7 +695,7 @@ def domain_register(*, actor: Principal, name: str, tenant_id: int | None = None
     by principal_create with all its checks (name taken, tenant's domain limit, audit)."""
     _require(actor, Perm.DOMAIN_CREATE)
     data: dict = {"type": PrincipalType.DOMAIN, "name": name}
-    if actor.is_superuser:
+    if actor.reaches_all_tenants:
         if tenant_id is None:
             raise ValidationFailed("Missing required field: project_id", field="project_id")
         tenant = Principal.objects.filter(pk=tenant_id, type=PrincipalType.TENANT).first()

@@ -43,7 +43,7 @@ def domain_list(request: HttpRequest) -> HttpResponse:
         "page": pagination.page,
         "pagination": pagination,
         "search": search,
-        "show_tenant": actor.is_superuser,
+        "show_tenant": actor.reaches_all_tenants,
         "can_check": actor.has_permission(Perm.DNS_CHECK),
         "can_create": actor.has_permission(Perm.DOMAIN_CREATE),
     }
@@ -285,7 +285,7 @@ def domain_dns_records(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _tenant_choices(actor) -> list[tuple[int, str]] | None:
     """The tenants a superadmin picks from (None: others register in their own)."""
-    if not actor.is_superuser:
+    if not actor.reaches_all_tenants:
         return None
     return list(
         Principal.objects.filter(type=PrincipalType.TENANT)

@@ -31,6 +31,7 @@ from mailadmin.audit import audit
 from mailadmin.core.models import TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
 from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
+from mailadmin.tenancy import scope
 
 log = logging.getLogger(__name__)
 
@@ -87,20 +88,17 @@ def _mailbox(actor: Principal, raw: str) -> tuple[Principal, str]:
             f"Invalid value for field mailbox: '{raw[:320]}' is not a valid email address.",
             field="mailbox",
         ) from None
-    email = PrincipalEmail.objects.filter(address=address).select_related("principal").first()
-    principal = email.principal if email is not None else None
-    visible = principal is not None and (
-        actor.reaches_all_tenants
-        or (actor.tenant_id is not None and principal.tenant_id == actor.tenant_id)
-    )
-    if not visible:
+    # The one scoping rule (principal_scope's), applied to the address's owner.
+    emails = scope(PrincipalEmail.objects.all(), actor, tenant_field="principal__tenant")
+    email = emails.filter(address=address).select_related("principal").first()
+    if email is None:
         raise ValidationFailed(f"No mailbox here has the address {address}.", field="mailbox")
-    if principal.type != PrincipalType.INDIVIDUAL:
+    if email.principal.type != PrincipalType.INDIVIDUAL:
         raise ValidationFailed(
-            f"{address} belongs to a {principal.get_type_display().lower()}, not a mailbox.",
+            f"{address} belongs to a {email.principal.get_type_display().lower()}, not a mailbox.",
             field="mailbox",
         )
-    return principal, address
+    return email.principal, address
 
 
 def _host(raw: str) -> str:

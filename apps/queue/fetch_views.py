@@ -48,7 +48,7 @@ def fetch_list(request: HttpRequest) -> HttpResponse:
     context = {
         "pagination": paginate_query(request.GET, jobs),
         "search": search,
-        "show_tenant": request.user.is_superuser,
+        "show_tenant": request.user.reaches_all_tenants,
         "can_create": request.user.has_permission(Perm.MAILBOX_FETCH_CREATE),
     }
     return render_page(request, "queue/fetch_list.html", context, partial="fetch-table")

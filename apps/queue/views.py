@@ -92,7 +92,7 @@ def _list_context(request: HttpRequest) -> dict:
         "problem": problem,
         "chips": chips,
         "running": selectors.queue_running(),
-        "show_tenant": actor.is_superuser,
+        "show_tenant": actor.reaches_all_tenants,
         "can_update": actor.has_permission(Perm.MESSAGE_QUEUE_UPDATE),
         "can_delete": actor.has_permission(Perm.MESSAGE_QUEUE_DELETE),
         "can_control": actor.has_permission(Perm.QUEUE_CONTROL),

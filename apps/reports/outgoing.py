@@ -932,12 +932,14 @@ def outgoing_report_list(*, actor: Principal) -> QuerySet[OutgoingReport]:
     """Server-wide reports: superadmins only (anyone else sees an empty list)."""
     _require(actor, Perm.OUTGOING_REPORT_LIST)
     reports = OutgoingReport.objects.defer("payload").order_by("-created_at", "-id")
-    return reports if actor.is_superuser else reports.none()
+    return reports if actor.reaches_all_tenants else reports.none()
 
 
 def outgoing_report_get(*, actor: Principal, report_id: int) -> OutgoingReport:
     _require(actor, Perm.OUTGOING_REPORT_GET)
-    report = OutgoingReport.objects.filter(pk=report_id).first() if actor.is_superuser else None
+    report = (
+        OutgoingReport.objects.filter(pk=report_id).first() if actor.reaches_all_tenants else None
+    )
     if report is None:
         raise NotFound()
     return report
@@ -951,7 +953,7 @@ class AlreadySent(Conflict):
 def outgoing_report_cancel(*, actor: Principal, report_id: int) -> OutgoingReport:
     """Cancel a report still waiting for its send time (409 once it left for the queue)."""
     _require(actor, Perm.OUTGOING_REPORT_DELETE)
-    if not actor.is_superuser:
+    if not actor.reaches_all_tenants:
         raise NotFound()
     report = OutgoingReport.objects.select_for_update().filter(pk=report_id).first()
     if report is None:

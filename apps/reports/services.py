@@ -173,7 +173,7 @@ def _attribute_uncached(dest: _Destination, name: str) -> tuple[int | None, Prin
     domain = _find_domain(name, scope(Principal.objects.all(), actor)) if name else None
     if domain is not None:
         return domain.tenant_id, domain
-    if actor.is_superuser:
+    if actor.reaches_all_tenants:
         return None, None  # a domain this server does not host: kept for superadmins
     if not name:
         raise ReportError("The report does not name its domain: upload it for one of yours.")
@@ -849,7 +849,9 @@ def _store_once(
 @transaction.atomic
 def report_delete(*, actor: Principal, report: Report) -> None:
     _require(actor, Perm.INCOMING_REPORT_DELETE)
-    if not actor.is_superuser and (actor.tenant_id is None or report.tenant_id != actor.tenant_id):
+    if not actor.reaches_all_tenants and (
+        actor.tenant_id is None or report.tenant_id != actor.tenant_id
+    ):
         raise NotFound()
     changes = {"kind": report.kind, "reporter": report.reporter, "reportId": report.report_id}
     object_id = str(report.pk)
@@ -868,7 +870,9 @@ def report_delete(*, actor: Principal, report: Report) -> None:
 @transaction.atomic
 def ingest_failure_delete(*, actor: Principal, failure: IngestFailure) -> None:
     _require(actor, Perm.INCOMING_REPORT_DELETE)
-    if not actor.is_superuser and (actor.tenant_id is None or failure.tenant_id != actor.tenant_id):
+    if not actor.reaches_all_tenants and (
+        actor.tenant_id is None or failure.tenant_id != actor.tenant_id
+    ):
         raise NotFound()
     object_id, name = str(failure.pk), failure.filename
     failure.delete()

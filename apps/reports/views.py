@@ -97,7 +97,7 @@ def _list_context(request: HttpRequest, group: str) -> dict:
         "feedback_type": request.GET.get("feedback-type", ""),
         "problems": problems,
         "domains": _visible_domains(request),
-        "show_tenant": request.user.is_superuser,
+        "show_tenant": request.user.reaches_all_tenants,
         "can_upload": request.user.has_permission(Perm.INCOMING_REPORT_CREATE),
     }
 
@@ -209,7 +209,7 @@ def failure_list(request: HttpRequest) -> HttpResponse:
         "page": pagination.page,
         "pagination": pagination,
         "can_delete": request.user.has_permission(Perm.INCOMING_REPORT_DELETE),
-        "show_tenant": request.user.is_superuser,
+        "show_tenant": request.user.reaches_all_tenants,
     }
     return render_page(request, "reports/failure_list.html", context, partial="failure-table")
 

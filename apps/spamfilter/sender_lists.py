@@ -23,7 +23,7 @@ from apps.spamfilter.auth import AuthResults, aligned, domain_of
 from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
 from mailadmin.audit import audit
 from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
-from mailadmin.tenancy import scope
+from mailadmin.tenancy import reaches, scope
 
 LISTS = (
     SenderListEntry.BLOCK,
@@ -50,9 +50,13 @@ UNFILTERED = "unfiltered"  # the mailbox's spam filter is off
 UNVERIFIED = "unverified"  # safe-listed address or domain, but not authenticated
 
 
-def _require(actor: Principal, permission: str) -> None:
+def _require(actor: Principal, permission: str, mailbox: Principal | None = None) -> None:
+    """The permission, and that the mailbox (when given) is in the actor's scope: callers
+    look it up scoped, and this holds even if one forgets (no query: the row is loaded)."""
     if not actor.has_permission(permission):
         raise PermissionDenied(permission)
+    if mailbox is not None and not reaches(actor, mailbox.tenant_id):
+        raise NotFound()
 
 
 def _ip_value(value: str) -> str | None:
@@ -117,7 +121,7 @@ def entry_add(
     *, actor: Principal, mailbox: Principal, domain: Principal, list_name: str, value: str
 ) -> str:
     """Put a sender on one of the mailbox's lists (already there: nothing changes)."""
-    _require(actor, Perm.PRINCIPAL_UPDATE)
+    _require(actor, Perm.PRINCIPAL_UPDATE, mailbox)
     target, stored = parse_entry(list_name, value)
     if target == SenderListEntry.BLOCK and stored == domain.name:
         raise ValidationFailed(
@@ -148,7 +152,7 @@ def entry_add(
 
 @transaction.atomic
 def entry_remove(*, actor: Principal, mailbox: Principal, list_name: str, value: str) -> None:
-    _require(actor, Perm.PRINCIPAL_UPDATE)
+    _require(actor, Perm.PRINCIPAL_UPDATE, mailbox)
     target, stored = parse_entry(list_name, value)
     deleted, _ = SenderListEntry.objects.filter(mailbox=mailbox, list=target, value=stored).delete()
     if not deleted:
@@ -230,7 +234,7 @@ def _setting_values(raw: dict) -> dict:
 
 @transaction.atomic
 def setting_update(*, actor: Principal, mailbox: Principal, raw: dict) -> MailboxSpamSetting:
-    _require(actor, Perm.PRINCIPAL_UPDATE)
+    _require(actor, Perm.PRINCIPAL_UPDATE, mailbox)
     values = _setting_values(raw)
     setting, _ = MailboxSpamSetting.objects.get_or_create(
         mailbox=mailbox, defaults={"tenant_id": mailbox.tenant_id}

@@ -15,7 +15,9 @@ from mailadmin.core.decorators import permission_required
 
 @permission_required(Perm.METRICS_LIST)
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "telemetry/index.html", {"can_self_check": request.user.is_superuser})
+    return render(
+        request, "telemetry/index.html", {"can_self_check": request.user.reaches_all_tenants}
+    )
 
 
 @require_http_methods(["GET", "POST"])

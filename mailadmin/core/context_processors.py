@@ -45,6 +45,6 @@ def navigation(request) -> dict:
 def tenant_switcher(request) -> dict:
     """The tenant switcher, for superadmins only; tenant admins get none."""
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated or not user.is_superuser:
+    if user is None or not user.is_authenticated or not user.reaches_all_tenants:
         return {}
     return {"tenant_switcher": TenantSwitcher(request)}

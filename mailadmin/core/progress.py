@@ -17,7 +17,7 @@ from apps.accounts.permissions import Perm
 from mailadmin.audit import current_origin
 from mailadmin.celery import app as celery_app
 from mailadmin.core.models import TaskRun
-from mailadmin.errors import NotFound
+from mailadmin.errors import NotFound, ServiceError
 from mailadmin.tenancy import scope
 
 if TYPE_CHECKING:
@@ -51,11 +51,14 @@ def task_run_start(
     task_name: str,
     tenant_id: int | None,
     arguments: dict[str, Any] | None = None,
+    busy: str | None = None,
 ) -> TaskRun:
     """Record a run and wake a worker for it once the transaction commits.
 
     `kind` names what the run works on (one unfinished run per kind): starting a kind that
-    is already pending or running returns that run instead of a twin. `actor` is the person
+    is already pending or running returns that run instead of a twin, or, when the new run
+    carries input of its own that the running one would drop, raises ServiceError(`busy`) so
+    the person is told rather than shown the other run. `actor` is the person
     starting it (None for the schedule); the worker acts as them, from their address.
     `arguments` are the task body's keyword arguments: ids, never objects.
     """
@@ -70,6 +73,8 @@ def task_run_start(
         "arguments": arguments or {},
     }
     run, created = _create_unless_under_way(fields)
+    if not created and busy is not None:
+        raise ServiceError(busy)
     if created:
         transaction.on_commit(lambda: task_run_send(run))
     return run

@@ -26,7 +26,7 @@ M = TypeVar("M", bound=Model)
 
 def _switches(request: HttpRequest) -> bool:
     user = getattr(request, "user", None)
-    return bool(user is not None and user.is_authenticated and user.is_superuser)
+    return bool(user is not None and user.is_authenticated and user.reaches_all_tenants)
 
 
 def selected_tenant(request: HttpRequest) -> Principal | None:

@@ -48,7 +48,7 @@ def dashboard(request) -> HttpResponse:
         ("Domains", counts[PrincipalType.DOMAIN]),
         ("API keys", counts[PrincipalType.API_KEY]),
     ]
-    if actor.is_superuser and selected_tenant(request) is None:
+    if actor.reaches_all_tenants and selected_tenant(request) is None:
         cards.insert(0, ("Tenants", counts["tenants"]))
     # What people started: the hourly scheduled checks of every domain would crowd it out.
     runs = narrow(task_run_list(actor=actor), request).exclude(actor_name="")[:5]
@@ -86,7 +86,7 @@ def _back_to(request: HttpRequest, candidate: str) -> str:
 @permission_required(Perm.TENANT_LIST)
 def tenant_switch(request: HttpRequest) -> HttpResponse:
     """The superadmin picks a tenant (or "" for all); the lists then show only its rows."""
-    if not request.user.is_superuser:
+    if not request.user.reaches_all_tenants:
         raise PermissionDenied("Only superadmins switch between tenants.")
     back = _back_to(request, request.POST.get("next", ""))
     value = (request.POST.get("tenant") or "").strip()

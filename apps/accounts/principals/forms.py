@@ -244,7 +244,7 @@ class PrincipalForm(ServiceErrorsMixin, forms.Form):
         if principal is None and "secrets" in self.fields:
             self.fields["secrets"].help_text = "Leave empty for an account that cannot log in."
         creating_in_tenant = (
-            principal is None and actor.is_superuser and type_ != PrincipalType.TENANT
+            principal is None and actor.reaches_all_tenants and type_ != PrincipalType.TENANT
         )
         if creating_in_tenant:
             self.fields["tenant"].choices = [("", "—")] + [(t, t) for t in tenants or []]

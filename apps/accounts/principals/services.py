@@ -31,7 +31,7 @@ from apps.accounts.emails import (
 )
 from apps.accounts.emails import normalize_domain as _normalize_domain
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
-from apps.accounts.names import foreign_domain_problem, name_problem
+from apps.accounts.names import foreign_domain_problem, foreign_parent_problem, name_problem
 from apps.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, Perm
 from apps.accounts.principals.selectors import principal_scope
 from mailadmin.audit import audit
@@ -491,6 +491,9 @@ def _check_name(
         raise ServiceError(f"The name '{name}' is already taken.", field="name")
     if type_ == T.DOMAIN:
         _check_not_an_alias(name, actor=actor)
+        problem = foreign_parent_problem(actor, name, tenant.pk if tenant else None)
+        if problem is not None:
+            raise ServiceError(problem, field="name")
     return name
 
 

@@ -120,7 +120,7 @@ def principal_list(request: HttpRequest) -> HttpResponse:
         "pagination": pagination,
         "sort_name_url": link(sort="-name" if sort == "name" else "name"),
         "sort_created_url": link(sort="-created" if sort == "created" else "created"),
-        "show_tenant": actor.is_superuser,
+        "show_tenant": actor.reaches_all_tenants,
         "can_create": actor.has_permission(Perm.PRINCIPAL_CREATE),
         "can_audit": actor.has_permission(Perm.AUDIT_LOG_VIEW),
     }
@@ -143,7 +143,7 @@ def principal_create(request: HttpRequest) -> HttpResponse:
         return redirect("account:api-keys")  # the one page that shows a new key's secret
     tenants = []
     switched = selected_tenant(request)
-    if actor.is_superuser:
+    if actor.reaches_all_tenants:
         tenants = list(
             selectors.principal_scope(actor)
             .filter(type=T.TENANT)
@@ -155,7 +155,7 @@ def principal_create(request: HttpRequest) -> HttpResponse:
         domains = selectors.address_domains(
             actor=actor,
             tenant_id=switched.pk if switched else actor.tenant_id,
-            all_tenants=actor.is_superuser and switched is None,
+            all_tenants=actor.reaches_all_tenants and switched is None,
         )
     # A superadmin switched to a tenant creates in it unless they pick another.
     initial = {"tenant": switched.name} if switched else {}

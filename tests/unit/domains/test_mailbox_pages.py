@@ -311,3 +311,31 @@ def test_a_broken_import_file_is_refused_at_once_with_its_reason(
     assert response.status_code == 422
     assert escape(message) in response.content.decode()
     assert not TaskRun.objects.exists()
+
+
+def test_a_second_import_while_one_runs_is_refused_and_keeps_the_first(
+    console, admin_a, domain_a, django_capture_on_commit_callbacks
+):
+    """Starting an import of a domain whose import is still running must not answer with
+    the running one as if the new file were taken: the administrator is told, and the
+    running import keeps its own rows."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = console(admin_a)
+    url = f"/domains/{domain_a.pk}/mailboxes/import/"
+    first = SimpleUploadedFile("a.csv", b"name,displayName\nann,Ann\n", content_type="text/csv")
+    with django_capture_on_commit_callbacks(execute=False):
+        assert client.post(url, {"file": first}, HTTP_HX_REQUEST="true").status_code == 200
+    running = TaskRun.objects.get(kind=f"mailbox-import:{domain_a.pk}")
+    second = SimpleUploadedFile("b.csv", b"name,displayName\nbob,Bob\n", content_type="text/csv")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(url, {"file": second}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    assert (
+        "An import into a.example is already running; wait for it to finish."
+        in response.content.decode()
+    )
+    assert callbacks == []
+    assert list(TaskRun.objects.values_list("pk", flat=True)) == [running.pk]
+    running.refresh_from_db()
+    assert running.title == "Import of 1 mailbox(es) into a.example"

@@ -235,3 +235,54 @@ def test_a_rename_onto_a_stale_mailbox_name_is_refused_not_a_500(admin_a, domain
     assert refused.value.message == "The name 'jane@a.example' is already taken."
     other.refresh_from_db()
     assert (other.name, other.principal.name) == ("max", "max@a.example")
+
+
+# --- services that take a mailbox check its scope themselves (defence in depth) ------------
+
+
+def test_address_changes_to_a_foreign_mailbox_are_not_found_alike(admin_a, admin_b, domain_a):
+    """Handed another tenant's mailbox (a caller that forgot to scope it), the address
+    services answer "not found" whether or not the address is there, and change nothing."""
+    mailbox = _create(admin_a, domain_a)
+    mailbox_services.mailbox_address_add(actor=admin_a, mailbox=mailbox, address="j@a.example")
+    before = list(mailbox.principal.emails.values_list("address", flat=True))
+    calls = [
+        (mailbox_services.mailbox_address_add, "x@a.example"),
+        (mailbox_services.mailbox_address_remove, "j@a.example"),
+        (mailbox_services.mailbox_address_remove, "absent@a.example"),
+    ]
+    for call, address in calls:
+        with pytest.raises(NotFound) as refused:
+            call(actor=admin_b, mailbox=mailbox, address=address)
+        assert refused.value.message == mailbox_selectors.MAILBOX_NOT_FOUND
+    assert list(mailbox.principal.emails.values_list("address", flat=True)) == before
+
+
+def test_sender_lists_and_spam_settings_of_a_foreign_mailbox_are_not_found(
+    admin_a, admin_b, domain_a
+):
+    from apps.spamfilter import sender_lists
+    from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
+
+    principal = _create(admin_a, domain_a).principal
+    sender_lists.entry_add(
+        actor=admin_a, mailbox=principal, domain=domain_a, list_name="safelist", value="x.test"
+    )
+    calls = [
+        lambda: sender_lists.entry_add(
+            actor=admin_b, mailbox=principal, domain=domain_a, list_name="blacklist",
+            value="spam.test",
+        ),
+        lambda: sender_lists.entry_remove(
+            actor=admin_b, mailbox=principal, list_name="safelist", value="x.test"
+        ),
+        lambda: sender_lists.setting_update(
+            actor=admin_b, mailbox=principal, raw={"filterlevel": "off"}
+        ),
+    ]  # fmt: skip
+    for call in calls:
+        with pytest.raises(NotFound):
+            call()
+    assert list(SenderListEntry.objects.values_list("list", "value")) == [("safelist", "x.test")]
+    assert not MailboxSpamSetting.objects.exists()
+    assert not AuditEvent.objects.filter(actor=admin_b).exists()
