@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from apps.spamfilter.auth import AuthResults, aligned, organizational_domain
+from apps.spamfilter.bayes import is_list_message
 from apps.spamfilter.lookups import ERROR, FOUND, ScanLookups
 from apps.spamfilter.message import ParsedMessage, url_host
 
@@ -490,6 +491,28 @@ def _received_chain(c: Context) -> Iterator[str]:
             continue
         if _public_ipv4(match[1]):
             yield "RCVD_RDNS_UNKNOWN"
+            return
+
+
+# Fields the author's program writes when it composes the message (RFC 5322 3.6).
+ORIGIN_HEADERS = frozenset(["from", "date", "message-id", "to", "subject"])
+
+
+@check("RCVD_BELOW_ORIGIN")
+def _received_below_origin(c: Context) -> Iterator[str]:
+    """A Received field below the fields the author's program wrote (From, Date,
+    Message-ID, To, Subject). Each relay prepends its Received line (RFC 5321 4.4), so the
+    trace sits above the message's own fields; one among or under them was written by the
+    sending program itself: a made-up hop, as ratware adds to look relayed. Not on list
+    mail (its software rebuilds the header and may keep the original's order)."""
+    seen_origin = False
+    for name, _ in c.message.headers:
+        lowered = name.lower()
+        if lowered in ORIGIN_HEADERS:
+            seen_origin = True
+        elif seen_origin and lowered == "received":
+            if not is_list_message(c.message):
+                yield "RCVD_BELOW_ORIGIN"
             return
 
 
