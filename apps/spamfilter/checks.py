@@ -516,6 +516,37 @@ def _received_below_origin(c: Context) -> Iterator[str]:
             return
 
 
+# An encoded word (=?charset?B|Q?...?=) right against an address's `@`: in its local part.
+ENCODED_WORD_AT = re.compile(rb"=\?[^?\s]+\?[bq]\?[^?\s]*\?=@", re.IGNORECASE)
+ADDRESS_FIELD = re.compile(rb"^(?:from|to|cc|reply-to|sender):", re.IGNORECASE | re.MULTILINE)
+MAX_HEAD = 65_536  # bytes of the raw message searched for its header
+
+
+@check("ENCODED_WORD_IN_ADDRESS")
+def _encoded_word_in_address(c: Context) -> Iterator[str]:
+    """An RFC 2047 encoded word inside an address (`=?iso-2022-jp?B?...?=@host`): RFC 2047
+    section 5 forbids one in an addr-spec, so no mail program writes it; a bulk tool
+    that encodes every header field whole does."""
+    head = c.message.raw[:MAX_HEAD]
+    end = head.find(b"\n\n")
+    if end < 0:
+        end = head.find(b"\r\n\r\n")
+    head = head if end < 0 else head[:end]
+    if b"?=@" not in head:
+        return
+    for match in ADDRESS_FIELD.finditer(head):
+        field_end = match.end()
+        while True:  # the field with its folded continuation lines
+            line_end = head.find(b"\n", field_end)
+            if line_end < 0 or head[line_end + 1 : line_end + 2] not in (b" ", b"\t"):
+                field_end = len(head) if line_end < 0 else line_end
+                break
+            field_end = line_end + 1
+        if ENCODED_WORD_AT.search(head, match.end(), field_end):
+            yield "ENCODED_WORD_IN_ADDRESS"
+            return
+
+
 # --- sender authentication ---------------------------------------------------------------
 
 SPF_TAGS = {

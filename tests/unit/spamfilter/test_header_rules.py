@@ -261,3 +261,24 @@ def test_it_flags_a_received_line_below_the_fields_the_author_wrote(dns_server):
 )
 def test_it_leaves_received_lines_on_top_and_list_mail(dns_server, message):
     assert "RCVD_BELOW_ORIGIN" not in _tags(message)
+
+
+def test_it_flags_an_encoded_word_in_an_address(dns_server):
+    message = _message().replace(
+        b"From: Ann <ann@example.org>", b"From: =?iso-2022-jp?B?YW5u?=@example.org"
+    )
+    assert _tags(message)["ENCODED_WORD_IN_ADDRESS"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        # An encoded display name, as mail programs write one.
+        b"From: =?utf-8?B?w4VzYQ==?= <asa@example.org>",
+        # Folded, the encoded word in the phrase.
+        b"From: =?utf-8?Q?=C3=85sa?=\r\n <asa@example.org>",
+    ],
+)
+def test_it_leaves_encoded_display_names(dns_server, sender):
+    message = _message().replace(b"From: Ann <ann@example.org>", sender)
+    assert "ENCODED_WORD_IN_ADDRESS" not in _tags(message)
