@@ -25,7 +25,7 @@ from apps.spamfilter.message import ParsedMessage, url_host
 GLOBAL = "global"
 MAX_TOKENS = 5000
 MAX_CLUES = 150
-MIN_DISTANCE = 0.1  # a token whose probability is this close to 0.5 says nothing
+MIN_DISTANCE = 0.05  # a token whose probability is this close to 0.5 says nothing
 MIN_COUNT = 2  # a token learned from one message alone is no clue (mostly chance)
 UNKNOWN_STRENGTH, UNKNOWN_PROBABILITY = 0.45, 0.5
 SPAM_FROM, SPAM_FULL = 0.5, 0.99  # BAYES_SPAM: none at or below 0.5, all of it from 0.99

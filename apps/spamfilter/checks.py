@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from apps.spamfilter.auth import AuthResults, aligned, organizational_domain
+from apps.spamfilter.bayes import is_list_message
 from apps.spamfilter.lookups import ERROR, FOUND, ScanLookups
 from apps.spamfilter.message import ParsedMessage, url_host
 
@@ -490,6 +491,59 @@ def _received_chain(c: Context) -> Iterator[str]:
             continue
         if _public_ipv4(match[1]):
             yield "RCVD_RDNS_UNKNOWN"
+            return
+
+
+# Fields the author's program writes when it composes the message (RFC 5322 3.6).
+ORIGIN_HEADERS = frozenset(["from", "date", "message-id", "to", "subject"])
+
+
+@check("RCVD_BELOW_ORIGIN")
+def _received_below_origin(c: Context) -> Iterator[str]:
+    """A Received field below the fields the author's program wrote (From, Date,
+    Message-ID, To, Subject). Each relay prepends its Received line (RFC 5321 4.4), so the
+    trace sits above the message's own fields; one among or under them was written by the
+    sending program itself: a made-up hop, as ratware adds to look relayed. Not on list
+    mail (its software rebuilds the header and may keep the original's order)."""
+    seen_origin = False
+    for name, _ in c.message.headers:
+        lowered = name.lower()
+        if lowered in ORIGIN_HEADERS:
+            seen_origin = True
+        elif seen_origin and lowered == "received":
+            if not is_list_message(c.message):
+                yield "RCVD_BELOW_ORIGIN"
+            return
+
+
+# An encoded word (=?charset?B|Q?...?=) right against an address's `@`: in its local part.
+ENCODED_WORD_AT = re.compile(rb"=\?[^?\s]+\?[bq]\?[^?\s]*\?=@", re.IGNORECASE)
+ADDRESS_FIELD = re.compile(rb"^(?:from|to|cc|reply-to|sender):", re.IGNORECASE | re.MULTILINE)
+MAX_HEAD = 65_536  # bytes of the raw message searched for its header
+
+
+@check("ENCODED_WORD_IN_ADDRESS")
+def _encoded_word_in_address(c: Context) -> Iterator[str]:
+    """An RFC 2047 encoded word inside an address (`=?iso-2022-jp?B?...?=@host`): RFC 2047
+    section 5 forbids one in an addr-spec, so no mail program writes it; a bulk tool
+    that encodes every header field whole does."""
+    head = c.message.raw[:MAX_HEAD]
+    end = head.find(b"\n\n")
+    if end < 0:
+        end = head.find(b"\r\n\r\n")
+    head = head if end < 0 else head[:end]
+    if b"?=@" not in head:
+        return
+    for match in ADDRESS_FIELD.finditer(head):
+        field_end = match.end()
+        while True:  # the field with its folded continuation lines
+            line_end = head.find(b"\n", field_end)
+            if line_end < 0 or head[line_end + 1 : line_end + 2] not in (b" ", b"\t"):
+                field_end = len(head) if line_end < 0 else line_end
+                break
+            field_end = line_end + 1
+        if ENCODED_WORD_AT.search(head, match.end(), field_end):
+            yield "ENCODED_WORD_IN_ADDRESS"
             return
 
 

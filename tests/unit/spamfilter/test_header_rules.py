@@ -234,3 +234,51 @@ def test_it_flags_a_date_without_a_zone(dns_server):
 )
 def test_it_leaves_a_date_with_a_zone(dns_server, date):
     assert "INVALID_DATE" not in _tags(_dated(date))
+
+
+HOP = (
+    "Received: from pc17 (pc17.example.org [198.51.100.7])\r\n"
+    "\tby mail.example.org (Postfix) with ESMTP id 3; Mon, 30 Nov 2026 10:00:01 +0000\r\n"
+)
+
+
+def test_it_flags_a_received_line_below_the_fields_the_author_wrote(dns_server):
+    # Ratware's made-up hop, written among its own From/To/Subject lines.
+    message = _message().replace(b"Subject: Hi\r\n", b"Subject: Hi\r\n" + HOP.encode())
+    assert _tags(message)["RCVD_BELOW_ORIGIN"] == 2.0
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # Every relay's line on top, as relays prepend them.
+        _message(HOP + RELAYED_FROM_UNKNOWN),
+        # List mail: its software rebuilds the header.
+        _message("List-Id: <talk.example.org>\r\n").replace(
+            b"Subject: Hi\r\n", b"Subject: Hi\r\n" + HOP.encode()
+        ),
+    ],
+)
+def test_it_leaves_received_lines_on_top_and_list_mail(dns_server, message):
+    assert "RCVD_BELOW_ORIGIN" not in _tags(message)
+
+
+def test_it_flags_an_encoded_word_in_an_address(dns_server):
+    message = _message().replace(
+        b"From: Ann <ann@example.org>", b"From: =?iso-2022-jp?B?YW5u?=@example.org"
+    )
+    assert _tags(message)["ENCODED_WORD_IN_ADDRESS"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        # An encoded display name, as mail programs write one.
+        b"From: =?utf-8?B?w4VzYQ==?= <asa@example.org>",
+        # Folded, the encoded word in the phrase.
+        b"From: =?utf-8?Q?=C3=85sa?=\r\n <asa@example.org>",
+    ],
+)
+def test_it_leaves_encoded_display_names(dns_server, sender):
+    message = _message().replace(b"From: Ann <ann@example.org>", sender)
+    assert "ENCODED_WORD_IN_ADDRESS" not in _tags(message)
