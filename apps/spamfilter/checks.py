@@ -652,7 +652,9 @@ def _structure(c: Context) -> Iterator[str]:
             yield "ZERO_FONT"
         if any(FONT_LARGE.search(h) for h in m.html_parts):
             yield "HTML_FONT_LARGE"
-        if any(not HTML_ROOT.search(h) for h in m.html_parts):
+        # HTML-only mail (SpamAssassin's rule): Gmail's alternative beside a text part is a
+        # bare <div>, so a text-and-HTML message without the tag is ordinary mail.
+        if not m.text_parts and any(not HTML_ROOT.search(h) for h in m.html_parts):
             yield "HTML_MIME_NO_HTML_TAG"
     if sum(len(EXCLAIM.findall(t[:100_000])) for t in texts) >= 3:
         yield "BODY_EXCESS_EXCLAIM"

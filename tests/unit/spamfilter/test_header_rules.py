@@ -220,6 +220,20 @@ def test_it_leaves_an_html_document(dns_server):
     assert "HTML_MIME_NO_HTML_TAG" not in _tags(_plain("text/html; charset=utf-8", document))
 
 
+def test_it_leaves_an_html_fragment_beside_a_text_part(dns_server):
+    # Gmail's text/html alternative is a bare `<div dir="ltr">`, with no <html> tag: the rule
+    # (SpamAssassin's) is about HTML-only mail, not every text-and-HTML message from Gmail.
+    boundary = "000000000000a1b2c3"
+    body = (
+        f"--{boundary}\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nSee you at noon.\r\n"
+        f"--{boundary}\r\nContent-Type: text/html; charset=UTF-8\r\n\r\n"
+        '<div dir="ltr">See you at noon.</div>\r\n'
+        f"--{boundary}--\r\n"
+    ).encode()
+    gmail = _plain(f'multipart/alternative; boundary="{boundary}"', body)
+    assert "HTML_MIME_NO_HTML_TAG" not in _tags(gmail)
+
+
 def _dated(date: str) -> bytes:
     return _message().replace(b"Mon, 30 Nov 2026 10:00:00 +0000", date.encode())
 
