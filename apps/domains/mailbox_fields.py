@@ -91,7 +91,8 @@ def _typed(field: Field, value: Any) -> Any:
     if field.kind == INTEGER:
         if isinstance(value, bool):
             value = None
-        elif isinstance(value, str) and digits(value.strip().lstrip("+-")):
+        elif isinstance(value, str) and digits(value.strip()[value.strip()[:1] in "+-" :]):
+            # One sign at most ("--5" passed lstrip and int() raised: a 500).
             text = value.strip()  # int() refuses 4,300 digits and more: too large anyway
             value = int(text) if len(text) <= 18 else MAX_SIZE_MB + 1
         elif isinstance(value, float) and value.is_integer():

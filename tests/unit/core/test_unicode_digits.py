@@ -68,6 +68,8 @@ def test_a_bulk_action_skips_ids_that_cannot_be_ids(client, superadmin, path, ac
     ("size", "detail"),
     [
         (SUPERSCRIPT_TWO, "Invalid format for size, input must be an integer"),
+        ("--5", "Invalid format for size, input must be an integer"),
+        ("+-5", "Invalid format for size, input must be an integer"),
         ("9" * 5000, "Invalid value for size, input must be a positive integer of at most "
                      "8796093022207"),
     ],
