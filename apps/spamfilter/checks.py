@@ -520,6 +520,7 @@ def _received_below_origin(c: Context) -> Iterator[str]:
 ENCODED_WORD_AT = re.compile(rb"=\?[^?\s]+\?[bq]\?[^?\s]*\?=@", re.IGNORECASE)
 ADDRESS_FIELD = re.compile(rb"^(?:from|to|cc|reply-to|sender):", re.IGNORECASE | re.MULTILINE)
 MAX_HEAD = 65_536  # bytes of the raw message searched for its header
+HEAD_END = re.compile(rb"\r?\n\r?\n")
 
 
 @check("ENCODED_WORD_IN_ADDRESS")
@@ -528,10 +529,8 @@ def _encoded_word_in_address(c: Context) -> Iterator[str]:
     section 5 forbids one in an addr-spec, so no mail program writes it; a bulk tool
     that encodes every header field whole does."""
     head = c.message.raw[:MAX_HEAD]
-    end = head.find(b"\n\n")
-    if end < 0:
-        end = head.find(b"\r\n\r\n")
-    head = head if end < 0 else head[:end]
+    end = HEAD_END.search(head)  # the first blank line, whatever the line ends
+    head = head if end is None else head[: end.start()]
     if b"?=@" not in head:
         return
     for match in ADDRESS_FIELD.finditer(head):
