@@ -301,5 +301,5 @@ def test_it_leaves_encoded_display_names(dns_server, sender):
 def test_it_reads_the_header_only_up_to_its_crlf_blank_line(dns_server):
     """A CRLF message whose body has a bare blank line further down: that body text is not
     taken for the header."""
-    body = "Quoted below.\r\n\n\nFrom: =?iso-2022-jp?B?YW5u?=@example.org\r\n"
+    body = "Quoted:\r\nFrom: =?iso-2022-jp?B?YW5u?=@example.org\r\nHi\n\nBye\r\n"
     assert "ENCODED_WORD_IN_ADDRESS" not in _tags(_message(body=body))
