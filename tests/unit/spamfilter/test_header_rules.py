@@ -282,3 +282,20 @@ def test_it_flags_an_encoded_word_in_an_address(dns_server):
 def test_it_leaves_encoded_display_names(dns_server, sender):
     message = _message().replace(b"From: Ann <ann@example.org>", sender)
     assert "ENCODED_WORD_IN_ADDRESS" not in _tags(message)
+
+
+def test_it_flags_an_outlook_express_version_with_a_word_after_it(dns_server):
+    mailer = "X-Mailer: Microsoft Outlook Express 5.00.2919.6900 DM\r\n"
+    assert _tags(_message(mailer))["RATWARE_OE_MALFORMED"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "mailer",
+    [
+        "Microsoft Outlook Express 6.00.2800.1106",
+        "Microsoft Outlook Express 5.50.4133.2400",
+        "Microsoft Outlook, Build 10.0.2627",
+    ],
+)
+def test_it_leaves_outlook_versions_as_outlook_writes_them(dns_server, mailer):
+    assert "RATWARE_OE_MALFORMED" not in _tags(_message(f"X-Mailer: {mailer}\r\n"))
