@@ -299,3 +299,14 @@ def test_it_flags_an_outlook_express_version_with_a_word_after_it(dns_server):
 )
 def test_it_leaves_outlook_versions_as_outlook_writes_them(dns_server, mailer):
     assert "RATWARE_OE_MALFORMED" not in _tags(_message(f"X-Mailer: {mailer}\r\n"))
+
+
+def test_it_flags_a_subject_with_raw_8bit_characters(dns_server):
+    message = _message().replace(b"Subject: Hi", "Subject: Sch\u00f6n".encode("latin-1"))
+    assert _tags(message)["SUBJ_NEEDS_ENCODING"] == 1.0
+
+
+@pytest.mark.parametrize("subject", [b"Subject: Hi", b"Subject: =?utf-8?Q?Sch=C3=B6n?="])
+def test_it_leaves_ascii_and_encoded_subjects(dns_server, subject):
+    message = _message(body="Gr\u00fc\u00dfe\r\n").replace(b"Subject: Hi", subject)
+    assert "SUBJ_NEEDS_ENCODING" not in _tags(message)
