@@ -546,6 +546,32 @@ def _encoded_word_in_address(c: Context) -> Iterator[str]:
             return
 
 
+SUBJECT_FIELD = re.compile(rb"^subject:", re.IGNORECASE | re.MULTILINE)
+EIGHT_BIT = re.compile(rb"[\x80-\xff]")
+
+
+@check("SUBJ_NEEDS_ENCODING")
+def _subject_needs_encoding(c: Context) -> Iterator[str]:
+    """Raw 8-bit bytes in the Subject field: RFC 2047 asks for an encoded word, which mail
+    programs write; bulk tools paste the text in as it is (rspamd's SUBJ_NEEDS_ENCODING)."""
+    head = c.message.raw[:MAX_HEAD]
+    end = head.find(b"\n\n")
+    if end < 0:
+        end = head.find(b"\r\n\r\n")
+    head = head if end < 0 else head[:end]
+    for match in SUBJECT_FIELD.finditer(head):
+        field_end = match.end()
+        while True:  # the field with its folded continuation lines
+            line_end = head.find(b"\n", field_end)
+            if line_end < 0 or head[line_end + 1 : line_end + 2] not in (b" ", b"\t"):
+                field_end = len(head) if line_end < 0 else line_end
+                break
+            field_end = line_end + 1
+        if EIGHT_BIT.search(head, match.end(), field_end):
+            yield "SUBJ_NEEDS_ENCODING"
+            return
+
+
 # --- sender authentication ---------------------------------------------------------------
 
 SPF_TAGS = {

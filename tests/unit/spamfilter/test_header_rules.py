@@ -303,3 +303,31 @@ def test_it_reads_the_header_only_up_to_its_crlf_blank_line(dns_server):
     taken for the header."""
     body = "Quoted:\r\nFrom: =?iso-2022-jp?B?YW5u?=@example.org\r\nHi\n\nBye\r\n"
     assert "ENCODED_WORD_IN_ADDRESS" not in _tags(_message(body=body))
+
+
+def test_it_flags_an_outlook_express_version_with_a_word_after_it(dns_server):
+    mailer = "X-Mailer: Microsoft Outlook Express 5.00.2919.6900 DM\r\n"
+    assert _tags(_message(mailer))["RATWARE_OE_MALFORMED"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "mailer",
+    [
+        "Microsoft Outlook Express 6.00.2800.1106",
+        "Microsoft Outlook Express 5.50.4133.2400",
+        "Microsoft Outlook, Build 10.0.2627",
+    ],
+)
+def test_it_leaves_outlook_versions_as_outlook_writes_them(dns_server, mailer):
+    assert "RATWARE_OE_MALFORMED" not in _tags(_message(f"X-Mailer: {mailer}\r\n"))
+
+
+def test_it_flags_a_subject_with_raw_8bit_characters(dns_server):
+    message = _message().replace(b"Subject: Hi", "Subject: Sch\u00f6n".encode("latin-1"))
+    assert _tags(message)["SUBJ_NEEDS_ENCODING"] == 1.0
+
+
+@pytest.mark.parametrize("subject", [b"Subject: Hi", b"Subject: =?utf-8?Q?Sch=C3=B6n?="])
+def test_it_leaves_ascii_and_encoded_subjects(dns_server, subject):
+    message = _message(body="Gr\u00fc\u00dfe\r\n").replace(b"Subject: Hi", subject)
+    assert "SUBJ_NEEDS_ENCODING" not in _tags(message)
