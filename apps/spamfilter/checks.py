@@ -523,25 +523,32 @@ MAX_HEAD = 65_536  # bytes of the raw message searched for its header
 HEAD_END = re.compile(rb"\r?\n\r?\n")
 
 
-@check("ENCODED_WORD_IN_ADDRESS")
-def _encoded_word_in_address(c: Context) -> Iterator[str]:
-    """An RFC 2047 encoded word inside an address (`=?iso-2022-jp?B?...?=@host`): RFC 2047
-    section 5 forbids one in an addr-spec, so no mail program writes it; a bulk tool
-    that encodes every header field whole does."""
+def _raw_fields(c: Context, name: re.Pattern[bytes]) -> Iterator[tuple[bytes, int, int]]:
+    """(header, start, end) of each field of the raw header whose name `name` matches, its
+    folded continuation lines included: for rules on bytes the parsed header has decoded."""
     head = c.message.raw[:MAX_HEAD]
     end = HEAD_END.search(head)  # the first blank line, whatever the line ends
     head = head if end is None else head[: end.start()]
-    if b"?=@" not in head:
-        return
-    for match in ADDRESS_FIELD.finditer(head):
+    for match in name.finditer(head):
         field_end = match.end()
-        while True:  # the field with its folded continuation lines
+        while True:
             line_end = head.find(b"\n", field_end)
             if line_end < 0 or head[line_end + 1 : line_end + 2] not in (b" ", b"\t"):
                 field_end = len(head) if line_end < 0 else line_end
                 break
             field_end = line_end + 1
-        if ENCODED_WORD_AT.search(head, match.end(), field_end):
+        yield head, match.end(), field_end
+
+
+@check("ENCODED_WORD_IN_ADDRESS")
+def _encoded_word_in_address(c: Context) -> Iterator[str]:
+    """An RFC 2047 encoded word inside an address (`=?iso-2022-jp?B?...?=@host`): RFC 2047
+    section 5 forbids one in an addr-spec, so no mail program writes it; a bulk tool
+    that encodes every header field whole does."""
+    if b"?=@" not in c.message.raw[:MAX_HEAD]:
+        return
+    for head, start, end in _raw_fields(c, ADDRESS_FIELD):
+        if ENCODED_WORD_AT.search(head, start, end):
             yield "ENCODED_WORD_IN_ADDRESS"
             return
 
@@ -554,20 +561,8 @@ EIGHT_BIT = re.compile(rb"[\x80-\xff]")
 def _subject_needs_encoding(c: Context) -> Iterator[str]:
     """Raw 8-bit bytes in the Subject field: RFC 2047 asks for an encoded word, which mail
     programs write; bulk tools paste the text in as it is (rspamd's SUBJ_NEEDS_ENCODING)."""
-    head = c.message.raw[:MAX_HEAD]
-    end = head.find(b"\n\n")
-    if end < 0:
-        end = head.find(b"\r\n\r\n")
-    head = head if end < 0 else head[:end]
-    for match in SUBJECT_FIELD.finditer(head):
-        field_end = match.end()
-        while True:  # the field with its folded continuation lines
-            line_end = head.find(b"\n", field_end)
-            if line_end < 0 or head[line_end + 1 : line_end + 2] not in (b" ", b"\t"):
-                field_end = len(head) if line_end < 0 else line_end
-                break
-            field_end = line_end + 1
-        if EIGHT_BIT.search(head, match.end(), field_end):
+    for head, start, end in _raw_fields(c, SUBJECT_FIELD):
+        if EIGHT_BIT.search(head, start, end):
             yield "SUBJ_NEEDS_ENCODING"
             return
 

@@ -331,3 +331,10 @@ def test_it_flags_a_subject_with_raw_8bit_characters(dns_server):
 def test_it_leaves_ascii_and_encoded_subjects(dns_server, subject):
     message = _message(body="Gr\u00fc\u00dfe\r\n").replace(b"Subject: Hi", subject)
     assert "SUBJ_NEEDS_ENCODING" not in _tags(message)
+
+
+def test_it_reads_the_subject_only_in_the_header(dns_server):
+    """A CRLF message whose body has a bare blank line further down: a Subject line in the
+    body above it is not the message's."""
+    body = "Fwd:\r\nSubject: Gr\u00fc\u00dfe\r\nHi\n\nBye\r\n"
+    assert "SUBJ_NEEDS_ENCODING" not in _tags(_message(body=body))
