@@ -58,7 +58,7 @@ from mailadmin.audit import audit, audit_event
 from mailadmin.core.models import AuditEvent, TaskRun
 from mailadmin.core.progress import Outcome, Progress, task_run_start
 from mailadmin.errors import NotFound, PermissionDenied
-from mailadmin.tenancy import scope
+from mailadmin.tenancy import reaches, scope
 
 log = logging.getLogger(__name__)
 
@@ -849,9 +849,7 @@ def _store_once(
 @transaction.atomic
 def report_delete(*, actor: Principal, report: Report) -> None:
     _require(actor, Perm.INCOMING_REPORT_DELETE)
-    if not actor.reaches_all_tenants and (
-        actor.tenant_id is None or report.tenant_id != actor.tenant_id
-    ):
+    if not reaches(actor, report.tenant_id):
         raise NotFound()
     changes = {"kind": report.kind, "reporter": report.reporter, "reportId": report.report_id}
     object_id = str(report.pk)
@@ -870,9 +868,7 @@ def report_delete(*, actor: Principal, report: Report) -> None:
 @transaction.atomic
 def ingest_failure_delete(*, actor: Principal, failure: IngestFailure) -> None:
     _require(actor, Perm.INCOMING_REPORT_DELETE)
-    if not actor.reaches_all_tenants and (
-        actor.tenant_id is None or failure.tenant_id != actor.tenant_id
-    ):
+    if not reaches(actor, failure.tenant_id):
         raise NotFound()
     object_id, name = str(failure.pk), failure.filename
     failure.delete()
