@@ -225,11 +225,29 @@ OLD_OUTLOOK = re.compile(
 )
 
 
-@check("FORGED_MUA_OUTLOOK")
+# Any Outlook, Express included: none of them sends HTML without a text alternative.
+OUTLOOK = re.compile(r"^\s*Microsoft Outlook\b")
+# Yahoo Groups relayed its members' Outlook mail as HTML alone (rspamd's exemption).
+YAHOO_GROUPS_HOP = re.compile(r"from \[\S+\] by \S+\.(?:groups|scd|dcn)\.yahoo\.com with NNFMP")
+
+
+@check("FORGED_MUA_OUTLOOK", "FORGED_OUTLOOK_HTML")
 def _mua(c: Context) -> Iterator[str]:
-    mailer = c.message.header("X-Mailer")
-    if mailer and OLD_OUTLOOK.search(mailer) and not c.message.has("X-MimeOLE"):
+    m = c.message
+    mailer = m.header("X-Mailer")
+    if not mailer:
+        return
+    if OLD_OUTLOOK.search(mailer) and not m.has("X-MimeOLE"):
         yield "FORGED_MUA_OUTLOOK"
+    # rspamd's FORGED_OUTLOOK_HTML: Outlook writes an HTML message as multipart/alternative
+    # with a text part; an Outlook X-Mailer on HTML alone is a bulk mailer's borrowed name.
+    if (
+        m.html_parts
+        and not m.text_parts
+        and OUTLOOK.search(mailer)
+        and not any(YAHOO_GROUPS_HOP.search(v) for v in m.header_all("Received"))
+    ):
+        yield "FORGED_OUTLOOK_HTML"
 
 
 @check("MISSING_SUBJECT", "EMPTY_SUBJECT", "SUBJ_ALL_CAPS", "SUBJ_EXCESS_PUNCT", "MULTIPLE_FROM")

@@ -338,3 +338,33 @@ def test_it_reads_the_subject_only_in_the_header(dns_server):
     body above it is not the message's."""
     body = "Fwd:\r\nSubject: Gr\u00fc\u00dfe\r\nHi\n\nBye\r\n"
     assert "SUBJ_NEEDS_ENCODING" not in _tags(_message(body=body))
+
+
+OUTLOOK_EXPRESS = (
+    "X-Mailer: Microsoft Outlook Express 6.00.2800.1106\r\n"
+    "X-MimeOLE: Produced By Microsoft MimeOLE V6.00.2800.1106\r\n"
+)
+HTML_ONLY = "Content-Type: text/html; charset=us-ascii\r\n"
+HTML_DOCUMENT = "<html><body><p>Hi</p></body></html>\r\n"
+
+
+def test_it_flags_html_alone_under_an_outlook_mailer(dns_server):
+    message = _message(OUTLOOK_EXPRESS + HTML_ONLY, HTML_DOCUMENT)
+    assert _tags(message)["FORGED_OUTLOOK_HTML"] == 2.0
+
+
+@pytest.mark.parametrize(
+    "headers, body",
+    [
+        # Outlook's own way: the HTML beside a text alternative.
+        (
+            OUTLOOK_EXPRESS + 'Content-Type: multipart/alternative; boundary="b1"\r\n',
+            "--b1\r\nContent-Type: text/plain\r\n\r\nHi\r\n"
+            f"--b1\r\nContent-Type: text/html\r\n\r\n{HTML_DOCUMENT}--b1--\r\n",
+        ),
+        # HTML alone from a program that is not Outlook.
+        ("X-Mailer: Mozilla 4.7 [en] (Win98; I)\r\n" + HTML_ONLY, HTML_DOCUMENT),
+    ],
+)
+def test_it_leaves_outlook_with_a_text_part_and_html_from_other_mailers(dns_server, headers, body):
+    assert "FORGED_OUTLOOK_HTML" not in _tags(_message(headers, body))
