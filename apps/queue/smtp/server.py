@@ -65,9 +65,41 @@ STOCK_REPLIES = {
     "503 Error: nested MAIL command": "503 5.5.1 Error: nested MAIL command",
     "553 5.1.3 Error: malformed address": "553 5.1.3 Malformed address",
 }
+# The enhanced status code (RFC 3463) for a failure reply of aiosmtpd's own that has none
+# ("501 Syntax: MAIL FROM: <address>", "555 MAIL FROM parameters not recognized", ...),
+# by its basic code, so that every 4xx/5xx reply a client reads carries one as ours do.
+ENHANCED_BY_CODE = {
+    "421": "4.3.0",
+    "450": "4.2.0",
+    "451": "4.3.0",
+    "452": "4.3.1",
+    "454": "4.7.0",
+    "500": "5.5.2",
+    "501": "5.5.4",
+    "502": "5.5.1",
+    "503": "5.5.1",
+    "504": "5.5.4",
+    "530": "5.7.0",
+    "550": "5.0.0",
+    "552": "5.3.4",
+    "553": "5.1.3",
+    "554": "5.0.0",
+    "555": "5.5.4",
+}
+ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}(?:\s|$)")
 # AUTH attempts on one connection (the lockout counts failures across connections).
 AUTH_PER_CONNECTION = 10
 UNLIMITED = 10**9
+
+
+def with_enhanced_code(reply: str) -> str:
+    """`reply` with the enhanced status code its basic code takes when a failure reply
+    (4xx/5xx, one line) has none; anything else as it is."""
+    code, separator, text = reply[:3], reply[3:4], reply[4:]
+    enhanced = ENHANCED_BY_CODE.get(code)
+    if enhanced is None or separator != " " or ENHANCED.match(text):
+        return reply
+    return f"{code} {enhanced} {text}"
 
 
 def queue_id() -> str:
@@ -228,7 +260,7 @@ class MailSMTP(SMTP):
 
     async def push(self, status):
         if isinstance(status, str):
-            status = STOCK_REPLIES.get(status, status)
+            status = with_enhanced_code(STOCK_REPLIES.get(status, status))
         await super().push(status)
 
     async def auth_PLAIN(self, _, args: list[str]) -> AuthResult:

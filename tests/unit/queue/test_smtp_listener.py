@@ -91,9 +91,23 @@ def test_it_answers_a_size_that_is_not_a_number_with_a_syntax_error(start_listen
         client.command_encoding = "utf-8"
         assert client.docmd("MAIL", f"FROM:<a@example.test> SIZE={size}") == (
             501,
-            b"Syntax: MAIL FROM: <address> [SP <mail-parameters>]",
+            b"5.5.4 Syntax: MAIL FROM: <address> [SP <mail-parameters>]",
         )
         assert client.mail("a@example.test", ["SIZE=1000"]) == (250, b"2.1.0 Sender OK")
+
+
+def test_it_gives_aiosmtpds_own_failure_replies_an_enhanced_status_code(start_listeners):
+    """Ours carry RFC 3463 codes; the ones aiosmtpd writes itself did not."""
+    listener = start_listeners("inbound")
+    with connect(listener) as client:
+        assert client.docmd("BOGUS") == (500, b'5.5.2 Error: command "BOGUS" not recognized')
+        assert client.docmd("MAIL", "FROM:<a@example.test> FOO=1") == (
+            555,
+            b"5.5.4 MAIL FROM parameters not recognized or not implemented",
+        )
+        assert client.docmd("RSET", "now") == (501, b"5.5.4 Syntax: RSET")
+        assert client.docmd("EXPN", "all") == (502, b"5.5.1 EXPN not implemented")
+        assert client.noop() == (250, b"OK")
 
 
 def test_it_refuses_an_overlong_command_line_and_keeps_the_session(start_listeners):
