@@ -214,6 +214,9 @@ def scan_inbound(
 
     if not settings.MAILADMIN_SPAM_FILTER:
         return ScanVerdict(data=message.data)
+    # One scan serves every copy: a lone recipient's own Bayes model (once it has learned
+    # enough, else the global one) judges its mail; several share the global model.
+    recipients = set(mailbox_ids)
     try:
         verdict = scan(
             message=message.data,
@@ -222,6 +225,7 @@ def scan_inbound(
             env_from=message.mail_from,
             env_rcpt_to=message.recipients,
             is_tls=message.tls,
+            bayes_account_id=next(iter(recipients)) if len(recipients) == 1 else None,
             recipient_mailboxes=list(mailbox_ids),
         )
     except MimeTooDeep as exc:  # refused for good, as Postfix does past mime_nesting_limit
