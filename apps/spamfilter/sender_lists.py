@@ -218,7 +218,9 @@ def _setting_values(raw: dict) -> dict:
         values["send_to_domain_quarantine"] = flag
     if "quarantineowner" in raw:
         owner = raw["quarantineowner"]
-        owner = owner.strip() if isinstance(owner, str) else ""
+        if owner is not None and not isinstance(owner, str):  # JSON 5, [..]: not cleared
+            raise ValidationFailed(f"invalid email address: {owner}", field="quarantineowner")
+        owner = (owner or "").strip()
         if owner:
             try:
                 owner = normalize_address(owner)
