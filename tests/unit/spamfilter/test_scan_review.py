@@ -1,0 +1,46 @@
+"""A whole scan against a resolver that never answers: every check ends in temperror
+within the scan's DNS deadline, never a hang."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from apps.spamfilter import services
+from tests.unit.spamfilter.test_auth import _serve_vector
+
+
+@pytest.fixture
+def silent_dns(settings):
+    """A UDP (and TCP) port that takes queries and never answers."""
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    settings.MAILADMIN_DNS_NAMESERVERS = [("127.0.0.1", udp.getsockname()[1])]
+    settings.MAILADMIN_DNS_TIMEOUT = 5.0
+    settings.MAILADMIN_SPAM_DNS_DEADLINE = 1.0
+    yield
+    udp.close()
+
+
+@pytest.mark.django_db
+def test_a_silent_resolver_costs_one_deadline_and_gives_temperror(dns_server, silent_dns):
+    message = _serve_vector(dns_server, "arc-001.txt")  # DKIM- and ARC-signed
+    started = time.monotonic()
+    verdict = services.scan(
+        message=message,
+        remote_ip="192.0.2.10",
+        ehlo_domain="mx.sender.test",
+        env_from="bounce@sender.test",
+        env_rcpt_to=["a@b.test"],
+    )
+    elapsed = time.monotonic() - started
+    assert elapsed < 3.0, elapsed
+    results = verdict.auth
+    assert results.spf.result == "temperror"
+    assert {r.result for r in results.dkim} == {"temperror"}
+    assert results.arc.result == "temperror"
+    assert results.dmarc.result == "temperror"
+    assert results.iprev.result == "temperror"
+    assert "spf=temperror" in verdict.authentication_results
