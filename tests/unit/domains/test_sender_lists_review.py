@@ -98,3 +98,18 @@ def test_odd_bodies_are_400_never_500(api_a, tenant_a, alex):
     ]:
         response = api_a.generic("PUT", url, body, content_type=content_type)
         assert response.status_code in (200, 400), (body, response.content)
+
+
+def test_a_parent_of_the_current_domain_is_refused_too(api_a, tenant_a, make_principal, domain_a):
+    """A domain entry covers its subdomains: blocking example's parent blocks the domain."""
+    make_principal(tenant=tenant_a, roles=(), name="mail.a.example", type="domain", password="")
+    url = f"/api/customers/{tenant_a.pk}/domains/mail.a.example/mailboxes/alex"
+    assert api_a.post(url, GOOD).status_code == 200
+    response = api_a.post(_url(tenant_a, "blacklist", "A.example", "alex", "mail.a.example"))
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Adding a.example would blacklist the current domain"
+    # A subdomain of it, another domain, and the safe list are fine.
+    for list_name, entry in [("blacklist", "x.mail.a.example"), ("blacklist", "b.example"),
+                             ("safelist", "a.example")]:  # fmt: skip
+        response = api_a.post(_url(tenant_a, list_name, entry, "alex", "mail.a.example"))
+        assert response.status_code == 200, (entry, response.content)
