@@ -210,7 +210,7 @@ def scan_inbound(
     (fetch jobs: we were not the sender's receiving MTA, and the "client" is the remote
     IMAP/POP3 server, so its SPF verdict says nothing a domain owner should be sent).
     """
-    from apps.spamfilter.services import scan
+    from apps.spamfilter.services import scan, strip_forged_headers
 
     if not settings.MAILADMIN_SPAM_FILTER:
         return ScanVerdict(data=message.data)
@@ -238,7 +238,7 @@ def scan_inbound(
     blocked = frozenset(i for i, status in lists.items() if status == "block")
     unfiltered = frozenset(i for i, status in lists.items() if status == "unfiltered")
     unverified = frozenset(i for i, status in lists.items() if status == "unverified")
-    data = verdict.headers.encode("utf-8", "replace") + message.data
+    data = verdict.headers.encode("utf-8", "replace") + strip_forged_headers(message.data)
     listed = {"safelisted": safe, "blocked": blocked, "safe_data": SAFELISTED + data,
               "unfiltered": unfiltered}  # fmt: skip
     if unverified:

@@ -99,3 +99,31 @@ def test_exclusive_accepts_only_safe_listed_senders(inbound, mailboxes):
     with connect(inbound) as client:
         client.sendmail("someone@elsewhere.test", ["jane@example.test"], other)
     assert Message.objects.filter(principal=jane, folder__name="INBOX").count() == 2
+
+
+@pytest.mark.django_db
+def test_results_a_sender_forged_in_our_name_are_dropped(mailboxes, settings):
+    """RFC 8601 section 5: an MTA MUST delete Authentication-Results that claim its own
+    authserv-id; so too the X-Spam-* headers only we write (a forged SAFELISTED or
+    score=-100 would read as ours to a reader or a Sieve rule)."""
+    settings.MAILADMIN_SPAM_AUTHSERV_ID = "mx.ours.test"
+    forged = (
+        b"Authentication-Results: MX.ours.test (trust me);\r\n\tdkim=pass header.d=bank.example\r\n"
+        b"Authentication-Results: other.example; spf=pass smtp.mailfrom=a@other.example\r\n"
+        b"X-Spam-Status: No, score=-100.00\r\n"
+        b"X-Spam-Result: none\r\n"
+        b"X-Spam-Sender-List: SAFELISTED\r\n"
+        b"X-Spam-Flag: kept (not ours)\r\n"
+    )
+    jane = mailboxes["jane"]
+    verdict = scan_inbound(_inbound(forged + HAM, ["jane@example.test"]), [jane.pk])
+    head = _head(verdict.data)
+    assert head.count(b"Authentication-Results: ") == 2, head
+    assert head.startswith(b"Authentication-Results: mx.ours.test;")
+    assert b"bank.example" not in head and b"trust me" not in head
+    assert b"Authentication-Results: other.example; spf=pass" in head
+    assert head.count(b"X-Spam-Status: ") == 1 and b"score=-100" not in head
+    assert head.count(b"X-Spam-Result: ") == 1
+    assert b"SAFELISTED" not in head
+    assert b"X-Spam-Flag: kept (not ours)\r\n" in head
+    assert verdict.data.endswith(HAM)

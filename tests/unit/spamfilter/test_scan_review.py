@@ -44,3 +44,21 @@ def test_a_silent_resolver_costs_one_deadline_and_gives_temperror(dns_server, si
     assert results.dmarc.result == "temperror"
     assert results.iprev.result == "temperror"
     assert "spf=temperror" in verdict.authentication_results
+
+
+@pytest.mark.parametrize("eol", [b"\r\n", b"\n"])
+def test_it_strips_only_the_fields_claiming_our_name(settings, eol):
+    settings.MAILADMIN_SPAM_AUTHSERV_ID = "mx.ours.test"
+    lines = [
+        b"Received: from a",
+        b"Authentication-Results: (comment) mx.ours.test 1; none",
+        b"Authentication-Results: mx.ours.test.evil; dkim=pass",
+        b"Subject: hi",
+        b"X-Spam-Status: No,",
+        b"\tscore=-9",
+    ]
+    data = eol.join(lines) + eol + eol + b"X-Spam-Status: in the body" + eol
+    expected = eol.join([lines[0], lines[2], lines[3]]) + eol + eol
+    assert services.strip_forged_headers(data) == expected + b"X-Spam-Status: in the body" + eol
+    clean = b"Subject: hi" + eol + eol + b"Authentication-Results: mx.ours.test; x" + eol
+    assert services.strip_forged_headers(clean) is clean
