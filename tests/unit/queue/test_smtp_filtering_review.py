@@ -127,3 +127,16 @@ def test_results_a_sender_forged_in_our_name_are_dropped(mailboxes, settings):
     assert b"SAFELISTED" not in head
     assert b"X-Spam-Flag: kept (not ours)\r\n" in head
     assert verdict.data.endswith(HAM)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_score_over_the_reject_threshold_is_refused_naming_it(inbound, mailboxes, settings):
+    settings.MAILADMIN_SPAM_THRESHOLD_REJECT = 2.0
+    bare = b"From: sender@remote.test\r\nSubject: hello\r\n\r\nHello Jane.\r\n"
+    with connect(inbound) as client:
+        client.mail("sender@remote.test")
+        client.rcpt("jane@example.test")
+        code, reply = client.data(bare)
+    assert code == 550
+    assert reply.startswith(b"5.7.1 spam score ") and b"reaches the reject threshold 2" in reply
+    assert not Message.objects.exists()
