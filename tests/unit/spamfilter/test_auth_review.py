@@ -191,3 +191,26 @@ def test_every_result_in_the_header_follows_the_grammar():
     assert [p.split("=", 1)[0] for p in parts] == ["dkim", "dkim", "arc", "spf", "iprev", "dmarc"]
     for part in parts:
         assert RESINFO.match(part), part
+
+
+def test_a_hostile_signatures_values_are_quoted_in_the_header(dns_server):
+    """d=legitimate.com(.attacker.com: written bare, "(" opens a comment that swallows
+    the rest of the result for whoever reads the header."""
+    from tests.conftest import corpus_file
+
+    message = corpus_file("dkim", "dkimpy", "test.message.baddomain").read_bytes()
+    results = auth.AuthResults(
+        spf=auth.SpfResult("none", ""),
+        helo_spf=None,
+        dkim=auth.dkim_check(ScanLookups(), message),
+        arc=auth.ArcResult("none"),
+        dmarc=auth.DmarcResult("none"),
+        iprev=auth.IprevResult("fail"),
+        ip=IP,
+        helo="mx (evil) test",
+        sender="",
+    )
+    parts = _resinfos(results.header("mail.example.net"))
+    for part in parts:
+        assert RESINFO.match(part), part
+    assert 'header.d="legitimate.com(.attacker.com"' in parts[0]
