@@ -120,10 +120,14 @@ def strip_forged_headers(data: bytes) -> bytes:
 
 
 def _valid_ip(value: str) -> str:
+    """The address in canonical text; an IPv4-mapped one (a listener bound to [::]) as the
+    IPv4 address it is, for its PTR, SPF, block lists and the mailboxes' IP lists."""
     try:
-        return str(ipaddress.ip_address(value.strip().strip("[]")))
+        address = ipaddress.ip_address(value.strip().strip("[]"))
     except ValueError:
         return ""
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
 
 
 def _authenticate(

@@ -62,3 +62,21 @@ def test_it_strips_only_the_fields_claiming_our_name(settings, eol):
     assert services.strip_forged_headers(data) == expected + b"X-Spam-Status: in the body" + eol
     clean = b"Subject: hi" + eol + eol + b"Authentication-Results: mx.ours.test; x" + eol
     assert services.strip_forged_headers(clean) is clean
+
+
+@pytest.mark.django_db
+def test_an_ipv4_mapped_peer_is_judged_as_its_ipv4_address(dns_server):
+    """A listener bound to [::] sees IPv4 clients as ::ffff:a.b.c.d: their PTR, SPF and
+    the IPv4 block lists must still be those of a.b.c.d."""
+    dns_server.set_zone("10.2.0.192.in-addr.arpa", {"PTR": ["mx.sender.test."]})
+    dns_server.set_zone("mx.sender.test", {"A": ["192.0.2.10"]})
+    dns_server.set_zone("sender.test", {"TXT": ["v=spf1 ip4:192.0.2.0/24 -all"]})
+    verdict = services.scan(
+        message=b"From: a@sender.test\r\nSubject: hi\r\n\r\nhello\r\n",
+        remote_ip="::ffff:192.0.2.10",
+        ehlo_domain="mx.sender.test",
+        env_from="a@sender.test",
+        env_rcpt_to=["b@c.test"],
+    )
+    assert (verdict.auth.iprev.result, verdict.auth.spf.result) == ("pass", "pass")
+    assert verdict.auth.ip == "192.0.2.10"
