@@ -136,3 +136,18 @@ def test_odd_account_ids_are_not_found(api_root, account, settings):
         api_root.get(f"/api/store/purge/in-memory/default/bayes-account/{account}"),
     ):
         assert response.status_code in (400, 404), response.content
+
+
+def test_it_trains_from_the_specs_form_encoded_sample(api_root, settings):
+    """The spec's code sample posts the raw message as application/x-www-form-urlencoded."""
+    from apps.spamfilter import bayes
+
+    settings.REDIS_URL = ""
+    for kind in ("spam", "ham"):
+        response = api_root.post(
+            f"/api/spam-filter/train/{kind}",
+            SPEC_MESSAGE.encode(),
+            content_type="application/x-www-form-urlencoded",
+        )
+        assert (response.status_code, response.json()) == (200, {"data": None})
+    assert bayes.learned(bayes.GLOBAL) == (1, 1)
