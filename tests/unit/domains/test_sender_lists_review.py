@@ -113,3 +113,24 @@ def test_a_parent_of_the_current_domain_is_refused_too(api_a, tenant_a, make_pri
                              ("safelist", "a.example")]:  # fmt: skip
         response = api_a.post(_url(tenant_a, list_name, entry, "alex", "mail.a.example"))
         assert response.status_code == 200, (entry, response.content)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "spam/blacklist"), ("get", "spam/ipsafelist"), ("post", "spam/safelist/a.example2"),
+     ("delete", "spam/ipblacklist/10.0.0.1"), ("get", "spam/settings"), ("put", "spam/settings")],
+)  # fmt: skip
+def test_every_list_and_settings_endpoint_has_the_specs_404s(api_a, tenant_a, alex, method, path):
+    base = f"/api/customers/{tenant_a.pk}/domains"
+    call = getattr(api_a, method)
+    response = call(f"{base}/a.example/mailboxes/alex.smith/{path}?format=csv")
+    assert (response.status_code, response.json()["detail"]) == (404, "Invalid format")
+    response = call(f"{base}/abc.com/mailboxes/alex.smith/{path}", {"filterlevel": "on"})
+    assert (response.status_code, response.json()["detail"]) == (404, "abc.com not found")
+    response = call(f"{base}/a.example/mailboxes/nobody/{path}", {"filterlevel": "on"})
+    expected = (
+        "Mailbox not found"
+        if (method, path) == ("get", "spam/settings")
+        else "No user with the email address nobody@a.example exists"
+    )
+    assert (response.status_code, response.json()["detail"]) == (404, expected)
