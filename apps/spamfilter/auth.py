@@ -382,25 +382,28 @@ class AuthResults:
             for r in self.dkim:
                 reason = f' reason="{_quote(r.detail)}"' if r.detail else ""
                 parts.append(
-                    f"dkim={r.result}{reason} header.d={r.domain or 'unknown'} "
-                    f"header.s={r.selector or 'unknown'}"
-                    + (f" header.a={r.algorithm}" if r.algorithm else "")
+                    f"dkim={r.result}{reason} header.d={_pvalue(r.domain or 'unknown')} "
+                    f"header.s={_pvalue(r.selector or 'unknown')}"
+                    + (f" header.a={_pvalue(r.algorithm)}" if r.algorithm else "")
                 )
         else:
             parts.append("dkim=none")
+        ip = _pvalue(self.ip) if self.ip else ""
         if self.arc.result != "none":
-            parts.append(
-                f"arc={self.arc.result}" + (f" smtp.remote-ip={self.ip}" if self.ip else "")
-            )
-        spf_identity = f"smtp.mailfrom={self.sender}" if self.sender else f"smtp.helo={self.helo}"
+            parts.append(f"arc={self.arc.result}" + (f" smtp.remote-ip={ip}" if ip else ""))
+        spf_identity = (
+            f"smtp.mailfrom={_pvalue(self.sender)}"
+            if self.sender
+            else f"smtp.helo={_pvalue(self.helo)}"
+        )
         parts.append(f"spf={self.spf.result} {spf_identity}" if self.spf.domain else "spf=none")
         if self.iprev.result:
-            ptr = f" policy.iprev={self.ip}" if self.ip else ""
-            name = f" ({self.iprev.ptr})" if self.iprev.ptr else ""
+            ptr = f" policy.iprev={ip}" if ip else ""
+            name = f" ({_comment(self.iprev.ptr)})" if self.iprev.ptr else ""
             parts.append(f"iprev={self.iprev.result}{ptr}{name}")
         dmarc = f"dmarc={self.dmarc.result}"
         if self.dmarc.domain:
-            dmarc += f" header.from={self.dmarc.domain}"
+            dmarc += f" header.from={_pvalue(self.dmarc.domain)}"
         if self.dmarc.published:
             dmarc += f" policy.dmarc={self.dmarc.policy}"
         parts.append(dmarc)
@@ -409,3 +412,23 @@ class AuthResults:
 
 def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", " ").replace("\n", " ")
+
+
+# RFC 8601 pvalue: a token (RFC 2045: no space, control or tspecial), or an address as
+# local-part "@" domain-name; anything else goes in a quoted-string.
+_TOKEN = re.compile(r"[^\x00-\x20\x7f()<>@,;:\\\"/\[\]?=]+")
+_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+
+
+def _pvalue(text: str) -> str:
+    """A property's value as the header's grammar has it: bare when it may be (domains,
+    plain addresses, IPv4), quoted otherwise (an IPv6 address, an IP-literal HELO, what a
+    hostile signature put in d=), so a "(" or ";" in it cannot open a comment or end
+    the result for a reader."""
+    if _TOKEN.fullmatch(text) or _ADDRESS.fullmatch(text):
+        return text
+    return f'"{_quote(text)}"'
+
+
+def _comment(text: str) -> str:
+    return re.sub(r"([()\\])", r"\\\1", text.replace("\r", " ").replace("\n", " "))

@@ -182,6 +182,11 @@ def parse_filters(params) -> dict:
     """The list's filters from a query string; a bad one is a 400 naming the field."""
 
     raw = {k: (params.get(k) or "").strip() for k in FILTER_NAMES}
+    for name, value in raw.items():
+        if "\x00" in value:  # PostgreSQL refuses it in a query: a 500 otherwise
+            raise ValidationFailed(
+                f"Invalid value for field {name}: Null characters are not allowed.", field=name
+            )
     filters: dict = {}
     if raw["mailbox"]:
         filters["mailbox"] = raw["mailbox"].lower()[:320]

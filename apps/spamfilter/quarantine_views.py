@@ -47,12 +47,16 @@ def _params(source) -> dict[str, str]:
 def _matching(request: HttpRequest, params: dict[str, str], permission: str = quarantine.READ):
     """Items in reach (for `permission`'s action) matching `params`, narrowed to the
     selected tenant: (qs, problem)."""
-    try:
-        filters = quarantine.parse_filters(params)
-        problem = ""
-    except ServiceError as exc:
-        filters = quarantine.parse_filters({k: v for k, v in params.items() if k != exc.field})
-        problem = exc.message
+    problems: list[str] = []
+    while True:  # each bad filter named and left out, the others kept
+        try:
+            filters = quarantine.parse_filters(params)
+            break
+        except ServiceError as exc:
+            problems.append(exc.message)
+            # (a problem naming no given field: every filter left out, so this ends)
+            params = {k: v for k, v in params.items() if exc.field in params and k != exc.field}
+    problem = " ".join(problems)
     items = quarantine.quarantine_list(actor=request.user, filters=filters, permission=permission)
     return narrow(items, request), problem
 

@@ -123,7 +123,10 @@ def entry_add(
     """Put a sender on one of the mailbox's lists (already there: nothing changes)."""
     _require(actor, Perm.PRINCIPAL_UPDATE, mailbox)
     target, stored = parse_entry(list_name, value)
-    if target == SenderListEntry.BLOCK and stored == domain.name:
+    # A domain entry covers its subdomains, so a parent of the mailbox's domain blocks it too.
+    if target == SenderListEntry.BLOCK and (
+        stored == domain.name or domain.name.endswith(f".{stored}")
+    ):
         raise ValidationFailed(
             f"Adding {display_domain(stored)} would blacklist the current domain", field="address"
         )
@@ -218,7 +221,9 @@ def _setting_values(raw: dict) -> dict:
         values["send_to_domain_quarantine"] = flag
     if "quarantineowner" in raw:
         owner = raw["quarantineowner"]
-        owner = owner.strip() if isinstance(owner, str) else ""
+        if owner is not None and not isinstance(owner, str):  # JSON 5, [..]: not cleared
+            raise ValidationFailed(f"invalid email address: {owner}", field="quarantineowner")
+        owner = (owner or "").strip()
         if owner:
             try:
                 owner = normalize_address(owner)

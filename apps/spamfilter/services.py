@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -78,11 +79,55 @@ def _authserv_id() -> str:
     return settings.MAILADMIN_SPAM_AUTHSERV_ID or settings.MAILADMIN_HOSTNAME
 
 
+# The header fields only this filter writes (Verdict.headers, the MX's X-Spam-Sender-List).
+OWN_FIELDS = re.compile(
+    rb"^(authentication-results|x-spam-status|x-spam-result|x-spam-sender-list)[ \t]*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+_COMMENT = re.compile(rb"\([^()]*\)")
+
+
+def _claims_us(field: bytes, ours: bytes) -> bool:
+    name, _, value = field.partition(b":")
+    if name.strip().lower() != b"authentication-results":
+        return True  # X-Spam-*: ours whoever claims it
+    value = b" ".join(value.split())
+    while _COMMENT.search(value):
+        value = _COMMENT.sub(b" ", value)
+    authserv_id = value.split(b";", 1)[0].split()
+    return bool(authserv_id) and authserv_id[0].lower() == ours
+
+
+def strip_forged_headers(data: bytes) -> bytes:
+    """The message without the header fields a sender wrote in our name: any
+    Authentication-Results claiming our authserv-id (RFC 8601 section 5: a receiver MUST
+    delete them) and X-Spam-Status / -Result / -Sender-List, so that what a reader, a
+    Sieve rule or a mail client finds of them is what we added. Other servers'
+    Authentication-Results stay. Unchanged (the same bytes) when there are none."""
+    end = re.search(rb"(\r?\n)\r?\n", data)
+    head = data if end is None else data[: end.end(1)]  # its last line's end included
+    if not OWN_FIELDS.search(head):
+        return data
+    ours = _authserv_id().strip().lower().encode("utf-8", "replace")
+    fields: list[bytes] = []
+    for line in head.splitlines(keepends=True):
+        if fields and line[:1] in (b" ", b"\t"):
+            fields[-1] += line
+        else:
+            fields.append(line)
+    kept = [f for f in fields if not (OWN_FIELDS.match(f) and _claims_us(f, ours))]
+    return b"".join(kept) + data[len(head) :]
+
+
 def _valid_ip(value: str) -> str:
+    """The address in canonical text; an IPv4-mapped one (a listener bound to [::]) as the
+    IPv4 address it is, for its PTR, SPF, block lists and the mailboxes' IP lists."""
     try:
-        return str(ipaddress.ip_address(value.strip().strip("[]")))
+        address = ipaddress.ip_address(value.strip().strip("[]"))
     except ValueError:
         return ""
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
 
 
 def _authenticate(

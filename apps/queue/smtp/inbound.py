@@ -210,10 +210,13 @@ def scan_inbound(
     (fetch jobs: we were not the sender's receiving MTA, and the "client" is the remote
     IMAP/POP3 server, so its SPF verdict says nothing a domain owner should be sent).
     """
-    from apps.spamfilter.services import scan
+    from apps.spamfilter.services import scan, strip_forged_headers
 
     if not settings.MAILADMIN_SPAM_FILTER:
         return ScanVerdict(data=message.data)
+    # One scan serves every copy: a lone recipient's own Bayes model (once it has learned
+    # enough, else the global one) judges its mail; several share the global model.
+    recipients = set(mailbox_ids)
     try:
         verdict = scan(
             message=message.data,
@@ -222,6 +225,7 @@ def scan_inbound(
             env_from=message.mail_from,
             env_rcpt_to=message.recipients,
             is_tls=message.tls,
+            bayes_account_id=next(iter(recipients)) if len(recipients) == 1 else None,
             recipient_mailboxes=list(mailbox_ids),
         )
     except MimeTooDeep as exc:  # refused for good, as Postfix does past mime_nesting_limit
@@ -234,7 +238,7 @@ def scan_inbound(
     blocked = frozenset(i for i, status in lists.items() if status == "block")
     unfiltered = frozenset(i for i, status in lists.items() if status == "unfiltered")
     unverified = frozenset(i for i, status in lists.items() if status == "unverified")
-    data = verdict.headers.encode("utf-8", "replace") + message.data
+    data = verdict.headers.encode("utf-8", "replace") + strip_forged_headers(message.data)
     listed = {"safelisted": safe, "blocked": blocked, "safe_data": SAFELISTED + data,
               "unfiltered": unfiltered}  # fmt: skip
     if unverified:

@@ -1,0 +1,216 @@
+"""Sender authentication beyond the first tests: SPF macros, include/redirect and lookup
+limits, temperror inside an include, DMARC pct/sp and alignment modes, a tampered ARC
+chain, and the Authentication-Results header's grammar (RFC 8601)."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+
+from apps.spamfilter import auth
+from apps.spamfilter.lookups import ScanLookups
+from tests.unit.spamfilter.test_auth import _serve_vector
+
+IP = "192.0.2.10"
+
+
+def _spf(sender: str, *, ip: str = IP, helo: str = "mx.sender.test", deadline=None):
+    lookups = ScanLookups() if deadline is None else ScanLookups(deadline=deadline)
+    return auth.spf_check(lookups, ip=ip, sender=sender, helo=helo, receiver="us")
+
+
+# --- SPF -----------------------------------------------------------------------------------
+
+
+def test_it_expands_the_sender_macros(dns_server):
+    # %{l} local part, %{o} sender domain, %{ir} the reversed IP, %{d2} the last two labels
+    dns_server.set_zone("m.example.test", {"TXT": ["v=spf1 exists:%{l}.%{ir}.%{d2}.x.test -all"]})
+    dns_server.set_zone("bounce.10.2.0.192.example.test.x.test", {"A": ["127.0.0.2"]})
+    assert _spf("bounce@m.example.test").result == "pass"
+    assert _spf("other@m.example.test").result == "fail"
+
+
+def test_it_follows_redirect_and_mx(dns_server):
+    dns_server.set_zone("r.test", {"TXT": ["v=spf1 redirect=mxs.test"]})
+    dns_server.set_zone("mxs.test", {"TXT": ["v=spf1 mx -all"], "MX": [(10, "mail.mxs.test.")]})
+    dns_server.set_zone("mail.mxs.test", {"A": [IP]})
+    assert _spf("a@r.test").result == "pass"
+    assert _spf("a@r.test", ip="198.51.100.1").result == "fail"
+
+
+def test_it_matches_the_ptr_mechanism(dns_server):
+    dns_server.set_zone("p.test", {"TXT": ["v=spf1 ptr -all"]})
+    dns_server.set_zone("10.2.0.192.in-addr.arpa", {"PTR": ["host.p.test."]})
+    dns_server.set_zone("host.p.test", {"A": [IP]})
+    assert _spf("a@p.test").result == "pass"
+
+
+def test_it_matches_ipv6(dns_server):
+    dns_server.set_zone("v6.test", {"TXT": ["v=spf1 ip6:2001:db8::/32 -all"]})
+    assert _spf("a@v6.test", ip="2001:db8::25").result == "pass"
+    assert _spf("a@v6.test", ip="2001:db9::25").result == "fail"
+
+
+def test_an_include_without_a_record_is_permerror(dns_server):
+    dns_server.set_zone("inc.test", {"TXT": ["v=spf1 include:nothing.test -all"]})
+    dns_server.set_zone("nothing.test", {"A": ["192.0.2.99"]})
+    assert _spf("a@inc.test").result == "permerror"
+
+
+def test_a_redirect_loop_and_eleven_lookups_are_permerror(dns_server):
+    dns_server.set_zone("loop1.test", {"TXT": ["v=spf1 redirect=loop2.test"]})
+    dns_server.set_zone("loop2.test", {"TXT": ["v=spf1 redirect=loop1.test"]})
+    assert _spf("a@loop1.test").result == "permerror"
+    for i in range(12):
+        dns_server.set_zone(f"h{i}.many.test", {"A": ["198.51.100.1"]})
+    record = "v=spf1 " + " ".join(f"a:h{i}.many.test" for i in range(11)) + " -all"
+    dns_server.set_zone("many.test", {"TXT": [record]})
+    result = _spf("a@many.test")
+    assert result.result == "permerror"
+    record = "v=spf1 " + " ".join(f"a:h{i}.many.test" for i in range(10)) + " -all"
+    dns_server.set_zone("ten.test", {"TXT": [record]})
+    assert _spf("a@ten.test").result == "fail"  # ten is the limit, not over it
+
+
+def test_two_void_lookups_are_allowed(dns_server):
+    record = "v=spf1 a:void0.test a:void1.test ip4:192.0.2.0/24 -all"
+    dns_server.set_zone("twovoids.test", {"TXT": [record]})
+    assert _spf("a@twovoids.test").result == "pass"
+
+
+def test_a_silent_include_is_temperror_within_the_deadline(dns_server):
+    dns_server.set_zone("outer.test", {"TXT": ["v=spf1 include:slow.test -all"]})
+    dns_server.set_zone("slow.test", "TIMEOUT")
+    started = time.monotonic()
+    assert _spf("a@outer.test", deadline=0.5).result == "temperror"
+    assert time.monotonic() - started < 1.5
+
+
+def test_two_spf_records_are_permerror(dns_server):
+    dns_server.set_zone("two.test", {"TXT": ["v=spf1 -all", "v=spf1 +all"]})
+    assert _spf("a@two.test").result == "permerror"
+
+
+# --- DMARC -----------------------------------------------------------------------------------
+
+
+def _dmarc(from_domain, *, spf=("fail", "x.test"), dkim=(), rng=None):
+    return auth.dmarc_check(
+        ScanLookups(),
+        from_domain=from_domain,
+        spf=auth.SpfResult(*spf),
+        dkim_results=[auth.DkimResult(r, d) for r, d in dkim],
+        rng=rng,
+    )
+
+
+def test_pct_samples_the_failures(dns_server):
+    dns_server.set_zone("_dmarc.pct.test", {"TXT": ["v=DMARC1; p=quarantine; pct=50"]})
+    rng = random.Random(7)
+    policies = [_dmarc("pct.test", rng=rng).policy for _ in range(400)]
+    assert set(policies) == {"quarantine", "none"}
+    assert 150 < policies.count("quarantine") < 250
+
+
+def test_the_subdomain_policy_applies_only_below_the_organisation(dns_server):
+    dns_server.set_zone("_dmarc.org.test", {"TXT": ["v=DMARC1; p=reject; sp=none"]})
+    assert _dmarc("org.test").policy == "reject"
+    assert _dmarc("mail.org.test").policy == "none"
+    # a subdomain with its own record: its p= applies, not the organisation's sp=
+    dns_server.set_zone("_dmarc.own.org.test", {"TXT": ["v=DMARC1; p=quarantine"]})
+    assert _dmarc("own.org.test").policy == "quarantine"
+
+
+def test_relaxed_spf_alignment_across_subdomains_and_strict_refusal(dns_server):
+    dns_server.set_zone("_dmarc.example.test", {"TXT": ["v=DMARC1; p=reject"]})
+    result = _dmarc("news.example.test", spf=("pass", "bounce.example.test"))
+    assert (result.result, result.spf_aligned) == ("pass", True)
+    dns_server.set_zone("_dmarc.strict.test", {"TXT": ["v=DMARC1; p=reject; aspf=s; adkim=s"]})
+    result = _dmarc(
+        "strict.test", spf=("pass", "b.strict.test"), dkim=[("pass", "mail.strict.test")]
+    )
+    assert (result.result, result.policy) == ("fail", "reject")
+    result = _dmarc("strict.test", spf=("pass", "STRICT.test"))
+    assert result.result == "pass"
+
+
+def test_a_record_that_does_not_start_with_the_version_is_not_dmarc(dns_server):
+    dns_server.set_zone("_dmarc.v.test", {"TXT": ["p=reject; v=DMARC1"]})
+    assert _dmarc("v.test").result == "none"
+
+
+# --- ARC -------------------------------------------------------------------------------------
+
+
+def test_a_tampered_arc_chain_fails(dns_server):
+    message = _serve_vector(dns_server, "arc-001.txt")
+    head, body = message.split(b"\r\n\r\n", 1)
+    result = auth.arc_check(ScanLookups(), head + b"\r\n\r\n" + body + b"tampered\r\n")
+    assert result.result == "fail"
+
+
+# --- the header (RFC 8601 section 2.2) ------------------------------------------------------
+
+TOKEN = r"[^\s()<>@,;:\\\"/\[\]?=]+"
+VALUE = rf'(?:{TOKEN}|"(?:[^"\\]|\\.)*"|[^\s;"]*@{TOKEN})'
+RESINFO = re.compile(
+    rf"^(?P<method>[a-z0-9-]+)=(?P<result>[a-z]+)"
+    rf"(?: reason={VALUE})?"
+    rf"(?: (?:smtp|header|body|policy)\.[a-z0-9-]+={VALUE}(?: \([^()]*\))?)*$"
+)
+
+
+def _resinfos(header: str) -> list[str]:
+    name, value = header.split(":", 1)
+    assert name == "Authentication-Results"
+    unfolded = re.sub(r"\r\n[ \t]+", " ", value).strip()
+    # a ";" inside a quoted string (a reason) does not end a result
+    pieces = re.findall(r'(?:"(?:[^"\\]|\\.)*"|[^;"])+', unfolded)
+    authserv, *parts = [p.strip() for p in pieces]
+    assert re.fullmatch(r"[A-Za-z0-9.-]+", authserv)
+    return parts
+
+
+def test_every_result_in_the_header_follows_the_grammar():
+    results = auth.AuthResults(
+        spf=auth.SpfResult("softfail", "example.org"),
+        helo_spf=None,
+        dkim=[
+            auth.DkimResult("fail", "example.org", "s1", "rsa-sha256", 'body "hash"; mismatch'),
+            auth.DkimResult("permerror", "", "", "", "message not parseable"),
+        ],
+        arc=auth.ArcResult("pass"),
+        dmarc=auth.DmarcResult("fail", "example.org", "reject", {"p": "reject"}),
+        iprev=auth.IprevResult("fail", "", ()),
+        ip=IP,
+        helo="mx.example.org",
+        sender="bounce@example.org",
+    )
+    parts = _resinfos(results.header("mail.example.net"))
+    assert [p.split("=", 1)[0] for p in parts] == ["dkim", "dkim", "arc", "spf", "iprev", "dmarc"]
+    for part in parts:
+        assert RESINFO.match(part), part
+
+
+def test_a_hostile_signatures_values_are_quoted_in_the_header(dns_server):
+    """d=legitimate.com(.attacker.com: written bare, "(" opens a comment that swallows
+    the rest of the result for whoever reads the header."""
+    from tests.conftest import corpus_file
+
+    message = corpus_file("dkim", "dkimpy", "test.message.baddomain").read_bytes()
+    results = auth.AuthResults(
+        spf=auth.SpfResult("none", ""),
+        helo_spf=None,
+        dkim=auth.dkim_check(ScanLookups(), message),
+        arc=auth.ArcResult("none"),
+        dmarc=auth.DmarcResult("none"),
+        iprev=auth.IprevResult("fail"),
+        ip=IP,
+        helo="mx (evil) test",
+        sender="",
+    )
+    parts = _resinfos(results.header("mail.example.net"))
+    for part in parts:
+        assert RESINFO.match(part), part
+    assert 'header.d="legitimate.com(.attacker.com"' in parts[0]
