@@ -26,9 +26,11 @@ _FROM_CLAUSE = re.compile(
 # `[IPv6:2001:db8::1]`) or bare in parentheses (qmail: `(203.0.113.5)`).
 _BRACKETED = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f.:]{2,45})\]")
 _PARENTHESISED = re.compile(r"\(([0-9A-Fa-f.:]{2,45})\)")
-_EXIM_HELO = re.compile(r"\bhelo=([^\s()\[\]]+)", re.IGNORECASE)
+_EXIM_HELO = re.compile(r"\bhelo=([^\s()]+)", re.IGNORECASE)
 _QMAIL_HELO = re.compile(r"\(HELO\s+([^\s()]+)\)", re.IGNORECASE)
 _HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?")
+# The client's HELO where an MTA records it inside its comment: not where its IP is.
+_CLIENT_HELO = re.compile(r"\bhelo=\S*|\(HELO\s[^()]*\)", re.IGNORECASE)
 _IP_LITERAL = re.compile(r"\[(?:IPv6:)?[0-9A-Fa-f.:]{2,45}\]")
 
 
@@ -70,17 +72,25 @@ def _helo(clause: str) -> str:
 
 
 def hop_of(field: str) -> Hop | None:
-    """The client one Received field names, when its from-clause has a public IP."""
+    """The client one Received field names, when its from-clause has a public IP.
+
+    The address is the one the receiving MTA wrote in its comment after the HELO word
+    (Postfix, Sendmail, Gmail `(name [IP])`, Exim `([IP] helo=x)`, qmail `(IP)`), the
+    first one there. The HELO word and the HELO inside Exim's `helo=` or qmail's
+    `(HELO x)` are the client's own words (`EHLO [8.8.8.8]` is allowed) and never count,
+    but for Exim's `from [IP] (helo=x)`, written for a client without a PTR name."""
     match = _FROM_CLAUSE.match(field[:MAX_FIELD].replace("\r", " ").replace("\n", " "))
     if match is None:
         return None
     clause = match[1]
-    for pattern in (_BRACKETED, _PARENTHESISED):
-        for found in pattern.finditer(clause):
-            ip = _public(found[1])
-            if ip:
-                return Hop(ip=ip, helo=_helo(clause))
-    return None
+    words = clause.split(None, 1)
+    first, rest = (words + ["", ""])[:2]
+    comment = _CLIENT_HELO.sub(" ", rest)
+    found = _BRACKETED.search(comment) or _PARENTHESISED.search(comment)
+    if found is None and _EXIM_HELO.search(rest):
+        found = _BRACKETED.fullmatch(first)
+    ip = _public(found[1]) if found is not None else ""
+    return Hop(ip=ip, helo=_helo(clause)) if ip else None
 
 
 def received_fields(data: bytes) -> list[str]:

@@ -7,7 +7,14 @@ import time
 
 import pytest
 
-from apps.spamfilter.received import MAX_FIELD, MAX_HOPS, Hop, client_hop, received_fields
+from apps.spamfilter.received import (
+    MAX_FIELD,
+    MAX_HOPS,
+    Hop,
+    client_hop,
+    hop_of,
+    received_fields,
+)
 
 
 def message(*received: bytes) -> bytes:
@@ -97,3 +104,24 @@ def test_hostile_headers_are_bounded():
     many = message(*[b"from h ([10.0.0.1]) by mx; x"] * MAX_HOPS, b"from h ([8.8.8.8]) by mx")
     assert client_hop(many) == Hop()  # only the first MAX_HOPS fields are read
     assert client_hop(message(b"from " + b"h" * 300 + b" ([8.8.8.8]) by mx")) == Hop("8.8.8.8")
+
+
+@pytest.mark.parametrize(
+    ("field", "hop"),
+    [
+        # Postfix and Sendmail write the client's HELO word as given: an address literal
+        # there is the client's claim; the address is the one in the MTA's comment.
+        (b"from [8.8.8.8] (unknown [5.6.7.8]) by mx; x", Hop("5.6.7.8", "[8.8.8.8]")),
+        (b"from [8.8.8.8] (unknown [10.0.0.9]) by mx; x", None),
+        (b"from [8.8.8.8] by mx; x", None),  # no address of the MTA's own
+        # qmail's and Exim's HELO inside the comment
+        (b"from unknown (HELO [8.8.8.8]) (5.6.7.8) by q; x", Hop("5.6.7.8", "[8.8.8.8]")),
+        (b"from unknown (HELO [8.8.8.8]) (10.1.1.1) by q; x", None),
+        (b"from host.test ([5.6.7.8] helo=[8.8.8.8]) by exim; x", Hop("5.6.7.8", "[8.8.8.8]")),
+        # Exim's own `from [IP] (helo=x)` for a client without a PTR name
+        (b"from [5.6.7.8] (helo=x.test) by exim; x", Hop("5.6.7.8", "x.test")),
+        (b"from [5.6.7.8] (helo=[8.8.8.8]) by exim; x", Hop("5.6.7.8", "[8.8.8.8]")),
+    ],
+)
+def test_the_clients_own_helo_never_names_its_address(field, hop):
+    assert hop_of(field.decode()) == hop
