@@ -460,6 +460,20 @@ def test_without_a_usable_received_line_spf_and_iprev_are_not_judged(
     assert not tags & {"HELO_NORES_A_OR_MX", "HELO_BAREIP"}
 
 
+def test_the_dns_block_lists_are_asked_about_the_judged_client(
+    imap, remote, make_job, mailboxes, settings, dns_server
+):
+    settings.MAILADMIN_SPAM_DNSBL = "bl.test:RBL_TEST:0.5"
+    dns_server.set_zone("4.3.2.1.bl.test", {"A": ["127.0.0.2"]})
+    remote.add(HAM)
+    run(make_job(imap))
+    [(_, data)] = stored(mailboxes["jane"])
+    assert "RBL_TEST" in _verdict(data)[1]
+    asked = {name for name, _ in dns_server.queries}
+    assert "4.3.2.1.bl.test" in asked and "1.0.0.127.bl.test" not in asked
+    assert "1.0.0.127.in-addr.arpa" not in asked  # nor iprev about the IMAP server
+
+
 def test_a_full_mailbox_is_tried_again_next_run(imap, remote, make_job, mailboxes):
     remote.add(HAM)
     jane = mailboxes["jane"]
