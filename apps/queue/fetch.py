@@ -3,7 +3,9 @@ poplib) and passed through the MX's inbound pipeline.
 
 Each remote message becomes an `InboundMessage` (mail_from from its Return-Path, the
 recipient the job's local address, peer_ip the remote server's address, the TLS flag of
-the connection, a Received line of ours on top) and goes through the MX's own functions:
+the connection, a Received line of ours on top; SPF, iprev and the HELO checks judge the
+client named by the topmost Received line with a public IP, the hop the remote provider
+accepted it from, never the remote server) and goes through the MX's own functions:
 `route_recipient` (an unknown or full mailbox), `scan_inbound` (the spam filter: its
 headers, Junk, the quarantine, reject, discard, the mailbox's sender lists) and
 `store_inbound` (the store, the quarantine, forwarding). Nothing is fetched twice: IMAP
@@ -59,6 +61,7 @@ from apps.queue.smtp.inbound import (
 )
 from apps.queue.smtp.server import HEADER_TOO_LARGE, is_loopback, queue_id
 from apps.queue.tls_policy import client_context
+from apps.spamfilter.received import client_hop
 from apps.telemetry.events import emit
 from mailadmin.core.progress import Outcome, Progress
 
@@ -865,6 +868,7 @@ def _process(
         tls=session.tls is not None,
         data=received + data,
         trace_id=result.trace_id,
+        judged_hop=client_hop(data),  # the message as fetched: our Received line is no hop
     )
     try:
         verdict = scan_inbound(message, [job.mailbox_id], report_authentication=False)

@@ -374,6 +374,10 @@ class AuthResults:
     ip: str = ""
     helo: str = ""
     sender: str = ""
+    # Whose IP was judged: "" the connecting client's; for fetched mail "received" (the
+    # client named by the remote provider's Received line) or "unknown" (none was named:
+    # SPF and iprev not judged). The header's comment says which.
+    judged: str = ""
 
     def header(self, authserv_id: str) -> str:
         """`Authentication-Results: ...` (RFC 8601), folded, without the final CRLF."""
@@ -396,7 +400,12 @@ class AuthResults:
             if self.sender
             else f"smtp.helo={_pvalue(self.helo)}"
         )
-        parts.append(f"spf={self.spf.result} {spf_identity}" if self.spf.domain else "spf=none")
+        spf_part = f"spf={self.spf.result} {spf_identity}" if self.spf.domain else "spf=none"
+        if self.judged == "received":
+            spf_part += f" (fetched; judged client {_comment(self.ip)}, from its Received header)"
+        elif self.judged == "unknown":
+            spf_part += " (fetched; no client IP in its Received headers: SPF and iprev not judged)"
+        parts.append(spf_part)
         if self.iprev.result:
             ptr = f" policy.iprev={ip}" if ip else ""
             name = f" ({_comment(self.iprev.ptr)})" if self.iprev.ptr else ""

@@ -22,7 +22,16 @@ from redis.exceptions import RedisError
 from apps.accounts.models import Principal, PrincipalType
 from apps.accounts.permissions import Perm
 from apps.accounts.principals.selectors import principal_get
-from apps.spamfilter import auth, bayes, checks, needles, rules, sender_lists, thresholds
+from apps.spamfilter import (
+    auth,
+    bayes,
+    checks,
+    needles,
+    received,
+    rules,
+    sender_lists,
+    thresholds,
+)
 from apps.spamfilter.lookups import ScanLookups, reverse_name
 from apps.spamfilter.message import ParsedMessage, parse, url_host
 from mailadmin.audit import audit
@@ -138,11 +147,12 @@ def _authenticate(
     helo: str,
     env_from: str,
     check_helo: bool = False,
+    judged: str = "",
 ) -> auth.AuthResults:
     sender = message.from_address
     from_domain = sender.domain if sender else ""
     spf_domain = auth.domain_of(env_from) or helo
-    wanted = [(spf_domain, "TXT")] if spf_domain else []
+    wanted = [(spf_domain, "TXT")] if spf_domain and ip else []
     wanted += [(name, "TXT") for name in auth.dkim_keys(message.raw)]
     if from_domain:
         wanted += auth.dmarc_lookups(from_domain)
@@ -175,6 +185,7 @@ def _authenticate(
         ip=ip,
         helo=helo,
         sender=env_from if "@" in env_from else "",
+        judged=judged,
     )
 
 
@@ -258,23 +269,33 @@ def scan(
     is_tls: bool = False,
     bayes_account_id: int | None = None,
     recipient_mailboxes: Sequence[int] = (),
+    judged_hop: received.Hop | None = None,
 ) -> Verdict:
     """Authenticate and score one received message. Never raises on what a sender sent;
     DNS failures become temperror results, bounded by MAILADMIN_SPAM_DNS_DEADLINE.
 
     `recipient_mailboxes` (principal ids) are looked up in the mailboxes' block and safe
     lists by envelope sender, From address and connecting IP: Verdict.sender_lists says
-    which of them list the sender, for the caller to deliver, junk or refuse each copy."""
+    which of them list the sender, for the caller to deliver, junk or refuse each copy.
+
+    `judged_hop` (fetched mail): the client whose IP and HELO SPF, iprev, the HELO checks
+    and the DNS block lists judge instead of `remote_ip`/`ehlo_domain`, which name the
+    server the message was fetched from, not its sender (apps.spamfilter.received). With
+    no IP in it, SPF and iprev are not judged (`none`); DKIM, ARC and DMARC run as ever.
+    The sender lists' IP entries still match the connecting IP."""
     started = time.perf_counter()
     ruleset = rules.current()
     parsed = parse(message)
     lookups = ScanLookups()
-    ip = _valid_ip(remote_ip) if remote_ip else ""
-    helo = (ehlo_domain or "").strip().rstrip(".").lower()
+    peer = _valid_ip(remote_ip) if remote_ip else ""
+    ip, helo = (judged_hop.ip, judged_hop.helo) if judged_hop is not None else (peer, ehlo_domain)
+    ip = _valid_ip(ip) if ip else ""
+    helo = (helo or "").strip().rstrip(".").lower()
     env_from = (env_from or "").strip().strip("<>")
     results = None
     if not authenticated_as:
-        results = _authenticate(lookups, parsed, ip=ip, helo=helo, env_from=env_from)
+        judged = "" if judged_hop is None else "received" if ip else "unknown"
+        results = _authenticate(lookups, parsed, ip=ip, helo=helo, env_from=env_from, judged=judged)
     context = checks.Context(
         message=parsed,
         remote_ip=ip,
@@ -363,7 +384,7 @@ def scan(
         listed, note = sender_lists.scan_status(
             mailbox_ids=recipient_mailboxes,
             senders=[env_from, parsed.from_address.address if parsed.from_address else ""],
-            remote_ip=ip,
+            remote_ip=peer,
             results=results,
         )
     return Verdict(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiosmtpd.smtp import SMTP, Session
 from django.conf import settings
@@ -35,6 +36,9 @@ from apps.queue.smtp.server import (
 from apps.telemetry.events import emit
 from mailadmin.converters import digits
 from mailadmin.mime import MimeTooDeep
+
+if TYPE_CHECKING:
+    from apps.spamfilter.received import Hop
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +129,9 @@ class InboundMessage:
     tls: bool
     data: bytes  # with our Received line on top
     trace_id: str = ""  # telemetry: the SMTP session (or fetch run) it arrived in
+    # Fetched mail: the client the remote provider accepted it from (its Received line),
+    # judged by SPF, iprev and the HELO checks instead of peer_ip, the server fetched from.
+    judged_hop: Hop | None = None
 
 
 @dataclass
@@ -207,8 +214,9 @@ def scan_inbound(
     like the others and tagged `X-Spam-Sender-List: UNVERIFIED; <why>`.
 
     `report_authentication=False` leaves the message out of our outgoing DMARC reports
-    (fetch jobs: we were not the sender's receiving MTA, and the "client" is the remote
-    IMAP/POP3 server, so its SPF verdict says nothing a domain owner should be sent).
+    (fetch jobs: we were not the sender's receiving MTA; the client judged is the one a
+    Received line of the remote provider names, which a domain owner should not be sent
+    as if we had seen it connect).
     """
     from apps.spamfilter.services import scan, strip_forged_headers
 
@@ -227,6 +235,7 @@ def scan_inbound(
             is_tls=message.tls,
             bayes_account_id=next(iter(recipients)) if len(recipients) == 1 else None,
             recipient_mailboxes=list(mailbox_ids),
+            judged_hop=message.judged_hop,
         )
     except MimeTooDeep as exc:  # refused for good, as Postfix does past mime_nesting_limit
         return ScanVerdict(data=message.data, reject=f"{MIME_TOO_DEEP} {exc.message}")

@@ -26,8 +26,14 @@ from tests.support.tls_ca import Authority
 
 pytestmark = pytest.mark.django_db
 
+# The client the remote provider accepted the message from (its Received line, under the
+# Return-Path it recorded): what SPF, iprev and the HELO checks judge for fetched mail.
+SENDER_IP = "1.2.3.4"
 HAM = (
     b"Return-Path: <sender@remote.test>\r\n"
+    b"Received: from mail.remote.test (mail.remote.test [1.2.3.4])\r\n"
+    b"\tby mx.provider.test (Postfix) with ESMTPS id 4Qx1;\r\n"
+    b"\tMon, 30 Nov 2026 10:00:01 +0000\r\n"
     b"From: Sender <sender@remote.test>\r\n"
     b"To: Jane <jane@example.test>\r\n"
     b"Subject: Lunch on Thursday\r\n"
@@ -53,7 +59,12 @@ class Steps:
 
 
 @pytest.fixture
-def make_job(admin_a, mailboxes):
+def make_job(admin_a, mailboxes, dns_server):
+    # remote.test's SPF allows its sender's IP only, never the loopback IMAP/POP3 server.
+    dns_server.set_zone("remote.test", {"TXT": [f"v=spf1 ip4:{SENDER_IP} -all"]})
+    dns_server.set_zone("4.3.2.1.in-addr.arpa", {"PTR": ["mail.remote.test."]})
+    dns_server.set_zone("mail.remote.test", {"A": [SENDER_IP]})
+
     def make(server, *, protocol="imap", **values):
         values.setdefault("security", "none")
         values.setdefault("host", "127.0.0.1")
@@ -99,7 +110,7 @@ def test_it_fetches_imap_mail_into_the_inbox_through_the_spam_filter(
     assert folder == "INBOX"
     head = data.split(b"\r\n\r\n", 1)[0]
     assert data.startswith(b"Authentication-Results: ")
-    assert b"spf=pass" in head and b"dmarc=pass" in head
+    assert b"spf=pass smtp.mailfrom=sender@remote.test" in head and b"dmarc=pass" in head
     assert b"X-Spam-Status: No" in head
     assert b"\tby mail.mailadmin.test (mailadmin) with IMAP id " in head
     assert b"Received: from 127.0.0.1 ([127.0.0.1])" in head
@@ -368,6 +379,99 @@ def test_fetched_mail_is_left_out_of_our_outgoing_dmarc_reports(imap, remote, ma
     run(make_job(imap))
     assert Message.objects.count() == 1
     assert not InboundAuthResult.objects.exists()
+
+
+def _verdict(data: bytes) -> tuple[str, set[str]]:
+    """A stored message's Authentication-Results (unfolded) and X-Spam-Result tags."""
+    head = data.split(b"\r\n\r\n", 1)[0].decode()
+    fields = head.replace("\r\n\t", " ").split("\r\n")
+    [results] = [f for f in fields if f.startswith("Authentication-Results:")]
+    [spam] = [f for f in fields if f.startswith("X-Spam-Result:")]
+    tags = {part.split()[0] for part in spam.removeprefix("X-Spam-Result:").split(",")}
+    return results, tags
+
+
+def test_fetched_mail_is_judged_by_the_client_its_providers_received_line_names(
+    imap, remote, make_job, mailboxes
+):
+    remote.add(HAM)
+    run(make_job(imap))
+    [(_, data)] = stored(mailboxes["jane"])
+    results, tags = _verdict(data)
+    assert (
+        "spf=pass smtp.mailfrom=sender@remote.test "
+        f"(fetched; judged client {SENDER_IP}, from its Received header)"
+    ) in results
+    assert f"iprev=pass policy.iprev={SENDER_IP} (mail.remote.test)" in results
+    assert "dmarc=pass header.from=remote.test" in results  # by SPF alone: no DKIM
+    assert "dkim=none" in results
+    assert "127.0.0.1" not in results  # the IMAP server we fetched from is never judged
+    assert {"SPF_ALLOW", "DMARC_POLICY_ALLOW"} <= tags
+    assert not tags & {"SPF_FAIL", "DMARC_POLICY_REJECT", "RDNS_NONE", "HELO_IPREV_MISMATCH"}
+
+
+def test_a_received_line_naming_an_ip_the_spf_record_does_not_allow_fails_spf(
+    pop3, remote, make_job, mailboxes
+):
+    remote.add(
+        HAM.replace(
+            b"mail.remote.test (mail.remote.test [1.2.3.4])", b"relay.other.test ([5.6.7.8])"
+        )
+    )
+    run(make_job(pop3, protocol="pop3"))
+    [(_, data)] = stored(mailboxes["jane"])
+    results, tags = _verdict(data)
+    assert "spf=fail smtp.mailfrom=sender@remote.test (fetched; judged client 5.6.7.8," in results
+    assert "iprev=fail policy.iprev=5.6.7.8" in results
+    assert "dmarc=fail header.from=remote.test policy.dmarc=reject" in results
+    assert "127.0.0.1" not in results
+    assert {"SPF_FAIL", "DMARC_POLICY_REJECT", "RDNS_NONE"} <= tags
+
+
+@pytest.mark.parametrize(
+    "hops",
+    [
+        b"",  # no Received line at all
+        b"Received: from mail.remote.test ([10.0.0.7]) by mx.provider.test with ESMTP id 1;\r\n"
+        b"\tMon, 30 Nov 2026 10:00:01 +0000\r\n"
+        b"Received: from localhost (localhost [127.0.0.1]) by mail.remote.test; x\r\n",
+        b"Received: by mx.provider.test with HTTP; Mon, 30 Nov 2026 10:00:01 +0000\r\n"
+        b"Received: from (garbage [999.1.2.3]) (" + b"x" * 5000 + b")\r\n",
+    ],
+    ids=["none", "private-and-loopback", "unparsable"],
+)
+def test_without_a_usable_received_line_spf_and_iprev_are_not_judged(
+    imap, remote, make_job, mailboxes, hops
+):
+    received = HAM.split(b"Received: ", 1)[1].split(b"From: ", 1)[0]
+    remote.add(HAM.replace(b"Received: " + received, hops))
+    run(make_job(imap))
+    [(_, data)] = stored(mailboxes["jane"])
+    results, tags = _verdict(data)
+    assert (
+        "spf=none smtp.mailfrom=sender@remote.test (fetched; no client IP in its Received "
+        "headers: SPF and iprev not judged)"
+    ) in results
+    assert "iprev=" not in results and "127.0.0.1" not in results
+    # DMARC still runs: neither SPF nor DKIM passed for remote.test.
+    assert "dmarc=fail header.from=remote.test" in results
+    assert "SPF_NA" in tags and "DMARC_POLICY_REJECT" in tags
+    assert not tags & {"SPF_FAIL", "RDNS_NONE", "RDNS_DNSFAIL", "HELO_IPREV_MISMATCH"}
+    assert not tags & {"HELO_NORES_A_OR_MX", "HELO_BAREIP"}
+
+
+def test_the_dns_block_lists_are_asked_about_the_judged_client(
+    imap, remote, make_job, mailboxes, settings, dns_server
+):
+    settings.MAILADMIN_SPAM_DNSBL = "bl.test:RBL_TEST:0.5"
+    dns_server.set_zone("4.3.2.1.bl.test", {"A": ["127.0.0.2"]})
+    remote.add(HAM)
+    run(make_job(imap))
+    [(_, data)] = stored(mailboxes["jane"])
+    assert "RBL_TEST" in _verdict(data)[1]
+    asked = {name for name, _ in dns_server.queries}
+    assert "4.3.2.1.bl.test" in asked and "1.0.0.127.bl.test" not in asked
+    assert "1.0.0.127.in-addr.arpa" not in asked  # nor iprev about the IMAP server
 
 
 def test_a_full_mailbox_is_tried_again_next_run(imap, remote, make_job, mailboxes):
