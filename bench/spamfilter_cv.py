@@ -238,7 +238,8 @@ def main() -> None:
         )
         rows.append({tag: r.value for tag, r in verdict.tags.items()})
         acts.append(any(r.action != "allow" for r in verdict.tags.values()))
-        tokens.append(set(bayes.tokens(parse(raw))))
+        # In bayes.tokens' order: ties at MAX_CLUES are broken as the scan breaks them.
+        tokens.append(bayes.tokens(parse(raw)))
         labels.append(is_spam)
         paths.append(path.relative_to(Path(args.corpus) / "messages"))
         folds.append(seen[is_spam] % args.folds)

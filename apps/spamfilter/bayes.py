@@ -56,6 +56,19 @@ LIST_HEADER = re.compile(
     r"|sender$|x-original-|x-yahoo|x-egroups|delivered-to$)",
     re.IGNORECASE,
 )
+# What the receiving side writes on a message after it arrives (mailbox stores, POP and
+# IMAP clients, mail readers) and what spam and virus scanners stamp on it. Mail at our MX
+# carries none of it (or only what its sender forged), so as evidence it tells whose
+# mailbox a learned copy was kept in, not what the mail is: SpamAssassin's Bayes ignores
+# the same fields (IGNORED_HDRS). Neither their names nor their values are tokens.
+RECEIVER_HEADER = re.compile(
+    r"^(?:(?:x-)?status|x-keywords|x-flags|x-uidl?|x-imapbase|lines|content-length|replied"
+    r"|forwarded|xref|delivery-date|(?:x-)?envelope-to|x-bogosity|x-mass-check-id"
+    r"|x-scanned-by|x-scanner|x-filtered-by)$"
+    r"|^(?:x-gnus-|x-vm-|x-mozilla-status|x-evolution|x-spam|x-virus-|x-mailscanner"
+    r"|x-antispam|x-pyzor|x-dcc-)",
+    re.IGNORECASE,
+)
 SUBJECT_TAG = re.compile(r"^\s*(?:(?:re|fwd?|aw)\s*:\s*)*\[[^\]]{1,40}\]\s*", re.IGNORECASE)
 # A footer starts at a separator line: "-- ", a row of -, _, = or ~ (Mailman, Yahoo! Groups,
 # SourceForge), within the last FOOTER_LINES lines of a text part.
@@ -325,7 +338,11 @@ def tokens(message: ParsedMessage) -> list[str]:
     sender = message.from_address
     if sender and sender.domain:
         add([f"from-domain:{sender.domain}"])
-    add(f"header:{name.lower()}" for name, _ in message.headers if not LIST_HEADER.match(name))
+    add(
+        f"header:{name.lower()}"
+        for name, _ in message.headers
+        if not LIST_HEADER.match(name) and not RECEIVER_HEADER.match(name)
+    )
     add([f"received:{min(len(message.header_all('Received')), 8)}"])
     add(_received_tokens(message))
     add(_origin_tokens(message))

@@ -231,6 +231,20 @@ def test_it_leaves_out_what_a_mailing_list_adds():
     assert "header:precedence" not in bayes.tokens(plain)
 
 
+def test_it_leaves_out_what_the_receiving_side_writes_on_a_message():
+    """Mailbox stores, mail readers and scanners annotate a kept copy; mail at the MX has
+    none of it, so a learned copy's annotations would only tell whose mailbox it was in."""
+    plain = b"From: a@example.org\r\nSubject: Hello\r\nX-Mailer: Mutt\r\n\r\nHi there\r\n"
+    annotated = (
+        b"Delivery-Date: Tue, 10 Feb 2004 18:18:49 +0000\r\nStatus: RO\r\nX-Status: A\r\n"
+        b"X-Keywords: NonJunk\r\nX-UID: 42\r\nLines: 1\r\nContent-Length: 10\r\n"
+        b"Envelope-To: me@example.net\r\nX-Spam-Status: No, hits=-2.6\r\n"
+        b"X-Virus-Scanned: by amavisd-new\r\nX-Mozilla-Status: 0001\r\n" + plain
+    )
+    assert bayes.tokens(parse(annotated)) == bayes.tokens(parse(plain))
+    assert "header:x-mailer" in bayes.tokens(parse(plain))  # a sender's own header counts
+
+
 def test_it_cuts_a_list_footer_but_keeps_a_signature():
     text = (
         "Use bamboo ones.\n-- \nAnn\n\n----------------\nThis list is sponsored by Yarn Co\n"
