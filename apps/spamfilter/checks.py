@@ -534,57 +534,6 @@ def _received_below_origin(c: Context) -> Iterator[str]:
             return
 
 
-# The host of a relay's `by` clause (a dotted name), oldest hop last.
-RECEIVED_BY = re.compile(r"[\t ]+by[\t ]+(\w+(?:[\w.-]+\.)+\w+)", re.IGNORECASE)
-# Yahoo and Wanadoo give mail its Message-ID when they relay it (SpamAssassin's exemption).
-MTA_MSGID_EXEMPT = re.compile(r"@[a-z0-9.-]+\.(?:yahoo|wanadoo)(?:\.[a-z]{2,3}){1,2}>")
-
-
-def _last_two_labels(host: str) -> str:
-    return ".".join(host.rsplit(".", 2)[-2:])
-
-
-@check("MSGID_FROM_MTA_ID")
-def _msgid_from_mta(c: Context) -> Iterator[str]:
-    """The Message-ID was made by the first relay, not by the author's program
-    (SpamAssassin's MSGID_FROM_MTA_ID, check_for_mta_message_id_first): the field stands
-    right under a Received field, its domain is the oldest relay's (`by` host, last two
-    labels) and not the From address's. Mail programs write a Message-ID of their own;
-    a sendmail that gets a message without one adds `<date.queue-id@itself>`, as it does
-    for scripts that inject bulk mail straight into a relay."""
-    m = c.message
-    message_id = m.header("Message-ID") or ""
-    sender = m.from_address
-    if sender is None or "@" not in message_id or MTA_MSGID_EXEMPT.search(message_id):
-        return
-    id_host = message_id.rsplit("@", 1)[1].rstrip("> \t").lower()
-    from_host = _domain(sender.address or "")
-    if "." not in id_host or "." not in from_host:
-        return
-    id_domain = _last_two_labels(id_host)
-    if id_domain == _last_two_labels(from_host):
-        return
-    under_received = False
-    previous = ""
-    for name, _ in m.headers:
-        lowered = name.lower()
-        if lowered == "message-id":
-            if under_received or previous != "received":
-                return  # not right under a Received field, or a second Message-ID
-            under_received = True
-        elif lowered == "received" and under_received:
-            return  # above a Received field: RCVD_BELOW_ORIGIN's case
-        previous = lowered
-    if not under_received:
-        return
-    for received in reversed(m.header_all("Received")):  # the oldest relay naming itself
-        relays = RECEIVED_BY.findall(received)
-        if relays:
-            if id_domain == _last_two_labels(relays[-1].lower()):
-                yield "MSGID_FROM_MTA_ID"
-            return
-
-
 # An encoded word (=?charset?B|Q?...?=) right against an address's `@`: in its local part.
 ENCODED_WORD_AT = re.compile(rb"=\?[^?\s]+\?[bq]\?[^?\s]*\?=@", re.IGNORECASE)
 ADDRESS_FIELD = re.compile(rb"^(?:from|to|cc|reply-to|sender):", re.IGNORECASE | re.MULTILINE)

@@ -368,39 +368,3 @@ def test_it_flags_html_alone_under_an_outlook_mailer(dns_server):
 )
 def test_it_leaves_outlook_with_a_text_part_and_html_from_other_mailers(dns_server, headers, body):
     assert "FORGED_OUTLOOK_HTML" not in _tags(_message(headers, body))
-
-
-def _relayed(message_id: str, between: str = "", sender: str = "ann@example.org") -> bytes:
-    return (
-        "Received: from relay.example.com (relay.example.com [88.198.10.20])\r\n"
-        "\tby mx.example.net (8.12.2/8.12.2) with ESMTP id g8BHxKE9;"
-        " Wed, 11 Sep 2002 12:59:22 -0500\r\n"
-        "Received: from PC-17 ([192.168.0.188])\r\n"
-        "\tby mail2.relay.example.com (8.9.3/8.8.7) with SMTP id TAA09773;"
-        " Wed, 11 Sep 2002 19:20:09 +0200\r\n"
-        f"{between}Message-Id: <{message_id}>\r\nFrom: Ann <{sender}>\r\n"
-        "To: You <you@example.net>\r\nSubject: Hi\r\nDate: Wed, 11 Sep 2002 19:20:00 +0200\r\n"
-        "MIME-Version: 1.0\r\n\r\nHi.\r\n"
-    ).encode()
-
-
-def test_it_flags_a_message_id_the_first_relay_made(dns_server):
-    message = _relayed("200209111720.TAA09773@mail2.relay.example.com")
-    assert _tags(message)["MSGID_FROM_MTA_ID"] == 2.0
-
-
-@pytest.mark.parametrize(
-    "message",
-    [
-        # The author's program made it: the From domain's.
-        _relayed("20020911.1@mail.example.org"),
-        # The relay is the sender's own (Message-ID and From share a domain).
-        _relayed("200209111720.TAA09773@mail2.relay.example.com", sender="ann@relay.example.com"),
-        # Not the oldest relay's domain.
-        _relayed("200209111720.TAA09773@mx.example.net"),
-        # Not right under a Received field.
-        _relayed("200209111720.TAA09773@mail2.relay.example.com", between="X-Mailer: pine\r\n"),
-    ],
-)
-def test_it_leaves_message_ids_the_author_or_another_relay_made(dns_server, message):
-    assert "MSGID_FROM_MTA_ID" not in _tags(message)
