@@ -379,8 +379,14 @@ class DatabaseStore:
     def learned(self, scope: str) -> tuple[int, int]:
         from apps.spamfilter.models import BayesModel
 
-        row = BayesModel.objects.filter(scope=scope).values_list("spam_learned", "ham_learned")
-        return row.first() or (0, 0)
+        with connection.cursor() as cursor:  # written out: asked once a scan (ORM: ~1 ms)
+            cursor.execute(
+                f"SELECT spam_learned, ham_learned FROM {BayesModel._meta.db_table} "  # noqa: S608
+                "WHERE scope = %s",
+                [scope],
+            )
+            row = cursor.fetchone()
+        return (row[0], row[1]) if row else (0, 0)
 
     def learned_many(self, scopes: list[str]) -> list[tuple[int, int]]:
         from apps.spamfilter.models import BayesModel
@@ -395,12 +401,19 @@ class DatabaseStore:
 
         keys = [int.from_bytes(d, "big", signed=True) for d in digests]
         found: dict[int, tuple[int, int]] = {}
-        for start in range(0, len(keys), 900):
-            chunk = keys[start : start + 900]
-            rows = BayesToken.objects.filter(scope=scope, token__in=chunk).values_list(
-                "token", "spam", "ham"
-            )
-            found.update((t, (s, h)) for t, s, h in rows)
+        table = BayesToken._meta.db_table
+        # One statement per 900 tokens, written out: the ORM's `token__in` prepared each of
+        # a message's ~1,000 values one by one, half of a scan's CPU with Bayes in SQLite.
+        with connection.cursor() as cursor:
+            for start in range(0, len(keys), 900):
+                chunk = keys[start : start + 900]
+                marks = ", ".join(["%s"] * len(chunk))
+                cursor.execute(
+                    f"SELECT token, spam, ham FROM {table} "  # noqa: S608 - names are ours
+                    f"WHERE scope = %s AND token IN ({marks})",
+                    [scope, *chunk],
+                )
+                found.update((t, (s, h)) for t, s, h in cursor.fetchall())
         return [found.get(k, (0, 0)) for k in keys]
 
     def learn(self, scope: str, digests: list[bytes], *, spam: bool) -> None:
