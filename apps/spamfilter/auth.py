@@ -351,13 +351,15 @@ def dmarc_check(
 
 @dataclass
 class IprevResult:
-    result: str  # pass fail temperror permerror
+    result: str  # pass fail temperror permerror (no PTR: permerror)
     ptr: str = ""  # the confirmed name (pass) or the first PTR name
     names: tuple[str, ...] = ()
 
 
 def iprev_check(lookups: ScanLookups, ip: str) -> IprevResult:
-    """RFC 8601 2.7.3: a PTR name whose A/AAAA records include the address."""
+    """RFC 8601 2.7.3: a PTR name whose A/AAAA records include the address (pass); no
+    PTR data published (NXDOMAIN, NODATA) is permerror, PTR names that do not confirm
+    forward fail, a DNS error or timeout temperror."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
@@ -366,7 +368,7 @@ def iprev_check(lookups: ScanLookups, ip: str) -> IprevResult:
     if answer.status == ERROR:
         return IprevResult("temperror")
     if answer.status == NONE or not answer.values:
-        return IprevResult("fail")
+        return IprevResult("permerror")
     names = tuple(answer.values[:MAX_PTR_NAMES])
     rtype = "A" if address.version == 4 else "AAAA"
     lookups.prefetch((n, rtype) for n in names)

@@ -292,6 +292,11 @@ def test_it_gives_the_subdomain_policy_and_temporary_errors(api_a, dns_server):
     assert data["ipRevResult"] == {"type": "tempError"}
 
 
+def test_it_gives_iprev_permerror_when_the_ip_has_no_ptr_record(api_a, dns_server):
+    data = api_a.post("/api/troubleshoot/dmarc", TROUBLESHOOT, format="json").json()["data"]
+    assert (data["ipRevResult"], data["ipRevPtr"]) == ({"type": "permError"}, [])
+
+
 @pytest.mark.parametrize(
     ("record", "result", "policy"),
     [
