@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
@@ -34,6 +35,7 @@ from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from apps.accounts.names import foreign_domain_problem, foreign_parent_problem, name_problem
 from apps.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, Perm
 from apps.accounts.principals.selectors import principal_scope
+from apps.spamfilter import bayes
 from mailadmin.audit import audit
 from mailadmin.errors import NotFound, PermissionDenied, ServiceError
 
@@ -307,9 +309,14 @@ def principal_delete(*, actor: Principal, principal: Principal) -> None:
         changes["deletedPrincipals"] = dict(sorted(counts.items()))
     if principal.type == T.INDIVIDUAL:
         api_keys.api_keys_revoke_owned(actor=actor, owner=principal)
+    accounts = _accounts_deleted_with(principal)
     tenant_id = None if principal.type == T.TENANT else principal.tenant_id
     object_id, name = str(principal.pk), principal.name
     principal.delete()
+    # Their Bayes models are keyed by a scope string (nothing cascades to them) and may
+    # live in Redis: purged once the delete is committed, never for one rolled back.
+    if accounts:
+        transaction.on_commit(partial(bayes.purge_accounts, accounts))
     audit(
         actor=actor,
         action="principal.delete",
@@ -319,6 +326,16 @@ def principal_delete(*, actor: Principal, principal: Principal) -> None:
         tenant_id=tenant_id,
         changes=changes,
     )
+
+
+def _accounts_deleted_with(principal: Principal) -> list[int]:
+    """The individual accounts a delete removes: the principal, or a tenant's all."""
+    if principal.type == T.INDIVIDUAL:
+        return [principal.pk]
+    if principal.type == T.TENANT:
+        individuals = principal.tenant_principals.filter(type=T.INDIVIDUAL)
+        return list(individuals.values_list("pk", flat=True))
+    return []
 
 
 # --- checking ---------------------------------------------------------------------------
