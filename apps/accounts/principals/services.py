@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
@@ -314,9 +313,10 @@ def principal_delete(*, actor: Principal, principal: Principal) -> None:
     object_id, name = str(principal.pk), principal.name
     principal.delete()
     # Their Bayes models are keyed by a scope string (nothing cascades to them) and may
-    # live in Redis: purged once the delete is committed, never for one rolled back.
+    # live in Redis: purged once the delete is committed, never for one rolled back; a
+    # store that fails then is logged, the delete stands.
     if accounts:
-        transaction.on_commit(partial(bayes.purge_accounts, accounts))
+        transaction.on_commit(lambda: bayes.purge_accounts(accounts), robust=True)
     audit(
         actor=actor,
         action="principal.delete",

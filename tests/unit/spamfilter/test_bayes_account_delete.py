@@ -144,3 +144,16 @@ def test_deleting_a_tenant_purges_the_models_of_every_account_in_it(
         assert api_root.delete("/api/principal/tenant-a").status_code == 200
     assert [_stored(scope, store) for scope in scopes] == [False] * 3
     assert bayes.learned(theirs) == (1, 0)
+
+
+def test_a_store_that_fails_after_the_delete_is_logged_and_the_delete_stands(
+    api_a, user_a, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    def down(account_ids):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(bayes, "purge_accounts", down)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_a.delete("/api/principal/user-a").status_code == 200
+    assert not Principal.objects.filter(pk=user_a.pk).exists()
+    assert "Redis is down" in caplog.text
