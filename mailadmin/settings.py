@@ -98,7 +98,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Early, so it also reshapes the error pages of the middleware below it.
     "mailadmin.api.middleware.ApiProblemMiddleware",
-    # A NUL in a console page's path, query or form: 404 / 400 before any view.
+    # A NUL in a query string: 400 before any view (problem JSON under /api/); in a
+    # console page's path: 404.
     "mailadmin.core.middleware.NulCharacterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

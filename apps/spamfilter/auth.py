@@ -242,7 +242,20 @@ class DmarcResult:
         return policy
 
 
+DMARC_POLICIES = ("none", "quarantine", "reject")
+NO_DMARC_POLICY = "DMARC record without a valid p= (or with an invalid sp=) and no valid rua="
+# RFC 7489 6.4 dmarc-uri: an RFC 3986 URI (scheme ":" and URI characters, "," and "!"
+# percent-encoded), then an optional "!" size limit.
+_DMARC_URI = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#\[\]@$&'()*+;=%]+(?:![0-9]+[kmgt]?)?",
+    re.IGNORECASE,
+)
+
+
 def _dmarc_record(values: tuple[str, ...]) -> tuple[dict[str, str] | None, str]:
+    """(the record's tags, a problem). Without a valid p= (or with an invalid sp=) it is
+    p=none when its rua= holds a valid URI, else (None, NO_DMARC_POLICY); (None, "")
+    when there is no record."""
     records = [v for v in values if re.match(r"v\s*=\s*DMARC1\s*(;|$)", v, re.IGNORECASE)]
     if not records:
         return None, ""
@@ -253,12 +266,15 @@ def _dmarc_record(values: tuple[str, ...]) -> tuple[dict[str, str] | None, str]:
         if "=" in part:
             name, value = part.split("=", 1)
             tags[name.strip().lower()] = value.strip()
-    if tags.get("p", "").lower() not in ("none", "quarantine", "reject"):
-        # RFC 7489 6.6.3: a missing/invalid p= with rua= is p=none; without it, no policy.
-        if "rua" in tags:
-            tags["p"] = "none"
-        else:
-            return None, "DMARC record without a valid p= tag"
+    policy, subdomain_policy = tags.get("p", "").lower(), tags.get("sp", "none").lower()
+    if policy not in DMARC_POLICIES or subdomain_policy not in DMARC_POLICIES:
+        # RFC 7489 6.6.3 step 6: act as p=none when rua= has a syntactically valid URI,
+        # otherwise apply no DMARC processing (result none, not an error).
+        uris = (u.strip() for u in tags.get("rua", "").split(","))
+        if not any(_DMARC_URI.fullmatch(u) for u in uris):
+            return None, NO_DMARC_POLICY
+        tags["p"] = "none"
+        tags.pop("sp", None)
     return tags, ""
 
 
@@ -286,12 +302,15 @@ def dmarc_check(
         return DmarcResult("temperror", from_domain, detail=answer.detail)
     record, problem = _dmarc_record(answer.values)
     at_org = False
+    # (a record without a usable policy is still the From domain's: no organisational one)
     if record is None and not problem and org != from_domain:
         answer = lookups.get(f"_dmarc.{org}", "TXT")
         if answer.status == ERROR:
             return DmarcResult("temperror", from_domain, detail=answer.detail)
         record, problem = _dmarc_record(answer.values)
         at_org = True
+    if problem == NO_DMARC_POLICY:
+        return DmarcResult("none", from_domain, detail=problem)
     if problem:
         return DmarcResult("permerror", from_domain, detail=problem)
     if record is None:
@@ -332,13 +351,15 @@ def dmarc_check(
 
 @dataclass
 class IprevResult:
-    result: str  # pass fail temperror permerror
+    result: str  # pass fail temperror permerror (no PTR: permerror)
     ptr: str = ""  # the confirmed name (pass) or the first PTR name
     names: tuple[str, ...] = ()
 
 
 def iprev_check(lookups: ScanLookups, ip: str) -> IprevResult:
-    """RFC 8601 2.7.3: a PTR name whose A/AAAA records include the address."""
+    """RFC 8601 2.7.3: a PTR name whose A/AAAA records include the address (pass); no
+    PTR data published (NXDOMAIN, NODATA) is permerror, PTR names that do not confirm
+    forward fail, a DNS error or timeout temperror."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
@@ -347,7 +368,7 @@ def iprev_check(lookups: ScanLookups, ip: str) -> IprevResult:
     if answer.status == ERROR:
         return IprevResult("temperror")
     if answer.status == NONE or not answer.values:
-        return IprevResult("fail")
+        return IprevResult("permerror")
     names = tuple(answer.values[:MAX_PTR_NAMES])
     rtype = "A" if address.version == 4 else "AAAA"
     lookups.prefetch((n, rtype) for n in names)

@@ -375,6 +375,9 @@ def digests(token_list: Sequence[str]) -> list[bytes]:
 # --- stores ----------------------------------------------------------------------------
 
 
+PURGE_BATCH = 500  # scopes per DELETE (a tenant's delete purges all its accounts')
+
+
 class DatabaseStore:
     def learned(self, scope: str) -> tuple[int, int]:
         from apps.spamfilter.models import BayesModel
@@ -445,11 +448,16 @@ class DatabaseStore:
                 )
 
     def purge(self, scope: str) -> None:
+        self.purge_many([scope])
+
+    def purge_many(self, scopes: list[str]) -> None:
         from apps.spamfilter.models import BayesModel, BayesToken
 
         with transaction.atomic():
-            BayesToken.objects.filter(scope=scope).delete()
-            BayesModel.objects.filter(scope=scope).delete()
+            for start in range(0, len(scopes), PURGE_BATCH):
+                batch = scopes[start : start + PURGE_BATCH]
+                BayesToken.objects.filter(scope__in=batch).delete()
+                BayesModel.objects.filter(scope__in=batch).delete()
 
 
 class RedisStore:
@@ -506,7 +514,11 @@ class RedisStore:
         pipe.execute()
 
     def purge(self, scope: str) -> None:
-        self.client.delete(self.key(scope))
+        self.purge_many([scope])
+
+    def purge_many(self, scopes: list[str]) -> None:
+        for start in range(0, len(scopes), PURGE_BATCH):
+            self.client.delete(*(self.key(s) for s in scopes[start : start + PURGE_BATCH]))
 
 
 @cache
@@ -607,6 +619,13 @@ def learn(message: ParsedMessage, *, spam: bool, scope: str) -> None:
 
 def purge(scope: str) -> None:
     store().purge(scope)
+
+
+def purge_accounts(account_ids: Iterable[int]) -> None:
+    """Forget deleted accounts' models: keyed by a scope string, nothing cascades to them."""
+    scopes = [account_scope(account_id) for account_id in account_ids]
+    if scopes:
+        store().purge_many(scopes)
 
 
 def learned(scope: str) -> tuple[int, int]:

@@ -9,33 +9,39 @@ import secrets
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.urls import reverse
 
+from mailadmin.api.exceptions import problem
 from mailadmin.api.middleware import is_api
 
 NUL_DETAIL = "The query parameter '{name}' holds a NUL character (%00), which no page accepts."
+API_NUL_DETAIL = "Invalid value for field {name}: Null characters are not allowed."
 
 
 class NulCharacterMiddleware:
-    """A NUL in a console page's query answers 400 naming the parameter, one in its path
-    404 (a path that names nothing), before any view sees it: list pages filter by their
-    query parameters, and PostgreSQL refuses NUL in text (a 500 on the queue, domain,
-    quarantine, report, fetch, settings and trace pages). Forms are left to their fields
-    (Django's refuse NUL, so the form comes back with the message); the API refuses it in
-    its serializers and parser."""
+    """A NUL in a query string answers 400 naming the parameter, before any view sees it:
+    list pages and list APIs filter by their query parameters, and PostgreSQL refuses NUL
+    in text (a 500 on the queue, domain, quarantine, report, fetch, settings and trace
+    pages, and on the API's queue list). The API gets its problem JSON, the console a
+    plain line. A NUL in a console page's path is a 404 (a path that names nothing; the
+    API's is answered by ApiProblemMiddleware). Forms are left to their fields (Django's
+    refuse NUL, so the form comes back with the message); API bodies to the parser."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if is_api(request):
-            return self.get_response(request)
-        if "\x00" in request.path_info:
+        api = is_api(request)
+        if not api and "\x00" in request.path_info:
             raise Http404
         for key, values in request.GET.lists():
             if "\x00" in key or any("\x00" in value for value in values):
                 name = key.replace("\x00", "%00")[:64]
+                if api:
+                    detail = API_NUL_DETAIL.format(name=name)
+                    body = problem(400, detail, errors=[{"field": name, "message": detail}])
+                    return JsonResponse(body, status=400)
                 return HttpResponseBadRequest(
                     NUL_DETAIL.format(name=name), content_type="text/plain"
                 )

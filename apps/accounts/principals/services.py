@@ -34,6 +34,7 @@ from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from apps.accounts.names import foreign_domain_problem, foreign_parent_problem, name_problem
 from apps.accounts.permissions import ALL_PERMISSIONS, BUILTIN_ROLES, Perm
 from apps.accounts.principals.selectors import principal_scope
+from apps.spamfilter import bayes
 from mailadmin.audit import audit
 from mailadmin.errors import NotFound, PermissionDenied, ServiceError
 
@@ -307,9 +308,15 @@ def principal_delete(*, actor: Principal, principal: Principal) -> None:
         changes["deletedPrincipals"] = dict(sorted(counts.items()))
     if principal.type == T.INDIVIDUAL:
         api_keys.api_keys_revoke_owned(actor=actor, owner=principal)
+    accounts = _accounts_deleted_with(principal)
     tenant_id = None if principal.type == T.TENANT else principal.tenant_id
     object_id, name = str(principal.pk), principal.name
     principal.delete()
+    # Their Bayes models are keyed by a scope string (nothing cascades to them) and may
+    # live in Redis: purged once the delete is committed, never for one rolled back; a
+    # store that fails then is logged, the delete stands.
+    if accounts:
+        transaction.on_commit(lambda: bayes.purge_accounts(accounts), robust=True)
     audit(
         actor=actor,
         action="principal.delete",
@@ -319,6 +326,16 @@ def principal_delete(*, actor: Principal, principal: Principal) -> None:
         tenant_id=tenant_id,
         changes=changes,
     )
+
+
+def _accounts_deleted_with(principal: Principal) -> list[int]:
+    """The individual accounts a delete removes: the principal, or a tenant's all."""
+    if principal.type == T.INDIVIDUAL:
+        return [principal.pk]
+    if principal.type == T.TENANT:
+        individuals = principal.tenant_principals.filter(type=T.INDIVIDUAL)
+        return list(individuals.values_list("pk", flat=True))
+    return []
 
 
 # --- checking ---------------------------------------------------------------------------

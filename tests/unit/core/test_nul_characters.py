@@ -1,6 +1,6 @@
-"""A NUL in a console page's query string or path is refused before any view: list pages
-filter by their query parameters, and PostgreSQL refuses NUL in text (each of these
-was a 500 there)."""
+"""A NUL in a query string (console or API) or a console page's path is refused before
+any view: list pages and list APIs filter by their query parameters, and PostgreSQL
+refuses NUL in text (each of these was a 500 there). Run with DATABASE_URL for that."""
 
 from __future__ import annotations
 
@@ -49,3 +49,32 @@ def test_the_api_keeps_its_own_answers(api_root):
     response = api_root.get("/api/principal/a%00b")
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/queue/messages?text=%00", "text"),
+        ("/api/queue/messages?sender=a%00b", "sender"),
+        ("/api/principal?filter=%00", "filter"),
+        ("/api/principal?types=individual&filter=x%00", "filter"),
+        ("/api/reports/dmarc?reporter=%00", "reporter"),
+        ("/api/reports/tls?reporter=%00", "reporter"),
+        ("/api/spam-filter/quarantine?mailbox=%00", "mailbox"),
+        ("/api/audit?q=%00", "q"),
+        ("/api/principal?a%00=1", "a%00"),
+    ],
+)
+def test_a_nul_in_an_api_query_is_a_problem_naming_the_parameter(api_root, path, name):
+    """On PostgreSQL (DATABASE_URL) a NUL reaching a text filter was a 500."""
+    response = api_root.get(path)
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/json"
+    message = f"Invalid value for field {name}: Null characters are not allowed."
+    assert response.json() == {
+        "type": "about:blank",
+        "status": 400,
+        "title": "Bad Request",
+        "detail": message,
+        "errors": [{"field": name, "message": message}],
+    }

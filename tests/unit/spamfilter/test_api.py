@@ -292,6 +292,33 @@ def test_it_gives_the_subdomain_policy_and_temporary_errors(api_a, dns_server):
     assert data["ipRevResult"] == {"type": "tempError"}
 
 
+def test_it_gives_iprev_permerror_when_the_ip_has_no_ptr_record(api_a, dns_server):
+    data = api_a.post("/api/troubleshoot/dmarc", TROUBLESHOOT, format="json").json()["data"]
+    assert (data["ipRevResult"], data["ipRevPtr"]) == ({"type": "permError"}, [])
+
+
+@pytest.mark.parametrize(
+    ("record", "result", "policy"),
+    [
+        # RFC 7489 6.6.3: no valid p= and no valid rua= is no DMARC processing (was
+        # permError); with a valid rua= the record is evaluated as p=none
+        ("v=DMARC1; p=bogus", "none", "none"),
+        ("v=DMARC1; p=reject; sp=bogus", "none", "none"),
+        ("v=DMARC1; p=bogus; rua=mailto:dmarc@example.org", "fail", "none"),
+    ],
+)
+def test_it_troubleshoots_a_record_without_a_valid_policy(
+    api_a, dns_server, record, result, policy
+):
+    dns_server.set_zone("_dmarc.example.org", {"TXT": [record]})
+    data = api_a.post("/api/troubleshoot/dmarc", TROUBLESHOOT, format="json").json()["data"]
+    assert (data["dmarcResult"], data["dmarcPass"], data["dmarcPolicy"]) == (
+        {"type": result},
+        False,
+        policy,
+    )
+
+
 def test_it_needs_troubleshoot(api_client_for, user_a):
     response = api_client_for(user_a).post("/api/troubleshoot/dmarc", TROUBLESHOOT, format="json")
     assert response.status_code == 403

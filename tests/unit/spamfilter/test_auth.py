@@ -270,11 +270,21 @@ def test_it_confirms_the_ptr_name_forward(dns_server):
     assert (result.result, result.ptr) == ("pass", "mx.sender.test")
 
 
-def test_it_fails_iprev_without_ptr_or_when_the_name_points_elsewhere(dns_server):
-    assert auth.iprev_check(ScanLookups(), IP).result == "fail"
+def test_iprev_is_permerror_without_ptr_data_and_fails_when_the_name_points_elsewhere(
+    dns_server,
+):
+    """RFC 8601 2.7.3: no PTR data published (NXDOMAIN or NODATA) is permerror; a PTR
+    name that does not confirm forward is fail; a DNS error is temperror."""
+    assert auth.iprev_check(ScanLookups(), IP).result == "permerror"  # NXDOMAIN
+    lookups.cache_clear()
+    dns_server.set_zone("10.2.0.192.in-addr.arpa", {"TXT": ["no ptr here"]})  # NODATA
+    assert auth.iprev_check(ScanLookups(), IP) == auth.IprevResult("permerror")
     lookups.cache_clear()
     dns_server.set_zone("10.2.0.192.in-addr.arpa", {"PTR": ["liar.test."]})
     dns_server.set_zone("liar.test", {"A": ["198.51.100.7"]})
+    assert auth.iprev_check(ScanLookups(), IP).result == "fail"
+    lookups.cache_clear()
+    dns_server.set_zone("liar.test", {})  # a PTR name without any address: still fail
     assert auth.iprev_check(ScanLookups(), IP).result == "fail"
     lookups.cache_clear()  # answers are kept between scans for their TTL
     dns_server.set_zone("10.2.0.192.in-addr.arpa", "SERVFAIL")

@@ -8,6 +8,8 @@ import random
 import re
 import time
 
+import pytest
+
 from apps.spamfilter import auth
 from apps.spamfilter.lookups import ScanLookups
 from tests.unit.spamfilter.test_auth import _serve_vector
@@ -138,6 +140,46 @@ def test_relaxed_spf_alignment_across_subdomains_and_strict_refusal(dns_server):
 def test_a_record_that_does_not_start_with_the_version_is_not_dmarc(dns_server):
     dns_server.set_zone("_dmarc.v.test", {"TXT": ["p=reject; v=DMARC1"]})
     assert _dmarc("v.test").result == "none"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "v=DMARC1; rua=mailto:dmarc@p.test",
+        "v=DMARC1; p=bogus; rua=mailto:dmarc@p.test!10m",
+        "v=DMARC1; p=; rua=nonsense, mailto:dmarc@p.test",
+        "v=DMARC1; p=reject; sp=bogus; rua=mailto:dmarc@p.test",  # sp invalid: the same
+    ],
+)
+def test_no_valid_policy_with_a_valid_rua_acts_as_p_none(dns_server, record):
+    """RFC 7489 6.6.3 step 6.1: evaluated, and a failure applies no policy."""
+    dns_server.set_zone("_dmarc.p.test", {"TXT": [record]})
+    result = _dmarc("p.test")
+    assert (result.result, result.policy, result.published_policy) == ("fail", "none", "none")
+    assert "sp" not in result.published
+    result = _dmarc("p.test", spf=("pass", "p.test"))
+    assert (result.result, result.policy) == ("pass", "none")
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "v=DMARC1",
+        "v=DMARC1; p=bogus",
+        "v=DMARC1; p=reject; sp=bogus",
+        "v=DMARC1; rua=",
+        "v=DMARC1; p=bogus; rua=nonsense",  # no URI in it (no scheme)
+        "v=DMARC1; rua=mailto dmarc@p.test, :x",
+    ],
+)
+def test_no_valid_policy_without_a_valid_rua_is_no_dmarc_processing(dns_server, record):
+    """RFC 7489 6.6.3 step 6.2: result none (no DMARC_BAD_POLICY); was permerror. The
+    record is the From domain's, so the organisational domain is not asked instead."""
+    dns_server.set_zone("_dmarc.mail.p.test", {"TXT": [record]})
+    dns_server.set_zone("_dmarc.p.test", {"TXT": ["v=DMARC1; p=reject"]})
+    result = _dmarc("mail.p.test")
+    assert (result.result, result.policy, result.published) == ("none", "none", {})
+    assert result.detail == auth.NO_DMARC_POLICY
 
 
 # --- ARC -------------------------------------------------------------------------------------

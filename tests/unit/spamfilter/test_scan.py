@@ -62,6 +62,18 @@ def test_it_scores_the_spec_example_as_the_spec_does(spec_dns):
     assert verdict.tags["MISSING_MID"].value == 2.5
 
 
+def test_a_client_without_a_ptr_record_is_iprev_permerror_and_scores_as_before(dns_server):
+    """RFC 8601 2.7.3: no PTR data published is permerror (it said fail). The tags and
+    score are those it had then: RDNS_NONE and HELO_IPREV_MISMATCH, 1.00 each."""
+    verdict = spec_scan()
+    assert "\tiprev=permerror policy.iprev=8.8.8.8;\r\n" in verdict.authentication_results
+    assert verdict.disposition_value == SPEC_RESULT.replace(
+        "\tMISSING_DATE (1.00),\r\n", "\tMISSING_DATE (1.00),\r\n\tRDNS_NONE (1.00),\r\n"
+    ).replace("score=12.70", "score=13.70")
+    assert verdict.score == 13.7
+    assert verdict.tags["RDNS_NONE"].value == verdict.tags["HELO_IPREV_MISMATCH"].value == 1.0
+
+
 def test_it_ends_within_the_deadline_when_dns_is_silent(settings, dns_server):
     for name in ("example.net", "example.org", "foo.org", "8.8.8.8.in-addr.arpa"):
         dns_server.set_zone(name, "TIMEOUT")
