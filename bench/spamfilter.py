@@ -18,6 +18,9 @@ each tag with its value) as JSON lines; `--check FILE` compares this run's verdi
 such a file and exits 1 naming each message that differs: a speed-up must not change a
 verdict (dump before the change, check after it).
 
+bench/rspamd_peer.py scans the same held-out half with rspamd 3.4, the speed goal's peer,
+on this machine, and prints its worker's CPU beside this bench's (README, "CPU per message").
+
 The held-out half judges the filter; it must not shape it: decide token groups, Bayes'
 scores or rule scores with bench/spamfilter_cv.py, which opens only the learned half.
 """
