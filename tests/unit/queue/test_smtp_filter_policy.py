@@ -12,7 +12,7 @@ from apps.spamfilter.message import parse
 from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
 from apps.store.models import Message
 from tests.support.smtp_listeners import connect
-from tests.unit.queue.test_smtp_filtering import GTUBE, HAM
+from tests.unit.queue.test_smtp_filtering import HAM
 
 KNITTING = HAM.replace(b"Lunch on Thursday", b"Weekly knitting digest").replace(
     b"Shall we meet at noon at the usual place? Bring the notes from Monday.",
@@ -53,17 +53,6 @@ def test_a_single_recipients_own_bayes_model_votes(mailboxes, settings, monkeypa
     both = scan_inbound(_inbound(KNITTING, ["jane@example.test", "joe@example.test"]),
                         [jane.pk, joe.pk])  # fmt: skip
     assert b"BAYES_SPAM" not in _head(both.data)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_reject_reply_names_the_rule(inbound, mailboxes):
-    with connect(inbound) as client:
-        client.mail("sender@remote.test")
-        client.rcpt("jane@example.test")
-        code, reply = client.data(GTUBE)
-    assert code == 550
-    assert reply.startswith(b"5.7.1 ") and b"GTUBE" in reply, reply
-    assert not Message.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
