@@ -157,3 +157,14 @@ def test_a_store_that_fails_after_the_delete_is_logged_and_the_delete_stands(
         assert api_a.delete("/api/principal/user-a").status_code == 200
     assert not Principal.objects.filter(pk=user_a.pk).exists()
     assert "Redis is down" in caplog.text
+
+
+def test_a_redis_that_is_down_after_the_delete_is_logged_and_the_delete_stands(
+    api_a, user_a, settings, caplog, django_capture_on_commit_callbacks
+):
+    """The same with a real refusal: nothing listens on the port REDIS_URL names."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_a.delete("/api/principal/user-a").status_code == 200
+    assert not Principal.objects.filter(pk=user_a.pk).exists()
+    assert "127.0.0.1:1" in caplog.text
