@@ -304,7 +304,8 @@ def sender_status(
     An address or domain on a safe list counts only for a sender in `authenticated`
     (see `unauthenticated`): anyone can write a safe-listed address in MAIL FROM or From,
     so a match by an unauthenticated sender is "unverified" and filtered like any other
-    mail. IP safe entries match the connecting IP, which the sender cannot forge. A sender
+    mail. IP safe entries match the connecting IP, which the sender cannot forge (for
+    fetched mail, the client its provider's Received line names: `scan`'s judged_hop). A sender
     on both of a mailbox's lists is safe: the narrower safe entry is how one lets a
     colleague through a blocked domain. Filter level "exclusive" blocks every sender not
     safe-listed; "off" leaves the others unfiltered."""

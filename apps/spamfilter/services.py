@@ -282,7 +282,8 @@ def scan(
     and the DNS block lists judge instead of `remote_ip`/`ehlo_domain`, which name the
     server the message was fetched from, not its sender (apps.spamfilter.received). With
     no IP in it, SPF and iprev are not judged (`none`); DKIM, ARC and DMARC run as ever.
-    The sender lists' IP entries still match the connecting IP."""
+    The sender lists' IP entries match that client too (none without its IP): the server
+    fetched from is the mailbox's own provider, not the sender an IP entry names."""
     started = time.perf_counter()
     ruleset = rules.current()
     parsed = parse(message)
@@ -384,7 +385,7 @@ def scan(
         listed, note = sender_lists.scan_status(
             mailbox_ids=recipient_mailboxes,
             senders=[env_from, parsed.from_address.address if parsed.from_address else ""],
-            remote_ip=peer,
+            remote_ip=ip if judged_hop is not None else peer,
             results=results,
         )
     return Verdict(

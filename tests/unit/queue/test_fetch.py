@@ -10,8 +10,9 @@ import pytest
 from apps.queue import fetch, fetch_services
 from apps.queue.fetch_services import FetchValues
 from apps.queue.models import FetchEntry, FetchJob, FetchSeen
+from apps.queue.smtp.inbound import BLOCKED_SENDER
 from apps.queue.tasks import fetch_due_task, fetch_job_task
-from apps.spamfilter.models import QuarantinedMessage
+from apps.spamfilter.models import QuarantinedMessage, SenderListEntry
 from apps.store import blobs
 from apps.store.models import Message
 from mailadmin.core.models import TaskRun
@@ -472,6 +473,36 @@ def test_the_dns_block_lists_are_asked_about_the_judged_client(
     asked = {name for name, _ in dns_server.queries}
     assert "4.3.2.1.bl.test" in asked and "1.0.0.127.bl.test" not in asked
     assert "1.0.0.127.in-addr.arpa" not in asked  # nor iprev about the IMAP server
+
+
+def test_the_mailboxs_ip_lists_meet_the_judged_client_not_the_server_fetched_from(
+    imap, remote, make_job, mailboxes
+):
+    jane = mailboxes["jane"]
+    job = make_job(imap)
+    # The IMAP server (loopback) is jane's own provider: blocking it blocks no sender.
+    SenderListEntry.objects.create(
+        mailbox=jane, tenant_id=jane.tenant_id, list="ipblacklist", value="127.0.0.0/8"
+    )
+    remote.add(HAM)
+    run(job)
+    assert [folder for folder, _ in stored(jane)] == ["INBOX"]
+    # The client the provider's Received line names is the sender an IP entry is about.
+    SenderListEntry.objects.create(
+        mailbox=jane, tenant_id=jane.tenant_id, list="ipblacklist", value=f"{SENDER_IP}/32"
+    )
+    remote.add(HAM.replace(b"lunch-1@", b"lunch-2@"))
+    run(job)
+    assert len(stored(jane)) == 1
+    assert FetchEntry.objects.order_by("id").last().reason == BLOCKED_SENDER
+    # And its safe list: GTUBE from a safe-listed client still reaches the INBOX.
+    SenderListEntry.objects.filter(mailbox=jane).delete()
+    SenderListEntry.objects.create(
+        mailbox=jane, tenant_id=jane.tenant_id, list="ipsafelist", value=SENDER_IP
+    )
+    remote.add(GTUBE)
+    run(job)
+    assert [folder for folder, _ in stored(jane)] == ["INBOX", "INBOX"]
 
 
 def test_a_full_mailbox_is_tried_again_next_run(imap, remote, make_job, mailboxes):
