@@ -282,9 +282,14 @@ class WireResolver:
             yield self
         finally:
             self._users -= 1
-            if self._users == 0 and self._sockets is not None:
-                self._sockets.close()
-                self._sockets = None
+            if self._users == 0:
+                self.close()
+
+    def close(self) -> None:
+        """Close its sockets now (on their event loop); lookups under way fail."""
+        if self._sockets is not None:
+            self._sockets.close()
+            self._sockets = None
 
     # --- one lookup -----------------------------------------------------------------------
 
@@ -462,11 +467,12 @@ class WireAnswer:
     """The records answering a question (after any CNAME chain), as dnspython rdata: what
     dns.resolver.Answer offers the checks (iteration, `rrset`, `canonical_name`)."""
 
-    __slots__ = ("rrset", "canonical_name")
+    __slots__ = ("rrset", "canonical_name", "ttl")
 
-    def __init__(self, rrset: list, canonical_name: NameText) -> None:
+    def __init__(self, rrset: list, canonical_name: NameText, ttl: int) -> None:
         self.rrset = rrset
         self.canonical_name = canonical_name
+        self.ttl = ttl  # the least TTL of the records and of the CNAMEs leading to them
 
     def __iter__(self):
         return iter(self.rrset)
@@ -521,29 +527,33 @@ def _fast_answer(data: bytes, question_length: int, rdtype: int) -> WireAnswer |
             owner, offset = _name_at(data, offset)
             rtype = int.from_bytes(data[offset : offset + 2], "big")
             rclass = int.from_bytes(data[offset + 2 : offset + 4], "big")
+            ttl = int.from_bytes(data[offset + 4 : offset + 8], "big") & 0x7FFFFFFF
             length = int.from_bytes(data[offset + 8 : offset + 10], "big")
             start = offset + 10
             offset = start + length
             if offset > len(data):
                 return None
             if rclass == 1:
-                records.append((owner, rtype, start, length))
+                records.append((owner, rtype, start, length, ttl))
         current, _ = _name_at(data, 12)
         canonical = NameText(current)
+        least = 0x7FFFFFFF
         for _ in range(MAX_CHAIN):
             found = [r for r in records if r[0] == current and r[1] == rdtype]
             if found:
                 rrset, seen = [], set()
-                for _, _, start, length in found:
+                for _, _, start, length, ttl in found:
+                    least = min(least, ttl)
                     raw = data[start : start + length]
                     if raw in seen:
                         continue
                     seen.add(raw)
                     rrset.append(dns.rdata.from_wire(1, rdtype, data, start, length))
-                return WireAnswer(rrset, canonical)
+                return WireAnswer(rrset, canonical, least)
             alias = next((r for r in records if r[0] == current and r[1] == 5), None)
             if alias is None or rdtype == 5:
                 return None
+            least = min(least, alias[4])
             current, _ = _name_at(data, alias[2])
             canonical = NameText(dns.name.from_wire(data, alias[2])[0].to_text())
         return None

@@ -96,6 +96,7 @@ class DnsServer:
         # Names answered with the AD bit set, as a validating resolver does for data it
         # proved with DNSSEC. The records are not signed: this stands in for the resolver.
         self.authenticated: set[str] = set()
+        self.ttls: dict[str, int] = {}  # a name's records' TTL, else TTL
         self._tcp, self._udp = _bind_pair("127.0.0.1")
         self.port = self._tcp.getsockname()[1]
         self._stop = threading.Event()
@@ -152,13 +153,15 @@ class DnsServer:
                 aliases = zone.get("CNAME") if isinstance(zone, dict) else None
                 if qtype == "CNAME" or not aliases:
                     break
-                reply.add_answer(RR(owner, QTYPE.CNAME, ttl=TTL, rdata=_rdata("CNAME", aliases[0])))
+                ttl = self.ttls.get(str(owner).rstrip(".").lower(), TTL)
+                reply.add_answer(RR(owner, QTYPE.CNAME, ttl=ttl, rdata=_rdata("CNAME", aliases[0])))
                 owner = aliases[0]
                 zone = self.zones.get(owner.rstrip(".").lower())
             if isinstance(zone, dict):
+                ttl = self.ttls.get(str(owner).rstrip(".").lower(), TTL)
                 for value in zone.get(qtype, []):
                     reply.add_answer(
-                        RR(owner, QTYPE.reverse[qtype], ttl=TTL, rdata=_rdata(qtype, value))
+                        RR(owner, QTYPE.reverse[qtype], ttl=ttl, rdata=_rdata(qtype, value))
                     )
         return reply.pack()
 

@@ -40,6 +40,16 @@ def test_it_answers_with_records_and_follows_cname_chains(dns_server):
     assert [r.target.to_text() for r in cname] == ["alias.example.test."]
 
 
+def test_an_answers_ttl_is_the_least_along_its_cname_chain(dns_server):
+    dns_server.set_zone("www.example.test", {"CNAME": ["example.test."]})
+    dns_server.set_zone("example.test", {"A": ["192.0.2.1"]})
+    dns_server.ttls.update({"www.example.test": 30, "example.test": 3600})
+    assert _resolve(make_async_resolver(), "example.test", "A").ttl == 3600
+    assert _resolve(make_async_resolver(), "www.example.test", "A").ttl == 30
+    dns_server.ttls["www.example.test"] = 7200
+    assert _resolve(make_async_resolver(), "www.example.test", "A").ttl == 3600
+
+
 def test_it_raises_what_dnspython_raises(dns_server, settings):
     dns_server.set_zone("example.test", {"A": ["127.0.0.1"]})
     dns_server.set_zone("broken.test", "SERVFAIL")
