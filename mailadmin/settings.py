@@ -193,6 +193,7 @@ CELERY_TASK_ROUTES = {
     "telemetry.purge": {"queue": "maintenance"},
     "spamfilter.quarantine_purge": {"queue": "maintenance"},
     "spamfilter.quarantine_digest": {"queue": "maintenance"},
+    "spamfilter.bayes_forget_deleted": {"queue": "maintenance"},
     "store.purge_due": {"queue": "maintenance"},
     "store.purge_accounts": {"queue": "maintenance"},
     "store.purge_account": {"queue": "maintenance"},
@@ -229,6 +230,11 @@ CELERY_BEAT_SCHEDULE = {
     "spamfilter-quarantine": {
         "task": "spamfilter.quarantine_due",
         "schedule": crontab(hour="6", minute="7"),
+    },
+    # Bayes models of deleted accounts whose own purge found the store down.
+    "spamfilter-bayes-forget-deleted": {
+        "task": "spamfilter.bayes_forget_deleted",
+        "schedule": crontab(hour="6", minute="37"),
     },
     # The store's purges: accounts (expunge, Trash/Junk, undelete window), then data and
     # in-memory; blobs an hour later, when the day's account purge has let go of them.

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import itertools
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -41,8 +42,11 @@ SUBJECT_HEADERS = ("Subject",)
 TOKEN_HEADERS = ("From", "Reply-To", "X-Mailer", "User-Agent", "Return-Path")
 
 
+ACCOUNT_SCOPE = "account:"
+
+
 def account_scope(account_id: int) -> str:
-    return f"account:{account_id}"
+    return f"{ACCOUNT_SCOPE}{account_id}"
 
 
 # --- tokens ----------------------------------------------------------------------------
@@ -399,6 +403,20 @@ class DatabaseStore:
         found = {scope: (spam, ham) for scope, spam, ham in rows}
         return [found.get(s, (0, 0)) for s in scopes]
 
+    def account_scopes(self) -> Iterator[str]:
+        """Every account model's scope (learning writes the model row with the tokens), a
+        page at a time by primary key: what the caller purges meanwhile is behind it."""
+        from apps.spamfilter.models import BayesModel
+
+        last = 0
+        while True:
+            rows = BayesModel.objects.filter(scope__startswith=ACCOUNT_SCOPE, pk__gt=last)
+            page = list(rows.order_by("pk").values_list("pk", "scope")[:2000])
+            if not page:
+                return
+            last = page[-1][0]
+            yield from (scope for _, scope in page)
+
     def counts(self, scope: str, digests: list[bytes]) -> list[tuple[int, int]]:
         from apps.spamfilter.models import BayesToken
 
@@ -490,6 +508,12 @@ class RedisStore:
         for scope in scopes:
             pipe.hget(self.key(scope), self.LEARNED)
         return [self._split(v) for v in pipe.execute()] if scopes else []
+
+    def account_scopes(self) -> Iterator[str]:
+        """Every account model's scope (SCAN: the keyspace is walked, never blocked)."""
+        prefix = self.key(ACCOUNT_SCOPE)
+        for name in self.client.scan_iter(match=prefix + "*", count=1000):
+            yield name.decode("utf-8", "replace").removeprefix(self.key(""))
 
     def counts(self, scope: str, digests: list[bytes]) -> list[tuple[int, int]]:
         if not digests:
@@ -626,6 +650,30 @@ def purge_accounts(account_ids: Iterable[int]) -> None:
     scopes = [account_scope(account_id) for account_id in account_ids]
     if scopes:
         store().purge_many(scopes)
+
+
+def forget_deleted_accounts(batch: int = 1000) -> int:
+    """Purge the models of accounts that no longer exist, and say how many: a delete purges
+    its accounts' models once committed, but not when the store was down then, nor for
+    accounts deleted before deletes did. Principal ids are never given again, so a model
+    whose account is gone is nobody's."""
+    from apps.accounts.models import Principal
+
+    models = store()
+    forgotten = 0
+    scopes = models.account_scopes()
+    while chunk := list(itertools.islice(scopes, batch)):
+        ids = {}
+        for scope in chunk:
+            number = scope.removeprefix(ACCOUNT_SCOPE)
+            if number.isascii() and number.isdigit():  # anything else is not ours to judge
+                ids[int(number)] = scope
+        existing = set(Principal.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        orphans = [scope for account_id, scope in ids.items() if account_id not in existing]
+        if orphans:
+            models.purge_many(orphans)
+            forgotten += len(orphans)
+    return forgotten
 
 
 def learned(scope: str) -> tuple[int, int]:

@@ -27,3 +27,11 @@ def quarantine_digest_task(run: RunContext) -> Outcome:
     """One digest per quarantine owner (safe to repeat: an item named in a digest is
     marked in the same transaction, so a retry names only the rest)."""
     return quarantine.digest_outcome(quarantine.quarantine_digest_send(progress=run))
+
+
+@shared_task(name="spamfilter.bayes_forget_deleted", ignore_result=True)
+def bayes_forget_deleted_task() -> int:
+    """Beat, daily: the Bayes models of accounts that no longer exist are purged."""
+    from apps.spamfilter import bayes
+
+    return bayes.forget_deleted_accounts()

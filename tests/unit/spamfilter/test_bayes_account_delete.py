@@ -6,6 +6,8 @@ same id on another database)."""
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
+from django.core.management import call_command
 
 from apps.accounts.models import Principal
 from apps.domains import mailbox_services
@@ -13,6 +15,7 @@ from apps.domains.services import domain_delete
 from apps.spamfilter import bayes
 from apps.spamfilter.message import parse
 from apps.spamfilter.models import BayesModel, BayesToken
+from apps.spamfilter.tasks import bayes_forget_deleted_task
 from tests.unit.spamfilter.test_bayes import store  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
@@ -168,3 +171,35 @@ def test_a_redis_that_is_down_after_the_delete_is_logged_and_the_delete_stands(
         assert api_a.delete("/api/principal/user-a").status_code == 200
     assert not Principal.objects.filter(pk=user_a.pk).exists()
     assert "127.0.0.1:1" in caplog.text
+
+
+def test_models_of_accounts_that_are_gone_are_forgotten_and_the_others_kept(
+    store,  # noqa: F811
+    make_principal,
+    tenant_a,
+    capsys,
+):
+    """A delete whose purge found the store down, or one made before deletes purged, left
+    a model behind: the daily sweep (and its command) forget it."""
+    bayes.forget_deleted_accounts()  # what earlier tests left in Redis (it outlives them)
+    living = make_principal(tenant=tenant_a)
+    gone = make_principal(tenant=tenant_a)
+    gone_id = gone.pk
+    Principal.objects.filter(pk=gone_id).delete()  # as before deletes purged
+    living_scope, gone_scope = (bayes.account_scope(i) for i in (living.pk, gone_id))
+    never = bayes.account_scope(gone_id + 10_000)  # an id no principal had here
+    for scope in (living_scope, gone_scope, never, bayes.GLOBAL):
+        bayes.purge(scope)
+        bayes.learn(SPAM, spam=True, scope=scope)
+    assert bayes.forget_deleted_accounts(batch=2) == 2  # in pages of two: three account models
+    assert [_stored(s, store) for s in (living_scope, gone_scope, never)] == [True, False, False]
+    assert bayes.learned(bayes.GLOBAL) == (1, 0)
+    bayes.learn(SPAM, spam=True, scope=gone_scope)
+    call_command("bayes_forget_deleted")
+    assert capsys.readouterr().out == "Purged 1 Bayes model of deleted accounts.\n"
+    assert not _stored(gone_scope, store) and _stored(living_scope, store)
+    assert settings.CELERY_BEAT_SCHEDULE["spamfilter-bayes-forget-deleted"]["task"] == (
+        bayes_forget_deleted_task.name
+    )
+    bayes.purge(living_scope)
+    bayes.purge(bayes.GLOBAL)
