@@ -32,15 +32,24 @@ _HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?")
 # The client's HELO where an MTA records it inside its comment: not where its IP is.
 _CLIENT_HELO = re.compile(r"\bhelo=\S*|\(HELO\s[^()]*\)", re.IGNORECASE)
 _IP_LITERAL = re.compile(r"\[(?:IPv6:)?[0-9A-Fa-f.:]{2,45}\]")
+# The hop used TLS: its `with` protocol says so (RFC 3848 ESMTPS/ESMTPSA/LMTPS/LMTPSA,
+# RFC 6531 UTF8SMTPS/UTF8SMTPSA/UTF8LMTPS/UTF8LMTPSA), or the receiving MTA noted the TLS
+# version (Postfix `(using TLSv1.3 with cipher ...)`, Microsoft `(version=TLS1_2, ...)`).
+_TLS = re.compile(
+    r"\bwith\s+(?:UTF8)?(?:E?SMTP|LMTP)SA?\b|\(\s*using\s+TLS|\bversion=TLS", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
 class Hop:
     """The client judged for a fetched message: its IP ("" when no Received line names a
-    public one: then SPF and iprev are not judged) and the HELO it gave ("" unknown)."""
+    public one: then SPF and iprev are not judged), the HELO it gave ("" unknown) and
+    whether the provider took the message over TLS (its Received field says so; with no
+    client named, the topmost field: RCVD_TLS_LAST is about that hop, not our fetch)."""
 
     ip: str = ""
     helo: str = ""
+    tls: bool = False
 
 
 def _public(text: str) -> str:
@@ -90,7 +99,11 @@ def hop_of(field: str) -> Hop | None:
     if found is None and _EXIM_HELO.search(rest):
         found = _BRACKETED.fullmatch(first)
     ip = _public(found[1]) if found is not None else ""
-    return Hop(ip=ip, helo=_helo(clause)) if ip else None
+    return Hop(ip=ip, helo=_helo(clause), tls=_used_tls(field)) if ip else None
+
+
+def _used_tls(field: str) -> bool:
+    return _TLS.search(field[:MAX_FIELD]) is not None
 
 
 def received_fields(data: bytes) -> list[str]:
@@ -123,10 +136,11 @@ def client_hop(data: bytes) -> Hop:
     whose from-clause names a public IP; Hop() when none does (no Received field,
     private or loopback addresses only, nothing parsable)."""
     try:
-        for field in received_fields(data):
+        fields = received_fields(data)
+        for field in fields:
             hop = hop_of(field)
             if hop is not None:
                 return hop
+        return Hop(tls=bool(fields) and _used_tls(fields[0]))
     except Exception:  # noqa: BLE001 - a hostile header names no client, never an error
         return Hop()
-    return Hop()

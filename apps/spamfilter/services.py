@@ -283,7 +283,8 @@ def scan(
     server the message was fetched from, not its sender (apps.spamfilter.received). With
     no IP in it, SPF and iprev are not judged (`none`); DKIM, ARC and DMARC run as ever.
     The sender lists' IP entries match that client too (none without its IP): the server
-    fetched from is the mailbox's own provider, not the sender an IP entry names."""
+    fetched from is the mailbox's own provider, not the sender an IP entry names; and
+    `is_tls` is the hop's (RCVD_TLS_LAST), not the fetch connection's."""
     started = time.perf_counter()
     ruleset = rules.current()
     parsed = parse(message)
@@ -291,6 +292,7 @@ def scan(
     peer = _valid_ip(remote_ip) if remote_ip else ""
     ip, helo = (judged_hop.ip, judged_hop.helo) if judged_hop is not None else (peer, ehlo_domain)
     ip = _valid_ip(ip) if ip else ""
+    is_tls = judged_hop.tls if judged_hop is not None else is_tls
     helo = (helo or "").strip().rstrip(".").lower()
     env_from = (env_from or "").strip().strip("<>")
     results = None

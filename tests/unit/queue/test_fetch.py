@@ -411,6 +411,19 @@ def test_fetched_mail_is_judged_by_the_client_its_providers_received_line_names(
     assert not tags & {"SPF_FAIL", "DMARC_POLICY_REJECT", "RDNS_NONE", "HELO_IPREV_MISMATCH"}
 
 
+def test_rcvd_tls_last_is_about_the_providers_hop_not_the_fetch_connection(
+    imap, remote, make_job, mailboxes
+):
+    """The fetch itself runs without TLS here (security "none"): the tag follows the
+    `with ESMTPS` / `with ESMTP` of the provider's Received line."""
+    remote.add(HAM)
+    remote.add(HAM.replace(b"lunch-1@", b"lunch-2@").replace(b"with ESMTPS", b"with ESMTP"))
+    run(make_job(imap))
+    over_tls, in_clear = (_verdict(data)[1] for _, data in stored(mailboxes["jane"]))
+    assert "RCVD_NO_TLS_LAST" not in over_tls
+    assert "RCVD_NO_TLS_LAST" in in_clear
+
+
 def test_a_received_line_naming_an_ip_the_spf_record_does_not_allow_fails_spf(
     pop3, remote, make_job, mailboxes
 ):

@@ -30,7 +30,7 @@ def message(*received: bytes) -> bytes:
         (  # Postfix
             b"from mail.remote.test (mail.remote.test [1.2.3.4])\r\n\tby mx.provider.test "
             b"(Postfix) with ESMTPS id 4Qx1;\r\n\tMon, 30 Nov 2026 10:00:01 +0000",
-            Hop("1.2.3.4", "mail.remote.test"),
+            Hop("1.2.3.4", "mail.remote.test", tls=True),
         ),
         (  # Postfix, no PTR name
             b"from helo.remote.test (unknown [81.2.69.142]) by mx.provider.test; x",
@@ -39,11 +39,11 @@ def message(*received: bytes) -> bytes:
         (  # Gmail: the PTR name's final dot
             b"from mail-wr1.google.com (mail-wr1.google.com. [209.85.221.41])\r\n"
             b"        by mx.google.com with ESMTPS id x;",
-            Hop("209.85.221.41", "mail-wr1.google.com"),
+            Hop("209.85.221.41", "mail-wr1.google.com", tls=True),
         ),
         (  # Exim: the PTR name first, the HELO in helo=
             b"from host.remote.test ([8.8.8.8] helo=Smtp.Remote.Test.)\r\n\tby mx with esmtps",
-            Hop("8.8.8.8", "smtp.remote.test"),
+            Hop("8.8.8.8", "smtp.remote.test", tls=True),
         ),
         (  # qmail
             b"from unknown (HELO smtp.q.test) (9.9.9.9) by mx.q.test with SMTP; x",
@@ -65,6 +65,38 @@ def message(*received: bytes) -> bytes:
 )
 def test_it_reads_the_client_as_each_mta_writes_it(field, hop):
     assert client_hop(message(field)) == hop
+
+
+@pytest.mark.parametrize(
+    "field, tls",
+    [
+        (b"from a.test ([8.8.8.8]) by mx.test with ESMTPSA id 1; x", True),
+        (b"from a.test ([8.8.8.8]) by mx.test with UTF8SMTPS id 1; x", True),
+        (b"from a.test ([8.8.8.8]) by mx.test with LMTPS; x", True),
+        (  # Postfix without smtpd_tls_received_header's protocol, with its TLS note
+            b"from a.test (a.test [8.8.8.8]) (using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384"
+            b" (256/256 bits)) by mx.test (Postfix) with ESMTP id 1; x",
+            True,
+        ),
+        (  # Microsoft
+            b"from a.test (8.8.8.8) by b.test (10.0.0.1) with Microsoft SMTP Server"
+            b" (version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15; x",
+            True,
+        ),
+        (b"from a.test ([8.8.8.8]) by mx.test with ESMTP id 1; x", False),
+        (b"from a.test ([8.8.8.8]) by mx.test with SMTP; x", False),
+        (b"from a.test ([8.8.8.8]) by mx.test with ESMTPSX; not a protocol name", False),
+        (b"from esmtps.test ([8.8.8.8]) by mx.test with HTTP; x", False),
+    ],
+)
+def test_it_reads_whether_the_hop_used_tls(field, tls):
+    assert client_hop(message(field)).tls is tls
+
+
+def test_with_no_client_named_the_topmost_field_says_whether_tls_was_used():
+    private = b"from inside.test ([10.0.0.7]) by mx.provider.test with ESMTPS id 1; x"
+    assert client_hop(message(private)) == Hop(tls=True)
+    assert client_hop(message(private.replace(b"ESMTPS", b"ESMTP"))) == Hop()
 
 
 def test_it_takes_the_topmost_hop_with_a_public_ip():
