@@ -62,6 +62,8 @@ def _require(actor: Principal, permission: str, mailbox: Principal | None = None
 def _ip_value(value: str) -> str | None:
     """The canonical text of an IP address or network, or None."""
     text = value.strip()
+    if "%" in text:  # an IPv6 zone id names an interface of this host, never a sender
+        return None
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:

@@ -69,6 +69,9 @@ def test_it_stores_entries_normalised(api_a, tenant_a, alex, list_name, entry, s
         ("safelist", "a b@c.example", "invalid email address: a b@c.example"),
         ("ipsafelist", "spam.com", "invalid ip address: spam.com"),
         ("ipblacklist", "10.0.0.0/33", "invalid ip address: 10.0.0.0/33"),
+        # An IPv6 zone id names an interface of this host: it was stored (a long one: 500).
+        ("ipblacklist", "fe80::1%25eth0", "invalid ip address: fe80::1%eth0"),
+        ("ipsafelist", "fe80::1%25" + "x" * 400, "invalid ip address: fe80::1%" + "x" * 400),
     ],
 )
 def test_it_refuses_bad_entries_with_the_spec_words(
