@@ -59,6 +59,9 @@ def _require(actor: Principal, permission: str, mailbox: Principal | None = None
         raise NotFound()
 
 
+MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
 def _ip_value(value: str) -> str | None:
     """The canonical text of an IP address or network, or None."""
     text = value.strip()
@@ -68,6 +71,10 @@ def _ip_value(value: str) -> str | None:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
         return None
+    # IPv4-mapped (::ffff:1.2.3.4): the scan sees such a peer as the IPv4 address it is.
+    if network.version == 6 and network.prefixlen >= 96 and network.subnet_of(MAPPED):
+        low = int(network.network_address) & 0xFFFFFFFF
+        network = ipaddress.IPv4Network((low, network.prefixlen - 96))
     if network.num_addresses == 1 and "/" not in text:
         return str(network.network_address)
     return str(network)

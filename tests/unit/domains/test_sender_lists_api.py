@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
+from apps.spamfilter.sender_lists import sender_status
 from mailadmin.core.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +41,8 @@ def alex(api_a, tenant_a, domain_a):
         ("ipsafelist", "2001:DB8::1", "ipsafelist", "2001:db8::1"),
         ("ipsafelist", "2001:db8::/32", "ipsafelist", "2001:db8::/32"),
         ("safelist", "192.0.2.7", "ipsafelist", "192.0.2.7"),  # the spec's own example
+        ("ipblacklist", "::ffff:192.0.2.7", "ipblacklist", "192.0.2.7"),  # IPv4-mapped
+        ("ipsafelist", "::FFFF:192.0.2.0/120", "ipsafelist", "192.0.2.0/24"),
     ],
 )
 def test_it_stores_entries_normalised(api_a, tenant_a, alex, list_name, entry, stored_on, stored):
@@ -59,6 +62,17 @@ def test_it_stores_entries_normalised(api_a, tenant_a, alex, list_name, entry, s
     assert response.json()["data"]["entries"] == []
     assert not SenderListEntry.objects.exists()
     assert AuditEvent.objects.filter(action="spam-filter.list-remove").count() == 1
+
+
+def test_an_ipv4_mapped_entry_matches_the_ipv4_peer_it_names(api_a, tenant_a, alex):
+    """The scan sees a peer a [::] listener reports as ::ffff:192.0.2.7 as 192.0.2.7: the
+    entry kept the IPv6 form, accepted, listed, and never matched anything."""
+    assert api_a.post(_url(tenant_a, "ipblacklist", "::ffff:192.0.2.7")).status_code == 200
+    mailbox = SenderListEntry.objects.get().mailbox
+    status = sender_status(
+        mailbox_ids=[mailbox.pk], senders=[], remote_ip="192.0.2.7", authenticated=()
+    )
+    assert status == {mailbox.pk: "block"}
 
 
 @pytest.mark.parametrize(
