@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Collection, Iterable
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
 from apps.accounts.emails import InvalidAddress, display_domain, normalize_address, normalize_domain
@@ -147,9 +147,13 @@ def entry_add(
             f"The {LIST_WORD[target]} of this mailbox is full ({MAX_ENTRIES} entries)",
             field="address",
         )
-    SenderListEntry.objects.create(
-        mailbox=mailbox, tenant_id=mailbox.tenant_id, list=target, value=stored
-    )
+    try:
+        with transaction.atomic():
+            SenderListEntry.objects.create(
+                mailbox=mailbox, tenant_id=mailbox.tenant_id, list=target, value=stored
+            )
+    except IntegrityError:  # added meanwhile by another request (a double submit)
+        return stored
     audit(
         actor=actor,
         action="spam-filter.list-add",

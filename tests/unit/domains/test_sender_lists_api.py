@@ -4,10 +4,13 @@ an index whose query count does not grow with its length."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from apps.accounts.models import Principal
 from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
 from apps.spamfilter.sender_lists import sender_status
 from mailadmin.core.models import AuditEvent
@@ -201,3 +204,32 @@ def test_spam_settings_of_another_tenant_are_out_of_reach(
     assert response.status_code == 403
     assert response.json()["permission"] == "principal-update"
     assert not MailboxSpamSetting.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_entry_added_meanwhile_by_another_request_is_not_a_500(api_a, tenant_a, alex):
+    """Two adds of one entry at once (a double submit): the second finds no row, then
+    meets the first's on the unique index. It answers as for an entry already there."""
+    mailbox = Principal.objects.get(name="alex.smith@a.example")
+    inserted, release = threading.Event(), threading.Event()
+
+    def add_first() -> None:
+        try:
+            with transaction.atomic():
+                SenderListEntry.objects.create(
+                    mailbox=mailbox, tenant_id=tenant_a.pk, list="blacklist", value="spam.com"
+                )
+                inserted.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=add_first)
+    first.start()
+    assert inserted.wait(10)
+    threading.Timer(0.5, release.set).start()  # commits while the API's insert waits on it
+    response = api_a.post(_url(tenant_a, "blacklist", "spam.com"))
+    first.join(10)
+    assert response.status_code == 200, response.content
+    assert response.json()["data"] == {"name": "blacklist", "entries": ["spam.com"]}
+    assert SenderListEntry.objects.count() == 1
