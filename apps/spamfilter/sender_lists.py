@@ -170,7 +170,10 @@ def entry_add(
 def entry_remove(*, actor: Principal, mailbox: Principal, list_name: str, value: str) -> None:
     _require(actor, Perm.PRINCIPAL_UPDATE, mailbox)
     target, stored = parse_entry(list_name, value)
-    deleted, _ = SenderListEntry.objects.filter(mailbox=mailbox, list=target, value=stored).delete()
+    # As shown too: a row stored before its canonical form changed (::ffff:102:304).
+    values = {stored, value.strip().lower()}
+    rows = SenderListEntry.objects.filter(mailbox=mailbox, list=target, value__in=values)
+    deleted, _ = rows.delete()
     if not deleted:
         raise ValidationFailed(
             f"{value.strip()} is not found on the {LIST_WORD[target]}", field="address"

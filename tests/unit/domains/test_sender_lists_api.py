@@ -79,6 +79,20 @@ def test_an_ipv4_mapped_entry_matches_the_ipv4_peer_it_names(api_a, tenant_a, al
     assert status == {mailbox.pk: "block"}
 
 
+def test_an_ipv4_mapped_entry_stored_in_its_ipv6_form_can_be_removed(api_a, tenant_a, alex):
+    """Such entries were kept as ::ffff:102:304; the list shows that text, and deleting it
+    by that text must still find the row (it now parses to 1.2.3.4)."""
+    mailbox = Principal.objects.get(name="alex.smith@a.example")
+    SenderListEntry.objects.create(
+        mailbox=mailbox, tenant_id=tenant_a.pk, list="ipblacklist", value="::ffff:102:304"
+    )
+    assert api_a.get(_url(tenant_a, "ipblacklist")).json()["data"]["entries"] == ["::ffff:102:304"]
+    response = api_a.delete(_url(tenant_a, "ipblacklist", "::ffff:102:304"))
+    assert response.status_code == 200, response.content
+    assert response.json()["data"] == {"name": "ipblacklist", "entries": []}
+    assert not SenderListEntry.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("list_name", "entry", "message"),
     [
