@@ -167,12 +167,20 @@ def entry_add(
 
 
 @transaction.atomic
-def entry_remove(*, actor: Principal, mailbox: Principal, list_name: str, value: str) -> None:
+def entry_remove(*, actor: Principal, mailbox: Principal, list_name: str, value: str) -> str:
+    """Take a sender off one of the mailbox's lists; the list it was on."""
     _require(actor, Perm.PRINCIPAL_UPDATE, mailbox)
-    target, stored = parse_entry(list_name, value)
+    shown = value.strip().lower()
+    try:
+        target, stored = parse_entry(list_name, value)
+    except ValidationFailed:
+        # A row kept before such text was refused (an IPv6 zone id) goes as the list shows it.
+        target = IP_LIST.get(list_name, list_name)
+        if not SenderListEntry.objects.filter(mailbox=mailbox, list=target, value=shown).exists():
+            raise
+        stored = shown
     # As shown too: a row stored before its canonical form changed (::ffff:102:304).
-    values = {stored, value.strip().lower()}
-    rows = SenderListEntry.objects.filter(mailbox=mailbox, list=target, value__in=values)
+    rows = SenderListEntry.objects.filter(mailbox=mailbox, list=target, value__in={stored, shown})
     deleted, _ = rows.delete()
     if not deleted:
         raise ValidationFailed(
@@ -187,6 +195,7 @@ def entry_remove(*, actor: Principal, mailbox: Principal, list_name: str, value:
         tenant_id=mailbox.tenant_id,
         changes={"list": target, "removed": stored},
     )
+    return target
 
 
 # --- spam settings ------------------------------------------------------------------------

@@ -93,6 +93,23 @@ def test_an_ipv4_mapped_entry_stored_in_its_ipv6_form_can_be_removed(api_a, tena
     assert not SenderListEntry.objects.exists()
 
 
+@pytest.mark.parametrize("list_name", ["ipsafelist", "safelist"])
+def test_an_entry_with_a_zone_id_stored_before_they_were_refused_can_be_removed(
+    api_a, tenant_a, alex, list_name
+):
+    mailbox = Principal.objects.get(name="alex.smith@a.example")
+    SenderListEntry.objects.create(
+        mailbox=mailbox, tenant_id=tenant_a.pk, list="ipsafelist", value="fe80::1%eth0"
+    )
+    response = api_a.delete(_url(tenant_a, list_name, "fe80::1%25eth0"))
+    assert response.status_code == 200, response.content
+    assert response.json()["data"] == {"name": "ipsafelist", "entries": []}
+    assert not SenderListEntry.objects.exists()
+    response = api_a.delete(_url(tenant_a, list_name, "fe80::1%25eth0"))  # gone: refused
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("invalid ")
+
+
 @pytest.mark.parametrize(
     ("list_name", "entry", "message"),
     [
