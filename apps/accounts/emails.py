@@ -26,6 +26,9 @@ class InvalidAddress(ValidationFailed):
 def normalize_domain(raw: str) -> str:
     """A domain name in its stored form (lower-case, punycode), or InvalidAddress."""
     text = (raw or "").strip().rstrip(".").lower()
+    # Never shorter in punycode; and the codec takes quadratic time (1 MB of text: hours).
+    if len(text) > MAX_DOMAIN:
+        raise InvalidAddress(f"'{raw}' is not a valid domain name.")
     try:
         ascii_form = text.encode("idna").decode("ascii") if text else ""
     except UnicodeError:

@@ -407,8 +407,7 @@ class MailboxSenderListEntryApi(_SenderListApi):
     )
     def delete(self, request, customer: str, domain: str, name: str, list_name: str, entry: str):
         _, mailbox = self.list_mailbox(request, customer, domain, name, list_name)
-        target, _ = sender_lists.parse_entry(list_name, entry)
-        sender_lists.entry_remove(
+        target = sender_lists.entry_remove(
             actor=request.user, mailbox=mailbox, list_name=list_name, value=entry
         )
         return self.answer(request, mailbox, target)

@@ -34,7 +34,12 @@ from django.urls import reverse
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from apps.accounts.emails import InvalidAddress, domain_of, normalize_address
+from apps.accounts.emails import (
+    InvalidAddress,
+    domain_of,
+    normalize_address,
+    normalize_domain,
+)
 from apps.accounts.models import Principal, PrincipalEmail, PrincipalType
 from apps.accounts.permissions import Perm
 from apps.spamfilter import bayes
@@ -178,6 +183,15 @@ def can_act(actor: Principal, permission: str) -> bool:
     return actor.has_permission(permission) or actor.has_permission(OWN)
 
 
+def _stored(text: str, normalize) -> str:
+    """An address or domain as items store it (bücher.example: xn--bcher-kva.example), or
+    the text lower-cased when it is not one (a mailbox's name)."""
+    try:
+        return normalize(text)
+    except InvalidAddress:
+        return text.lower()
+
+
 def parse_filters(params) -> dict:
     """The list's filters from a query string; a bad one is a 400 naming the field."""
 
@@ -189,9 +203,9 @@ def parse_filters(params) -> dict:
             )
     filters: dict = {}
     if raw["mailbox"]:
-        filters["mailbox"] = raw["mailbox"].lower()[:320]
+        filters["mailbox"] = _stored(raw["mailbox"], normalize_address)[:320]
     if raw["domain"]:
-        filters["domain"] = raw["domain"].lower().strip(".")[:253]
+        filters["domain"] = _stored(raw["domain"], normalize_domain).strip(".")[:253]
     if raw["kind"]:
         if raw["kind"] not in (QuarantinedMessage.MAILBOX, QuarantinedMessage.DOMAIN):
             raise ValidationFailed(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Collection, Iterable
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
 from apps.accounts.emails import InvalidAddress, display_domain, normalize_address, normalize_domain
@@ -59,13 +59,22 @@ def _require(actor: Principal, permission: str, mailbox: Principal | None = None
         raise NotFound()
 
 
+MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
 def _ip_value(value: str) -> str | None:
     """The canonical text of an IP address or network, or None."""
     text = value.strip()
+    if "%" in text:  # an IPv6 zone id names an interface of this host, never a sender
+        return None
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
         return None
+    # IPv4-mapped (::ffff:1.2.3.4): the scan sees such a peer as the IPv4 address it is.
+    if network.version == 6 and network.prefixlen >= 96 and network.subnet_of(MAPPED):
+        low = int(network.network_address) & 0xFFFFFFFF
+        network = ipaddress.IPv4Network((low, network.prefixlen - 96))
     if network.num_addresses == 1 and "/" not in text:
         return str(network.network_address)
     return str(network)
@@ -138,9 +147,13 @@ def entry_add(
             f"The {LIST_WORD[target]} of this mailbox is full ({MAX_ENTRIES} entries)",
             field="address",
         )
-    SenderListEntry.objects.create(
-        mailbox=mailbox, tenant_id=mailbox.tenant_id, list=target, value=stored
-    )
+    try:
+        with transaction.atomic():
+            SenderListEntry.objects.create(
+                mailbox=mailbox, tenant_id=mailbox.tenant_id, list=target, value=stored
+            )
+    except IntegrityError:  # added meanwhile by another request (a double submit)
+        return stored
     audit(
         actor=actor,
         action="spam-filter.list-add",
@@ -154,10 +167,21 @@ def entry_add(
 
 
 @transaction.atomic
-def entry_remove(*, actor: Principal, mailbox: Principal, list_name: str, value: str) -> None:
+def entry_remove(*, actor: Principal, mailbox: Principal, list_name: str, value: str) -> str:
+    """Take a sender off one of the mailbox's lists; the list it was on."""
     _require(actor, Perm.PRINCIPAL_UPDATE, mailbox)
-    target, stored = parse_entry(list_name, value)
-    deleted, _ = SenderListEntry.objects.filter(mailbox=mailbox, list=target, value=stored).delete()
+    shown = value.strip().lower()
+    try:
+        target, stored = parse_entry(list_name, value)
+    except ValidationFailed:
+        # A row kept before such text was refused (an IPv6 zone id) goes as the list shows it.
+        target = IP_LIST.get(list_name, list_name)
+        if not SenderListEntry.objects.filter(mailbox=mailbox, list=target, value=shown).exists():
+            raise
+        stored = shown
+    # As shown too: a row stored before its canonical form changed (::ffff:102:304).
+    rows = SenderListEntry.objects.filter(mailbox=mailbox, list=target, value__in={stored, shown})
+    deleted, _ = rows.delete()
     if not deleted:
         raise ValidationFailed(
             f"{value.strip()} is not found on the {LIST_WORD[target]}", field="address"
@@ -171,6 +195,7 @@ def entry_remove(*, actor: Principal, mailbox: Principal, list_name: str, value:
         tenant_id=mailbox.tenant_id,
         changes={"list": target, "removed": stored},
     )
+    return target
 
 
 # --- spam settings ------------------------------------------------------------------------

@@ -464,8 +464,8 @@ class GlobalModelRefused(ServiceError):
 
 
 def _account(*, actor: Principal, account_id: str) -> Principal:
-    """An individual account the actor may act for: itself, or one of its tenant's when it
-    may read principals (a plain user trains only its own model)."""
+    """An individual account the actor may act for: itself (an API key: its owner), or one
+    of its tenant's when it may read principals (a plain user trains only its own model)."""
     # The console shows this beside the Account field: name what was asked for. A missing
     # account and one out of reach read the same, so nothing leaks.
     unknown = f"No such account: {account_id}"
@@ -475,7 +475,9 @@ def _account(*, actor: Principal, account_id: str) -> Principal:
         raise NotFound(unknown) from None
     if account.type != PrincipalType.INDIVIDUAL:
         raise NotFound(f"{account_id} is not an account.")
-    if account.pk != actor.pk and not actor.has_permission(Perm.PRINCIPAL_GET):
+    # An API key acts for its owner: the owner's model is the key's own.
+    own = actor.key_owner if actor.type == PrincipalType.API_KEY else actor
+    if (own is None or account.pk != own.pk) and not actor.has_permission(Perm.PRINCIPAL_GET):
         raise NotFound(unknown)
     return account
 

@@ -4,11 +4,16 @@ an index whose query count does not grow with its length."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from apps.accounts.models import Principal
 from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
+from apps.spamfilter.sender_lists import sender_status
 from mailadmin.core.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +45,8 @@ def alex(api_a, tenant_a, domain_a):
         ("ipsafelist", "2001:DB8::1", "ipsafelist", "2001:db8::1"),
         ("ipsafelist", "2001:db8::/32", "ipsafelist", "2001:db8::/32"),
         ("safelist", "192.0.2.7", "ipsafelist", "192.0.2.7"),  # the spec's own example
+        ("ipblacklist", "::ffff:192.0.2.7", "ipblacklist", "192.0.2.7"),  # IPv4-mapped
+        ("ipsafelist", "::FFFF:192.0.2.0/120", "ipsafelist", "192.0.2.0/24"),
     ],
 )
 def test_it_stores_entries_normalised(api_a, tenant_a, alex, list_name, entry, stored_on, stored):
@@ -61,6 +68,48 @@ def test_it_stores_entries_normalised(api_a, tenant_a, alex, list_name, entry, s
     assert AuditEvent.objects.filter(action="spam-filter.list-remove").count() == 1
 
 
+def test_an_ipv4_mapped_entry_matches_the_ipv4_peer_it_names(api_a, tenant_a, alex):
+    """The scan sees a peer a [::] listener reports as ::ffff:192.0.2.7 as 192.0.2.7: the
+    entry kept the IPv6 form, accepted, listed, and never matched anything."""
+    assert api_a.post(_url(tenant_a, "ipblacklist", "::ffff:192.0.2.7")).status_code == 200
+    mailbox = SenderListEntry.objects.get().mailbox
+    status = sender_status(
+        mailbox_ids=[mailbox.pk], senders=[], remote_ip="192.0.2.7", authenticated=()
+    )
+    assert status == {mailbox.pk: "block"}
+
+
+def test_an_ipv4_mapped_entry_stored_in_its_ipv6_form_can_be_removed(api_a, tenant_a, alex):
+    """Such entries were kept as ::ffff:102:304; the list shows that text, and deleting it
+    by that text must still find the row (it now parses to 1.2.3.4)."""
+    mailbox = Principal.objects.get(name="alex.smith@a.example")
+    SenderListEntry.objects.create(
+        mailbox=mailbox, tenant_id=tenant_a.pk, list="ipblacklist", value="::ffff:102:304"
+    )
+    assert api_a.get(_url(tenant_a, "ipblacklist")).json()["data"]["entries"] == ["::ffff:102:304"]
+    response = api_a.delete(_url(tenant_a, "ipblacklist", "::ffff:102:304"))
+    assert response.status_code == 200, response.content
+    assert response.json()["data"] == {"name": "ipblacklist", "entries": []}
+    assert not SenderListEntry.objects.exists()
+
+
+@pytest.mark.parametrize("list_name", ["ipsafelist", "safelist"])
+def test_an_entry_with_a_zone_id_stored_before_they_were_refused_can_be_removed(
+    api_a, tenant_a, alex, list_name
+):
+    mailbox = Principal.objects.get(name="alex.smith@a.example")
+    SenderListEntry.objects.create(
+        mailbox=mailbox, tenant_id=tenant_a.pk, list="ipsafelist", value="fe80::1%eth0"
+    )
+    response = api_a.delete(_url(tenant_a, list_name, "fe80::1%25eth0"))
+    assert response.status_code == 200, response.content
+    assert response.json()["data"] == {"name": "ipsafelist", "entries": []}
+    assert not SenderListEntry.objects.exists()
+    response = api_a.delete(_url(tenant_a, list_name, "fe80::1%25eth0"))  # gone: refused
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("invalid ")
+
+
 @pytest.mark.parametrize(
     ("list_name", "entry", "message"),
     [
@@ -69,6 +118,9 @@ def test_it_stores_entries_normalised(api_a, tenant_a, alex, list_name, entry, s
         ("safelist", "a b@c.example", "invalid email address: a b@c.example"),
         ("ipsafelist", "spam.com", "invalid ip address: spam.com"),
         ("ipblacklist", "10.0.0.0/33", "invalid ip address: 10.0.0.0/33"),
+        # An IPv6 zone id names an interface of this host: it was stored (a long one: 500).
+        ("ipblacklist", "fe80::1%25eth0", "invalid ip address: fe80::1%eth0"),
+        ("ipsafelist", "fe80::1%25" + "x" * 400, "invalid ip address: fe80::1%" + "x" * 400),
     ],
 )
 def test_it_refuses_bad_entries_with_the_spec_words(
@@ -166,6 +218,20 @@ def test_spam_settings_default_and_change(api_a, tenant_a, alex):
     assert AuditEvent.objects.filter(action="spam-filter.settings").count() == 2
 
 
+def test_a_huge_unicode_quarantine_owner_is_refused_at_once(api_a, tenant_a, alex):
+    """The IDNA codec takes quadratic time: 12,000 CJK characters took some 20 s of a
+    worker, a body of 2.5 MB of them hours. No domain is longer than 253 characters."""
+    owner = "boss@" + "".join(chr(0x4E00 + i) for i in range(12_000)) + ".example"
+    started = time.perf_counter()
+    response = api_a.put(
+        _settings_url(tenant_a), {"filterlevel": "off", "quarantineowner": owner}, format="json"
+    )
+    assert time.perf_counter() - started < 3
+    assert response.status_code == 400
+    assert response.json()["detail"] == f"invalid email address: {owner}"
+    assert not MailboxSpamSetting.objects.exists()
+
+
 def test_spam_settings_messages(api_a, tenant_a, domain_a):
     assert api_a.get(_settings_url(tenant_a)).json()["detail"] == "Mailbox not found"
     response = api_a.put(_settings_url(tenant_a), {"filterlevel": "on"})
@@ -184,3 +250,32 @@ def test_spam_settings_of_another_tenant_are_out_of_reach(
     assert response.status_code == 403
     assert response.json()["permission"] == "principal-update"
     assert not MailboxSpamSetting.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_entry_added_meanwhile_by_another_request_is_not_a_500(api_a, tenant_a, alex):
+    """Two adds of one entry at once (a double submit): the second finds no row, then
+    meets the first's on the unique index. It answers as for an entry already there."""
+    mailbox = Principal.objects.get(name="alex.smith@a.example")
+    inserted, release = threading.Event(), threading.Event()
+
+    def add_first() -> None:
+        try:
+            with transaction.atomic():
+                SenderListEntry.objects.create(
+                    mailbox=mailbox, tenant_id=tenant_a.pk, list="blacklist", value="spam.com"
+                )
+                inserted.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=add_first)
+    first.start()
+    assert inserted.wait(10)
+    threading.Timer(0.5, release.set).start()  # commits while the API's insert waits on it
+    response = api_a.post(_url(tenant_a, "blacklist", "spam.com"))
+    first.join(10)
+    assert response.status_code == 200, response.content
+    assert response.json()["data"] == {"name": "blacklist", "entries": ["spam.com"]}
+    assert SenderListEntry.objects.count() == 1

@@ -141,6 +141,28 @@ def test_it_lets_a_user_train_only_its_own_model(api_client_for, user_a, user_a2
     assert bayes.learned(account_scope(user_a2.pk)) == (0, 0)
 
 
+def test_a_users_api_key_trains_its_owners_model_only(anon_api, user_a, user_a2):
+    """A key acts for its owner: with spam-filter-train it trains the owner's model (it
+    was 'No such account' for the owner too, so the permission was of no use to a key)."""
+    from apps.accounts.auth.api_keys import api_key_create
+
+    user_a.enabled_permissions = ["api-key-create"]
+    user_a.save(update_fields=["enabled_permissions"])
+    _, secret = api_key_create(actor=user_a, name="a-key", permissions=["spam-filter-train"])
+    anon_api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    for key in (user_a.name, str(user_a.pk)):
+        response = anon_api.post(
+            f"/api/spam-filter/train/spam/{key}", MESSAGE, content_type="text/plain"
+        )
+        assert (response.status_code, response.json()) == (200, {"data": None})
+    assert bayes.learned(account_scope(user_a.pk)) == (2, 0)
+    other = anon_api.post(
+        f"/api/spam-filter/train/spam/{user_a2.name}", MESSAGE, content_type="text/plain"
+    )
+    assert (other.status_code, other.json()["detail"]) == (404, "No such account: user-a2")
+    assert bayes.learned(account_scope(user_a2.pk)) == (0, 0)
+
+
 def test_it_hides_other_tenants_accounts(api_a, user_b):
     response = api_a.post(
         f"/api/spam-filter/train/spam/{user_b.name}", MESSAGE, content_type="text/plain"

@@ -445,6 +445,21 @@ def test_the_api_lists_releases_and_deletes(api_a, jane):
     assert not QuarantinedMessage.objects.exists()
 
 
+def test_the_api_filters_an_idn_mailbox_or_domain_in_either_form(api_a, mailbox, tenant_a):
+    """Items hold addresses as stored (punycode): a filter typed in Unicode found none."""
+    hold(mailbox("jane", tenant_a, "xn--bcher-kva.example"), "Für Jane")
+    hold(mailbox("joe", tenant_a, "example.org"), "For Joe")
+    for query in (
+        "mailbox=Jane@Bücher.example",
+        "mailbox=jane@xn--bcher-kva.example",
+        "domain=BÜCHER.example.",
+        "domain=xn--bcher-kva.example",
+    ):
+        response = api_a.get(f"/api/spam-filter/quarantine?{query}")
+        assert response.status_code == 200, response.content
+        assert [i["subject"] for i in response.json()["data"]["items"]] == ["Für Jane"], query
+
+
 def test_the_api_refuses_bad_input_and_hides_other_tenants(api_a, api_b, jane):
     item = hold(jane)
     response = api_a.get("/api/spam-filter/quarantine", {"kind": "folder"})
