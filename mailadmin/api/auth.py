@@ -55,5 +55,23 @@ class BasicAuthentication(authentication.BaseAuthentication):
         return 'Basic realm="mailadmin"'
 
 
+CROSS_SITE_SESSION = (
+    "The console's session is not accepted on a request another site started "
+    "(Sec-Fetch-Site: {site}): call the API with an API key, or open the address yourself."
+)
+
+
 class SessionAuthentication(authentication.SessionAuthentication):
-    """The browser session of the HTML console, with CSRF enforced on unsafe methods."""
+    """The browser session of the HTML console, with CSRF enforced on unsafe methods, and
+    refused on any request another site started: the spec makes some actions GETs (purge
+    a Bayes model or the store's data, reload the rules), which CSRF does not guard and
+    which a Lax session cookie accompanies when another site links to them. Browsers say
+    who started a request in Sec-Fetch-Site: `same-origin` (the console) and `none` (an
+    address typed or bookmarked) pass."""
+
+    def authenticate(self, request):
+        found = super().authenticate(request)
+        site = request.META.get("HTTP_SEC_FETCH_SITE", "").strip().lower()
+        if found is not None and site in ("cross-site", "same-site"):
+            raise exceptions.PermissionDenied(CROSS_SITE_SESSION.format(site=site))
+        return found
