@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis.exceptions
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf
@@ -93,8 +94,15 @@ def _one_as_is(field: str, message: Any) -> dict[str, str]:
     return {"field": field, "message": str(message)}
 
 
+STORE_UNAVAILABLE_DETAIL = "The in-memory store (Redis) is unavailable: try again later."
+
+
 def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     headers: dict[str, str] = {}
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        # Bayes models, caches and rate counters live there: a passing outage, not a bug.
+        set_rollback()
+        return problem_response(503, STORE_UNAVAILABLE_DETAIL, headers={"Retry-After": "30"})
     if isinstance(exc, ServiceError):
         set_rollback()
         extra = {"errors": [{"field": exc.field, "message": exc.message}]} if exc.field else {}

@@ -360,3 +360,19 @@ def test_it_refuses_a_message_nested_past_100_mime_levels(api_root, depth):
     response = api_root.post("/api/spam-filter/train/spam", message, content_type="message/rfc822")
     assert (response.status_code, response.json()["detail"]) == (400, detail)
     assert bayes.learned(GLOBAL) == (0, 0)
+
+
+def test_a_redis_that_is_down_answers_503_and_learns_nothing_elsewhere(api_root, settings):
+    """Nothing listens on the port REDIS_URL names: a passing outage, not a server error."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    for response in (
+        api_root.post("/api/spam-filter/train/spam", MESSAGE, content_type="text/plain"),
+        api_root.get("/api/store/purge/in-memory/default/bayes-global"),
+    ):
+        assert response.status_code == 503
+        assert response["Retry-After"] == "30"
+        assert response.json()["detail"] == (
+            "The in-memory store (Redis) is unavailable: try again later."
+        )
+    settings.REDIS_URL = ""
+    assert bayes.learned(GLOBAL) == (0, 0)
