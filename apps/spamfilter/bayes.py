@@ -440,7 +440,9 @@ class DatabaseStore:
     def learn(self, scope: str, digests: list[bytes], *, spam: bool) -> None:
         from apps.spamfilter.models import BayesModel, BayesToken
 
-        keys = [int.from_bytes(d, "big", signed=True) for d in digests]
+        # Once each: two tokens of one message may share a 64-bit digest (a crafted
+        # collision), and one upsert may not touch a row twice (PostgreSQL refuses).
+        keys = list(dict.fromkeys(int.from_bytes(d, "big", signed=True) for d in digests))
         table = BayesToken._meta.db_table
         model_table = BayesModel._meta.db_table
         spam_n, ham_n = (1, 0) if spam else (0, 1)
@@ -533,7 +535,7 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=True)
         name = self.key(scope)
         pipe.hincrby(name, self.LEARNED, step)
-        for field in digests:
+        for field in dict.fromkeys(digests):  # once each, as in the database
             pipe.hincrby(name, field, step)
         pipe.execute()
 

@@ -131,6 +131,16 @@ def test_a_token_from_one_message_alone_is_no_clue(store, settings):
     assert bayes.classify(parse(b"Subject: x\r\n\r\ncheap pills")).probability > 0.9
 
 
+def test_two_tokens_sharing_a_digest_count_once(store):
+    """A crafted 64-bit collision inside one message: PostgreSQL's upsert refused to touch
+    the row twice, and training (or a quarantine release, which trains ham) answered 500."""
+    same = bayes.digests(["cheap"])[0]
+    models = bayes.store()
+    models.learn(bayes.GLOBAL, [same, same, bayes.digests(["pills"])[0]], spam=True)
+    assert models.counts(bayes.GLOBAL, [same]) == [(1, 0)]
+    assert models.learned(bayes.GLOBAL) == (1, 0)
+
+
 def test_it_tokenizes_where_a_message_came_from_and_how_it_is_built():
     message = parse(
         b"Received: from mx.example.org (localhost [127.0.0.1])\r\n\tby mail.example.org\r\n"
