@@ -179,6 +179,12 @@ class Principal(AbstractBaseUser):
             return None
         return owner
 
+    @property
+    def acts_for(self) -> Principal | None:
+        """The account whose own things this principal reaches as "its own": itself, or
+        for an API key its owner (None when the owner is gone)."""
+        return self.key_owner if self.type == PrincipalType.API_KEY else self
+
     def _key_permissions(self) -> frozenset[str]:
         owner = self.key_owner
         if owner is None:

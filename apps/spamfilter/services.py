@@ -475,8 +475,7 @@ def _account(*, actor: Principal, account_id: str) -> Principal:
         raise NotFound(unknown) from None
     if account.type != PrincipalType.INDIVIDUAL:
         raise NotFound(f"{account_id} is not an account.")
-    # An API key acts for its owner: the owner's model is the key's own.
-    own = actor.key_owner if actor.type == PrincipalType.API_KEY else actor
+    own = actor.acts_for  # an API key's own model is its owner's
     if (own is None or account.pk != own.pk) and not actor.has_permission(Perm.PRINCIPAL_GET):
         raise NotFound(unknown)
     return account

@@ -94,13 +94,15 @@ def _require(actor: Principal | None, permission: str, *, server_wide: bool = Fa
 
 
 def account_for(*, actor: Principal, account_id: str | int, permission: str) -> Principal:
-    """An individual account the actor may act on: itself, or one of its tenant's when it
-    may read principals. Another tenant's account is the same NotFound as a missing one."""
+    """An individual account the actor may act on: itself (an API key: its owner), or one
+    of its tenant's when it may read principals. Another tenant's account is the same
+    NotFound as a missing one."""
     _require(actor, permission)
     account = principal_get(actor=actor, id_or_name=account_id)
     if account.type != PrincipalType.INDIVIDUAL:
         raise NotFound(f"{str(account_id)[:100]} is not an account.")
-    if account.pk != actor.pk and not actor.has_permission(Perm.PRINCIPAL_GET):
+    own = actor.acts_for
+    if (own is None or account.pk != own.pk) and not actor.has_permission(Perm.PRINCIPAL_GET):
         raise NotFound()
     return account
 

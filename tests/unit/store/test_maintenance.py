@@ -288,6 +288,25 @@ def test_a_user_may_undelete_their_own_mail_only(api_client_for, jane, make_mail
     assert own.get(f"/api/store/purge/account/{jane.name}").status_code == 403
 
 
+def test_a_users_api_key_may_undelete_its_owners_mail_only(anon_api, jane, make_mailbox):
+    """A key acts for its owner: with undelete it reaches the owner's mail (it was
+    404 for the owner too, so the permission was of no use to a user's key)."""
+    from apps.accounts.auth.api_keys import api_key_create
+    from apps.accounts.principals.services import builtin_role
+
+    jane.roles.add(builtin_role("user"))
+    jane.enabled_permissions = ["api-key-create"]
+    jane.save(update_fields=["enabled_permissions"])
+    _, secret = api_key_create(actor=jane, name="jane-key", permissions=["undelete"])
+    anon_api.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    for key in (jane.name, str(jane.pk)):
+        response = anon_api.get(f"/api/store/undelete/{key}")
+        assert response.status_code == 200, response.content
+        assert response.json()["data"]["items"] == []
+    other = make_mailbox("john")
+    assert anon_api.get(f"/api/store/undelete/{other.name}").status_code == 404
+
+
 # --- undelete -----------------------------------------------------------------------------
 
 
