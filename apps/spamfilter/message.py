@@ -164,7 +164,11 @@ def _without_invisible(markup: str) -> str:
 
 
 def html_to_text(markup: str) -> str:
-    text = TAG.sub(" ", _without_invisible(markup))
+    text = _without_invisible(markup)
+    # No tag starts after the last '>': TAG tried at each '<' there would scan to the end
+    # of the text and fail (quadratic on markup of unclosed tags), so it is not tried.
+    end = text.rfind(">") + 1
+    text = TAG.sub(" ", text[:end]) + text[end:]
     return SPACES.sub(" ", html.unescape(text)).strip()
 
 
