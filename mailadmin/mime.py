@@ -50,6 +50,6 @@ def _check_depth(message: Message) -> None:
         part, depth = stack.pop()
         if depth > MAX_MIME_DEPTH:
             raise MimeTooDeep()
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            stack.extend((child, depth + 1) for child in payload if isinstance(child, Message))
+        if part.is_multipart():  # get_payload() of a leaf decodes it: not needed here
+            children = part.get_payload()
+            stack.extend((child, depth + 1) for child in children if isinstance(child, Message))

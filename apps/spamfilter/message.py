@@ -245,7 +245,12 @@ def parse(raw: bytes) -> ParsedMessage:
             continue
         declared = isinstance(charset, str) and bool(charset)
         if content_type.startswith("text/") and _claims_7bit(encoding):
-            payload = part.get_payload()
+            try:
+                payload = part.get_payload()
+            except ValueError:
+                # 8-bit bytes the declared charset's codec refused to decode with
+                # "replace" (idna, punycode raise: the stdlib only catches LookupError)
+                payload = "\ufffd"
             if isinstance(payload, str) and not payload.isascii():
                 parsed.bad_7bit = True
         if content_type == "text/html":

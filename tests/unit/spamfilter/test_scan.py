@@ -483,3 +483,20 @@ def test_a_long_display_name_is_read_in_linear_time(dns_server):
     assert "FROM_DN_HAS_ADDR" not in verdict.tags
     named = _content("Subject: t\r\n", "x").replace(b"Shop <", b'"x@bank.example" <')
     assert "FROM_DN_HAS_ADDR" in _timed_scan(named)[1].tags
+
+
+@pytest.mark.parametrize("charset", ["idna", "punycode"])
+def test_8bit_text_in_a_charset_whose_codec_refuses_replace_is_scanned(dns_server, charset):
+    """The stdlib decodes a leaf's 8-bit payload in its declared charset with 'replace'
+    and catches LookupError only: idna and punycode raise UnicodeError there, and the
+    scan raised with them (the MX answered 451 for ever, classify a 500)."""
+    message = _content(f"Subject: t\r\nContent-Type: text/plain; charset={charset}\r\n", "")
+    verdict = scan(
+        message=message + b"caf\xe9 ol\xe9\r\n",
+        remote_ip="",
+        ehlo_domain="",
+        env_from="",
+        env_rcpt_to=[],
+    )
+    assert verdict.spam_status.startswith("X-Spam-Status: ")
+    assert "R_BAD_CTE_7BIT" in verdict.tags  # 8-bit bytes in a part sent as 7bit
