@@ -21,6 +21,7 @@ MAX_PARTS = 200
 MAX_TEXT = 500_000  # characters of decoded text looked at per part
 MAX_ANCHORS = 1000
 MAX_ANCHOR_TEXT = 2000
+MAX_DECODED = 16_384  # characters of a header field whose encoded words are decoded
 TAG = re.compile(r"<[^>]*>", re.DOTALL)
 INVISIBLE_START = re.compile(r"<(script|style|head)\b", re.IGNORECASE)
 # Linear scans only (no `.*?` between two tags: a message full of unclosed <a> or <script>
@@ -143,10 +144,16 @@ class ParsedMessage:
 def _decode_header(value: str) -> str:
     if "=?" not in value:
         return SPACES.sub(" ", value).strip()
+    # decode_header is quadratic in a field's encoded words (it pops them off the front of
+    # a list): past MAX_DECODED, at a space (never inside an encoded word), the field is
+    # kept as sent.
+    cut = len(value) if len(value) <= MAX_DECODED else value.rfind(" ", 0, MAX_DECODED)
+    cut = MAX_DECODED if cut <= 0 else cut
     try:
-        return SPACES.sub(" ", str(make_header(decode_header(value)))).strip()
+        decoded = str(make_header(decode_header(value[:cut]))) + value[cut:]
     except Exception:  # noqa: BLE001 - bad encoded words stay as sent
-        return SPACES.sub(" ", value).strip()
+        decoded = value
+    return SPACES.sub(" ", decoded).strip()
 
 
 def _without_invisible(markup: str) -> str:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.spamfilter.message import html_to_text
+from apps.spamfilter.message import html_to_text, parse
 from apps.spamfilter.services import scan
 from tests.conftest import corpus_file
 
@@ -500,3 +500,14 @@ def test_8bit_text_in_a_charset_whose_codec_refuses_replace_is_scanned(dns_serve
     )
     assert verdict.spam_status.startswith("X-Spam-Status: ")
     assert "R_BAD_CTE_7BIT" in verdict.tags  # 8-bit bytes in a part sent as 7bit
+
+
+def test_a_header_of_many_encoded_words_is_decoded_in_linear_time(dns_server):
+    """decode_header pops each encoded word off the front of a list: a Subject of 40,000
+    encoded words (680 KB) took 2 s, of 100,000 12 s. Past 16 KB the field stays as sent."""
+    words = "=?utf-8?B?w6k=?= " * 40_000
+    elapsed, verdict = _timed_scan(_content(f"Subject: {words}\r\n", "x"))
+    assert elapsed < 1.0
+    subject = parse(_content(f"Subject: {words}\r\n", "x")).subject
+    assert subject.startswith("\u00e9" * 900) and subject.endswith(" =?utf-8?B?w6k=?=")
+    assert parse(_content("Subject: =?utf-8?Q?caf=C3=A9?= ok\r\n", "x")).subject == "caf\u00e9 ok"
