@@ -511,3 +511,16 @@ def test_a_header_of_many_encoded_words_is_decoded_in_linear_time(dns_server):
     subject = parse(_content(f"Subject: {words}\r\n", "x")).subject
     assert subject.startswith("\u00e9" * 900) and subject.endswith(" =?utf-8?B?w6k=?=")
     assert parse(_content("Subject: =?utf-8?Q?caf=C3=A9?= ok\r\n", "x")).subject == "caf\u00e9 ok"
+
+
+def test_a_content_type_of_many_parameters_is_read_in_linear_time(dns_server):
+    """The stdlib's parameter parser copies the rest of the field once per ';': a
+    Content-Type of 100,000 parameters (500 KB) cost 4 s, once per parameter asked."""
+    params = "; a=b" * 100_000
+    elapsed, verdict = _timed_scan(
+        _content(f"Subject: t\r\nContent-Type: text/plain; charset=koi8-r{params}\r\n", "x")
+    )
+    assert elapsed < 1.0
+    assert parse(
+        _content(f"Content-Type: text/plain; charset=koi8-r{params}\r\n", "")
+    ).charsets == {"koi8-r"}
