@@ -98,6 +98,10 @@ MAX_HOPS = 10
 MESSAGE_ID = re.compile(r"<([^@>]*)@([^>]*)>")
 DATE_ZONE = re.compile(r"([+-]\d{4}|\b[A-Z]{3}\b)\s*(?:\(.*\))?$")
 DATE_WEEKDAY = re.compile(r"\s*[A-Za-z]{3},")
+# Characters of the Message-ID (its start) and Date (its end) the two patterns above read
+# (RFC 5322's line limit): they are searched from every '<', every zone-like word, and
+# each ran to the end of the field from there, quadratic on a long one.
+MAX_ORIGIN_FIELD = 998
 
 
 def is_list_message(message: ParsedMessage) -> bool:
@@ -250,7 +254,7 @@ def _origin_tokens(message: ParsedMessage) -> list[str]:
     if not value:
         found = ["mid:none"]
     else:
-        match = MESSAGE_ID.search(value)
+        match = MESSAGE_ID.search(value[:MAX_ORIGIN_FIELD])
         if match is None:
             found = ["mid:invalid"]
         else:
@@ -262,7 +266,7 @@ def _origin_tokens(message: ParsedMessage) -> list[str]:
                 f"mid-shape:{shape}",
             ]
     date = message.header("Date") or ""
-    zone = DATE_ZONE.search(date)
+    zone = DATE_ZONE.search(date[-MAX_ORIGIN_FIELD:])
     found.append("date-zone:" + (zone[1] if zone else "none"))
     found.append("date-wkday:" + ("yes" if DATE_WEEKDAY.match(date) else "no"))
     return found
