@@ -254,9 +254,10 @@ def parse(raw: bytes) -> ParsedMessage:
         if content_type.startswith("text/") and _claims_7bit(encoding):
             try:
                 payload = part.get_payload()
-            except ValueError:
+            except (ValueError, TypeError):
                 # 8-bit bytes the declared charset's codec refused to decode with
-                # "replace" (idna, punycode raise: the stdlib only catches LookupError)
+                # "replace" (idna, punycode raise: the stdlib only catches LookupError),
+                # or an RFC 2231 charset*= (a tuple the stdlib passes on as a codec name)
                 payload = "\ufffd"
             if isinstance(payload, str) and not payload.isascii():
                 parsed.bad_7bit = True

@@ -485,12 +485,13 @@ def test_a_long_display_name_is_read_in_linear_time(dns_server):
     assert "FROM_DN_HAS_ADDR" in _timed_scan(named)[1].tags
 
 
-@pytest.mark.parametrize("charset", ["idna", "punycode"])
+@pytest.mark.parametrize("charset", ["charset=idna", "charset=punycode", "charset*=utf-8''x"])
 def test_8bit_text_in_a_charset_whose_codec_refuses_replace_is_scanned(dns_server, charset):
     """The stdlib decodes a leaf's 8-bit payload in its declared charset with 'replace'
-    and catches LookupError only: idna and punycode raise UnicodeError there, and the
-    scan raised with them (the MX answered 451 for ever, classify a 500)."""
-    message = _content(f"Subject: t\r\nContent-Type: text/plain; charset={charset}\r\n", "")
+    and catches LookupError only: idna and punycode raise UnicodeError there, an RFC 2231
+    charset*= (a tuple) TypeError, and the scan raised with them (the MX answered 451
+    for ever, classify a 500)."""
+    message = _content(f"Subject: t\r\nContent-Type: text/plain; {charset}\r\n", "")
     verdict = scan(
         message=message + b"caf\xe9 ol\xe9\r\n",
         remote_ip="",
