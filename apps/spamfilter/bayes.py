@@ -113,16 +113,16 @@ def without_list_footer(text: str) -> str:
     at the last separator line among the last lines when the list's boilerplate words
     follow it, again while one does; a signature without such words stays."""
     lines = text.rstrip().splitlines()
-    kept, cut = len(lines), True
+    end, cut = len(lines), True  # lines[:end] are kept (not copied at each cut: quadratic)
     while cut:
         cut = False
-        for index in range(len(lines) - 1, max(-1, len(lines) - 1 - FOOTER_LINES), -1):
+        for index in range(end - 1, max(-1, end - 1 - FOOTER_LINES), -1):
             if FOOTER_SEPARATOR.match(lines[index]) and FOOTER_WORDS.search(
-                "\n".join(lines[index + 1 :])
+                "\n".join(lines[index + 1 : end])
             ):
-                lines, cut = lines[:index], True
+                end, cut = index, True
                 break
-    return text if len(lines) == kept else "\n".join(lines)
+    return text if end == len(lines) else "\n".join(lines[:end])
 
 
 def list_hosts(message: ParsedMessage) -> set[str]:
