@@ -98,6 +98,10 @@ MAX_HOPS = 10
 MESSAGE_ID = re.compile(r"<([^@>]*)@([^>]*)>")
 DATE_ZONE = re.compile(r"([+-]\d{4}|\b[A-Z]{3}\b)\s*(?:\(.*\))?$")
 DATE_WEEKDAY = re.compile(r"\s*[A-Za-z]{3},")
+# Characters of the Message-ID (its start) and Date (its end) the two patterns above read
+# (RFC 5322's line limit): they are searched from every '<', every zone-like word, and
+# each ran to the end of the field from there, quadratic on a long one.
+MAX_ORIGIN_FIELD = 998
 
 
 def is_list_message(message: ParsedMessage) -> bool:
@@ -109,16 +113,16 @@ def without_list_footer(text: str) -> str:
     at the last separator line among the last lines when the list's boilerplate words
     follow it, again while one does; a signature without such words stays."""
     lines = text.rstrip().splitlines()
-    kept, cut = len(lines), True
+    end, cut = len(lines), True  # lines[:end] are kept (not copied at each cut: quadratic)
     while cut:
         cut = False
-        for index in range(len(lines) - 1, max(-1, len(lines) - 1 - FOOTER_LINES), -1):
+        for index in range(end - 1, max(-1, end - 1 - FOOTER_LINES), -1):
             if FOOTER_SEPARATOR.match(lines[index]) and FOOTER_WORDS.search(
-                "\n".join(lines[index + 1 :])
+                "\n".join(lines[index + 1 : end])
             ):
-                lines, cut = lines[:index], True
+                end, cut = index, True
                 break
-    return text if len(lines) == kept else "\n".join(lines)
+    return text if end == len(lines) else "\n".join(lines[:end])
 
 
 def list_hosts(message: ParsedMessage) -> set[str]:
@@ -250,7 +254,7 @@ def _origin_tokens(message: ParsedMessage) -> list[str]:
     if not value:
         found = ["mid:none"]
     else:
-        match = MESSAGE_ID.search(value)
+        match = MESSAGE_ID.search(value[:MAX_ORIGIN_FIELD])
         if match is None:
             found = ["mid:invalid"]
         else:
@@ -262,7 +266,7 @@ def _origin_tokens(message: ParsedMessage) -> list[str]:
                 f"mid-shape:{shape}",
             ]
     date = message.header("Date") or ""
-    zone = DATE_ZONE.search(date)
+    zone = DATE_ZONE.search(date[-MAX_ORIGIN_FIELD:])
     found.append("date-zone:" + (zone[1] if zone else "none"))
     found.append("date-wkday:" + ("yes" if DATE_WEEKDAY.match(date) else "no"))
     return found

@@ -74,7 +74,10 @@ LOOKALIKE = re.compile(r"[\u0370-\u03ff\u0400-\u04ff]")  # Greek, Cyrillic
 ZERO_FONT = re.compile(r"font-size\s*:\s*0(?:px|pt|em|%)?\s*[;\"']", re.IGNORECASE)
 IMG = re.compile(r"<img\b", re.IGNORECASE)
 HTML_ROOT = re.compile(r"<html\b", re.IGNORECASE)
-FONT_LARGE = re.compile(r"<font\b[^>]*\bsize\s*=\s*[\"']?\+?[4-7]", re.IGNORECASE)
+# A <font> tag (to its '>' or the end) and a large size in it: two linear scans. One
+# pattern `<font\b[^>]*\bsize...` backtracked to the end from every unclosed <font.
+FONT_TAG = re.compile(r"<font\b[^>]*", re.IGNORECASE)
+FONT_LARGE = re.compile(r"\bsize\s*=\s*[\"']?\+?[4-7]", re.IGNORECASE)
 EXCLAIM = re.compile(r"!{2,}")
 # Free mail providers and what their own servers write in the Received headers and the
 # Message-ID of mail they send (SpamAssassin's FORGED_HOTMAIL_RCVD2, FORGED_YAHOO_RCVD,
@@ -323,6 +326,11 @@ def _header_names(c: Context) -> Iterator[str]:
 # --- addresses -------------------------------------------------------------------------
 
 
+# An address in a display name, found from each '@' (a search for `[\w.+-]+@...` tried
+# every letter of a long name and ran over the rest of it from each: quadratic).
+ADDRESS_IN_NAME = re.compile(r"(?<=[\w.+-])@[\w-]+\.[\w.-]+")
+
+
 @check("FROM_NO_DN", "FROM_DN_EQ_ADDR", "FROM_DN_HAS_ADDR", "FROM_NEQ_ENV_FROM", "FORGED_SENDER")
 def _from(c: Context) -> Iterator[str]:
     sender = c.message.from_address
@@ -334,7 +342,7 @@ def _from(c: Context) -> Iterator[str]:
         yield "FROM_NO_DN"
     elif _addr(name) == address:
         yield "FROM_DN_EQ_ADDR"
-    elif re.search(r"[\w.+-]+@[\w-]+\.[\w.-]+", name):
+    elif ADDRESS_IN_NAME.search(name):
         yield "FROM_DN_HAS_ADDR"
     env = _addr(c.env_from)
     if env and env != address:
@@ -688,7 +696,7 @@ def _structure(c: Context) -> Iterator[str]:
             yield "HTML_SHORT_TEXT_IMAGES"
         if any(ZERO_FONT.search(h) for h in m.html_parts):
             yield "ZERO_FONT"
-        if any(FONT_LARGE.search(h) for h in m.html_parts):
+        if any(FONT_LARGE.search(t[0]) for h in m.html_parts for t in FONT_TAG.finditer(h)):
             yield "HTML_FONT_LARGE"
         # HTML-only mail (SpamAssassin's rule): Gmail's alternative beside a text part is a
         # bare <div>, so a text-and-HTML message without the tag is ordinary mail.

@@ -21,6 +21,7 @@ MAX_PARTS = 200
 MAX_TEXT = 500_000  # characters of decoded text looked at per part
 MAX_ANCHORS = 1000
 MAX_ANCHOR_TEXT = 2000
+MAX_DECODED = 16_384  # characters of a header field whose encoded words are decoded
 TAG = re.compile(r"<[^>]*>", re.DOTALL)
 INVISIBLE_START = re.compile(r"<(script|style|head)\b", re.IGNORECASE)
 # Linear scans only (no `.*?` between two tags: a message full of unclosed <a> or <script>
@@ -143,10 +144,16 @@ class ParsedMessage:
 def _decode_header(value: str) -> str:
     if "=?" not in value:
         return SPACES.sub(" ", value).strip()
+    # decode_header is quadratic in a field's encoded words (it pops them off the front of
+    # a list): past MAX_DECODED, at a space (never inside an encoded word), the field is
+    # kept as sent.
+    cut = len(value) if len(value) <= MAX_DECODED else value.rfind(" ", 0, MAX_DECODED)
+    cut = MAX_DECODED if cut <= 0 else cut
     try:
-        return SPACES.sub(" ", str(make_header(decode_header(value)))).strip()
+        decoded = str(make_header(decode_header(value[:cut]))) + value[cut:]
     except Exception:  # noqa: BLE001 - bad encoded words stay as sent
-        return SPACES.sub(" ", value).strip()
+        decoded = value
+    return SPACES.sub(" ", decoded).strip()
 
 
 def _without_invisible(markup: str) -> str:
@@ -164,7 +171,11 @@ def _without_invisible(markup: str) -> str:
 
 
 def html_to_text(markup: str) -> str:
-    text = TAG.sub(" ", _without_invisible(markup))
+    text = _without_invisible(markup)
+    # No tag starts after the last '>': TAG tried at each '<' there would scan to the end
+    # of the text and fail (quadratic on markup of unclosed tags), so it is not tried.
+    end = text.rfind(">") + 1
+    text = TAG.sub(" ", text[:end]) + text[end:]
     return SPACES.sub(" ", html.unescape(text)).strip()
 
 
@@ -241,7 +252,13 @@ def parse(raw: bytes) -> ParsedMessage:
             continue
         declared = isinstance(charset, str) and bool(charset)
         if content_type.startswith("text/") and _claims_7bit(encoding):
-            payload = part.get_payload()
+            try:
+                payload = part.get_payload()
+            except (ValueError, TypeError):
+                # 8-bit bytes the declared charset's codec refused to decode with
+                # "replace" (idna, punycode raise: the stdlib only catches LookupError),
+                # or an RFC 2231 charset*= (a tuple the stdlib passes on as a codec name)
+                payload = "\ufffd"
             if isinstance(payload, str) and not payload.isascii():
                 parsed.bad_7bit = True
         if content_type == "text/html":

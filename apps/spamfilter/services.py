@@ -93,16 +93,36 @@ OWN_FIELDS = re.compile(
     rb"^(authentication-results|x-spam-status|x-spam-result|x-spam-sender-list)[ \t]*:",
     re.IGNORECASE | re.MULTILINE,
 )
-_COMMENT = re.compile(rb"\([^()]*\)")
+_PARENTHESIS = re.compile(rb"[()]")
+
+
+def _without_comments(value: bytes) -> bytes:
+    """The value with each balanced (...) (comments nest) replaced by a space; an unmatched
+    parenthesis stays as text. One pass: removing the innermost comments again and again
+    cost a pass per level of nesting, quadratic on a field of 20,000 nested '(' (6 s)."""
+    opened: list[int] = []
+    spans: list[tuple[int, int]] = []  # outermost balanced comments so far, in order
+    for match in _PARENTHESIS.finditer(value):
+        if match[0] == b"(":
+            opened.append(match.start())
+        elif opened:
+            start = opened.pop()
+            while spans and spans[-1][0] > start:  # the comments this one encloses
+                spans.pop()
+            spans.append((start, match.end()))
+    kept, position = [], 0
+    for start, end in spans:
+        kept.append(value[position:start])
+        position = end
+    kept.append(value[position:])
+    return b" ".join(kept)
 
 
 def _claims_us(field: bytes, ours: bytes) -> bool:
     name, _, value = field.partition(b":")
     if name.strip().lower() != b"authentication-results":
         return True  # X-Spam-*: ours whoever claims it
-    value = b" ".join(value.split())
-    while _COMMENT.search(value):
-        value = _COMMENT.sub(b" ", value)
+    value = _without_comments(b" ".join(value.split()))
     authserv_id = value.split(b";", 1)[0].split()
     return bool(authserv_id) and authserv_id[0].lower() == ours
 

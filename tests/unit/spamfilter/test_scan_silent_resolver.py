@@ -80,3 +80,16 @@ def test_an_ipv4_mapped_peer_is_judged_as_its_ipv4_address(dns_server):
     )
     assert (verdict.auth.iprev.result, verdict.auth.spf.result) == ("pass", "pass")
     assert verdict.auth.ip == "192.0.2.10"
+
+
+def test_nested_comments_in_a_forged_field_are_read_in_linear_time(settings):
+    """The authserv-id was found by removing the innermost comments again and again: a
+    pass per level, so an Authentication-Results of 20,000 nested '(' took 6 s at DATA."""
+    settings.MAILADMIN_SPAM_AUTHSERV_ID = "mx.ours.test"
+    deep = b"(" * 30_000 + b"x" + b")" * 30_000
+    data = b"Authentication-Results: " + deep + b" mx.ours.test; spf=pass\r\nSubject: hi\r\n\r\n"
+    started = time.monotonic()
+    assert services.strip_forged_headers(data) == b"Subject: hi\r\n\r\n"
+    assert time.monotonic() - started < 1.0
+    kept = b"Authentication-Results: (a (b) c mx.ours.test; spf=pass\r\n\r\n"  # '(' unmatched
+    assert services.strip_forged_headers(kept) == kept
