@@ -313,6 +313,12 @@ def _header_tag(name: str) -> str:
     return tag
 
 
+# X_HDR_ tags a message gets at most, for its first header names: one tag a name, and a
+# sender may write thousands of names, which the verdict, the classify answer and the
+# quarantine would all carry.
+MAX_HEADER_TAGS = 100
+
+
 @check("X_HDR_*")
 def _header_names(c: Context) -> Iterator[str]:
     seen = set()
@@ -321,6 +327,8 @@ def _header_names(c: Context) -> Iterator[str]:
         if tag not in seen and len(tag) <= 64:
             seen.add(tag)
             yield tag
+            if len(seen) >= MAX_HEADER_TAGS:
+                return
 
 
 # --- addresses -------------------------------------------------------------------------

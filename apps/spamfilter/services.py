@@ -39,7 +39,6 @@ from mailadmin.errors import NotFound, ServiceError, ValidationFailed
 
 logger = logging.getLogger(__name__)
 SEVERITY = {"allow": 0, "quarantine": 1, "reject": 2, "discard": 3}
-MAX_DETAIL_TAGS = 200
 
 
 @dataclass(frozen=True)

@@ -525,3 +525,13 @@ def test_a_content_type_of_many_parameters_is_read_in_linear_time(dns_server):
     assert parse(
         _content(f"Content-Type: text/plain; charset=koi8-r{params}\r\n", "")
     ).charsets == {"koi8-r"}
+
+
+def test_a_message_of_thousands_of_header_names_gets_a_bounded_verdict(spec_dns):
+    """One X_HDR_ tag a header name: 5,000 made-up names gave 5,000 tags, carried by the
+    verdict, the classify answer and the quarantine. The first 100 names are tagged."""
+    made_up = b"".join(b"X-Made-Up-%d: x\n" % n for n in range(5000))
+    verdict = spec_scan(message=made_up + SPEC_MESSAGE)
+    header_tags = [tag for tag in verdict.tags if tag.startswith("X_HDR_")]
+    assert header_tags == [f"X_HDR_X_MADE_UP_{n}" for n in range(100)]
+    assert verdict.score == pytest.approx(12.70)  # the names score nothing
