@@ -17,6 +17,7 @@ import dkim
 import spf
 from publicsuffixlist import PublicSuffixList
 
+from apps.accounts.emails import InvalidAddress, normalize_domain
 from apps.spamfilter.lookups import ERROR, FOUND, NONE, ScanLookups
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,19 @@ def aligned(a: str, b: str, mode: str) -> bool:
 def domain_of(address: str) -> str:
     match = ADDRESS.search(address or "")
     return match[2].rstrip(".").lower() if match else ""
+
+
+def a_label(domain: str) -> str:
+    """A domain as DNS and alignment know it: an internationalised one (SMTPUTF8 mail,
+    `From: joe@пример.рф`) in A-labels (RFC 8616: `xn--e1afmkfd.xn--p1ai`), so that its
+    DMARC record is found and it aligns with SPF and DKIM domains; "" when it is no valid
+    internationalised name. An ASCII name is as given."""
+    if domain.isascii():
+        return domain
+    try:
+        return normalize_domain(domain)
+    except InvalidAddress:
+        return ""
 
 
 # --- SPF -----------------------------------------------------------------------------------

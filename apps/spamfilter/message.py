@@ -141,6 +141,19 @@ class ParsedMessage:
         return "\n".join(self.text_parts + self.html_text)
 
 
+def _field_text(raw: str, value: object) -> str:
+    """A field's text: its 8-bit bytes (which the parser keeps in `raw` as surrogate
+    escapes) read as UTF-8 when they are UTF-8, which RFC 6532 allows in headers (SMTPUTF8
+    mail: `From: joe@пример.рф`); in any other charset they stay unreadable (U+FFFD), as
+    the parser's own `value` gives them."""
+    if isinstance(raw, str) and not raw.isascii():
+        try:
+            return raw.encode("ascii", "surrogateescape").decode("utf-8")
+        except UnicodeError:
+            pass  # another charset, or characters that were never bytes
+    return value if isinstance(value, str) else str(value)
+
+
 def _decode_header(value: str) -> str:
     if "=?" not in value:
         return SPACES.sub(" ", value).strip()
@@ -149,11 +162,34 @@ def _decode_header(value: str) -> str:
     # kept as sent.
     cut = len(value) if len(value) <= MAX_DECODED else value.rfind(" ", 0, MAX_DECODED)
     cut = MAX_DECODED if cut <= 0 else cut
+    if not value.isascii():
+        return SPACES.sub(" ", _decode_mixed(value[:cut]) + value[cut:]).strip()
     try:
         decoded = str(make_header(decode_header(value[:cut]))) + value[cut:]
     except Exception:  # noqa: BLE001 - bad encoded words stay as sent
         decoded = value
     return SPACES.sub(" ", decoded).strip()
+
+
+def _decode_mixed(value: str) -> str:
+    """Encoded words beside raw UTF-8 text (RFC 6532 mail may carry both), which
+    make_header misreads: it takes the text between the words for ASCII (and decode_header
+    hands it over as raw-unicode-escape bytes)."""
+    parts = []
+    try:
+        for chunk, charset in decode_header(value):
+            if isinstance(chunk, str):
+                parts.append(chunk)
+            elif charset is None:  # decode_header's own spelling of the text between
+                parts.append(chunk.decode("raw-unicode-escape"))
+            else:
+                try:
+                    parts.append(chunk.decode(charset, "replace"))
+                except LookupError:
+                    parts.append(chunk.decode("latin-1"))
+    except Exception:  # noqa: BLE001 - bad encoded words stay as sent
+        return value
+    return "".join(parts)
 
 
 def _without_invisible(markup: str) -> str:
@@ -219,11 +255,10 @@ def parse(raw: bytes) -> ParsedMessage:
     else:
         raw_for_parse = raw
     msg = message_from_bytes(raw_for_parse)  # MimeTooDeep past 100 nested parts
-    headers = []
-    for name, value in msg.items():
-        if not isinstance(value, str):
-            value = str(value)
-        headers.append((name.strip(), _decode_header(value)))
+    headers = [
+        (name.strip(), _decode_header(_field_text(raw_value, value)))
+        for (name, raw_value), value in zip(msg.raw_items(), msg.values(), strict=True)
+    ]
     parsed = ParsedMessage(raw=raw, headers=headers)
     parsed.defects = len(msg.defects)
     for index, part in enumerate(msg.walk()):

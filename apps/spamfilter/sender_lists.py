@@ -19,7 +19,7 @@ from django.db.models import Q, QuerySet
 from apps.accounts.emails import InvalidAddress, display_domain, normalize_address, normalize_domain
 from apps.accounts.models import Principal
 from apps.accounts.permissions import Perm
-from apps.spamfilter.auth import AuthResults, aligned, domain_of
+from apps.spamfilter.auth import AuthResults, a_label, aligned, domain_of
 from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
 from mailadmin.audit import audit
 from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
@@ -384,7 +384,7 @@ def unauthenticated(results: AuthResults | None, senders: Iterable[str]) -> dict
     dmarc = results.dmarc
     why: dict[str, str] = {}
     for address in senders:
-        domain = domain_of(address)
+        domain = a_label(domain_of(address))  # as the results name it (RFC 8616)
         if not address or address in why:
             continue
         modes = dmarc.published if dmarc.domain.lower() == domain else {}

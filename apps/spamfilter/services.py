@@ -169,7 +169,10 @@ def _authenticate(
     judged: str = "",
 ) -> auth.AuthResults:
     sender = message.from_address
-    from_domain = sender.domain if sender else ""
+    from_domain = auth.a_label(sender.domain) if sender else ""
+    env_domain = auth.domain_of(env_from)
+    if env_domain and not env_domain.isascii():  # SMTPUTF8: SPF asks DNS in A-labels
+        env_from = env_from[: env_from.rfind("@") + 1] + (auth.a_label(env_domain) or env_domain)
     spf_domain = auth.domain_of(env_from) or helo
     wanted = [(spf_domain, "TXT")] if spf_domain and ip else []
     wanted += [(name, "TXT") for name in auth.dkim_keys(message.raw)]

@@ -535,3 +535,53 @@ def test_a_message_of_thousands_of_header_names_gets_a_bounded_verdict(spec_dns)
     header_tags = [tag for tag in verdict.tags if tag.startswith("X_HDR_")]
     assert header_tags == [f"X_HDR_X_MADE_UP_{n}" for n in range(100)]
     assert verdict.score == pytest.approx(12.70)  # the names score nothing
+
+
+# --- SMTPUTF8 mail (RFC 6532 headers, RFC 8616 domains) ----------------------------------
+
+IDN = "xn--e1afmkfd.xn--p1ai"  # пример.рф
+IDN_MESSAGE = (
+    "From: Джо <joe@пример.рф>\r\nTo: jane@example.org\r\nSubject: Привет =?utf-8?q?caf=C3=A9?=\r\n"
+    "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@пример.рф>\r\n\r\nЗдравствуйте\r\n"
+).encode()
+
+
+@pytest.fixture
+def idn_dns(dns_server):
+    dns_server.set_zone(IDN, {"TXT": ["v=spf1 ip4:192.0.2.10 -all"], "A": ["192.0.2.10"]})
+    dns_server.set_zone(f"_dmarc.{IDN}", {"TXT": ["v=DMARC1; p=reject"]})
+    return dns_server
+
+
+def _idn_scan(ip: str):
+    return scan(
+        message=IDN_MESSAGE,
+        remote_ip=ip,
+        ehlo_domain=IDN,
+        env_from="joe@пример.рф",
+        env_rcpt_to=["jane@example.org"],
+    )
+
+
+def test_utf8_headers_are_read_as_utf8_and_other_8bit_stays_unreadable():
+    parsed = parse(IDN_MESSAGE + b"")
+    assert parsed.from_address.address == "joe@пример.рф"
+    assert parsed.from_address.name == "Джо"
+    assert parsed.subject == "Привет café"  # an encoded word beside raw UTF-8 too
+    latin1 = parse(b"Subject: caf\xe9 cr\xe8me\r\n\r\nx\r\n")
+    assert latin1.subject == "caf\ufffd cr\ufffdme"  # not UTF-8: as the parser gives it
+
+
+def test_an_internationalised_from_domain_is_judged_by_its_dmarc_record(idn_dns):
+    verdict = _idn_scan("192.0.2.10")
+    assert verdict.auth.spf.result == "pass"
+    assert (verdict.auth.dmarc.result, verdict.auth.dmarc.domain) == ("pass", IDN)
+    assert f"dmarc=pass header.from={IDN}" in verdict.authentication_results
+    assert "DMARC_POLICY_ALLOW" in verdict.tags
+
+
+def test_spoofing_an_internationalised_domain_meets_its_reject_policy(idn_dns):
+    verdict = _idn_scan("198.51.100.7")
+    assert verdict.auth.spf.result == "fail"
+    assert (verdict.auth.dmarc.result, verdict.auth.dmarc.policy) == ("fail", "reject")
+    assert "DMARC_POLICY_REJECT" in verdict.tags

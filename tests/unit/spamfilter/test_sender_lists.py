@@ -162,6 +162,14 @@ def test_who_is_authenticated(results, authenticated):
     assert ("ceo@bank.test" not in why) is authenticated
 
 
+def test_an_internationalised_sender_is_authenticated_by_its_a_label_results():
+    """SMTPUTF8 mail: the results name the domain in A-labels (RFC 8616), the address
+    in the message in Unicode; both are one domain."""
+    results = _results(dmarc=("pass", "xn--e1afmkfd.xn--p1ai"))
+    assert unauthenticated(results, ["joe@пример.рф", "joe@xn--e1afmkfd.xn--p1ai"]) == {}
+    assert "joe@другой.рф" in unauthenticated(results, ["joe@другой.рф"])
+
+
 def test_it_says_why_a_sender_is_not_authenticated():
     results = _results(dmarc=("fail", "bank.test"), spf=("pass", "evil.test"),
                        dkim=[("pass", "evil.test")])  # fmt: skip
