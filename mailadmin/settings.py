@@ -194,6 +194,7 @@ CELERY_TASK_ROUTES = {
     "spamfilter.quarantine_purge": {"queue": "maintenance"},
     "spamfilter.quarantine_digest": {"queue": "maintenance"},
     "spamfilter.bayes_forget_deleted": {"queue": "maintenance"},
+    "spamfilter.bayes_forget_deleted_run": {"queue": "maintenance"},
     "store.purge_due": {"queue": "maintenance"},
     "store.purge_accounts": {"queue": "maintenance"},
     "store.purge_account": {"queue": "maintenance"},

@@ -658,17 +658,18 @@ def purge_accounts(account_ids: Iterable[int]) -> None:
         store().purge_many(scopes)
 
 
-def forget_deleted_accounts(batch: int = 1000) -> int:
+def forget_deleted_accounts(batch: int = 1000, progress=None) -> int:
     """Purge the models of accounts that no longer exist, and say how many: a delete purges
     its accounts' models once committed, but not when the store was down then, nor for
     accounts deleted before deletes did. Principal ids are never given again, so a model
-    whose account is gone is nobody's."""
+    whose account is gone is nobody's. `progress` (a run's) hears each batch."""
     from apps.accounts.models import Principal
 
     models = store()
-    forgotten = 0
+    forgotten = looked_at = 0
     scopes = models.account_scopes()
     while chunk := list(itertools.islice(scopes, batch)):
+        looked_at += len(chunk)
         ids = {}
         for scope in chunk:
             number = scope.removeprefix(ACCOUNT_SCOPE)
@@ -679,6 +680,8 @@ def forget_deleted_accounts(batch: int = 1000) -> int:
         if orphans:
             models.purge_many(orphans)
             forgotten += len(orphans)
+        if progress is not None:
+            progress.step(looked_at, f"{looked_at} account models looked at, {forgotten} purged")
     return forgotten
 
 

@@ -64,6 +64,7 @@ MAX_BULK = 1000
 DIGEST_MAX_ITEMS = 200
 PURGE_TASK = "spamfilter.quarantine_purge"
 DIGEST_TASK = "spamfilter.quarantine_digest"
+BAYES_FORGET_TASK = "spamfilter.bayes_forget_deleted_run"
 FILTER_NAMES = ("mailbox", "domain", "kind", "sender", "from", "to")
 
 
@@ -567,6 +568,19 @@ def quarantine_runs_start(*, day: date | None = None) -> list[TaskRun]:
             tenant_id=None,
         ),
     ]
+
+
+def bayes_forget_run_start(*, day: date | None = None) -> TaskRun:
+    """Beat, daily: one sweep a day of the Bayes models of deleted accounts (see
+    bayes.forget_deleted_accounts), with the quarantine's other daily housekeeping."""
+    day = day or timezone.now().date()
+    return task_run_start(
+        actor=None,
+        kind=f"{BAYES_FORGET_TASK}:{day:%Y-%m-%d}",
+        title="Purge the Bayes models of deleted accounts",
+        task_name=BAYES_FORGET_TASK,
+        tenant_id=None,
+    )
 
 
 def purge_outcome(outcome: PurgeOutcome) -> Outcome:

@@ -30,8 +30,18 @@ def quarantine_digest_task(run: RunContext) -> Outcome:
 
 
 @shared_task(name="spamfilter.bayes_forget_deleted", ignore_result=True)
-def bayes_forget_deleted_task() -> int:
-    """Beat, daily: the Bayes models of accounts that no longer exist are purged."""
+def bayes_forget_deleted_task() -> str:
+    """Beat, daily: start today's sweep of deleted accounts' Bayes models (a second call
+    finds it)."""
+    return str(quarantine.bayes_forget_run_start().pk)
+
+
+@run_task(name=quarantine.BAYES_FORGET_TASK, max_attempts=3, max_runtime=1800)
+def bayes_forget_deleted_run_task(run: RunContext) -> Outcome:
+    """Purge the Bayes models of accounts that no longer exist (safe to repeat)."""
     from apps.spamfilter import bayes
 
-    return bayes.forget_deleted_accounts()
+    forgotten = bayes.forget_deleted_accounts(progress=run)
+    return Outcome(
+        True, f"Purged {forgotten} Bayes model(s) of deleted accounts.", {"purged": forgotten}
+    )

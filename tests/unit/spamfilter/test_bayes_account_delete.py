@@ -15,7 +15,8 @@ from apps.domains.services import domain_delete
 from apps.spamfilter import bayes
 from apps.spamfilter.message import parse
 from apps.spamfilter.models import BayesModel, BayesToken
-from apps.spamfilter.tasks import bayes_forget_deleted_task
+from apps.spamfilter.tasks import bayes_forget_deleted_run_task, bayes_forget_deleted_task
+from mailadmin.core.models import TaskRun
 from tests.unit.spamfilter.test_bayes import store  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
@@ -203,3 +204,26 @@ def test_models_of_accounts_that_are_gone_are_forgotten_and_the_others_kept(
     )
     bayes.purge(living_scope)
     bayes.purge(bayes.GLOBAL)
+
+
+def test_beat_sweeps_once_a_day_as_a_run_on_the_task_base(
+    store,  # noqa: F811
+    make_principal,
+    tenant_a,
+    django_capture_on_commit_callbacks,
+):
+    bayes.forget_deleted_accounts()  # what earlier tests left in Redis
+    gone = make_principal(tenant=tenant_a)
+    scope = bayes.account_scope(gone.pk)
+    Principal.objects.filter(pk=gone.pk).delete()
+    bayes.learn(SPAM, spam=True, scope=scope)
+    with django_capture_on_commit_callbacks(execute=False) as wakeups:
+        first, again = bayes_forget_deleted_task(), bayes_forget_deleted_task()
+    assert first == again and len(wakeups) == 1  # the day's run, not a twin
+    run = TaskRun.objects.get(pk=first)
+    assert (run.task_name, run.actor_id) == ("spamfilter.bayes_forget_deleted_run", None)
+    bayes_forget_deleted_run_task(first)
+    run.refresh_from_db()
+    assert run.state == TaskRun.State.SUCCESS, run.message
+    assert run.message == "Purged 1 Bayes model(s) of deleted accounts."
+    assert not _stored(scope, store)
