@@ -27,6 +27,9 @@ from mailadmin.api.views import MethodPermissionApi, ok
 from mailadmin.errors import ValidationFailed
 
 MAX_RECIPIENTS = 1000
+# envFromFlags is the MAIL FROM parameters as the spec's product numbers them (its SMTP
+# library's MAIL_* bits); the one the scan needs is SMTPUTF8, 1 << 5.
+MAIL_SMTPUTF8 = 1 << 5
 ACCOUNT_PARAMETER = OpenApiParameter(
     "account_id",
     {"type": "string", "minLength": 1, "maxLength": 255},
@@ -54,7 +57,10 @@ class ClassifyInput(StrictSerializer):
     isTls = StrictBooleanField(required=False, default=False)  # noqa: N815
     envFrom = StrictCharField(required=False, allow_blank=True, max_length=512)  # noqa: N815
     envFromFlags = StrictIntegerField(  # noqa: N815
-        required=False, min_value=0, max_value=2**31 - 1
+        required=False,
+        min_value=0,
+        max_value=2**31 - 1,
+        help_text="MAIL FROM parameters as bits; 32 (1 << 5) is SMTPUTF8.",
     )
     envRcptTo = serializers.ListField(  # noqa: N815
         child=StrictCharField(max_length=512), required=False, max_length=MAX_RECIPIENTS
@@ -126,6 +132,7 @@ class ClassifyApi(MethodPermissionApi):
             env_rcpt_to=values.get("envRcptTo") or [],
             authenticated_as=values.get("authenticatedAs") or "",
             is_tls=values.get("isTls", False),
+            smtputf8=bool(values.get("envFromFlags", 0) & MAIL_SMTPUTF8),
         )
         return ok(verdict_data(verdict))
 

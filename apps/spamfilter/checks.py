@@ -114,6 +114,7 @@ class Context:
     auth: AuthResults | None  # None for authenticated submissions
     lookups: ScanLookups
     iprev_names: tuple[str, ...] = ()
+    smtputf8: bool = False  # received in an SMTPUTF8 transaction (RFC 6531)
 
 
 def check(*tags: str):
@@ -594,11 +595,22 @@ EIGHT_BIT = re.compile(rb"[\x80-\xff]")
 @check("SUBJ_NEEDS_ENCODING")
 def _subject_needs_encoding(c: Context) -> Iterator[str]:
     """Raw 8-bit bytes in the Subject field: RFC 2047 asks for an encoded word, which mail
-    programs write; bulk tools paste the text in as it is (rspamd's SUBJ_NEEDS_ENCODING)."""
+    programs write; bulk tools paste the text in as it is (rspamd's SUBJ_NEEDS_ENCODING).
+    Not UTF-8 in an SMTPUTF8 transaction, where RFC 6532 allows it as it is."""
     for head, start, end in _raw_fields(c, SUBJECT_FIELD):
         if EIGHT_BIT.search(head, start, end):
+            if c.smtputf8 and _is_utf8(head[start:end]):
+                continue
             yield "SUBJ_NEEDS_ENCODING"
             return
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # --- sender authentication ---------------------------------------------------------------

@@ -32,6 +32,11 @@ class ClassifyForm(ServiceErrorsMixin, forms.Form):
         help_text="Separated by commas or spaces.",
     )
     is_tls = forms.BooleanField(label="Received over TLS", required=False)
+    smtputf8 = forms.BooleanField(
+        label="Sent with SMTPUTF8",
+        required=False,
+        help_text="MAIL FROM carried SMTPUTF8: raw UTF-8 in header fields is allowed.",
+    )
 
     def clean_message(self) -> str:
         message = self.cleaned_data["message"]

@@ -38,6 +38,9 @@ _IP_LITERAL = re.compile(r"\[(?:IPv6:)?[0-9A-Fa-f.:]{2,45}\]")
 _TLS = re.compile(
     r"\bwith\s+(?:UTF8)?(?:E?SMTP|LMTP)SA?\b|\(\s*using\s+TLS|\bversion=TLS", re.IGNORECASE
 )
+# The hop was an SMTPUTF8 transaction: RFC 6531 section 4.3's `with` protocols
+# (UTF8SMTP, UTF8SMTPA, UTF8SMTPS, UTF8SMTPSA and the LMTP ones).
+_SMTPUTF8 = re.compile(r"\bwith\s+UTF8(?:SMTP|LMTP)S?A?\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,13 @@ class Hop:
     """The client judged for a fetched message: its IP ("" when no Received line names a
     public one: then SPF and iprev are not judged), the HELO it gave ("" unknown) and
     whether the provider took the message over TLS (its Received field says so; with no
-    client named, the topmost field: RCVD_TLS_LAST is about that hop, not our fetch)."""
+    client named, the topmost field: RCVD_TLS_LAST is about that hop, not our fetch) and
+    in an SMTPUTF8 transaction (raw UTF-8 headers are then allowed, RFC 6532)."""
 
     ip: str = ""
     helo: str = ""
     tls: bool = False
+    smtputf8: bool = False
 
 
 def _public(text: str) -> str:
@@ -99,11 +104,17 @@ def hop_of(field: str) -> Hop | None:
     if found is None and _EXIM_HELO.search(rest):
         found = _BRACKETED.fullmatch(first)
     ip = _public(found[1]) if found is not None else ""
-    return Hop(ip=ip, helo=_helo(clause), tls=_used_tls(field)) if ip else None
+    if not ip:
+        return None
+    return Hop(ip=ip, helo=_helo(clause), tls=_used_tls(field), smtputf8=_used_smtputf8(field))
 
 
 def _used_tls(field: str) -> bool:
     return _TLS.search(field[:MAX_FIELD]) is not None
+
+
+def _used_smtputf8(field: str) -> bool:
+    return _SMTPUTF8.search(field[:MAX_FIELD]) is not None
 
 
 def received_fields(data: bytes) -> list[str]:
@@ -141,6 +152,8 @@ def client_hop(data: bytes) -> Hop:
             hop = hop_of(field)
             if hop is not None:
                 return hop
-        return Hop(tls=bool(fields) and _used_tls(fields[0]))
+        if not fields:
+            return Hop()
+        return Hop(tls=_used_tls(fields[0]), smtputf8=_used_smtputf8(fields[0]))
     except Exception:  # noqa: BLE001 - a hostile header names no client, never an error
         return Hop()

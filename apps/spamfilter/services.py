@@ -292,6 +292,7 @@ def scan(
     bayes_account_id: int | None = None,
     recipient_mailboxes: Sequence[int] = (),
     judged_hop: received.Hop | None = None,
+    smtputf8: bool = False,
 ) -> Verdict:
     """Authenticate and score one received message. Never raises on what a sender sent;
     DNS failures become temperror results, bounded by MAILADMIN_SPAM_DNS_DEADLINE.
@@ -306,7 +307,9 @@ def scan(
     no IP in it, SPF and iprev are not judged (`none`); DKIM, ARC and DMARC run as ever.
     The sender lists' IP entries match that client too (none without its IP): the server
     fetched from is the mailbox's own provider, not the sender an IP entry names; and
-    `is_tls` is the hop's (RCVD_TLS_LAST), not the fetch connection's."""
+    `is_tls` is the hop's (RCVD_TLS_LAST), not the fetch connection's, and so is
+    `smtputf8` (the message came in an SMTPUTF8 transaction: raw UTF-8 in its header
+    fields is then what RFC 6532 allows, not a sign of a bulk tool)."""
     started = time.perf_counter()
     ruleset = rules.current()
     parsed = parse(message)
@@ -315,6 +318,7 @@ def scan(
     ip, helo = (judged_hop.ip, judged_hop.helo) if judged_hop is not None else (peer, ehlo_domain)
     ip = _valid_ip(ip) if ip else ""
     is_tls = judged_hop.tls if judged_hop is not None else is_tls
+    smtputf8 = judged_hop.smtputf8 if judged_hop is not None else smtputf8
     helo = (helo or "").strip().rstrip(".").lower()
     env_from = (env_from or "").strip().strip("<>")
     results = None
@@ -329,6 +333,7 @@ def scan(
         env_rcpt_to=list(env_rcpt_to or []),
         authenticated_as=authenticated_as or "",
         is_tls=is_tls,
+        smtputf8=smtputf8,
         auth=results,
         lookups=lookups,
         iprev_names=results.iprev.names if results else (),
@@ -441,6 +446,7 @@ def classify(
     env_rcpt_to: Sequence[str] = (),
     authenticated_as: str = "",
     is_tls: bool = False,
+    smtputf8: bool = False,
 ) -> Verdict:
     """The classify tester: a scan of a message given by hand (nothing is stored)."""
     if not message.strip():
@@ -455,6 +461,7 @@ def classify(
         env_rcpt_to=env_rcpt_to,
         authenticated_as=authenticated_as,
         is_tls=is_tls,
+        smtputf8=smtputf8,
     )
 
 

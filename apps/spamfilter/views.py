@@ -45,6 +45,7 @@ def classify(request: HttpRequest) -> HttpResponse:
                     env_from=values["env_from"],
                     env_rcpt_to=values["env_rcpt_to"],
                     is_tls=values["is_tls"],
+                    smtputf8=values["smtputf8"],
                 )
             except ServiceError as exc:
                 form.add_service_error(exc)

@@ -129,6 +129,7 @@ class InboundMessage:
     tls: bool
     data: bytes  # with our Received line on top
     trace_id: str = ""  # telemetry: the SMTP session (or fetch run) it arrived in
+    smtputf8: bool = False  # MAIL FROM said SMTPUTF8: raw UTF-8 headers are allowed
     # Fetched mail: the client the remote provider accepted it from (its Received line),
     # judged by SPF, iprev and the HELO checks instead of peer_ip, the server fetched from.
     judged_hop: Hop | None = None
@@ -236,6 +237,7 @@ def scan_inbound(
             bayes_account_id=next(iter(recipients)) if len(recipients) == 1 else None,
             recipient_mailboxes=list(mailbox_ids),
             judged_hop=message.judged_hop,
+            smtputf8=message.smtputf8,
         )
     except MimeTooDeep as exc:  # refused for good, as Postfix does past mime_nesting_limit
         return ScanVerdict(data=message.data, reject=f"{MIME_TOO_DEEP} {exc.message}")
@@ -515,6 +517,7 @@ class InboundHandler(BaseHandler):
             tls=session.ssl is not None,
             data=received + data,
             trace_id=session.trace_id,
+            smtputf8=envelope.smtp_utf8,
         )
         routes = [envelope.resolutions[address] for address in dict.fromkeys(envelope.rcpt_tos)]
         try:

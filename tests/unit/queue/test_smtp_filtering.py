@@ -46,6 +46,21 @@ def jane(make_principal, tenant_a, dns_server):
     return principal
 
 
+@pytest.mark.parametrize("options, tagged", [(["SMTPUTF8"], False), (["BODY=8BITMIME"], True)])
+def test_a_raw_utf8_subject_is_a_sign_only_outside_an_smtputf8_transaction(
+    inbound, jane, options, tagged
+):
+    """RFC 6532 allows raw UTF-8 in the header of mail sent with SMTPUTF8: the MX tells the
+    scan, so an internationalised sender's Subject is not scored as a bulk tool's."""
+    data = HAM.replace(b"Lunch on Thursday", "Mittagessen am Donnerstag \u2615".encode())
+    with connect(inbound) as client:
+        client.sendmail("sender@remote.test", ["jane@example.test"], data, mail_options=options)
+    [stored] = Message.objects.filter(principal=jane)
+    head = blobs.read(stored.blob_hash).split(b"\r\n\r\n", 1)[0]
+    assert b"X-Spam-Result: " in head
+    assert (b"SUBJ_NEEDS_ENCODING" in head) is tagged
+
+
 def test_a_clean_message_gets_the_filters_headers_and_lands_in_the_inbox(inbound, jane):
     with connect(inbound) as client:
         client.sendmail("sender@remote.test", ["jane@example.test"], HAM)

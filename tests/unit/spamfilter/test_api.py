@@ -55,6 +55,23 @@ def test_it_classifies_for_a_plain_user(api_client_for, user_a, dns_server):
     assert data["authenticationResults"].startswith("Authentication-Results: mail.localhost;")
 
 
+@pytest.mark.parametrize("flags, tagged", [(32, False), (0, True), (2, True)])
+def test_env_from_flags_say_whether_the_message_came_with_smtputf8(
+    api_client_for, user_a, dns_server, flags, tagged
+):
+    """envFromFlags are the MAIL FROM parameters as the spec's product numbers them:
+    1 << 5 is SMTPUTF8, under which a raw UTF-8 Subject is what RFC 6532 allows."""
+    message = MESSAGE.replace("Subject: ", "Subject: Gr\u00fc\u00dfe ", 1)
+    assert message != MESSAGE
+    response = api_client_for(user_a).post(
+        "/api/spam-filter/classify",
+        {"message": message, "envFromFlags": flags, "envRcptTo": ["john@example.org"]},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert ("SUBJ_NEEDS_ENCODING" in response.json()["data"]["tags"]) is tagged
+
+
 def test_it_refuses_classify_without_the_permission(make_principal, api_client_for, anon_api):
     nobody = make_principal(roles=(), enabled_permissions=["dashboard"])
     response = api_client_for(nobody).post(

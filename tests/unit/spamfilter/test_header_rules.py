@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.spamfilter.received import Hop
 from apps.spamfilter.services import scan
 
 pytestmark = pytest.mark.django_db
@@ -331,6 +332,21 @@ def test_it_flags_a_subject_with_raw_8bit_characters(dns_server):
 def test_it_leaves_ascii_and_encoded_subjects(dns_server, subject):
     message = _message(body="Gr\u00fc\u00dfe\r\n").replace(b"Subject: Hi", subject)
     assert "SUBJ_NEEDS_ENCODING" not in _tags(message)
+
+
+def test_it_leaves_a_raw_utf8_subject_of_an_smtputf8_transaction(dns_server):
+    """RFC 6532 allows raw UTF-8 in header fields of mail sent with SMTPUTF8 (RFC 6531):
+    that is how an internationalised mail program writes them, not a bulk tool's paste."""
+    message = _message().replace(b"Subject: Hi", "Subject: Sch\u00f6n".encode())
+    args = dict(message=message, remote_ip="", ehlo_domain="", env_from="", env_rcpt_to=[])
+    assert "SUBJ_NEEDS_ENCODING" not in scan(**args, smtputf8=True).tags
+    assert scan(**args).tags["SUBJ_NEEDS_ENCODING"].value == 1.0
+    # Latin-1 bytes are no UTF-8: SMTPUTF8 does not allow them.
+    latin = _message().replace(b"Subject: Hi", "Subject: Sch\u00f6n".encode("latin-1"))
+    assert "SUBJ_NEEDS_ENCODING" in scan(**{**args, "message": latin}, smtputf8=True).tags
+    # Fetched mail: the provider's Received line (`with UTF8SMTPS`) says, not our fetch.
+    assert "SUBJ_NEEDS_ENCODING" not in scan(**args, judged_hop=Hop(smtputf8=True)).tags
+    assert "SUBJ_NEEDS_ENCODING" in scan(**args, judged_hop=Hop(), smtputf8=True).tags
 
 
 def test_it_reads_the_subject_only_in_the_header(dns_server):

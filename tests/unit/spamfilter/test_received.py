@@ -93,10 +93,27 @@ def test_it_reads_whether_the_hop_used_tls(field, tls):
     assert client_hop(message(field)).tls is tls
 
 
+@pytest.mark.parametrize(
+    "protocol, smtputf8",
+    [
+        (b"UTF8SMTP", True),
+        (b"UTF8SMTPSA", True),
+        (b"utf8lmtps", True),
+        (b"ESMTPS", False),
+        (b"UTF8SMTPX", False),
+    ],
+)
+def test_it_reads_whether_the_hop_was_an_smtputf8_transaction(protocol, smtputf8):
+    field = b"from a.test ([8.8.8.8]) by mx.test with " + protocol + b" id 1; x"
+    assert client_hop(message(field)).smtputf8 is smtputf8
+
+
 def test_with_no_client_named_the_topmost_field_says_whether_tls_was_used():
     private = b"from inside.test ([10.0.0.7]) by mx.provider.test with ESMTPS id 1; x"
     assert client_hop(message(private)) == Hop(tls=True)
     assert client_hop(message(private.replace(b"ESMTPS", b"ESMTP"))) == Hop()
+    utf8 = private.replace(b"ESMTPS", b"UTF8SMTPS")
+    assert client_hop(message(utf8)) == Hop(tls=True, smtputf8=True)
 
 
 def test_it_takes_the_topmost_hop_with_a_public_ip():

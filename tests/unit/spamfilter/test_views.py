@@ -32,6 +32,21 @@ def test_it_shows_the_score_and_each_tag(client, user_a, dns_server):
     assert "Authentication-Results: mail.localhost;" in page
 
 
+@pytest.mark.parametrize("smtputf8, tagged", [("on", False), ("", True)])
+def test_a_pasted_utf8_subject_is_judged_as_its_transaction_allowed(
+    client, user_a, dns_server, smtputf8, tagged
+):
+    """A pasted message reaches the scan as UTF-8: the SMTPUTF8 box says whether its
+    transaction allowed raw UTF-8 in the header (RFC 6532), as MAIL FROM would have."""
+    client.force_login(user_a)
+    message = MESSAGE.replace("HELLO THERE FRIEND", "Gr\u00fc\u00dfe aus K\u00f6ln")
+    response = client.post("/spam-filter/", {"message": message, "smtputf8": smtputf8})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Sent with SMTPUTF8" in page
+    assert ("<code>SUBJ_NEEDS_ENCODING</code>" in page) is tagged
+
+
 def test_it_answers_422_with_the_message(client, user_a):
     client.force_login(user_a)
     response = client.post("/spam-filter/", {"message": "  ", "remote_ip": "123"})
