@@ -62,6 +62,11 @@ class Attachment:
 class ParsedMessage:
     raw: bytes
     headers: list[tuple[str, str]]  # (name as sent, decoded value), in order
+    # Each header's value with its encoded words as sent (same order): addresses are read
+    # from it, since an encoded word is text in a display name or comment, never syntax
+    # (RFC 2047 section 5): `=?utf-8?q?x=40evil.example_=3C?= <ceo@bank.example>` is
+    # from ceo@bank.example, as a mail program shows it, not from x@evil.example.
+    undecoded: list[str] = field(default_factory=list)
     text_parts: list[str] = field(default_factory=list)
     html_parts: list[str] = field(default_factory=list)  # raw HTML (decoded)
     html_text: list[str] = field(default_factory=list)  # HTML with the markup removed
@@ -92,6 +97,13 @@ class ParsedMessage:
         return index
 
     @cached_property
+    def _undecoded_by_name(self) -> dict[str, list[str]]:
+        index: dict[str, list[str]] = {}
+        for (key, _), value in zip(self.headers, self.undecoded, strict=False):
+            index.setdefault(key.lower(), []).append(value)
+        return index
+
+    @cached_property
     def _addresses(self) -> dict[str, list[Address]]:
         return {}
 
@@ -118,14 +130,14 @@ class ParsedMessage:
         return list(found)
 
     def _parse_addresses(self, name: str) -> list[Address]:
-        values = self._by_name.get(name)
+        values = self._undecoded_by_name.get(name)
         if not values:
             return []
         try:
             pairs = getaddresses(values)
         except Exception:  # noqa: BLE001 - malformed address lists
             return []
-        return [Address(n.strip(), a.strip()) for n, a in pairs if a or n]
+        return [Address(_decode_header(n), a.strip()) for n, a in pairs if a or n]
 
     @property
     def from_address(self) -> Address | None:
@@ -255,11 +267,12 @@ def parse(raw: bytes) -> ParsedMessage:
     else:
         raw_for_parse = raw
     msg = message_from_bytes(raw_for_parse)  # MimeTooDeep past 100 nested parts
-    headers = [
-        (name.strip(), _decode_header(_field_text(raw_value, value)))
-        for (name, raw_value), value in zip(msg.raw_items(), msg.values(), strict=True)
-    ]
-    parsed = ParsedMessage(raw=raw, headers=headers)
+    names, undecoded = [], []
+    for (name, raw_value), value in zip(msg.raw_items(), msg.values(), strict=True):
+        names.append(name.strip())
+        undecoded.append(_field_text(raw_value, value))
+    headers = [(name, _decode_header(value)) for name, value in zip(names, undecoded, strict=True)]
+    parsed = ParsedMessage(raw=raw, headers=headers, undecoded=undecoded)
     parsed.defects = len(msg.defects)
     for index, part in enumerate(msg.walk()):
         if index >= MAX_PARTS:

@@ -585,3 +585,44 @@ def test_spoofing_an_internationalised_domain_meets_its_reject_policy(idn_dns):
     assert verdict.auth.spf.result == "fail"
     assert (verdict.auth.dmarc.result, verdict.auth.dmarc.policy) == ("fail", "reject")
     assert "DMARC_POLICY_REJECT" in verdict.tags
+
+
+# --- addresses behind encoded words ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "display",
+    [
+        "=?utf-8?q?x=40evil.example_=3C?=",  # decodes to `x@evil.example <`
+        '"=?utf-8?q?x=40evil.example?="',  # an encoded word in a quoted string
+        "=?utf-8?b?eEBldmlsLmV4YW1wbGU=?=",  # base64 of `x@evil.example`
+    ],
+)
+def test_an_address_spelt_in_an_encoded_word_is_no_from_address(dns_server, display):
+    """An encoded word is text in a display name (RFC 2047 section 5), never an address: a
+    mail program shows this message as from ceo@bank.example, so DMARC must judge that
+    domain's policy. Reading the addresses after decoding took the attacker's aligned,
+    passing domain inside the encoded word for the author, and p=reject never applied."""
+    dns_server.set_zone("bank.example", {"TXT": ["v=spf1 ip4:192.0.2.10 -all"]})
+    dns_server.set_zone("_dmarc.bank.example", {"TXT": ["v=DMARC1; p=reject"]})
+    dns_server.set_zone("evil.example", {"TXT": ["v=spf1 ip4:198.51.100.7 -all"]})
+    dns_server.set_zone("_dmarc.evil.example", {"TXT": ["v=DMARC1; p=none"]})
+    message = (
+        f"From: {display} <ceo@bank.example>\r\nTo: jane@example.org\r\nSubject: Invoice\r\n"
+        "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@evil.example>\r\n\r\nPay.\r\n"
+    ).encode()
+    parsed = parse(message)
+    assert parsed.from_address.address == "ceo@bank.example"
+    assert "x@evil.example" in parsed.from_address.name
+    verdict = scan(
+        message=message,
+        remote_ip="198.51.100.7",
+        ehlo_domain="mail.evil.example",
+        env_from="x@evil.example",
+        env_rcpt_to=["jane@example.org"],
+    )
+    assert verdict.auth.spf.result == "pass"  # for evil.example: not aligned with From
+    assert (verdict.auth.dmarc.result, verdict.auth.dmarc.domain) == ("fail", "bank.example")
+    assert verdict.auth.dmarc.policy == "reject"
+    assert "DMARC_POLICY_REJECT" in verdict.tags
+    assert "FROM_DN_HAS_ADDR" in verdict.tags  # the display name holds an address
