@@ -7,6 +7,7 @@ Authentication-Results header that reports them.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import logging
 import random
@@ -90,6 +91,30 @@ class _SpfQuery(spf.query):
                 self.cache[key] = list(answer.values)
         return super().dns(name, qtype, cnames=cnames, ignore_void=ignore_void)
 
+    def get_explanation(self, spec):
+        """RFC 7208 6.2: exp= explains a fail and changes no result. pyspf asks it while
+        reading the record, before any mechanism, whatever the result: a silent server
+        there spent the scan's DNS deadline and the mechanisms after it were temperror.
+        Its text is asked once the result is fail (`_Explanation.text`), with the macro
+        values of this moment; pyspf still decides whose exp= it is (the top record's or
+        a redirect target's, never an include's)."""
+        later = _Explanation(spf.EXPLANATIONS["fail"])
+        later.query, later.spec = copy.copy(self), spec
+        return later
+
+
+class _Explanation(str):
+    """An exp= explanation not asked yet (pyspf's default text until it is)."""
+
+    query: _SpfQuery
+    spec: str
+
+    def text(self) -> str:
+        try:
+            return spf.query.get_explanation(self.query, self.spec) or str(self)
+        except Exception:  # noqa: BLE001 - RFC 7208 6.2: any error, as if no exp= was given
+            return str(self)
+
 
 @dataclass
 class SpfResult:
@@ -119,6 +144,8 @@ def spf_check(lookups: ScanLookups, *, ip: str, sender: str, helo: str, receiver
         return SpfResult("temperror", domain, str(exc)[:200])
     if result == "ambiguous":
         result = "permerror"
+    if isinstance(explanation, _Explanation):
+        explanation = explanation.text() if result == "fail" else spf.EXPLANATIONS.get(result)
     return SpfResult(result, domain, explanation or "")
 
 

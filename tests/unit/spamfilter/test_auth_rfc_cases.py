@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from apps.spamfilter import auth
+from apps.spamfilter import auth, lookups
 from apps.spamfilter.lookups import ScanLookups
 from tests.unit.spamfilter.test_auth import _serve_vector
 
@@ -92,6 +92,39 @@ def test_a_silent_include_is_temperror_within_the_deadline(dns_server):
 def test_two_spf_records_are_permerror(dns_server):
     dns_server.set_zone("two.test", {"TXT": ["v=spf1 -all", "v=spf1 +all"]})
     assert _spf("a@two.test").result == "permerror"
+
+
+def test_exp_is_asked_only_for_a_fail_and_never_changes_the_result(dns_server):
+    """RFC 7208 6.2: exp= explains a fail and is ignored on any DNS error. pyspf asked it
+    while reading the record, before any mechanism: a silent server there spent the scan's
+    DNS deadline and the mechanisms after it answered temperror."""
+    dns_server.set_zone("x.test", {"TXT": ["v=spf1 a:host.x.test -all exp=why.x.test"]})
+    dns_server.set_zone("host.x.test", {"A": [IP]})
+    dns_server.set_zone("why.x.test", "TIMEOUT")
+    started = time.monotonic()
+    assert _spf("a@x.test", deadline=1.0).result == "pass"
+    assert time.monotonic() - started < 0.5
+    assert ("why.x.test", "TXT") not in dns_server.queries
+    assert _spf("a@x.test", ip="198.51.100.1", deadline=0.5).result == "fail"
+    dns_server.set_zone("why.x.test", {"TXT": ["%{i} is not a server of %{d}"]})
+    result = _spf("a@x.test", ip="198.51.100.1")
+    assert (result.result, result.explanation) == ("fail", "198.51.100.1 is not a server of x.test")
+
+
+def test_exp_of_an_include_or_of_the_record_that_redirects_is_not_used(dns_server):
+    """RFC 7208 6.2: only the exp= of the record that gave the result, never an include's;
+    after a redirect, the target's own exp= (if any)."""
+    dns_server.set_zone("why.test", {"TXT": ["not this one"]})
+    dns_server.set_zone("outer.test", {"TXT": ["v=spf1 include:inner.test -all"]})
+    dns_server.set_zone("inner.test", {"TXT": ["v=spf1 ?ip4:203.0.113.1 exp=why.test"]})
+    assert _spf("a@outer.test").explanation == "SPF fail - not authorized"
+    dns_server.set_zone("redir.test", {"TXT": ["v=spf1 redirect=target.test exp=why.test"]})
+    dns_server.set_zone("target.test", {"TXT": ["v=spf1 -all"]})
+    assert _spf("a@redir.test").explanation == "SPF fail - not authorized"
+    dns_server.set_zone("target.test", {"TXT": ["v=spf1 -all exp=because.test"]})
+    lookups.cache_clear()  # answers are kept between scans for their TTL
+    dns_server.set_zone("because.test", {"TXT": ["because %{d}"]})
+    assert _spf("a@redir.test").explanation == "because target.test"
 
 
 # --- DMARC -----------------------------------------------------------------------------------
