@@ -91,6 +91,23 @@ class _SpfQuery(spf.query):
                 self.cache[key] = list(answer.values)
         return super().dns(name, qtype, cnames=cnames, ignore_void=ignore_void)
 
+    def validated_ptrs(self):
+        """The client's PTR names that confirm forward (the ptr mechanism, %{p}). RFC 7208
+        5.5: a DNS error on the PTR lookup means no match (7.3: %{p} is "unknown"), one on
+        a name's A/AAAA lookup skips that name; pyspf ended the check with temperror."""
+        try:
+            names = self.dns_ptr(self.i)
+        except spf.TempError:
+            return []
+        confirmed = []
+        for name in names[: spf.MAX_PTR]:
+            try:
+                if self.cidrmatch(self.dns_a(name, self.A), self.cidrmax):
+                    confirmed.append(name)
+            except spf.TempError:
+                continue
+        return confirmed
+
     def get_explanation(self, spec):
         """RFC 7208 6.2: exp= explains a fail and changes no result. pyspf asks it while
         reading the record, before any mechanism, whatever the result: a silent server

@@ -54,6 +54,26 @@ def test_it_matches_ipv6(dns_server):
     assert _spf("a@v6.test", ip="2001:db9::25").result == "fail"
 
 
+def test_a_dns_error_in_ptr_skips_the_mechanism_or_the_name_not_the_check(dns_server):
+    """RFC 7208 5.5: a DNS error on the PTR lookup makes ptr not match, one on a name's
+    A lookup skips that name; 7.3: %{p} is "unknown" then. pyspf ended the whole check
+    with temperror instead, for a record that authorises the client further on."""
+    dns_server.set_zone("p.test", {"TXT": ["v=spf1 ptr ip4:192.0.2.0/24 -all"]})
+    dns_server.set_zone("10.2.0.192.in-addr.arpa", "SERVFAIL")
+    assert _spf("a@p.test").result == "pass"
+    dns_server.set_zone("m.test", {"TXT": ["v=spf1 exists:%{p}._spf.m.test -all"]})
+    dns_server.set_zone("unknown._spf.m.test", {"A": ["127.0.0.2"]})
+    assert _spf("a@m.test").result == "pass"
+    dns_server.set_zone("q.test", {"TXT": ["v=spf1 ptr:q.test -all"]})
+    dns_server.set_zone("10.2.0.192.in-addr.arpa", {"PTR": ["bad.q.test.", "good.q.test."]})
+    dns_server.set_zone("bad.q.test", "SERVFAIL")
+    dns_server.set_zone("good.q.test", {"A": [IP]})
+    assert _spf("a@q.test").result == "pass"
+    dns_server.set_zone("good.q.test", {"A": ["198.51.100.1"]})
+    lookups.cache_clear()
+    assert _spf("a@q.test").result == "fail"
+
+
 def test_an_include_without_a_record_is_permerror(dns_server):
     dns_server.set_zone("inc.test", {"TXT": ["v=spf1 include:nothing.test -all"]})
     dns_server.set_zone("nothing.test", {"A": ["192.0.2.99"]})
