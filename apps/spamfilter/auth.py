@@ -242,6 +242,11 @@ def dkim_check(lookups: ScanLookups, message: bytes) -> list[DkimResult]:
     results = []
     for index, value in enumerate(signatures):
         domain, selector, algorithm = _tag(value, "d"), _tag(value, "s"), _tag(value, "a")
+        if algorithm.lower() == "rsa-sha1":
+            # RFC 8301 3.1: rsa-sha1 MUST NOT be used for verifying (dkimpy does)
+            detail = "rsa-sha1 signatures are not accepted (RFC 8301)"
+            results.append(DkimResult("permerror", domain.lower(), selector, algorithm, detail))
+            continue
         keys.temporary = keys.missing = False
         try:
             ok = verifier.verify(idx=index, dnsfunc=keys)

@@ -8,10 +8,12 @@ import random
 import re
 import time
 
+import dkim
 import pytest
 
 from apps.spamfilter import auth, lookups
 from apps.spamfilter.lookups import ScanLookups
+from tests.conftest import corpus_file
 from tests.unit.spamfilter.test_auth import _serve_vector
 
 IP = "192.0.2.10"
@@ -233,6 +235,32 @@ def test_no_valid_policy_without_a_valid_rua_is_no_dmarc_processing(dns_server, 
     result = _dmarc("mail.p.test")
     assert (result.result, result.policy, result.published) == ("none", "none", {})
     assert result.detail == auth.NO_DMARC_POLICY
+
+
+# --- DKIM (RFC 6376, RFC 8301) -------------------------------------------------------------
+
+DKIM_KEY = corpus_file("dkim", "dkimpy", "2048_testkey.key").read_bytes()
+DKIM_RECORD = corpus_file("dkim", "dkimpy", "2048_testkey_wo_markers.pub.txt").read_text().strip()
+DKIM_MESSAGE = b"From: Joe <joe@example.org>\r\nTo: a@b.test\r\nSubject: hi\r\n\r\nHello.\r\n"
+
+
+def _signed(**options) -> bytes:
+    signature = dkim.sign(
+        DKIM_MESSAGE, b"s1", b"example.org", DKIM_KEY, include_headers=[b"from", b"to"], **options
+    )
+    return signature + DKIM_MESSAGE
+
+
+def _dkim(dns_server, key_record: str, message: bytes) -> list[str]:
+    dns_server.set_zone("s1._domainkey.example.org", {"TXT": [key_record]})
+    lookups.cache_clear()
+    return [r.result for r in auth.dkim_check(ScanLookups(), message)]
+
+
+def test_an_rsa_sha1_signature_does_not_pass(dns_server):
+    """RFC 8301 3.1: rsa-sha1 MUST NOT be used for signing or verifying; dkimpy verified it."""
+    assert _dkim(dns_server, DKIM_RECORD, _signed()) == ["pass"]
+    assert _dkim(dns_server, DKIM_RECORD, _signed(signature_algorithm=b"rsa-sha1")) == ["permerror"]
 
 
 # --- ARC -------------------------------------------------------------------------------------
