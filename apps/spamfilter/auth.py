@@ -185,6 +185,7 @@ class _KeyLookup:
         self.lookups = lookups
         self.temporary = False
         self.missing = False
+        self.record = ""  # the last key record found
 
     def __call__(self, name: bytes | str, timeout: float = 5) -> bytes | None:
         text = name.decode("ascii", "replace") if isinstance(name, bytes) else name
@@ -195,12 +196,32 @@ class _KeyLookup:
         if answer.status != FOUND or not answer.values:
             self.missing = True
             return None
-        return answer.values[0].encode()
+        self.record = answer.values[0]
+        return self.record.encode()
 
 
 def _tag(sig: bytes, name: str) -> str:
     match = re.search(rb"(?:^|;)\s*" + name.encode() + rb"\s*=\s*([^;]*)", sig)
     return re.sub(rb"\s+", b"", match[1]).decode("ascii", "replace") if match else ""
+
+
+def _key_refuses(record: str, signature: bytes) -> str:
+    """Why the key record refuses this signature, by the tags dkimpy does not read
+    (RFC 6376 3.6.1): h= (the hash algorithms the key signs with) and t=s (the i= domain
+    must be d= itself, not a subdomain of it); "" when it does not."""
+    tags = {}
+    for part in record.split(";"):
+        name, _, value = part.partition("=")
+        tags[name.strip()] = re.sub(r"\s+", "", value).lower()
+    algorithm = _tag(signature, "a").lower()
+    hashes = tags.get("h")
+    if hashes and algorithm.rpartition("-")[2] not in hashes.split(":"):
+        return f"the key allows h={hashes} only, not {algorithm}"
+    identity = _tag(signature, "i").rpartition("@")[2].lower().rstrip(".")
+    domain = _tag(signature, "d").lower().rstrip(".")
+    if "s" in tags.get("t", "").split(":") and identity and identity != domain:
+        return f"the key (t=s) allows no i= in a subdomain of d={domain}"
+    return ""
 
 
 def _why_not(keys: _KeyLookup, selector: str, domain: str) -> tuple[str, str]:
@@ -251,6 +272,8 @@ def dkim_check(lookups: ScanLookups, message: bytes) -> list[DkimResult]:
         try:
             ok = verifier.verify(idx=index, dnsfunc=keys)
             result, detail = ("pass", "") if ok else _why_not(keys, selector, domain)
+            if ok and (refused := _key_refuses(keys.record, value)):
+                result, detail = "permerror", refused
         except dkim.ValidationError as exc:
             mismatch = "body hash mismatch" in str(exc)
             result, detail = ("fail" if mismatch else "permerror"), str(exc)

@@ -263,6 +263,27 @@ def test_an_rsa_sha1_signature_does_not_pass(dns_server):
     assert _dkim(dns_server, DKIM_RECORD, _signed(signature_algorithm=b"rsa-sha1")) == ["permerror"]
 
 
+def test_a_key_for_its_exact_domain_refuses_an_identity_in_a_subdomain(dns_server):
+    """RFC 6376 3.6.1: with t=s in the key record, the i= domain MUST be d= itself, not a
+    subdomain of it; dkimpy ignored the flag."""
+    strict = DKIM_RECORD.replace("k=rsa;", "k=rsa; t=s;")
+    assert _dkim(dns_server, strict, _signed(identity=b"joe@example.org")) == ["pass"]
+    assert _dkim(dns_server, strict, _signed(identity=b"joe@mail.example.org")) == ["permerror"]
+    both = DKIM_RECORD.replace("k=rsa;", "k=rsa; t=y:s;")
+    assert _dkim(dns_server, both, _signed(identity=b"@Mail.example.org")) == ["permerror"]
+    assert _dkim(dns_server, DKIM_RECORD, _signed(identity=b"joe@mail.example.org")) == ["pass"]
+
+
+def test_a_key_refuses_a_hash_algorithm_it_does_not_list(dns_server):
+    """RFC 6376 6.1.2: a key record whose h= does not name the signature's hash: PERMFAIL
+    (inappropriate hash algorithm); dkimpy ignored h=."""
+    assert _dkim(dns_server, DKIM_RECORD.replace("k=rsa;", "k=rsa; h=sha1;"), _signed()) == [
+        "permerror"
+    ]
+    listed = DKIM_RECORD.replace("k=rsa;", "k=rsa; h=sha1 : sha256;")
+    assert _dkim(dns_server, listed, _signed()) == ["pass"]
+
+
 # --- ARC -------------------------------------------------------------------------------------
 
 
