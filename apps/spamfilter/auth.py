@@ -346,6 +346,12 @@ _DMARC_URI = re.compile(
     re.IGNORECASE,
 )
 
+_DMARC_TAG_VALUES = {
+    "adkim": lambda value: value.lower() in ("r", "s"),
+    "aspf": lambda value: value.lower() in ("r", "s"),
+    "pct": lambda value: re.fullmatch(r"[0-9]{1,3}", value) is not None and int(value) <= 100,
+}
+
 
 def _dmarc_record(values: tuple[str, ...]) -> tuple[dict[str, str] | None, str]:
     """(the record's tags, a problem). Without a valid p= (or with an invalid sp=) it is
@@ -361,6 +367,10 @@ def _dmarc_record(values: tuple[str, ...]) -> tuple[dict[str, str] | None, str]:
         if "=" in part:
             name, value = part.split("=", 1)
             tags[name.strip().lower()] = value.strip()
+    # RFC 7489 6.3: an invalid value in the rest of the record is discarded for the default
+    for name, valid in _DMARC_TAG_VALUES.items():
+        if name in tags and not valid(tags[name]):
+            del tags[name]
     policy, subdomain_policy = tags.get("p", "").lower(), tags.get("sp", "none").lower()
     if policy not in DMARC_POLICIES or subdomain_policy not in DMARC_POLICIES:
         # RFC 7489 6.6.3 step 6: act as p=none when rua= has a syntactically valid URI,
@@ -421,11 +431,7 @@ def dmarc_check(
     result = "pass" if spf_ok or dkim_ok else "fail"
     applied = "none"
     if result == "fail":
-        try:
-            pct = max(0, min(100, int(record.get("pct", "100"))))
-        except ValueError:
-            pct = 100
-        sampled = (rng or random).randrange(100) < pct
+        sampled = (rng or random).randrange(100) < int(record.get("pct", "100"))
         # RFC 7489 6.6.4: outside the sample, quarantine steps down to none, reject to
         # quarantine.
         applied = policy if sampled else {"reject": "quarantine"}.get(policy, "none")

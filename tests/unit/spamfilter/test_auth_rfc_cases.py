@@ -192,6 +192,30 @@ def test_relaxed_spf_alignment_across_subdomains_and_strict_refusal(dns_server):
     assert result.result == "pass"
 
 
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        ("v=DMARC1; p=reject; aspf=strict", ("pass", "none", {"p": "reject"})),
+        ("v=DMARC1; p=reject; aspf=x; adkim=", ("pass", "none", {"p": "reject"})),
+        ("v=DMARC1; p=reject; aspf=S", ("fail", "reject", {"p": "reject", "aspf": "S"})),
+        ("v=DMARC1; p=reject; aspf=r; pct=-5", ("pass", "none", {"p": "reject", "aspf": "r"})),
+    ],
+)
+def test_a_tag_with_an_invalid_value_is_discarded_for_its_default(dns_server, record, expected):
+    """RFC 7489 6.3: syntax errors in the rest of the record are discarded in favour of
+    the defaults. aspf=strict was read by its first letter as strict (and pct=-5 as 0)."""
+    dns_server.set_zone("_dmarc.inv.test", {"TXT": [record]})
+    result = _dmarc("inv.test", spf=("pass", "bounce.inv.test"))
+    published = {k: v for k, v in result.published.items() if k != "v"}
+    assert (result.result, result.policy, published) == expected
+
+
+@pytest.mark.parametrize("pct", ["-5", "+50", "1e2", "", "101"])
+def test_an_invalid_pct_is_the_default_of_100(dns_server, pct):
+    dns_server.set_zone("_dmarc.pct.test", {"TXT": [f"v=DMARC1; p=reject; pct={pct}"]})
+    assert {_dmarc("pct.test", rng=random.Random(n)).policy for n in range(20)} == {"reject"}
+
+
 def test_a_record_that_does_not_start_with_the_version_is_not_dmarc(dns_server):
     dns_server.set_zone("_dmarc.v.test", {"TXT": ["p=reject; v=DMARC1"]})
     assert _dmarc("v.test").result == "none"
