@@ -447,6 +447,37 @@ def dmarc_check(
     )
 
 
+MAX_AUTHOR_DOMAINS = 10  # the From domains judged; a From naming more is permerror
+
+
+def dmarc_check_authors(
+    lookups: ScanLookups,
+    *,
+    from_domains: list[str],
+    spf: SpfResult,
+    dkim_results: list[DkimResult],
+    rng: random.Random | None = None,
+) -> DmarcResult:
+    """RFC 7489 6.6.1: a From naming several authors (one field or several) is checked for
+    each of their domains, and the strictest policy among those that fail applies; with
+    no failure the first error, else the first domain's result. Judging the first alone
+    let `From: me@own.test, ceo@bank.test` pass on the sender's own domain while a reader
+    saw the bank's address beside it."""
+    domains = list(dict.fromkeys(d.lower() for d in from_domains if d))
+    if len(domains) > MAX_AUTHOR_DOMAINS:
+        detail = f"the From field names more than {MAX_AUTHOR_DOMAINS} author domains"
+        return DmarcResult("permerror", domains[0], detail=detail)
+    results = [
+        dmarc_check(lookups, from_domain=d, spf=spf, dkim_results=dkim_results, rng=rng)
+        for d in domains or [""]
+    ]
+    failed = [r for r in results if r.result == "fail"]
+    if failed:
+        return max(failed, key=lambda r: DMARC_POLICIES.index(r.policy))
+    errors = [r for r in results if r.result in ("temperror", "permerror")]
+    return (errors or results)[0]
+
+
 # --- iprev ---------------------------------------------------------------------------------
 
 
