@@ -263,10 +263,15 @@ def dkim_check(lookups: ScanLookups, message: bytes) -> list[DkimResult]:
     results = []
     for index, value in enumerate(signatures):
         domain, selector, algorithm = _tag(value, "d"), _tag(value, "s"), _tag(value, "a")
+        refused = ""
         if algorithm.lower() == "rsa-sha1":
             # RFC 8301 3.1: rsa-sha1 MUST NOT be used for verifying (dkimpy does)
-            detail = "rsa-sha1 signatures are not accepted (RFC 8301)"
-            results.append(DkimResult("permerror", domain.lower(), selector, algorithm, detail))
+            refused = "rsa-sha1 signatures are not accepted (RFC 8301)"
+        elif "from" not in _tag(value, "h").lower().split(":"):
+            # RFC 6376 6.1.1: PERMFAIL (From field not signed); dkimpy verifies it
+            refused = "the From field is not signed"
+        if refused:
+            results.append(DkimResult("permerror", domain.lower(), selector, algorithm, refused))
             continue
         keys.temporary = keys.missing = False
         try:

@@ -4,12 +4,15 @@ chain, and the Authentication-Results header's grammar (RFC 8601)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import random
 import re
 import time
 
 import dkim
 import pytest
+from dkim.crypto import parse_pem_private_key
 
 from apps.spamfilter import auth, lookups
 from apps.spamfilter.lookups import ScanLookups
@@ -306,6 +309,39 @@ def test_a_key_refuses_a_hash_algorithm_it_does_not_list(dns_server):
     ]
     listed = DKIM_RECORD.replace("k=rsa;", "k=rsa; h=sha1 : sha256;")
     assert _dkim(dns_server, listed, _signed()) == ["pass"]
+
+
+def _signed_over(headers: list[bytes]) -> bytes:
+    """A signature over exactly these header fields (dkimpy's sign() refuses one that
+    leaves From out; a sender's own signer need not)."""
+    signer = dkim.DKIM(DKIM_MESSAGE)
+    signer.signature_algorithm = b"rsa-sha256"
+    signer.hasher = dkim.HASH_ALGORITHMS[b"rsa-sha256"]
+    canonical = dkim.CanonicalizationPolicy.from_c_value(b"relaxed/simple")
+    body_hash = base64.b64encode(hashlib.sha256(canonical.canonicalize_body(signer.body)).digest())
+    fields = [
+        (b"v", b"1"),
+        (b"a", b"rsa-sha256"),
+        (b"c", b"relaxed/simple"),
+        (b"d", b"example.org"),
+        (b"s", b"s1"),
+        (b"h", b" : ".join(headers)),
+        (b"bh", body_hash),
+        (b"b", b"0" * 60),
+    ]
+    value = signer.gen_header(
+        fields, tuple(headers), canonical, b"DKIM-Signature", parse_pem_private_key(DKIM_KEY)
+    )
+    return b"DKIM-Signature: " + value + DKIM_MESSAGE
+
+
+def test_a_signature_that_does_not_sign_the_from_field_does_not_pass(dns_server):
+    """RFC 6376 6.1.1: h= without From: the verifier MUST ignore the signature and return
+    PERMFAIL (From field not signed). dkimpy verified it: a signature over To and Subject
+    alone passed, and aligned with whatever From the message was given."""
+    assert _dkim(dns_server, DKIM_RECORD, _signed_over([b"from", b"to"])) == ["pass"]
+    assert _dkim(dns_server, DKIM_RECORD, _signed_over([b"to", b"subject"])) == ["permerror"]
+    assert _dkim(dns_server, DKIM_RECORD, _signed_over([b"to", b"subject", b"from"])) == ["pass"]
 
 
 # --- ARC -------------------------------------------------------------------------------------
