@@ -93,6 +93,8 @@ OWN_FIELDS = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _PARENTHESIS = re.compile(rb"[()]")
+_QUOTED_ID = re.compile(rb'\s*"((?:[^"\\]|\\.)*)"')
+_QUOTED_PAIR = re.compile(rb"\\(.)")
 
 
 def _without_comments(value: bytes) -> bytes:
@@ -122,6 +124,10 @@ def _claims_us(field: bytes, ours: bytes) -> bool:
     if name.strip().lower() != b"authentication-results":
         return True  # X-Spam-*: ours whoever claims it
     value = _without_comments(b" ".join(value.split()))
+    # RFC 8601 2.2: a value, the token or a quoted-string meaning the same
+    quoted = _QUOTED_ID.match(value)
+    if quoted is not None:
+        return _QUOTED_PAIR.sub(rb"\1", quoted[1]).lower() == ours
     authserv_id = value.split(b";", 1)[0].split()
     return bool(authserv_id) and authserv_id[0].lower() == ours
 
