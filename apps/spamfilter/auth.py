@@ -147,6 +147,8 @@ def spf_check(lookups: ScanLookups, *, ip: str, sender: str, helo: str, receiver
     domain = domain_of(sender)
     if not domain or not ip:
         return SpfResult("none", domain, "no identity to check")
+    if "." not in domain:  # RFC 7208 4.3: not a multi-label domain name (localhost, a TLD)
+        return SpfResult("none", domain, f"{domain} is not a multi-label domain name")
     try:
         query = _SpfQuery(
             i=ip, s=sender, h=helo or domain, receiver=receiver, timeout=lookups.remaining()

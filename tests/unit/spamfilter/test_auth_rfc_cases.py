@@ -79,6 +79,17 @@ def test_a_dns_error_in_ptr_skips_the_mechanism_or_the_name_not_the_check(dns_se
     assert _spf("a@q.test").result == "fail"
 
 
+def test_a_single_label_domain_is_none_without_asking_it(dns_server):
+    """RFC 7208 4.3: a <domain> that is not a multi-label domain name: check_host()
+    returns none at once. pyspf evaluated what `localhost` or a bare TLD published."""
+    dns_server.set_zone("localhost", {"TXT": ["v=spf1 +all"]})
+    dns_server.set_zone("example", {"TXT": ["v=spf1 +all"]})
+    assert _spf("a@localhost").result == "none"
+    assert _spf("a@Example.").result == "none"
+    assert _spf("", helo="localhost").result == "none"
+    assert dns_server.queries == []
+
+
 def test_an_include_without_a_record_is_permerror(dns_server):
     dns_server.set_zone("inc.test", {"TXT": ["v=spf1 include:nothing.test -all"]})
     dns_server.set_zone("nothing.test", {"A": ["192.0.2.99"]})
