@@ -583,9 +583,10 @@ def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", " ").replace("\n", " ")
 
 
-# RFC 8601 pvalue: a token (RFC 2045: no space, control or tspecial), or an address as
-# local-part "@" domain-name; anything else goes in a quoted-string.
-_TOKEN = re.compile(r"[^\x00-\x20\x7f()<>@,;:\\\"/\[\]?=]+")
+# RFC 8601 pvalue: a token (RFC 2045: US-ASCII, no space, control or tspecial), or an
+# address as local-part "@" domain-name; anything else goes in a quoted-string (which
+# RFC 6532 lets carry UTF-8).
+_TOKEN = re.compile(r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+")
 _ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 
 

@@ -463,3 +463,25 @@ def test_a_hostile_signatures_values_are_quoted_in_the_header(dns_server):
     for part in parts:
         assert RESINFO.match(part), part
     assert 'header.d="legitimate.com(.attacker.com"' in parts[0]
+
+
+def test_a_value_that_is_not_ascii_is_written_as_a_quoted_string():
+    """RFC 8601 2.2: a value is an RFC 2045 token (US-ASCII only) or a quoted-string
+    (which RFC 6532 lets carry UTF-8). A signature's 8-bit d= (read as U+FFFD) and an
+    SMTPUTF8 local part were written as bare tokens."""
+    results = auth.AuthResults(
+        spf=auth.SpfResult("pass", "example.org"),
+        helo_spf=None,
+        dkim=[auth.DkimResult("fail", "ex\ufffdmple.org", "s\u00e9l", "rsa-sha256")],
+        arc=auth.ArcResult("none"),
+        dmarc=auth.DmarcResult("none"),
+        iprev=auth.IprevResult(""),
+        ip=IP,
+        helo="mx.example.org",
+        sender="j\u00f6e@example.org",
+    )
+    header = results.header("mail.example.net")
+    assert 'header.d="ex\ufffdmple.org" header.s="s\u00e9l"' in header
+    assert 'smtp.mailfrom="j\u00f6e@example.org"' in header
+    for word in re.findall(r'"(?:[^"\\]|\\.)*"|[^\s"]+', header):
+        assert word.isascii() or word.startswith('"'), word
