@@ -91,6 +91,14 @@ class _SpfQuery(spf.query):
                 self.cache[key] = list(answer.values)
         return super().dns(name, qtype, cnames=cnames, ignore_void=ignore_void)
 
+    def expand(self, s, stripdot=True):
+        """RFC 7208 7.3: an expanded domain name over 253 characters loses labels from the
+        left until it fits; pyspf removes one label only, and the name stayed too long."""
+        result = super().expand(s, stripdot)
+        while stripdot and len(result) > 253 and "." in result:
+            result = result.split(".", 1)[1]
+        return result
+
     def validated_ptrs(self):
         """The client's PTR names that confirm forward (the ptr mechanism, %{p}). RFC 7208
         5.5: a DNS error on the PTR lookup means no match (7.3: %{p} is "unknown"), one on

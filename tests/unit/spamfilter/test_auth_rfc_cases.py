@@ -38,6 +38,22 @@ def test_it_expands_the_sender_macros(dns_server):
     assert _spf("other@m.example.test").result == "fail"
 
 
+def test_a_name_macros_make_too_long_is_cut_from_the_left_to_253_characters(dns_server):
+    """RFC 7208 7.3: an expanded domain name over 253 characters loses labels from the
+    left until it fits. pyspf removed one label only: the name stayed too long, was never
+    asked, and exists: did not match."""
+    local = "a" * 60
+    record = "v=spf1 exists:%{l}.%{l}.%{l}.%{l}.%{l}._spf.t.test -all"
+    dns_server.set_zone("t.test", {"TXT": [record]})
+    labels = [local] * 5 + ["_spf", "t", "test"]
+    while len(".".join(labels)) > 253:
+        labels = labels[1:]
+    assert len(labels) == 6  # two labels cut
+    dns_server.set_zone(".".join(labels), {"A": ["127.0.0.2"]})
+    assert _spf(f"{local}@t.test").result == "pass"
+    assert _spf("b@t.test").result == "fail"
+
+
 def test_it_follows_redirect_and_mx(dns_server):
     dns_server.set_zone("r.test", {"TXT": ["v=spf1 redirect=mxs.test"]})
     dns_server.set_zone("mxs.test", {"TXT": ["v=spf1 mx -all"], "MX": [(10, "mail.mxs.test.")]})
