@@ -68,6 +68,9 @@ def a_label(domain: str) -> str:
 # --- SPF -----------------------------------------------------------------------------------
 
 
+_MACRO_DIGITS = re.compile(r"%\{[A-Za-z]([0-9]+)")
+
+
 class _SpfQuery(spf.query):
     """pyspf asking DNS through the scan's lookups instead of its module-wide hook."""
 
@@ -93,7 +96,12 @@ class _SpfQuery(spf.query):
 
     def expand(self, s, stripdot=True):
         """RFC 7208 7.3: an expanded domain name over 253 characters loses labels from the
-        left until it fits; pyspf removes one label only, and the name stayed too long."""
+        left until it fits; pyspf removes one label only, and the name stayed too long.
+        7.1: a DIGIT transformer is nonzero (pyspf expanded %{d0} to ""), and one above
+        the number of labels takes them all (pyspf's int() refused 5,000 digits: temperror)."""
+        if any(not digits.strip("0") for digits in _MACRO_DIGITS.findall(s)):
+            raise spf.PermError("a macro's digit transformer is zero", s)
+        s = _MACRO_DIGITS.sub(lambda m: m[0][: -len(m[1])] + m[1].lstrip("0")[:4], s)
         result = super().expand(s, stripdot)
         while stripdot and len(result) > 253 and "." in result:
             result = result.split(".", 1)[1]

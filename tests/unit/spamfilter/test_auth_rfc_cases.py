@@ -54,6 +54,20 @@ def test_a_name_macros_make_too_long_is_cut_from_the_left_to_253_characters(dns_
     assert _spf("b@t.test").result == "fail"
 
 
+def test_a_zero_digit_transformer_is_a_permerror(dns_server):
+    """RFC 7208 7.1: a DIGIT transformer MUST be nonzero. pyspf expanded %{d0} to
+    ".m.example.test" and the check went on (fail) instead of permerror."""
+    dns_server.set_zone("z.test", {"TXT": ["v=spf1 exists:%{d0}._spf.z.test -all"]})
+    assert _spf("a@z.test").result == "permerror"
+    dns_server.set_zone("o.test", {"TXT": ["v=spf1 exists:%{d01}._spf.o.test -all"]})
+    dns_server.set_zone("test._spf.o.test", {"A": ["127.0.0.2"]})
+    assert _spf("a@o.test").result == "pass"  # 01 is one
+    record = "v=spf1 exists:%{d" + "9" * 5000 + "}._spf.o.test -all"  # all the labels
+    dns_server.set_zone("m.o.test", {"TXT": [record]})
+    dns_server.set_zone("m.o.test._spf.o.test", {"A": ["127.0.0.2"]})
+    assert _spf("a@m.o.test").result == "pass"
+
+
 def test_it_follows_redirect_and_mx(dns_server):
     dns_server.set_zone("r.test", {"TXT": ["v=spf1 redirect=mxs.test"]})
     dns_server.set_zone("mxs.test", {"TXT": ["v=spf1 mx -all"], "MX": [(10, "mail.mxs.test.")]})
