@@ -480,25 +480,26 @@ def dmarc_check_authors(
     spf: SpfResult,
     dkim_results: list[DkimResult],
     rng: random.Random | None = None,
-) -> DmarcResult:
-    """RFC 7489 6.6.1: a From naming several authors (one field or several) is checked for
-    each of their domains, and the strictest policy among those that fail applies; with
-    no failure the first error, else the first domain's result. Judging the first alone
-    let `From: me@own.test, ceo@bank.test` pass on the sender's own domain while a reader
-    saw the bank's address beside it."""
+) -> tuple[DmarcResult, list[DmarcResult]]:
+    """(the result that applies, the result of each author domain). RFC 7489 6.6.1: a
+    From naming several authors (one field or several) is checked for each of their
+    domains, and the strictest policy among those that fail applies; with no failure the
+    first error, else the first domain's result. Judging the first alone let
+    `From: me@own.test, ceo@bank.test` pass on the sender's own domain while a reader saw
+    the bank's address beside it."""
     domains = list(dict.fromkeys(d.lower() for d in from_domains if d))
     if len(domains) > MAX_AUTHOR_DOMAINS:
         detail = f"the From field names more than {MAX_AUTHOR_DOMAINS} author domains"
-        return DmarcResult("permerror", domains[0], detail=detail)
+        return DmarcResult("permerror", domains[0], detail=detail), []
     results = [
         dmarc_check(lookups, from_domain=d, spf=spf, dkim_results=dkim_results, rng=rng)
         for d in domains or [""]
     ]
     failed = [r for r in results if r.result == "fail"]
     if failed:
-        return max(failed, key=lambda r: DMARC_POLICIES.index(r.policy))
+        return max(failed, key=lambda r: DMARC_POLICIES.index(r.policy)), results
     errors = [r for r in results if r.result in ("temperror", "permerror")]
-    return (errors or results)[0]
+    return (errors or results)[0], results
 
 
 # --- iprev ---------------------------------------------------------------------------------
@@ -554,6 +555,9 @@ class AuthResults:
     # client named by the remote provider's Received line) or "unknown" (none was named:
     # SPF and iprev not judged). The header's comment says which.
     judged: str = ""
+    # DMARC of each author domain of the From (RFC 7489 6.6.1); `dmarc` is the one that
+    # applies. Empty: `dmarc` alone.
+    dmarc_each: list[DmarcResult] = field(default_factory=list)
 
     def header(self, authserv_id: str) -> str:
         """`Authentication-Results: ...` (RFC 8601), folded, without the final CRLF."""
@@ -586,12 +590,13 @@ class AuthResults:
             ptr = f" policy.iprev={ip}" if ip else ""
             name = f" ({_comment(self.iprev.ptr)})" if self.iprev.ptr else ""
             parts.append(f"iprev={self.iprev.result}{ptr}{name}")
-        dmarc = f"dmarc={self.dmarc.result}"
-        if self.dmarc.domain:
-            dmarc += f" header.from={_pvalue(self.dmarc.domain)}"
-        if self.dmarc.published:
-            dmarc += f" policy.dmarc={self.dmarc.policy}"
-        parts.append(dmarc)
+        for result in self.dmarc_each if len(self.dmarc_each) > 1 else [self.dmarc]:
+            dmarc = f"dmarc={result.result}"
+            if result.domain:
+                dmarc += f" header.from={_pvalue(result.domain)}"
+            if result.published:
+                dmarc += f" policy.dmarc={result.policy}"
+            parts.append(dmarc)
         return "Authentication-Results: " + authserv_id + ";\r\n\t" + ";\r\n\t".join(parts)
 
 

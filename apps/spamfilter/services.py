@@ -205,7 +205,7 @@ def _authenticate(
         )
     dkim = auth.dkim_check(lookups, message.raw)
     arc = auth.arc_check(lookups, message.raw)
-    dmarc = auth.dmarc_check_authors(
+    dmarc, dmarc_each = auth.dmarc_check_authors(
         lookups, from_domains=author_domains, spf=spf, dkim_results=dkim
     )
     iprev = auth.iprev_check(lookups, ip) if ip else auth.IprevResult("")
@@ -220,6 +220,7 @@ def _authenticate(
         helo=helo,
         sender=env_from if "@" in env_from else "",
         judged=judged,
+        dmarc_each=dmarc_each,
     )
 
 

@@ -629,6 +629,28 @@ def test_every_author_domain_is_judged_and_the_strictest_failure_applies(authors
     )
 
 
+def test_each_author_domain_has_its_own_dmarc_result(authors_dns):
+    """RFC 8601 2.7 / RFC 7489 7.2: one result per identifier, so that the header (and
+    each domain's aggregate report) says what DMARC found for every author domain, not
+    only for the one whose policy applied."""
+    verdict = _authors_scan("From: me@own.test, CEO <ceo@bank.test>, sales@shop.test\r\n")
+    each = [(r.domain, r.result, r.policy) for r in verdict.auth.dmarc_each]
+    assert each == [
+        ("own.test", "pass", "none"),
+        ("bank.test", "fail", "reject"),
+        ("shop.test", "fail", "quarantine"),
+    ]
+    header = verdict.authentication_results
+    assert header.endswith(
+        "\tdmarc=pass header.from=own.test policy.dmarc=none;\r\n"
+        "\tdmarc=fail header.from=bank.test policy.dmarc=reject;\r\n"
+        "\tdmarc=fail header.from=shop.test policy.dmarc=quarantine"
+    )
+    single = _authors_scan("From: me@own.test\r\n")
+    assert [r.domain for r in single.auth.dmarc_each] == ["own.test"]
+    assert single.authentication_results.count("\tdmarc=") == 1
+
+
 def test_authors_of_one_domain_or_without_failures_are_judged_as_before(authors_dns):
     verdict = _authors_scan("From: me@own.test, you@Own.test, nobody@norecord.test\r\n")
     assert (verdict.auth.dmarc.result, verdict.auth.dmarc.domain) == ("pass", "own.test")
