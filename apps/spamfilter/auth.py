@@ -248,6 +248,9 @@ def _why_not(keys: _KeyLookup, selector: str, domain: str) -> tuple[str, str]:
         return "temperror", f"key lookup for {selector}._domainkey.{domain} failed"
     if keys.missing:
         return "permerror", f"no key at {selector}._domainkey.{domain}"
+    if re.search(r"(?:^|;)\s*p\s*=\s*(?:;|$)", keys.record):
+        # RFC 6376 3.6.1, 6.1.2: an empty p= is a revoked key, PERMFAIL (key revoked)
+        return "permerror", f"the key at {selector}._domainkey.{domain} is revoked (empty p=)"
     try:
         dkim.load_pk_from_dns(f"{selector}._domainkey.{domain}".encode(), keys)
     except Exception as exc:  # noqa: BLE001 - whatever the key's problem is

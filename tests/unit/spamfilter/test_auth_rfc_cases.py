@@ -352,6 +352,17 @@ def test_a_key_refuses_a_hash_algorithm_it_does_not_list(dns_server):
     assert _dkim(dns_server, listed, _signed()) == ["pass"]
 
 
+def test_a_revoked_key_says_so(dns_server):
+    """RFC 6376 6.1.2: an empty p= is PERMFAIL (key revoked); the reason read "unusable
+    key: could not parse RSA public key (b'')"."""
+    dns_server.set_zone("s1._domainkey.example.org", {"TXT": ["v=DKIM1; k=rsa; p="]})
+    [result] = auth.dkim_check(ScanLookups(), _signed())
+    assert (result.result, result.detail) == (
+        "permerror",
+        "the key at s1._domainkey.example.org is revoked (empty p=)",
+    )
+
+
 def _signed_over(headers: list[bytes]) -> bytes:
     """A signature over exactly these header fields (dkimpy's sign() refuses one that
     leaves From out; a sender's own signer need not)."""
