@@ -567,7 +567,7 @@ class AuthResults:
         parts = []
         if self.dkim:
             for r in self.dkim:
-                reason = f' reason="{_quote(r.detail)}"' if r.detail else ""
+                reason = f' reason="{_cut(_quote(r.detail))}"' if r.detail else ""
                 parts.append(
                     f"dkim={r.result}{reason} header.d={_pvalue(r.domain or 'unknown')} "
                     f"header.s={_pvalue(r.selector or 'unknown')}"
@@ -614,15 +614,29 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+")
 _ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 
 
+# The longest value or comment written: a result's line stays within RFC 5322's 998
+# characters whatever a hostile signature, From or PTR name holds (253: a domain name).
+MAX_VALUE = 200
+
+
 def _pvalue(text: str) -> str:
     """A property's value as the header's grammar has it: bare when it may be (domains,
     plain addresses, IPv4), quoted otherwise (an IPv6 address, an IP-literal HELO, what a
     hostile signature put in d=), so a "(" or ";" in it cannot open a comment or end
-    the result for a reader."""
-    if _TOKEN.fullmatch(text) or _ADDRESS.fullmatch(text):
+    the result for a reader. One longer than MAX_VALUE is cut, quoted, ending in "..."."""
+    if len(text) <= MAX_VALUE and (_TOKEN.fullmatch(text) or _ADDRESS.fullmatch(text)):
         return text
-    return f'"{_quote(text)}"'
+    return f'"{_cut(_quote(text))}"'
+
+
+def _cut(escaped: str) -> str:
+    """Backslash-escaped text cut to MAX_VALUE characters, never inside an escape."""
+    if len(escaped) <= MAX_VALUE:
+        return escaped
+    kept = escaped[: MAX_VALUE - 3]
+    trailing = len(kept) - len(kept.rstrip("\\"))
+    return kept[: len(kept) - trailing % 2] + "..."
 
 
 def _comment(text: str) -> str:
-    return re.sub(r"([()\\])", r"\\\1", text.replace("\r", " ").replace("\n", " "))
+    return _cut(re.sub(r"([()\\])", r"\\\1", text.replace("\r", " ").replace("\n", " ")))

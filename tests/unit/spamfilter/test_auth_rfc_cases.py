@@ -526,3 +526,29 @@ def test_a_value_that_is_not_ascii_is_written_as_a_quoted_string():
     assert 'smtp.mailfrom="j\u00f6e@example.org"' in header
     for word in re.findall(r'"(?:[^"\\]|\\.)*"|[^\s"]+', header):
         assert word.isascii() or word.startswith('"'), word
+
+
+def test_no_line_of_the_header_passes_998_characters():
+    """RFC 5322 2.1.1: a line MUST NOT exceed 998 characters. A hostile signature's d=,
+    s= and a=, a From domain and a PTR name of any length were written whole, one result
+    to a line: a 5,000-character d= made a line no relay has to accept."""
+    long = "a" * 5000 + ".test"
+    results = auth.AuthResults(
+        spf=auth.SpfResult("pass", "example.org"),
+        helo_spf=None,
+        dkim=[
+            auth.DkimResult("permerror", long, "\\" * 3000, "x" * 3000, '"' * 200),
+            auth.DkimResult("pass", "example.org", "s1", "rsa-sha256"),
+        ],
+        arc=auth.ArcResult("none"),
+        dmarc=auth.DmarcResult("fail", long, "none", {"p": "none"}),
+        iprev=auth.IprevResult("fail", "\\" * 600, ()),
+        ip=IP,
+        helo="mx.example.org",
+        sender="bounce@example.org",
+    )
+    header = results.header("mail.example.net")
+    assert max(len(line) for line in header.split("\r\n")) <= 998
+    for part in _resinfos(header):
+        assert RESINFO.match(part), part
+    assert "dkim=pass header.d=example.org header.s=s1 header.a=rsa-sha256" in header
