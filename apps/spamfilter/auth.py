@@ -7,6 +7,7 @@ Authentication-Results header that reports them.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import logging
 import random
@@ -67,6 +68,9 @@ def a_label(domain: str) -> str:
 # --- SPF -----------------------------------------------------------------------------------
 
 
+_MACRO_DIGITS = re.compile(r"%\{[A-Za-z]([0-9]+)")
+
+
 class _SpfQuery(spf.query):
     """pyspf asking DNS through the scan's lookups instead of its module-wide hook."""
 
@@ -90,6 +94,60 @@ class _SpfQuery(spf.query):
                 self.cache[key] = list(answer.values)
         return super().dns(name, qtype, cnames=cnames, ignore_void=ignore_void)
 
+    def expand(self, s, stripdot=True):
+        """RFC 7208 7.3: an expanded domain name over 253 characters loses labels from the
+        left until it fits; pyspf removes one label only, and the name stayed too long.
+        7.1: a DIGIT transformer is nonzero (pyspf expanded %{d0} to ""), and one above
+        the number of labels takes them all (pyspf's int() refused 5,000 digits: temperror)."""
+        if any(not digits.strip("0") for digits in _MACRO_DIGITS.findall(s)):
+            raise spf.PermError("a macro's digit transformer is zero", s)
+        s = _MACRO_DIGITS.sub(lambda m: m[0][: -len(m[1])] + m[1].lstrip("0")[:4], s)
+        result = super().expand(s, stripdot)
+        while stripdot and len(result) > 253 and "." in result:
+            result = result.split(".", 1)[1]
+        return result
+
+    def validated_ptrs(self):
+        """The client's PTR names that confirm forward (the ptr mechanism, %{p}). RFC 7208
+        5.5: a DNS error on the PTR lookup means no match (7.3: %{p} is "unknown"), one on
+        a name's A/AAAA lookup skips that name; pyspf ended the check with temperror."""
+        try:
+            names = self.dns_ptr(self.i)
+        except spf.TempError:
+            return []
+        confirmed = []
+        for name in names[: spf.MAX_PTR]:
+            try:
+                if self.cidrmatch(self.dns_a(name, self.A), self.cidrmax):
+                    confirmed.append(name)
+            except spf.TempError:
+                continue
+        return confirmed
+
+    def get_explanation(self, spec):
+        """RFC 7208 6.2: exp= explains a fail and changes no result. pyspf asks it while
+        reading the record, before any mechanism, whatever the result: a silent server
+        there spent the scan's DNS deadline and the mechanisms after it were temperror.
+        Its text is asked once the result is fail (`_Explanation.text`), with the macro
+        values of this moment; pyspf still decides whose exp= it is (the top record's or
+        a redirect target's, never an include's)."""
+        later = _Explanation(spf.EXPLANATIONS["fail"])
+        later.query, later.spec = copy.copy(self), spec
+        return later
+
+
+class _Explanation(str):
+    """An exp= explanation not asked yet (pyspf's default text until it is)."""
+
+    query: _SpfQuery
+    spec: str
+
+    def text(self) -> str:
+        try:
+            return spf.query.get_explanation(self.query, self.spec) or str(self)
+        except Exception:  # noqa: BLE001 - RFC 7208 6.2: any error, as if no exp= was given
+            return str(self)
+
 
 @dataclass
 class SpfResult:
@@ -105,6 +163,8 @@ def spf_check(lookups: ScanLookups, *, ip: str, sender: str, helo: str, receiver
     domain = domain_of(sender)
     if not domain or not ip:
         return SpfResult("none", domain, "no identity to check")
+    if "." not in domain:  # RFC 7208 4.3: not a multi-label domain name (localhost, a TLD)
+        return SpfResult("none", domain, f"{domain} is not a multi-label domain name")
     try:
         query = _SpfQuery(
             i=ip, s=sender, h=helo or domain, receiver=receiver, timeout=lookups.remaining()
@@ -119,6 +179,8 @@ def spf_check(lookups: ScanLookups, *, ip: str, sender: str, helo: str, receiver
         return SpfResult("temperror", domain, str(exc)[:200])
     if result == "ambiguous":
         result = "permerror"
+    if isinstance(explanation, _Explanation):
+        explanation = explanation.text() if result == "fail" else spf.EXPLANATIONS.get(result)
     return SpfResult(result, domain, explanation or "")
 
 
@@ -141,6 +203,7 @@ class _KeyLookup:
         self.lookups = lookups
         self.temporary = False
         self.missing = False
+        self.record = ""  # the last key record found
 
     def __call__(self, name: bytes | str, timeout: float = 5) -> bytes | None:
         text = name.decode("ascii", "replace") if isinstance(name, bytes) else name
@@ -151,12 +214,32 @@ class _KeyLookup:
         if answer.status != FOUND or not answer.values:
             self.missing = True
             return None
-        return answer.values[0].encode()
+        self.record = answer.values[0]
+        return self.record.encode()
 
 
 def _tag(sig: bytes, name: str) -> str:
     match = re.search(rb"(?:^|;)\s*" + name.encode() + rb"\s*=\s*([^;]*)", sig)
     return re.sub(rb"\s+", b"", match[1]).decode("ascii", "replace") if match else ""
+
+
+def _key_refuses(record: str, signature: bytes) -> str:
+    """Why the key record refuses this signature, by the tags dkimpy does not read
+    (RFC 6376 3.6.1): h= (the hash algorithms the key signs with) and t=s (the i= domain
+    must be d= itself, not a subdomain of it); "" when it does not."""
+    tags = {}
+    for part in record.split(";"):
+        name, _, value = part.partition("=")
+        tags[name.strip()] = re.sub(r"\s+", "", value).lower()
+    algorithm = _tag(signature, "a").lower()
+    hashes = tags.get("h")
+    if hashes and algorithm.rpartition("-")[2] not in hashes.split(":"):
+        return f"the key allows h={hashes} only, not {algorithm}"
+    identity = _tag(signature, "i").rpartition("@")[2].lower().rstrip(".")
+    domain = _tag(signature, "d").lower().rstrip(".")
+    if "s" in tags.get("t", "").split(":") and identity and identity != domain:
+        return f"the key (t=s) allows no i= in a subdomain of d={domain}"
+    return ""
 
 
 def _why_not(keys: _KeyLookup, selector: str, domain: str) -> tuple[str, str]:
@@ -165,6 +248,9 @@ def _why_not(keys: _KeyLookup, selector: str, domain: str) -> tuple[str, str]:
         return "temperror", f"key lookup for {selector}._domainkey.{domain} failed"
     if keys.missing:
         return "permerror", f"no key at {selector}._domainkey.{domain}"
+    if re.search(r"(?:^|;)\s*p\s*=\s*(?:;|$)", keys.record):
+        # RFC 6376 3.6.1, 6.1.2: an empty p= is a revoked key, PERMFAIL (key revoked)
+        return "permerror", f"the key at {selector}._domainkey.{domain} is revoked (empty p=)"
     try:
         dkim.load_pk_from_dns(f"{selector}._domainkey.{domain}".encode(), keys)
     except Exception as exc:  # noqa: BLE001 - whatever the key's problem is
@@ -198,10 +284,22 @@ def dkim_check(lookups: ScanLookups, message: bytes) -> list[DkimResult]:
     results = []
     for index, value in enumerate(signatures):
         domain, selector, algorithm = _tag(value, "d"), _tag(value, "s"), _tag(value, "a")
+        refused = ""
+        if algorithm.lower() == "rsa-sha1":
+            # RFC 8301 3.1: rsa-sha1 MUST NOT be used for verifying (dkimpy does)
+            refused = "rsa-sha1 signatures are not accepted (RFC 8301)"
+        elif "from" not in _tag(value, "h").lower().split(":"):
+            # RFC 6376 6.1.1: PERMFAIL (From field not signed); dkimpy verifies it
+            refused = "the From field is not signed"
+        if refused:
+            results.append(DkimResult("permerror", domain.lower(), selector, algorithm, refused))
+            continue
         keys.temporary = keys.missing = False
         try:
             ok = verifier.verify(idx=index, dnsfunc=keys)
             result, detail = ("pass", "") if ok else _why_not(keys, selector, domain)
+            if ok and (refused := _key_refuses(keys.record, value)):
+                result, detail = "permerror", refused
         except dkim.ValidationError as exc:
             mismatch = "body hash mismatch" in str(exc)
             result, detail = ("fail" if mismatch else "permerror"), str(exc)
@@ -274,6 +372,12 @@ _DMARC_URI = re.compile(
     re.IGNORECASE,
 )
 
+_DMARC_TAG_VALUES = {
+    "adkim": lambda value: value.lower() in ("r", "s"),
+    "aspf": lambda value: value.lower() in ("r", "s"),
+    "pct": lambda value: re.fullmatch(r"[0-9]{1,3}", value) is not None and int(value) <= 100,
+}
+
 
 def _dmarc_record(values: tuple[str, ...]) -> tuple[dict[str, str] | None, str]:
     """(the record's tags, a problem). Without a valid p= (or with an invalid sp=) it is
@@ -289,6 +393,10 @@ def _dmarc_record(values: tuple[str, ...]) -> tuple[dict[str, str] | None, str]:
         if "=" in part:
             name, value = part.split("=", 1)
             tags[name.strip().lower()] = value.strip()
+    # RFC 7489 6.3: an invalid value in the rest of the record is discarded for the default
+    for name, valid in _DMARC_TAG_VALUES.items():
+        if name in tags and not valid(tags[name]):
+            del tags[name]
     policy, subdomain_policy = tags.get("p", "").lower(), tags.get("sp", "none").lower()
     if policy not in DMARC_POLICIES or subdomain_policy not in DMARC_POLICIES:
         # RFC 7489 6.6.3 step 6: act as p=none when rua= has a syntactically valid URI,
@@ -349,11 +457,7 @@ def dmarc_check(
     result = "pass" if spf_ok or dkim_ok else "fail"
     applied = "none"
     if result == "fail":
-        try:
-            pct = max(0, min(100, int(record.get("pct", "100"))))
-        except ValueError:
-            pct = 100
-        sampled = (rng or random).randrange(100) < pct
+        sampled = (rng or random).randrange(100) < int(record.get("pct", "100"))
         # RFC 7489 6.6.4: outside the sample, quarantine steps down to none, reject to
         # quarantine.
         applied = policy if sampled else {"reject": "quarantine"}.get(policy, "none")
@@ -367,6 +471,38 @@ def dmarc_check(
         "" if result == "pass" else "neither SPF nor DKIM aligned with the From domain",
         org if at_org else from_domain,
     )
+
+
+MAX_AUTHOR_DOMAINS = 10  # the From domains judged; a From naming more is permerror
+
+
+def dmarc_check_authors(
+    lookups: ScanLookups,
+    *,
+    from_domains: list[str],
+    spf: SpfResult,
+    dkim_results: list[DkimResult],
+    rng: random.Random | None = None,
+) -> tuple[DmarcResult, list[DmarcResult]]:
+    """(the result that applies, the result of each author domain). RFC 7489 6.6.1: a
+    From naming several authors (one field or several) is checked for each of their
+    domains, and the strictest policy among those that fail applies; with no failure the
+    first error, else the first domain's result. Judging the first alone let
+    `From: me@own.test, ceo@bank.test` pass on the sender's own domain while a reader saw
+    the bank's address beside it."""
+    domains = list(dict.fromkeys(d.lower() for d in from_domains if d))
+    if len(domains) > MAX_AUTHOR_DOMAINS:
+        detail = f"the From field names more than {MAX_AUTHOR_DOMAINS} author domains"
+        return DmarcResult("permerror", domains[0], detail=detail), []
+    results = [
+        dmarc_check(lookups, from_domain=d, spf=spf, dkim_results=dkim_results, rng=rng)
+        for d in domains or [""]
+    ]
+    failed = [r for r in results if r.result == "fail"]
+    if failed:
+        return max(failed, key=lambda r: DMARC_POLICIES.index(r.policy)), results
+    errors = [r for r in results if r.result in ("temperror", "permerror")]
+    return (errors or results)[0], results
 
 
 # --- iprev ---------------------------------------------------------------------------------
@@ -422,13 +558,16 @@ class AuthResults:
     # client named by the remote provider's Received line) or "unknown" (none was named:
     # SPF and iprev not judged). The header's comment says which.
     judged: str = ""
+    # DMARC of each author domain of the From (RFC 7489 6.6.1); `dmarc` is the one that
+    # applies. Empty: `dmarc` alone.
+    dmarc_each: list[DmarcResult] = field(default_factory=list)
 
     def header(self, authserv_id: str) -> str:
         """`Authentication-Results: ...` (RFC 8601), folded, without the final CRLF."""
         parts = []
         if self.dkim:
             for r in self.dkim:
-                reason = f' reason="{_quote(r.detail)}"' if r.detail else ""
+                reason = f' reason="{_cut(_quote(r.detail))}"' if r.detail else ""
                 parts.append(
                     f"dkim={r.result}{reason} header.d={_pvalue(r.domain or 'unknown')} "
                     f"header.s={_pvalue(r.selector or 'unknown')}"
@@ -454,12 +593,13 @@ class AuthResults:
             ptr = f" policy.iprev={ip}" if ip else ""
             name = f" ({_comment(self.iprev.ptr)})" if self.iprev.ptr else ""
             parts.append(f"iprev={self.iprev.result}{ptr}{name}")
-        dmarc = f"dmarc={self.dmarc.result}"
-        if self.dmarc.domain:
-            dmarc += f" header.from={_pvalue(self.dmarc.domain)}"
-        if self.dmarc.published:
-            dmarc += f" policy.dmarc={self.dmarc.policy}"
-        parts.append(dmarc)
+        for result in self.dmarc_each if len(self.dmarc_each) > 1 else [self.dmarc]:
+            dmarc = f"dmarc={result.result}"
+            if result.domain:
+                dmarc += f" header.from={_pvalue(result.domain)}"
+            if result.published:
+                dmarc += f" policy.dmarc={result.policy}"
+            parts.append(dmarc)
         return "Authentication-Results: " + authserv_id + ";\r\n\t" + ";\r\n\t".join(parts)
 
 
@@ -467,21 +607,36 @@ def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", " ").replace("\n", " ")
 
 
-# RFC 8601 pvalue: a token (RFC 2045: no space, control or tspecial), or an address as
-# local-part "@" domain-name; anything else goes in a quoted-string.
-_TOKEN = re.compile(r"[^\x00-\x20\x7f()<>@,;:\\\"/\[\]?=]+")
+# RFC 8601 pvalue: a token (RFC 2045: US-ASCII, no space, control or tspecial), or an
+# address as local-part "@" domain-name; anything else goes in a quoted-string (which
+# RFC 6532 lets carry UTF-8).
+_TOKEN = re.compile(r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+")
 _ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+
+
+# The longest value or comment written: a result's line stays within RFC 5322's 998
+# characters whatever a hostile signature, From or PTR name holds (253: a domain name).
+MAX_VALUE = 200
 
 
 def _pvalue(text: str) -> str:
     """A property's value as the header's grammar has it: bare when it may be (domains,
     plain addresses, IPv4), quoted otherwise (an IPv6 address, an IP-literal HELO, what a
     hostile signature put in d=), so a "(" or ";" in it cannot open a comment or end
-    the result for a reader."""
-    if _TOKEN.fullmatch(text) or _ADDRESS.fullmatch(text):
+    the result for a reader. One longer than MAX_VALUE is cut, quoted, ending in "..."."""
+    if len(text) <= MAX_VALUE and (_TOKEN.fullmatch(text) or _ADDRESS.fullmatch(text)):
         return text
-    return f'"{_quote(text)}"'
+    return f'"{_cut(_quote(text))}"'
+
+
+def _cut(escaped: str) -> str:
+    """Backslash-escaped text cut to MAX_VALUE characters, never inside an escape."""
+    if len(escaped) <= MAX_VALUE:
+        return escaped
+    kept = escaped[: MAX_VALUE - 3]
+    trailing = len(kept) - len(kept.rstrip("\\"))
+    return kept[: len(kept) - trailing % 2] + "..."
 
 
 def _comment(text: str) -> str:
-    return re.sub(r"([()\\])", r"\\\1", text.replace("\r", " ").replace("\n", " "))
+    return _cut(re.sub(r"([()\\])", r"\\\1", text.replace("\r", " ").replace("\n", " ")))

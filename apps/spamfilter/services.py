@@ -93,6 +93,8 @@ OWN_FIELDS = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _PARENTHESIS = re.compile(rb"[()]")
+_QUOTED_ID = re.compile(rb'\s*"((?:[^"\\]|\\.)*)"')
+_QUOTED_PAIR = re.compile(rb"\\(.)")
 
 
 def _without_comments(value: bytes) -> bytes:
@@ -122,6 +124,10 @@ def _claims_us(field: bytes, ours: bytes) -> bool:
     if name.strip().lower() != b"authentication-results":
         return True  # X-Spam-*: ours whoever claims it
     value = _without_comments(b" ".join(value.split()))
+    # RFC 8601 2.2: a value, the token or a quoted-string meaning the same
+    quoted = _QUOTED_ID.match(value)
+    if quoted is not None:
+        return _QUOTED_PAIR.sub(rb"\1", quoted[1]).lower() == ours
     authserv_id = value.split(b";", 1)[0].split()
     return bool(authserv_id) and authserv_id[0].lower() == ours
 
@@ -170,14 +176,18 @@ def _authenticate(
 ) -> auth.AuthResults:
     sender = message.from_address
     from_domain = auth.a_label(sender.domain) if sender else ""
+    # every author's domain, for DMARC (RFC 7489 6.6.1), the first as ever first
+    authors = [auth.a_label(a.domain) for a in message.addresses("From") if a.address]
+    author_domains = [d for d in dict.fromkeys([from_domain, *authors]) if d]
     env_domain = auth.domain_of(env_from)
     if env_domain and not env_domain.isascii():  # SMTPUTF8: SPF asks DNS in A-labels
         env_from = env_from[: env_from.rfind("@") + 1] + (auth.a_label(env_domain) or env_domain)
     spf_domain = auth.domain_of(env_from) or helo
     wanted = [(spf_domain, "TXT")] if spf_domain and ip else []
     wanted += [(name, "TXT") for name in auth.dkim_keys(message.raw)]
+    for domain in author_domains[: auth.MAX_AUTHOR_DOMAINS + 1]:
+        wanted += auth.dmarc_lookups(domain)
     if from_domain:
-        wanted += auth.dmarc_lookups(from_domain)
         wanted += [(from_domain, "A"), (from_domain, "MX")]
     if helo and not checks._ip_literal(helo):
         wanted += [(helo, "A"), (helo, "MX")]
@@ -195,7 +205,9 @@ def _authenticate(
         )
     dkim = auth.dkim_check(lookups, message.raw)
     arc = auth.arc_check(lookups, message.raw)
-    dmarc = auth.dmarc_check(lookups, from_domain=from_domain, spf=spf, dkim_results=dkim)
+    dmarc, dmarc_each = auth.dmarc_check_authors(
+        lookups, from_domains=author_domains, spf=spf, dkim_results=dkim
+    )
     iprev = auth.iprev_check(lookups, ip) if ip else auth.IprevResult("")
     return auth.AuthResults(
         spf=spf,
@@ -208,6 +220,7 @@ def _authenticate(
         helo=helo,
         sender=env_from if "@" in env_from else "",
         judged=judged,
+        dmarc_each=dmarc_each,
     )
 
 

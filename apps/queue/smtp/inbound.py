@@ -286,7 +286,6 @@ def _record_authentication(message: InboundMessage, verdict) -> None:
         return
     from apps.reports.services import DmarcVerdict, record_inbound_auth
 
-    dmarc = auth.dmarc
     try:
         record_inbound_auth(
             source_ip=auth.ip or message.peer_ip,
@@ -306,6 +305,7 @@ def _record_authentication(message: InboundMessage, verdict) -> None:
                     policy=dmarc.published,
                     record_domain=dmarc.record_domain,
                 )
+                for dmarc in auth.dmarc_each or [auth.dmarc]  # each author domain's
             ],
             original=message.data,  # a failure report (ruf) sends its headers, never the body
             authentication_results=verdict.authentication_results,

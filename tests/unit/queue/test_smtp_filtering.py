@@ -81,6 +81,22 @@ def test_a_clean_message_gets_the_filters_headers_and_lands_in_the_inbox(inbound
     )
 
 
+def test_each_author_domain_of_the_from_gets_its_own_report_row(inbound, jane, dns_server):
+    """RFC 7489 6.6.1, 7.2: a From naming two authors is judged for both domains, and
+    each domain's aggregate report is owed its own row; only the first was recorded."""
+    dns_server.set_zone("_dmarc.other.test", {"TXT": ["v=DMARC1; p=none"]})
+    message = HAM.replace(
+        b"From: Sender <sender@remote.test>", b"From: sender@remote.test, b@other.test"
+    )
+    with connect(inbound) as client:
+        client.sendmail("sender@remote.test", ["jane@example.test"], message)
+    rows = InboundAuthResult.objects.order_by("header_from")
+    assert [(r.header_from, r.dmarc_result, r.spf_aligned) for r in rows] == [
+        ("other.test", "fail", "fail"),
+        ("remote.test", "pass", "pass"),
+    ]
+
+
 def test_a_message_over_the_reject_threshold_is_refused_and_nothing_is_stored(inbound, jane):
     with connect(inbound) as client:
         client.mail("sender@remote.test")

@@ -626,3 +626,79 @@ def test_an_address_spelt_in_an_encoded_word_is_no_from_address(dns_server, disp
     assert verdict.auth.dmarc.policy == "reject"
     assert "DMARC_POLICY_REJECT" in verdict.tags
     assert "FROM_DN_HAS_ADDR" in verdict.tags  # the display name holds an address
+
+
+# --- DMARC of a From naming several authors (RFC 7489 6.6.1) ------------------------------
+
+
+@pytest.fixture
+def authors_dns(dns_server):
+    dns_server.set_zone("own.test", {"TXT": ["v=spf1 ip4:192.0.2.10 -all"]})
+    dns_server.set_zone("_dmarc.own.test", {"TXT": ["v=DMARC1; p=none"]})
+    dns_server.set_zone("_dmarc.bank.test", {"TXT": ["v=DMARC1; p=reject"]})
+    dns_server.set_zone("_dmarc.shop.test", {"TXT": ["v=DMARC1; p=quarantine"]})
+    return dns_server
+
+
+def _authors_scan(from_fields: str):
+    return scan(
+        message=f"{from_fields}To: a@b.test\r\nSubject: x\r\n\r\nhi\r\n".encode(),
+        remote_ip="192.0.2.10",
+        ehlo_domain="mx.own.test",
+        env_from="me@own.test",
+        env_rcpt_to=["a@b.test"],
+    )
+
+
+@pytest.mark.parametrize(
+    "from_fields",
+    [
+        "From: me@own.test, CEO <ceo@bank.test>, sales@shop.test\r\n",
+        "From: me@own.test\r\nFrom: sales@shop.test\r\nFrom: CEO <ceo@bank.test>\r\n",
+    ],
+)
+def test_every_author_domain_is_judged_and_the_strictest_failure_applies(authors_dns, from_fields):
+    """RFC 7489 6.6.1: each domain of a From naming several authors is checked, and the
+    strictest policy among those that fail applies. Only the first was: the sender's own
+    domain passed, and a reader saw the bank's address beside it, its p=reject unmet."""
+    verdict = _authors_scan(from_fields)
+    dmarc = verdict.auth.dmarc
+    assert (dmarc.result, dmarc.domain, dmarc.policy) == ("fail", "bank.test", "reject")
+    assert "DMARC_POLICY_REJECT" in verdict.tags
+    assert "\tdmarc=fail header.from=bank.test policy.dmarc=reject" in (
+        verdict.authentication_results
+    )
+
+
+def test_each_author_domain_has_its_own_dmarc_result(authors_dns):
+    """RFC 8601 2.7 / RFC 7489 7.2: one result per identifier, so that the header (and
+    each domain's aggregate report) says what DMARC found for every author domain, not
+    only for the one whose policy applied."""
+    verdict = _authors_scan("From: me@own.test, CEO <ceo@bank.test>, sales@shop.test\r\n")
+    each = [(r.domain, r.result, r.policy) for r in verdict.auth.dmarc_each]
+    assert each == [
+        ("own.test", "pass", "none"),
+        ("bank.test", "fail", "reject"),
+        ("shop.test", "fail", "quarantine"),
+    ]
+    header = verdict.authentication_results
+    assert header.endswith(
+        "\tdmarc=pass header.from=own.test policy.dmarc=none;\r\n"
+        "\tdmarc=fail header.from=bank.test policy.dmarc=reject;\r\n"
+        "\tdmarc=fail header.from=shop.test policy.dmarc=quarantine"
+    )
+    single = _authors_scan("From: me@own.test\r\n")
+    assert [r.domain for r in single.auth.dmarc_each] == ["own.test"]
+    assert single.authentication_results.count("\tdmarc=") == 1
+
+
+def test_authors_of_one_domain_or_without_failures_are_judged_as_before(authors_dns):
+    verdict = _authors_scan("From: me@own.test, you@Own.test, nobody@norecord.test\r\n")
+    assert (verdict.auth.dmarc.result, verdict.auth.dmarc.domain) == ("pass", "own.test")
+
+
+def test_a_from_of_more_authors_than_are_judged_is_a_dmarc_permerror(authors_dns):
+    authors = ", ".join(f"a@d{i}.own{i}.test" for i in range(10))
+    verdict = _authors_scan(f"From: {authors}, ceo@bank.test\r\n")
+    assert verdict.auth.dmarc.result == "permerror"
+    assert "DMARC_BAD_POLICY" in verdict.tags

@@ -64,6 +64,18 @@ def test_it_strips_only_the_fields_claiming_our_name(settings, eol):
     assert services.strip_forged_headers(clean) is clean
 
 
+def test_it_strips_a_field_claiming_our_name_as_a_quoted_string(settings):
+    """RFC 8601 2.2: the authserv-id is a value, a token or a quoted-string that means the
+    same; written "mx.ours.test", a sender's forged field was kept as another server's."""
+    settings.MAILADMIN_SPAM_AUTHSERV_ID = "mx.ours.test"
+    for claim in (b'"mx.ours.test"', b'"MX.ours\\.test" 1', b'(c) "mx.ours.test" (c)'):
+        data = b"Authentication-Results: " + claim + b"; dkim=pass\r\nSubject: hi\r\n\r\n"
+        assert services.strip_forged_headers(data) == b"Subject: hi\r\n\r\n", claim
+    for other in (b'"mx.ours.test.evil"', b'"mx.ours.test x"', b'"mx.ours.test'):
+        kept = b"Authentication-Results: " + other + b"; dkim=pass\r\nSubject: hi\r\n\r\n"
+        assert services.strip_forged_headers(kept) == kept, other
+
+
 @pytest.mark.django_db
 def test_an_ipv4_mapped_peer_is_judged_as_its_ipv4_address(dns_server):
     """A listener bound to [::] sees IPv4 clients as ::ffff:a.b.c.d: their PTR, SPF and
