@@ -29,7 +29,7 @@ from email.utils import format_datetime, make_msgid
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import BigIntegerField, Case, F, Q, QuerySet, When
 from django.urls import reverse
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -500,28 +500,57 @@ def _send(owner: str, data: bytes, tenant_id: int | None) -> str:
     return "delivered" if delivered.stored else "over quota"
 
 
-def quarantine_digest_send(*, progress: Progress | None = None) -> dict[str, int]:
-    """One digest per owner and tenant naming the items held since their last one (each
-    item is named once: marked in the same transaction that delivers or queues the digest).
+def _send_to_mailbox(mailbox: Principal | None, data: bytes) -> str:
+    """A mailbox quarantine's digest goes into that mailbox itself, never through its
+    `owner` address: for a mailbox without an address of its own that is the group's or
+    list's address that reached it (every member would read its held mail), and any
+    address may have passed to another account since the item arrived."""
+    from apps.store.recipients import deliver_to_mailboxes
 
-    Per tenant too: any tenant may name any address as its quarantine's owner, and a
-    digest queued for a remote owner is its tenant's queued message (raw bytes in its
-    console), so it must never list another tenant's items."""
-    owners = list(
+    if mailbox is None:
+        return "no such mailbox"
+    if not mailbox.is_active:
+        return "the mailbox is disabled"
+    stored, _ = deliver_to_mailboxes([mailbox], data)
+    return "delivered" if stored else "over quota"
+
+
+def quarantine_digest_send(*, progress: Progress | None = None) -> dict[str, int]:
+    """One digest per quarantine naming the items held since its last one (each item is
+    named once: marked in the same transaction that delivers or queues the digest): a
+    mailbox's own quarantine into that mailbox, a domain quarantine to its owner address.
+
+    A domain quarantine's digest is per owner and tenant: any tenant may name any address
+    as its quarantine's owner, and a digest queued for a remote owner is its tenant's
+    queued message (raw bytes in its console), so it must never list another tenant's
+    items."""
+    # (owner, tenant, mailbox): the mailbox for a mailbox quarantine, None for a domain's.
+    targets = list(
         QuarantinedMessage.objects.filter(digested_at__isnull=True)
         .exclude(owner="")
-        .order_by("owner", "tenant_id")
-        .values_list("owner", "tenant_id")
+        .annotate(
+            box=Case(
+                When(kind=QuarantinedMessage.MAILBOX, then=F("mailbox_id")),
+                default=None,
+                output_field=BigIntegerField(),
+            )
+        )
+        .order_by("owner", "tenant_id", "box")
+        .values_list("owner", "tenant_id", "box")
         .distinct()[:10_000]
     )
     if progress is not None:
-        progress.begin(len(owners))
+        progress.begin(len(targets))
     counts = {"owners": 0, "items": 0, "delivered": 0, "queued": 0, "undeliverable": 0}
-    for done, (owner, tenant_id) in enumerate(owners, 1):
+    for done, (owner, tenant_id, box) in enumerate(targets, 1):
         with transaction.atomic():
             pending = QuarantinedMessage.objects.select_for_update().filter(
                 owner=owner, tenant_id=tenant_id, digested_at__isnull=True
             )
+            if box is None:
+                pending = pending.filter(kind=QuarantinedMessage.DOMAIN)
+            else:
+                pending = pending.filter(kind=QuarantinedMessage.MAILBOX, mailbox_id=box)
             ids = list(pending.order_by("id").values_list("pk", flat=True)[:10_000])
             if not ids:
                 continue
@@ -530,10 +559,16 @@ def quarantine_digest_send(*, progress: Progress | None = None) -> dict[str, int
                 normalized = normalize_address(owner)
             except InvalidAddress:
                 normalized = ""
-            outcome = "no such mailbox"
-            if normalized:
-                data = digest_message(normalized, listed, more=len(ids) - len(listed))
+            more = len(ids) - len(listed)
+            if box is not None:
+                mailbox = Principal.objects.filter(pk=box).first()
+                data = digest_message(normalized or owner, listed, more=more)
+                outcome = _send_to_mailbox(mailbox, data)
+            elif normalized:
+                data = digest_message(normalized, listed, more=more)
                 outcome = _send(normalized, data, tenant_id)
+            else:
+                outcome = "no such mailbox"
             QuarantinedMessage.objects.filter(pk__in=ids).update(digested_at=timezone.now())
         counts["owners"] += 1
         counts["items"] += len(ids)
