@@ -544,22 +544,24 @@ def quarantine_digest_send(*, progress: Progress | None = None) -> dict[str, int
     counts = {"owners": 0, "items": 0, "delivered": 0, "queued": 0, "undeliverable": 0}
     for done, (owner, tenant_id, box) in enumerate(targets, 1):
         with transaction.atomic():
-            pending = QuarantinedMessage.objects.select_for_update().filter(
+            pending = QuarantinedMessage.objects.filter(
                 owner=owner, tenant_id=tenant_id, digested_at__isnull=True
             )
             if box is None:
                 pending = pending.filter(kind=QuarantinedMessage.DOMAIN)
             else:
                 pending = pending.filter(kind=QuarantinedMessage.MAILBOX, mailbox_id=box)
-            ids = list(pending.order_by("id").values_list("pk", flat=True)[:10_000])
-            if not ids:
+            listed = list(pending.select_for_update().order_by("id")[:DIGEST_MAX_ITEMS])
+            if not listed:
                 continue
-            listed = list(QuarantinedMessage.objects.filter(pk__in=ids[:DIGEST_MAX_ITEMS]))
+            # Every pending item is marked (and counted) at once, however many: the digest
+            # names the first DIGEST_MAX_ITEMS and says how many more there are.
+            held = pending.update(digested_at=timezone.now())
             try:
                 normalized = normalize_address(owner)
             except InvalidAddress:
                 normalized = ""
-            more = len(ids) - len(listed)
+            more = max(held - len(listed), 0)
             if box is not None:
                 mailbox = Principal.objects.filter(pk=box).first()
                 data = digest_message(normalized or owner, listed, more=more)
@@ -569,15 +571,14 @@ def quarantine_digest_send(*, progress: Progress | None = None) -> dict[str, int
                 outcome = _send(normalized, data, tenant_id)
             else:
                 outcome = "no such mailbox"
-            QuarantinedMessage.objects.filter(pk__in=ids).update(digested_at=timezone.now())
         counts["owners"] += 1
-        counts["items"] += len(ids)
+        counts["items"] += held
         key = outcome if outcome in ("delivered", "queued") else "undeliverable"
         counts[key] += 1
         if key == "undeliverable":
             logger.warning("quarantine digest for %s not delivered: %s", owner, outcome)
         if progress is not None:
-            progress.step(done, f"{owner}: {len(ids)} item(s), {outcome}")
+            progress.step(done, f"{owner}: {held} item(s), {outcome}")
     return counts
 
 

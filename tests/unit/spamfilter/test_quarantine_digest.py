@@ -7,6 +7,7 @@ import pytest
 
 from apps.accounts.models import Principal
 from apps.spamfilter import quarantine
+from apps.spamfilter.models import QuarantinedMessage
 from apps.spamfilter.tasks import quarantine_digest_task
 from apps.store import blobs
 from apps.store.models import Message
@@ -102,3 +103,30 @@ def test_a_disabled_mailbox_gets_no_digest_and_its_items_are_marked(
     assert not Message.objects.exists()
     item.refresh_from_db()
     assert item.digested_at is not None
+
+
+def _copies(item, n: int) -> None:
+    fields = {f.attname: getattr(item, f.attname) for f in item._meta.concrete_fields}
+    del fields["id"]
+    QuarantinedMessage.objects.bulk_create(
+        [QuarantinedMessage(**{**fields, "subject": f"Offer {i}"}) for i in range(n)],
+        batch_size=2000,
+    )
+
+
+def test_a_quarantine_of_many_thousand_items_gets_one_bounded_digest_that_counts_them_all(
+    jane, django_capture_on_commit_callbacks
+):
+    """10,500 items held since the last digest: one digest naming 200 of them and saying
+    how many there are, and every one marked. It said 10,000 (its cap of ids read) and left
+    the other 500 for the next night's digest, which called them new again."""
+    _copies(hold(jane), 10_499)
+    run = _run(quarantine_digest_task, quarantine.DIGEST_TASK, django_capture_on_commit_callbacks)
+    assert run.message == ("1 digest(s) for 10500 item(s): 1 delivered, 0 queued, 0 undeliverable.")
+    [digest] = Message.objects.filter(principal=jane)
+    assert digest.subject == "Quarantine digest: 10500 new messages"
+    text = blobs.read(digest.blob_hash).decode()
+    assert text.count("  Open:    ") == quarantine.DIGEST_MAX_ITEMS
+    assert "... and 10300 more." in text
+    assert digest.size < 200_000
+    assert not QuarantinedMessage.objects.filter(digested_at__isnull=True).exists()
