@@ -176,6 +176,8 @@ def entry_remove(*, actor: Principal, mailbox: Principal, list_name: str, value:
     except ValidationFailed:
         # A row kept before such text was refused (an IPv6 zone id) goes as the list shows it.
         target = IP_LIST.get(list_name, list_name)
+        if "\x00" in shown:  # never stored (PostgreSQL refuses it in a query: a 500)
+            raise
         if not SenderListEntry.objects.filter(mailbox=mailbox, list=target, value=shown).exists():
             raise
         stored = shown
