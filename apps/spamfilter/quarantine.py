@@ -318,13 +318,17 @@ def _bounded(items: QuerySet) -> list[int]:
     return list(items.order_by("-received_at", "-id").values_list("pk", flat=True)[:MAX_BULK])
 
 
+GONE = "no longer in the quarantine (released or deleted meanwhile)"
+
+
 def quarantine_release(*, actor: Principal, items: QuerySet) -> ActionResult:
     """Deliver each item (at most MAX_BULK) to its recipient's INBOX, with the next UID,
     train that account's Bayes model as ham, drop it from the quarantine and audit it.
     `items` are narrowed to those the actor may release (quarantine_visible: all in its
     reach, or its own mailbox's). Each item is its own transaction: one that can't be
-    delivered (the mailbox is full, or gone) is left in the quarantine and named in the
-    result, the others go."""
+    delivered (the mailbox is full, or disabled) is left in the quarantine and named in the
+    result, the others go; so is one released or deleted meanwhile by another request
+    (which holds its row lock: it is delivered once, trained once)."""
     from apps.store.encryption import copies_for
     from apps.store.services import deliver_stored, quota_exceeded
 
@@ -338,7 +342,8 @@ def quarantine_release(*, actor: Principal, items: QuerySet) -> ActionResult:
                 .filter(pk=pk)
                 .first()
             )
-            if item is None:  # released or deleted meanwhile
+            if item is None:  # another request (a second click) got to it first
+                result.failed.append(f"#{pk}: {GONE}")
                 continue
             mailbox = item.mailbox
             try:

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.permissions import Perm
 from apps.spamfilter import quarantine
+from apps.spamfilter.models import QuarantinedMessage
 from mailadmin.api.pagination import paginate_query
 from mailadmin.converters import is_id
 from mailadmin.core.decorators import any_permission_required
@@ -189,8 +190,8 @@ def quarantine_item_release(request: HttpRequest, pk: int) -> HttpResponse:
     items = quarantine.quarantine_visible(request.user, quarantine.RELEASE).filter(pk=item.pk)
     result = quarantine.quarantine_release(actor=request.user, items=items)
     _report(request, "Released", result)
-    if result.failed:
-        return redirect("spamfilter:quarantine-detail", pk=item.pk)
+    if result.failed and QuarantinedMessage.objects.filter(pk=item.pk).exists():
+        return redirect("spamfilter:quarantine-detail", pk=item.pk)  # still held: why
     return redirect("spamfilter:quarantine")
 
 
