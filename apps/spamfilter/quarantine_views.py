@@ -114,7 +114,8 @@ def _report(request: HttpRequest, verb: str, result: quarantine.ActionResult) ->
 @any_permission_required(Perm.QUARANTINE_LIST, OWN)
 def quarantine_bulk(request: HttpRequest) -> HttpResponse:
     """Release or delete the ticked items, or all matching the filters (at most MAX_BULK):
-    first a confirmation page saying how many, then (with confirm=yes) the action."""
+    first a confirmation page saying how many, then (with confirm=yes) the action, on
+    those only: "all matching" is bounded by the newest id the confirmation counted."""
     action = request.POST.get("action", "")
     if action not in ACTIONS:
         raise Http404
@@ -128,6 +129,11 @@ def quarantine_bulk(request: HttpRequest) -> HttpResponse:
     scope_all = request.POST.get("scope") == "all"
     if not scope_all:
         items = items.filter(pk__in=ids)
+    # "All matching" acts on what the confirmation counted: items held since (their ids
+    # are higher) wait for another look.
+    upto = request.POST.get("upto", "")
+    if scope_all and is_id(upto):
+        items = items.filter(pk__lte=int(upto))
     back = _back(params)
     if request.POST.get("confirm") != "yes":
         count = items.order_by()[: quarantine.MAX_BULK].count()
@@ -141,6 +147,7 @@ def quarantine_bulk(request: HttpRequest) -> HttpResponse:
             "capped": count >= quarantine.MAX_BULK,
             "ids": ids,
             "scope_all": scope_all,
+            "upto": items.order_by("-pk").values_list("pk", flat=True).first(),
             "filters": params,
             "back": back,
         }
