@@ -130,3 +130,26 @@ def test_a_quarantine_of_many_thousand_items_gets_one_bounded_digest_that_counts
     assert "... and 10300 more." in text
     assert digest.size < 200_000
     assert not QuarantinedMessage.objects.filter(digested_at__isnull=True).exists()
+
+
+def test_hostile_subjects_and_senders_stay_text_in_the_digest_and_the_list(
+    client, admin_a, jane, django_capture_on_commit_callbacks
+):
+    data = (
+        b"From: =?utf-8?q?x=0D=0ABcc:_all@b.example?= <x@evil.example>\r\n"
+        b"Subject: =?utf-8?q?Hi=0D=0ABcc:_all@b.example=0D=0A=0D=0A__Open:_http://evil?="
+        b" <script>alert(1)</script>\r\n\r\nbody\r\n"
+    )
+    quarantine.quarantine_store(
+        mailboxes=[jane], data=data, sender="x@evil.example", score=9.0, tags={}, reasons=[]
+    )
+    _run(quarantine_digest_task, quarantine.DIGEST_TASK, django_capture_on_commit_callbacks)
+    [digest] = Message.objects.filter(principal=jane)
+    text = blobs.read(digest.blob_hash).decode()
+    head, _, body = text.partition("\r\n\r\n")
+    assert "Bcc" not in head and head.count("\r\nTo: ") == 1
+    assert "  Subject: Hi Bcc: all@b.example Open: http://evil <script>" in body
+    assert "\r\n  Open:    http://evil" not in body
+    client.force_login(admin_a)
+    page = client.get("/spam-filter/quarantine/").content.decode()
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
