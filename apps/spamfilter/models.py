@@ -98,7 +98,8 @@ class QuarantinedMessage(models.Model):
     `kind` says whose quarantine it is in: the mailbox's own (its digest goes to the
     mailbox's address), or its domain's when the mailbox's spam settings say
     `sendtodomainquarantine` (the digest goes to `quarantineowner`). `owner` is that
-    digest address, fixed when the copy arrives."""
+    digest address, set when the copy arrives; a domain quarantine's item not yet digested
+    follows a change of `quarantineowner` (sender_lists.setting_update)."""
 
     MAILBOX, DOMAIN = "mailbox", "domain"
     KINDS = [(MAILBOX, "Mailbox quarantine"), (DOMAIN, "Domain quarantine")]
