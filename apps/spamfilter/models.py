@@ -98,7 +98,8 @@ class QuarantinedMessage(models.Model):
     `kind` says whose quarantine it is in: the mailbox's own (its digest goes to the
     mailbox's address), or its domain's when the mailbox's spam settings say
     `sendtodomainquarantine` (the digest goes to `quarantineowner`). `owner` is that
-    digest address, fixed when the copy arrives."""
+    digest address, set when the copy arrives; a domain quarantine's item not yet digested
+    follows a change of `quarantineowner` (sender_lists.setting_update)."""
 
     MAILBOX, DOMAIN = "mailbox", "domain"
     KINDS = [(MAILBOX, "Mailbox quarantine"), (DOMAIN, "Domain quarantine")]
@@ -138,6 +139,13 @@ class QuarantinedMessage(models.Model):
             models.Index(fields=["mailbox", "-received_at"], name="spam_quar_mailbox_idx"),
             models.Index(fields=["received_at"], name="spam_quar_age_idx"),
             models.Index(fields=["blob_hash"], name="spam_quar_blob_idx"),
+            # The list's filters (quarantine.quarantine_list), each with an index of its
+            # own; the sender's substring search has trigram indexes on PostgreSQL
+            # (migration 0006).
+            models.Index(fields=["recipient", "-received_at"], name="spam_quar_recipient_idx"),
+            models.Index(fields=["owner", "-received_at"], name="spam_quar_owner_idx"),
+            models.Index(fields=["domain", "-received_at"], name="spam_quar_domain_idx"),
+            models.Index(fields=["tenant", "kind", "-received_at"], name="spam_quar_kind_idx"),
             models.Index(
                 fields=["owner", "id"],
                 name="spam_quar_undigested_idx",

@@ -29,7 +29,7 @@ from email.utils import format_datetime, make_msgid
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import BigIntegerField, Case, F, Q, QuerySet, When
 from django.urls import reverse
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -232,7 +232,11 @@ def quarantine_list(
     filters = filters or {}
     mailbox = filters.get("mailbox")
     if mailbox:
-        items = items.filter(Q(recipient=mailbox) | Q(owner=mailbox) | Q(mailbox__name=mailbox))
+        # The account's id read first (neither a join nor a subquery): PostgreSQL then
+        # reads each of the three through its own index.
+        accounts = Principal.objects.filter(type=PrincipalType.INDIVIDUAL, name=mailbox)
+        ids = list(accounts.values_list("pk", flat=True)[:10])
+        items = items.filter(Q(recipient=mailbox) | Q(owner=mailbox) | Q(mailbox_id__in=ids))
     if filters.get("domain"):
         items = items.filter(domain=filters["domain"])
     if filters.get("kind"):
@@ -318,13 +322,17 @@ def _bounded(items: QuerySet) -> list[int]:
     return list(items.order_by("-received_at", "-id").values_list("pk", flat=True)[:MAX_BULK])
 
 
+GONE = "no longer in the quarantine (released or deleted meanwhile)"
+
+
 def quarantine_release(*, actor: Principal, items: QuerySet) -> ActionResult:
     """Deliver each item (at most MAX_BULK) to its recipient's INBOX, with the next UID,
     train that account's Bayes model as ham, drop it from the quarantine and audit it.
     `items` are narrowed to those the actor may release (quarantine_visible: all in its
     reach, or its own mailbox's). Each item is its own transaction: one that can't be
-    delivered (the mailbox is full, or gone) is left in the quarantine and named in the
-    result, the others go."""
+    delivered (the mailbox is full, or disabled) is left in the quarantine and named in the
+    result, the others go; so is one released or deleted meanwhile by another request
+    (which holds its row lock: it is delivered once, trained once)."""
     from apps.store.encryption import copies_for
     from apps.store.services import deliver_stored, quota_exceeded
 
@@ -338,7 +346,8 @@ def quarantine_release(*, actor: Principal, items: QuerySet) -> ActionResult:
                 .filter(pk=pk)
                 .first()
             )
-            if item is None:  # released or deleted meanwhile
+            if item is None:  # another request (a second click) got to it first
+                result.failed.append(f"#{pk}: {GONE}")
                 continue
             mailbox = item.mailbox
             try:
@@ -500,49 +509,85 @@ def _send(owner: str, data: bytes, tenant_id: int | None) -> str:
     return "delivered" if delivered.stored else "over quota"
 
 
-def quarantine_digest_send(*, progress: Progress | None = None) -> dict[str, int]:
-    """One digest per owner and tenant naming the items held since their last one (each
-    item is named once: marked in the same transaction that delivers or queues the digest).
+def _send_to_mailbox(mailbox: Principal | None, data: bytes) -> str:
+    """A mailbox quarantine's digest goes into that mailbox itself, never through its
+    `owner` address: for a mailbox without an address of its own that is the group's or
+    list's address that reached it (every member would read its held mail), and any
+    address may have passed to another account since the item arrived."""
+    from apps.store.recipients import deliver_to_mailboxes
 
-    Per tenant too: any tenant may name any address as its quarantine's owner, and a
-    digest queued for a remote owner is its tenant's queued message (raw bytes in its
-    console), so it must never list another tenant's items."""
-    owners = list(
+    if mailbox is None:
+        return "no such mailbox"
+    if not mailbox.is_active:
+        return "the mailbox is disabled"
+    stored, _ = deliver_to_mailboxes([mailbox], data)
+    return "delivered" if stored else "over quota"
+
+
+def quarantine_digest_send(*, progress: Progress | None = None) -> dict[str, int]:
+    """One digest per quarantine naming the items held since its last one (each item is
+    named once: marked in the same transaction that delivers or queues the digest): a
+    mailbox's own quarantine into that mailbox, a domain quarantine to its owner address.
+
+    A domain quarantine's digest is per owner and tenant: any tenant may name any address
+    as its quarantine's owner, and a digest queued for a remote owner is its tenant's
+    queued message (raw bytes in its console), so it must never list another tenant's
+    items."""
+    # (owner, tenant, mailbox): the mailbox for a mailbox quarantine, None for a domain's.
+    targets = list(
         QuarantinedMessage.objects.filter(digested_at__isnull=True)
         .exclude(owner="")
-        .order_by("owner", "tenant_id")
-        .values_list("owner", "tenant_id")
+        .annotate(
+            box=Case(
+                When(kind=QuarantinedMessage.MAILBOX, then=F("mailbox_id")),
+                default=None,
+                output_field=BigIntegerField(),
+            )
+        )
+        .order_by("owner", "tenant_id", "box")
+        .values_list("owner", "tenant_id", "box")
         .distinct()[:10_000]
     )
     if progress is not None:
-        progress.begin(len(owners))
+        progress.begin(len(targets))
     counts = {"owners": 0, "items": 0, "delivered": 0, "queued": 0, "undeliverable": 0}
-    for done, (owner, tenant_id) in enumerate(owners, 1):
+    for done, (owner, tenant_id, box) in enumerate(targets, 1):
         with transaction.atomic():
-            pending = QuarantinedMessage.objects.select_for_update().filter(
+            pending = QuarantinedMessage.objects.filter(
                 owner=owner, tenant_id=tenant_id, digested_at__isnull=True
             )
-            ids = list(pending.order_by("id").values_list("pk", flat=True)[:10_000])
-            if not ids:
+            if box is None:
+                pending = pending.filter(kind=QuarantinedMessage.DOMAIN)
+            else:
+                pending = pending.filter(kind=QuarantinedMessage.MAILBOX, mailbox_id=box)
+            listed = list(pending.select_for_update().order_by("id")[:DIGEST_MAX_ITEMS])
+            if not listed:
                 continue
-            listed = list(QuarantinedMessage.objects.filter(pk__in=ids[:DIGEST_MAX_ITEMS]))
+            # Every pending item is marked (and counted) at once, however many: the digest
+            # names the first DIGEST_MAX_ITEMS and says how many more there are.
+            held = pending.update(digested_at=timezone.now())
             try:
                 normalized = normalize_address(owner)
             except InvalidAddress:
                 normalized = ""
-            outcome = "no such mailbox"
-            if normalized:
-                data = digest_message(normalized, listed, more=len(ids) - len(listed))
+            more = max(held - len(listed), 0)
+            if box is not None:
+                mailbox = Principal.objects.filter(pk=box).first()
+                data = digest_message(normalized or owner, listed, more=more)
+                outcome = _send_to_mailbox(mailbox, data)
+            elif normalized:
+                data = digest_message(normalized, listed, more=more)
                 outcome = _send(normalized, data, tenant_id)
-            QuarantinedMessage.objects.filter(pk__in=ids).update(digested_at=timezone.now())
+            else:
+                outcome = "no such mailbox"
         counts["owners"] += 1
-        counts["items"] += len(ids)
+        counts["items"] += held
         key = outcome if outcome in ("delivered", "queued") else "undeliverable"
         counts[key] += 1
         if key == "undeliverable":
             logger.warning("quarantine digest for %s not delivered: %s", owner, outcome)
         if progress is not None:
-            progress.step(done, f"{owner}: {len(ids)} item(s), {outcome}")
+            progress.step(done, f"{owner}: {held} item(s), {outcome}")
     return counts
 
 

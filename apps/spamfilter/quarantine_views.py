@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.permissions import Perm
 from apps.spamfilter import quarantine
+from apps.spamfilter.models import QuarantinedMessage
 from mailadmin.api.pagination import paginate_query
 from mailadmin.converters import is_id
 from mailadmin.core.decorators import any_permission_required
@@ -113,7 +114,8 @@ def _report(request: HttpRequest, verb: str, result: quarantine.ActionResult) ->
 @any_permission_required(Perm.QUARANTINE_LIST, OWN)
 def quarantine_bulk(request: HttpRequest) -> HttpResponse:
     """Release or delete the ticked items, or all matching the filters (at most MAX_BULK):
-    first a confirmation page saying how many, then (with confirm=yes) the action."""
+    first a confirmation page saying how many, then (with confirm=yes) the action, on
+    those only: "all matching" is bounded by the newest id the confirmation counted."""
     action = request.POST.get("action", "")
     if action not in ACTIONS:
         raise Http404
@@ -127,6 +129,11 @@ def quarantine_bulk(request: HttpRequest) -> HttpResponse:
     scope_all = request.POST.get("scope") == "all"
     if not scope_all:
         items = items.filter(pk__in=ids)
+    # "All matching" acts on what the confirmation counted: items held since (their ids
+    # are higher) wait for another look.
+    upto = request.POST.get("upto", "")
+    if scope_all and is_id(upto):
+        items = items.filter(pk__lte=int(upto))
     back = _back(params)
     if request.POST.get("confirm") != "yes":
         count = items.order_by()[: quarantine.MAX_BULK].count()
@@ -140,6 +147,7 @@ def quarantine_bulk(request: HttpRequest) -> HttpResponse:
             "capped": count >= quarantine.MAX_BULK,
             "ids": ids,
             "scope_all": scope_all,
+            "upto": items.order_by("-pk").values_list("pk", flat=True).first(),
             "filters": params,
             "back": back,
         }
@@ -189,8 +197,8 @@ def quarantine_item_release(request: HttpRequest, pk: int) -> HttpResponse:
     items = quarantine.quarantine_visible(request.user, quarantine.RELEASE).filter(pk=item.pk)
     result = quarantine.quarantine_release(actor=request.user, items=items)
     _report(request, "Released", result)
-    if result.failed:
-        return redirect("spamfilter:quarantine-detail", pk=item.pk)
+    if result.failed and QuarantinedMessage.objects.filter(pk=item.pk).exists():
+        return redirect("spamfilter:quarantine-detail", pk=item.pk)  # still held: why
     return redirect("spamfilter:quarantine")
 
 

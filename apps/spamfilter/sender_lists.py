@@ -14,13 +14,14 @@ import ipaddress
 from collections.abc import Collection, Iterable
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import Concat
 
 from apps.accounts.emails import InvalidAddress, display_domain, normalize_address, normalize_domain
 from apps.accounts.models import Principal
 from apps.accounts.permissions import Perm
 from apps.spamfilter.auth import AuthResults, a_label, aligned, domain_of
-from apps.spamfilter.models import MailboxSpamSetting, SenderListEntry
+from apps.spamfilter.models import MailboxSpamSetting, QuarantinedMessage, SenderListEntry
 from mailadmin.audit import audit
 from mailadmin.errors import NotFound, PermissionDenied, ValidationFailed
 from mailadmin.tenancy import reaches, scope
@@ -176,6 +177,8 @@ def entry_remove(*, actor: Principal, mailbox: Principal, list_name: str, value:
     except ValidationFailed:
         # A row kept before such text was refused (an IPv6 zone id) goes as the list shows it.
         target = IP_LIST.get(list_name, list_name)
+        if "\x00" in shown:  # never stored (PostgreSQL refuses it in a query: a 500)
+            raise
         if not SenderListEntry.objects.filter(mailbox=mailbox, list=target, value=shown).exists():
             raise
         stored = shown
@@ -274,6 +277,8 @@ def setting_update(*, actor: Principal, mailbox: Principal, raw: dict) -> Mailbo
         setattr(setting, attr, value)
     setting.save()
     after = setting_data(setting)
+    if after["quarantineowner"] != before["quarantineowner"]:
+        _retarget_pending_digest(mailbox, setting.quarantine_owner)
     audit(
         actor=actor,
         action="spam-filter.settings",
@@ -284,6 +289,20 @@ def setting_update(*, actor: Principal, mailbox: Principal, raw: dict) -> Mailbo
         changes={k: v for k, v in after.items() if before[k] != v},
     )
     return setting
+
+
+def _retarget_pending_digest(mailbox: Principal, owner: str) -> None:
+    """The mailbox's items in its domain's quarantine not yet named in a digest go to the
+    owner named now (none: the domain's postmaster, as quarantine_store chooses): the one
+    just replaced (someone who left, a mistyped address) is not sent them tonight."""
+    pending = QuarantinedMessage.objects.filter(
+        mailbox=mailbox, kind=QuarantinedMessage.DOMAIN, digested_at__isnull=True
+    )
+    if owner:
+        pending.update(owner=owner)
+        return
+    pending.exclude(domain="").update(owner=Concat(Value("postmaster@"), F("domain")))
+    pending.filter(domain="").update(owner="")
 
 
 # --- the scan's lookup ----------------------------------------------------------------------

@@ -22,6 +22,7 @@ MAX_HEADER_BYTES = 256 * 1024
 MAX_FIELD_CHARS = 16 * 1024
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SPACE = re.compile(r"\s+")
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,33 @@ def parse_summary(data: bytes) -> Summary:
 
 
 def _from_fields(raw: object) -> dict[str, str]:
+    """The first From address as the sender wrote it, and its display name decoded.
+
+    The address is read with the encoded words left out, as mail clients read it (RFC
+    2047 5: an encoded word is never part of an addr-spec): a display name's encoded word
+    may decode to an address of its own and a '<' (`=?utf-8?q?ceo=40bank.example_=3C?=
+    <x@evil.example>`), which the lists showed as the sender. Only a field with no address
+    outside encoded words (a mailer that encodes the whole field) is read decoded."""
+
     def parse() -> dict[str, str]:
-        decoded = decode(raw)
-        pairs = [pair for pair in getaddresses([decoded]) if pair[1] or pair[0]]
-        if not pairs:
-            return {"from_name": clean(decoded, 255), "from_address": ""}
-        name, address = pairs[0]
-        return {"from_name": clean(name, 255), "from_address": clean(address, 320)}
+        text = "" if raw is None else str(raw)[:MAX_FIELD_CHARS]
+        skeleton = getaddresses([_ENCODED_WORD.sub("x", text)])
+        # (an encoded word inside the address itself: not an address written outside)
+        outside = [pair for pair in skeleton if "@" in pair[1] and pair[1] in text]
+        if not outside:
+            decoded = decode(raw)
+            pairs = [pair for pair in getaddresses([decoded]) if pair[1] or pair[0]]
+            if not pairs:
+                return {"from_name": clean(decoded, 255), "from_address": ""}
+            name, address = pairs[0]
+            return {"from_name": clean(name, 255), "from_address": clean(address, 320)}
+        address = outside[0][1]
+        written = getaddresses([text])
+        if written and written[0][1] == address:
+            name = decode(written[0][0])
+        else:  # the encoded words hold specials: the decoded field without the address
+            name = decode(text).replace(f"<{address}>", " ").replace(address, " ")
+        return {"from_name": clean(name, 255).strip(' "'), "from_address": clean(address, 320)}
 
     return _safe(parse, {"from_name": "", "from_address": ""})
 
