@@ -32,6 +32,7 @@ from apps.domains.models import DnsCheckResult, DomainProfile
 from apps.domains.records import SPF_SENDS_NOTHING
 from mailadmin.converters import digits
 from mailadmin.dns import WireResolver
+from mailadmin.spf_rfc import RfcQuery
 
 logger = logging.getLogger(__name__)
 
@@ -233,10 +234,11 @@ def spf_evaluate(
     `known` seeds pyspf's answer cache ({(name, type): values}, its own format) with what the
     check already looked up, so the usual record ("mx" or "a") needs no query of its own.
     """
-    query = spf.query(i=ip, s=f"postmaster@{domain}", h=hostname, timeout=max(timeout, 0.1))
+    query = RfcQuery(i=ip, s=f"postmaster@{domain}", h=hostname, timeout=max(timeout, 0.1))
     query.cache.update(known or {})
     result, _code, explanation = query.check()
-    return result, explanation
+    # A fail's exp= text is not shown here: pyspf's default stands, without a lookup.
+    return result, str(explanation)
 
 
 def _spf_evaluate_offline(**kwargs: Any) -> tuple[str, str] | None:

@@ -7,7 +7,6 @@ Authentication-Results header that reports them.
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import logging
 import random
@@ -20,6 +19,7 @@ from publicsuffixlist import PublicSuffixList
 
 from apps.accounts.emails import InvalidAddress, normalize_domain
 from apps.spamfilter.lookups import ERROR, FOUND, NONE, ScanLookups
+from mailadmin.spf_rfc import RfcQuery, explained
 
 logger = logging.getLogger(__name__)
 _psl = PublicSuffixList()  # the snapshot shipped in the package: no network
@@ -68,10 +68,7 @@ def a_label(domain: str) -> str:
 # --- SPF -----------------------------------------------------------------------------------
 
 
-_MACRO_DIGITS = re.compile(r"%\{[A-Za-z]([0-9]+)")
-
-
-class _SpfQuery(spf.query):
+class _SpfQuery(RfcQuery):
     """pyspf asking DNS through the scan's lookups instead of its module-wide hook."""
 
     scan_lookups: ScanLookups  # not `lookups`: pyspf counts its lookups in that name
@@ -93,60 +90,6 @@ class _SpfQuery(spf.query):
             else:
                 self.cache[key] = list(answer.values)
         return super().dns(name, qtype, cnames=cnames, ignore_void=ignore_void)
-
-    def expand(self, s, stripdot=True):
-        """RFC 7208 7.3: an expanded domain name over 253 characters loses labels from the
-        left until it fits; pyspf removes one label only, and the name stayed too long.
-        7.1: a DIGIT transformer is nonzero (pyspf expanded %{d0} to ""), and one above
-        the number of labels takes them all (pyspf's int() refused 5,000 digits: temperror)."""
-        if any(not digits.strip("0") for digits in _MACRO_DIGITS.findall(s)):
-            raise spf.PermError("a macro's digit transformer is zero", s)
-        s = _MACRO_DIGITS.sub(lambda m: m[0][: -len(m[1])] + m[1].lstrip("0")[:4], s)
-        result = super().expand(s, stripdot)
-        while stripdot and len(result) > 253 and "." in result:
-            result = result.split(".", 1)[1]
-        return result
-
-    def validated_ptrs(self):
-        """The client's PTR names that confirm forward (the ptr mechanism, %{p}). RFC 7208
-        5.5: a DNS error on the PTR lookup means no match (7.3: %{p} is "unknown"), one on
-        a name's A/AAAA lookup skips that name; pyspf ended the check with temperror."""
-        try:
-            names = self.dns_ptr(self.i)
-        except spf.TempError:
-            return []
-        confirmed = []
-        for name in names[: spf.MAX_PTR]:
-            try:
-                if self.cidrmatch(self.dns_a(name, self.A), self.cidrmax):
-                    confirmed.append(name)
-            except spf.TempError:
-                continue
-        return confirmed
-
-    def get_explanation(self, spec):
-        """RFC 7208 6.2: exp= explains a fail and changes no result. pyspf asks it while
-        reading the record, before any mechanism, whatever the result: a silent server
-        there spent the scan's DNS deadline and the mechanisms after it were temperror.
-        Its text is asked once the result is fail (`_Explanation.text`), with the macro
-        values of this moment; pyspf still decides whose exp= it is (the top record's or
-        a redirect target's, never an include's)."""
-        later = _Explanation(spf.EXPLANATIONS["fail"])
-        later.query, later.spec = copy.copy(self), spec
-        return later
-
-
-class _Explanation(str):
-    """An exp= explanation not asked yet (pyspf's default text until it is)."""
-
-    query: _SpfQuery
-    spec: str
-
-    def text(self) -> str:
-        try:
-            return spf.query.get_explanation(self.query, self.spec) or str(self)
-        except Exception:  # noqa: BLE001 - RFC 7208 6.2: any error, as if no exp= was given
-            return str(self)
 
 
 @dataclass
@@ -179,9 +122,7 @@ def spf_check(lookups: ScanLookups, *, ip: str, sender: str, helo: str, receiver
         return SpfResult("temperror", domain, str(exc)[:200])
     if result == "ambiguous":
         result = "permerror"
-    if isinstance(explanation, _Explanation):
-        explanation = explanation.text() if result == "fail" else spf.EXPLANATIONS.get(result)
-    return SpfResult(result, domain, explanation or "")
+    return SpfResult(result, domain, explained(result, explanation) or "")
 
 
 # --- DKIM / ARC ----------------------------------------------------------------------------

@@ -113,6 +113,26 @@ def test_it_passes_spf_that_authorises_this_server_by_ip4_or_include(dns_server,
     assert check("TXT", "example.test.", "v=spf1 mx -all")[0] == "ok"
 
 
+def test_spf_passes_whatever_its_explanation_host_does(dns_server, check, settings):
+    """RFC 7208 6.2: exp= explains a fail and changes no result. pyspf asked it before any
+    mechanism, so a silent explanation server made a record that authorises this server
+    look like a DNS error here, as in the scan."""
+    settings.MAILADMIN_DNS_TIMEOUT = 0.3
+    dns_server.set_zone(ZONE, {"TXT": [f"v=spf1 ip4:{HOST_IP} -all exp=why.example.test"]})
+    dns_server.set_zone("why.example.test", "TIMEOUT")
+    assert check("TXT", "example.test.", "v=spf1 mx -all")[0] == "ok"
+    assert ("why.example.test", "TXT") not in dns_server.queries
+
+
+def test_spf_with_a_ptr_whose_lookup_fails_is_judged_on_the_rest(dns_server, check):
+    """RFC 7208 5.5: a DNS error on the ptr mechanism's lookup means no match; pyspf
+    ended the check with temperror, which this page showed as a DNS error."""
+    reverse = ".".join(reversed(HOST_IP.split("."))) + ".in-addr.arpa"
+    dns_server.set_zone(reverse, "SERVFAIL")
+    dns_server.set_zone(ZONE, {"TXT": [f"v=spf1 ptr ip4:{HOST_IP} -all"]})
+    assert check("TXT", "example.test.", "v=spf1 mx -all")[0] == "ok"
+
+
 def test_it_says_spf_that_does_not_cover_this_server(dns_server, check):
     dns_server.set_zone(ZONE, {"TXT": ["v=spf1 a ~all"], "A": ["198.51.100.7"]})
     assert check("TXT", "example.test.", "v=spf1 mx -all") == (
