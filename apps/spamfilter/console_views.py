@@ -30,10 +30,11 @@ from apps.spamfilter.console_forms import (
     SenderListEntryForm,
     SpamSettingForm,
 )
+from apps.spamfilter.forms import MAX_FORM_BODY
 from apps.spamfilter.models import SenderListEntry
 from mailadmin.api.pagination import Page, PageNav, page_nav, paginate_query
 from mailadmin.converters import digits
-from mailadmin.core.decorators import permission_required
+from mailadmin.core.decorators import form_body_limit, permission_required
 from mailadmin.core.forms import refusal_form
 from mailadmin.core.rendering import FORM_INVALID, redirect_after_form, render_form, render_page
 from mailadmin.errors import NotFound, ServiceError
@@ -166,6 +167,7 @@ def bayes_purge_account(request: HttpRequest, account_id: int) -> HttpResponse:
 # --- DMARC troubleshooter ----------------------------------------------------------------
 
 
+@form_body_limit(MAX_FORM_BODY)
 @permission_required(Perm.TROUBLESHOOT)
 @require_http_methods(["GET", "POST"])
 def dmarc_troubleshoot(request: HttpRequest) -> HttpResponse:

@@ -6,8 +6,8 @@ from django.http import HttpRequest, HttpResponse
 
 from apps.accounts.permissions import Perm
 from apps.spamfilter import rules, services
-from apps.spamfilter.forms import ClassifyForm
-from mailadmin.core.decorators import permission_required
+from apps.spamfilter.forms import MAX_FORM_BODY, ClassifyForm
+from mailadmin.core.decorators import form_body_limit, permission_required
 from mailadmin.core.rendering import render_form
 from mailadmin.errors import ServiceError
 
@@ -29,6 +29,7 @@ def _rows(verdict: services.Verdict) -> list[dict]:
     return rows
 
 
+@form_body_limit(MAX_FORM_BODY)
 @permission_required(Perm.SPAM_FILTER_CLASSIFY)
 def classify(request: HttpRequest) -> HttpResponse:
     context: dict = {"verdict": None}

@@ -48,6 +48,46 @@ class NulCharacterMiddleware:
         return self.get_response(request)
 
 
+class FormBodyLimitMiddleware:
+    """A larger body limit for the form pages that declare one (`@form_body_limit`): the
+    body is read here, before CsrfViewMiddleware reads the form and Django's check on
+    DATA_UPLOAD_MAX_MEMORY_SIZE refuses it. Only url-encoded bodies (multipart fields stay
+    under Django's limit), only up to the page's limit, and only for a signed-in principal
+    holding every permission the page needs: anyone else still meets Django's check before
+    a byte is kept."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        limit = getattr(view_func, "form_body_limit", None)
+        if limit is None or request.method != "POST":
+            return None
+        if request.content_type != "application/x-www-form-urlencoded":
+            return None
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return None
+        ceiling = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if ceiling is None or length <= ceiling or length > limit:
+            return None  # Django's own handling
+        user = getattr(request, "user", None)
+        needed = getattr(view_func, "required_permissions", ())
+        if user is None or not user.is_authenticated or not needed:
+            return None
+        holds = any if getattr(view_func, "any_of", False) else all
+        if not holds(user.has_permission(p) for p in needed):
+            return None
+        if hasattr(request, "_body") or getattr(request, "_read_started", False):
+            return None
+        request._body = request.read(length)  # what HttpRequest.body keeps, unchecked
+        return None
+
+
 class HtmxMessagesMiddleware:
     """After an HTMX request, hand Django's messages to the page as an HX-Trigger event."""
 
