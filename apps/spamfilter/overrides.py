@@ -86,7 +86,7 @@ def rule_override_set(
     if score is None or score == "":
         drop.append(score_key)
     else:
-        values.append((score_key, str(score)))
+        values.append((score_key, score if isinstance(score, str) else rules.score_text(score)))
     if base is not None and enabled == base.enabled:
         drop.append(enabled_key)
     else:

@@ -19,6 +19,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,8 @@ OVERRIDE_PREFIX = "spam-filter.rule."
 OVERRIDE_KEY = re.compile(r"^spam-filter\.rule\.(?P<tag>[^.]+)\.(?P<field>[^.]+)$")
 OVERRIDE_FIELDS = ("score", "enabled")
 MAX_SCORE = 100.0
-NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+# ASCII digits only: float() also reads other scripts' digits ("\u0663" is three).
+NUMBER = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 
 
 class RulesError(ServiceError):
@@ -321,6 +323,14 @@ def _override_value(key: str, name: str, value: str) -> float | bool:
     return text == "true"
 
 
+def score_text(value: float) -> str:
+    """A score as the store keeps it: repr()'s shortest digits ("2.50" -> "2.5") but never
+    in exponent form, which NUMBER (reading it back) refuses ("1e-05" was stored, then
+    ignored by every scan), and no negative zero."""
+    text = format(Decimal(repr(value + 0.0)), "f")
+    return text if "." in text else f"{text}.0"
+
+
 def check_override(key: str, match: re.Match, value: str) -> str:
     """The settings store's check of `spam-filter.rule.*` keys (see apps.py): the value
     to store, normalised ("2.50" -> "2.5", "TRUE" -> "true")."""
@@ -339,4 +349,4 @@ def check_override(key: str, match: re.Match, value: str) -> str:
     parsed = _override_value(key, parts["field"], value)
     if isinstance(parsed, bool):
         return "true" if parsed else "false"
-    return repr(parsed)
+    return score_text(parsed)

@@ -19,8 +19,20 @@ from mailadmin.errors import ServiceError
 TEMPLATE = "spamfilter/rules.html"
 
 
+class ScoreField(forms.FloatField):
+    """A number as the settings store reads one (rules.NUMBER): float() alone also takes
+    "1_0" (ten), "\u0663" (an Arabic-Indic three), "1e2" and "nan", which the store and its
+    API refuse."""
+
+    def to_python(self, value):
+        text = value.strip() if isinstance(value, str) else value
+        if isinstance(text, str) and text and not rules.NUMBER.match(text):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(text)
+
+
 class RuleOverrideForm(ServiceErrorsMixin, forms.Form):
-    score = forms.FloatField(
+    score = ScoreField(
         label="Override score",
         required=False,
         min_value=-rules.MAX_SCORE,

@@ -158,6 +158,14 @@ def test_an_unchanged_generation_reuses_the_merged_rules(settings):
     assert rules.current() is first  # re-checked, not rebuilt
 
 
+def test_a_tiny_score_is_stored_so_it_is_read_back(api_root):
+    """The store's check normalised 0.00001 to repr() "1e-05", which the scan's reading of
+    the override then refused: the API answered 200 and the override was never applied."""
+    _set(api_root, ("spam-filter.rule.MISSING_DATE.score", "0.00001"))
+    assert Setting.objects.get(key="spam-filter.rule.MISSING_DATE.score").value == "0.00001"
+    assert rules.current().overrides == {"MISSING_DATE": {"score": 0.00001}}
+
+
 def test_it_ignores_an_override_the_checks_refuse():
     base = rules.bundled()
     merged = rules.apply_overrides(

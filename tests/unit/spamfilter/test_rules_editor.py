@@ -66,6 +66,19 @@ def test_it_saves_an_override_and_answers_the_row(root):
     assert rules.current().rules["SUBJ_ALL_CAPS"].score == 6.25
 
 
+@pytest.mark.parametrize(("typed", "stored"), [("0.00001", "0.00001"), ("-0", "0.0")])
+def test_it_saves_a_score_as_typed_not_in_exponent_form(root, typed, stored):
+    """str(1e-05) is "1e-05", which the store's own check refuses: the row answered 422
+    saying 0.00001 was "not a number from -100 to 100"."""
+    response = root.post(
+        "/spam-filter/rules/SUBJ_ALL_CAPS/", {"score": typed, "enabled": "on"},
+        HTTP_HX_REQUEST="true",
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert _stored() == {KEY + "score": stored}
+    assert rules.current().rules["SUBJ_ALL_CAPS"].score == float(stored)
+
+
 def test_it_toggles_a_rule_off_and_back(root):
     root.post("/spam-filter/rules/SUBJ_ALL_CAPS/", {"score": ""}, HTTP_HX_REQUEST="true")
     assert _stored() == {KEY + "enabled": "false"}
@@ -81,6 +94,12 @@ def test_it_toggles_a_rule_off_and_back(root):
         ("high", "Enter a number from -100 to 100."),
         ("250", "Ensure this value is less than or equal to 100.0."),
         ("nan", "Enter a number from -100 to 100."),
+        ("1e309", "Enter a number from -100 to 100."),
+        # Python's float() reads these; the settings store (and its API) refuses them, and
+        # "1_0" read as ten would multiply a score by ten on a slip of the finger.
+        ("1_0", "Enter a number from -100 to 100."),
+        ("\u0663", "Enter a number from -100 to 100."),  # ARABIC-INDIC DIGIT THREE
+        ("1e2", "Enter a number from -100 to 100."),
     ],
 )
 def test_it_answers_422_with_the_message(root, score, message):
@@ -200,6 +219,24 @@ def test_a_bad_threshold_answers_422_with_the_message(root, settings, value, mes
     assert message in page
     assert f'value="{value}"' in page
     assert 'aria-invalid="true"' in page
+    assert _stored() == {}
+
+
+def test_a_threshold_is_stored_so_it_is_read_back(root):
+    """repr() stored 0.00001 as "1e-05", which the thresholds' own reading then skipped."""
+    root.post("/spam-filter/thresholds/spam/", {"value": "0.00001"}, HTTP_HX_REQUEST="true")
+    assert _stored() == {"spam-filter.threshold.spam": "0.00001"}
+    from apps.spamfilter import thresholds
+
+    assert thresholds.current().spam == 0.00001
+
+
+def test_a_threshold_in_other_digits_is_refused(root):
+    response = root.post(
+        "/spam-filter/thresholds/reject/", {"value": "\u0661\u0665"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 422
+    assert "is not a number from 0 to 1000" in response.content.decode()
     assert _stored() == {}
 
 
