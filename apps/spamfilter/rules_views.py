@@ -71,9 +71,11 @@ def _page(
     request, *, form=None, form_tag=None, threshold_form=None, threshold_name=None
 ) -> HttpResponse:
     search = (request.GET.get("q") or "").strip()[:64]
-    rows = overrides.rule_rows(actor=request.user, search=search)
+    stored = overrides.stored_overrides(actor=request.user)
+    rows = overrides.rule_rows(actor=request.user, search=search, stored=stored)
     context = {
         "rows": rows,
+        "orphans": overrides.orphan_rows(actor=request.user, stored=stored),
         "search": search,
         "total": len(rows),
         "overridden": sum(1 for r in rows if r.overridden),
@@ -121,11 +123,28 @@ def rule_edit(request: HttpRequest, tag: str) -> HttpResponse:
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_DELETE)
 @superadmin_only
 def rule_reset(request: HttpRequest, tag: str) -> HttpResponse:
-    row = _row(request, tag)
+    row = overrides.rule_row(actor=request.user, tag=tag)
+    if row is None:
+        return _orphan_reset(request, tag)
     if request.method == "POST":
         overrides.rule_override_reset(actor=request.user, tag=row.tag)
         row = _row(request, tag)
     return _render_row(request, row)
+
+
+def _orphan_reset(request: HttpRequest, tag: str) -> HttpResponse:
+    """The overrides of a tag the rules file no longer has: POST deletes them (htmx: the
+    row goes), GET answers the row."""
+    orphan = overrides.orphan_row(actor=request.user, tag=tag)
+    if orphan is None:
+        raise Http404(f"No rule {tag} in the rules file.")
+    if request.method == "POST":
+        overrides.rule_override_reset(actor=request.user, tag=orphan.tag)
+        if getattr(request, "htmx", False):
+            return HttpResponse("")
+    elif getattr(request, "htmx", False):
+        return render_page(request, TEMPLATE, {"orphan": orphan}, partial="orphan-row")
+    return redirect_after_form(request, reverse("spamfilter:rules"))
 
 
 def _render_threshold(request, row, *, form=None) -> HttpResponse:

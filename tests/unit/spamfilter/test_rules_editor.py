@@ -137,6 +137,39 @@ def test_it_answers_404_for_a_tag_not_in_the_file(root):
     assert root.post("/spam-filter/rules/NO_SUCH/", {"score": "1"}).status_code == 404
 
 
+# An override written while the file had the rule, which a later rules file dropped: the
+# scan ignores it, but it stays in the store and comes back to life if the tag returns.
+GONE = "spam-filter.rule.GONE_RULE."
+
+
+def test_it_lists_overrides_of_rules_the_file_no_longer_has(root):
+    Setting.objects.create(key=GONE + "score", value="5.0")
+    Setting.objects.create(key=GONE + "enabled", value="false")
+    page = root.get("/spam-filter/rules/").content.decode()
+    row = page[page.index('<tr id="orphan-GONE_RULE"') :]
+    row = row[: row.index("</tr>")]
+    assert "<code>GONE_RULE</code>" in row
+    assert "5.0" in row and "false" in row
+    assert 'action="/spam-filter/rules/GONE_RULE/reset/"' in row
+    assert page.count('<tr id="rule-') == len(rules.bundled().rules)  # not among the rules
+
+
+def test_it_deletes_an_override_of_a_rule_the_file_no_longer_has(root):
+    Setting.objects.create(key=GONE + "score", value="5.0")
+    Setting.objects.create(key=KEY + "score", value="7.5")
+    response = root.post("/spam-filter/rules/GONE_RULE/reset/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert response.content.decode().strip() == ""  # the row goes
+    assert _stored() == {KEY + "score": "7.5"}
+    Setting.objects.create(key=GONE + "score", value="5.0")
+    response = root.post("/spam-filter/rules/GONE_RULE/reset/")
+    assert (response.status_code, response["Location"]) == (302, "/spam-filter/rules/")
+    assert _stored() == {KEY + "score": "7.5"}
+    # Nothing stored and no such rule: still nothing there.
+    assert root.post("/spam-filter/rules/GONE_RULE/reset/").status_code == 404
+    assert root.post("/spam-filter/rules/GONE_RULE/", {"score": "1"}).status_code == 404
+
+
 @pytest.mark.parametrize(
     ("method", "url"),
     [
