@@ -266,6 +266,27 @@ def test_the_troubleshooter_explains_a_failure(console, admin_a, dns_server):
     assert '<strong id="dmarc-policy">reject</strong>' in page
 
 
+def test_the_troubleshooter_escapes_what_the_sender_and_dns_chose(console, admin_a, dns_server):
+    """A DKIM selector and domain come from the message, a PTR name from the sender's DNS:
+    shown as text, never as markup."""
+    dns_server.set_zone("1.2.0.192.in-addr.arpa", {"PTR": ["x<img src=x onerror=alert(1)>.test."]})
+    hostile = (
+        'DKIM-Signature: v=1; a=rsa-sha256; d=remote.test"><b>x</b>;'
+        " s=<script>alert(1)</script>; h=from; bh=x; b=y\r\n"
+    )
+    response = console(admin_a).post(
+        "/spam-filter/dmarc/",
+        {"remote_ip": "192.0.2.1", "ehlo_domain": "<i>h</i>", "body": hostile + MESSAGE},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    for markup in ("<script>", "<img", "<b>x", "<i>h"):
+        assert markup not in page
+    assert "s=&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "PTR x&lt;img" in page
+
+
 def test_the_troubleshooter_answers_422_with_the_messages(console, admin_a):
     response = console(admin_a).post(
         "/spam-filter/dmarc/", {"remote_ip": "123", "body": " "}, HTTP_HX_REQUEST="true"
