@@ -46,10 +46,11 @@ MAX_TOTAL = 10_000
 
 
 def _accounts(request: HttpRequest, search: str):
-    """One page of the accounts the actor may train (itself alone without principal-list),
+    """One page of the accounts the actor may train (itself alone without principal-list
+    and principal-get: the service reads another account's model only with the latter),
     each with its model's learned counts: a fixed number of queries, one Redis round trip."""
     actor = request.user
-    if actor.has_permission(Perm.PRINCIPAL_LIST):
+    if actor.has_permission(Perm.PRINCIPAL_LIST) and actor.has_permission(Perm.PRINCIPAL_GET):
         listing = principal_list(actor=actor, types=[PrincipalType.INDIVIDUAL], search=search)
     else:
         listing = Principal.objects.filter(pk=actor.pk, type=PrincipalType.INDIVIDUAL)

@@ -99,6 +99,21 @@ def test_a_plain_account_sees_only_itself(console, user_a, admin_a):
     assert f'id="bayes-account-{admin_a.pk}"' not in page
 
 
+def test_listing_principals_alone_shows_no_other_accounts_counts(
+    console, make_principal, tenant_a, admin_a, user_a
+):
+    """Another account's model is read with principal-get (services._account): a role that
+    may list principals but not read them saw every account's learned counts here, which
+    the service (and the API) refuse it."""
+    services.bayes_train(actor=admin_a, message=MESSAGE.encode(), spam=True, account_id="user-a")
+    lister = make_principal(
+        tenant=tenant_a, roles=(), enabled_permissions=["spam-filter-train", "principal-list"]
+    )
+    page = console(lister).get("/spam-filter/bayes/").content.decode()
+    assert f'id="bayes-account-{lister.pk}"' in page
+    assert f'id="bayes-account-{user_a.pk}"' not in page
+
+
 def test_the_bayes_page_costs_the_same_for_many_accounts(
     console, admin_a, make_principal, tenant_a, django_assert_max_num_queries
 ):
