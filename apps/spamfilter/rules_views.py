@@ -7,6 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.accounts.permissions import Perm
 from apps.config.views import superadmin_only
@@ -93,12 +94,14 @@ def _page(
 
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_LIST)
 @superadmin_only
+@require_GET
 def rule_list(request: HttpRequest) -> HttpResponse:
     return _page(request)
 
 
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_UPDATE)
 @superadmin_only
+@require_http_methods(["GET", "POST"])
 def rule_edit(request: HttpRequest, tag: str) -> HttpResponse:
     row = _row(request, tag)
     if request.method != "POST":
@@ -122,6 +125,7 @@ def rule_edit(request: HttpRequest, tag: str) -> HttpResponse:
 
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_DELETE)
 @superadmin_only
+@require_http_methods(["GET", "POST"])
 def rule_reset(request: HttpRequest, tag: str) -> HttpResponse:
     row = overrides.rule_row(actor=request.user, tag=tag)
     if row is None:
@@ -160,6 +164,7 @@ def _render_threshold(request, row, *, form=None) -> HttpResponse:
 
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_UPDATE)
 @superadmin_only
+@require_http_methods(["GET", "POST"])
 def threshold_edit(request: HttpRequest, name: str) -> HttpResponse:
     row = thresholds.threshold_row(actor=request.user, name=name)
     if row is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_http_methods
 
 from apps.accounts.permissions import Perm
 from apps.spamfilter import rules, services
@@ -31,6 +32,7 @@ def _rows(verdict: services.Verdict) -> list[dict]:
 
 @form_body_limit(MAX_FORM_BODY)
 @permission_required(Perm.SPAM_FILTER_CLASSIFY)
+@require_http_methods(["GET", "POST"])
 def classify(request: HttpRequest) -> HttpResponse:
     context: dict = {"verdict": None}
     if request.method == "POST":

@@ -12,6 +12,7 @@ from apps.spamfilter import rules
 pytestmark = pytest.mark.django_db
 
 KEY = "spam-filter.rule.SUBJ_ALL_CAPS."
+FORM = "application/x-www-form-urlencoded"
 
 
 @pytest.fixture(autouse=True)
@@ -183,6 +184,25 @@ def test_it_is_for_superadmins_only(client, admin_a, method, url):
     response = getattr(client, method)(url, {"score": "1"})
     assert response.status_code == 403
     assert not Setting.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/spam-filter/rules/",
+        "/spam-filter/rules/SUBJ_ALL_CAPS/",
+        "/spam-filter/rules/SUBJ_ALL_CAPS/reset/",
+        "/spam-filter/thresholds/spam/",
+    ],
+)
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_it_answers_405_to_other_methods(root, url, method):
+    """A DELETE of a reset or a PUT of a score answered as a GET does (the row, or back to
+    the page), as if done, and changed nothing."""
+    Setting.objects.create(key=KEY + "score", value="7.5")
+    response = getattr(root, method)(url, "score=1", content_type=FORM)
+    assert response.status_code == 405
+    assert _stored() == {KEY + "score": "7.5"}
 
 
 def test_it_refuses_a_global_account_granted_the_permissions(client, make_principal):

@@ -60,6 +60,13 @@ def test_it_answers_422_with_the_message(client, user_a):
     assert "Enter a valid IPv4 or IPv6 address." in page
 
 
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_it_answers_405_to_other_methods(client, user_a, method):
+    client.force_login(user_a)
+    response = getattr(client, method)("/spam-filter/", "message=x", content_type=FORM)
+    assert response.status_code == 405
+
+
 def test_it_needs_spam_filter_classify(client, make_principal):
     nobody = make_principal(roles=(), enabled_permissions=["dashboard"])
     client.force_login(nobody)
