@@ -178,6 +178,21 @@ def test_a_refused_training_answers_422_with_the_message(
     assert not BayesModel.objects.exists()
 
 
+def test_a_plain_account_learns_nothing_of_its_tenants_other_principals(
+    console, user_a, make_principal, tenant_a
+):
+    """One that may train only its own model was told "staff is not an account." of a
+    group of its tenant, and "No such account" of a name nobody holds: which names exist."""
+    make_principal(tenant=tenant_a, roles=(), name="staff", type="group", password="")
+    client = console(user_a)
+    for name in ("staff", "nobody"):
+        data = {"kind": "spam", "account": name, "message": MESSAGE}
+        response = client.post("/spam-filter/bayes/train/", data, HTTP_HX_REQUEST="true")
+        assert response.status_code == 422
+        assert f"No such account: {name}" in response.content.decode()
+    assert not BayesModel.objects.exists()
+
+
 def test_it_purges_an_accounts_model_after_confirmation(console, admin_a, user_a):
     services.bayes_train(actor=admin_a, message=MESSAGE.encode(), spam=True, account_id="user-a")
     client = console(admin_a)
