@@ -30,7 +30,7 @@ from apps.spamfilter.console_forms import (
     SenderListEntryForm,
     SpamSettingForm,
 )
-from apps.spamfilter.forms import MAX_FORM_BODY
+from apps.spamfilter.forms import MAX_FORM_BODY, MAX_MESSAGE
 from apps.spamfilter.models import SenderListEntry
 from mailadmin.api.pagination import Page, PageNav, page_nav, paginate_query
 from mailadmin.converters import digits
@@ -99,11 +99,19 @@ def bayes_status(request: HttpRequest) -> HttpResponse:
     )
 
 
+@form_body_limit(MAX_MESSAGE + 1_000_000)
 @permission_required(Perm.SPAM_FILTER_TRAIN)
 @require_POST
 def bayes_train(request: HttpRequest) -> HttpResponse:
     form = BayesTrainForm(request.POST, request.FILES)
-    if form.is_valid():
+    if getattr(request, "form_text_too_large", False):
+        # Multipart text stops at Django's limit (FormBodyLimitMiddleware); files do not.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1_048_576
+        form.add_error(
+            "message",
+            f"The pasted message is larger than {limit:.3g} MB: upload it as a file instead.",
+        )
+    elif form.is_valid():
         account = form.cleaned_data["account"].strip() or None
         spam = form.cleaned_data["kind"] == "spam"
         try:

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apps.domains import dkim, mailbox_services, records
@@ -176,6 +177,35 @@ def test_a_refused_training_answers_422_with_the_message(
     assert page.lstrip().startswith('<form method="post" id="bayes-train-form"')
     assert message in page
     assert not BayesModel.objects.exists()
+
+
+BIG = MESSAGE + "Replica watches at 10% off: <https://shop.example/?a=1&b=2>\r\n" * 50_000
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_paste_over_djangos_field_limit_asks_for_the_file(
+    client, settings, admin_a, user_a, htmx
+):
+    """The train form is multipart (it carries a file), and Django caps a multipart form's
+    text at 2.5 MB: a bigger paste answered a bare 400 before the form could speak."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_a)
+    page = client.get("/spam-filter/bayes/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    data = {"csrfmiddlewaretoken": token, "kind": "spam", "account": "user-a", "message": BIG}
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    response = client.post("/spam-filter/bayes/train/", data, **headers)
+    assert response.status_code == 422
+    page = response.content.decode()
+    error = page[page.index('id="id_message_error"') :]
+    assert "The pasted message is larger than 2.5 MB: upload it as a file instead." in error
+    assert "Choose spam or ham." not in page  # the fields before it are kept
+    assert 'value="user-a"' in page
+    assert not BayesModel.objects.exists()
+    upload = SimpleUploadedFile("m.eml", BIG.encode(), content_type="message/rfc822")
+    data = {"csrfmiddlewaretoken": token, "kind": "spam", "account": "user-a", "upload": upload}
+    assert client.post("/spam-filter/bayes/train/", data, **headers).status_code in (204, 302)
+    assert _learned(bayes.account_scope(user_a.pk)) == (1, 0)
 
 
 def test_a_plain_account_learns_nothing_of_its_tenants_other_principals(
