@@ -201,6 +201,8 @@ class _Loaded:
         self.merged: tuple[RuleSet, int, RuleSet] | None = None
         # what the last reload reported against (the merged rules then)
         self.reported: RuleSet | None = None
+        # why the file on disk was last refused (None: the one read is in force)
+        self.refused: str | None = None
 
 
 _loaded = _Loaded()
@@ -229,11 +231,22 @@ def bundled() -> RuleSet:
         if _loaded.rules is None or key != _loaded.key:
             try:
                 _loaded.rules, _loaded.key = _load(path)
-            except RulesError:
+                _loaded.refused = None
+            except RulesError as exc:
+                _loaded.refused = exc.message
                 if _loaded.rules is None:
                     raise
                 _loaded.key = key  # keep the rules in force; reload() reports the error
     return _loaded.rules
+
+
+def refused() -> str | None:
+    """Why the rules file on disk is not the one in force (a bad edit), else None."""
+    try:
+        bundled()
+    except RulesError as exc:
+        return exc.message
+    return _loaded.refused
 
 
 def apply_overrides(base: RuleSet, values: dict[str, str]) -> RuleSet:
@@ -292,7 +305,12 @@ def reload() -> dict[str, Any]:
     reload of this process reported (its first: from the rules it first ran with).
     RulesError leaves the rules unchanged."""
     with _loaded.lock:
-        new, key = _load(rules_path())
+        try:
+            new, key = _load(rules_path())
+        except RulesError as exc:
+            _loaded.refused = exc.message
+            raise
+        _loaded.refused = None
         previous = _loaded.reported or (_loaded.merged[2] if _loaded.merged else _loaded.rules)
         _loaded.rules, _loaded.key = new, key
     settings_cache.invalidate()

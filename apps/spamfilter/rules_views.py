@@ -4,6 +4,9 @@ them the score thresholds (spam, quarantine, reject, discard), edited likewise."
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
 from django import forms
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -50,6 +53,22 @@ class ThresholdForm(ServiceErrorsMixin, forms.Form):
     value = forms.CharField(label="Threshold", required=False, max_length=32)
 
 
+def rules_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A process that never read a usable rules file has no rules to edit: the page says
+    why (503) rather than failing with a 500."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            rules.bundled()
+        except rules.RulesError as exc:
+            context = {"unusable": exc.message, "rows": [], "thresholds": []}
+            return render_page(request, TEMPLATE, context, status=503)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def _row(request: HttpRequest, tag: str) -> overrides.RuleRow:
     row = overrides.rule_row(actor=request.user, tag=tag)
     if row is None:
@@ -81,6 +100,7 @@ def _page(
         "total": len(rows),
         "overridden": sum(1 for r in rows if r.overridden),
         "version": rules.bundled().version,
+        "refused": rules.refused(),
         "thresholds": thresholds.threshold_rows(actor=request.user),
         "form": form,
         "form_tag": form_tag,
@@ -95,6 +115,7 @@ def _page(
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_LIST)
 @superadmin_only
 @require_GET
+@rules_required
 def rule_list(request: HttpRequest) -> HttpResponse:
     return _page(request)
 
@@ -102,6 +123,7 @@ def rule_list(request: HttpRequest) -> HttpResponse:
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_UPDATE)
 @superadmin_only
 @require_http_methods(["GET", "POST"])
+@rules_required
 def rule_edit(request: HttpRequest, tag: str) -> HttpResponse:
     row = _row(request, tag)
     if request.method != "POST":
@@ -126,6 +148,7 @@ def rule_edit(request: HttpRequest, tag: str) -> HttpResponse:
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_DELETE)
 @superadmin_only
 @require_http_methods(["GET", "POST"])
+@rules_required
 def rule_reset(request: HttpRequest, tag: str) -> HttpResponse:
     row = overrides.rule_row(actor=request.user, tag=tag)
     if row is None:
@@ -165,6 +188,7 @@ def _render_threshold(request, row, *, form=None) -> HttpResponse:
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_UPDATE)
 @superadmin_only
 @require_http_methods(["GET", "POST"])
+@rules_required
 def threshold_edit(request: HttpRequest, name: str) -> HttpResponse:
     row = thresholds.threshold_row(actor=request.user, name=name)
     if row is None:

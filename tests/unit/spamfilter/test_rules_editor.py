@@ -138,6 +138,45 @@ def test_it_answers_404_for_a_tag_not_in_the_file(root):
     assert root.post("/spam-filter/rules/NO_SUCH/", {"score": "1"}).status_code == 404
 
 
+@pytest.fixture
+def refused_file(settings, tmp_path):
+    """A rules file on disk that the checks refuse (a tag defined twice)."""
+    rules.current()  # what this process has in force
+    text = rules.DEFAULT_FILE.read_text()
+    text = text.replace("  - {tag: MISSING_MID,", "  - {tag: MISSING_DATE,")
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    settings.MAILADMIN_SPAM_RULES_FILE = str(path)
+    yield "rules.yaml: rule 5: tag MISSING_DATE is defined twice"
+    settings.MAILADMIN_SPAM_RULES_FILE = ""
+    rules.reload()
+
+
+def test_it_says_the_rules_file_on_disk_is_refused(root, refused_file):
+    """The rules in force stay (scans go on), but the editor showed them as if the edited
+    file were in force: the administrator learnt nothing of the refusal."""
+    version = rules.bundled().version
+    response = root.get("/spam-filter/rules/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert refused_file in page
+    assert f"version <code>{version}</code>" in page
+    assert page.count('<tr id="rule-') == len(rules.bundled().rules)
+
+
+def test_it_answers_503_with_the_reason_when_no_rules_file_could_be_read(root, refused_file):
+    """A process started on a refused file has no rules in force: the editor answered 500."""
+    rules._loaded.rules = rules._loaded.key = rules._loaded.merged = None
+    for response in (
+        root.get("/spam-filter/rules/"),
+        root.post("/spam-filter/rules/MISSING_DATE/", {"score": "1"}),
+        root.post("/spam-filter/rules/MISSING_DATE/reset/", HTTP_HX_REQUEST="true"),
+    ):
+        assert response.status_code == 503
+        assert refused_file in response.content.decode()
+    assert not Setting.objects.exists()
+
+
 # An override written while the file had the rule, which a later rules file dropped: the
 # scan ignores it, but it stays in the store and comes back to life if the tag returns.
 GONE = "spam-filter.rule.GONE_RULE."
