@@ -103,6 +103,8 @@ MIDDLEWARE = [
     "mailadmin.core.middleware.NulCharacterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before the CSRF check reads the form: the pages that take a pasted message.
+    "mailadmin.core.middleware.FormBodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

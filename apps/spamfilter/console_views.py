@@ -30,10 +30,11 @@ from apps.spamfilter.console_forms import (
     SenderListEntryForm,
     SpamSettingForm,
 )
+from apps.spamfilter.forms import MAX_FORM_BODY, MAX_MESSAGE
 from apps.spamfilter.models import SenderListEntry
 from mailadmin.api.pagination import Page, PageNav, page_nav, paginate_query
 from mailadmin.converters import digits
-from mailadmin.core.decorators import permission_required
+from mailadmin.core.decorators import form_body_limit, permission_required
 from mailadmin.core.forms import refusal_form
 from mailadmin.core.rendering import FORM_INVALID, redirect_after_form, render_form, render_page
 from mailadmin.errors import NotFound, ServiceError
@@ -45,10 +46,11 @@ MAX_TOTAL = 10_000
 
 
 def _accounts(request: HttpRequest, search: str):
-    """One page of the accounts the actor may train (itself alone without principal-list),
+    """One page of the accounts the actor may train (itself alone without principal-list
+    and principal-get: the service reads another account's model only with the latter),
     each with its model's learned counts: a fixed number of queries, one Redis round trip."""
     actor = request.user
-    if actor.has_permission(Perm.PRINCIPAL_LIST):
+    if actor.has_permission(Perm.PRINCIPAL_LIST) and actor.has_permission(Perm.PRINCIPAL_GET):
         listing = principal_list(actor=actor, types=[PrincipalType.INDIVIDUAL], search=search)
     else:
         listing = Principal.objects.filter(pk=actor.pk, type=PrincipalType.INDIVIDUAL)
@@ -97,11 +99,19 @@ def bayes_status(request: HttpRequest) -> HttpResponse:
     )
 
 
+@form_body_limit(MAX_MESSAGE + 1_000_000)
 @permission_required(Perm.SPAM_FILTER_TRAIN)
 @require_POST
 def bayes_train(request: HttpRequest) -> HttpResponse:
     form = BayesTrainForm(request.POST, request.FILES)
-    if form.is_valid():
+    if getattr(request, "form_text_too_large", False):
+        # Multipart text stops at Django's limit (FormBodyLimitMiddleware); files do not.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1_048_576
+        form.add_error(
+            "message",
+            f"The pasted message is larger than {limit:.3g} MB: upload it as a file instead.",
+        )
+    elif form.is_valid():
         account = form.cleaned_data["account"].strip() or None
         spam = form.cleaned_data["kind"] == "spam"
         try:
@@ -166,6 +176,7 @@ def bayes_purge_account(request: HttpRequest, account_id: int) -> HttpResponse:
 # --- DMARC troubleshooter ----------------------------------------------------------------
 
 
+@form_body_limit(MAX_FORM_BODY)
 @permission_required(Perm.TROUBLESHOOT)
 @require_http_methods(["GET", "POST"])
 def dmarc_troubleshoot(request: HttpRequest) -> HttpResponse:

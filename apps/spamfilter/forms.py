@@ -9,6 +9,9 @@ from django import forms
 from mailadmin.core.forms import ServiceErrorsMixin
 
 MAX_MESSAGE = 10_000_000
+# The url-encoded form of a pasted message of MAX_MESSAGE characters: up to three bytes a
+# byte (%XX), and the other fields beside it.
+MAX_FORM_BODY = 3 * MAX_MESSAGE + 1_000_000
 
 
 class ClassifyForm(ServiceErrorsMixin, forms.Form):

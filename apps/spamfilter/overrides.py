@@ -40,13 +40,50 @@ class RuleRow:
         return "rule-" + self.tag.replace("*", "-any")
 
 
-def rule_rows(*, actor: Principal, search: str = "") -> list[RuleRow]:
+@dataclass(frozen=True)
+class OrphanRow:
+    """Overrides stored for a tag the rules file no longer has: every scan ignores them, yet
+    they stay in the store and apply again should a later file bring the tag back."""
+
+    tag: str
+    values: tuple[tuple[str, str], ...]  # (field, stored text), by field
+
+    @property
+    def dom_id(self) -> str:
+        return "orphan-" + self.tag.replace("*", "-any")
+
+
+def stored_overrides(*, actor: Principal) -> dict[str, str]:
+    """Every `spam-filter.rule.*` key of the store with its value (one query)."""
+    return dict(setting_list(actor=actor, prefix=rules.OVERRIDE_PREFIX).values_list("key", "value"))
+
+
+def orphan_rows(*, actor: Principal, stored: dict[str, str] | None = None) -> list[OrphanRow]:
+    """The stored overrides whose tag is not in the rules file, by tag."""
+    require_superadmin(actor)
+    base = rules.bundled()
+    if stored is None:
+        stored = stored_overrides(actor=actor)
+    found: dict[str, list[tuple[str, str]]] = {}
+    for key, value in stored.items():
+        match = rules.OVERRIDE_KEY.match(key)
+        if match is not None and match["tag"] not in base.rules:
+            found.setdefault(match["tag"], []).append((match["field"], value))
+    return [OrphanRow(tag, tuple(sorted(values))) for tag, values in sorted(found.items())]
+
+
+def orphan_row(*, actor: Principal, tag: str) -> OrphanRow | None:
+    return next((r for r in orphan_rows(actor=actor) if r.tag == tag), None)
+
+
+def rule_rows(
+    *, actor: Principal, search: str = "", stored: dict[str, str] | None = None
+) -> list[RuleRow]:
     """Every rule of the file with its override (one query: the store's rule keys)."""
     require_superadmin(actor)
     base = rules.bundled()
-    stored = dict(
-        setting_list(actor=actor, prefix=rules.OVERRIDE_PREFIX).values_list("key", "value")
-    )
+    if stored is None:
+        stored = stored_overrides(actor=actor)
     merged = rules.apply_overrides(base, stored)
     needle = search.strip().upper()
     rows = []
@@ -86,7 +123,7 @@ def rule_override_set(
     if score is None or score == "":
         drop.append(score_key)
     else:
-        values.append((score_key, str(score)))
+        values.append((score_key, score if isinstance(score, str) else rules.score_text(score)))
     if base is not None and enabled == base.enabled:
         drop.append(enabled_key)
     else:
@@ -100,6 +137,7 @@ def rule_override_set(
 
 
 def rule_override_reset(*, actor: Principal, tag: str) -> None:
-    """Back to the file's score and enabled flag."""
+    """Back to the file's score and enabled flag (for a tag the file no longer has: its
+    overrides gone from the store)."""
     prefix = f"{rules.OVERRIDE_PREFIX}{tag}."
     settings_services.settings_update(actor=actor, changes=[settings_services.Clear(prefix)])

@@ -19,6 +19,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,8 @@ OVERRIDE_PREFIX = "spam-filter.rule."
 OVERRIDE_KEY = re.compile(r"^spam-filter\.rule\.(?P<tag>[^.]+)\.(?P<field>[^.]+)$")
 OVERRIDE_FIELDS = ("score", "enabled")
 MAX_SCORE = 100.0
-NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+# ASCII digits only: float() also reads other scripts' digits ("\u0663" is three).
+NUMBER = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 
 
 class RulesError(ServiceError):
@@ -199,6 +201,8 @@ class _Loaded:
         self.merged: tuple[RuleSet, int, RuleSet] | None = None
         # what the last reload reported against (the merged rules then)
         self.reported: RuleSet | None = None
+        # why the file on disk was last refused (None: the one read is in force)
+        self.refused: str | None = None
 
 
 _loaded = _Loaded()
@@ -227,11 +231,22 @@ def bundled() -> RuleSet:
         if _loaded.rules is None or key != _loaded.key:
             try:
                 _loaded.rules, _loaded.key = _load(path)
-            except RulesError:
+                _loaded.refused = None
+            except RulesError as exc:
+                _loaded.refused = exc.message
                 if _loaded.rules is None:
                     raise
                 _loaded.key = key  # keep the rules in force; reload() reports the error
     return _loaded.rules
+
+
+def refused() -> str | None:
+    """Why the rules file on disk is not the one in force (a bad edit), else None."""
+    try:
+        bundled()
+    except RulesError as exc:
+        return exc.message
+    return _loaded.refused
 
 
 def apply_overrides(base: RuleSet, values: dict[str, str]) -> RuleSet:
@@ -290,7 +305,12 @@ def reload() -> dict[str, Any]:
     reload of this process reported (its first: from the rules it first ran with).
     RulesError leaves the rules unchanged."""
     with _loaded.lock:
-        new, key = _load(rules_path())
+        try:
+            new, key = _load(rules_path())
+        except RulesError as exc:
+            _loaded.refused = exc.message
+            raise
+        _loaded.refused = None
         previous = _loaded.reported or (_loaded.merged[2] if _loaded.merged else _loaded.rules)
         _loaded.rules, _loaded.key = new, key
     settings_cache.invalidate()
@@ -321,6 +341,14 @@ def _override_value(key: str, name: str, value: str) -> float | bool:
     return text == "true"
 
 
+def score_text(value: float) -> str:
+    """A score as the store keeps it: repr()'s shortest digits ("2.50" -> "2.5") but never
+    in exponent form, which NUMBER (reading it back) refuses ("1e-05" was stored, then
+    ignored by every scan), and no negative zero."""
+    text = format(Decimal(repr(value + 0.0)), "f")
+    return text if "." in text else f"{text}.0"
+
+
 def check_override(key: str, match: re.Match, value: str) -> str:
     """The settings store's check of `spam-filter.rule.*` keys (see apps.py): the value
     to store, normalised ("2.50" -> "2.5", "TRUE" -> "true")."""
@@ -339,4 +367,4 @@ def check_override(key: str, match: re.Match, value: str) -> str:
     parsed = _override_value(key, parts["field"], value)
     if isinstance(parsed, bool):
         return "true" if parsed else "false"
-    return repr(parsed)
+    return score_text(parsed)

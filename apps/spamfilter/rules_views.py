@@ -4,9 +4,13 @@ them the score thresholds (spam, quarantine, reject, discard), edited likewise."
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
 from django import forms
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.accounts.permissions import Perm
 from apps.config.views import superadmin_only
@@ -19,8 +23,20 @@ from mailadmin.errors import ServiceError
 TEMPLATE = "spamfilter/rules.html"
 
 
+class ScoreField(forms.FloatField):
+    """A number as the settings store reads one (rules.NUMBER): float() alone also takes
+    "1_0" (ten), "\u0663" (an Arabic-Indic three), "1e2" and "nan", which the store and its
+    API refuse."""
+
+    def to_python(self, value):
+        text = value.strip() if isinstance(value, str) else value
+        if isinstance(text, str) and text and not rules.NUMBER.match(text):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(text)
+
+
 class RuleOverrideForm(ServiceErrorsMixin, forms.Form):
-    score = forms.FloatField(
+    score = ScoreField(
         label="Override score",
         required=False,
         min_value=-rules.MAX_SCORE,
@@ -35,6 +51,22 @@ class ThresholdForm(ServiceErrorsMixin, forms.Form):
     """Only carries the text: the settings store checks it (the API's exact messages)."""
 
     value = forms.CharField(label="Threshold", required=False, max_length=32)
+
+
+def rules_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A process that never read a usable rules file has no rules to edit: the page says
+    why (503) rather than failing with a 500."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            rules.bundled()
+        except rules.RulesError as exc:
+            context = {"unusable": exc.message, "rows": [], "thresholds": []}
+            return render_page(request, TEMPLATE, context, status=503)
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def _row(request: HttpRequest, tag: str) -> overrides.RuleRow:
@@ -59,13 +91,16 @@ def _page(
     request, *, form=None, form_tag=None, threshold_form=None, threshold_name=None
 ) -> HttpResponse:
     search = (request.GET.get("q") or "").strip()[:64]
-    rows = overrides.rule_rows(actor=request.user, search=search)
+    stored = overrides.stored_overrides(actor=request.user)
+    rows = overrides.rule_rows(actor=request.user, search=search, stored=stored)
     context = {
         "rows": rows,
+        "orphans": overrides.orphan_rows(actor=request.user, stored=stored),
         "search": search,
         "total": len(rows),
         "overridden": sum(1 for r in rows if r.overridden),
         "version": rules.bundled().version,
+        "refused": rules.refused(),
         "thresholds": thresholds.threshold_rows(actor=request.user),
         "form": form,
         "form_tag": form_tag,
@@ -79,12 +114,16 @@ def _page(
 
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_LIST)
 @superadmin_only
+@require_GET
+@rules_required
 def rule_list(request: HttpRequest) -> HttpResponse:
     return _page(request)
 
 
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_UPDATE)
 @superadmin_only
+@require_http_methods(["GET", "POST"])
+@rules_required
 def rule_edit(request: HttpRequest, tag: str) -> HttpResponse:
     row = _row(request, tag)
     if request.method != "POST":
@@ -108,12 +147,31 @@ def rule_edit(request: HttpRequest, tag: str) -> HttpResponse:
 
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_DELETE)
 @superadmin_only
+@require_http_methods(["GET", "POST"])
+@rules_required
 def rule_reset(request: HttpRequest, tag: str) -> HttpResponse:
-    row = _row(request, tag)
+    row = overrides.rule_row(actor=request.user, tag=tag)
+    if row is None:
+        return _orphan_reset(request, tag)
     if request.method == "POST":
         overrides.rule_override_reset(actor=request.user, tag=row.tag)
         row = _row(request, tag)
     return _render_row(request, row)
+
+
+def _orphan_reset(request: HttpRequest, tag: str) -> HttpResponse:
+    """The overrides of a tag the rules file no longer has: POST deletes them (htmx: the
+    row goes), GET answers the row."""
+    orphan = overrides.orphan_row(actor=request.user, tag=tag)
+    if orphan is None:
+        raise Http404(f"No rule {tag} in the rules file.")
+    if request.method == "POST":
+        overrides.rule_override_reset(actor=request.user, tag=orphan.tag)
+        if getattr(request, "htmx", False):
+            return HttpResponse("")
+    elif getattr(request, "htmx", False):
+        return render_page(request, TEMPLATE, {"orphan": orphan}, partial="orphan-row")
+    return redirect_after_form(request, reverse("spamfilter:rules"))
 
 
 def _render_threshold(request, row, *, form=None) -> HttpResponse:
@@ -129,6 +187,8 @@ def _render_threshold(request, row, *, form=None) -> HttpResponse:
 
 @permission_required(Perm.SPAM_FILTER_UPDATE, Perm.SETTINGS_UPDATE)
 @superadmin_only
+@require_http_methods(["GET", "POST"])
+@rules_required
 def threshold_edit(request: HttpRequest, name: str) -> HttpResponse:
     row = thresholds.threshold_row(actor=request.user, name=name)
     if row is None:

@@ -515,11 +515,11 @@ def _account(*, actor: Principal, account_id: str) -> Principal:
         account = principal_get(actor=actor, id_or_name=account_id)
     except NotFound:
         raise NotFound(unknown) from None
-    if account.type != PrincipalType.INDIVIDUAL:
-        raise NotFound(f"{account_id} is not an account.")
     own = actor.acts_for  # an API key's own model is its owner's
     if (own is None or account.pk != own.pk) and not actor.has_permission(Perm.PRINCIPAL_GET):
-        raise NotFound(unknown)
+        raise NotFound(unknown)  # before the type: what it is would tell that it exists
+    if account.type != PrincipalType.INDIVIDUAL:
+        raise NotFound(f"{account_id} is not an account.")
     return account
 
 

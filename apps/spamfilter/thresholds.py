@@ -24,6 +24,7 @@ from apps.config import cache as settings_cache
 from apps.config import services as settings_services
 from apps.config.keys import SettingInvalid
 from apps.config.selectors import setting_list
+from apps.spamfilter import rules
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ PREFIX = "spam-filter.threshold."
 NAMES = ("spam", "quarantine", "reject", "discard")  # in the order they must keep
 KEY = re.compile(r"^spam-filter\.threshold\.(?P<name>[^.]+)$")
 MAX_THRESHOLD = 1000.0
-NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+NUMBER = rules.NUMBER
 ORDER = " <= ".join(NAMES)
 
 
@@ -84,7 +85,7 @@ def check_value(setting: str, match: re.Match, value: str) -> str:
             f"{PREFIX}reject or {PREFIX}discard)",
             field=setting,
         )
-    return repr(parse_value(setting, value))
+    return rules.score_text(parse_value(setting, value))
 
 
 def _merged(values: dict[str, str], base: dict[str, float]) -> tuple[dict[str, float], set[str]]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_http_methods
 
 from apps.accounts.permissions import Perm
 from apps.spamfilter import rules, services
-from apps.spamfilter.forms import ClassifyForm
-from mailadmin.core.decorators import permission_required
+from apps.spamfilter.forms import MAX_FORM_BODY, ClassifyForm
+from mailadmin.core.decorators import form_body_limit, permission_required
 from mailadmin.core.rendering import render_form
 from mailadmin.errors import ServiceError
 
@@ -29,7 +30,9 @@ def _rows(verdict: services.Verdict) -> list[dict]:
     return rows
 
 
+@form_body_limit(MAX_FORM_BODY)
 @permission_required(Perm.SPAM_FILTER_CLASSIFY)
+@require_http_methods(["GET", "POST"])
 def classify(request: HttpRequest) -> HttpResponse:
     context: dict = {"verdict": None}
     if request.method == "POST":

@@ -75,3 +75,18 @@ def any_permission_required(*permissions: str) -> Callable[[View], View]:
         return wrapper
 
     return decorator
+
+
+def form_body_limit(limit: int) -> Callable[[View], View]:
+    """Let a form page take a body of up to `limit` bytes, past Django's
+    DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB): a pasted message of up to 10 MB (the classify
+    tester's, the DMARC troubleshooter's) would otherwise get a bare 400 before the form
+    can say anything; a multipart form's text over Django's limit is flagged for the page
+    to refuse beside its field. Only for principals holding the page's permissions (see
+    mailadmin.core.middleware.FormBodyLimitMiddleware); put it above permission_required."""
+
+    def decorator(view: View) -> View:
+        view.form_body_limit = limit  # type: ignore[attr-defined]
+        return view
+
+    return decorator

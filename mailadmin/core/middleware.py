@@ -9,8 +9,11 @@ import secrets
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpResponseBadRequest, JsonResponse, QueryDict
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.urls import reverse
+from django.utils.datastructures import MultiValueDict
 
 from mailadmin.api.exceptions import problem
 from mailadmin.api.middleware import is_api
@@ -46,6 +49,67 @@ class NulCharacterMiddleware:
                     NUL_DETAIL.format(name=name), content_type="text/plain"
                 )
         return self.get_response(request)
+
+
+class FormBodyLimitMiddleware:
+    """A larger body limit for the form pages that declare one (`@form_body_limit`), ahead
+    of CsrfViewMiddleware, which reads the form first and so meets Django's check on
+    DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) before the page can say anything.
+
+    A url-encoded body of up to the page's limit is read here, unchecked. A multipart one
+    (a form with a file) keeps Django's limit on its text fields, files go unlimited as
+    ever; when text passes it, the fields before it stay (the CSRF token first), the rest
+    and the files go, and the request is marked `form_text_too_large` for the page to
+    answer 422 beside its field.
+
+    Only for a signed-in principal holding every permission the page needs: anyone else
+    still meets Django's check before a byte is kept."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        limit = getattr(view_func, "form_body_limit", None)
+        if limit is None or request.method != "POST":
+            return None
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return None
+        ceiling = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if ceiling is None or length <= ceiling or length > limit:
+            return None  # Django's own handling
+        user = getattr(request, "user", None)
+        needed = getattr(view_func, "required_permissions", ())
+        if user is None or not user.is_authenticated or not needed:
+            return None
+        holds = any if getattr(view_func, "any_of", False) else all
+        if not holds(user.has_permission(p) for p in needed):
+            return None
+        if hasattr(request, "_body") or getattr(request, "_read_started", False):
+            return None
+        if request.content_type == "application/x-www-form-urlencoded":
+            request._body = request.read(length)  # what HttpRequest.body keeps, unchecked
+        elif request.content_type == "multipart/form-data":
+            _parse_multipart(request)
+        return None
+
+
+def _parse_multipart(request) -> None:
+    """request.POST and request.FILES as Django parses them; when the text fields pass
+    its limit, the fields read before the one that did, and no files."""
+    parser = MultiPartParser(request.META, request, request.upload_handlers, request.encoding)
+    try:
+        request._post, request._files = parser.parse()
+    except RequestDataTooBig:
+        request._post = getattr(parser, "_post", None) or QueryDict()
+        request._files = MultiValueDict()
+        request.form_text_too_large = True
+    except MultiPartParserError:
+        request._mark_post_parse_error()  # as Django does: an empty form
 
 
 class HtmxMessagesMiddleware:

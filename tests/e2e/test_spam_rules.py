@@ -84,3 +84,17 @@ def test_a_threshold_saves_in_place_and_shows_a_refusal_in_its_row(
         "spam-filter.threshold.reject": "12.0"
     }
     assert same_document(page)
+
+
+def test_an_override_of_a_rule_gone_from_the_file_is_shown_and_deleted_in_place(
+    page, fresh_settings_cache
+):
+    Setting.objects.create(key="spam-filter.rule.GONE_RULE.score", value="5.0")
+    page.reload()
+    mark_document(page)
+    row = "#orphan-GONE_RULE"
+    expect(page.locator(row)).to_contain_text("GONE_RULE")
+    page.click(f"{row} button:has-text('Delete')")
+    expect(page.locator(row)).to_have_count(0)
+    assert not Setting.objects.exists()
+    assert same_document(page)

@@ -68,3 +68,19 @@ def test_the_troubleshooter_and_training_show_their_errors_in_place(page, live_s
     page.click("#train-submit")
     expect(page.locator("#id_message_error")).to_have_text("The message is empty.")
     assert same_document(page)
+
+
+def test_a_paste_too_big_to_train_asks_for_the_file_in_place(page, live_server, user_a):
+    """The train form is multipart (it takes a file), whose text Django caps at 2.5 MB: the
+    answer was a 400 and "request failed", now the message beside the box."""
+    page.goto(f"{live_server.url}/spam-filter/bayes/?account=user-a")
+    line = "Replica watches: 10% off at <https://shop.example/?a=1&b=2> today!\n"
+    message = "From: a@example.org\nSubject: Cheap\n\n" + line * (3_000_000 // len(line))
+    page.locator("#id_message").evaluate("(box, text) => { box.value = text; }", message)
+    mark_document(page)
+    page.click("#train-submit")
+    expect(page.locator("#id_message_error")).to_have_text(
+        "The pasted message is larger than 2.5 MB: upload it as a file instead."
+    )
+    expect(page.locator("#id_account")).to_have_value("user-a")
+    assert same_document(page)

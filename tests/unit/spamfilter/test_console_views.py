@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 import re
+from urllib.parse import urlencode
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apps.domains import dkim, mailbox_services, records
@@ -98,6 +100,21 @@ def test_a_plain_account_sees_only_itself(console, user_a, admin_a):
     assert f'id="bayes-account-{admin_a.pk}"' not in page
 
 
+def test_listing_principals_alone_shows_no_other_accounts_counts(
+    console, make_principal, tenant_a, admin_a, user_a
+):
+    """Another account's model is read with principal-get (services._account): a role that
+    may list principals but not read them saw every account's learned counts here, which
+    the service (and the API) refuse it."""
+    services.bayes_train(actor=admin_a, message=MESSAGE.encode(), spam=True, account_id="user-a")
+    lister = make_principal(
+        tenant=tenant_a, roles=(), enabled_permissions=["spam-filter-train", "principal-list"]
+    )
+    page = console(lister).get("/spam-filter/bayes/").content.decode()
+    assert f'id="bayes-account-{lister.pk}"' in page
+    assert f'id="bayes-account-{user_a.pk}"' not in page
+
+
 def test_the_bayes_page_costs_the_same_for_many_accounts(
     console, admin_a, make_principal, tenant_a, django_assert_max_num_queries
 ):
@@ -159,6 +176,50 @@ def test_a_refused_training_answers_422_with_the_message(
     page = response.content.decode()
     assert page.lstrip().startswith('<form method="post" id="bayes-train-form"')
     assert message in page
+    assert not BayesModel.objects.exists()
+
+
+BIG = MESSAGE + "Replica watches at 10% off: <https://shop.example/?a=1&b=2>\r\n" * 50_000
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_paste_over_djangos_field_limit_asks_for_the_file(
+    client, settings, admin_a, user_a, htmx
+):
+    """The train form is multipart (it carries a file), and Django caps a multipart form's
+    text at 2.5 MB: a bigger paste answered a bare 400 before the form could speak."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_a)
+    page = client.get("/spam-filter/bayes/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    data = {"csrfmiddlewaretoken": token, "kind": "spam", "account": "user-a", "message": BIG}
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    response = client.post("/spam-filter/bayes/train/", data, **headers)
+    assert response.status_code == 422
+    page = response.content.decode()
+    error = page[page.index('id="id_message_error"') :]
+    assert "The pasted message is larger than 2.5 MB: upload it as a file instead." in error
+    assert "Choose spam or ham." not in page  # the fields before it are kept
+    assert 'value="user-a"' in page
+    assert not BayesModel.objects.exists()
+    upload = SimpleUploadedFile("m.eml", BIG.encode(), content_type="message/rfc822")
+    data = {"csrfmiddlewaretoken": token, "kind": "spam", "account": "user-a", "upload": upload}
+    assert client.post("/spam-filter/bayes/train/", data, **headers).status_code in (204, 302)
+    assert _learned(bayes.account_scope(user_a.pk)) == (1, 0)
+
+
+def test_a_plain_account_learns_nothing_of_its_tenants_other_principals(
+    console, user_a, make_principal, tenant_a
+):
+    """One that may train only its own model was told "staff is not an account." of a
+    group of its tenant, and "No such account" of a name nobody holds: which names exist."""
+    make_principal(tenant=tenant_a, roles=(), name="staff", type="group", password="")
+    client = console(user_a)
+    for name in ("staff", "nobody"):
+        data = {"kind": "spam", "account": name, "message": MESSAGE}
+        response = client.post("/spam-filter/bayes/train/", data, HTTP_HX_REQUEST="true")
+        assert response.status_code == 422
+        assert f"No such account: {name}" in response.content.decode()
     assert not BayesModel.objects.exists()
 
 
@@ -265,6 +326,27 @@ def test_the_troubleshooter_explains_a_failure(console, admin_a, dns_server):
     assert '<strong id="dmarc-policy">reject</strong>' in page
 
 
+def test_the_troubleshooter_escapes_what_the_sender_and_dns_chose(console, admin_a, dns_server):
+    """A DKIM selector and domain come from the message, a PTR name from the sender's DNS:
+    shown as text, never as markup."""
+    dns_server.set_zone("1.2.0.192.in-addr.arpa", {"PTR": ["x<img src=x onerror=alert(1)>.test."]})
+    hostile = (
+        'DKIM-Signature: v=1; a=rsa-sha256; d=remote.test"><b>x</b>;'
+        " s=<script>alert(1)</script>; h=from; bh=x; b=y\r\n"
+    )
+    response = console(admin_a).post(
+        "/spam-filter/dmarc/",
+        {"remote_ip": "192.0.2.1", "ehlo_domain": "<i>h</i>", "body": hostile + MESSAGE},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    for markup in ("<script>", "<img", "<b>x", "<i>h"):
+        assert markup not in page
+    assert "s=&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "PTR x&lt;img" in page
+
+
 def test_the_troubleshooter_answers_422_with_the_messages(console, admin_a):
     response = console(admin_a).post(
         "/spam-filter/dmarc/", {"remote_ip": "123", "body": " "}, HTTP_HX_REQUEST="true"
@@ -274,6 +356,17 @@ def test_the_troubleshooter_answers_422_with_the_messages(console, admin_a):
     assert "Enter a valid IPv4 or IPv6 address." in page
     assert "Paste the message to check." in page
     assert 'id="dmarc-result"' not in page
+
+
+def test_the_troubleshooter_takes_a_message_past_djangos_body_limit(console, admin_a, dns_server):
+    """Up to the form's 10 MB, url-encoded as a browser sends it: not a bare 400."""
+    body = MESSAGE + "Replica watches at 10% off: <https://shop.example/?a=1&b=2>\r\n" * 50_000
+    response = console(admin_a).post(
+        "/spam-filter/dmarc/", urlencode({"body": body}),
+        content_type="application/x-www-form-urlencoded", HTTP_HX_REQUEST="true",
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert 'id="dmarc-result"' in response.content.decode()
 
 
 def test_the_troubleshooter_needs_troubleshoot(console, user_a, admin_a):

@@ -121,6 +121,33 @@ def test_the_reload_reports_overrides_as_changes(api_root):
     rules.reload()
 
 
+def test_an_override_survives_a_new_rules_file(settings, tmp_path, api_root):
+    """A new version of the file (another rule's score changed) is reloaded: the override
+    still holds, the reload reports the file's change and the override in force."""
+    rules.reload()
+    _set(api_root, ("spam-filter.rule.MISSING_DATE.score", "4"))
+    text = rules.DEFAULT_FILE.read_text()
+    version = rules.bundled().version
+    text = text.replace(f'version: "{version}"', 'version: "test-2"', 1)
+    before = rules.bundled().rules["MISSING_MID"].score
+    old = f"  - {{tag: MISSING_MID, score: {before},"
+    assert old in text
+    path = tmp_path / "rules.yaml"
+    path.write_text(text.replace(old, f"  - {{tag: MISSING_MID, score: {before + 1},"))
+    settings.MAILADMIN_SPAM_RULES_FILE = str(path)
+    try:
+        data = api_root.get("/api/update/spam-filter").json()["data"]
+        assert (data["previousVersion"], data["version"]) == (version, "test-2")
+        assert data["changed"]["MISSING_MID"]["to"]["score"] == before + 1
+        assert data["overrides"] == {"MISSING_DATE": {"score": 4.0}}
+        assert rules.current().version == "test-2"
+        assert rules.current().rules["MISSING_DATE"].score == 4.0
+        assert rules.current().rules["MISSING_MID"].score == before + 1
+    finally:
+        settings.MAILADMIN_SPAM_RULES_FILE = ""
+        rules.reload()
+
+
 def _written_by_another_process(key: str, value: str) -> None:
     """What a write in another process leaves: the row and a new generation, with this
     process's cached copy untouched."""
@@ -156,6 +183,14 @@ def test_an_unchanged_generation_reuses_the_merged_rules(settings):
     _written_by_another_process("spam-filter.rule.MISSING_DATE.score", "7")
     first = rules.current()
     assert rules.current() is first  # re-checked, not rebuilt
+
+
+def test_a_tiny_score_is_stored_so_it_is_read_back(api_root):
+    """The store's check normalised 0.00001 to repr() "1e-05", which the scan's reading of
+    the override then refused: the API answered 200 and the override was never applied."""
+    _set(api_root, ("spam-filter.rule.MISSING_DATE.score", "0.00001"))
+    assert Setting.objects.get(key="spam-filter.rule.MISSING_DATE.score").value == "0.00001"
+    assert rules.current().overrides == {"MISSING_DATE": {"score": 0.00001}}
 
 
 def test_it_ignores_an_override_the_checks_refuse():

@@ -81,3 +81,24 @@ def test_another_process_scans_with_the_override_without_a_restart(api_root, pro
     disabled = _until(probe, lambda a: "SUBJ_ALL_CAPS" not in a["tags"])
     assert "SUBJ_ALL_CAPS" not in disabled["tags"]
     assert disabled["score"] == pytest.approx(before["score"] - before["tags"]["SUBJ_ALL_CAPS"])
+
+
+def test_another_process_scans_with_an_override_saved_in_the_rules_editor(
+    client, superadmin, probe
+):
+    """The editor's row writes through the same store: another process takes it up too."""
+    before = probe()
+    assert "SUBJ_ALL_CAPS" in before["tags"]
+    client.force_login(superadmin)
+    response = client.post(
+        "/spam-filter/rules/SUBJ_ALL_CAPS/", {"score": "7.25", "enabled": "on"},
+        HTTP_HX_REQUEST="true",
+    )  # fmt: skip
+    assert response.status_code == 200
+    after = _until(probe, lambda a: a["tags"].get("SUBJ_ALL_CAPS") == 7.25)
+    assert after["tags"]["SUBJ_ALL_CAPS"] == 7.25
+    client.post("/spam-filter/rules/SUBJ_ALL_CAPS/reset/", HTTP_HX_REQUEST="true")
+    back = _until(
+        probe, lambda a: a["tags"].get("SUBJ_ALL_CAPS") == before["tags"]["SUBJ_ALL_CAPS"]
+    )
+    assert back["tags"]["SUBJ_ALL_CAPS"] == before["tags"]["SUBJ_ALL_CAPS"]
