@@ -370,6 +370,16 @@ def _details(result: str, text: str) -> str | None:
     return text or None if result in ("temperror", "permerror", "fail") else None
 
 
+TESTING_MODE = "the key is in testing mode (t=y): judged as unsigned"
+
+
+def _dkim_details(result) -> str | None:
+    details = _details(result.result, result.detail)
+    if result.counts:
+        return details
+    return f"{details}; {TESTING_MODE}" if details else TESTING_MODE
+
+
 def troubleshoot_data(results, elapsed: float) -> dict[str, Any]:
     helo = results.helo_spf
     dmarc = results.dmarc
@@ -388,11 +398,11 @@ def troubleshoot_data(results, elapsed: float) -> dict[str, Any]:
                 "type": RESULT_TYPES.get(r.result, r.result),
                 "domain": r.domain,
                 "selector": r.selector,
-                "details": _details(r.result, r.detail),
+                "details": _dkim_details(r),
             }
             for r in results.dkim
         ],
-        "dkimPass": any(r.result == "pass" for r in results.dkim),
+        "dkimPass": any(r.verified for r in results.dkim),
         "arcResult": {"type": RESULT_TYPES.get(results.arc.result, "none")},
         "dmarcResult": {"type": RESULT_TYPES.get(dmarc.result, "none")},
         "dmarcPass": dmarc.result == "pass",
