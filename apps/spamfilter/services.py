@@ -549,7 +549,9 @@ def _model(*, actor: Principal, account_id: str | None, doing: str) -> tuple[str
 
 def bayes_train(
     *, actor: Principal, message: bytes, spam: bool, account_id: str | None = None
-) -> None:
+) -> str:
+    """Learn the message; the trained model's name ("Bayes model of jane"), whether the
+    account was given by name or by id."""
     if not message.strip():
         raise ValidationFailed("The message is empty.", field="body")
     scope, name, tenant_id = _model(actor=actor, account_id=account_id, doing="train")
@@ -563,6 +565,7 @@ def bayes_train(
         tenant_id=tenant_id,
         changes={"learned": "spam" if spam else "ham"},
     )
+    return name
 
 
 def bayes_purge(*, actor: Principal, account_id: str | None = None) -> None:

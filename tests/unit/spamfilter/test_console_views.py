@@ -145,6 +145,22 @@ def test_it_trains_an_account_from_a_pasted_message(console, admin_a, user_a):
     assert _learned(bayes.account_scope(user_a.pk)) == (0, 1)
 
 
+@pytest.mark.parametrize("by_id", [True, False])
+def test_the_training_message_names_the_account_however_it_was_given(
+    console, admin_a, user_a, by_id
+):
+    """The Account field takes a name or an id: trained by id, the message read "...in
+    the Bayes model of 17"."""
+    client = console(admin_a)
+    account = str(user_a.pk) if by_id else "user-a"
+    data = {"kind": "spam", "account": account, "message": MESSAGE}
+    response = client.post("/spam-filter/bayes/train/", data, follow=True)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"Learned the message as spam in the Bayes model of {user_a.name}." in page
+    assert f"model of {user_a.pk}." not in page
+
+
 def test_it_trains_the_global_model_from_an_uploaded_file(console, superadmin):
     upload = SimpleUploadedFile("m.eml", MESSAGE.encode(), content_type="message/rfc822")
     response = console(superadmin).post(
