@@ -265,7 +265,14 @@ RELOAD_RESULT = envelope(
             "rules": serializers.IntegerField(),
             "added": serializers.ListField(child=serializers.CharField()),
             "removed": serializers.ListField(child=serializers.CharField()),
-            "changed": serializers.DictField(child=serializers.DictField()),
+            "changed": serializers.DictField(
+                child=serializers.DictField(),
+                help_text=(
+                    "Rules changed in force: {tag: {from, to}}, each {score, enabled, action}; "
+                    "an overridden rule whose entry in the file changed also has "
+                    "file: {from, to}, the file's own values (from and to may then be equal)"
+                ),
+            ),
             "overrides": serializers.DictField(
                 child=serializers.DictField(),
                 help_text="Rules the settings store overrides: {tag: {score, enabled}}",
@@ -297,7 +304,8 @@ class SpamFilterUpdateApi(MethodPermissionApi):
             "Reloads the rules file and the overrides of the settings store "
             "(spam-filter.rule.<TAG>.score / .enabled) and answers what changed since the "
             "previous reload: tags added, removed, and changed (score, enabled, action, "
-            "overrides included), the overrides in force, and the score thresholds in force "
+            "overrides included; a file change under an override too), the overrides in "
+            "force, and the score thresholds in force "
             "(spam-filter.threshold.<name> over MAILADMIN_SPAM_THRESHOLD_*) with those "
             "changed since the previous reload. A file that does not load is "
             "a 400 naming the problem; the rules in force stay."
