@@ -265,7 +265,14 @@ RELOAD_RESULT = envelope(
             "rules": serializers.IntegerField(),
             "added": serializers.ListField(child=serializers.CharField()),
             "removed": serializers.ListField(child=serializers.CharField()),
-            "changed": serializers.DictField(child=serializers.DictField()),
+            "changed": serializers.DictField(
+                child=serializers.DictField(),
+                help_text=(
+                    "Rules changed in force: {tag: {from, to}}, each {score, enabled, action}; "
+                    "an overridden rule whose entry in the file changed also has "
+                    "file: {from, to}, the file's own values (from and to may then be equal)"
+                ),
+            ),
             "overrides": serializers.DictField(
                 child=serializers.DictField(),
                 help_text="Rules the settings store overrides: {tag: {score, enabled}}",
@@ -297,7 +304,8 @@ class SpamFilterUpdateApi(MethodPermissionApi):
             "Reloads the rules file and the overrides of the settings store "
             "(spam-filter.rule.<TAG>.score / .enabled) and answers what changed since the "
             "previous reload: tags added, removed, and changed (score, enabled, action, "
-            "overrides included), the overrides in force, and the score thresholds in force "
+            "overrides included; a file change under an override too), the overrides in "
+            "force, and the score thresholds in force "
             "(spam-filter.threshold.<name> over MAILADMIN_SPAM_THRESHOLD_*) with those "
             "changed since the previous reload. A file that does not load is "
             "a 400 naming the problem; the rules in force stay."
@@ -370,6 +378,16 @@ def _details(result: str, text: str) -> str | None:
     return text or None if result in ("temperror", "permerror", "fail") else None
 
 
+TESTING_MODE = "the key is in testing mode (t=y): judged as unsigned"
+
+
+def _dkim_details(result) -> str | None:
+    details = _details(result.result, result.detail)
+    if result.counts:
+        return details
+    return f"{details}; {TESTING_MODE}" if details else TESTING_MODE
+
+
 def troubleshoot_data(results, elapsed: float) -> dict[str, Any]:
     helo = results.helo_spf
     dmarc = results.dmarc
@@ -388,11 +406,11 @@ def troubleshoot_data(results, elapsed: float) -> dict[str, Any]:
                 "type": RESULT_TYPES.get(r.result, r.result),
                 "domain": r.domain,
                 "selector": r.selector,
-                "details": _details(r.result, r.detail),
+                "details": _dkim_details(r),
             }
             for r in results.dkim
         ],
-        "dkimPass": any(r.result == "pass" for r in results.dkim),
+        "dkimPass": any(r.verified for r in results.dkim),
         "arcResult": {"type": RESULT_TYPES.get(results.arc.result, "none")},
         "dmarcResult": {"type": RESULT_TYPES.get(dmarc.result, "none")},
         "dmarcPass": dmarc.result == "pass",

@@ -135,6 +135,19 @@ class DkimResult:
     selector: str = ""
     algorithm: str = ""
     detail: str = ""
+    # RFC 6376 3.6.1: the key record says t=y, a Signer in testing mode. Its result is
+    # reported but the message is judged as if unsigned, pass or fail: see `counts`.
+    testing: bool = False
+
+    @property
+    def counts(self) -> bool:
+        """Whether the result may be scored and relied on (alignment, sender lists)."""
+        return not self.testing
+
+    @property
+    def verified(self) -> bool:
+        """A pass that authenticates d= (not one of a key in testing mode)."""
+        return self.result == "pass" and self.counts
 
 
 class _KeyLookup:
@@ -181,6 +194,15 @@ def _key_refuses(record: str, signature: bytes) -> str:
     if "s" in tags.get("t", "").split(":") and identity and identity != domain:
         return f"the key (t=s) allows no i= in a subdomain of d={domain}"
     return ""
+
+
+def _testing(record: str) -> bool:
+    """RFC 6376 3.6.1: t= is a colon-separated list of flags; y is testing mode."""
+    for part in record.split(";"):
+        name, _, value = part.partition("=")
+        if name.strip() == "t":
+            return "y" in re.sub(r"\s+", "", value).lower().split(":")
+    return False
 
 
 def _why_not(keys: _KeyLookup, selector: str, domain: str) -> tuple[str, str]:
@@ -236,6 +258,7 @@ def dkim_check(lookups: ScanLookups, message: bytes) -> list[DkimResult]:
             results.append(DkimResult("permerror", domain.lower(), selector, algorithm, refused))
             continue
         keys.temporary = keys.missing = False
+        keys.record = ""  # this signature's key, not the one before it
         try:
             ok = verifier.verify(idx=index, dnsfunc=keys)
             result, detail = ("pass", "") if ok else _why_not(keys, selector, domain)
@@ -248,7 +271,11 @@ def dkim_check(lookups: ScanLookups, message: bytes) -> list[DkimResult]:
             result, detail = ("temperror" if keys.temporary else "permerror"), str(exc)
         except Exception as exc:  # noqa: BLE001 - dkimpy on hostile input
             result, detail = "permerror", f"{type(exc).__name__}: {exc}"
-        results.append(DkimResult(result, domain.lower(), selector, algorithm, detail[:200]))
+        results.append(
+            DkimResult(
+                result, domain.lower(), selector, algorithm, detail[:200], _testing(keys.record)
+            )
+        )
     return results
 
 
@@ -389,9 +416,7 @@ def dmarc_check(
         return DmarcResult("none", from_domain, detail="no DMARC record")
     aspf, adkim = record.get("aspf", "r").lower()[:1], record.get("adkim", "r").lower()[:1]
     spf_ok = spf.result == "pass" and aligned(spf.domain, from_domain, aspf)
-    dkim_ok = any(
-        r.result == "pass" and aligned(r.domain, from_domain, adkim) for r in dkim_results
-    )
+    dkim_ok = any(r.verified and aligned(r.domain, from_domain, adkim) for r in dkim_results)
     policy = record["p"].lower()
     if at_org and record.get("sp", "").lower() in ("none", "quarantine", "reject"):
         policy = record["sp"].lower()  # the record is the organisational domain's
@@ -513,6 +538,7 @@ class AuthResults:
                     f"dkim={r.result}{reason} header.d={_pvalue(r.domain or 'unknown')} "
                     f"header.s={_pvalue(r.selector or 'unknown')}"
                     + (f" header.a={_pvalue(r.algorithm)}" if r.algorithm else "")
+                    + ("" if r.counts else " (testing mode)")
                 )
         else:
             parts.append("dkim=none")

@@ -423,7 +423,7 @@ def _freemail(c: Context) -> Iterator[str]:
     if not markers:
         return
     if c.auth is not None and any(
-        r.result == "pass" and aligned(r.domain, sender.domain, "r") for r in c.auth.dkim
+        r.verified and aligned(r.domain, sender.domain, "r") for r in c.auth.dkim
     ):
         return
     seen = [*c.message.header_all("Received"), c.message.header("Message-ID") or ""]
@@ -653,8 +653,10 @@ def _authentication(c: Context) -> Iterator[str]:
     if auth is None:
         return
     yield SPF_TAGS.get(auth.spf.result, "SPF_NA")
-    if auth.dkim:
-        yield from dict.fromkeys(DKIM_TAGS.get(r.result, "DKIM_REJECT") for r in auth.dkim)
+    # RFC 6376 3.6.1: a signature whose key is in testing mode is scored as no signature
+    counted = [r for r in auth.dkim if r.counts]
+    if counted:
+        yield from dict.fromkeys(DKIM_TAGS.get(r.result, "DKIM_REJECT") for r in counted)
     else:
         yield "DKIM_NA"
     yield ARC_TAGS.get(auth.arc.result, "ARC_REJECT")
@@ -674,7 +676,7 @@ def _authentication(c: Context) -> Iterator[str]:
         yield "DMARC_NA"
     if (
         auth.spf.result in ("none", "neutral")
-        and not any(r.result == "pass" for r in auth.dkim)
+        and not any(r.verified for r in auth.dkim)
         and dmarc.result == "none"
         and auth.arc.result == "none"
     ):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django import forms
 
-from apps.spamfilter.forms import MAX_MESSAGE
+from apps.spamfilter.forms import MAX_MESSAGE, RemoteIpField
 from apps.spamfilter.models import SenderListEntry
 from mailadmin.core.forms import ServiceErrorsMixin
 
@@ -60,9 +60,7 @@ class AccountSearchForm(forms.Form):
 class DmarcTroubleshootForm(ServiceErrorsMixin, forms.Form):
     """The fields of POST /api/troubleshoot/dmarc (remoteIp, ehloDomain, mailFrom, body)."""
 
-    remote_ip = forms.GenericIPAddressField(
-        label="Sending IP address (remoteIp)", required=False, unpack_ipv4=True
-    )
+    remote_ip = RemoteIpField(label="Sending IP address (remoteIp)", required=False)
     ehlo_domain = forms.CharField(
         label="HELO/EHLO name (ehloDomain)", required=False, max_length=255
     )

@@ -115,16 +115,15 @@ def bayes_train(request: HttpRequest) -> HttpResponse:
         account = form.cleaned_data["account"].strip() or None
         spam = form.cleaned_data["kind"] == "spam"
         try:
-            services.bayes_train(
+            model = services.bayes_train(
                 actor=request.user, message=form.raw_message(), spam=spam, account_id=account
             )
         except ServiceError as exc:
             field = "message" if exc.field == "body" else "account" if account else None
             form.add_error(field, exc.message)
         else:
-            model = f"the Bayes model of {account}" if account else "the global Bayes model"
             learned = "spam" if spam else "ham"
-            messages.success(request, f"Learned the message as {learned} in {model}.")
+            messages.success(request, f"Learned the message as {learned} in the {model}.")
             return redirect_after_form(request, reverse("spamfilter:bayes"))
     context = _bayes_context(request, train_form=form)
     return render_form(

@@ -6,12 +6,33 @@ import re
 
 from django import forms
 
+from apps.spamfilter.services import valid_ip
 from mailadmin.core.forms import ServiceErrorsMixin
 
 MAX_MESSAGE = 10_000_000
 # The url-encoded form of a pasted message of MAX_MESSAGE characters: up to three bytes a
 # byte (%XX), and the other fields beside it.
 MAX_FORM_BODY = 3 * MAX_MESSAGE + 1_000_000
+
+
+class RemoteIpField(forms.CharField):
+    """A sending IP address, read as the services read it (services.valid_ip): an address
+    literal like `[192.0.2.1]` or `[IPv6:2001:db8::1]` too. The cleaned value is the
+    address in canonical text, "" when empty."""
+
+    default_error_messages = {"invalid": "Enter a valid IPv4 or IPv6 address."}
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_length=64, **kwargs)
+
+    def to_python(self, value) -> str:
+        text = super().to_python(value)
+        if text in self.empty_values:
+            return ""
+        address = valid_ip(text)
+        if not address:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return address
 
 
 class ClassifyForm(ServiceErrorsMixin, forms.Form):
@@ -23,9 +44,7 @@ class ClassifyForm(ServiceErrorsMixin, forms.Form):
         help_text="The whole message as received: headers, a blank line, the body.",
         error_messages={"required": "Paste the message to classify."},
     )
-    remote_ip = forms.GenericIPAddressField(
-        label="Sending IP address", required=False, unpack_ipv4=True
-    )
+    remote_ip = RemoteIpField(label="Sending IP address", required=False)
     ehlo_domain = forms.CharField(label="HELO/EHLO name", required=False, max_length=255)
     env_from = forms.CharField(label="Envelope sender (MAIL FROM)", required=False, max_length=512)
     env_rcpt_to = forms.CharField(

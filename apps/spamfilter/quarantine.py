@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -325,6 +326,13 @@ def _bounded(items: QuerySet) -> list[int]:
 GONE = "no longer in the quarantine (released or deleted meanwhile)"
 
 
+def _learn_ham(pk: int, data: bytes, mailbox_id: int) -> None:
+    try:
+        bayes.learn(parse(data), spam=False, scope=bayes.account_scope(mailbox_id))
+    except RedisError:
+        logger.warning("release of %s: Bayes unavailable, not trained", pk, exc_info=True)
+
+
 def quarantine_release(*, actor: Principal, items: QuerySet) -> ActionResult:
     """Deliver each item (at most MAX_BULK) to its recipient's INBOX, with the next UID,
     train that account's Bayes model as ham, drop it from the quarantine and audit it.
@@ -332,7 +340,8 @@ def quarantine_release(*, actor: Principal, items: QuerySet) -> ActionResult:
     reach, or its own mailbox's). Each item is its own transaction: one that can't be
     delivered (the mailbox is full, or disabled) is left in the quarantine and named in the
     result, the others go; so is one released or deleted meanwhile by another request
-    (which holds its row lock: it is delivered once, trained once)."""
+    (which holds its row lock: it is delivered once, trained once). Training waits for
+    the commit."""
     from apps.store.encryption import copies_for
     from apps.store.services import deliver_stored, quota_exceeded
 
@@ -371,10 +380,9 @@ def quarantine_release(*, actor: Principal, items: QuerySet) -> ActionResult:
                 folder="INBOX",
                 flags=[],
             )
-            try:
-                bayes.learn(parse(data), spam=False, scope=bayes.account_scope(mailbox.pk))
-            except RedisError:
-                logger.warning("release of %s: Bayes unavailable, not trained", pk, exc_info=True)
+            # Redis is not undone by a rollback: train once the release is committed (a
+            # retry of one rolled back trained twice); a failure then is no failed release.
+            transaction.on_commit(partial(_learn_ham, pk, data, mailbox.pk), robust=True)
             _audit(actor, "spam-filter.quarantine-release", item, uid=stored.uid)
             item.delete()
             result.done += 1

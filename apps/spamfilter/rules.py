@@ -77,6 +77,8 @@ class RuleSet:
     matchers: tuple[Rule, ...]  # rules with a pattern, enabled ones only
     # {tag: {"score": 2.0, "enabled": False}}: what the settings store changed of the file
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the file's rules these were merged from (None: these are the file's own)
+    file: RuleSet | None = field(default=None, compare=False, repr=False)
 
     def find(self, tag: str) -> Rule | None:
         rule = self.rules.get(tag)
@@ -113,11 +115,14 @@ def parse_rules(text: str, *, source: str = "rules file") -> RuleSet:
 
 
 def _ruleset(
-    version: str, rules: dict[str, Rule], overrides: dict[str, dict[str, Any]] | None = None
+    version: str,
+    rules: dict[str, Rule],
+    overrides: dict[str, dict[str, Any]] | None = None,
+    file: RuleSet | None = None,
 ) -> RuleSet:
     families = tuple(sorted((r for r in rules.values() if r.family), key=lambda r: -len(r.tag)))
     matchers = tuple(r for r in rules.values() if r.pattern is not None and r.enabled)
-    return RuleSet(version, rules, families, matchers, overrides or {})
+    return RuleSet(version, rules, families, matchers, overrides or {}, file)
 
 
 def _rule(entry: Any, where: str) -> Rule:
@@ -168,19 +173,33 @@ def _rule(entry: Any, where: str) -> Rule:
     )
 
 
+def _differs(a: Rule, b: Rule) -> bool:
+    return (a.summary(), a.pattern and a.pattern.pattern, a.header, a.report) != (
+        b.summary(),
+        b.pattern and b.pattern.pattern,
+        b.header,
+        b.report,
+    )
+
+
 def diff(old: RuleSet | None, new: RuleSet) -> dict[str, Any]:
-    """What a reload changed: tags added, removed, and changed (score/enabled/action)."""
+    """What a reload changed: tags added, removed, and changed (score/enabled/action) in
+    the rules in force. A rule with an override whose entry in the file changed is in
+    `changed` too, even when the override keeps it the same in force: its `file` says
+    what the file changed under the override (from/to as ever: the rules in force)."""
     before = old.rules if old else {}
+    file_before = (old.file or old).rules if old else {}
+    file_now = (new.file or new).rules
+    overridden = set(old.overrides if old else ()) | set(new.overrides)
     changed = {}
     for tag in sorted(set(before) & set(new.rules)):
         a, b = before[tag], new.rules[tag]
-        if (a.summary(), a.pattern and a.pattern.pattern, a.header, a.report) != (
-            b.summary(),
-            b.pattern and b.pattern.pattern,
-            b.header,
-            b.report,
-        ):
-            changed[tag] = {"from": a.summary(), "to": b.summary()}
+        entry = {"from": a.summary(), "to": b.summary()}
+        fa, fb = file_before.get(tag), file_now.get(tag)
+        if tag in overridden and fa is not None and fb is not None and _differs(fa, fb):
+            entry["file"] = {"from": fa.summary(), "to": fb.summary()}
+        if _differs(a, b) or "file" in entry:
+            changed[tag] = entry
     return {
         "version": new.version,
         "previousVersion": old.version if old else None,
@@ -267,7 +286,7 @@ def apply_overrides(base: RuleSet, values: dict[str, str]) -> RuleSet:
     rules = dict(base.rules)
     for tag, changes in overrides.items():
         rules[tag] = replace(rules[tag], **changes)
-    return _ruleset(base.version, rules, overrides)
+    return _ruleset(base.version, rules, overrides, base)
 
 
 def _overrides() -> tuple[int, dict[str, str]]:

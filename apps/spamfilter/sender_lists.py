@@ -411,10 +411,16 @@ def unauthenticated(results: AuthResults | None, senders: Iterable[str]) -> dict
         if domain and (
             (dmarc.result == "pass" and dmarc.domain.lower() == domain)
             or (results.spf.result == "pass" and aligned(results.spf.domain, domain, aspf))
-            or any(r.result == "pass" and aligned(r.domain, domain, adkim) for r in results.dkim)
+            or any(r.verified and aligned(r.domain, domain, adkim) for r in results.dkim)
         ):
             continue
-        dkim = ", ".join(f"{r.result} d={r.domain or '?'}" for r in results.dkim) or "none"
+        dkim = (
+            ", ".join(
+                f"{r.result} d={r.domain or '?'}" + ("" if r.counts else " (testing mode)")
+                for r in results.dkim
+            )
+            or "none"
+        )
         why[address] = (
             f"{address} is not authenticated for {domain or 'its domain'} "
             f"(dmarc={results.dmarc.result}, spf={results.spf.result}"

@@ -153,12 +153,23 @@ def strip_forged_headers(data: bytes) -> bytes:
     return b"".join(kept) + data[len(head) :]
 
 
-def _valid_ip(value: str) -> str:
-    """The address in canonical text; an IPv4-mapped one (a listener bound to [::]) as the
-    IPv4 address it is, for its PTR, SPF, block lists and the mailboxes' IP lists."""
+def valid_ip(value: str) -> str:
+    """The address in canonical text, "" when it is none; an IPv4-mapped one (a listener
+    bound to [::]) as the IPv4 address it is, for its PTR, SPF, block lists and the
+    mailboxes' IP lists. Written as an address literal too, as SMTP and a Received field
+    write the client (RFC 5321 4.1.3: `[192.0.2.1]`, `[IPv6:2001:db8::1]`): the console's
+    forms take what this takes."""
+    text = value.strip()
+    tagged = False
+    if text[:1] == "[" and text[-1:] == "]":
+        text = text[1:-1]
+        if text[:5].lower() == "ipv6:":
+            text, tagged = text[5:], True
     try:
-        address = ipaddress.ip_address(value.strip().strip("[]"))
+        address = ipaddress.ip_address(text)
     except ValueError:
+        return ""
+    if tagged and address.version != 6:
         return ""
     mapped = getattr(address, "ipv4_mapped", None)
     return str(mapped or address)
@@ -327,9 +338,9 @@ def scan(
     ruleset = rules.current()
     parsed = parse(message)
     lookups = ScanLookups()
-    peer = _valid_ip(remote_ip) if remote_ip else ""
+    peer = valid_ip(remote_ip) if remote_ip else ""
     ip, helo = (judged_hop.ip, judged_hop.helo) if judged_hop is not None else (peer, ehlo_domain)
-    ip = _valid_ip(ip) if ip else ""
+    ip = valid_ip(ip) if ip else ""
     is_tls = judged_hop.tls if judged_hop is not None else is_tls
     smtputf8 = judged_hop.smtputf8 if judged_hop is not None else smtputf8
     helo = (helo or "").strip().rstrip(".").lower()
@@ -464,7 +475,7 @@ def classify(
     """The classify tester: a scan of a message given by hand (nothing is stored)."""
     if not message.strip():
         raise ValidationFailed("The message is empty.", field="message")
-    if remote_ip and not _valid_ip(remote_ip):
+    if remote_ip and not valid_ip(remote_ip):
         raise ValidationFailed(f"Invalid IP address: {remote_ip}", field="remoteIp")
     return scan(
         message=message,
@@ -482,7 +493,7 @@ def dmarc_troubleshoot(
     *, actor: Principal, remote_ip: str, ehlo_domain: str, mail_from: str, message: bytes
 ) -> tuple[auth.AuthResults, float]:
     """Every authentication result for a message as if received now: (results, seconds)."""
-    ip = _valid_ip(remote_ip) if remote_ip else ""
+    ip = valid_ip(remote_ip) if remote_ip else ""
     if remote_ip and not ip:
         raise ValidationFailed(f"Invalid IP address: {remote_ip}", field="remoteIp")
     started = time.perf_counter()
@@ -538,7 +549,9 @@ def _model(*, actor: Principal, account_id: str | None, doing: str) -> tuple[str
 
 def bayes_train(
     *, actor: Principal, message: bytes, spam: bool, account_id: str | None = None
-) -> None:
+) -> str:
+    """Learn the message; the trained model's name ("Bayes model of jane"), whether the
+    account was given by name or by id."""
     if not message.strip():
         raise ValidationFailed("The message is empty.", field="body")
     scope, name, tenant_id = _model(actor=actor, account_id=account_id, doing="train")
@@ -552,6 +565,7 @@ def bayes_train(
         tenant_id=tenant_id,
         changes={"learned": "spam" if spam else "ham"},
     )
+    return name
 
 
 def bayes_purge(*, actor: Principal, account_id: str | None = None) -> None:

@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.domains import dkim, mailbox_services, records
 from apps.spamfilter import bayes, services
 from apps.spamfilter.models import BayesModel, MailboxSpamSetting, SenderListEntry
+from mailadmin.errors import ValidationFailed
 from tests.conftest import skip_or_fail
 
 pytestmark = pytest.mark.django_db
@@ -142,6 +143,22 @@ def test_it_trains_an_account_from_a_pasted_message(console, admin_a, user_a):
     assert response.status_code == 204
     assert response["HX-Redirect"] == "/spam-filter/bayes/"
     assert _learned(bayes.account_scope(user_a.pk)) == (0, 1)
+
+
+@pytest.mark.parametrize("by_id", [True, False])
+def test_the_training_message_names_the_account_however_it_was_given(
+    console, admin_a, user_a, by_id
+):
+    """The Account field takes a name or an id: trained by id, the message read "...in
+    the Bayes model of 17"."""
+    client = console(admin_a)
+    account = str(user_a.pk) if by_id else "user-a"
+    data = {"kind": "spam", "account": account, "message": MESSAGE}
+    response = client.post("/spam-filter/bayes/train/", data, follow=True)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"Learned the message as spam in the Bayes model of {user_a.name}." in page
+    assert f"model of {user_a.pk}." not in page
 
 
 def test_it_trains_the_global_model_from_an_uploaded_file(console, superadmin):
@@ -622,3 +639,43 @@ def test_refused_settings_answer_422_with_the_spec_message(
     assert page.lstrip().startswith('<form method="post" id="mailbox-spam-settings"')
     assert f'id="id_{field}_error"><li>{message}</li>' in page
     assert not MailboxSpamSetting.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("written", "judged"),
+    [
+        ("[192.0.2.1]", "192.0.2.1"),
+        ("[IPv6:2001:db8::1]", "2001:db8::1"),
+        ("[ipv6:2001:DB8::1]", "2001:db8::1"),
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+    ],
+)
+def test_the_troubleshooter_takes_an_address_as_the_service_does(
+    console, admin_a, dns_server, written, judged
+):
+    """An address literal as SMTP writes it (RFC 5321 4.1.3), pasted from a Received
+    field: the service judged `[192.0.2.1]`, the form refused it."""
+    results, _ = services.dmarc_troubleshoot(
+        actor=admin_a, remote_ip=written, ehlo_domain="", mail_from="", message=MESSAGE.encode()
+    )
+    assert results.ip == judged
+    response = console(admin_a).post(
+        "/spam-filter/dmarc/", {"remote_ip": written, "body": MESSAGE}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'id="dmarc-result"' in page
+
+
+@pytest.mark.parametrize("written", ["[192.0.2.1", "[IPv6:192.0.2.1]", "[[192.0.2.1]]", "IPv6:::1"])
+def test_the_troubleshooter_refuses_what_the_service_refuses(console, admin_a, written):
+    with pytest.raises(ValidationFailed) as refused:
+        services.dmarc_troubleshoot(
+            actor=admin_a, remote_ip=written, ehlo_domain="", mail_from="", message=b"x"
+        )
+    assert refused.value.field == "remoteIp"
+    response = console(admin_a).post(
+        "/spam-filter/dmarc/", {"remote_ip": written, "body": MESSAGE}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 422
+    assert "Enter a valid IPv4 or IPv6 address." in response.content.decode()

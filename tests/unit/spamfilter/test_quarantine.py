@@ -162,13 +162,16 @@ def test_the_detail_shows_headers_score_tags_and_why(client, admin_a, jane):
 # --- release and delete ----------------------------------------------------------------------
 
 
-def test_release_delivers_to_the_inbox_with_the_next_uid_and_trains_ham(client, admin_a, jane):
+def test_release_delivers_to_the_inbox_with_the_next_uid_and_trains_ham(
+    client, admin_a, jane, django_capture_on_commit_callbacks
+):
     deliver(jane, b"Subject: earlier\r\n\r\nhi\r\n")  # INBOX UID 1
     item = hold(jane)
     scope = bayes.account_scope(jane.pk)
     _, ham_before = bayes.learned(scope)
     client.force_login(admin_a)
-    response = client.post(f"/spam-filter/quarantine/{item.pk}/release/")
+    with django_capture_on_commit_callbacks(execute=True):  # trained once committed
+        response = client.post(f"/spam-filter/quarantine/{item.pk}/release/")
     assert response.status_code == 302
     assert response.url == "/spam-filter/quarantine/"
     assert not QuarantinedMessage.objects.exists()

@@ -88,3 +88,41 @@ def test_the_console_sends_a_second_click_back_to_the_list_with_the_reason(
     page = client.get(response.url).content.decode()
     assert f"#{item.pk}: {GONE}" in page
     assert Message.objects.filter(principal=jane).count() == 1
+
+
+class _Refused(Exception):
+    pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_release_rolled_back_trains_nothing_and_its_retry_trains_once(admin_a, jane, monkeypatch):
+    """Bayes lives in Redis, which the database transaction does not undo: a release whose
+    transaction rolled back after training had trained ham, and its retry trained it again."""
+    from django.db import transaction
+
+    item = hold(jane)
+    scope = bayes.account_scope(jane.pk)
+    ham_before = bayes.learned(scope)[1]
+    items = QuarantinedMessage.objects.filter(pk=item.pk)
+
+    def refuse(*args, **kwargs):
+        raise _Refused
+
+    with monkeypatch.context() as patched:
+        patched.setattr(quarantine, "_audit", refuse)  # fails after delivery and training
+        with pytest.raises(_Refused):
+            quarantine.quarantine_release(actor=admin_a, items=items)
+    assert QuarantinedMessage.objects.filter(pk=item.pk).exists()
+    assert not Message.objects.exists()
+    assert bayes.learned(scope)[1] == ham_before
+
+    # a caller's own transaction that rolls back after the release: nothing trained either
+    with pytest.raises(_Refused), transaction.atomic():
+        assert quarantine.quarantine_release(actor=admin_a, items=items).done == 1
+        raise _Refused
+    assert QuarantinedMessage.objects.filter(pk=item.pk).exists()
+    assert bayes.learned(scope)[1] == ham_before
+
+    assert quarantine.quarantine_release(actor=admin_a, items=items).done == 1
+    assert Message.objects.filter(principal=jane).count() == 1
+    assert bayes.learned(scope)[1] == ham_before + 1

@@ -148,6 +148,63 @@ def test_an_override_survives_a_new_rules_file(settings, tmp_path, api_root):
         rules.reload()
 
 
+def test_a_file_change_to_an_overridden_rule_is_reported(settings, tmp_path, api_root):
+    """The file's score of a rule whose score is overridden changed (and the enabled flag
+    of one whose flag is): the rules in force are the same, and the reload said nothing,
+    so whoever set the override never heard that the default under it had moved. The
+    entry keeps its shape (from/to: the rules in force) and adds `file` (from/to: the
+    file's own values)."""
+    rules.reload()
+    _set(
+        api_root,
+        ("spam-filter.rule.MISSING_DATE.score", "4"),
+        ("spam-filter.rule.SUBJ_FREE.enabled", "false"),
+    )
+    base = rules.bundled().rules
+    assert base["SUBJ_FREE"].enabled
+    reported = api_root.get("/api/update/spam-filter").json()["data"]
+    assert sorted(reported["changed"]) == ["MISSING_DATE", "SUBJ_FREE"]
+    assert "file" not in reported["changed"]["MISSING_DATE"]  # the file did not change
+    score = base["MISSING_DATE"].score
+    text = rules.DEFAULT_FILE.read_text()
+    old_date = f"  - {{tag: MISSING_DATE, score: {score},"
+    old_free = "  - tag: SUBJ_FREE\n"
+    assert old_date in text and old_free in text
+    text = text.replace(old_date, f"  - {{tag: MISSING_DATE, score: {score + 1},")
+    text = text.replace(old_free, old_free + "    enabled: false\n")
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    settings.MAILADMIN_SPAM_RULES_FILE = str(path)
+    try:
+        data = api_root.get("/api/update/spam-filter").json()["data"]
+        in_force = {**base["MISSING_DATE"].summary(), "score": 4.0}
+        assert data["changed"]["MISSING_DATE"] == {
+            "from": in_force,
+            "to": in_force,
+            "file": {
+                "from": base["MISSING_DATE"].summary(),
+                "to": {**base["MISSING_DATE"].summary(), "score": score + 1},
+            },
+        }
+        # the file now says what the override said: the override still holds
+        free = {**base["SUBJ_FREE"].summary(), "enabled": False}
+        assert data["changed"]["SUBJ_FREE"] == {
+            "from": free,
+            "to": free,
+            "file": {"from": base["SUBJ_FREE"].summary(), "to": free},
+        }
+        assert sorted(data["changed"]) == ["MISSING_DATE", "SUBJ_FREE"]
+        assert data["overrides"] == {
+            "MISSING_DATE": {"score": 4.0},
+            "SUBJ_FREE": {"enabled": False},
+        }
+        again = api_root.get("/api/update/spam-filter").json()["data"]
+        assert again["changed"] == {}  # reported once
+    finally:
+        settings.MAILADMIN_SPAM_RULES_FILE = ""
+        rules.reload()
+
+
 def _written_by_another_process(key: str, value: str) -> None:
     """What a write in another process leaves: the row and a new generation, with this
     process's cached copy untouched."""

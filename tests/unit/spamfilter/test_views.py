@@ -114,3 +114,12 @@ def test_a_big_body_is_not_read_for_whom_may_not_classify(make_principal):
     nobody = make_principal(roles=(), enabled_permissions=["dashboard"])
     client.force_login(nobody)
     assert _post(client, {"message": message}).status_code == 400
+
+
+@pytest.mark.parametrize("written", ["[192.0.2.1]", "[IPv6:2001:db8::1]"])
+def test_it_takes_an_address_literal_as_the_service_does(client, user_a, dns_server, written):
+    """The classify service took `[192.0.2.1]`; its form refused it."""
+    client.force_login(user_a)
+    response = client.post("/spam-filter/", {"message": MESSAGE, "remote_ip": written})
+    assert response.status_code == 200
+    assert 'id="classify-result"' in response.content.decode()
