@@ -389,6 +389,17 @@ def quarantine_release(*, actor: Principal, items: QuerySet) -> ActionResult:
     return result
 
 
+def quarantine_release_item(*, actor: Principal, item: QuarantinedMessage) -> ActionResult:
+    """Release one item the actor has read (quarantine_get). One that another request
+    released or deleted since is out of reach by the time the release looks: it is named
+    as gone, not answered "done 0" with no reason."""
+    items = quarantine_visible(actor, RELEASE).filter(pk=item.pk)
+    result = quarantine_release(actor=actor, items=items)
+    if not result.done and not result.failed:
+        result.failed.append(f"#{item.pk}: {GONE}")
+    return result
+
+
 def quarantine_delete(*, actor: Principal, items: QuerySet) -> ActionResult:
     """Drop each item (at most MAX_BULK) of `items` the actor may delete (as for release)
     from the quarantine, audited one by one. The blob stays on disk: blobs are shared by

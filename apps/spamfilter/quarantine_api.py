@@ -160,8 +160,7 @@ class QuarantineReleaseApi(MethodPermissionApi):
     def post(self, request, item_id: int):
         actor = request.user
         item = quarantine.quarantine_get(actor=actor, item_id=item_id, permission=RELEASE[0])
-        items = quarantine.quarantine_visible(actor, RELEASE[0]).filter(pk=item.pk)
-        return _result(quarantine.quarantine_release(actor=actor, items=items))
+        return _result(quarantine.quarantine_release_item(actor=actor, item=item))
 
 
 class _BulkApi(MethodPermissionApi):

@@ -194,8 +194,7 @@ def quarantine_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @any_permission_required(Perm.QUARANTINE_RELEASE, OWN)
 def quarantine_item_release(request: HttpRequest, pk: int) -> HttpResponse:
     item = _get(request, pk, quarantine.RELEASE)
-    items = quarantine.quarantine_visible(request.user, quarantine.RELEASE).filter(pk=item.pk)
-    result = quarantine.quarantine_release(actor=request.user, items=items)
+    result = quarantine.quarantine_release_item(actor=request.user, item=item)
     _report(request, "Released", result)
     if result.failed and QuarantinedMessage.objects.filter(pk=item.pk).exists():
         return redirect("spamfilter:quarantine-detail", pk=item.pk)  # still held: why

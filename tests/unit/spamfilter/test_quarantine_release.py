@@ -69,6 +69,17 @@ def test_a_release_of_an_item_gone_meanwhile_names_it(admin_a, jane, monkeypatch
 
 
 @pytest.mark.django_db
+def test_a_release_of_an_item_gone_before_its_reach_was_read_names_it(admin_a, jane):
+    """The other window of the race: the item was read (quarantine_get), then released by
+    another request before this one looked which items are in reach, so none are."""
+    item = hold(jane)
+    QuarantinedMessage.objects.filter(pk=item.pk).delete()
+    result = quarantine.quarantine_release_item(actor=admin_a, item=item)
+    assert (result.done, result.failed) == (0, [f"#{item.pk}: {GONE}"])
+    assert not Message.objects.exists()
+
+
+@pytest.mark.django_db
 def test_the_console_sends_a_second_click_back_to_the_list_with_the_reason(
     client, admin_a, jane, monkeypatch
 ):
