@@ -74,6 +74,9 @@ class Route:
     # a failure DSN naming each (`address` is the recipient the sender used).
     full: list = field(default_factory=list)  # Principals
     address: str = ""
+    # The addresses in forward_to that are one mailbox's own forward (mailbox id ->
+    # address, full mailboxes' included): they follow that mailbox's copy.
+    forwarded_by: dict[int, str] = field(default_factory=dict)
 
 
 def route_recipient(address: str, size: int) -> tuple[str | None, Route | None]:
@@ -113,7 +116,7 @@ def route_recipient(address: str, size: int) -> tuple[str | None, Route | None]:
     srs_domain = resolution.domain.name if resolution.domain is not None else ""
     return None, Route(
         room, list(resolution.forward_to), tenant_id, srs_domain=srs_domain, full=full,
-        address=address,
+        address=address, forwarded_by=dict(resolution.forwarded_by),
     )  # fmt: skip
 
 
@@ -338,20 +341,26 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
         return verdict.reject
     copies = {pk: verdict.copy_for(pk) for pk in mailboxes}
     copies = {pk: copy for pk, copy in copies.items() if copy is not None}
-    # A route forwards unless the verdict holds the message for it: a quarantined message
-    # (or a rejecting one accepted for a safe-listing recipient) waits for an administrator,
-    # and releasing it delivers to the INBOX only; relaying it on would hand spam we judged
-    # too bad for Junk to another provider under our name. A route one of whose mailboxes
-    # gets its copy anyway (safe list, filter off) forwards as that mailbox would.
+    # Forwards go out unless the verdict holds the message: a quarantined message (or a
+    # rejecting one accepted for a safe-listing recipient) waits for an administrator, and
+    # releasing it delivers to the INBOX only; relaying it on would hand spam we judged
+    # too bad for Junk to another provider under our name. A mailbox's own forward follows
+    # that mailbox's copy (its block and safe lists, filter off, exclusive): it goes when
+    # the mailbox's copy is delivered, Junk included, whatever the other recipients' lists
+    # say; a list's external members follow the verdict alone.
     on_hold = verdict.folder == QUARANTINE
 
-    def forwards_for(route: Route) -> bool:
-        if verdict.discard or not route.forward_to:
-            return False
-        kept = (copies.get(p.pk) for p in route.mailboxes)
-        return not on_hold or any(copy is not None and copy[1] != QUARANTINE for copy in kept)
+    def forwards_for(route: Route) -> list[str]:
+        own = route.forwarded_by
+        sent_on = {
+            address
+            for pk, address in own.items()
+            if (copy := verdict.copy_for(pk)) is not None and copy[1] != QUARANTINE
+        }
+        held = verdict.discard or on_hold
+        return [a for a in route.forward_to if a in sent_on or (a not in own.values() and not held)]
 
-    forwarding = [route for route in routes if forwards_for(route)]
+    forwarding = [(route, addresses) for route in routes if (addresses := forwards_for(route))]
     passing_on = bool(forwarding) or (not verdict.discard and any(r.report_domain for r in routes))
     if not copies and not passing_on:
         if verdict.blocked and not verdict.discard:
@@ -407,8 +416,8 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
                 queue_id=message.queue_id,
                 routed_to=routed_to,
             )
-        for route in forwarding:
-            for address in route.forward_to:
+        for route, addresses in forwarding:
+            for address in addresses:
                 forwards[(route.tenant_id, route.srs_domain, address)] = None
         by_sender: dict[tuple[int | None, str], list[str]] = {}
         for tenant_id, srs_domain, address in forwards:

@@ -236,3 +236,46 @@ def test_a_mailbox_without_an_address_is_held_under_its_own_recipient_not_anothe
     )
     assert held["bob"].domain == "b.test"
     assert (held["jane"].recipient, held["jane"].owner) == ("jane@example.test",) * 2
+
+
+def test_a_mailbox_that_blocks_the_sender_forwards_nothing(inbound, mailboxes):
+    """Jane's block list (or exclusive) keeps the sender out of her mailbox; her forward
+    sent the message on anyway, so the block only hid it from her here."""
+    from apps.queue.models import QueuedMessage
+
+    _forwarding_profile(mailboxes, "jane", "jane@home.example")
+    SenderListEntry.objects.create(
+        mailbox=mailboxes["jane"],
+        tenant_id=mailboxes["jane"].tenant_id,
+        list="blacklist",
+        value="remote.test",
+    )
+    code, reply = _send(inbound, ["jane@example.test"], HAM)
+    assert code == 550 and reply.startswith(b"5.7.1 Message refused"), reply
+    assert not QueuedMessage.objects.exists()
+    assert not Message.objects.exists()
+
+
+def test_a_held_members_forward_does_not_go_out_with_a_safe_listing_members_copy(
+    inbound, mailboxes, make_principal, tenant_a
+):
+    """One group, two members: jane safe-lists the sender (her copy goes to her INBOX),
+    joe's copy is held and he forwards. The forward is joe's: it waits with his copy,
+    whatever jane's list says."""
+    from apps.queue.models import QueuedMessage
+
+    team = make_principal(name="team", tenant=tenant_a, type="group", roles=())
+    team.emails.create(address="team@example.test")
+    for name in ("jane", "joe"):
+        mailboxes[name].member_of.add(team)
+    _forwarding_profile(mailboxes, "joe", "joe@home.example")
+    SenderListEntry.objects.create(
+        mailbox=mailboxes["jane"],
+        tenant_id=mailboxes["jane"].tenant_id,
+        list="safelist",
+        value="remote.test",
+    )
+    assert _send(inbound, ["team@example.test"])[0] == 250
+    assert Message.objects.get().principal == mailboxes["jane"]
+    assert QuarantinedMessage.objects.get().mailbox == mailboxes["joe"]
+    assert not QueuedMessage.objects.exists()
