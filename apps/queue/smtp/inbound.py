@@ -436,20 +436,27 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
                 data=verdict.data,
                 tenant_id=tenant_id,
             )
-        _report_full_members(message, routes)
+        _report_full_members(message, routes, verdict)
     return None
 
 
-def _report_full_members(message: InboundMessage, routes: list[Route]) -> None:
+def _report_full_members(
+    message: InboundMessage, routes: list[Route], verdict: ScanVerdict
+) -> None:
     """A failure DSN to the sender naming each list member whose mailbox was full (the
     other members got the message); none for a null sender. One per tenant: a queued
     DSN is its tenant's message (raw bytes in its console), so it names no other
-    tenant's members."""
+    tenant's members. Only members whose copy would have been delivered are named: a
+    message the filter holds or drops for them (or from a sender they block) sends no
+    report, which would be backscatter to the address spam forges."""
     from apps.queue.delivery import send_over_quota_dsn
 
     by_tenant: dict[int | None, list] = {}
     for route in routes:
         for principal in route.full:
+            copy = verdict.copy_for(principal.pk)
+            if copy is None or copy[1] == QUARANTINE:
+                continue
             by_tenant.setdefault(principal.tenant_id, []).append((route.address, principal))
     for tenant_id, left_out in by_tenant.items():
         send_over_quota_dsn(

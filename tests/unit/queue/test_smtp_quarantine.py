@@ -279,3 +279,25 @@ def test_a_held_members_forward_does_not_go_out_with_a_safe_listing_members_copy
     assert Message.objects.get().principal == mailboxes["jane"]
     assert QuarantinedMessage.objects.get().mailbox == mailboxes["joe"]
     assert not QueuedMessage.objects.exists()
+
+
+def test_a_held_message_sends_no_mailbox_full_report_to_its_sender(
+    inbound, mailboxes, make_principal, tenant_a
+):
+    """A group member's mailbox is full: the sender of a message we hold as spam is not
+    sent a failure report (backscatter to an address spam forges, naming our member)."""
+    from apps.queue.models import QueuedMessage
+
+    team = make_principal(name="team", tenant=tenant_a, type="group", roles=())
+    team.emails.create(address="team@example.test")
+    for name in ("jane", "joe"):
+        mailboxes[name].member_of.add(team)
+    assert _send(inbound, ["jane@example.test"], HAM)[0] == 250  # her quota's worth
+    Principal.objects.filter(pk=mailboxes["jane"].pk).update(quota=10)
+    assert _send(inbound, ["team@example.test"])[0] == 250
+    assert QuarantinedMessage.objects.get().mailbox == mailboxes["joe"]
+    assert not QueuedMessage.objects.exists()
+    # A message delivered to joe still reports jane's full mailbox to its sender.
+    assert _send(inbound, ["team@example.test"], HAM)[0] == 250
+    [dsn] = QueuedMessage.objects.all()
+    assert dsn.return_path == ""
