@@ -201,7 +201,8 @@ def scan_inbound(
     rejecting verdict is refused with 550 5.7.1 naming why, a discarding one is accepted
     and dropped. The authentication outcome is recorded for our outgoing DMARC
     aggregate reports, rejected mail included. MAILADMIN_SPAM_FILTER=false skips all
-    of it (the mailboxes' sender lists included). Runs in the listener's database pool
+    of it (the mailboxes' sender lists included) but the removal of the headers a sender
+    forged in our name. Runs in the listener's database pool
     (blocking I/O is fine) inside no transaction.
 
     The recipients' (`mailbox_ids`) block and safe lists are honoured per copy: a
@@ -225,7 +226,7 @@ def scan_inbound(
     from apps.spamfilter.services import scan, strip_forged_headers
 
     if not settings.MAILADMIN_SPAM_FILTER:
-        return ScanVerdict(data=message.data)
+        return ScanVerdict(data=strip_forged_headers(message.data))
     # One scan serves every copy: a lone recipient's own Bayes model (once it has learned
     # enough, else the global one) judges its mail; several share the global model.
     recipients = set(mailbox_ids)
