@@ -15,8 +15,10 @@ deleted on the server only after that transaction committed (a deletion that did
 happen is done by the next run).
 
 What happens to a message:
-- stored, held, or discarded by the filter: a success entry; remembered;
-- refused for good (a rejecting verdict, a blocked sender, over MAILADMIN_MAX_MESSAGE_SIZE
+- stored, held, or discarded by the filter: a success entry; remembered. A message the
+  MX would refuse (a rejecting verdict) is held in the quarantine: no client is there to
+  hear a 550, and the remote mailbox is the one nobody reads;
+- refused for good (a blocked sender, MIME nested too deep, over MAILADMIN_MAX_MESSAGE_SIZE
   (not downloaded), header too large, the mailbox unknown): a failed entry; remembered,
   left on the server;
 - refused for now (the mailbox is full, a database error): a failed entry; not
@@ -871,7 +873,7 @@ def _process(
         judged_hop=client_hop(data),  # the message as fetched: our Received line is no hop
     )
     try:
-        verdict = scan_inbound(message, [job.mailbox_id], report_authentication=False)
+        verdict = scan_inbound(message, [job.mailbox_id], report_authentication=False, refuse=False)
         claim.check()  # retrieving and scanning a big message takes a while
         with transaction.atomic():
             refusal = store_inbound(message, [route], verdict)

@@ -190,6 +190,7 @@ def scan_inbound(
     mailbox_ids: list[int] | tuple = (),
     *,
     report_authentication: bool = True,
+    refuse: bool = True,
 ) -> ScanVerdict:
     """The spam filter's hook: every inbound message passes here before it is stored.
 
@@ -222,6 +223,10 @@ def scan_inbound(
     (fetch jobs: we were not the sender's receiving MTA; the client judged is the one a
     Received line of the remote provider names, which a domain owner should not be sent
     as if we had seen it connect).
+
+    `refuse=False` (fetch jobs: no client is there to hear a 550) holds a message the
+    filter would refuse in the quarantine, as it does for the other recipients of one a
+    safe-listing recipient accepts.
     """
     from apps.spamfilter.services import scan, strip_forged_headers
 
@@ -266,7 +271,7 @@ def scan_inbound(
         "reasons": list(verdict.reasons),
     }
     if verdict.action == "reject":
-        if safe or unfiltered:  # accepted for them; held, never delivered, for the others
+        if safe or unfiltered or not refuse:  # accepted for them; held for the others
             return ScanVerdict(data=data, **held, **listed)
         why = "; ".join(verdict.reasons) or "message refused by the spam filter"
         return ScanVerdict(data=message.data, reject=f"550 5.7.1 {_one_line(why)}")
