@@ -64,6 +64,7 @@ from apps.queue.smtp.inbound import (
 from apps.queue.smtp.server import HEADER_TOO_LARGE, is_loopback, queue_id
 from apps.queue.tls_policy import client_context
 from apps.spamfilter.received import client_hop
+from apps.store.headers import clean
 from apps.telemetry.events import emit
 from mailadmin.core.progress import Outcome, Progress
 
@@ -523,17 +524,21 @@ class RunResult:
 
 
 def _summary(data: bytes) -> tuple[str, str, str]:
-    """(Message-ID, Subject, Return-Path address) of a message's header section."""
+    """(Message-ID, Subject, Return-Path address) of a message's header section, as
+    storable text (PostgreSQL refuses a NUL: the entry, and so the message, would fail
+    on every run); a Return-Path with a control character or space is no address."""
     head = data[: min(header_end(data), 256 * 1024)]
     try:
         headers = BytesHeaderParser(policy=default_policy).parsebytes(head)
-        message_id = str(headers.get("Message-ID", "") or "").strip()[:998]
-        subject = " ".join(str(headers.get("Subject", "") or "").split())[:998]
+        message_id = clean(str(headers.get("Message-ID", "") or ""), 998)
+        subject = clean(str(headers.get("Subject", "") or ""), 998)
         return_path = str(headers.get("Return-Path", "") or "")
     except Exception:  # an undecodable header still gets fetched
         return "", "", ""
     address = return_path.strip().strip("<>").strip()
-    return message_id, subject, address[:320] if "@" in address else ""
+    if "@" not in address or any(ord(c) < 0x21 or ord(c) == 0x7F for c in address):
+        return message_id, subject, ""
+    return message_id, subject, address[:320]
 
 
 def claim(job_id: int, *, lease: timedelta) -> FetchJob | None:

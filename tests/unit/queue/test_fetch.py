@@ -841,3 +841,20 @@ def test_a_run_under_way_keeps_a_short_lease(imap, remote, make_job, monkeypatch
     run(job)
     assert 0 < leases[0].total_seconds() <= fetch_services.FETCH_LEASE_SECONDS
     assert Message.objects.count() == 1
+
+
+def test_a_nul_in_the_subject_message_id_or_return_path_does_not_stop_the_fetch(
+    imap, remote, make_job, mailboxes
+):
+    """PostgreSQL refuses NUL in text: the monitoring entry's copy of these fields failed
+    to save, the message was deferred as a temporary error and fetched again every run,
+    for ever (the entry of that failure failed the same way)."""
+    odd = HAM.replace(b"Subject: Lunch", b"Subject: Lu\x00nch")
+    odd = odd.replace(b"Return-Path: <sender@", b"Return-Path: <sen\x00der@")
+    remote.add(odd.replace(b"<lunch-1@", b"<lu\x00nch-1@"))
+    job = make_job(imap)
+    assert run(job).message == "1 message(s) fetched, 0 failed."
+    entry = FetchEntry.objects.get()
+    assert (entry.status, entry.subject) == ("success", "Lu nch on Thursday")
+    assert "\x00" not in entry.message_id + entry.sender
+    assert len(stored(mailboxes["jane"])) == 1
