@@ -20,6 +20,7 @@ from aiosmtpd.smtp import SMTP, Session
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from apps.queue.smtp.headers import (
     header_end,
@@ -183,6 +184,9 @@ BLOCKED_SENDER = "550 5.7.1 Message refused: the recipient does not accept mail 
 SAFELISTED = b"X-Spam-Sender-List: SAFELISTED\r\n"
 UNVERIFIED = b"X-Spam-Sender-List: UNVERIFIED; "  # + why the safe list was not applied
 DISPOSITIONS = {"reject": "reject", "quarantine": "quarantine", "discard": "reject"}
+# What makes a scan fail for now (the client is told 451); any other error the scan
+# raises is one these bytes would meet again: the message is held in the quarantine.
+OUTAGES = (DatabaseError, RedisError, OSError)
 
 
 def scan_inbound(
@@ -224,6 +228,10 @@ def scan_inbound(
     Received line of the remote provider names, which a domain owner should not be sent
     as if we had seen it connect).
 
+    A scan that fails on the message itself (not an outage: OUTAGES) holds it in the
+    quarantine of every recipient, with why: a 451 would have the sender retry the same
+    bytes into the same failure for days.
+
     `refuse=False` (fetch jobs: no client is there to hear a 550) holds a message the
     filter would refuse in the quarantine, as it does for the other recipients of one a
     safe-listing recipient accepts.
@@ -250,6 +258,15 @@ def scan_inbound(
         )
     except MimeTooDeep as exc:  # refused for good, as Postfix does past mime_nesting_limit
         return ScanVerdict(data=message.data, reject=f"{MIME_TOO_DEEP} {exc.message}")
+    except OUTAGES:
+        raise  # the client hears 451 and tries again later
+    except Exception as exc:  # noqa: BLE001 - a bug met by these bytes: it would meet it again
+        log.exception("the spam filter could not scan %s", message.queue_id)
+        why = f"the spam filter could not scan this message ({type(exc).__name__})"
+        emit("spam.verdict", message.trace_id, score=0.0, action="quarantine", error=why)
+        return ScanVerdict(
+            data=strip_forged_headers(message.data), folder=QUARANTINE, reasons=[why]
+        )
     emit("spam.verdict", message.trace_id, score=verdict.score, action=verdict.action)
     if report_authentication:
         _record_authentication(message, verdict)

@@ -301,3 +301,31 @@ def test_a_held_message_sends_no_mailbox_full_report_to_its_sender(
     assert _send(inbound, ["team@example.test"], HAM)[0] == 250
     [dsn] = QueuedMessage.objects.all()
     assert dsn.return_path == ""
+
+
+def test_a_message_the_scan_fails_on_is_held_not_deferred_for_ever(inbound, mailboxes, monkeypatch):
+    """A scan that raises on some message (a bug, not an outage) answered 451, and the
+    sender's server retried the same bytes into the same bug for days. The message is
+    held for an administrator, with why; an outage (the database) is still a 451."""
+    from django.db import DatabaseError
+
+    from apps.spamfilter import checks
+
+    def broken(context):
+        raise ValueError("a check tripped over this message")
+
+    monkeypatch.setattr(checks, "run_checks", broken)
+    code, _ = _send(inbound, ["jane@example.test"], HAM)
+    assert code == 250
+    assert not Message.objects.exists()
+    [held] = QuarantinedMessage.objects.all()
+    assert held.mailbox == mailboxes["jane"]
+    assert held.reasons == ["the spam filter could not scan this message (ValueError)"]
+    assert blobs.read(held.blob_hash).endswith(HAM)
+
+    def outage(context):
+        raise DatabaseError("connection lost")
+
+    monkeypatch.setattr(checks, "run_checks", outage)
+    assert _send(inbound, ["jane@example.test"], HAM)[0] == 451
+    assert QuarantinedMessage.objects.count() == 1
