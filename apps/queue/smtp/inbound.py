@@ -195,6 +195,7 @@ def scan_inbound(
     *,
     report_authentication: bool = True,
     refuse: bool = True,
+    full_ids: list[int] | tuple = (),
 ) -> ScanVerdict:
     """The spam filter's hook: every inbound message passes here before it is stored.
 
@@ -232,6 +233,10 @@ def scan_inbound(
     quarantine of every recipient, with why: a 451 would have the sender retry the same
     bytes into the same failure for days.
 
+    `full_ids`: recipients left out because their mailbox is full; their lists are
+    looked up too (they decide the mailbox's forward and whether a report names it),
+    Bayes is not theirs.
+
     `refuse=False` (fetch jobs: no client is there to hear a 550) holds a message the
     filter would refuse in the quarantine, as it does for the other recipients of one a
     safe-listing recipient accepts.
@@ -252,7 +257,7 @@ def scan_inbound(
             env_rcpt_to=message.recipients,
             is_tls=message.tls,
             bayes_account_id=next(iter(recipients)) if len(recipients) == 1 else None,
-            recipient_mailboxes=list(mailbox_ids),
+            recipient_mailboxes=list(dict.fromkeys([*mailbox_ids, *full_ids])),
             judged_hop=message.judged_hop,
             smtputf8=message.smtputf8,
         )
@@ -350,7 +355,9 @@ def _record_authentication(message: InboundMessage, verdict) -> None:
 def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
     """Store and forward one accepted message; a refusal reply, or None when done."""
     mailboxes = [p.pk for route in routes for p in route.mailboxes]
-    return store_inbound(message, routes, scan_inbound(message, list(dict.fromkeys(mailboxes))))
+    full = [p.pk for route in routes for p in route.full]
+    verdict = scan_inbound(message, list(dict.fromkeys(mailboxes)), full_ids=full)
+    return store_inbound(message, routes, verdict)
 
 
 def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVerdict) -> str | None:

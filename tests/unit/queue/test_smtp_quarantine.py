@@ -329,3 +329,29 @@ def test_a_message_the_scan_fails_on_is_held_not_deferred_for_ever(inbound, mail
     monkeypatch.setattr(checks, "run_checks", outage)
     assert _send(inbound, ["jane@example.test"], HAM)[0] == 451
     assert QuarantinedMessage.objects.count() == 1
+
+
+def test_a_full_member_that_blocks_the_sender_is_neither_forwarded_to_nor_reported(
+    inbound, mailboxes, make_principal, tenant_a
+):
+    """Jane's mailbox is full, so the scan was never asked about her lists: the sender
+    she blocks got her forward and a report naming her."""
+    from apps.queue.models import QueuedMessage
+
+    team = make_principal(name="team", tenant=tenant_a, type="group", roles=())
+    team.emails.create(address="team@example.test")
+    for name in ("jane", "joe"):
+        mailboxes[name].member_of.add(team)
+    _forwarding_profile(mailboxes, "jane", "jane@home.example")
+    SenderListEntry.objects.create(
+        mailbox=mailboxes["jane"],
+        tenant_id=mailboxes["jane"].tenant_id,
+        list="blacklist",
+        value="remote.test",
+    )
+    assert _send(inbound, ["joe@example.test"], HAM)[0] == 250  # a quota's worth for jane:
+    Message.objects.filter(principal=mailboxes["joe"]).update(principal=mailboxes["jane"])
+    Principal.objects.filter(pk=mailboxes["jane"].pk).update(quota=10)
+    assert _send(inbound, ["team@example.test"], HAM)[0] == 250
+    assert Message.objects.filter(principal=mailboxes["joe"]).count() == 1
+    assert not QueuedMessage.objects.exists()
