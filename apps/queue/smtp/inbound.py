@@ -34,6 +34,7 @@ from apps.queue.smtp.server import (
     address_encoding_error,
     peer_ip,
 )
+from apps.spamfilter.rules import RulesError
 from apps.telemetry.events import emit
 from mailadmin.converters import digits
 from mailadmin.mime import MimeTooDeep
@@ -184,9 +185,11 @@ BLOCKED_SENDER = "550 5.7.1 Message refused: the recipient does not accept mail 
 SAFELISTED = b"X-Spam-Sender-List: SAFELISTED\r\n"
 UNVERIFIED = b"X-Spam-Sender-List: UNVERIFIED; "  # + why the safe list was not applied
 DISPOSITIONS = {"reject": "reject", "quarantine": "quarantine", "discard": "reject"}
-# What makes a scan fail for now (the client is told 451); any other error the scan
-# raises is one these bytes would meet again: the message is held in the quarantine.
-OUTAGES = (DatabaseError, RedisError, OSError)
+# What makes a scan fail for now (the client is told 451): the database, Redis, the
+# network or disk, a rules file no process here could load (every message would fail
+# until an administrator fixes it); any other error the scan raises is one these bytes
+# would meet again: the message is held in the quarantine.
+OUTAGES = (DatabaseError, RedisError, OSError, RulesError)
 
 
 def scan_inbound(

@@ -331,6 +331,21 @@ def test_a_message_the_scan_fails_on_is_held_not_deferred_for_ever(inbound, mail
     assert QuarantinedMessage.objects.count() == 1
 
 
+def test_a_rules_file_no_process_could_load_is_an_outage_not_a_verdict(
+    inbound, mailboxes, monkeypatch
+):
+    """A listener started on a refused rules file fails every scan until an administrator
+    fixes the file: the senders are told to come back (451), not every message held."""
+    from apps.spamfilter import rules
+
+    def refused():
+        raise rules.RulesError("rules.yaml: tag FOO defined twice")
+
+    monkeypatch.setattr(rules, "bundled", refused)
+    assert _send(inbound, ["jane@example.test"], HAM)[0] == 451
+    assert not QuarantinedMessage.objects.exists()
+
+
 def test_a_full_member_that_blocks_the_sender_is_neither_forwarded_to_nor_reported(
     inbound, mailboxes, make_principal, tenant_a
 ):
