@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from aiosmtpd.smtp import SMTP, Session
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, InterfaceError, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -189,7 +189,7 @@ DISPOSITIONS = {"reject": "reject", "quarantine": "quarantine", "discard": "reje
 # network or disk, a rules file no process here could load (every message would fail
 # until an administrator fixes it); any other error the scan raises is one these bytes
 # would meet again: the message is held in the quarantine.
-OUTAGES = (DatabaseError, RedisError, OSError, RulesError)
+OUTAGES = (DatabaseError, InterfaceError, RedisError, OSError, RulesError)
 
 
 def scan_inbound(

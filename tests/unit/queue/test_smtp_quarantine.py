@@ -331,6 +331,21 @@ def test_a_message_the_scan_fails_on_is_held_not_deferred_for_ever(inbound, mail
     assert QuarantinedMessage.objects.count() == 1
 
 
+def test_a_closed_database_connection_is_an_outage_not_a_verdict(inbound, mailboxes, monkeypatch):
+    """InterfaceError (a connection closed under the scan) is no DatabaseError in Django:
+    it is as temporary as one, so the sender is told 451, not the message held."""
+    from django.db import InterfaceError
+
+    from apps.spamfilter import checks
+
+    def closed(context):
+        raise InterfaceError("connection already closed")
+
+    monkeypatch.setattr(checks, "run_checks", closed)
+    assert _send(inbound, ["jane@example.test"], HAM)[0] == 451
+    assert not QuarantinedMessage.objects.exists()
+
+
 def test_a_rules_file_no_process_could_load_is_an_outage_not_a_verdict(
     inbound, mailboxes, monkeypatch
 ):
