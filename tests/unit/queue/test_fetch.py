@@ -858,3 +858,20 @@ def test_a_nul_in_the_subject_message_id_or_return_path_does_not_stop_the_fetch(
     assert (entry.status, entry.subject) == ("success", "Lu nch on Thursday")
     assert "\x00" not in entry.message_id + entry.sender
     assert len(stored(mailboxes["jane"])) == 1
+
+
+def test_a_message_the_scan_fails_on_is_held_not_fetched_again_every_run(
+    imap, remote, make_job, mailboxes, monkeypatch
+):
+    from apps.spamfilter import checks
+
+    def broken(context):
+        raise ValueError("a check tripped over this message")
+
+    monkeypatch.setattr(checks, "run_checks", broken)
+    remote.add(HAM)
+    job = make_job(imap)
+    assert run(job).message == "1 message(s) fetched, 0 failed."
+    assert QuarantinedMessage.objects.get().mailbox == mailboxes["jane"]
+    assert FetchEntry.objects.get().reason.startswith("Held in the quarantine")
+    assert run(job).message == "0 message(s) fetched, 0 failed."
