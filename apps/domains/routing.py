@@ -17,7 +17,7 @@ def alias_target(domain_name: str) -> Principal | None:
     return row.domain if row is not None else None
 
 
-# Load principals with this select_related so forwarding_addresses needs no query.
+# Load principals with this select_related so forwarding_by_mailbox needs no query.
 WITH_PROFILE = "mailbox_profile"
 
 
@@ -31,15 +31,16 @@ def catch_all_owner(domain: Principal) -> Principal | None:
     return row.target if row is not None else None
 
 
-def forwarding_addresses(mailboxes: Iterable[Principal]) -> list[str]:
-    """The addresses the given mailboxes forward to (emailForwardingAddress), each once.
-    Reads each principal's mailbox profile, loaded with it (select_related WITH_PROFILE)."""
-    found: list[str] = []
+def forwarding_by_mailbox(mailboxes: Iterable[Principal]) -> dict[int, str]:
+    """{mailbox id: the address it forwards to (emailForwardingAddress)} for the mailboxes
+    that forward. Reads each principal's mailbox profile, loaded with it (select_related
+    WITH_PROFILE)."""
+    found: dict[int, str] = {}
     for principal in mailboxes:
         try:
             forward = principal.mailbox_profile.forwarding_address
         except MailboxProfile.DoesNotExist:
             continue
-        if forward and forward not in found:
-            found.append(forward)
+        if forward:
+            found[principal.pk] = forward
     return found

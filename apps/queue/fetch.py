@@ -15,8 +15,10 @@ deleted on the server only after that transaction committed (a deletion that did
 happen is done by the next run).
 
 What happens to a message:
-- stored, held, or discarded by the filter: a success entry; remembered;
-- refused for good (a rejecting verdict, a blocked sender, over MAILADMIN_MAX_MESSAGE_SIZE
+- stored, held, or discarded by the filter: a success entry; remembered. A message the
+  MX would refuse (a rejecting verdict) is held in the quarantine: no client is there to
+  hear a 550, and the remote mailbox is the one nobody reads;
+- refused for good (a blocked sender, MIME nested too deep, over MAILADMIN_MAX_MESSAGE_SIZE
   (not downloaded), header too large, the mailbox unknown): a failed entry; remembered,
   left on the server;
 - refused for now (the mailbox is full, a database error): a failed entry; not
@@ -62,6 +64,7 @@ from apps.queue.smtp.inbound import (
 from apps.queue.smtp.server import HEADER_TOO_LARGE, is_loopback, queue_id
 from apps.queue.tls_policy import client_context
 from apps.spamfilter.received import client_hop
+from apps.store.headers import clean
 from apps.telemetry.events import emit
 from mailadmin.core.progress import Outcome, Progress
 
@@ -521,17 +524,21 @@ class RunResult:
 
 
 def _summary(data: bytes) -> tuple[str, str, str]:
-    """(Message-ID, Subject, Return-Path address) of a message's header section."""
+    """(Message-ID, Subject, Return-Path address) of a message's header section, as
+    storable text (PostgreSQL refuses a NUL: the entry, and so the message, would fail
+    on every run); a Return-Path with a control character or space is no address."""
     head = data[: min(header_end(data), 256 * 1024)]
     try:
         headers = BytesHeaderParser(policy=default_policy).parsebytes(head)
-        message_id = str(headers.get("Message-ID", "") or "").strip()[:998]
-        subject = " ".join(str(headers.get("Subject", "") or "").split())[:998]
+        message_id = clean(str(headers.get("Message-ID", "") or ""), 998)
+        subject = clean(str(headers.get("Subject", "") or ""), 998)
         return_path = str(headers.get("Return-Path", "") or "")
     except Exception:  # an undecodable header still gets fetched
         return "", "", ""
     address = return_path.strip().strip("<>").strip()
-    return message_id, subject, address[:320] if "@" in address else ""
+    if "@" not in address or any(ord(c) < 0x21 or ord(c) == 0x7F for c in address):
+        return message_id, subject, ""
+    return message_id, subject, address[:320]
 
 
 def claim(job_id: int, *, lease: timedelta) -> FetchJob | None:
@@ -871,7 +878,7 @@ def _process(
         judged_hop=client_hop(data),  # the message as fetched: our Received line is no hop
     )
     try:
-        verdict = scan_inbound(message, [job.mailbox_id], report_authentication=False)
+        verdict = scan_inbound(message, [job.mailbox_id], report_authentication=False, refuse=False)
         claim.check()  # retrieving and scanning a big message takes a while
         with transaction.atomic():
             refusal = store_inbound(message, [route], verdict)

@@ -65,6 +65,10 @@ class Resolution:
     domain: Principal | None = field(default=None, compare=False, repr=False)
     # An SRS address of ours that does not reverse (forged, damaged, expired): why.
     srs_error: str = ""
+    # The addresses in `forward_to` that are a mailbox's own forward (mailbox id ->
+    # address), not the recipient's (a list's external members): such a copy goes out
+    # only when that mailbox's own copy would be delivered (its block and safe lists).
+    forwarded_by: dict[int, str] = field(default_factory=dict)
 
 
 class UnknownRecipient(InvalidAddress):
@@ -125,11 +129,22 @@ def resolve(address: str) -> Resolution | None:
     mailboxes, forward_to = expand(owner)
     # Mailboxes with a forwarding address (the provisioning API's emailForwardingAddress)
     # keep their copy and send one on.
-    for forward in routing.forwarding_addresses(mailboxes):
+    external = set(forward_to)
+    forwarded_by = {
+        pk: forward
+        for pk, forward in routing.forwarding_by_mailbox(mailboxes).items()
+        if forward not in external
+    }
+    for forward in forwarded_by.values():
         if forward not in forward_to:
             forward_to.append(forward)
     return Resolution(
-        address=normalized, known=True, mailboxes=mailboxes, forward_to=forward_to, domain=domain
+        address=normalized,
+        known=True,
+        mailboxes=mailboxes,
+        forward_to=forward_to,
+        domain=domain,
+        forwarded_by=forwarded_by,
     )
 
 

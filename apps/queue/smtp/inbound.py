@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 from aiosmtpd.smtp import SMTP, Session
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, InterfaceError, transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from apps.queue.smtp.headers import (
     header_end,
@@ -33,6 +34,7 @@ from apps.queue.smtp.server import (
     address_encoding_error,
     peer_ip,
 )
+from apps.spamfilter.rules import RulesError
 from apps.telemetry.events import emit
 from mailadmin.converters import digits
 from mailadmin.mime import MimeTooDeep
@@ -74,6 +76,9 @@ class Route:
     # a failure DSN naming each (`address` is the recipient the sender used).
     full: list = field(default_factory=list)  # Principals
     address: str = ""
+    # The addresses in forward_to that are one mailbox's own forward (mailbox id ->
+    # address, full mailboxes' included): they follow that mailbox's copy.
+    forwarded_by: dict[int, str] = field(default_factory=dict)
 
 
 def route_recipient(address: str, size: int) -> tuple[str | None, Route | None]:
@@ -113,7 +118,7 @@ def route_recipient(address: str, size: int) -> tuple[str | None, Route | None]:
     srs_domain = resolution.domain.name if resolution.domain is not None else ""
     return None, Route(
         room, list(resolution.forward_to), tenant_id, srs_domain=srs_domain, full=full,
-        address=address,
+        address=address, forwarded_by=dict(resolution.forwarded_by),
     )  # fmt: skip
 
 
@@ -180,6 +185,11 @@ BLOCKED_SENDER = "550 5.7.1 Message refused: the recipient does not accept mail 
 SAFELISTED = b"X-Spam-Sender-List: SAFELISTED\r\n"
 UNVERIFIED = b"X-Spam-Sender-List: UNVERIFIED; "  # + why the safe list was not applied
 DISPOSITIONS = {"reject": "reject", "quarantine": "quarantine", "discard": "reject"}
+# What makes a scan fail for now (the client is told 451): the database, Redis, the
+# network or disk, a rules file no process here could load (every message would fail
+# until an administrator fixes it); any other error the scan raises is one these bytes
+# would meet again: the message is held in the quarantine.
+OUTAGES = (DatabaseError, InterfaceError, RedisError, OSError, RulesError)
 
 
 def scan_inbound(
@@ -187,6 +197,8 @@ def scan_inbound(
     mailbox_ids: list[int] | tuple = (),
     *,
     report_authentication: bool = True,
+    refuse: bool = True,
+    full_ids: list[int] | tuple = (),
 ) -> ScanVerdict:
     """The spam filter's hook: every inbound message passes here before it is stored.
 
@@ -198,7 +210,8 @@ def scan_inbound(
     rejecting verdict is refused with 550 5.7.1 naming why, a discarding one is accepted
     and dropped. The authentication outcome is recorded for our outgoing DMARC
     aggregate reports, rejected mail included. MAILADMIN_SPAM_FILTER=false skips all
-    of it (the mailboxes' sender lists included). Runs in the listener's database pool
+    of it (the mailboxes' sender lists included) but the removal of the headers a sender
+    forged in our name. Runs in the listener's database pool
     (blocking I/O is fine) inside no transaction.
 
     The recipients' (`mailbox_ids`) block and safe lists are honoured per copy: a
@@ -218,11 +231,23 @@ def scan_inbound(
     (fetch jobs: we were not the sender's receiving MTA; the client judged is the one a
     Received line of the remote provider names, which a domain owner should not be sent
     as if we had seen it connect).
+
+    A scan that fails on the message itself (not an outage: OUTAGES) holds it in the
+    quarantine of every recipient, with why: a 451 would have the sender retry the same
+    bytes into the same failure for days.
+
+    `full_ids`: recipients left out because their mailbox is full; their lists are
+    looked up too (they decide the mailbox's forward and whether a report names it),
+    Bayes is not theirs.
+
+    `refuse=False` (fetch jobs: no client is there to hear a 550) holds a message the
+    filter would refuse in the quarantine, as it does for the other recipients of one a
+    safe-listing recipient accepts.
     """
     from apps.spamfilter.services import scan, strip_forged_headers
 
     if not settings.MAILADMIN_SPAM_FILTER:
-        return ScanVerdict(data=message.data)
+        return ScanVerdict(data=strip_forged_headers(message.data))
     # One scan serves every copy: a lone recipient's own Bayes model (once it has learned
     # enough, else the global one) judges its mail; several share the global model.
     recipients = set(mailbox_ids)
@@ -235,12 +260,21 @@ def scan_inbound(
             env_rcpt_to=message.recipients,
             is_tls=message.tls,
             bayes_account_id=next(iter(recipients)) if len(recipients) == 1 else None,
-            recipient_mailboxes=list(mailbox_ids),
+            recipient_mailboxes=list(dict.fromkeys([*mailbox_ids, *full_ids])),
             judged_hop=message.judged_hop,
             smtputf8=message.smtputf8,
         )
     except MimeTooDeep as exc:  # refused for good, as Postfix does past mime_nesting_limit
         return ScanVerdict(data=message.data, reject=f"{MIME_TOO_DEEP} {exc.message}")
+    except OUTAGES:
+        raise  # the client hears 451 and tries again later
+    except Exception as exc:  # noqa: BLE001 - a bug met by these bytes: it would meet it again
+        log.exception("the spam filter could not scan %s", message.queue_id)
+        why = f"the spam filter could not scan this message ({type(exc).__name__})"
+        emit("spam.verdict", message.trace_id, score=0.0, action="quarantine", error=why)
+        return ScanVerdict(
+            data=strip_forged_headers(message.data), folder=QUARANTINE, reasons=[why]
+        )
     emit("spam.verdict", message.trace_id, score=verdict.score, action=verdict.action)
     if report_authentication:
         _record_authentication(message, verdict)
@@ -262,7 +296,7 @@ def scan_inbound(
         "reasons": list(verdict.reasons),
     }
     if verdict.action == "reject":
-        if safe or unfiltered:  # accepted for them; held, never delivered, for the others
+        if safe or unfiltered or not refuse:  # accepted for them; held for the others
             return ScanVerdict(data=data, **held, **listed)
         why = "; ".join(verdict.reasons) or "message refused by the spam filter"
         return ScanVerdict(data=message.data, reject=f"550 5.7.1 {_one_line(why)}")
@@ -324,7 +358,9 @@ def _record_authentication(message: InboundMessage, verdict) -> None:
 def deliver_inbound(message: InboundMessage, routes: list[Route]) -> str | None:
     """Store and forward one accepted message; a refusal reply, or None when done."""
     mailboxes = [p.pk for route in routes for p in route.mailboxes]
-    return store_inbound(message, routes, scan_inbound(message, list(dict.fromkeys(mailboxes))))
+    full = [p.pk for route in routes for p in route.full]
+    verdict = scan_inbound(message, list(dict.fromkeys(mailboxes)), full_ids=full)
+    return store_inbound(message, routes, verdict)
 
 
 def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVerdict) -> str | None:
@@ -338,20 +374,26 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
         return verdict.reject
     copies = {pk: verdict.copy_for(pk) for pk in mailboxes}
     copies = {pk: copy for pk, copy in copies.items() if copy is not None}
-    # A route forwards unless the verdict holds the message for it: a quarantined message
-    # (or a rejecting one accepted for a safe-listing recipient) waits for an administrator,
-    # and releasing it delivers to the INBOX only; relaying it on would hand spam we judged
-    # too bad for Junk to another provider under our name. A route one of whose mailboxes
-    # gets its copy anyway (safe list, filter off) forwards as that mailbox would.
+    # Forwards go out unless the verdict holds the message: a quarantined message (or a
+    # rejecting one accepted for a safe-listing recipient) waits for an administrator, and
+    # releasing it delivers to the INBOX only; relaying it on would hand spam we judged
+    # too bad for Junk to another provider under our name. A mailbox's own forward follows
+    # that mailbox's copy (its block and safe lists, filter off, exclusive): it goes when
+    # the mailbox's copy is delivered, Junk included, whatever the other recipients' lists
+    # say; a list's external members follow the verdict alone.
     on_hold = verdict.folder == QUARANTINE
 
-    def forwards_for(route: Route) -> bool:
-        if verdict.discard or not route.forward_to:
-            return False
-        kept = (copies.get(p.pk) for p in route.mailboxes)
-        return not on_hold or any(copy is not None and copy[1] != QUARANTINE for copy in kept)
+    def forwards_for(route: Route) -> list[str]:
+        own = route.forwarded_by
+        sent_on = {
+            address
+            for pk, address in own.items()
+            if (copy := verdict.copy_for(pk)) is not None and copy[1] != QUARANTINE
+        }
+        held = verdict.discard or on_hold
+        return [a for a in route.forward_to if a in sent_on or (a not in own.values() and not held)]
 
-    forwarding = [route for route in routes if forwards_for(route)]
+    forwarding = [(route, addresses) for route in routes if (addresses := forwards_for(route))]
     passing_on = bool(forwarding) or (not verdict.discard and any(r.report_domain for r in routes))
     if not copies and not passing_on:
         if verdict.blocked and not verdict.discard:
@@ -407,8 +449,8 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
                 queue_id=message.queue_id,
                 routed_to=routed_to,
             )
-        for route in forwarding:
-            for address in route.forward_to:
+        for route, addresses in forwarding:
+            for address in addresses:
                 forwards[(route.tenant_id, route.srs_domain, address)] = None
         by_sender: dict[tuple[int | None, str], list[str]] = {}
         for tenant_id, srs_domain, address in forwards:
@@ -427,20 +469,27 @@ def store_inbound(message: InboundMessage, routes: list[Route], verdict: ScanVer
                 data=verdict.data,
                 tenant_id=tenant_id,
             )
-        _report_full_members(message, routes)
+        _report_full_members(message, routes, verdict)
     return None
 
 
-def _report_full_members(message: InboundMessage, routes: list[Route]) -> None:
+def _report_full_members(
+    message: InboundMessage, routes: list[Route], verdict: ScanVerdict
+) -> None:
     """A failure DSN to the sender naming each list member whose mailbox was full (the
     other members got the message); none for a null sender. One per tenant: a queued
     DSN is its tenant's message (raw bytes in its console), so it names no other
-    tenant's members."""
+    tenant's members. Only members whose copy would have been delivered are named: a
+    message the filter holds or drops for them (or from a sender they block) sends no
+    report, which would be backscatter to the address spam forges."""
     from apps.queue.delivery import send_over_quota_dsn
 
     by_tenant: dict[int | None, list] = {}
     for route in routes:
         for principal in route.full:
+            copy = verdict.copy_for(principal.pk)
+            if copy is None or copy[1] == QUARANTINE:
+                continue
             by_tenant.setdefault(principal.tenant_id, []).append((route.address, principal))
     for tenant_id, left_out in by_tenant.items():
         send_over_quota_dsn(

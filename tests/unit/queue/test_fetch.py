@@ -182,17 +182,30 @@ def test_spam_goes_to_junk_and_quarantine_as_the_mx_would(
     assert FetchEntry.objects.order_by("-id")[0].reason.startswith("Held in the quarantine")
 
 
-def test_a_rejected_message_is_a_failed_entry_left_on_the_server(imap, remote, make_job, mailboxes):
-    remote.add(GTUBE)
+def test_a_message_the_mx_would_refuse_is_held_in_the_quarantine(
+    imap, remote, make_job, mailboxes, settings
+):
+    """No client is there to hear a 550: a fetched message the filter would refuse was
+    a failed entry left on the server, never fetched again, where the owner, who fetches
+    because that mailbox is not read, never saw it. It is held for review instead (and,
+    held here, deleted on the server when the job says so)."""
+    remote.add(GTUBE)  # a rule whose action is reject
+    settings.MAILADMIN_SPAM_THRESHOLD_REJECT = 0.5  # and a score over the threshold
+    remote.add(b"From: other@remote.test\r\nSubject: again\r\n\r\nHello again.\r\n")
     job = make_job(imap, delete_on_server=True)
     outcome = run(job)
-    assert outcome.message == "0 message(s) fetched, 1 failed."
+    assert outcome.message == "2 message(s) fetched, 0 failed."
     assert not Message.objects.exists()
-    entry = FetchEntry.objects.get()
-    assert entry.status == "failed" and entry.reason.startswith("550 5.7.1 ")
-    assert remote.uids() == [1]
-    assert job.last_status == "partial"
-    assert run(job).message == "0 message(s) fetched, 0 failed."  # not tried again
+    held = QuarantinedMessage.objects.order_by("id")
+    assert [h.mailbox for h in held] == [mailboxes["jane"]] * 2
+    assert "GTUBE" in held[0].tags
+    assert any("reject threshold" in reason for reason in held[1].reasons)
+    assert b"X-Spam-Status: Yes" in blobs.read(held[1].blob_hash)
+    entries = FetchEntry.objects.order_by("id")
+    assert [e.status for e in entries] == ["success"] * 2
+    assert all(e.reason.startswith("Held in the quarantine") for e in entries)
+    assert remote.uids() == []
+    assert job.last_status == "success"
 
 
 def test_an_oversized_message_is_recorded_failed_and_not_downloaded(
@@ -828,3 +841,37 @@ def test_a_run_under_way_keeps_a_short_lease(imap, remote, make_job, monkeypatch
     run(job)
     assert 0 < leases[0].total_seconds() <= fetch_services.FETCH_LEASE_SECONDS
     assert Message.objects.count() == 1
+
+
+def test_a_nul_in_the_subject_message_id_or_return_path_does_not_stop_the_fetch(
+    imap, remote, make_job, mailboxes
+):
+    """PostgreSQL refuses NUL in text: the monitoring entry's copy of these fields failed
+    to save, the message was deferred as a temporary error and fetched again every run,
+    for ever (the entry of that failure failed the same way)."""
+    odd = HAM.replace(b"Subject: Lunch", b"Subject: Lu\x00nch")
+    odd = odd.replace(b"Return-Path: <sender@", b"Return-Path: <sen\x00der@")
+    remote.add(odd.replace(b"<lunch-1@", b"<lu\x00nch-1@"))
+    job = make_job(imap)
+    assert run(job).message == "1 message(s) fetched, 0 failed."
+    entry = FetchEntry.objects.get()
+    assert (entry.status, entry.subject) == ("success", "Lu nch on Thursday")
+    assert "\x00" not in entry.message_id + entry.sender
+    assert len(stored(mailboxes["jane"])) == 1
+
+
+def test_a_message_the_scan_fails_on_is_held_not_fetched_again_every_run(
+    imap, remote, make_job, mailboxes, monkeypatch
+):
+    from apps.spamfilter import checks
+
+    def broken(context):
+        raise ValueError("a check tripped over this message")
+
+    monkeypatch.setattr(checks, "run_checks", broken)
+    remote.add(HAM)
+    job = make_job(imap)
+    assert run(job).message == "1 message(s) fetched, 0 failed."
+    assert QuarantinedMessage.objects.get().mailbox == mailboxes["jane"]
+    assert FetchEntry.objects.get().reason.startswith("Held in the quarantine")
+    assert run(job).message == "0 message(s) fetched, 0 failed."

@@ -129,3 +129,18 @@ def test_a_score_over_the_reject_threshold_is_refused_naming_it(inbound, mailbox
     assert code == 550
     assert reply.startswith(b"5.7.1 spam score ") and b"reaches the reject threshold 2" in reply
     assert not Message.objects.exists()
+
+
+@pytest.mark.django_db
+def test_results_forged_in_our_name_are_dropped_with_the_filter_off(mailboxes, settings):
+    """MAILADMIN_SPAM_FILTER=false skips the scan, not the cleaning: a mail client trusts
+    Authentication-Results under our authserv-id and a Sieve rule X-Spam-*, whether or
+    not the filter ran today."""
+    settings.MAILADMIN_SPAM_FILTER = False
+    settings.MAILADMIN_SPAM_AUTHSERV_ID = "mx.ours.test"
+    forged = (
+        b"authentication-results :\r\n mx.ours.test; dkim=pass header.d=bank.example\r\n"
+        b"X-Spam-Sender-List: SAFELISTED\r\n"
+    )
+    verdict = scan_inbound(_inbound(forged + HAM, ["jane@example.test"]), [mailboxes["jane"].pk])
+    assert verdict.data == HAM

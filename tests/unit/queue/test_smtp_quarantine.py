@@ -236,3 +236,152 @@ def test_a_mailbox_without_an_address_is_held_under_its_own_recipient_not_anothe
     )
     assert held["bob"].domain == "b.test"
     assert (held["jane"].recipient, held["jane"].owner) == ("jane@example.test",) * 2
+
+
+def test_a_mailbox_that_blocks_the_sender_forwards_nothing(inbound, mailboxes):
+    """Jane's block list (or exclusive) keeps the sender out of her mailbox; her forward
+    sent the message on anyway, so the block only hid it from her here."""
+    from apps.queue.models import QueuedMessage
+
+    _forwarding_profile(mailboxes, "jane", "jane@home.example")
+    SenderListEntry.objects.create(
+        mailbox=mailboxes["jane"],
+        tenant_id=mailboxes["jane"].tenant_id,
+        list="blacklist",
+        value="remote.test",
+    )
+    code, reply = _send(inbound, ["jane@example.test"], HAM)
+    assert code == 550 and reply.startswith(b"5.7.1 Message refused"), reply
+    assert not QueuedMessage.objects.exists()
+    assert not Message.objects.exists()
+
+
+def test_a_held_members_forward_does_not_go_out_with_a_safe_listing_members_copy(
+    inbound, mailboxes, make_principal, tenant_a
+):
+    """One group, two members: jane safe-lists the sender (her copy goes to her INBOX),
+    joe's copy is held and he forwards. The forward is joe's: it waits with his copy,
+    whatever jane's list says."""
+    from apps.queue.models import QueuedMessage
+
+    team = make_principal(name="team", tenant=tenant_a, type="group", roles=())
+    team.emails.create(address="team@example.test")
+    for name in ("jane", "joe"):
+        mailboxes[name].member_of.add(team)
+    _forwarding_profile(mailboxes, "joe", "joe@home.example")
+    SenderListEntry.objects.create(
+        mailbox=mailboxes["jane"],
+        tenant_id=mailboxes["jane"].tenant_id,
+        list="safelist",
+        value="remote.test",
+    )
+    assert _send(inbound, ["team@example.test"])[0] == 250
+    assert Message.objects.get().principal == mailboxes["jane"]
+    assert QuarantinedMessage.objects.get().mailbox == mailboxes["joe"]
+    assert not QueuedMessage.objects.exists()
+
+
+def test_a_held_message_sends_no_mailbox_full_report_to_its_sender(
+    inbound, mailboxes, make_principal, tenant_a
+):
+    """A group member's mailbox is full: the sender of a message we hold as spam is not
+    sent a failure report (backscatter to an address spam forges, naming our member)."""
+    from apps.queue.models import QueuedMessage
+
+    team = make_principal(name="team", tenant=tenant_a, type="group", roles=())
+    team.emails.create(address="team@example.test")
+    for name in ("jane", "joe"):
+        mailboxes[name].member_of.add(team)
+    assert _send(inbound, ["jane@example.test"], HAM)[0] == 250  # her quota's worth
+    Principal.objects.filter(pk=mailboxes["jane"].pk).update(quota=10)
+    assert _send(inbound, ["team@example.test"])[0] == 250
+    assert QuarantinedMessage.objects.get().mailbox == mailboxes["joe"]
+    assert not QueuedMessage.objects.exists()
+    # A message delivered to joe still reports jane's full mailbox to its sender.
+    assert _send(inbound, ["team@example.test"], HAM)[0] == 250
+    [dsn] = QueuedMessage.objects.all()
+    assert dsn.return_path == ""
+
+
+def test_a_message_the_scan_fails_on_is_held_not_deferred_for_ever(inbound, mailboxes, monkeypatch):
+    """A scan that raises on some message (a bug, not an outage) answered 451, and the
+    sender's server retried the same bytes into the same bug for days. The message is
+    held for an administrator, with why; an outage (the database) is still a 451."""
+    from django.db import DatabaseError
+
+    from apps.spamfilter import checks
+
+    def broken(context):
+        raise ValueError("a check tripped over this message")
+
+    monkeypatch.setattr(checks, "run_checks", broken)
+    code, _ = _send(inbound, ["jane@example.test"], HAM)
+    assert code == 250
+    assert not Message.objects.exists()
+    [held] = QuarantinedMessage.objects.all()
+    assert held.mailbox == mailboxes["jane"]
+    assert held.reasons == ["the spam filter could not scan this message (ValueError)"]
+    assert blobs.read(held.blob_hash).endswith(HAM)
+
+    def outage(context):
+        raise DatabaseError("connection lost")
+
+    monkeypatch.setattr(checks, "run_checks", outage)
+    assert _send(inbound, ["jane@example.test"], HAM)[0] == 451
+    assert QuarantinedMessage.objects.count() == 1
+
+
+def test_a_closed_database_connection_is_an_outage_not_a_verdict(inbound, mailboxes, monkeypatch):
+    """InterfaceError (a connection closed under the scan) is no DatabaseError in Django:
+    it is as temporary as one, so the sender is told 451, not the message held."""
+    from django.db import InterfaceError
+
+    from apps.spamfilter import checks
+
+    def closed(context):
+        raise InterfaceError("connection already closed")
+
+    monkeypatch.setattr(checks, "run_checks", closed)
+    assert _send(inbound, ["jane@example.test"], HAM)[0] == 451
+    assert not QuarantinedMessage.objects.exists()
+
+
+def test_a_rules_file_no_process_could_load_is_an_outage_not_a_verdict(
+    inbound, mailboxes, monkeypatch
+):
+    """A listener started on a refused rules file fails every scan until an administrator
+    fixes the file: the senders are told to come back (451), not every message held."""
+    from apps.spamfilter import rules
+
+    def refused():
+        raise rules.RulesError("rules.yaml: tag FOO defined twice")
+
+    monkeypatch.setattr(rules, "bundled", refused)
+    assert _send(inbound, ["jane@example.test"], HAM)[0] == 451
+    assert not QuarantinedMessage.objects.exists()
+
+
+def test_a_full_member_that_blocks_the_sender_is_neither_forwarded_to_nor_reported(
+    inbound, mailboxes, make_principal, tenant_a
+):
+    """Jane's mailbox is full, so the scan was never asked about her lists: the sender
+    she blocks got her forward and a report naming her."""
+    from apps.queue.models import QueuedMessage
+
+    team = make_principal(name="team", tenant=tenant_a, type="group", roles=())
+    team.emails.create(address="team@example.test")
+    for name in ("jane", "joe"):
+        mailboxes[name].member_of.add(team)
+    _forwarding_profile(mailboxes, "jane", "jane@home.example")
+    SenderListEntry.objects.create(
+        mailbox=mailboxes["jane"],
+        tenant_id=mailboxes["jane"].tenant_id,
+        list="blacklist",
+        value="remote.test",
+    )
+    assert _send(inbound, ["joe@example.test"], HAM)[0] == 250  # a quota's worth for jane:
+    Message.objects.filter(principal=mailboxes["joe"]).update(principal=mailboxes["jane"])
+    Principal.objects.filter(pk=mailboxes["jane"].pk).update(quota=10)
+    assert _send(inbound, ["team@example.test"], HAM)[0] == 250
+    assert Message.objects.filter(principal=mailboxes["joe"]).count() == 1
+    assert not QueuedMessage.objects.exists()
